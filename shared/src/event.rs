@@ -1,0 +1,510 @@
+//! Device events (DESIGN.md §5): redemptions, voids and refused scan attempts, each signed by the
+//! device and linked into a per-device hash chain.
+//!
+//! Every event a device makes takes the next `device_seq` (1, 2, 3, … with no gaps) and carries
+//! `prev_hash`, the SHA-256 of the previous event's record bytes (all zeros for the first). The
+//! server can therefore tell a lost, reordered, forged or edited event from an honest one, and
+//! [`verify_chain`] names the first bad link.
+//!
+//! Record layout (big-endian, **do not reorder or renumber**, it is signed and hashed):
+//! `"SPE1" | event_id [16] | device_id u64 | device_seq u64 | prev_hash [32] | scanned_at u64 |
+//! courier_id u64 | flags u8 | kind u8 | body | signature [64]`, with body
+//! `book_id u64 | units u16 | product u16` for a redemption (kind 1),
+//! `book_id u64 | target event_id [16]` for a void (kind 2) and
+//! `has_book u8 | book_id u64 | refusal u8` for a scan attempt (kind 3; refusal 0 is 已使用,
+//! otherwise a [`RejectReason`] code). A scan attempt is logged only for refused scans: an
+//! accepted scan is its redemption.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::bytes::{ReadError, Reader};
+use crate::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
+use crate::verdict::RejectReason;
+
+const MAGIC: &[u8; 4] = b"SPE1";
+
+/// SHA-256 of an event record; the chain link.
+pub type EventHash = [u8; 32];
+
+/// The `prev_hash` of a device's first event.
+pub const GENESIS_HASH: EventHash = [0; 32];
+
+/// Circumstances recorded on an event, for review and statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventFlags {
+    /// Made without a connection to the server.
+    pub offline: bool,
+    /// Made while status data was older than the stale limit.
+    pub stale: bool,
+    /// A supervisor PIN overrode a freshness refusal.
+    pub supervisor_override: bool,
+    /// The device clock was behind the last server time seen.
+    pub clock_rollback: bool,
+}
+
+impl EventFlags {
+    const OFFLINE: u8 = 1;
+    const STALE: u8 = 2;
+    const OVERRIDE: u8 = 4;
+    const CLOCK_ROLLBACK: u8 = 8;
+
+    fn to_bits(self) -> u8 {
+        let bit = |on: bool, value: u8| if on { value } else { 0 };
+        bit(self.offline, Self::OFFLINE)
+            | bit(self.stale, Self::STALE)
+            | bit(self.supervisor_override, Self::OVERRIDE)
+            | bit(self.clock_rollback, Self::CLOCK_ROLLBACK)
+    }
+
+    fn from_bits(bits: u8) -> Option<EventFlags> {
+        let known = Self::OFFLINE | Self::STALE | Self::OVERRIDE | Self::CLOCK_ROLLBACK;
+        (bits & !known == 0).then_some(EventFlags {
+            offline: bits & Self::OFFLINE != 0,
+            stale: bits & Self::STALE != 0,
+            supervisor_override: bits & Self::OVERRIDE != 0,
+            clock_rollback: bits & Self::CLOCK_ROLLBACK != 0,
+        })
+    }
+
+    /// Whether anything about the event asks for an operator's eye.
+    pub fn needs_review(self) -> bool {
+        self.stale || self.supervisor_override || self.clock_rollback
+    }
+}
+
+/// Why a scan was refused, as logged in a scan attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    /// Nothing left on the book.
+    AlreadyUsed,
+    /// Rejected for this reason.
+    Rejected(RejectReason),
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EventBody {
+    /// Units of a book were redeemed: water was delivered.
+    Redemption {
+        /// The book.
+        book_id: BookId,
+        /// Units redeemed.
+        units: u16,
+        /// Product delivered.
+        product: ProductCode,
+    },
+    /// An earlier redemption by this device is undone.
+    Void {
+        /// The book of the voided redemption.
+        book_id: BookId,
+        /// The voided redemption.
+        target: EventId,
+    },
+    /// A scan was refused; logged for 核销成功率 and support.
+    ScanAttempt {
+        /// The book, if the code could be parsed.
+        book_id: Option<BookId>,
+        /// Why it was refused.
+        refusal: Refusal,
+    },
+}
+
+impl EventBody {
+    /// The book the event is about.
+    pub fn book_id(&self) -> Option<BookId> {
+        match *self {
+            EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. } => {
+                Some(book_id)
+            }
+            EventBody::ScanAttempt { book_id, .. } => book_id,
+        }
+    }
+}
+
+/// An event before signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// UUIDv7.
+    pub event_id: EventId,
+    /// The device that made it.
+    pub device_id: DeviceId,
+    /// 1, 2, 3, … per device, no gaps.
+    pub device_seq: u64,
+    /// Hash of the device's previous record.
+    #[serde(with = "crate::bytes::hex_array")]
+    pub prev_hash: EventHash,
+    /// Device clock, unix seconds.
+    pub scanned_at: u64,
+    /// The courier or clerk signed in on the device.
+    pub courier_id: UserId,
+    /// Circumstances.
+    pub flags: EventFlags,
+    /// What happened.
+    pub body: EventBody,
+}
+
+/// An event with the device's signature: what devices store, push and the server keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedEvent {
+    /// The signed event.
+    pub event: Event,
+    /// Ed25519 signature by the device key over [`Event::signed_bytes`].
+    #[serde(with = "crate::bytes::hex_array")]
+    pub signature: [u8; 64],
+}
+
+/// Why an event record could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum EventParseError {
+    /// Not an event record.
+    #[error("not an event record")]
+    BadMagic,
+    /// Unknown flag bits.
+    #[error("unknown flag bits {0:#04x}")]
+    UnknownFlags(u8),
+    /// Unknown event kind.
+    #[error("unknown event kind {0}")]
+    UnknownKind(u8),
+    /// Unknown refusal code in a scan attempt.
+    #[error("unknown refusal code {0}")]
+    UnknownRefusal(u8),
+    /// A scan attempt with a book id but `has_book` false, or another impossible value.
+    #[error("non-canonical field")]
+    NonCanonical,
+    /// Truncated or with extra bytes.
+    #[error("malformed event record: {0}")]
+    Malformed(#[from] ReadError),
+}
+
+impl Event {
+    /// The bytes the device signs.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(self.event_id.0.as_bytes());
+        out.extend_from_slice(&self.device_id.0.to_be_bytes());
+        out.extend_from_slice(&self.device_seq.to_be_bytes());
+        out.extend_from_slice(&self.prev_hash);
+        out.extend_from_slice(&self.scanned_at.to_be_bytes());
+        out.extend_from_slice(&self.courier_id.0.to_be_bytes());
+        out.push(self.flags.to_bits());
+        match self.body {
+            EventBody::Redemption {
+                book_id,
+                units,
+                product,
+            } => {
+                out.push(1);
+                out.extend_from_slice(&book_id.0.to_be_bytes());
+                out.extend_from_slice(&units.to_be_bytes());
+                out.extend_from_slice(&product.0.to_be_bytes());
+            }
+            EventBody::Void { book_id, target } => {
+                out.push(2);
+                out.extend_from_slice(&book_id.0.to_be_bytes());
+                out.extend_from_slice(target.0.as_bytes());
+            }
+            EventBody::ScanAttempt { book_id, refusal } => {
+                out.push(3);
+                out.push(u8::from(book_id.is_some()));
+                out.extend_from_slice(&book_id.map_or(0, |b| b.0).to_be_bytes());
+                out.push(match refusal {
+                    Refusal::AlreadyUsed => 0,
+                    Refusal::Rejected(reason) => reason.code(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Signs with the device key.
+    pub fn sign(self, device_key: &SigningKey) -> SignedEvent {
+        let signature = device_key.sign(&self.signed_bytes()).to_bytes();
+        SignedEvent {
+            event: self,
+            signature,
+        }
+    }
+}
+
+impl SignedEvent {
+    /// Signed bytes followed by the signature.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.event.signed_bytes();
+        out.extend_from_slice(&self.signature);
+        out
+    }
+
+    /// Reads a record written by [`SignedEvent::to_bytes`]. Total; does not verify.
+    pub fn from_bytes(bytes: &[u8]) -> Result<SignedEvent, EventParseError> {
+        let mut reader = Reader::new(bytes);
+        if &reader.array::<4>()? != MAGIC {
+            return Err(EventParseError::BadMagic);
+        }
+        let event_id = EventId(Uuid::from_bytes(reader.array()?));
+        let device_id = DeviceId(reader.u64()?);
+        let device_seq = reader.u64()?;
+        let prev_hash = reader.array()?;
+        let scanned_at = reader.u64()?;
+        let courier_id = UserId(reader.u64()?);
+        let flag_bits = reader.u8()?;
+        let flags =
+            EventFlags::from_bits(flag_bits).ok_or(EventParseError::UnknownFlags(flag_bits))?;
+        let body = match reader.u8()? {
+            1 => EventBody::Redemption {
+                book_id: BookId(reader.u64()?),
+                units: reader.u16()?,
+                product: ProductCode(reader.u16()?),
+            },
+            2 => EventBody::Void {
+                book_id: BookId(reader.u64()?),
+                target: EventId(Uuid::from_bytes(reader.array()?)),
+            },
+            3 => {
+                let has_book = reader.u8()?;
+                let raw_book = reader.u64()?;
+                let book_id = match (has_book, raw_book) {
+                    (1, id) => Some(BookId(id)),
+                    (0, 0) => None,
+                    _ => return Err(EventParseError::NonCanonical),
+                };
+                let refusal = match reader.u8()? {
+                    0 => Refusal::AlreadyUsed,
+                    code => Refusal::Rejected(
+                        RejectReason::from_code(code)
+                            .ok_or(EventParseError::UnknownRefusal(code))?,
+                    ),
+                };
+                EventBody::ScanAttempt { book_id, refusal }
+            }
+            kind => return Err(EventParseError::UnknownKind(kind)),
+        };
+        let signature = reader.array()?;
+        reader.finish()?;
+        Ok(SignedEvent {
+            event: Event {
+                event_id,
+                device_id,
+                device_seq,
+                prev_hash,
+                scanned_at,
+                courier_id,
+                flags,
+                body,
+            },
+            signature,
+        })
+    }
+
+    /// The chain link the next event must carry as `prev_hash`.
+    pub fn hash(&self) -> EventHash {
+        let mut hasher = Sha256::new();
+        hasher.update(self.event.signed_bytes());
+        hasher.update(self.signature);
+        hasher.finalize().into()
+    }
+
+    /// Verifies the device signature (`verify_strict`).
+    pub fn verify(&self, device_key: &VerifyingKey) -> bool {
+        device_key
+            .verify_strict(
+                &self.event.signed_bytes(),
+                &Signature::from_bytes(&self.signature),
+            )
+            .is_ok()
+    }
+}
+
+/// The tip of a device's chain as held by a verifier: the last sequence number and its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainTip {
+    /// Last `device_seq` accepted; 0 before the first event.
+    pub device_seq: u64,
+    /// Hash of that event; [`GENESIS_HASH`] before the first.
+    #[serde(with = "crate::bytes::hex_array")]
+    pub hash: EventHash,
+}
+
+impl ChainTip {
+    /// The tip of a device that has made no event yet.
+    pub const GENESIS: ChainTip = ChainTip {
+        device_seq: 0,
+        hash: GENESIS_HASH,
+    };
+
+    /// Checks that `event` is the next link after this tip and returns the new tip.
+    pub fn extend(
+        &self,
+        device_id: DeviceId,
+        device_key: &VerifyingKey,
+        event: &SignedEvent,
+    ) -> Result<ChainTip, LinkError> {
+        if event.event.device_id != device_id {
+            return Err(LinkError::WrongDevice);
+        }
+        let expected = self.device_seq + 1;
+        if event.event.device_seq != expected {
+            return Err(LinkError::Gap {
+                expected,
+                found: event.event.device_seq,
+            });
+        }
+        if event.event.prev_hash != self.hash {
+            return Err(LinkError::BadLink);
+        }
+        if !event.verify(device_key) {
+            return Err(LinkError::BadSignature);
+        }
+        Ok(ChainTip {
+            device_seq: expected,
+            hash: event.hash(),
+        })
+    }
+}
+
+/// How one link of a chain is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LinkError {
+    /// The event names another device.
+    #[error("event belongs to another device")]
+    WrongDevice,
+    /// A sequence number is missing or repeated.
+    #[error("expected device_seq {expected}, found {found}")]
+    Gap {
+        /// The next sequence number.
+        expected: u64,
+        /// The one the event carries.
+        found: u64,
+    },
+    /// `prev_hash` is not the hash of the previous event.
+    #[error("prev_hash does not match the previous event")]
+    BadLink,
+    /// The device signature does not verify.
+    #[error("device signature does not verify")]
+    BadSignature,
+}
+
+/// The first broken link of a chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("chain broken at index {index} (device_seq {device_seq}): {error}")]
+pub struct ChainBreak {
+    /// Position in the checked slice.
+    pub index: usize,
+    /// The sequence number the event carries.
+    pub device_seq: u64,
+    /// What is wrong.
+    pub error: LinkError,
+}
+
+/// Verifies that `events` continue the chain from `tip`, in order; returns the new tip or the
+/// first broken link.
+pub fn verify_chain(
+    tip: ChainTip,
+    device_id: DeviceId,
+    device_key: &VerifyingKey,
+    events: &[SignedEvent],
+) -> Result<ChainTip, ChainBreak> {
+    events
+        .iter()
+        .enumerate()
+        .try_fold(tip, |tip, (index, event)| {
+            tip.extend(device_id, device_key, event)
+                .map_err(|error| ChainBreak {
+                    index,
+                    device_seq: event.event.device_seq,
+                    error,
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(key: &SigningKey, n: u64) -> Vec<SignedEvent> {
+        let mut prev = GENESIS_HASH;
+        (1..=n)
+            .map(|seq| {
+                let signed = Event {
+                    event_id: EventId::v7(1_700_000_000_000 + seq, [seq as u8; 10]),
+                    device_id: DeviceId(7),
+                    device_seq: seq,
+                    prev_hash: prev,
+                    scanned_at: 1_700_000_000 + seq,
+                    courier_id: UserId(3),
+                    flags: EventFlags::default(),
+                    body: EventBody::Redemption {
+                        book_id: BookId(seq),
+                        units: 1,
+                        product: ProductCode(189),
+                    },
+                }
+                .sign(key);
+                prev = signed.hash();
+                signed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_good_chain_verifies_and_bytes_round_trip() {
+        let key = SigningKey::from_bytes(&[4; 32]);
+        let events = chain(&key, 5);
+        let tip = verify_chain(
+            ChainTip::GENESIS,
+            DeviceId(7),
+            &key.verifying_key(),
+            &events,
+        )
+        .unwrap();
+        assert_eq!(tip.device_seq, 5);
+        assert_eq!(tip.hash, events[4].hash());
+        for event in &events {
+            assert_eq!(SignedEvent::from_bytes(&event.to_bytes()), Ok(*event));
+        }
+    }
+
+    #[test]
+    fn the_first_bad_link_is_named() {
+        let key = SigningKey::from_bytes(&[4; 32]);
+        let public = key.verifying_key();
+        let mut events = chain(&key, 5);
+        events.remove(2);
+        let broken = verify_chain(ChainTip::GENESIS, DeviceId(7), &public, &events).unwrap_err();
+        assert_eq!(broken.index, 2);
+        assert_eq!(
+            broken.error,
+            LinkError::Gap {
+                expected: 3,
+                found: 4
+            }
+        );
+
+        let mut events = chain(&key, 5);
+        events[3].event.scanned_at += 1;
+        let broken = verify_chain(ChainTip::GENESIS, DeviceId(7), &public, &events).unwrap_err();
+        assert_eq!((broken.index, broken.error), (3, LinkError::BadSignature));
+    }
+
+    #[test]
+    fn flags_reject_unknown_bits() {
+        assert_eq!(EventFlags::from_bits(0x10), None);
+        let all = EventFlags {
+            offline: true,
+            stale: true,
+            supervisor_override: true,
+            clock_rollback: true,
+        };
+        assert_eq!(EventFlags::from_bits(all.to_bits()), Some(all));
+    }
+}

@@ -1,0 +1,259 @@
+//! Request and response bodies of the device API, version 1 (`/api/v1`, DESIGN.md §5).
+//!
+//! Every body rejects unknown fields, so a client and server that disagree on the version fail
+//! loudly instead of silently ignoring data. Changes are additive, behind new optional fields or
+//! a new version.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{EventHash, LinkError, SignedEvent};
+use crate::ids::{DeviceId, EventId, ScopeId, UserId};
+use crate::status::StatusRow;
+
+/// The path prefix of this API version.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// Most events one push may carry.
+pub const MAX_PUSH_EVENTS: usize = 500;
+
+/// `POST /api/v1/devices/enroll`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// One-time enrollment code from an admin.
+    pub code: String,
+    /// The device's Ed25519 public key; the private key never leaves the device.
+    #[serde(with = "crate::bytes::hex_array")]
+    pub device_pubkey: [u8; 32],
+    /// A name for the device list, e.g. "张师傅的手机".
+    pub name: String,
+}
+
+/// Who a device works for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceRole {
+    /// A courier's phone: camera scanning at the door.
+    Courier,
+    /// A store counter: USB scanner.
+    Store,
+}
+
+/// A region or store name for display.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedScope {
+    /// The scope id carried by credentials.
+    pub scope: ScopeId,
+    /// Its name, e.g. 武汉市江汉区.
+    pub name: String,
+}
+
+/// Answer to an enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollResponse {
+    /// The new device's id.
+    pub device_id: DeviceId,
+    /// Bearer token for sync calls; shown once, stored hashed on the server.
+    pub device_token: String,
+    /// The root public key to pin.
+    #[serde(with = "crate::bytes::hex_array")]
+    pub root_public_key: [u8; 32],
+    /// Courier or store.
+    pub role: DeviceRole,
+    /// The courier or clerk the device is assigned to.
+    pub user_id: UserId,
+    /// Their display name.
+    pub display_name: String,
+    /// The store, for store devices.
+    pub store_name: Option<String>,
+    /// Scopes the device serves.
+    pub scopes: Vec<NamedScope>,
+    /// Staff code for 线下协助 sign-ups attributed to this user.
+    pub staff_code: String,
+    /// Server time, unix seconds.
+    pub server_time: u64,
+}
+
+/// `POST /api/v1/sync/push`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Events in `device_seq` order, at most [`MAX_PUSH_EVENTS`].
+    pub events: Vec<SignedEvent>,
+}
+
+/// The server's verdict on one pushed event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushVerdict {
+    /// Stored.
+    Accepted,
+    /// Already stored with identical content: nothing to do.
+    Duplicate,
+    /// Stored and flagged for review (over-redeemed, after revocation, stale, override…).
+    Conflict,
+    /// Not stored; see the reason. The device keeps the event and shows it.
+    Rejected,
+}
+
+/// Why an event was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum PushRejection {
+    /// The event id is already stored with other content.
+    IdReused,
+    /// The chain does not continue from what the server holds.
+    Chain {
+        /// How.
+        link: LinkError,
+    },
+    /// The event names a book the server never issued.
+    UnknownBook,
+    /// A void of an event that is not this device's redemption of that book.
+    InvalidVoid,
+    /// The event arrived after an earlier one in the batch was rejected; resend it later.
+    AfterRejected,
+}
+
+impl PushRejection {
+    /// Whether resending the same event later can succeed (a missing earlier link may still
+    /// arrive); otherwise the event needs an operator.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            PushRejection::AfterRejected
+                | PushRejection::Chain {
+                    link: LinkError::Gap { .. }
+                }
+        )
+    }
+}
+
+/// Result for one event of a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushResult {
+    /// The event.
+    pub event_id: EventId,
+    /// Its sequence number.
+    pub device_seq: u64,
+    /// What the server did.
+    pub verdict: PushVerdict,
+    /// For stored events that change a book: the status sequence that reflects them. The device
+    /// counts the event locally until it pulls a row for the book with `seq >=` this.
+    pub server_seq: Option<u64>,
+    /// For rejected events.
+    pub rejection: Option<PushRejection>,
+}
+
+/// Answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushResponse {
+    /// One result per pushed event, in the order pushed.
+    pub results: Vec<PushResult>,
+    /// Server time, unix seconds.
+    pub server_time: u64,
+}
+
+/// Query of `GET /api/v1/sync/pull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// `next_cursor` of the previous pull; 0 the first time.
+    pub cursor: u64,
+    /// Keyring version the device holds; a newer bundle comes back if there is one.
+    #[serde(default)]
+    pub keyring_version: u64,
+    /// Most rows wanted.
+    pub limit: Option<u32>,
+}
+
+/// Answer to a pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullResponse {
+    /// Books changed after the cursor, in `seq` order.
+    pub statuses: Vec<StatusRow>,
+    /// A root-signed keyring bundle, if newer than the device's.
+    #[serde(default, with = "optional_blob")]
+    pub keyring: Option<Vec<u8>>,
+    /// Server time, unix seconds; devices measure data age and clock rollback against it.
+    pub server_time: u64,
+    /// Cursor for the next pull. Commit-order safe: no row committed later can have a lower
+    /// sequence than a cursor already handed out.
+    pub next_cursor: u64,
+    /// More rows are waiting.
+    pub has_more: bool,
+}
+
+/// Answer to `GET /api/v1/sync/status`: where the server's copy of this device's chain ends,
+/// so a device resumes after a crash without guessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncStatusResponse {
+    /// The device.
+    pub device_id: DeviceId,
+    /// Highest `device_seq` stored; 0 if none.
+    pub last_device_seq: u64,
+    /// Hash of that event.
+    #[serde(with = "crate::bytes::hex_array")]
+    pub last_hash: EventHash,
+    /// Server time, unix seconds.
+    pub server_time: u64,
+}
+
+/// Machine-readable error class of an API error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Malformed request.
+    BadRequest,
+    /// Missing or wrong credentials.
+    Unauthorized,
+    /// Authenticated but not allowed.
+    Forbidden,
+    /// No such thing.
+    NotFound,
+    /// State conflict.
+    Conflict,
+    /// Body over the size limit.
+    PayloadTooLarge,
+    /// Too many requests.
+    RateLimited,
+    /// Enrollment code unknown, used or expired.
+    EnrollmentCodeInvalid,
+    /// The device has been disabled by an admin.
+    DeviceDisabled,
+    /// Server fault.
+    Internal,
+}
+
+/// Body of every API error: clients match on `code`, never on `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Class.
+    pub code: ErrorCode,
+    /// Human-readable detail (zh-CN where a user may see it).
+    pub message: String,
+}
+
+mod optional_blob {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(blob: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match blob {
+            Some(bytes) => crate::bytes::base64_blob::serialize(bytes, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "crate::bytes::base64_blob")] Vec<u8>);
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+    }
+}

@@ -1,0 +1,353 @@
+//! The door decision (DESIGN.md §4) as a pure function of the scanned text, the keyring, the
+//! device's local view of book status and the device context.
+//!
+//! Checks run in the documented order — decode, parse, key known and usable, signature, time
+//! window, revoked, scope, product, units left, freshness — and the first failure decides. Being
+//! pure, the same inputs give the same verdict on every device and in every test vector.
+
+use std::num::NonZeroU16;
+
+use serde::{Deserialize, Serialize};
+
+use crate::credential::{Credential, SignedCredential};
+use crate::event::EventFlags;
+use crate::ids::{BookId, ProductCode, ScopeId};
+use crate::keyring::Keyring;
+
+/// Why a code was refused. The serialized names and [`RejectReason::code`] numbers are stable:
+/// they are stored in events and counted in statistics. Add variants; never renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum RejectReason {
+    /// Not a Shuipiao code, or damaged.
+    Unreadable = 1,
+    /// Signature does not verify: forged or edited.
+    BadSignature = 2,
+    /// Signed by a key this device does not know (another plant, or keyring too old).
+    UnknownKey = 3,
+    /// Signed by a key marked compromised.
+    KeyCompromised = 4,
+    /// Before its first valid day.
+    NotYetValid = 5,
+    /// Past its last valid day.
+    Expired = 6,
+    /// Revoked on the server.
+    Revoked = 7,
+    /// Not valid in the scopes this device serves.
+    OutOfScope = 8,
+    /// For another product than the one being delivered.
+    WrongProduct = 9,
+    /// Fewer units left than requested.
+    InsufficientUnits = 10,
+    /// Status data older than the refusal limit, and no supervisor override.
+    StaleData = 11,
+    /// Status data is stale and the offline budget is used up.
+    OfflineBudgetExceeded = 12,
+}
+
+impl RejectReason {
+    /// Every reason, in code order.
+    pub const ALL: [RejectReason; 12] = [
+        RejectReason::Unreadable,
+        RejectReason::BadSignature,
+        RejectReason::UnknownKey,
+        RejectReason::KeyCompromised,
+        RejectReason::NotYetValid,
+        RejectReason::Expired,
+        RejectReason::Revoked,
+        RejectReason::OutOfScope,
+        RejectReason::WrongProduct,
+        RejectReason::InsufficientUnits,
+        RejectReason::StaleData,
+        RejectReason::OfflineBudgetExceeded,
+    ];
+
+    /// Stable numeric code, as stored in signed events.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reason with this code.
+    pub fn from_code(code: u8) -> Option<RejectReason> {
+        RejectReason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// Short zh-CN text for the red screen.
+    pub fn message(self) -> &'static str {
+        match self {
+            RejectReason::Unreadable => "无法识别",
+            RejectReason::BadSignature => "签名无效",
+            RejectReason::UnknownKey => "未知密钥",
+            RejectReason::KeyCompromised => "密钥已停用",
+            RejectReason::NotYetValid => "未生效",
+            RejectReason::Expired => "已过期",
+            RejectReason::Revoked => "已作废",
+            RejectReason::OutOfScope => "不在服务区域",
+            RejectReason::WrongProduct => "产品不符",
+            RejectReason::InsufficientUnits => "余量不足",
+            RejectReason::StaleData => "数据过旧",
+            RejectReason::OfflineBudgetExceeded => "离线额度已用完",
+        }
+    }
+
+    /// What the courier should do next, in zh-CN.
+    pub fn hint(self) -> &'static str {
+        match self {
+            RejectReason::Unreadable => "请重新对准二维码，或让客户调亮屏幕",
+            RejectReason::BadSignature => "此票可能被伪造或篡改，请勿送水",
+            RejectReason::UnknownKey => "请联网同步后重试；仍失败请联系水厂",
+            RejectReason::KeyCompromised => "此票签发密钥已停用，请客户联系水厂换发",
+            RejectReason::NotYetValid => "此票尚未到生效日期",
+            RejectReason::Expired => "此票已超过有效期",
+            RejectReason::Revoked => "此票已作废，请客户联系水厂",
+            RejectReason::OutOfScope => "此票不能在本区域使用",
+            RejectReason::WrongProduct => "此票不适用于当前选择的产品",
+            RejectReason::InsufficientUnits => "剩余张数不足，请减少数量",
+            RejectReason::StaleData => "数据超过72小时未同步，请联网同步或由主管授权",
+            RejectReason::OfflineBudgetExceeded => "离线核销额度已用完，请联网同步或由主管授权",
+        }
+    }
+}
+
+/// Freshness rules for status data (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreshnessPolicy {
+    /// Below this age (seconds) data is fresh.
+    pub stale_after: u64,
+    /// At or above this age nothing is accepted without a supervisor override.
+    pub refuse_after: u64,
+    /// Units one book may be redeemed for while data is stale.
+    pub budget_per_book: u16,
+    /// Units all books together may be redeemed for while data is stale.
+    pub budget_total: u32,
+}
+
+impl Default for FreshnessPolicy {
+    fn default() -> Self {
+        FreshnessPolicy {
+            stale_after: 24 * 3600,
+            refuse_after: 72 * 3600,
+            budget_per_book: 2,
+            budget_total: 50,
+        }
+    }
+}
+
+/// What the device knows about one book: server status plus its own events the server has not
+/// yet reflected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BookView {
+    /// Units used: server count plus this device's unacknowledged redemptions.
+    pub used_units: u16,
+    /// Revoked on the server.
+    pub revoked: bool,
+    /// Latest known use, for the 已使用 screen.
+    pub last_use: Option<LastUse>,
+    /// Units this device accepted on this book while its data was stale.
+    pub stale_units: u16,
+}
+
+/// When and where a book was last used, as far as the device knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastUse {
+    /// Unix seconds.
+    pub at: u64,
+    /// Used on this very device (else: reported by the server).
+    pub by_this_device: bool,
+}
+
+/// The device's local status view.
+pub trait StatusView {
+    /// What is known about `book_id`; unknown books are unused and not revoked.
+    fn book(&self, book_id: BookId) -> BookView;
+    /// Units accepted on all books while data was stale, since the last fresh sync.
+    fn stale_units_total(&self) -> u32;
+}
+
+/// The circumstances of one scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoorContext<'a> {
+    /// Device clock, unix seconds.
+    pub now: u64,
+    /// Scopes this device serves.
+    pub scopes: &'a [ScopeId],
+    /// Product being delivered.
+    pub product: ProductCode,
+    /// Units to redeem.
+    pub quantity: NonZeroU16,
+    /// Seconds since the last successful pull; `None` if never.
+    pub data_age: Option<u64>,
+    /// Freshness rules.
+    pub policy: FreshnessPolicy,
+    /// A supervisor entered their PIN for this scan.
+    pub supervisor_override: bool,
+    /// The device clock is earlier than the last server time seen.
+    pub clock_rollback: bool,
+    /// The device has no connection to the server right now.
+    pub offline: bool,
+}
+
+/// The decision shown at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Deliver: 可以送水.
+    Accept {
+        /// The verified credential.
+        credential: Credential,
+        /// Units redeemed now.
+        units: u16,
+        /// Units left after this redemption.
+        remaining: u16,
+        /// Flags to record on the redemption event.
+        flags: EventFlags,
+    },
+    /// Nothing left: 已使用.
+    AlreadyUsed {
+        /// The verified credential.
+        credential: Credential,
+        /// When it was last used, if known.
+        last_use: Option<LastUse>,
+    },
+    /// Refused, with the reason; the credential if it could be parsed.
+    Reject {
+        /// Why.
+        reason: RejectReason,
+        /// The parsed credential, if parsing got that far.
+        credential: Option<Credential>,
+    },
+}
+
+/// Decides what to show for `text` scanned at the door.
+pub fn decide(
+    text: &str,
+    keyring: &Keyring,
+    view: &impl StatusView,
+    ctx: &DoorContext<'_>,
+) -> Verdict {
+    let Ok(signed) = SignedCredential::from_qr_text(text) else {
+        return Verdict::Reject {
+            reason: RejectReason::Unreadable,
+            credential: None,
+        };
+    };
+    decide_parsed(&signed, keyring, view, ctx)
+}
+
+/// [`decide`] for an already parsed credential.
+pub fn decide_parsed(
+    signed: &SignedCredential,
+    keyring: &Keyring,
+    view: &impl StatusView,
+    ctx: &DoorContext<'_>,
+) -> Verdict {
+    let credential = signed.credential;
+    let reject = |reason| Verdict::Reject {
+        reason,
+        credential: Some(credential),
+    };
+    let Some(key) = keyring.key(credential.kid) else {
+        return reject(RejectReason::UnknownKey);
+    };
+    if key
+        .compromised_since()
+        .is_some_and(|since| ctx.now >= u64::from(since))
+    {
+        return reject(RejectReason::KeyCompromised);
+    }
+    if signed.verify(&key.key).is_err() {
+        return reject(RejectReason::BadSignature);
+    }
+    // A book may not outlive the key that signed it; one that does was not issued by us.
+    if credential.valid_from < key.not_before || credential.valid_until > key.not_after {
+        return reject(RejectReason::BadSignature);
+    }
+    if ctx.now < u64::from(credential.valid_from) {
+        return reject(RejectReason::NotYetValid);
+    }
+    if ctx.now > u64::from(credential.valid_until) {
+        return reject(RejectReason::Expired);
+    }
+    let book = view.book(credential.book_id);
+    if book.revoked {
+        return reject(RejectReason::Revoked);
+    }
+    if credential.scope != ScopeId::ANYWHERE && !ctx.scopes.contains(&credential.scope) {
+        return reject(RejectReason::OutOfScope);
+    }
+    if credential.product != ctx.product {
+        return reject(RejectReason::WrongProduct);
+    }
+    let left = credential.units.saturating_sub(book.used_units);
+    if left == 0 {
+        return Verdict::AlreadyUsed {
+            credential,
+            last_use: book.last_use,
+        };
+    }
+    let units = ctx.quantity.get();
+    if units > left {
+        return reject(RejectReason::InsufficientUnits);
+    }
+    let mut flags = EventFlags {
+        offline: ctx.offline,
+        clock_rollback: ctx.clock_rollback,
+        ..EventFlags::default()
+    };
+    match freshness(ctx, &book, view, units) {
+        Freshness::Fresh => {}
+        Freshness::StaleWithinBudget => flags.stale = true,
+        Freshness::Refused(_) if ctx.supervisor_override => {
+            flags.stale = true;
+            flags.supervisor_override = true;
+        }
+        Freshness::Refused(reason) => return reject(reason),
+    }
+    Verdict::Accept {
+        credential,
+        units,
+        remaining: left - units,
+        flags,
+    }
+}
+
+enum Freshness {
+    Fresh,
+    StaleWithinBudget,
+    Refused(RejectReason),
+}
+
+fn freshness(
+    ctx: &DoorContext<'_>,
+    book: &BookView,
+    view: &impl StatusView,
+    units: u16,
+) -> Freshness {
+    let policy = &ctx.policy;
+    match ctx.data_age {
+        Some(age) if age < policy.stale_after => Freshness::Fresh,
+        Some(age) if age < policy.refuse_after => {
+            let book_ok =
+                u32::from(book.stale_units) + u32::from(units) <= u32::from(policy.budget_per_book);
+            let total_ok = view.stale_units_total() + u32::from(units) <= policy.budget_total;
+            if book_ok && total_ok {
+                Freshness::StaleWithinBudget
+            } else {
+                Freshness::Refused(RejectReason::OfflineBudgetExceeded)
+            }
+        }
+        _ => Freshness::Refused(RejectReason::StaleData),
+    }
+}
+
+impl Verdict {
+    /// The book the verdict is about, if the code could be parsed.
+    pub fn book_id(&self) -> Option<BookId> {
+        match self {
+            Verdict::Accept { credential, .. } | Verdict::AlreadyUsed { credential, .. } => {
+                Some(credential.book_id)
+            }
+            Verdict::Reject { credential, .. } => credential.map(|c| c.book_id),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Property tests of the protocol: codecs round-trip, parsers are total, and the ledger is a
+//! function of the event *set* (order, duplication and batching do not matter).
+//!
+//! Case counts default to 10,000 for the ledger and 2,000 for the codecs; set
+//! `SHUIPIAO_PROPTEST_CASES` to run more (e.g. 1000000 before a release).
+
+use ed25519_dalek::SigningKey;
+use proptest::prelude::*;
+use shuipiao_shared::credential::{Credential, SignedCredential};
+use shuipiao_shared::event::{Event, EventBody, EventFlags, Refusal, SignedEvent};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
+use shuipiao_shared::keyring::{Keyring, Kid};
+use shuipiao_shared::ledger::{self, BookTerms, LedgerEvent, LedgerEventKind, ResolutionAction};
+use shuipiao_shared::status::{StatusDelta, StatusSnapshot};
+use shuipiao_shared::verdict::RejectReason;
+
+fn cases(default: u32) -> ProptestConfig {
+    let cases = std::env::var("SHUIPIAO_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
+
+fn issuer() -> SigningKey {
+    SigningKey::from_bytes(&[0x42; 32])
+}
+
+prop_compose! {
+    fn any_credential()(
+        book_id in any::<u64>(), product in any::<u16>(), units in any::<u16>(),
+        scope in any::<u32>(), valid_from in any::<u32>(), valid_until in any::<u32>(),
+        holder_tag in any::<u32>(),
+    ) -> Credential {
+        Credential {
+            kid: Kid([0; 4]),
+            book_id: BookId(book_id),
+            product: ProductCode(product),
+            units,
+            scope: ScopeId(scope),
+            valid_from,
+            valid_until,
+            holder_tag,
+        }
+    }
+}
+
+fn any_body() -> impl Strategy<Value = EventBody> {
+    let reason = prop::sample::select(RejectReason::ALL.to_vec());
+    prop_oneof![
+        (any::<u64>(), any::<u16>(), any::<u16>()).prop_map(|(b, units, p)| {
+            EventBody::Redemption {
+                book_id: BookId(b),
+                units,
+                product: ProductCode(p),
+            }
+        }),
+        (any::<u64>(), any::<u128>()).prop_map(|(b, t)| EventBody::Void {
+            book_id: BookId(b),
+            target: EventId(uuid::Uuid::from_u128(t)),
+        }),
+        (prop::option::of(any::<u64>()), prop::option::of(reason)).prop_map(|(b, r)| {
+            EventBody::ScanAttempt {
+                book_id: b.map(BookId),
+                refusal: r.map_or(Refusal::AlreadyUsed, Refusal::Rejected),
+            }
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(cases(2_000))]
+
+    #[test]
+    fn credential_round_trips(credential in any_credential()) {
+        let signed = credential.sign(&issuer());
+        let text = signed.to_qr_text();
+        prop_assert_eq!(text.len(), 159);
+        prop_assert_eq!(SignedCredential::from_qr_text(&text), Ok(signed));
+        prop_assert_eq!(SignedCredential::from_bytes(&signed.to_bytes()), Ok(signed));
+        prop_assert!(signed.verify(&issuer().verifying_key()).is_ok());
+    }
+
+    #[test]
+    fn event_round_trips(
+        seq in any::<u64>(), at in any::<u64>(), device in any::<u64>(), courier in any::<u64>(),
+        bits in 0u8..16, body in any_body(), prev in any::<[u8; 32]>(), id in any::<u128>(),
+    ) {
+        let event = Event {
+            event_id: EventId(uuid::Uuid::from_u128(id)),
+            device_id: DeviceId(device),
+            device_seq: seq,
+            prev_hash: prev,
+            scanned_at: at,
+            courier_id: UserId(courier),
+            flags: EventFlags {
+                offline: bits & 1 != 0,
+                stale: bits & 2 != 0,
+                supervisor_override: bits & 4 != 0,
+                clock_rollback: bits & 8 != 0,
+            },
+            body,
+        };
+        let signed = event.sign(&issuer());
+        prop_assert_eq!(SignedEvent::from_bytes(&signed.to_bytes()), Ok(signed));
+        let json = serde_json::to_string(&signed).expect("serializes");
+        prop_assert_eq!(serde_json::from_str::<SignedEvent>(&json).expect("parses"), signed);
+    }
+
+    #[test]
+    fn parsers_are_total_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+        let root = issuer().verifying_key();
+        let _ = SignedCredential::from_bytes(&bytes);
+        let _ = SignedEvent::from_bytes(&bytes);
+        let _ = Keyring::open(&bytes, &root);
+        let _ = StatusSnapshot::open(&bytes, &root);
+        let _ = StatusDelta::open(&bytes, &root);
+        let _ = SignedCredential::from_qr_text(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn qr_parser_is_total_on_near_miss_text(
+        body in "[A-Za-z2-7 =+/0-9\r\n\t]{0,200}",
+        prefix in prop::sample::select(vec!["SP1", "sp1", "SP", "", " SP1"]),
+    ) {
+        let text = format!("{prefix}{body}");
+        if let Ok(signed) = SignedCredential::from_qr_text(&text) {
+            // Anything accepted re-encodes to the same bytes: the codec is canonical.
+            let again = SignedCredential::from_qr_text(&signed.to_qr_text());
+            prop_assert_eq!(again, Ok(signed));
+        }
+    }
+
+    #[test]
+    fn one_flipped_bit_never_verifies(credential in any_credential(), bit in 0usize..(97 * 8)) {
+        let mut bytes = credential.sign(&issuer()).to_bytes();
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        if let Ok(parsed) = SignedCredential::from_bytes(&bytes) {
+            prop_assert!(parsed.verify(&issuer().verifying_key()).is_err());
+        }
+    }
+}
+
+/// A book's history: redemptions from three devices at colliding times, voids of some of them
+/// and operator resolutions, with revocation and compromise cut-offs.
+fn any_history() -> impl Strategy<Value = (BookTerms, Vec<LedgerEvent>)> {
+    let redemption = (0u64..3, 0u64..40, 1u16..4);
+    (
+        1u16..12,
+        prop::option::of(0u64..40),
+        prop::option::of(0u64..40),
+        prop::collection::vec(redemption, 0..16),
+        prop::collection::vec((any::<prop::sample::Index>(), 0u8..4), 0..6),
+    )
+        .prop_map(
+            |(units, revoked_at, compromised_at, redemptions, followups)| {
+                let mut events: Vec<LedgerEvent> = redemptions
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (device, at, units))| LedgerEvent {
+                        event_id: EventId::v7(at, [i as u8; 10]),
+                        device_id: DeviceId(device),
+                        device_seq: i as u64,
+                        at,
+                        kind: LedgerEventKind::Redemption { units },
+                    })
+                    .collect();
+                if !events.is_empty() {
+                    let targets = events.clone();
+                    for (n, (index, action)) in followups.into_iter().enumerate() {
+                        let target = index.get(&targets);
+                        let resolution = |action| LedgerEventKind::Resolution {
+                            target: target.event_id,
+                            action,
+                            operator: UserId(1),
+                        };
+                        let kind = match action {
+                            0 => LedgerEventKind::Void {
+                                target: target.event_id,
+                            },
+                            1 => resolution(ResolutionAction::Charge),
+                            2 => resolution(ResolutionAction::WriteOff),
+                            _ => resolution(ResolutionAction::Void),
+                        };
+                        events.push(LedgerEvent {
+                            event_id: EventId::v7(1000 + n as u64, [200 + n as u8; 10]),
+                            device_id: target.device_id,
+                            device_seq: 100 + n as u64,
+                            at: target.at + 1 + n as u64,
+                            kind,
+                        });
+                    }
+                }
+                let terms = BookTerms {
+                    units,
+                    revoked_at,
+                    key_compromised_at: compromised_at,
+                };
+                (terms, events)
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(cases(10_000))]
+
+    #[test]
+    fn ledger_depends_only_on_the_event_set(
+        (terms, events, mut shuffled) in any_history()
+            .prop_flat_map(|(t, e)| (Just(t), Just(e.clone()), Just(e).prop_shuffle())),
+        duplicates in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        let reference = ledger::compute(&terms, &events);
+
+        // Any permutation, with some events delivered twice.
+        if !events.is_empty() {
+            for d in &duplicates {
+                shuffled.push(*d.get(&events));
+            }
+        }
+        prop_assert_eq!(&ledger::compute(&terms, &shuffled), &reference);
+
+        // Batches arriving one after another into a store that keeps every event once.
+        let mut stored: std::collections::BTreeMap<EventId, LedgerEvent> = Default::default();
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c.index(shuffled.len() + 1)).collect();
+        bounds.push(shuffled.len());
+        bounds.sort_unstable();
+        let mut start = 0;
+        for end in bounds {
+            for event in &shuffled[start..end] {
+                stored.entry(event.event_id).or_insert(*event);
+            }
+            start = end;
+        }
+        let batched: Vec<LedgerEvent> = stored.into_values().collect();
+        prop_assert_eq!(&ledger::compute(&terms, &batched), &reference);
+
+        // Nothing is counted twice and nothing beyond the book.
+        let counted: u32 = reference
+            .redemptions
+            .iter()
+            .filter(|r| r.outcome == ledger::Outcome::Counted)
+            .map(|r| u32::from(r.units))
+            .sum();
+        prop_assert_eq!(counted, u32::from(reference.used_units));
+        prop_assert_eq!(reference.used_units + reference.remaining, terms.units);
+        let n_redemptions = events
+            .iter()
+            .filter(|e| matches!(e.kind, LedgerEventKind::Redemption { .. }))
+            .count();
+        prop_assert_eq!(reference.redemptions.len(), n_redemptions);
+    }
+}
