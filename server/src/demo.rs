@@ -1,0 +1,533 @@
+//! The demo data set: a bottled-water plant in Hubei (regions 武汉/襄阳/宜昌), its stores, couriers,
+//! customers, an enterprise in 襄阳 that bought 100 tickets for its staff, and a summer season of
+//! redemptions pushed through the real sync path by enrolled courier devices.
+
+use std::fmt;
+
+use ed25519_dalek::SigningKey;
+use shuipiao_shared::event::{ChainTip, Event, EventBody, EventFlags, SignedEvent};
+use shuipiao_shared::ids::{EventId, ProductCode, ScopeId, UserId};
+use shuipiao_shared::sync::EnrollRequest;
+
+use crate::auth::password;
+use crate::config::MasterKey;
+use crate::enrollment::{self, EnrollError};
+use crate::issuance::{self, Allocation, IssueError, IssueOrder};
+use crate::store::models::*;
+use crate::store::{Store, StoreError};
+
+/// Password of every demo user; printed in the summary. Demo data only.
+pub const DEMO_PASSWORD: &str = "shuipiao-demo";
+
+/// Why the demo could not be filled.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// Storage failed (e.g. the database already holds demo data).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Issuing failed.
+    #[error(transparent)]
+    Issue(#[from] IssueError),
+    /// Enrolling a device failed.
+    #[error(transparent)]
+    Enroll(#[from] EnrollError),
+    /// Hashing a password failed.
+    #[error(transparent)]
+    Password(#[from] password::HashError),
+}
+
+/// What the demo made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DemoSummary {
+    /// Books issued.
+    pub books: usize,
+    /// Events pushed.
+    pub events: usize,
+    /// Users made.
+    pub users: Vec<(String, Role)>,
+}
+
+impl fmt::Display for DemoSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "demo data: {} books, {} device events",
+            self.books, self.events
+        )?;
+        writeln!(f, "demo users (password `{DEMO_PASSWORD}`):")?;
+        for (name, role) in self
+            .users
+            .iter()
+            .filter(|(name, _)| !name.starts_with("member"))
+        {
+            writeln!(f, "  {name:<16} {}", role.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// A small deterministic generator so every demo looks the same.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// A courier device with its chain, as the courier app would keep it.
+struct DemoDevice {
+    device: Device,
+    key: SigningKey,
+    courier: UserId,
+    tip: ChainTip,
+    pending: Vec<SignedEvent>,
+}
+
+impl DemoDevice {
+    fn record(&mut self, scanned_at: u64, body: EventBody, dice: &mut Dice) {
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&dice.next().to_be_bytes());
+        let signed = Event {
+            event_id: EventId::v7(scanned_at * 1000, random),
+            device_id: self.device.id,
+            device_seq: self.tip.device_seq + 1,
+            prev_hash: self.tip.hash,
+            scanned_at,
+            courier_id: self.courier,
+            flags: EventFlags {
+                offline: dice.below(4) == 0,
+                ..EventFlags::default()
+            },
+            body,
+        }
+        .sign(&self.key);
+        self.tip = ChainTip {
+            device_seq: self.tip.device_seq + 1,
+            hash: signed.hash(),
+        };
+        self.pending.push(signed);
+    }
+}
+
+struct Maker<'a, S> {
+    store: &'a S,
+    now: i64,
+    summary: DemoSummary,
+}
+
+impl<S: Store> Maker<'_, S> {
+    fn audit(&self, action: &'static str, target: String) -> AuditEntry {
+        AuditEntry::new(None, action, target, serde_json::json!({ "via": "demo" }))
+    }
+
+    async fn user(
+        &mut self,
+        username: &str,
+        role: Role,
+        account_id: Option<i64>,
+        region_id: Option<i64>,
+        outlet_id: Option<i64>,
+        password_hash: &str,
+    ) -> Result<User, DemoError> {
+        let audit = self.audit("user.create", format!("user:{username}"));
+        let user = self
+            .store
+            .create_user(
+                &NewUser {
+                    username: username.to_string(),
+                    password_hash: password_hash.to_string(),
+                    role,
+                    account_id,
+                    region_id,
+                    outlet_id,
+                },
+                self.now,
+                &audit,
+            )
+            .await?;
+        self.summary.users.push((username.to_string(), role));
+        Ok(user)
+    }
+
+    async fn account(
+        &self,
+        kind: AccountKind,
+        name: &str,
+        enterprise_id: Option<i64>,
+    ) -> Result<Account, DemoError> {
+        let audit = self.audit("account.create", format!("account:{name}"));
+        Ok(self
+            .store
+            .create_account(
+                &NewAccount {
+                    kind,
+                    name: name.to_string(),
+                    enterprise_id,
+                },
+                self.now,
+                &audit,
+            )
+            .await?)
+    }
+}
+
+/// Fills an empty database with the demo data set.
+pub async fn fill<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    now: i64,
+) -> Result<DemoSummary, DemoError> {
+    let mut maker = Maker {
+        store,
+        now,
+        summary: DemoSummary::default(),
+    };
+    let mut dice = Dice(0x005e_ed5a_1eb0_771e);
+    let products = [
+        Product {
+            code: ProductCode(189),
+            name: "18.9L 桶装水".into(),
+            volume_ml: 18_900,
+        },
+        Product {
+            code: ProductCode(113),
+            name: "11.3L 桶装水".into(),
+            volume_ml: 11_300,
+        },
+        Product {
+            code: ProductCode(75),
+            name: "7.5L 桶装水".into(),
+            volume_ml: 7_500,
+        },
+    ];
+    for product in &products {
+        store
+            .create_product(
+                product,
+                now,
+                &maker.audit("product.create", product.name.clone()),
+            )
+            .await?;
+    }
+    let mut regions = Vec::new();
+    let mut outlets = Vec::new();
+    let mut scopes = Vec::new();
+    for (region_name, outlet_names) in [
+        ("武汉", ["江汉路门店", "光谷门店"]),
+        ("襄阳", ["樊城门店", "襄城门店"]),
+        ("宜昌", ["西陵门店", "伍家岗门店"]),
+    ] {
+        let region = store
+            .create_region(
+                region_name,
+                now,
+                &maker.audit("region.create", region_name.into()),
+            )
+            .await?;
+        let mut region_outlets = Vec::new();
+        for name in outlet_names {
+            region_outlets.push(
+                store
+                    .create_outlet(
+                        region.id,
+                        name,
+                        now,
+                        &maker.audit("outlet.create", name.into()),
+                    )
+                    .await?,
+            );
+        }
+        let scope = store
+            .create_scope(
+                &NewScope {
+                    name: format!("{region_name}市"),
+                    region_ids: vec![region.id],
+                    outlet_ids: region_outlets.iter().map(|o| o.id).collect(),
+                },
+                now,
+                &maker.audit("scope.create", region_name.into()),
+            )
+            .await?;
+        regions.push(region);
+        outlets.push(region_outlets);
+        scopes.push(scope.id);
+    }
+    let package_specs = [
+        (
+            "家庭月套餐(18.9L×4)",
+            6_000,
+            4,
+            0,
+            31,
+            products[0].code,
+            ScopeId::ANYWHERE,
+        ),
+        (
+            "家庭月套餐(11.3L×6)",
+            6_600,
+            6,
+            0,
+            31,
+            products[1].code,
+            ScopeId::ANYWHERE,
+        ),
+        (
+            "买十送一(18.9L)",
+            15_000,
+            10,
+            1,
+            365,
+            products[0].code,
+            ScopeId::ANYWHERE,
+        ),
+        (
+            "企业年套餐(18.9L×100)",
+            140_000,
+            100,
+            0,
+            365,
+            products[0].code,
+            scopes[1],
+        ),
+    ];
+    let mut packages = Vec::new();
+    for (name, price_fen, paid_units, bonus_units, validity_days, product, scope) in package_specs {
+        let spec = NewPackage {
+            name: name.into(),
+            price_fen,
+            paid_units,
+            bonus_units,
+            validity_days,
+            product,
+            scope,
+        };
+        packages.push(
+            store
+                .create_package(&spec, now, &maker.audit("package.create", name.into()))
+                .await?,
+        );
+    }
+
+    let password_hash = password::hash(DEMO_PASSWORD.to_string()).await?;
+    maker
+        .user("admin", Role::Admin, None, None, None, &password_hash)
+        .await?;
+    maker
+        .user("operator", Role::Operator, None, None, None, &password_hash)
+        .await?;
+    maker
+        .user(
+            "statistician",
+            Role::Statistician,
+            None,
+            None,
+            None,
+            &password_hash,
+        )
+        .await?;
+    let mut couriers = Vec::new();
+    for (idx, region) in regions.iter().enumerate() {
+        for n in 1..=2 {
+            couriers.push(
+                maker
+                    .user(
+                        &format!("courier{}{n}", idx + 1),
+                        Role::Courier,
+                        None,
+                        Some(region.id),
+                        None,
+                        &password_hash,
+                    )
+                    .await?,
+            );
+        }
+        for (n, outlet) in outlets[idx].iter().enumerate() {
+            maker
+                .user(
+                    &format!("clerk{}{}", idx + 1, n + 1),
+                    Role::StoreStaff,
+                    None,
+                    None,
+                    Some(outlet.id),
+                    &password_hash,
+                )
+                .await?;
+        }
+    }
+
+    let family_names = [
+        "张伟家",
+        "王芳家",
+        "李娜家",
+        "刘洋家",
+        "陈静家",
+        "杨磊家",
+        "赵敏家",
+        "黄强家",
+        "周婷家",
+        "吴军家",
+        "徐丽家",
+        "孙斌家",
+    ];
+    let mut customer_accounts = Vec::new();
+    for (idx, name) in family_names.iter().enumerate() {
+        let account = maker.account(AccountKind::Customer, name, None).await?;
+        maker
+            .user(
+                &format!("customer{:02}", idx + 1),
+                Role::Customer,
+                Some(account.id),
+                None,
+                None,
+                &password_hash,
+            )
+            .await?;
+        customer_accounts.push(account);
+    }
+    let enterprise = maker
+        .account(AccountKind::Enterprise, "襄阳汉江科技有限公司", None)
+        .await?;
+    maker
+        .user(
+            "xyadmin",
+            Role::EnterpriseAdmin,
+            Some(enterprise.id),
+            None,
+            None,
+            &password_hash,
+        )
+        .await?;
+    let mut members = Vec::new();
+    for n in 1..=10 {
+        let member = maker
+            .account(
+                AccountKind::Customer,
+                &format!("汉江科技 员工{n:02}"),
+                Some(enterprise.id),
+            )
+            .await?;
+        maker
+            .user(
+                &format!("member{n:02}"),
+                Role::Customer,
+                Some(member.id),
+                None,
+                None,
+                &password_hash,
+            )
+            .await?;
+        members.push(member);
+    }
+
+    // Orders were placed just before the season began.
+    let season_start = (now - 90 * 86_400).max(0) as u64;
+    let ordered_at = season_start as i64 - 5 * 86_400;
+    let mut books = Vec::new();
+    for account in &customer_accounts {
+        let package = &packages[dice.below(3) as usize];
+        let order = IssueOrder {
+            account_id: account.id,
+            package_id: package.id,
+            quantity: 1 + dice.below(2) as u32,
+            allocations: Vec::new(),
+        };
+        books.extend(
+            issuance::issue_order(store, master, &order, None, ordered_at)
+                .await?
+                .books,
+        );
+    }
+    let enterprise_order = IssueOrder {
+        account_id: enterprise.id,
+        package_id: packages[3].id,
+        quantity: 1,
+        allocations: members
+            .iter()
+            .map(|m| Allocation {
+                account_id: m.id,
+                units: 10,
+            })
+            .collect(),
+    };
+    books.extend(
+        issuance::issue_order(store, master, &enterprise_order, None, ordered_at)
+            .await?
+            .books,
+    );
+    maker.summary.books = books.len();
+
+    let mut devices = Vec::new();
+    for courier in &couriers {
+        let code = enrollment::create_code(store, courier.id, 3_600, None, now).await?;
+        let key = SigningKey::from_bytes(&crate::random::bytes::<32>());
+        let request = EnrollRequest {
+            code: code.code,
+            device_pubkey: key.verifying_key().to_bytes(),
+            name: format!("{}的手机", courier.spec.username),
+        };
+        let enrolled = enrollment::enroll(store, &request, now).await?;
+        devices.push(DemoDevice {
+            device: store.device(enrolled.device_id).await?,
+            key,
+            courier: courier.id,
+            tip: ChainTip::GENESIS,
+            pending: Vec::new(),
+        });
+    }
+
+    // A summer season (the last 90 days): each book is redeemed a few times, in time order per device.
+    let mut redemptions = Vec::new();
+    for book in &books {
+        let n_used = dice.below(u64::from(book.units) + 1);
+        for _ in 0..n_used {
+            let at = season_start + dice.below(89 * 86_400);
+            redemptions.push((at, book.id, book.product));
+        }
+    }
+    redemptions.sort();
+    for (at, book_id, product) in redemptions {
+        let device_idx = dice.below(devices.len() as u64) as usize;
+        devices[device_idx].record(
+            at,
+            EventBody::Redemption {
+                book_id,
+                units: 1,
+                product,
+            },
+            &mut dice,
+        );
+    }
+    // Two offline couriers both delivered on the last ticket of one book: a conflict for review.
+    if let Some(book) = books.iter().find(|b| b.units == 4) {
+        let late = (now - 86_400).max(0) as u64;
+        for (n, device) in devices.iter_mut().take(2).enumerate() {
+            for _ in 0..3 {
+                device.record(
+                    late + n as u64,
+                    EventBody::Redemption {
+                        book_id: book.id,
+                        units: 1,
+                        product: book.product,
+                    },
+                    &mut dice,
+                );
+            }
+        }
+    }
+    for device in &mut devices {
+        for batch in device.pending.chunks(200) {
+            store.push_events(&device.device, batch, now).await?;
+            maker.summary.events += batch.len();
+        }
+        device.pending.clear();
+    }
+    Ok(maker.summary)
+}

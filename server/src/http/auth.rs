@@ -1,0 +1,137 @@
+//! Who is calling: a user (session cookie or bearer token) or a device (device bearer token), and
+//! the middleware that enforces each route's declared [`Access`] before its handler runs.
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::middleware::Next;
+use axum::response::Response;
+use shuipiao_shared::ids::DeviceId;
+use shuipiao_shared::sync::ErrorCode;
+
+use crate::auth::token::{self, DEVICE_TOKEN_PREFIX};
+use crate::http::error::ApiError;
+use crate::http::{Access, AppState};
+use crate::store::models::{Device, User};
+use crate::store::{Store, StoreError};
+
+/// Name of the web session cookie.
+pub const SESSION_COOKIE: &str = "sp_session";
+
+/// The signed-in user, put into request extensions by [`authorize`].
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub User);
+
+/// The authenticated device, put into request extensions by [`authorize`].
+#[derive(Debug, Clone)]
+pub struct CurrentDevice(pub Device);
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+}
+
+fn not_found_is_unauthorized(err: StoreError) -> ApiError {
+    match err {
+        StoreError::NotFound => ApiError::unauthorized(),
+        other => other.into(),
+    }
+}
+
+/// The session token of a request: the bearer header, else the session cookie.
+pub fn session_token(headers: &HeaderMap) -> Option<&str> {
+    bearer(headers).or_else(|| session_cookie(headers))
+}
+
+/// The user behind a session token.
+pub async fn user_of<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<User, ApiError> {
+    let text = session_token(headers).ok_or_else(ApiError::unauthorized)?;
+    let (id, secret) = token::split(text).ok_or_else(ApiError::unauthorized)?;
+    if id.starts_with(DEVICE_TOKEN_PREFIX) {
+        return Err(ApiError::unauthorized());
+    }
+    let session = state
+        .store
+        .session(id)
+        .await
+        .map_err(not_found_is_unauthorized)?;
+    if session.expires_at <= now || !token::matches(secret, &session.secret_hash) {
+        return Err(ApiError::unauthorized());
+    }
+    let user = state
+        .store
+        .user(session.user_id)
+        .await
+        .map_err(not_found_is_unauthorized)?;
+    if user.disabled_at.is_some() {
+        return Err(ApiError::unauthorized());
+    }
+    Ok(user)
+}
+
+async fn device_of<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Device, ApiError> {
+    let text = bearer(headers).ok_or_else(ApiError::unauthorized)?;
+    let (id, secret) = token::split(text).ok_or_else(ApiError::unauthorized)?;
+    let device_id = id
+        .strip_prefix(DEVICE_TOKEN_PREFIX)
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(ApiError::unauthorized)?;
+    let device = state
+        .store
+        .device(DeviceId(device_id))
+        .await
+        .map_err(not_found_is_unauthorized)?;
+    if !token::matches(secret, &device.token_hash) {
+        return Err(ApiError::unauthorized());
+    }
+    if device.disabled_at.is_some() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            ErrorCode::DeviceDisabled,
+            "该设备已被停用,请联系管理员",
+        ));
+    }
+    Ok(device)
+}
+
+/// Enforces `access` for one route, then runs the handler with the caller in extensions.
+pub async fn authorize<S: Store>(
+    State((state, access)): State<(AppState<S>, Access)>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    match access {
+        Access::Public => {}
+        Access::Device => {
+            let device = device_of(&state, request.headers()).await?;
+            request.extensions_mut().insert(CurrentDevice(device));
+        }
+        Access::Roles(roles) => {
+            let user = user_of(&state, request.headers(), crate::unix_now()).await?;
+            if !roles.contains(&user.spec.role) {
+                return Err(ApiError::forbidden());
+            }
+            request.extensions_mut().insert(CurrentUser(user));
+        }
+    }
+    Ok(next.run(request).await)
+}

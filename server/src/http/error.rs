@@ -1,0 +1,200 @@
+//! The one API error type: a status code plus the protocol's `{code, message}` body, and the JSON
+//! and query extractors that turn malformed input into it.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use shuipiao_shared::sync::{ErrorBody, ErrorCode};
+
+use crate::issuance::IssueError;
+use crate::keys::KeyError;
+use crate::store::StoreError;
+
+/// An error answered to an API client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable class.
+    pub code: ErrorCode,
+    /// zh-CN message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Any status with a message.
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+
+    /// 401.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "未登录或凭证无效",
+        )
+    }
+
+    /// 403.
+    pub fn forbidden() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "没有权限执行此操作",
+        )
+    }
+
+    /// 404.
+    pub fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "未找到")
+    }
+
+    /// 500; the cause is logged, never sent.
+    pub fn internal(cause: &dyn std::error::Error) -> ApiError {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "服务器内部错误",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        match err {
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::Conflict(detail) => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                format!("数据冲突:{detail}"),
+            ),
+            StoreError::Other(_) => ApiError::internal(&err),
+        }
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(err: IssueError) -> ApiError {
+        match err {
+            IssueError::Store(err) => err.into(),
+            IssueError::Keys(err) => err.into(),
+            IssueError::Invalid(message) => ApiError::bad_request(message),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(err: KeyError) -> ApiError {
+        match err {
+            KeyError::Store(err) => err.into(),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+fn payload_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::PayloadTooLarge,
+        "请求体过大",
+    )
+}
+
+/// `axum::Json` whose rejections are [`ApiError`]s (400 bad JSON or unknown fields, 413 too large,
+/// 415 wrong content type).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => payload_too_large(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::BadRequest,
+                    "请求体必须是 JSON(Content-Type: application/json)",
+                ),
+                _ => json_error(&rejection),
+            }),
+        }
+    }
+}
+
+fn json_error(rejection: &JsonRejection) -> ApiError {
+    ApiError::bad_request(format!("请求格式错误:{}", rejection.body_text()))
+}
+
+/// `axum::extract::Query` whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::bad_request(format!("查询参数错误:{}", rejection.body_text()))
+            })
+    }
+}
+
+/// Turns the plain 413 of the body-limit layer into the API's error body.
+pub async fn json_payload_too_large(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && !response
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes().starts_with(b"application/json"))
+    {
+        return payload_too_large().into_response();
+    }
+    response
+}
+
+/// `axum::extract::Path` whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|rejection| {
+                ApiError::bad_request(format!("路径参数错误:{}", rejection.body_text()))
+            })
+    }
+}

@@ -1,0 +1,373 @@
+//! The HTTP API: application state, the one route table (every route declares who may call
+//! it), and the router built from it.
+//!
+//! **API Boundary:** the `/api/v1` routes speak the protocol crate's DTOs; server-only resources
+//! (catalogue, orders, review) use the serde types beside their handlers.
+
+pub mod auth;
+pub mod error;
+pub mod openapi;
+mod ops;
+pub mod v1;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Config, MasterKey};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::store::models::Role;
+
+/// Everything a handler can reach.
+#[derive(Debug)]
+pub struct AppState<S> {
+    /// Storage.
+    pub store: S,
+    /// Key sealing private keys.
+    pub master: MasterKey,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+}
+
+impl<S: Clone> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        AppState {
+            store: self.store.clone(),
+            master: self.master.clone(),
+            config: self.config.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, metrics, login, enrollment by one-time code).
+    Public,
+    /// An enrolled, enabled device with its bearer token.
+    Device,
+    /// A signed-in user holding one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// Every role.
+pub const EVERYONE: &[Role] = &Role::ALL;
+/// Support and administration.
+pub const STAFF: &[Role] = &[Role::Operator, Role::Admin];
+/// Administration only (keys, users, devices).
+pub const ADMIN: &[Role] = &[Role::Admin];
+/// Read-only reports.
+pub const REPORTS: &[Role] = &[Role::Statistician, Role::Operator, Role::Admin];
+/// Readers of books: holders see their own, staff see all.
+pub const BOOK_READERS: &[Role] = &[
+    Role::Customer,
+    Role::EnterpriseAdmin,
+    Role::Operator,
+    Role::Admin,
+];
+/// Book holders.
+pub const HOLDERS: &[Role] = &[Role::Customer, Role::EnterpriseAdmin];
+
+/// One entry of the route table.
+pub struct Route<S> {
+    /// HTTP method.
+    pub method: Method,
+    /// Path template, e.g. `/api/v1/books/{id}`.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    handler: MethodRouter<AppState<S>>,
+}
+
+fn route<S, H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route<S>
+where
+    S: Store,
+    H: Handler<T, AppState<S>>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("route table uses standard methods");
+    Route {
+        method,
+        path,
+        access,
+        handler: on(filter, handler),
+    }
+}
+
+/// The route table: the single place that lists every route and who may call it.
+pub fn routes<S: Store>() -> Vec<Route<S>> {
+    use v1::{accounts, audit, books, catalogue, devices, keys, review, session, stats, sync};
+    let (get, post) = (Method::GET, Method::POST);
+    vec![
+        route(get.clone(), "/healthz", Access::Public, ops::healthz::<S>),
+        route(get.clone(), "/metrics", Access::Public, ops::metrics::<S>),
+        route(
+            get.clone(),
+            "/api/v1/openapi.json",
+            Access::Public,
+            ops::openapi_json,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/auth/login",
+            Access::Public,
+            session::login::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/auth/logout",
+            Access::Roles(EVERYONE),
+            session::logout::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/me",
+            Access::Roles(EVERYONE),
+            session::me,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/devices/enroll",
+            Access::Public,
+            devices::enroll::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/sync/push",
+            Access::Device,
+            sync::push::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/sync/pull",
+            Access::Device,
+            sync::pull::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/sync/status",
+            Access::Device,
+            sync::status::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/products",
+            Access::Roles(EVERYONE),
+            catalogue::list_products::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/products",
+            Access::Roles(ADMIN),
+            catalogue::create_product::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/regions",
+            Access::Roles(EVERYONE),
+            catalogue::list_regions::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/regions",
+            Access::Roles(ADMIN),
+            catalogue::create_region::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/outlets",
+            Access::Roles(EVERYONE),
+            catalogue::list_outlets::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/outlets",
+            Access::Roles(ADMIN),
+            catalogue::create_outlet::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/scopes",
+            Access::Roles(EVERYONE),
+            catalogue::list_scopes::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/scopes",
+            Access::Roles(ADMIN),
+            catalogue::create_scope::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/packages",
+            Access::Roles(EVERYONE),
+            catalogue::list_packages::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/packages",
+            Access::Roles(ADMIN),
+            catalogue::create_package::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/accounts",
+            Access::Roles(STAFF),
+            accounts::create_account::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/accounts/{id}/members",
+            Access::Roles(&[Role::EnterpriseAdmin, Role::Operator, Role::Admin]),
+            accounts::members::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/users",
+            Access::Roles(ADMIN),
+            accounts::create_user::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/orders",
+            Access::Roles(STAFF),
+            books::issue_order::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/books/mine",
+            Access::Roles(HOLDERS),
+            books::my_books::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/books/{id}",
+            Access::Roles(BOOK_READERS),
+            books::get_book::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/books/{id}/revoke",
+            Access::Roles(STAFF),
+            books::revoke::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/books/{id}/reissue",
+            Access::Roles(STAFF),
+            books::reissue::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/review",
+            Access::Roles(STAFF),
+            review::list::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/review/{event_id}/resolve",
+            Access::Roles(STAFF),
+            review::resolve::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/stats/summary",
+            Access::Roles(REPORTS),
+            stats::summary::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/devices/enrollment-codes",
+            Access::Roles(ADMIN),
+            devices::create_enrollment_code::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/devices",
+            Access::Roles(STAFF),
+            devices::list::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/devices/{id}/disable",
+            Access::Roles(ADMIN),
+            devices::disable::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/keys",
+            Access::Roles(ADMIN),
+            keys::list::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/keys/rotate",
+            Access::Roles(ADMIN),
+            keys::rotate::<S>,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/keys/{kid}/compromise",
+            Access::Roles(ADMIN),
+            keys::compromise::<S>,
+        ),
+        route(get, "/api/v1/audit", Access::Roles(ADMIN), audit::list::<S>),
+    ]
+}
+
+async fn count_request<S: Store>(
+    State(state): State<AppState<S>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_default();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .record_request(&method, &route, response.status().as_u16());
+    response
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::not_found()
+}
+
+/// The application: every route behind its access check, with body limit, tracing and metrics.
+pub fn router<S: Store>(state: AppState<S>) -> Router {
+    let mut router = Router::new();
+    for entry in routes::<S>() {
+        let check =
+            middleware::from_fn_with_state((state.clone(), entry.access), auth::authorize::<S>);
+        router = router.route(entry.path, entry.handler.layer(check));
+    }
+    router
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_request::<S>,
+        ))
+        .fallback(not_found)
+        .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes))
+        .layer(middleware::map_response(error::json_payload_too_large))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            state.config.body_limit_bytes,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,125 @@
+//! Accounts (customers, enterprises and their members) and users.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use shuipiao_shared::ids::UserId;
+use utoipa::ToSchema;
+
+use crate::auth::password;
+use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::{ApiError, ApiJson, ApiPath};
+use crate::store::Store;
+use crate::store::models::{Account, AuditEntry, NewAccount, NewUser, Role};
+
+/// Adds an account.
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccount, responses((status = 200, body = Account)))]
+pub async fn create_account<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(actor)): Extension<CurrentUser>,
+    ApiJson(account): ApiJson<NewAccount>,
+) -> Result<Json<Account>, ApiError> {
+    if account.name.trim().is_empty() {
+        return Err(ApiError::bad_request("账户名称不能为空"));
+    }
+    let audit = AuditEntry::new(
+        Some(actor.id),
+        "account.create",
+        format!("account:{}", account.name),
+        serde_json::json!({ "kind": account.kind.as_str() }),
+    );
+    Ok(Json(
+        state
+            .store
+            .create_account(&account, crate::unix_now(), &audit)
+            .await?,
+    ))
+}
+
+/// Members of an enterprise; an enterprise admin sees only their own enterprise.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/members", tag = "accounts",
+    params(("id" = i64, Path, description = "enterprise account id")), responses((status = 200, body = Vec<Account>), (status = 403)))]
+pub async fn members<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<Account>>, ApiError> {
+    if user.spec.role == Role::EnterpriseAdmin && user.spec.account_id != Some(id) {
+        return Err(ApiError::forbidden());
+    }
+    Ok(Json(state.store.members(id).await?))
+}
+
+/// `POST /api/v1/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// Login name.
+    pub username: String,
+    /// Initial password (at least 8 characters).
+    pub password: String,
+    /// Role.
+    pub role: Role,
+    /// Account, for customers and enterprise admins.
+    pub account_id: Option<i64>,
+    /// Region, for couriers.
+    pub region_id: Option<i64>,
+    /// Store, for store staff.
+    pub outlet_id: Option<i64>,
+}
+
+/// A created user.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedUser {
+    /// Id.
+    #[schema(value_type = u64)]
+    pub id: UserId,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// Adds a user.
+#[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = CreateUser, responses((status = 200, body = CreatedUser), (status = 409)))]
+pub async fn create_user<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(actor)): Extension<CurrentUser>,
+    ApiJson(request): ApiJson<CreateUser>,
+) -> Result<Json<CreatedUser>, ApiError> {
+    if request.username.trim().is_empty() || request.password.chars().count() < 8 {
+        return Err(ApiError::bad_request("用户名不能为空,密码至少 8 位"));
+    }
+    let holder = matches!(request.role, Role::Customer | Role::EnterpriseAdmin);
+    if holder != request.account_id.is_some() {
+        return Err(ApiError::bad_request(
+            "客户和企业管理员必须关联账户,其他角色不能关联账户",
+        ));
+    }
+    let new_user = NewUser {
+        username: request.username.trim().to_string(),
+        password_hash: password::hash(request.password)
+            .await
+            .map_err(|err| ApiError::internal(&err))?,
+        role: request.role,
+        account_id: request.account_id,
+        region_id: request.region_id,
+        outlet_id: request.outlet_id,
+    };
+    let audit = AuditEntry::new(
+        Some(actor.id),
+        "user.create",
+        format!("user:{}", new_user.username),
+        serde_json::json!({ "role": new_user.role.as_str() }),
+    );
+    let user = state
+        .store
+        .create_user(&new_user, crate::unix_now(), &audit)
+        .await?;
+    Ok(Json(CreatedUser {
+        id: user.id,
+        username: user.spec.username,
+        role: user.spec.role,
+    }))
+}

@@ -1,0 +1,193 @@
+//! The catalogue: products, regions, stores, scopes and packages.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::{ApiError, ApiJson};
+use crate::store::Store;
+use crate::store::models::{
+    AuditEntry, NewPackage, NewScope, Outlet, Package, Product, Region, Scope,
+};
+
+fn audit(
+    user: &CurrentUser,
+    action: &'static str,
+    target: String,
+    detail: serde_json::Value,
+) -> AuditEntry {
+    AuditEntry::new(Some(user.0.id), action, target, detail)
+}
+
+/// Lists products.
+#[utoipa::path(get, path = "/api/v1/products", tag = "catalogue", responses((status = 200, body = Vec<Product>)))]
+pub async fn list_products<S: Store>(
+    State(state): State<AppState<S>>,
+) -> Result<Json<Vec<Product>>, ApiError> {
+    Ok(Json(state.store.products().await?))
+}
+
+/// Adds a product.
+#[utoipa::path(post, path = "/api/v1/products", tag = "catalogue", request_body = Product, responses((status = 200, body = Product), (status = 409)))]
+pub async fn create_product<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(user): Extension<CurrentUser>,
+    ApiJson(product): ApiJson<Product>,
+) -> Result<Json<Product>, ApiError> {
+    if product.name.trim().is_empty() {
+        return Err(ApiError::bad_request("产品名称不能为空"));
+    }
+    let entry = audit(
+        &user,
+        "product.create",
+        format!("product:{}", product.code.0),
+        serde_json::json!({ "name": product.name }),
+    );
+    state
+        .store
+        .create_product(&product, crate::unix_now(), &entry)
+        .await?;
+    Ok(Json(product))
+}
+
+/// `POST /api/v1/regions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRegion {
+    /// Name, e.g. 武汉.
+    pub name: String,
+}
+
+/// Lists regions.
+#[utoipa::path(get, path = "/api/v1/regions", tag = "catalogue", responses((status = 200, body = Vec<Region>)))]
+pub async fn list_regions<S: Store>(
+    State(state): State<AppState<S>>,
+) -> Result<Json<Vec<Region>>, ApiError> {
+    Ok(Json(state.store.regions().await?))
+}
+
+/// Adds a region.
+#[utoipa::path(post, path = "/api/v1/regions", tag = "catalogue", request_body = NewRegion, responses((status = 200, body = Region)))]
+pub async fn create_region<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(user): Extension<CurrentUser>,
+    ApiJson(region): ApiJson<NewRegion>,
+) -> Result<Json<Region>, ApiError> {
+    let entry = audit(
+        &user,
+        "region.create",
+        format!("region:{}", region.name),
+        serde_json::json!({}),
+    );
+    Ok(Json(
+        state
+            .store
+            .create_region(&region.name, crate::unix_now(), &entry)
+            .await?,
+    ))
+}
+
+/// `POST /api/v1/outlets`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOutlet {
+    /// Region.
+    pub region_id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// Lists stores.
+#[utoipa::path(get, path = "/api/v1/outlets", tag = "catalogue", responses((status = 200, body = Vec<Outlet>)))]
+pub async fn list_outlets<S: Store>(
+    State(state): State<AppState<S>>,
+) -> Result<Json<Vec<Outlet>>, ApiError> {
+    Ok(Json(state.store.outlets().await?))
+}
+
+/// Adds a store.
+#[utoipa::path(post, path = "/api/v1/outlets", tag = "catalogue", request_body = NewOutlet, responses((status = 200, body = Outlet)))]
+pub async fn create_outlet<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(user): Extension<CurrentUser>,
+    ApiJson(outlet): ApiJson<NewOutlet>,
+) -> Result<Json<Outlet>, ApiError> {
+    let entry = audit(
+        &user,
+        "outlet.create",
+        format!("outlet:{}", outlet.name),
+        serde_json::json!({ "region_id": outlet.region_id }),
+    );
+    Ok(Json(
+        state
+            .store
+            .create_outlet(outlet.region_id, &outlet.name, crate::unix_now(), &entry)
+            .await?,
+    ))
+}
+
+/// Lists scopes.
+#[utoipa::path(get, path = "/api/v1/scopes", tag = "catalogue", responses((status = 200, body = Vec<Scope>)))]
+pub async fn list_scopes<S: Store>(
+    State(state): State<AppState<S>>,
+) -> Result<Json<Vec<Scope>>, ApiError> {
+    Ok(Json(state.store.scopes().await?))
+}
+
+/// Adds a scope.
+#[utoipa::path(post, path = "/api/v1/scopes", tag = "catalogue", request_body = NewScope, responses((status = 200, body = Scope)))]
+pub async fn create_scope<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(user): Extension<CurrentUser>,
+    ApiJson(scope): ApiJson<NewScope>,
+) -> Result<Json<Scope>, ApiError> {
+    let entry = audit(
+        &user,
+        "scope.create",
+        format!("scope:{}", scope.name),
+        serde_json::json!({}),
+    );
+    Ok(Json(
+        state
+            .store
+            .create_scope(&scope, crate::unix_now(), &entry)
+            .await?,
+    ))
+}
+
+/// Lists packages.
+#[utoipa::path(get, path = "/api/v1/packages", tag = "catalogue", responses((status = 200, body = Vec<Package>)))]
+pub async fn list_packages<S: Store>(
+    State(state): State<AppState<S>>,
+) -> Result<Json<Vec<Package>>, ApiError> {
+    Ok(Json(state.store.packages().await?))
+}
+
+/// Adds a package.
+#[utoipa::path(post, path = "/api/v1/packages", tag = "catalogue", request_body = NewPackage, responses((status = 200, body = Package)))]
+pub async fn create_package<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(user): Extension<CurrentUser>,
+    ApiJson(package): ApiJson<NewPackage>,
+) -> Result<Json<Package>, ApiError> {
+    if package.paid_units == 0 || package.validity_days == 0 || package.price_fen < 0 {
+        return Err(ApiError::bad_request(
+            "套餐数量、有效期必须大于 0,价格不能为负",
+        ));
+    }
+    let entry = audit(
+        &user,
+        "package.create",
+        format!("package:{}", package.name),
+        serde_json::json!({ "price_fen": package.price_fen }),
+    );
+    Ok(Json(
+        state
+            .store
+            .create_package(&package, crate::unix_now(), &entry)
+            .await?,
+    ))
+}

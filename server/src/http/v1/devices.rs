@@ -1,0 +1,144 @@
+//! Devices: enrollment by one-time code, codes for admins, listing and disabling.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use shuipiao_shared::ids::{DeviceId, UserId};
+use shuipiao_shared::sync::{EnrollRequest, EnrollResponse, ErrorCode};
+use utoipa::ToSchema;
+
+use crate::enrollment::{self, EnrollError};
+use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::{ApiError, ApiJson, ApiPath};
+use crate::store::Store;
+use crate::store::models::AuditEntry;
+
+impl From<EnrollError> for ApiError {
+    fn from(err: EnrollError) -> ApiError {
+        match err {
+            EnrollError::BadCode => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::EnrollmentCodeInvalid,
+                "注册码无效、已使用或已过期",
+            ),
+            EnrollError::Invalid(message) => ApiError::bad_request(message),
+            EnrollError::Store(err) => err.into(),
+            EnrollError::Keys(err) => err.into(),
+        }
+    }
+}
+
+/// Enrolls a device with a one-time code.
+#[utoipa::path(post, path = "/api/v1/devices/enroll", tag = "devices",
+    request_body(content = Object, description = "shuipiao_shared::sync::EnrollRequest"),
+    responses((status = 200, description = "shuipiao_shared::sync::EnrollResponse"), (status = 400, description = "bad or used code")))]
+pub async fn enroll<S: Store>(
+    State(state): State<AppState<S>>,
+    ApiJson(request): ApiJson<EnrollRequest>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    Ok(Json(
+        enrollment::enroll(&state.store, &request, crate::unix_now()).await?,
+    ))
+}
+
+/// `POST /api/v1/devices/enrollment-codes`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// The courier or store clerk.
+    #[schema(value_type = u64)]
+    pub user_id: UserId,
+    /// Lifetime in seconds (60 s – 7 days; default 1 day).
+    pub ttl_secs: Option<i64>,
+}
+
+/// A fresh enrollment code, shown once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CodeResponse {
+    /// The code.
+    pub code: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Makes a one-time enrollment code.
+#[utoipa::path(post, path = "/api/v1/devices/enrollment-codes", tag = "devices", request_body = CodeRequest,
+    responses((status = 200, body = CodeResponse)))]
+pub async fn create_enrollment_code<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(admin)): Extension<CurrentUser>,
+    ApiJson(request): ApiJson<CodeRequest>,
+) -> Result<Json<CodeResponse>, ApiError> {
+    let issued = enrollment::create_code(
+        &state.store,
+        request.user_id,
+        request.ttl_secs.unwrap_or(86_400),
+        Some(admin.id),
+        crate::unix_now(),
+    )
+    .await?;
+    Ok(Json(CodeResponse {
+        code: issued.code,
+        expires_at: issued.expires_at,
+    }))
+}
+
+/// A device as listed to staff.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeviceView {
+    /// Id.
+    #[schema(value_type = u64)]
+    pub id: DeviceId,
+    /// Name.
+    pub name: String,
+    /// Courier or clerk.
+    #[schema(value_type = u64)]
+    pub user_id: UserId,
+    /// Unix seconds.
+    pub enrolled_at: i64,
+    /// Unix seconds, when disabled.
+    pub disabled_at: Option<i64>,
+}
+
+/// Lists devices.
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices", responses((status = 200, body = Vec<DeviceView>)))]
+pub async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+) -> Result<Json<Vec<DeviceView>>, ApiError> {
+    let devices = state.store.devices().await?;
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| DeviceView {
+                id: d.id,
+                name: d.name,
+                user_id: d.user_id,
+                enrolled_at: d.enrolled_at,
+                disabled_at: d.disabled_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Disables a device; its token stops working at once.
+#[utoipa::path(post, path = "/api/v1/devices/{id}/disable", tag = "devices",
+    params(("id" = u64, Path, description = "device id")), responses((status = 204), (status = 404)))]
+pub async fn disable<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(admin)): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<StatusCode, ApiError> {
+    let audit = AuditEntry::new(
+        Some(admin.id),
+        "device.disable",
+        format!("device:{id}"),
+        serde_json::json!({}),
+    );
+    state
+        .store
+        .disable_device(DeviceId(id), crate::unix_now(), &audit)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,13 @@
+//! Handlers of `/api/v1`, one module per resource. Each extracts, calls the store or one domain
+//! function, and returns a DTO.
+
+pub mod accounts;
+pub mod audit;
+pub mod books;
+pub mod catalogue;
+pub mod devices;
+pub mod keys;
+pub mod review;
+pub mod session;
+pub mod stats;
+pub mod sync;

@@ -1,0 +1,79 @@
+//! The review queue of flagged redemptions and the operator's resolutions.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use shuipiao_shared::ids::EventId;
+use shuipiao_shared::ledger::ResolutionAction;
+use shuipiao_shared::status::StatusRow;
+use utoipa::ToSchema;
+
+use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::store::Store;
+use crate::store::models::{AuditEntry, ReviewItem};
+
+/// Query of the review list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewQuery {
+    /// Include resolved items.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Lists review items (open ones unless `all=true`).
+#[utoipa::path(get, path = "/api/v1/review", tag = "review",
+    params(("all" = Option<bool>, Query, description = "include resolved items")), responses((status = 200, body = Vec<ReviewItem>)))]
+pub async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    ApiQuery(query): ApiQuery<ReviewQuery>,
+) -> Result<Json<Vec<ReviewItem>>, ApiError> {
+    Ok(Json(state.store.review_queue(!query.all).await?))
+}
+
+/// `POST /api/v1/review/{event_id}/resolve`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resolve {
+    /// `charge`, `write_off` or `void`.
+    #[schema(value_type = String)]
+    pub action: ResolutionAction,
+    /// Why.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Resolves a flagged redemption; the resolution is itself a ledger event.
+#[utoipa::path(post, path = "/api/v1/review/{event_id}/resolve", tag = "review", request_body = Resolve,
+    params(("event_id" = String, Path, description = "the flagged redemption")),
+    responses((status = 200, description = "the book's new status row (shuipiao_shared::status::StatusRow)"), (status = 404), (status = 409)))]
+pub async fn resolve<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(operator)): Extension<CurrentUser>,
+    ApiPath(event_id): ApiPath<uuid::Uuid>,
+    ApiJson(request): ApiJson<Resolve>,
+) -> Result<Json<StatusRow>, ApiError> {
+    let now = crate::unix_now();
+    let resolution_id = EventId::v7((now.max(0) as u64) * 1000, crate::random::bytes::<10>());
+    let audit = AuditEntry::new(
+        Some(operator.id),
+        "review.resolve",
+        format!("event:{event_id}"),
+        serde_json::json!({ "action": request.action, "note": request.note, "resolution": resolution_id.0 }),
+    );
+    let row = state
+        .store
+        .resolve_review(
+            EventId(event_id),
+            resolution_id,
+            request.action,
+            operator.id,
+            &request.note,
+            now,
+            &audit,
+        )
+        .await?;
+    Ok(Json(row))
+}

@@ -1,0 +1,141 @@
+//! Login and logout: argon2-checked passwords, sessions as bearer tokens and HttpOnly cookies.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::SET_COOKIE;
+use axum::response::{AppendHeaders, IntoResponse};
+use serde::{Deserialize, Serialize};
+use shuipiao_shared::ids::UserId;
+use utoipa::ToSchema;
+
+use crate::auth::{password, token};
+use crate::http::AppState;
+use crate::http::auth::{CurrentUser, SESSION_COOKIE, session_token};
+use crate::http::error::{ApiError, ApiJson};
+use crate::store::models::{Role, Session};
+use crate::store::{Store, StoreError};
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new session.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Bearer token (also set as the `sp_session` cookie).
+    pub token: String,
+    /// The user.
+    #[schema(value_type = u64)]
+    pub user_id: UserId,
+    /// Their role.
+    pub role: Role,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// The signed-in user.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Me {
+    /// Id.
+    #[schema(value_type = u64)]
+    pub user_id: UserId,
+    /// Login name.
+    pub username: String,
+    /// Role.
+    pub role: Role,
+    /// Account, for holders.
+    pub account_id: Option<i64>,
+    /// Region, for couriers.
+    pub region_id: Option<i64>,
+    /// Store, for store staff.
+    pub outlet_id: Option<i64>,
+}
+
+/// Signs in with a password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong name or password")))]
+pub async fn login<S: Store>(
+    State(state): State<AppState<S>>,
+    ApiJson(request): ApiJson<LoginRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = match state.store.user_by_name(&request.username).await {
+        Ok(user) => user,
+        Err(StoreError::NotFound) => return Err(ApiError::unauthorized()),
+        Err(err) => return Err(err.into()),
+    };
+    let password_ok = password::verify(request.password, user.spec.password_hash.clone()).await;
+    if !password_ok || user.disabled_at.is_some() {
+        return Err(ApiError::unauthorized());
+    }
+    let now = crate::unix_now();
+    let expires_at = now + state.config.session_ttl_secs as i64;
+    let id = token::session_id();
+    let secret = token::secret();
+    state
+        .store
+        .create_session(
+            &Session {
+                id: id.clone(),
+                user_id: user.id,
+                secret_hash: secret.hash.clone(),
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+    let token_text = token::join(&id, &secret);
+    let secure = if state.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={token_text}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        state.config.session_ttl_secs
+    );
+    Ok((
+        AppendHeaders([(SET_COOKIE, cookie)]),
+        axum::Json(LoginResponse {
+            token: token_text,
+            user_id: user.id,
+            role: user.spec.role,
+            expires_at,
+        }),
+    ))
+}
+
+/// Ends the current session and clears the cookie.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
+pub async fn logout<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if let Some((id, _)) = session_token(&headers).and_then(token::split) {
+        state.store.delete_session(id).await?;
+    }
+    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    Ok((
+        axum::http::StatusCode::NO_CONTENT,
+        AppendHeaders([(SET_COOKIE, cookie)]),
+    ))
+}
+
+/// Who am I.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = Me)))]
+pub async fn me(Extension(CurrentUser(user)): Extension<CurrentUser>) -> axum::Json<Me> {
+    axum::Json(Me {
+        user_id: user.id,
+        username: user.spec.username,
+        role: user.spec.role,
+        account_id: user.spec.account_id,
+        region_id: user.spec.region_id,
+        outlet_id: user.spec.outlet_id,
+    })
+}

@@ -1,0 +1,85 @@
+//! Device sync (DESIGN.md §5): push events, pull changed book statuses, ask where the stored
+//! chain ends.
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use shuipiao_shared::sync::{
+    MAX_PUSH_EVENTS, PullQuery, PullResponse, PushRequest, PushResponse, SyncStatusResponse,
+};
+
+use crate::http::AppState;
+use crate::http::auth::CurrentDevice;
+use crate::http::error::{ApiError, ApiJson, ApiQuery};
+use crate::store::Store;
+
+/// Uploads events; one verdict per event, never all-or-nothing, and retries are harmless.
+#[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync",
+    request_body(content = Object, description = "shuipiao_shared::sync::PushRequest"),
+    responses((status = 200, description = "shuipiao_shared::sync::PushResponse"), (status = 400, description = "malformed or too many events"), (status = 401)))]
+pub async fn push<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentDevice(device)): Extension<CurrentDevice>,
+    ApiJson(request): ApiJson<PushRequest>,
+) -> Result<Json<PushResponse>, ApiError> {
+    if request.events.len() > MAX_PUSH_EVENTS {
+        return Err(ApiError::bad_request(format!(
+            "一次最多上传 {MAX_PUSH_EVENTS} 条记录"
+        )));
+    }
+    let now = crate::unix_now();
+    let results = state
+        .store
+        .push_events(&device, &request.events, now)
+        .await?;
+    state
+        .metrics
+        .record_verdicts(results.iter().map(|r| r.verdict));
+    Ok(Json(PushResponse {
+        results,
+        server_time: now.max(0) as u64,
+    }))
+}
+
+/// Book statuses changed after the cursor, plus a newer keyring bundle if there is one.
+#[utoipa::path(get, path = "/api/v1/sync/pull", tag = "sync",
+    params(("cursor" = u64, Query, description = "next_cursor of the previous pull; 0 at first"),
+           ("keyring_version" = Option<u64>, Query, description = "keyring version held"),
+           ("limit" = Option<u32>, Query, description = "most rows wanted")),
+    responses((status = 200, description = "shuipiao_shared::sync::PullResponse"), (status = 401)))]
+pub async fn pull<S: Store>(
+    State(state): State<AppState<S>>,
+    ApiQuery(query): ApiQuery<PullQuery>,
+) -> Result<Json<PullResponse>, ApiError> {
+    let page = state.config.pull_page_size;
+    let limit = query.limit.unwrap_or(page).clamp(1, page);
+    let statuses = state.store.pull_statuses(query.cursor, limit).await?;
+    let keyring = state
+        .store
+        .latest_keyring_bundle()
+        .await?
+        .filter(|(version, _)| *version > query.keyring_version)
+        .map(|(_, bundle)| bundle);
+    Ok(Json(PullResponse {
+        next_cursor: statuses.last().map_or(query.cursor, |row| row.seq),
+        has_more: statuses.len() == limit as usize,
+        statuses,
+        keyring,
+        server_time: crate::unix_now().max(0) as u64,
+    }))
+}
+
+/// Where the server's copy of this device's chain ends.
+#[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync",
+    responses((status = 200, description = "shuipiao_shared::sync::SyncStatusResponse"), (status = 401)))]
+pub async fn status<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentDevice(device)): Extension<CurrentDevice>,
+) -> Result<Json<SyncStatusResponse>, ApiError> {
+    let tip = state.store.chain_tip(device.id).await?;
+    Ok(Json(SyncStatusResponse {
+        device_id: device.id,
+        last_device_seq: tip.device_seq,
+        last_hash: tip.hash,
+        server_time: crate::unix_now().max(0) as u64,
+    }))
+}

@@ -1,0 +1,81 @@
+//! Shuipiao server: storage, issuance, keys, devices, sync and the HTTP API.
+//!
+//! [`serve`] runs the whole server on a listener the caller binds, so tests use `127.0.0.1:0`.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod enrollment;
+pub mod http;
+pub mod issuance;
+pub mod keys;
+pub mod metrics;
+pub mod random;
+pub mod store;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ConfigError};
+use crate::http::AppState;
+use crate::keys::KeyError;
+use crate::store::{SqlStore, Store, StoreError};
+
+/// The server's clock: unix seconds (UTC). Read only at the HTTP and CLI boundary and passed down.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// Keys could not be created or opened.
+    #[error("keys: {0}")]
+    Keys(#[from] KeyError),
+    /// The listener failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the configured database, makes sure keys exist, and serves until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let store = SqlStore::connect(&config.database_url).await?;
+    serve_store(store, config, listener, shutdown).await
+}
+
+/// [`serve`] over an already opened store.
+pub async fn serve_store<S: Store>(
+    store: S,
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let master = config.require_master_key()?.clone();
+    keys::ensure(&store, &master, unix_now()).await?;
+    let state = AppState {
+        store,
+        master,
+        config: Arc::new(config),
+        metrics: Arc::default(),
+    };
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! `shuipiao-server`: the command line (serve, demo, create-admin, enroll-code, rotate-keys,
+//! backup, restore).
+#![forbid(unsafe_code)]
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use shuipiao_server::config::{Backend, Config, MasterKey};
+use shuipiao_server::store::models::{AuditEntry, NewUser, Role};
+use shuipiao_server::store::{SqlStore, Store};
+use shuipiao_server::{auth, demo, enrollment, keys, serve_store, unix_now};
+use tokio::net::TcpListener;
+
+/// Electronic water tickets (电子水票) server.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// TOML config file; `SHUIPIAO_*` environment variables override it.
+    #[arg(long, global = true, env = "SHUIPIAO_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve,
+    /// Fill the database with a demo data set (a plant in Hubei), then serve.
+    Demo,
+    /// Create an admin user; the password is read from SHUIPIAO_ADMIN_PASSWORD or stdin.
+    CreateAdmin {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Make a one-time device enrollment code for a courier or store clerk.
+    EnrollCode {
+        /// The courier's or clerk's login name.
+        #[arg(long)]
+        username: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl_secs: i64,
+    },
+    /// Make a new issuer key; the old one is retired and still verifies old books.
+    RotateKeys,
+    /// Copy the live SQLite database to a new file (for PostgreSQL use pg_dump, see docs).
+    Backup {
+        /// Destination file; must not exist.
+        path: PathBuf,
+    },
+    /// Replace the SQLite database with a backup; run with the server stopped.
+    Restore {
+        /// Backup file made by `backup`.
+        path: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    tracing::info!(database = %config.database_url, bind = %config.bind, "configuration");
+    match cli.command {
+        Command::Serve => {
+            let store = open(&config).await?;
+            run(store, config).await
+        }
+        Command::Demo => {
+            if config.master_key.is_none() {
+                let key = MasterKey::from_bytes(shuipiao_server::random::bytes::<32>());
+                eprintln!(
+                    "no SHUIPIAO_MASTER_KEY set; the demo uses a fresh one. To serve this database again:\n  export SHUIPIAO_MASTER_KEY={}",
+                    key.to_hex()
+                );
+                config.master_key = Some(key);
+            }
+            let store = open(&config).await?;
+            let master = config.require_master_key()?.clone();
+            keys::ensure(&store, &master, unix_now()).await?;
+            if store.products().await?.is_empty() {
+                let summary = demo::fill(&store, &master, unix_now())
+                    .await
+                    .context("filling demo data")?;
+                eprintln!("{summary}");
+            } else {
+                eprintln!(
+                    "the database already holds data: serving it without adding the demo set"
+                );
+            }
+            run(store, config).await
+        }
+        Command::CreateAdmin { username } => {
+            let password = match std::env::var("SHUIPIAO_ADMIN_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => {
+                    eprintln!("password for {username}:");
+                    let mut line = String::new();
+                    std::io::stdin().lock().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if password.chars().count() < 8 {
+                bail!("the password must have at least 8 characters");
+            }
+            let store = open(&config).await?;
+            let user = NewUser {
+                username: username.clone(),
+                password_hash: auth::password::hash(password).await?,
+                role: Role::Admin,
+                account_id: None,
+                region_id: None,
+                outlet_id: None,
+            };
+            let audit = AuditEntry::new(
+                None,
+                "user.create",
+                format!("user:{username}"),
+                serde_json::json!({ "role": "admin", "via": "cli" }),
+            );
+            let created = store.create_user(&user, unix_now(), &audit).await?;
+            println!("admin {username} created (id {})", created.id.0);
+            Ok(())
+        }
+        Command::EnrollCode { username, ttl_secs } => {
+            let store = open(&config).await?;
+            let user = store
+                .user_by_name(&username)
+                .await
+                .with_context(|| format!("no user {username}"))?;
+            let issued =
+                enrollment::create_code(&store, user.id, ttl_secs, None, unix_now()).await?;
+            println!("{}", issued.code);
+            eprintln!("valid until unix time {}", issued.expires_at);
+            Ok(())
+        }
+        Command::RotateKeys => {
+            let store = open(&config).await?;
+            let master = config.require_master_key()?;
+            keys::ensure(&store, master, unix_now()).await?;
+            let row = keys::rotate_issuer(&store, master, None, unix_now()).await?;
+            println!(
+                "new issuer key {}",
+                data_encoding::HEXLOWER.encode(&row.kid)
+            );
+            Ok(())
+        }
+        Command::Backup { path } => {
+            let store = open(&config).await?;
+            if store.backend() == Backend::Postgres {
+                bail!(
+                    "for PostgreSQL use: pg_dump --format=custom --file=BACKUP \"$SHUIPIAO_DATABASE_URL\""
+                );
+            }
+            let dest = path.to_str().context("backup path must be UTF-8")?;
+            store.backup_to(dest).await?;
+            println!("backup written to {}", path.display());
+            Ok(())
+        }
+        Command::Restore { path } => restore(&config, &path).await,
+    }
+}
+
+async fn open(config: &Config) -> Result<SqlStore> {
+    SqlStore::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening database {}", config.database_url))
+}
+
+async fn run(store: SqlStore, config: Config) -> Result<()> {
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    println!(
+        "Shuipiao server listening on http://{}",
+        listener.local_addr()?
+    );
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    serve_store(store, config, listener, shutdown).await?;
+    Ok(())
+}
+
+/// Checks the backup opens as a Shuipiao database, then copies it over the configured file.
+async fn restore(config: &Config, backup: &std::path::Path) -> Result<()> {
+    if config.database_url.backend()? != Backend::Sqlite {
+        bail!("for PostgreSQL use: pg_restore --clean --dbname=\"$SHUIPIAO_DATABASE_URL\" BACKUP");
+    }
+    let target = config
+        .database_url
+        .expose()
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let check_url =
+        shuipiao_server::config::DatabaseUrl::new(format!("sqlite://{}", backup.display()));
+    let check = SqlStore::connect(&check_url)
+        .await
+        .context("the backup does not open as a database")?;
+    check.ping().await?;
+    drop(check);
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{target}{suffix}"));
+    }
+    std::fs::copy(backup, &target)
+        .with_context(|| format!("copying {} to {target}", backup.display()))?;
+    println!("restored {} to {target}", backup.display());
+    Ok(())
+}

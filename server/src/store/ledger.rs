@@ -1,0 +1,240 @@
+//! Recomputing books' ledgers in SQL: load each book's terms, events and resolutions, run the
+//! protocol's pure `ledger::compute`, and store the new statuses under fresh status sequence
+//! numbers together with the ledger-decided review items. Runs inside the caller's transaction.
+
+use std::collections::BTreeMap;
+
+use shuipiao_shared::event::SignedEvent;
+use shuipiao_shared::ids::{BookId, DeviceId, UserId};
+use shuipiao_shared::ledger::{self, BookLedger, BookTerms, LedgerEvent, LedgerEventKind, Outcome};
+use shuipiao_shared::status::BookState;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use crate::store::batch::{CHUNK, params, value_rows};
+use crate::store::{StoreResult, rows};
+
+/// Review reasons the ledger decides (refreshed on every recomputation); `flagged` comes from
+/// the device and is left alone.
+const LEDGER_REASONS: [&str; 2] = ["over_redeemed", "after_revocation"];
+
+/// A book after recomputation.
+pub(super) struct Recomputed {
+    /// Its book.
+    pub book_id: BookId,
+    /// The status sequence number of this change.
+    pub seq: i64,
+    /// The ledger.
+    pub ledger: BookLedger,
+}
+
+struct Inputs {
+    terms: BookTerms,
+    events: Vec<LedgerEvent>,
+}
+
+async fn load(conn: &mut AnyConnection, books: &[BookId]) -> StoreResult<BTreeMap<BookId, Inputs>> {
+    let mut inputs = BTreeMap::new();
+    for chunk in books.chunks(CHUNK) {
+        let ids = params(1, chunk.len());
+        let bind_ids = |sql: String| {
+            chunk
+                .iter()
+                .fold(sqlx::query(AssertSqlSafe(sql)), |query, id| {
+                    query.bind(id.0 as i64)
+                })
+        };
+        let found = bind_ids(format!(
+            "SELECT b.id, b.units, b.revoked_at, k.compromised_since FROM books b \
+             JOIN signing_keys k ON k.kid = b.kid WHERE b.id IN ({ids})"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &found {
+            let id: i64 = row.try_get("id")?;
+            let units: i64 = row.try_get("units")?;
+            let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+            let compromised_since: Option<i64> = row.try_get("compromised_since")?;
+            let terms = BookTerms {
+                units: u16::try_from(units).map_err(|_| rows::corrupt("books.units"))?,
+                revoked_at: revoked_at.map(|at| at as u64),
+                key_compromised_at: compromised_since.map(|at| at as u64),
+            };
+            inputs.insert(
+                BookId(id as u64),
+                Inputs {
+                    terms,
+                    events: Vec::new(),
+                },
+            );
+        }
+        let found = bind_ids(format!(
+            "SELECT book_id, signed FROM events WHERE book_id IN ({ids}) AND kind IN ('redemption', 'void')"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &found {
+            let book_id: i64 = row.try_get("book_id")?;
+            let signed: Vec<u8> = row.try_get("signed")?;
+            let event =
+                SignedEvent::from_bytes(&signed).map_err(|_| rows::corrupt("events.signed"))?;
+            if let Some(book) = inputs.get_mut(&BookId(book_id as u64)) {
+                book.events.extend(LedgerEvent::from_device(&event));
+            }
+        }
+        let found = bind_ids(format!(
+            "SELECT book_id, event_id, target_event_id, action, operator_id, at FROM resolutions \
+             WHERE book_id IN ({ids})"
+        ))
+        .fetch_all(&mut *conn)
+        .await?;
+        for row in &found {
+            let book_id: i64 = row.try_get("book_id")?;
+            let event_id: String = row.try_get("event_id")?;
+            let target: String = row.try_get("target_event_id")?;
+            let action: String = row.try_get("action")?;
+            let operator: i64 = row.try_get("operator_id")?;
+            let at: i64 = row.try_get("at")?;
+            let resolution = LedgerEvent {
+                event_id: rows::parse_event_id(&event_id)?,
+                device_id: DeviceId(0),
+                device_seq: 0,
+                at: at as u64,
+                kind: LedgerEventKind::Resolution {
+                    target: rows::parse_event_id(&target)?,
+                    action: rows::parse_action(&action)?,
+                    operator: UserId(operator as u64),
+                },
+            };
+            if let Some(book) = inputs.get_mut(&BookId(book_id as u64)) {
+                book.events.push(resolution);
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+/// Recomputes `books` (each once, any order) and stores their new statuses; returns them in
+/// book id order. Takes the status clock lock if the caller has not.
+pub(super) async fn recompute_books(
+    conn: &mut AnyConnection,
+    books: &[BookId],
+    now: i64,
+) -> StoreResult<Vec<Recomputed>> {
+    let inputs = load(conn, books).await?;
+    if inputs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n_books = inputs.len() as i64;
+    // The clock row stays locked until commit (PostgreSQL), so sequence order is commit order.
+    let last_seq: i64 =
+        sqlx::query_scalar("UPDATE status_clock SET seq = seq + $1 WHERE id = 1 RETURNING seq")
+            .bind(n_books)
+            .fetch_one(&mut *conn)
+            .await?;
+    let mut recomputed = Vec::with_capacity(inputs.len());
+    let mut statuses = Vec::with_capacity(inputs.len());
+    for (offset, (book_id, input)) in inputs.iter().enumerate() {
+        let book_ledger = ledger::compute(&input.terms, &input.events);
+        let last_used_at = book_ledger
+            .redemptions
+            .iter()
+            .filter(|r| r.outcome == Outcome::Counted)
+            .filter_map(|r| {
+                input
+                    .events
+                    .iter()
+                    .find(|e| e.event_id == r.event_id)
+                    .map(|e| e.at)
+            })
+            .max();
+        let state = if input.terms.revoked_at.is_some() {
+            BookState::Revoked
+        } else if book_ledger.remaining == 0 {
+            BookState::UsedUp
+        } else {
+            BookState::Active
+        };
+        let seq = last_seq - n_books + 1 + offset as i64;
+        statuses.push((*book_id, book_ledger.used_units, state, last_used_at, seq));
+        recomputed.push(Recomputed {
+            book_id: *book_id,
+            seq,
+            ledger: book_ledger,
+        });
+    }
+    for chunk in statuses.chunks(CHUNK) {
+        let sql = format!(
+            "UPDATE books SET used_units = v.column2, state = v.column3, last_used_at = v.column4, \
+             status_seq = v.column5 FROM (VALUES {}) AS v WHERE books.id = v.column1",
+            value_rows(chunk.len(), 5)
+        );
+        let query = chunk
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |query, status| {
+                query
+                    .bind(status.0.0 as i64)
+                    .bind(i64::from(status.1))
+                    .bind(rows::book_state_text(status.2))
+                    .bind(status.3.map(|at| at as i64))
+                    .bind(status.4)
+            });
+        query.execute(&mut *conn).await?;
+    }
+    refresh_review_items(conn, &recomputed, now).await?;
+    Ok(recomputed)
+}
+
+async fn refresh_review_items(
+    conn: &mut AnyConnection,
+    recomputed: &[Recomputed],
+    now: i64,
+) -> StoreResult<()> {
+    for chunk in recomputed.chunks(CHUNK) {
+        let sql = format!(
+            "DELETE FROM review_queue WHERE resolution_event_id IS NULL AND reason IN ($1, $2) \
+             AND book_id IN ({})",
+            params(3, chunk.len())
+        );
+        let query = sqlx::query(AssertSqlSafe(sql))
+            .bind(LEDGER_REASONS[0])
+            .bind(LEDGER_REASONS[1]);
+        let query = chunk
+            .iter()
+            .fold(query, |query, book| query.bind(book.book_id.0 as i64));
+        query.execute(&mut *conn).await?;
+    }
+    let flagged: Vec<(String, i64, &str)> = recomputed
+        .iter()
+        .flat_map(|book| {
+            book.ledger
+                .redemptions
+                .iter()
+                .filter(|r| r.needs_review())
+                .map(|r| {
+                    let reason = match r.outcome {
+                        Outcome::AfterRevocation => LEDGER_REASONS[1],
+                        _ => LEDGER_REASONS[0],
+                    };
+                    (r.event_id.0.to_string(), book.book_id.0 as i64, reason)
+                })
+        })
+        .collect();
+    for chunk in flagged.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO review_queue (event_id, book_id, reason, created_at) VALUES {} \
+             ON CONFLICT (event_id) DO NOTHING",
+            value_rows(chunk.len(), 4)
+        );
+        let query = chunk
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |query, item| {
+                query
+                    .bind(item.0.clone())
+                    .bind(item.1)
+                    .bind(item.2)
+                    .bind(now)
+            });
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,309 @@
+//! Storage: the [`Store`] trait, its error, and its one SQL implementation.
+//!
+//! **Architecture Invariant:** the server keeps no state outside the store, so several server
+//! instances can share one PostgreSQL database. Methods are domain-level (no generic SQL leaks
+//! out), take the time as a parameter, and write an admin action and its audit entry in one
+//! transaction.
+
+mod backend;
+mod batch;
+mod events;
+mod ledger;
+pub mod models;
+mod rows;
+mod sql;
+
+use std::future::Future;
+use std::ops::Range;
+
+use shuipiao_shared::event::{ChainTip, SignedEvent};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
+use shuipiao_shared::ledger::ResolutionAction;
+use shuipiao_shared::status::StatusRow;
+use shuipiao_shared::sync::PushResult;
+
+use crate::config::{Backend, DatabaseUrl};
+use models::*;
+pub use sql::SqlStore;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist (or is no longer usable, e.g. an expired code).
+    #[error("not found")]
+    NotFound,
+    /// The change collides with existing data (unique key, foreign key, state).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else: connection, migration, corrupt row.
+    #[error("storage error: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> StoreError {
+        match &err {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::Database(db_err)
+                if db_err.is_unique_violation() || db_err.is_foreign_key_violation() =>
+            {
+                StoreError::Conflict(db_err.message().to_string())
+            }
+            _ => StoreError::Other(Box::new(err)),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(err: sqlx::migrate::MigrateError) -> StoreError {
+        StoreError::Other(Box::new(err))
+    }
+}
+
+/// Result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the server persists. Implemented by [`SqlStore`] for SQLite and PostgreSQL.
+pub trait Store: Clone + Send + Sync + 'static {
+    /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
+    fn connect(url: &DatabaseUrl) -> impl Future<Output = StoreResult<Self>> + Send;
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+    /// Checks the database answers.
+    fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Copies a SQLite database to `path` while it is in use (`VACUUM INTO`).
+    fn backup_to(&self, path: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    // Catalogue.
+    /// Adds a product.
+    fn create_product(
+        &self,
+        product: &Product,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// All products by code.
+    fn products(&self) -> impl Future<Output = StoreResult<Vec<Product>>> + Send;
+    /// One product.
+    fn product(&self, code: ProductCode) -> impl Future<Output = StoreResult<Product>> + Send;
+    /// Adds a region.
+    fn create_region(
+        &self,
+        name: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Region>> + Send;
+    /// All regions.
+    fn regions(&self) -> impl Future<Output = StoreResult<Vec<Region>>> + Send;
+    /// Adds a store in a region.
+    fn create_outlet(
+        &self,
+        region_id: i64,
+        name: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Outlet>> + Send;
+    /// All stores.
+    fn outlets(&self) -> impl Future<Output = StoreResult<Vec<Outlet>>> + Send;
+    /// Adds a scope.
+    fn create_scope(
+        &self,
+        scope: &NewScope,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Scope>> + Send;
+    /// All scopes.
+    fn scopes(&self) -> impl Future<Output = StoreResult<Vec<Scope>>> + Send;
+    /// Adds a package.
+    fn create_package(
+        &self,
+        package: &NewPackage,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Package>> + Send;
+    /// One package.
+    fn package(&self, id: i64) -> impl Future<Output = StoreResult<Package>> + Send;
+    /// All packages.
+    fn packages(&self) -> impl Future<Output = StoreResult<Vec<Package>>> + Send;
+
+    // Accounts and users.
+    /// Adds an account (an enterprise member names its enterprise).
+    fn create_account(
+        &self,
+        account: &NewAccount,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Account>> + Send;
+    /// One account.
+    fn account(&self, id: i64) -> impl Future<Output = StoreResult<Account>> + Send;
+    /// Member accounts of an enterprise.
+    fn members(&self, enterprise_id: i64)
+    -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
+    /// Adds a user.
+    fn create_user(
+        &self,
+        user: &NewUser,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<User>> + Send;
+    /// One user.
+    fn user(&self, id: UserId) -> impl Future<Output = StoreResult<User>> + Send;
+    /// One user by login name.
+    fn user_by_name(&self, username: &str) -> impl Future<Output = StoreResult<User>> + Send;
+    /// Stores a new session.
+    fn create_session(
+        &self,
+        session: &Session,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// One session by its public id.
+    fn session(&self, id: &str) -> impl Future<Output = StoreResult<Session>> + Send;
+    /// Ends a session.
+    fn delete_session(&self, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    // Issuance.
+    /// Reserves `count` fresh book ids; ids are never handed out twice, even if unused.
+    fn allocate_book_ids(&self, count: u32)
+    -> impl Future<Output = StoreResult<Range<u64>>> + Send;
+    /// Records an order with its signed books (ids from [`Store::allocate_book_ids`]).
+    fn record_order(
+        &self,
+        order: &NewOrder,
+        books: &[NewBook],
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Stores books issued outside an order (gifts, reissues).
+    fn record_books(
+        &self,
+        books: &[NewBook],
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// One book.
+    fn book(&self, id: BookId) -> impl Future<Output = StoreResult<Book>> + Send;
+    /// Books owned by an account, newest first.
+    fn books_of_account(
+        &self,
+        account_id: i64,
+    ) -> impl Future<Output = StoreResult<Vec<Book>>> + Send;
+    /// Active (not revoked) books signed by a key.
+    fn live_books_of_key(
+        &self,
+        kid: [u8; 4],
+    ) -> impl Future<Output = StoreResult<Vec<Book>>> + Send;
+    /// Revokes a book; `Conflict` if it is already revoked.
+    fn revoke_book(
+        &self,
+        id: BookId,
+        reason: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Book>> + Send;
+    /// Revokes `old` and stores `replacement` (which names `old` in `replaces`) in one transaction.
+    fn replace_book(
+        &self,
+        old: BookId,
+        replacement: &NewBook,
+        reason: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Book>> + Send;
+
+    // Keys.
+    /// Stores a key; when it is an active key, the purpose's previous active key is retired.
+    fn insert_signing_key(
+        &self,
+        key: &SigningKeyRow,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// All keys, oldest first.
+    fn signing_keys(&self) -> impl Future<Output = StoreResult<Vec<SigningKeyRow>>> + Send;
+    /// Marks a key compromised from `since`.
+    fn mark_key_compromised(
+        &self,
+        kid: [u8; 4],
+        since: u32,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Stores a signed keyring bundle; `Conflict` unless `version` is the highest.
+    fn insert_keyring_bundle(
+        &self,
+        version: u64,
+        bundle: &[u8],
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The newest keyring bundle.
+    fn latest_keyring_bundle(
+        &self,
+    ) -> impl Future<Output = StoreResult<Option<(u64, Vec<u8>)>>> + Send;
+
+    // Devices.
+    /// Stores an enrollment code hash.
+    fn create_enrollment_code(
+        &self,
+        code: &NewEnrollmentCode,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Uses a code once and enrolls a device; `NotFound` if the code is unknown, used or expired.
+    fn enroll_device(
+        &self,
+        code_hash: &[u8],
+        device: &NewDevice,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Device>> + Send;
+    /// One device.
+    fn device(&self, id: DeviceId) -> impl Future<Output = StoreResult<Device>> + Send;
+    /// All devices.
+    fn devices(&self) -> impl Future<Output = StoreResult<Vec<Device>>> + Send;
+    /// Disables a device: its token stops working.
+    fn disable_device(
+        &self,
+        id: DeviceId,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    // Sync.
+    /// Stores a pushed batch of `device`'s events: one result per event, in order; never all-or-nothing.
+    fn push_events(
+        &self,
+        device: &Device,
+        events: &[SignedEvent],
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Vec<PushResult>>> + Send;
+    /// Book statuses changed after `cursor`, in sequence (= commit) order.
+    fn pull_statuses(
+        &self,
+        cursor: u64,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<StatusRow>>> + Send;
+    /// Where the stored chain of a device ends.
+    fn chain_tip(&self, device: DeviceId) -> impl Future<Output = StoreResult<ChainTip>> + Send;
+    /// The review queue; `open_only` leaves out resolved items.
+    fn review_queue(
+        &self,
+        open_only: bool,
+    ) -> impl Future<Output = StoreResult<Vec<ReviewItem>>> + Send;
+    /// Resolves a review item with a resolution event `resolution_id`; returns the book's new status.
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_review(
+        &self,
+        target: EventId,
+        resolution_id: EventId,
+        action: ResolutionAction,
+        operator: UserId,
+        note: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<StatusRow>> + Send;
+
+    // Audit.
+    /// Totals for reports.
+    fn summary(&self) -> impl Future<Output = StoreResult<Summary>> + Send;
+    /// The newest `limit` audit entries.
+    fn audit_log(&self, limit: u32) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
+}

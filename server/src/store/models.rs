@@ -1,0 +1,513 @@
+//! Rows the store reads and writes: read models (`Book`) beside insert models (`NewBook`).
+//! Protocol types from `shuipiao-shared` are wrapped here, never given database traits.
+
+use serde::{Deserialize, Serialize};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
+use shuipiao_shared::ledger::ResolutionAction;
+use shuipiao_shared::status::BookState;
+use utoipa::ToSchema;
+
+/// A product (one bottle size).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Product {
+    /// Code carried in credentials.
+    #[schema(value_type = u16)]
+    pub code: ProductCode,
+    /// Display name, e.g. `18.9L 桶装水`.
+    pub name: String,
+    /// Volume in millilitres.
+    pub volume_ml: u32,
+}
+
+/// A sales region (e.g. 武汉).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Region {
+    /// Server id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// A physical store (门店) where staff redeem at a counter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Outlet {
+    /// Server id.
+    pub id: i64,
+    /// Region the store is in.
+    pub region_id: i64,
+    /// Name.
+    pub name: String,
+}
+
+/// A scope to insert: a named set of regions and stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewScope {
+    /// Name.
+    pub name: String,
+    /// Regions in the scope.
+    pub region_ids: Vec<i64>,
+    /// Stores in the scope.
+    pub outlet_ids: Vec<i64>,
+}
+
+/// A scope: where books carrying its id may be redeemed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Scope {
+    /// Id carried in credentials (never 0, which means anywhere).
+    #[schema(value_type = u32)]
+    pub id: ScopeId,
+    /// Name.
+    pub name: String,
+    /// Regions in the scope.
+    pub region_ids: Vec<i64>,
+    /// Stores in the scope.
+    pub outlet_ids: Vec<i64>,
+}
+
+/// A package to insert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPackage {
+    /// Name, e.g. 家庭月套餐.
+    pub name: String,
+    /// Price in fen.
+    pub price_fen: i64,
+    /// Units paid for.
+    pub paid_units: u32,
+    /// Bonus units (买十送一 gives 1 per 10).
+    pub bonus_units: u32,
+    /// Days a book stays valid after issue.
+    pub validity_days: u32,
+    /// Product the units are for.
+    #[schema(value_type = u16)]
+    pub product: ProductCode,
+    /// Where books may be redeemed (0 = anywhere).
+    #[schema(value_type = u32)]
+    pub scope: ScopeId,
+}
+
+/// A package on sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Package {
+    /// Server id.
+    pub id: i64,
+    /// What was inserted.
+    #[serde(flatten)]
+    pub spec: NewPackage,
+}
+
+/// Kind of account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    /// A household or person.
+    Customer,
+    /// A company whose members share its books.
+    Enterprise,
+}
+
+impl AccountKind {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Customer => "customer",
+            AccountKind::Enterprise => "enterprise",
+        }
+    }
+
+    /// Parses stored text.
+    pub fn parse(text: &str) -> Option<AccountKind> {
+        match text {
+            "customer" => Some(AccountKind::Customer),
+            "enterprise" => Some(AccountKind::Enterprise),
+            _ => None,
+        }
+    }
+}
+
+/// An account to insert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    /// Customer or enterprise.
+    pub kind: AccountKind,
+    /// Display name.
+    pub name: String,
+    /// The enterprise a member customer belongs to.
+    pub enterprise_id: Option<i64>,
+}
+
+/// An account: who owns books.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Account {
+    /// Server id.
+    pub id: i64,
+    /// What was inserted.
+    #[serde(flatten)]
+    pub spec: NewAccount,
+}
+
+/// A user role; every route states which roles may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees own books only.
+    Customer,
+    /// Manages the members of one enterprise.
+    EnterpriseAdmin,
+    /// Redeems at the door.
+    Courier,
+    /// Redeems at a store counter.
+    StoreStaff,
+    /// Reads reports only.
+    Statistician,
+    /// Support: lookup, revoke, reissue, resolve conflicts.
+    Operator,
+    /// Everything, including keys and users.
+    Admin,
+}
+
+impl Role {
+    /// Every role, for matrices.
+    pub const ALL: [Role; 7] = [
+        Role::Customer,
+        Role::EnterpriseAdmin,
+        Role::Courier,
+        Role::StoreStaff,
+        Role::Statistician,
+        Role::Operator,
+        Role::Admin,
+    ];
+
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Customer => "customer",
+            Role::EnterpriseAdmin => "enterprise_admin",
+            Role::Courier => "courier",
+            Role::StoreStaff => "store_staff",
+            Role::Statistician => "statistician",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses stored text.
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+}
+
+/// A user to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Login name, unique.
+    pub username: String,
+    /// Argon2 PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Account (customers, enterprise admins).
+    pub account_id: Option<i64>,
+    /// Region served (couriers).
+    pub region_id: Option<i64>,
+    /// Store (store staff).
+    pub outlet_id: Option<i64>,
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Server id.
+    pub id: UserId,
+    /// What was inserted.
+    pub spec: NewUser,
+    /// When the user was disabled, if ever.
+    pub disabled_at: Option<i64>,
+}
+
+/// A login session; the client holds `id.secret`, the server only a hash of the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Public half of the token.
+    pub id: String,
+    /// Owner.
+    pub user_id: UserId,
+    /// SHA-256 of the secret half.
+    pub secret_hash: Vec<u8>,
+    /// Unix seconds after which the session is refused.
+    pub expires_at: i64,
+}
+
+/// An order to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Buyer.
+    pub account_id: i64,
+    /// What was bought.
+    pub package_id: i64,
+    /// How many packages.
+    pub quantity: u32,
+    /// Total price in fen.
+    pub total_fen: i64,
+    /// Staff member who issued it.
+    pub created_by: Option<UserId>,
+}
+
+/// A signed book to insert. Its id comes from [`crate::store::Store::allocate_book_ids`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NewBook {
+    /// Serial, never reused.
+    #[schema(value_type = u64)]
+    pub id: BookId,
+    /// Owner.
+    pub account_id: i64,
+    /// Product.
+    #[schema(value_type = u16)]
+    pub product: ProductCode,
+    /// Units in the book.
+    pub units: u16,
+    /// Scope.
+    #[schema(value_type = u32)]
+    pub scope: ScopeId,
+    /// Unix seconds.
+    pub valid_from: u32,
+    /// Unix seconds.
+    pub valid_until: u32,
+    /// Issuer key id (hex of the 4 bytes).
+    pub kid_hex: String,
+    /// The QR text (`SP1…`).
+    pub qr_text: String,
+    /// Where the book came from: `purchase`, `gift`, `referral`, `registration`, `enterprise`, `reissue`.
+    pub source: String,
+    /// The book this one replaces (lost-ticket recovery, key compromise).
+    #[schema(value_type = Option<u64>)]
+    pub replaces: Option<BookId>,
+}
+
+/// A book with its server-side status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Book {
+    /// What was issued.
+    #[serde(flatten)]
+    pub issued: NewBook,
+    /// Order it came from, if any.
+    pub order_id: Option<i64>,
+    /// Units counted by the ledger.
+    pub used_units: u16,
+    /// Status.
+    #[schema(value_type = String)]
+    pub state: BookState,
+    /// When it was revoked.
+    pub revoked_at: Option<i64>,
+    /// Why it was revoked.
+    pub revoke_reason: Option<String>,
+    /// Device time of the latest counted redemption.
+    pub last_used_at: Option<i64>,
+    /// Status sequence of the last change (devices pull by it).
+    pub status_seq: Option<i64>,
+}
+
+/// Purpose of a signing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPurpose {
+    /// Signs keyring bundles.
+    Root,
+    /// Signs credentials.
+    Issuer,
+}
+
+impl KeyPurpose {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Root => "root",
+            KeyPurpose::Issuer => "issuer",
+        }
+    }
+}
+
+/// State of a stored key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// Signs new material.
+    Active,
+    /// Verifies old material only.
+    Retired,
+    /// Refused from `compromised_since`.
+    Compromised,
+}
+
+impl KeyStatus {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Retired => "retired",
+            KeyStatus::Compromised => "compromised",
+        }
+    }
+}
+
+/// A signing key as stored: the private half sealed with the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    /// Key id: first 4 bytes of SHA-256 of the public key.
+    pub kid: [u8; 4],
+    /// Root or issuer.
+    pub purpose: KeyPurpose,
+    /// Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// AES-256-GCM nonce followed by ciphertext of the 32-byte secret.
+    pub sealed_secret: Vec<u8>,
+    /// Unix seconds.
+    pub not_before: u32,
+    /// Unix seconds.
+    pub not_after: u32,
+    /// State.
+    pub status: KeyStatus,
+    /// Set when compromised.
+    pub compromised_since: Option<u32>,
+}
+
+/// A one-time enrollment code to insert (only its hash is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEnrollmentCode {
+    /// SHA-256 of the code.
+    pub code_hash: Vec<u8>,
+    /// The courier or store clerk the device will work for.
+    pub user_id: UserId,
+    /// Unix seconds after which the code is refused.
+    pub expires_at: i64,
+    /// Admin who made it.
+    pub created_by: Option<UserId>,
+}
+
+/// A device to insert on enrollment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    /// Name the device gave itself.
+    pub name: String,
+    /// Ed25519 public key made on the device.
+    pub public_key: [u8; 32],
+    /// SHA-256 of the device token's secret.
+    pub token_hash: Vec<u8>,
+}
+
+/// An enrolled device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Server id.
+    pub id: DeviceId,
+    /// Name.
+    pub name: String,
+    /// The courier or store clerk it works for.
+    pub user_id: UserId,
+    /// Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// SHA-256 of the token secret.
+    pub token_hash: Vec<u8>,
+    /// Unix seconds.
+    pub enrolled_at: i64,
+    /// Unix seconds, when disabled.
+    pub disabled_at: Option<i64>,
+}
+
+/// An admin action to record in the audit log, in the same transaction as the action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Who did it (None for the CLI).
+    pub actor: Option<UserId>,
+    /// What, e.g. `book.revoke`.
+    pub action: &'static str,
+    /// On what, e.g. `book:42`.
+    pub target: String,
+    /// JSON detail.
+    pub detail: String,
+}
+
+impl AuditEntry {
+    /// An entry with JSON detail.
+    pub fn new(
+        actor: Option<UserId>,
+        action: &'static str,
+        target: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            actor,
+            action,
+            target: target.into(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// A recorded admin action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecord {
+    /// Serial.
+    pub id: i64,
+    /// Who (user id), if a user.
+    pub actor_user_id: Option<i64>,
+    /// What.
+    pub action: String,
+    /// On what.
+    pub target: String,
+    /// JSON detail.
+    pub detail: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A redemption waiting for (or given) an operator's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReviewItem {
+    /// The flagged redemption.
+    #[schema(value_type = String)]
+    pub event_id: EventId,
+    /// Its book.
+    #[schema(value_type = u64)]
+    pub book_id: BookId,
+    /// `over_redeemed`, `after_revocation` or `flagged` (stale, override, clock rollback).
+    pub reason: String,
+    /// Device that recorded it.
+    #[schema(value_type = u64)]
+    pub device_id: DeviceId,
+    /// Its sequence number on that device.
+    pub device_seq: u64,
+    /// Device clock, unix seconds.
+    pub scanned_at: u64,
+    /// When it entered the queue (server clock).
+    pub created_at: i64,
+    /// The decision, once resolved.
+    #[schema(value_type = Option<String>)]
+    pub resolution: Option<ResolutionAction>,
+    /// The resolution event, once resolved.
+    #[schema(value_type = Option<String>)]
+    pub resolution_event_id: Option<EventId>,
+}
+
+/// Totals for the statistics dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Summary {
+    /// Books issued.
+    pub books: i64,
+    /// Units issued.
+    pub units_issued: i64,
+    /// Units counted by the ledger.
+    pub units_used: i64,
+    /// Revoked books.
+    pub books_revoked: i64,
+    /// Redemption events stored.
+    pub redemptions: i64,
+    /// Refused scans logged by devices.
+    pub scan_attempts: i64,
+    /// Enrolled devices.
+    pub devices: i64,
+    /// Review items waiting for an operator.
+    pub open_reviews: i64,
+}

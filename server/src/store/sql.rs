@@ -1,0 +1,889 @@
+//! [`SqlStore`]: the [`Store`] written once in SQL that SQLite and PostgreSQL both accept
+//! (`$n` parameters, `RETURNING`, `ON CONFLICT`), over sqlx's `Any` driver.
+//! Only connection setup, migrations and transaction start differ (see `backend.rs`).
+
+use std::ops::Range;
+
+use shuipiao_shared::event::{ChainTip, SignedEvent};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
+use shuipiao_shared::ledger::ResolutionAction;
+use shuipiao_shared::status::StatusRow;
+use shuipiao_shared::sync::PushResult;
+use sqlx::AnyPool;
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyConnection, Transaction};
+
+use crate::config::{Backend, DatabaseUrl};
+use crate::store::models::*;
+use crate::store::{Store, StoreError, StoreResult, backend, events, ledger, rows};
+
+/// The SQL store for both backends.
+#[derive(Clone, Debug)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const BOOK_COLUMNS: &str = "id, order_id, account_id, product_code, units, scope_id, valid_from, \
+    valid_until, kid, qr_text, source, replaces_book_id, used_units, state, revoked_at, \
+    revoke_reason, last_used_at, status_seq";
+
+impl SqlStore {
+    /// Starts a write transaction the way the backend needs (see `backend::begin_write_statement`).
+    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
+        Ok(self
+            .pool
+            .begin_with(backend::begin_write_statement(self.backend))
+            .await?)
+    }
+}
+
+/// Writes one audit entry inside the caller's transaction.
+async fn insert_audit(conn: &mut AnyConnection, audit: &AuditEntry, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (actor_user_id, action, target, detail, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(audit.actor.map(|user| user.0 as i64))
+    .bind(audit.action)
+    .bind(&audit.target)
+    .bind(&audit.detail)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes the status clock's row lock without advancing it. Every transaction that changes books
+/// locks the clock before any book row, so on PostgreSQL two of them can never deadlock.
+pub(crate) async fn lock_status_clock(conn: &mut AnyConnection) -> StoreResult<()> {
+    sqlx::query("UPDATE status_clock SET seq = seq WHERE id = 1")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn insert_book(
+    conn: &mut AnyConnection,
+    book: &NewBook,
+    order_id: Option<i64>,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO books (id, order_id, account_id, product_code, units, scope_id, valid_from, \
+         valid_until, kid, qr_text, source, replaces_book_id, used_units, state, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 'active', $13)",
+    )
+    .bind(book.id.0 as i64)
+    .bind(order_id)
+    .bind(book.account_id)
+    .bind(i64::from(book.product.0))
+    .bind(i64::from(book.units))
+    .bind(i64::from(book.scope.0))
+    .bind(i64::from(book.valid_from))
+    .bind(i64::from(book.valid_until))
+    .bind(rows::kid_bytes(&book.kid_hex)?.to_vec())
+    .bind(&book.qr_text)
+    .bind(&book.source)
+    .bind(book.replaces.map(|id| id.0 as i64))
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn fetch_book(conn: &mut AnyConnection, id: BookId) -> StoreResult<Book> {
+    let row: AnyRow = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {BOOK_COLUMNS} FROM books WHERE id = $1"
+    )))
+    .bind(id.0 as i64)
+    .fetch_one(conn)
+    .await?;
+    rows::book(&row)
+}
+
+async fn revoke_in(
+    conn: &mut AnyConnection,
+    id: BookId,
+    reason: &str,
+    now: i64,
+) -> StoreResult<()> {
+    lock_status_clock(conn).await?;
+    let changed = sqlx::query(
+        "UPDATE books SET state = 'revoked', revoked_at = $1, revoke_reason = $2 \
+         WHERE id = $3 AND state <> 'revoked'",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(id.0 as i64)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        fetch_book(conn, id).await?;
+        return Err(StoreError::Conflict(format!(
+            "book {id} is already revoked"
+        )));
+    }
+    ledger::recompute_books(conn, &[id], now).await?;
+    Ok(())
+}
+
+impl Store for SqlStore {
+    async fn connect(url: &DatabaseUrl) -> StoreResult<SqlStore> {
+        let (pool, backend) = backend::open(url).await?;
+        Ok(SqlStore { pool, backend })
+    }
+
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn backup_to(&self, path: &str) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => backend::vacuum_into(&self.pool, path).await,
+            Backend::Postgres => Err(StoreError::Conflict(
+                "backup of PostgreSQL is done with pg_dump (see docs/runbook)".into(),
+            )),
+        }
+    }
+
+    async fn create_product(
+        &self,
+        product: &Product,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO products (code, name, volume_ml) VALUES ($1, $2, $3)")
+            .bind(i64::from(product.code.0))
+            .bind(&product.name)
+            .bind(i64::from(product.volume_ml))
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn products(&self) -> StoreResult<Vec<Product>> {
+        let found = sqlx::query("SELECT code, name, volume_ml FROM products ORDER BY code")
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::product).collect()
+    }
+
+    async fn product(&self, code: ProductCode) -> StoreResult<Product> {
+        let row = sqlx::query("SELECT code, name, volume_ml FROM products WHERE code = $1")
+            .bind(i64::from(code.0))
+            .fetch_one(&self.pool)
+            .await?;
+        rows::product(&row)
+    }
+
+    async fn create_region(&self, name: &str, now: i64, audit: &AuditEntry) -> StoreResult<Region> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("INSERT INTO regions (name) VALUES ($1) RETURNING id, name")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        rows::region(&row)
+    }
+
+    async fn regions(&self) -> StoreResult<Vec<Region>> {
+        let found = sqlx::query("SELECT id, name FROM regions ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::region).collect()
+    }
+
+    async fn create_outlet(
+        &self,
+        region_id: i64,
+        name: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Outlet> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "INSERT INTO outlets (region_id, name) VALUES ($1, $2) RETURNING id, region_id, name",
+        )
+        .bind(region_id)
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        rows::outlet(&row)
+    }
+
+    async fn outlets(&self) -> StoreResult<Vec<Outlet>> {
+        let found = sqlx::query("SELECT id, region_id, name FROM outlets ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::outlet).collect()
+    }
+
+    async fn create_scope(
+        &self,
+        scope: &NewScope,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Scope> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar("INSERT INTO scopes (name) VALUES ($1) RETURNING id")
+            .bind(&scope.name)
+            .fetch_one(&mut *tx)
+            .await?;
+        for region_id in &scope.region_ids {
+            sqlx::query("INSERT INTO scope_regions (scope_id, region_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(region_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for outlet_id in &scope.outlet_ids {
+            sqlx::query("INSERT INTO scope_outlets (scope_id, outlet_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(outlet_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(Scope {
+            id: shuipiao_shared::ids::ScopeId(
+                u32::try_from(id).map_err(|_| rows::corrupt("scopes.id"))?,
+            ),
+            name: scope.name.clone(),
+            region_ids: scope.region_ids.clone(),
+            outlet_ids: scope.outlet_ids.clone(),
+        })
+    }
+
+    async fn scopes(&self) -> StoreResult<Vec<Scope>> {
+        let mut conn = self.pool.acquire().await?;
+        let found: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM scopes ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut scopes = Vec::with_capacity(found.len());
+        for (id, name) in found {
+            let region_ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT region_id FROM scope_regions WHERE scope_id = $1 ORDER BY region_id",
+            )
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+            let outlet_ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT outlet_id FROM scope_outlets WHERE scope_id = $1 ORDER BY outlet_id",
+            )
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?;
+            scopes.push(Scope {
+                id: shuipiao_shared::ids::ScopeId(
+                    u32::try_from(id).map_err(|_| rows::corrupt("scopes.id"))?,
+                ),
+                name,
+                region_ids,
+                outlet_ids,
+            });
+        }
+        Ok(scopes)
+    }
+
+    async fn create_package(
+        &self,
+        package: &NewPackage,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Package> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO packages (name, price_fen, paid_units, bonus_units, validity_days, \
+             product_code, scope_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&package.name)
+        .bind(package.price_fen)
+        .bind(i64::from(package.paid_units))
+        .bind(i64::from(package.bonus_units))
+        .bind(i64::from(package.validity_days))
+        .bind(i64::from(package.product.0))
+        .bind(i64::from(package.scope.0))
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(Package {
+            id,
+            spec: package.clone(),
+        })
+    }
+
+    async fn package(&self, id: i64) -> StoreResult<Package> {
+        let row = sqlx::query("SELECT * FROM packages WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::package(&row)
+    }
+
+    async fn packages(&self) -> StoreResult<Vec<Package>> {
+        let found = sqlx::query("SELECT * FROM packages ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::package).collect()
+    }
+
+    async fn create_account(
+        &self,
+        account: &NewAccount,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Account> {
+        let mut tx = self.begin_write().await?;
+        if let Some(enterprise_id) = account.enterprise_id {
+            let kind: String = sqlx::query_scalar("SELECT kind FROM accounts WHERE id = $1")
+                .bind(enterprise_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if kind != AccountKind::Enterprise.as_str() {
+                return Err(StoreError::Conflict(format!(
+                    "account {enterprise_id} is not an enterprise"
+                )));
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (kind, name, enterprise_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(account.kind.as_str())
+        .bind(&account.name)
+        .bind(account.enterprise_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(Account {
+            id,
+            spec: account.clone(),
+        })
+    }
+
+    async fn account(&self, id: i64) -> StoreResult<Account> {
+        let row = sqlx::query("SELECT id, kind, name, enterprise_id FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::account(&row)
+    }
+
+    async fn members(&self, enterprise_id: i64) -> StoreResult<Vec<Account>> {
+        let found = sqlx::query(
+            "SELECT id, kind, name, enterprise_id FROM accounts WHERE enterprise_id = $1 ORDER BY id",
+        )
+        .bind(enterprise_id)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::account).collect()
+    }
+
+    async fn create_user(&self, user: &NewUser, now: i64, audit: &AuditEntry) -> StoreResult<User> {
+        let mut tx = self.begin_write().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (username, password_hash, role, account_id, region_id, outlet_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(user.account_id)
+        .bind(user.region_id)
+        .bind(user.outlet_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(User {
+            id: UserId(id as u64),
+            spec: user.clone(),
+            disabled_at: None,
+        })
+    }
+
+    async fn user(&self, id: UserId) -> StoreResult<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id.0 as i64)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::user(&row)
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::user(&row)
+    }
+
+    async fn create_session(&self, session: &Session, now: i64) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, secret_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.id)
+        .bind(session.user_id.0 as i64)
+        .bind(&session.secret_hash)
+        .bind(session.expires_at)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id: &str) -> StoreResult<Session> {
+        let row =
+            sqlx::query("SELECT id, user_id, secret_hash, expires_at FROM sessions WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?;
+        rows::session(&row)
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn allocate_book_ids(&self, count: u32) -> StoreResult<Range<u64>> {
+        let mut tx = self.begin_write().await?;
+        let end: i64 = sqlx::query_scalar(
+            "UPDATE id_counters SET next_value = next_value + $1 WHERE name = 'book' RETURNING next_value",
+        )
+        .bind(i64::from(count))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let end = end as u64;
+        Ok(end - u64::from(count)..end)
+    }
+
+    async fn record_order(
+        &self,
+        order: &NewOrder,
+        books: &[NewBook],
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (account_id, package_id, quantity, total_fen, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(order.account_id)
+        .bind(order.package_id)
+        .bind(i64::from(order.quantity))
+        .bind(order.total_fen)
+        .bind(order.created_by.map(|user| user.0 as i64))
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for book in books {
+            insert_book(&mut tx, book, Some(order_id), now).await?;
+        }
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(order_id)
+    }
+
+    async fn record_books(
+        &self,
+        books: &[NewBook],
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        for book in books {
+            insert_book(&mut tx, book, None, now).await?;
+        }
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn book(&self, id: BookId) -> StoreResult<Book> {
+        let mut conn = self.pool.acquire().await?;
+        fetch_book(&mut conn, id).await
+    }
+
+    async fn books_of_account(&self, account_id: i64) -> StoreResult<Vec<Book>> {
+        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BOOK_COLUMNS} FROM books WHERE account_id = $1 ORDER BY id DESC"
+        )))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::book).collect()
+    }
+
+    async fn live_books_of_key(&self, kid: [u8; 4]) -> StoreResult<Vec<Book>> {
+        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {BOOK_COLUMNS} FROM books WHERE kid = $1 AND state <> 'revoked' ORDER BY id"
+        )))
+        .bind(kid.to_vec())
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::book).collect()
+    }
+
+    async fn revoke_book(
+        &self,
+        id: BookId,
+        reason: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Book> {
+        let mut tx = self.begin_write().await?;
+        revoke_in(&mut tx, id, reason, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        let book = fetch_book(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(book)
+    }
+
+    async fn replace_book(
+        &self,
+        old: BookId,
+        replacement: &NewBook,
+        reason: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Book> {
+        if replacement.replaces != Some(old) {
+            return Err(StoreError::Conflict(format!(
+                "replacement does not name book {old}"
+            )));
+        }
+        let mut tx = self.begin_write().await?;
+        revoke_in(&mut tx, old, reason, now).await?;
+        insert_book(&mut tx, replacement, None, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        let book = fetch_book(&mut tx, replacement.id).await?;
+        tx.commit().await?;
+        Ok(book)
+    }
+
+    async fn insert_signing_key(
+        &self,
+        key: &SigningKeyRow,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        if key.status == KeyStatus::Active {
+            sqlx::query(
+                "UPDATE signing_keys SET state = 'retired' WHERE purpose = $1 AND state = 'active'",
+            )
+            .bind(key.purpose.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, purpose, public_key, sealed_secret, not_before, not_after, \
+             state, compromised_since, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(key.kid.to_vec())
+        .bind(key.purpose.as_str())
+        .bind(key.public_key.to_vec())
+        .bind(&key.sealed_secret)
+        .bind(i64::from(key.not_before))
+        .bind(i64::from(key.not_after))
+        .bind(key.status.as_str())
+        .bind(key.compromised_since.map(i64::from))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>> {
+        let found = sqlx::query("SELECT * FROM signing_keys ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::signing_key).collect()
+    }
+
+    async fn mark_key_compromised(
+        &self,
+        kid: [u8; 4],
+        since: u32,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE signing_keys SET state = 'compromised', compromised_since = $1 WHERE kid = $2 AND state <> 'compromised'",
+        )
+        .bind(i64::from(since))
+        .bind(kid.to_vec())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let affected: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT b.id FROM books b JOIN events e ON e.book_id = b.id WHERE b.kid = $1",
+        )
+        .bind(kid.to_vec())
+        .fetch_all(&mut *tx)
+        .await?;
+        let affected: Vec<BookId> = affected.into_iter().map(|id| BookId(id as u64)).collect();
+        ledger::recompute_books(&mut tx, &affected, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn insert_keyring_bundle(
+        &self,
+        version: u64,
+        bundle: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM keyring_bundles")
+            .fetch_one(&mut *tx)
+            .await?;
+        if newest.is_some_and(|newest| newest >= version as i64) {
+            return Err(StoreError::Conflict(format!(
+                "keyring version {version} is not the newest"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO keyring_bundles (version, bundle, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(version as i64)
+        .bind(bundle)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn latest_keyring_bundle(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+        let found: Option<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT version, bundle FROM keyring_bundles ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.map(|(version, bundle)| (version as u64, bundle)))
+    }
+
+    async fn create_enrollment_code(
+        &self,
+        code: &NewEnrollmentCode,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO enrollment_codes (code_hash, user_id, expires_at, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&code.code_hash)
+        .bind(code.user_id.0 as i64)
+        .bind(code.expires_at)
+        .bind(code.created_by.map(|user| user.0 as i64))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn enroll_device(
+        &self,
+        code_hash: &[u8],
+        device: &NewDevice,
+        now: i64,
+    ) -> StoreResult<Device> {
+        let mut tx = self.begin_write().await?;
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM enrollment_codes \
+             WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(code_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(user_id) = found else {
+            return Err(StoreError::NotFound);
+        };
+        let row = sqlx::query(
+            "INSERT INTO devices (name, user_id, public_key, token_hash, enrolled_at) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING *",
+        )
+        .bind(&device.name)
+        .bind(user_id)
+        .bind(device.public_key.to_vec())
+        .bind(&device.token_hash)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let enrolled = rows::device(&row)?;
+        let used = sqlx::query(
+            "UPDATE enrollment_codes SET used_at = $1, device_id = $2 WHERE code_hash = $3 AND used_at IS NULL",
+        )
+        .bind(now)
+        .bind(enrolled.id.0 as i64)
+        .bind(code_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if used != 1 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(enrolled)
+    }
+
+    async fn device(&self, id: DeviceId) -> StoreResult<Device> {
+        let row = sqlx::query("SELECT * FROM devices WHERE id = $1")
+            .bind(id.0 as i64)
+            .fetch_one(&self.pool)
+            .await?;
+        rows::device(&row)
+    }
+
+    async fn devices(&self) -> StoreResult<Vec<Device>> {
+        let found = sqlx::query("SELECT * FROM devices ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::device).collect()
+    }
+
+    async fn disable_device(&self, id: DeviceId, now: i64, audit: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE devices SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.0 as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn push_events(
+        &self,
+        device: &Device,
+        events: &[SignedEvent],
+        now: i64,
+    ) -> StoreResult<Vec<PushResult>> {
+        let mut tx = self.begin_write().await?;
+        let results = events::ingest(&mut tx, device, events, now).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn pull_statuses(&self, cursor: u64, limit: u32) -> StoreResult<Vec<StatusRow>> {
+        let found = sqlx::query(
+            "SELECT id, used_units, state, status_seq, last_used_at FROM books \
+             WHERE status_seq > $1 ORDER BY status_seq LIMIT $2",
+        )
+        .bind(cursor as i64)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::status_row).collect()
+    }
+
+    async fn chain_tip(&self, device: DeviceId) -> StoreResult<ChainTip> {
+        let mut conn = self.pool.acquire().await?;
+        events::chain_tip(&mut conn, device).await
+    }
+
+    async fn review_queue(&self, open_only: bool) -> StoreResult<Vec<ReviewItem>> {
+        let mut conn = self.pool.acquire().await?;
+        events::review_items(&mut conn, open_only).await
+    }
+
+    async fn resolve_review(
+        &self,
+        target: EventId,
+        resolution_id: EventId,
+        action: ResolutionAction,
+        operator: UserId,
+        note: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<StatusRow> {
+        let mut tx = self.begin_write().await?;
+        let row =
+            events::resolve(&mut tx, target, resolution_id, action, operator, note, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn summary(&self) -> StoreResult<Summary> {
+        let (books, units_issued, units_used, books_revoked): (i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(units), 0) AS BIGINT), CAST(COALESCE(SUM(used_units), 0) AS BIGINT), \
+             COUNT(revoked_at) FROM books",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let (redemptions, scan_attempts): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(CASE WHEN kind = 'redemption' THEN 1 END), COUNT(CASE WHEN kind = 'scan_attempt' THEN 1 END) FROM events",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let devices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+            .fetch_one(&self.pool)
+            .await?;
+        let open_reviews: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM review_queue WHERE resolution_event_id IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Summary {
+            books,
+            units_issued,
+            units_used,
+            books_revoked,
+            redemptions,
+            scan_attempts,
+            devices,
+            open_reviews,
+        })
+    }
+
+    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+        let found = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        found.iter().map(rows::audit).collect()
+    }
+}

@@ -1,0 +1,73 @@
+//! The command line, run as a real process: create-admin, enroll-code, rotate-keys, backup and
+//! restore on SQLite.
+
+use std::process::Command;
+
+use shuipiao_server::store::Store;
+
+use crate::support;
+
+fn run(db_url: &str, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_shuipiao-server"))
+        .args(args)
+        .env("SHUIPIAO_DATABASE_URL", db_url)
+        .env(
+            "SHUIPIAO_MASTER_KEY",
+            data_encoding::HEXLOWER.encode(&support::MASTER),
+        )
+        .env("SHUIPIAO_ADMIN_PASSWORD", support::PASSWORD)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn admin_keys_codes_backup_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = format!("sqlite://{}/live/shuipiao.db", dir.path().display());
+    run(&live, &["create-admin", "--username", "boss"]);
+    let rotated = run(&live, &["rotate-keys"]);
+    assert!(rotated.starts_with("new issuer key "), "{rotated}");
+
+    let store = support::open(&support::TestDb::at(&live)).await;
+    let boss = store.user_by_name("boss").await.unwrap();
+    let courier = store
+        .create_user(
+            &shuipiao_server::store::models::NewUser {
+                username: "courier".into(),
+                password_hash: "x".into(),
+                role: shuipiao_server::store::models::Role::Courier,
+                account_id: None,
+                region_id: None,
+                outlet_id: None,
+            },
+            support::NOW,
+            &support::audit("user.create"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(boss.spec.role, shuipiao_server::store::models::Role::Admin);
+    let code = run(
+        &live,
+        &["enroll-code", "--username", &courier.spec.username],
+    );
+    assert_eq!(code.trim().len(), 16, "{code}");
+
+    let backup = dir.path().join("backup.db");
+    run(&live, &["backup", backup.to_str().unwrap()]);
+    let restored = format!("sqlite://{}/restored.db", dir.path().display());
+    run(&restored, &["restore", backup.to_str().unwrap()]);
+    let copy = support::open(&support::TestDb::at(&restored)).await;
+    assert_eq!(copy.user_by_name("boss").await.unwrap().id, boss.id);
+    assert_eq!(
+        copy.signing_keys().await.unwrap().len(),
+        3,
+        "root, retired issuer, active issuer"
+    );
+}

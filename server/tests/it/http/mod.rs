@@ -1,0 +1,7 @@
+//! The HTTP API over real 127.0.0.1:0.
+
+mod admin;
+mod auth;
+mod devices;
+mod openapi;
+mod sync;

@@ -1,0 +1,40 @@
+//! The OpenAPI document is served and matches the committed snapshot, so API changes are
+//! deliberate. Regenerate with `UPDATE_SNAPSHOTS=1 cargo nextest run -p shuipiao-server openapi`.
+
+use axum::http::{Method, StatusCode};
+
+use crate::support;
+
+#[tokio::test]
+async fn openapi_document_matches_snapshot() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let response = server
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(response.status, StatusCode::OK);
+    let actual = serde_json::to_string_pretty(&response.json).unwrap() + "\n";
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/snapshots/openapi.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "the OpenAPI document changed; review it and rerun with UPDATE_SNAPSHOTS=1 to accept"
+    );
+    for route in shuipiao_server::http::routes::<shuipiao_server::store::SqlStore>() {
+        if route.path == "/api/v1/openapi.json" {
+            continue;
+        }
+        let method = route.method.as_str().to_lowercase();
+        assert!(
+            response.json["paths"][route.path][&method].is_object(),
+            "route {} {} is missing from the OpenAPI document",
+            route.method,
+            route.path
+        );
+    }
+}

@@ -1,0 +1,423 @@
+//! Test harness: fresh databases (temp SQLite file always, a new PostgreSQL database when
+//! SHUIPIAO_TEST_PG_URL is set), a real server on 127.0.0.1:0, users, devices and signed events.
+
+use axum::http::{Method, StatusCode};
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+use shuipiao_server::config::{Config, DatabaseUrl, MasterKey};
+use shuipiao_server::store::models::*;
+use shuipiao_server::store::{SqlStore, Store};
+use shuipiao_server::{auth, keys};
+use shuipiao_shared::event::{ChainTip, Event, EventBody, EventFlags, SignedEvent};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
+use shuipiao_shared::sync::EnrollResponse;
+use sqlx::{Connection, Executor};
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const MASTER: [u8; 32] = [42; 32];
+/// Small limit so the oversized-body test stays cheap.
+pub const BODY_LIMIT: usize = 512 * 1024;
+
+/// A throw-away database; the temp dir (SQLite) lives as long as this.
+pub struct TestDb {
+    pub url: DatabaseUrl,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A database the test manages itself (e.g. one written by the CLI).
+    pub fn at(url: &str) -> TestDb {
+        TestDb {
+            url: DatabaseUrl::new(url),
+            _dir: None,
+        }
+    }
+}
+
+pub fn sqlite_db() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::new(format!("sqlite://{}/test.db", dir.path().display()));
+    TestDb {
+        url,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh database in the PostgreSQL cluster named by SHUIPIAO_TEST_PG_URL, or None (and a
+/// note on stderr) when it is not set.
+pub async fn postgres_db() -> Option<TestDb> {
+    let Ok(admin_url) = std::env::var("SHUIPIAO_TEST_PG_URL") else {
+        // CI must never skip the PostgreSQL backend silently: scripts/test-all.sh sets the URL.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "SHUIPIAO_TEST_PG_URL is not set under CI: run the tests through scripts/test-all.sh"
+        );
+        eprintln!("SHUIPIAO_TEST_PG_URL not set: PostgreSQL backend skipped");
+        return None;
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!(
+        "sp_test_{}",
+        data_encoding::HEXLOWER.encode(&shuipiao_server::random::bytes::<8>())
+    );
+    let mut conn = sqlx::AnyConnection::connect(&admin_url)
+        .await
+        .expect("connect to SHUIPIAO_TEST_PG_URL");
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let base = admin_url.split('?').next().unwrap();
+    let (prefix, _db) = base.rsplit_once('/').unwrap();
+    Some(TestDb {
+        url: DatabaseUrl::new(format!("{prefix}/{name}")),
+        _dir: None,
+    })
+}
+
+pub async fn open(db: &TestDb) -> SqlStore {
+    SqlStore::connect(&db.url).await.unwrap()
+}
+
+pub fn master() -> MasterKey {
+    MasterKey::from_bytes(MASTER)
+}
+
+pub fn audit(action: &'static str) -> AuditEntry {
+    AuditEntry::new(None, action, "test", serde_json::json!({}))
+}
+
+pub const NOW: i64 = 1_780_000_000;
+
+/// Catalogue basics: one product, one region with a store, one scope, one package of `units`.
+pub struct Catalogue {
+    pub region_id: i64,
+    pub outlet_id: i64,
+    pub package_id: i64,
+}
+
+pub async fn catalogue(store: &SqlStore, units: u32) -> Catalogue {
+    let product = Product {
+        code: ProductCode(189),
+        name: "18.9L 桶装水".into(),
+        volume_ml: 18_900,
+    };
+    store
+        .create_product(&product, NOW, &audit("product.create"))
+        .await
+        .unwrap();
+    catalogue_for(store, product.code, units).await
+}
+
+/// A package of `units` in a store that may already hold the catalogue basics.
+pub async fn catalogue_with(store: &SqlStore, units: u32) -> Catalogue {
+    let product = ProductCode(189);
+    if store.product(product).await.is_err() {
+        return catalogue(store, units).await;
+    }
+    let existing = &store.scopes().await.unwrap()[0];
+    let package = store
+        .create_package(
+            &NewPackage {
+                name: format!("套餐{}", store.packages().await.unwrap().len()),
+                price_fen: 100,
+                paid_units: units,
+                bonus_units: 0,
+                validity_days: 31,
+                product,
+                scope: ScopeId::ANYWHERE,
+            },
+            NOW,
+            &audit("package.create"),
+        )
+        .await
+        .unwrap();
+    Catalogue {
+        region_id: existing.region_ids[0],
+        outlet_id: existing.outlet_ids[0],
+        package_id: package.id,
+    }
+}
+
+async fn catalogue_for(store: &SqlStore, product: ProductCode, units: u32) -> Catalogue {
+    let region = store
+        .create_region("武汉", NOW, &audit("region.create"))
+        .await
+        .unwrap();
+    let outlet = store
+        .create_outlet(region.id, "光谷门店", NOW, &audit("outlet.create"))
+        .await
+        .unwrap();
+    store
+        .create_scope(
+            &NewScope {
+                name: "武汉市".into(),
+                region_ids: vec![region.id],
+                outlet_ids: vec![outlet.id],
+            },
+            NOW,
+            &audit("scope.create"),
+        )
+        .await
+        .unwrap();
+    let package = store
+        .create_package(
+            &NewPackage {
+                name: "家庭月套餐".into(),
+                price_fen: 6000,
+                paid_units: units,
+                bonus_units: 0,
+                validity_days: 31,
+                product,
+                scope: ScopeId::ANYWHERE,
+            },
+            NOW,
+            &audit("package.create"),
+        )
+        .await
+        .unwrap();
+    Catalogue {
+        region_id: region.id,
+        outlet_id: outlet.id,
+        package_id: package.id,
+    }
+}
+
+pub async fn customer_account(store: &SqlStore, name: &str) -> Account {
+    store
+        .create_account(
+            &NewAccount {
+                kind: AccountKind::Customer,
+                name: name.into(),
+                enterprise_id: None,
+            },
+            NOW,
+            &audit("account.create"),
+        )
+        .await
+        .unwrap()
+}
+
+/// A running server; dropping it stops it.
+pub struct TestServer {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    pub store: SqlStore,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn start(db: &TestDb) -> TestServer {
+    let store = open(db).await;
+    keys::ensure(&store, &master(), shuipiao_server::unix_now())
+        .await
+        .unwrap();
+    let config = Config {
+        database_url: db.url.clone(),
+        master_key: Some(master()),
+        body_limit_bytes: BODY_LIMIT,
+        pull_page_size: 50,
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(shuipiao_server::serve_store(
+        store.clone(),
+        config,
+        listener,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    TestServer {
+        addr,
+        store,
+        shutdown: Some(tx),
+    }
+}
+
+pub use crate::client::{Body, Response};
+
+impl TestServer {
+    /// A JSON request with an optional bearer token.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let bearer = token.map(|token| format!("Bearer {token}"));
+        let mut headers = Vec::new();
+        if let Some(bearer) = &bearer {
+            headers.push(("Authorization", bearer.as_str()));
+        }
+        let bytes = body.map(|body| serde_json::to_vec(&body).unwrap());
+        if bytes.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        let body = Body::Bytes(bytes.as_deref().unwrap_or_default());
+        crate::client::send(&self.addr, &method, path, &headers, body).await
+    }
+
+    /// Any request, headers as given.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body<'_>,
+    ) -> Response {
+        crate::client::send(&self.addr, &method, path, headers, body).await
+    }
+
+    /// Makes a user directly in the store and signs in over HTTP; returns the user and token.
+    pub async fn user(
+        &self,
+        username: &str,
+        role: Role,
+        account_id: Option<i64>,
+    ) -> (User, String) {
+        let hash = auth::password::hash(PASSWORD.into()).await.unwrap();
+        let user = self
+            .store
+            .create_user(
+                &NewUser {
+                    username: username.into(),
+                    password_hash: hash,
+                    role,
+                    account_id,
+                    region_id: None,
+                    outlet_id: None,
+                },
+                NOW,
+                &audit("user.create"),
+            )
+            .await
+            .unwrap();
+        let response = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(serde_json::json!({ "username": username, "password": PASSWORD })),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.json);
+        (user, response.json["token"].as_str().unwrap().to_string())
+    }
+
+    /// Enrolls a device for a fresh courier; returns the device and its token.
+    pub async fn device(&self, admin_token: &str, courier_name: &str) -> TestDevice {
+        let (courier, _) = self.user(courier_name, Role::Courier, None).await;
+        let code = self
+            .call(
+                Method::POST,
+                "/api/v1/devices/enrollment-codes",
+                Some(admin_token),
+                Some(serde_json::json!({ "user_id": courier.id.0 })),
+            )
+            .await;
+        assert_eq!(code.status, StatusCode::OK, "{:?}", code.json);
+        let key = SigningKey::from_bytes(&shuipiao_server::random::bytes::<32>());
+        let enrolled = self
+            .call(
+                Method::POST,
+                "/api/v1/devices/enroll",
+                None,
+                Some(serde_json::json!({
+                    "code": code.json["code"],
+                    "device_pubkey": data_encoding::HEXLOWER.encode(key.verifying_key().as_bytes()),
+                    "name": format!("{courier_name}的手机"),
+                })),
+            )
+            .await;
+        assert_eq!(enrolled.status, StatusCode::OK, "{:?}", enrolled.json);
+        let enrolled: EnrollResponse = serde_json::from_value(enrolled.json).unwrap();
+        TestDevice {
+            id: enrolled.device_id,
+            token: enrolled.device_token,
+            key,
+            courier: courier.id,
+            tip: ChainTip::GENESIS,
+            clock: 1_700_000_000,
+        }
+    }
+}
+
+/// A device as the courier app keeps it: key, token and chain tip.
+pub struct TestDevice {
+    pub id: DeviceId,
+    pub token: String,
+    pub key: SigningKey,
+    pub courier: UserId,
+    pub tip: ChainTip,
+    pub clock: u64,
+}
+
+impl TestDevice {
+    /// Signs the next event of this device's chain.
+    pub fn next(&mut self, body: EventBody, flags: EventFlags) -> SignedEvent {
+        self.clock += 60;
+        let signed = Event {
+            event_id: EventId::v7(self.clock * 1000, shuipiao_server::random::bytes::<10>()),
+            device_id: self.id,
+            device_seq: self.tip.device_seq + 1,
+            prev_hash: self.tip.hash,
+            scanned_at: self.clock,
+            courier_id: self.courier,
+            flags,
+            body,
+        }
+        .sign(&self.key);
+        self.tip = ChainTip {
+            device_seq: self.tip.device_seq + 1,
+            hash: signed.hash(),
+        };
+        signed
+    }
+
+    pub fn redeem(&mut self, book: BookId, units: u16) -> SignedEvent {
+        self.next(
+            EventBody::Redemption {
+                book_id: book,
+                units,
+                product: ProductCode(189),
+            },
+            EventFlags::default(),
+        )
+    }
+}
+
+/// Runs a test taking a fresh [`TestDb`] on SQLite and, when configured, on PostgreSQL.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::support::sqlite_db()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(db) = $crate::support::postgres_db().await else { return };
+                    super::$name(db).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
