@@ -1,0 +1,413 @@
+//! `shuipiao-courier`: the courier engine from a terminal, for scripting and headless store
+//! counters. Human output is zh-CN verdict lines; `--json` prints one JSON document per result.
+
+use std::io::{BufRead, Write};
+use std::num::NonZeroU16;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+use shuipiao_courier::clock::{OsRandom, SystemClock};
+use shuipiao_courier::decode::{self, Decoder};
+use shuipiao_courier::engine::{
+    Engine, EngineError, OutcomeKind, ScanInput, ScanOutcome, ScanSource,
+};
+use shuipiao_courier::frame;
+use shuipiao_courier::store::outbox::{OutboxEntry, PushState};
+use shuipiao_courier::sync::{self, SyncClient, SyncError};
+use shuipiao_shared::event::{EventBody, Refusal};
+use shuipiao_shared::ids::{EventId, ProductCode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "shuipiao-courier",
+    version,
+    about = "水票 courier engine (offline verdicts, sync)"
+)]
+struct Cli {
+    /// Device database; its key file sits beside it as `<db>.key`.
+    #[arg(long, global = true, env = "SHUIPIAO_COURIER_DB")]
+    db: Option<PathBuf>,
+    /// Print JSON instead of zh-CN lines.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Enroll this device with a one-time code from an admin, then sync once.
+    Enroll {
+        /// Server base URL, e.g. https://shuipiao.example.com
+        #[arg(long)]
+        server: String,
+        /// One-time enrollment code.
+        #[arg(long)]
+        code: String,
+        /// Device name for the admin's device list.
+        #[arg(long)]
+        name: String,
+    },
+    /// Decide a scanned code and record it.
+    Scan(ScanArgs),
+    /// Undo one of this device's redemptions within 2 minutes.
+    Undo {
+        /// The redemption's event id (from `scan` or `history`).
+        event_id: String,
+    },
+    /// Push pending events and pull statuses once.
+    Sync,
+    /// Enrollment, pending uploads, last sync, data age and freshness.
+    Status,
+    /// Recent events of this device.
+    History {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Set the supervisor PIN (4 to 12 digits).
+    SetPin {
+        /// The new PIN.
+        pin: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[group(id = "input", required = true, multiple = false)]
+struct ScanInputArgs {
+    /// The QR text (SP1…).
+    #[arg(long)]
+    text: Option<String>,
+    /// A photo or screenshot of the QR code (PNG or JPEG).
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Counter mode: one QR text per line from standard input, until it closes.
+    #[arg(long)]
+    stdin: bool,
+}
+
+#[derive(Debug, Args)]
+struct ScanArgs {
+    #[command(flatten)]
+    input: ScanInputArgs,
+    /// Product code being delivered.
+    #[arg(long, default_value_t = 1)]
+    product: u16,
+    /// Units to redeem.
+    #[arg(long, default_value_t = NonZeroU16::MIN)]
+    quantity: NonZeroU16,
+    /// The text comes from a USB scanner (2.5 s dedupe window instead of 5 s).
+    #[arg(long)]
+    scanner: bool,
+    /// Supervisor PIN, to override a freshness refusal.
+    #[arg(long)]
+    pin: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("错误：{error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let db = match cli.db {
+        Some(path) => path,
+        None => PathBuf::from("courier-data").join("courier.db"),
+    };
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("无法创建数据目录 {}", parent.display()))?;
+    }
+    match cli.command {
+        Command::Enroll { server, code, name } => enroll(&db, cli.json, &server, &code, &name),
+        Command::Scan(args) => scan(&db, cli.json, &args),
+        Command::Undo { event_id } => undo(&db, cli.json, &event_id),
+        Command::Sync => run_sync(&db, cli.json),
+        Command::Status => status(&db, cli.json),
+        Command::History { limit } => history(&db, cli.json, limit),
+        Command::SetPin { pin } => {
+            open_engine(&db)?
+                .set_supervisor_pin(&pin)
+                .map_err(engine_error)?;
+            print(cli.json, &serde_json::json!({"ok": true}), || {
+                "主管密码已设置".to_owned()
+            })
+        }
+    }
+}
+
+fn engine_error(error: EngineError) -> anyhow::Error {
+    anyhow::anyhow!("{}（{error}）", error.user_message())
+}
+
+fn sync_error(error: SyncError) -> anyhow::Error {
+    anyhow::anyhow!("{}（{error}）", error.user_message())
+}
+
+fn open_engine(db: &Path) -> Result<Engine> {
+    Engine::open(db, Arc::new(SystemClock), Box::new(OsRandom))
+        .map_err(engine_error)
+        .with_context(|| format!("无法打开设备数据库 {}", db.display()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("无法启动异步运行时")
+}
+
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer(&mut out, value).context("无法输出 JSON")?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "{}", human())?;
+    }
+    out.flush().context("无法写入标准输出")
+}
+
+fn enroll(db: &Path, json: bool, server: &str, code: &str, name: &str) -> Result<()> {
+    let rt = runtime()?;
+    let response = rt
+        .block_on(sync::enroll(server, code, name, db))
+        .map_err(|error| anyhow::anyhow!("注册失败：{}（{error}）", error.user_message()))?;
+    let client = SyncClient::open(db, Arc::new(SystemClock)).map_err(sync_error)?;
+    let report = rt.block_on(client.sync_once());
+    print(
+        json,
+        &serde_json::json!({
+            "device_id": response.device_id,
+            "courier": response.display_name,
+            "first_sync": report.as_ref().ok(),
+            "first_sync_error": report.as_ref().err().map(ToString::to_string),
+        }),
+        || {
+            let mut text = format!(
+                "注册成功：设备编号 {}，配送员 {}",
+                response.device_id, response.display_name
+            );
+            match &report {
+                Ok(report) => text.push_str(&format!(
+                    "\n首次同步完成：{} 条状态，密钥版本 {}",
+                    report.pulled_rows, report.keyring_version
+                )),
+                Err(error) => text.push_str(&format!(
+                    "\n首次同步失败，请稍后运行 sync：{}（{error}）",
+                    error.user_message()
+                )),
+            }
+            text
+        },
+    )
+}
+
+fn scan(db: &Path, json: bool, args: &ScanArgs) -> Result<()> {
+    let mut engine = open_engine(db)?;
+    let input = ScanInput {
+        product: ProductCode(args.product),
+        quantity: args.quantity,
+        source: if args.scanner || args.input.stdin {
+            ScanSource::Scanner
+        } else {
+            ScanSource::Camera
+        },
+        supervisor_pin: args.pin.as_deref(),
+    };
+    let mut decide = |text: &str| -> Result<()> {
+        let outcome = engine.scan(text, &input).map_err(engine_error)?;
+        print(json, &outcome, || outcome_line(&outcome))
+    };
+    if let Some(text) = &args.input.text {
+        decide(text)
+    } else if let Some(path) = &args.input.image {
+        let frame =
+            frame::load_image(path).with_context(|| format!("无法读取图片 {}", path.display()))?;
+        let texts = decode::recommended().decode(&frame)?;
+        let Some(text) = texts.first() else {
+            bail!("图片中没有找到二维码");
+        };
+        decide(text)
+    } else {
+        for line in std::io::stdin().lock().lines() {
+            let line = line.context("无法读取标准输入")?;
+            if !line.trim().is_empty() {
+                decide(&line)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn outcome_line(outcome: &ScanOutcome) -> String {
+    let mark = match outcome.kind {
+        OutcomeKind::Accepted => "【绿】",
+        OutcomeKind::AlreadyUsed => "【橙】",
+        OutcomeKind::Rejected => "【红】",
+    };
+    let mut line = format!("{mark}{}：{}", outcome.title, outcome.detail);
+    if let Some(book) = outcome.book_id {
+        line.push_str(&format!("（票册 {book}）"));
+    }
+    if outcome.duplicate {
+        line.push_str("\n重复扫描，已忽略（未重复核销）");
+    }
+    if outcome.kind == OutcomeKind::Accepted
+        && let Some(id) = outcome.event_id
+    {
+        line.push_str(&format!("\n记录编号 {id}（2分钟内可撤销）"));
+    }
+    for warning in &outcome.warnings {
+        line.push_str(&format!("\n注意：{}", warning.message()));
+    }
+    line
+}
+
+fn undo(db: &Path, json: bool, event_id: &str) -> Result<()> {
+    let id = uuid::Uuid::parse_str(event_id.trim()).context("记录编号格式不正确")?;
+    let undone = open_engine(db)?.undo(EventId(id)).map_err(engine_error)?;
+    print(json, &undone, || {
+        format!(
+            "已撤销：票册 {} 退回 {} 张（撤销记录 {}）",
+            undone.book_id, undone.units, undone.void_event_id
+        )
+    })
+}
+
+fn run_sync(db: &Path, json: bool) -> Result<()> {
+    let client = SyncClient::open(db, Arc::new(SystemClock)).map_err(sync_error)?;
+    let report = runtime()?
+        .block_on(client.sync_once())
+        .map_err(|error| anyhow::anyhow!("同步失败：{}（{error}）", error.user_message()))?;
+    let state = client
+        .state()
+        .map_err(|error| sync_error(SyncError::Store(error)))?;
+    print(
+        json,
+        &serde_json::json!({"report": report, "state": state}),
+        || {
+            format!(
+                "同步完成：上传 {} 条，已确认 {} 条，被拒 {} 条；下载状态 {} 条；待上传 {} 条",
+                report.pushed,
+                report.acknowledged,
+                report.rejected,
+                report.pulled_rows,
+                state.pending
+            )
+        },
+    )
+}
+
+fn status(db: &Path, json: bool) -> Result<()> {
+    let status = open_engine(db)?.status().map_err(engine_error)?;
+    print(json, &status, || {
+        let mut lines = Vec::new();
+        match (status.enrolled, status.device_id) {
+            (true, Some(id)) => lines.push(format!(
+                "设备 {id}{}，配送员 {}",
+                if status.training {
+                    "（练习模式）"
+                } else {
+                    ""
+                },
+                status.courier_name.clone().unwrap_or_default()
+            )),
+            _ => lines.push("设备尚未注册".to_owned()),
+        }
+        lines.push(format!(
+            "待上传 {} 条，被拒 {} 条",
+            status.sync.pending, status.sync.rejected
+        ));
+        lines.push(match status.sync.last_success {
+            Some(at) => format!(
+                "上次同步 {}",
+                shuipiao_courier::engine::format_beijing_time(at)
+            ),
+            None => "从未同步".to_owned(),
+        });
+        if let Some(age) = status.data_age_secs {
+            lines.push(format!(
+                "数据时长 {} 小时 {} 分",
+                age / 3600,
+                age % 3600 / 60
+            ));
+        }
+        lines.push(format!("数据状态：{}", status.freshness.message()));
+        lines.push(format!(
+            "离线核销额度：已用 {} / {} 张",
+            status.offline_units_used, status.offline_units_budget
+        ));
+        if status.clock_rollback {
+            lines.push("注意：设备时间早于服务器时间".to_owned());
+        }
+        if let Some(error) = &status.sync.last_error {
+            lines.push(format!("上次同步错误：{error}"));
+        }
+        lines.join("\n")
+    })
+}
+
+fn history(db: &Path, json: bool, limit: usize) -> Result<()> {
+    let entries = open_engine(db)?.history(limit).map_err(engine_error)?;
+    print(json, &entries, || {
+        if entries.is_empty() {
+            return "暂无记录".to_owned();
+        }
+        entries
+            .iter()
+            .map(history_line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn history_line(entry: &OutboxEntry) -> String {
+    let event = &entry.event.event;
+    let what = match event.body {
+        EventBody::Redemption { book_id, units, .. } => {
+            format!(
+                "核销 票册 {book_id} {units} 张{}",
+                if entry.voided { "（已撤销）" } else { "" }
+            )
+        }
+        EventBody::Void { book_id, .. } => format!("撤销 票册 {book_id}"),
+        EventBody::ScanAttempt { book_id, refusal } => format!(
+            "拒绝 {}：{}",
+            book_id.map_or_else(|| "未知票册".to_owned(), |b| format!("票册 {b}")),
+            match refusal {
+                Refusal::AlreadyUsed => "已使用",
+                Refusal::Rejected(reason) => reason.message(),
+            }
+        ),
+    };
+    let pushed = match entry.push_state {
+        PushState::Pending => "待上传".to_owned(),
+        PushState::Acked => "已上传".to_owned(),
+        PushState::Rejected => format!(
+            "服务器拒收（{}）",
+            entry
+                .rejection
+                .and_then(|r| serde_json::to_string(&r).ok())
+                .unwrap_or_default()
+        ),
+    };
+    format!(
+        "#{} {} {} [{}] {}",
+        event.device_seq,
+        shuipiao_courier::engine::format_beijing_time(event.scanned_at),
+        what,
+        pushed,
+        event.event_id
+    )
+}

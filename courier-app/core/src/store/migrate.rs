@@ -1,0 +1,110 @@
+//! Schema migrations of the courier database, tracked by `PRAGMA user_version`.
+//!
+//! [`MIGRATIONS`] is an ordered list: migration `i` (0-based) takes the schema from version `i`
+//! to `i + 1`. **Never edit a shipped migration**; append a new one, and keep changes
+//! forward-compatible (add columns with defaults, never repurpose one).
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::store::StoreError;
+
+/// The migrations, oldest first.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r"
+    CREATE TABLE meta (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        training INTEGER NOT NULL DEFAULT 0,
+        device_id INTEGER,
+        device_key BLOB,
+        device_token TEXT,
+        server_url TEXT,
+        root_public_key BLOB,
+        courier_id INTEGER,
+        courier_name TEXT,
+        scopes TEXT NOT NULL DEFAULT '[]',
+        cursor INTEGER NOT NULL DEFAULT 0,
+        last_server_time INTEGER,
+        last_sync_at INTEGER,
+        last_sync_error TEXT,
+        budget_epoch_seq INTEGER NOT NULL DEFAULT 0,
+        pin_salt BLOB,
+        pin_hash BLOB
+    );
+    INSERT INTO meta (id) VALUES (1);
+    CREATE TABLE keyring (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL,
+        bundle BLOB NOT NULL
+    );
+    CREATE TABLE book_status (
+        book_id INTEGER PRIMARY KEY,
+        used_units INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        last_used_at INTEGER
+    );
+    CREATE TABLE outbox (
+        device_seq INTEGER PRIMARY KEY,
+        event_id BLOB NOT NULL UNIQUE,
+        record BLOB NOT NULL,
+        hash BLOB NOT NULL,
+        kind INTEGER NOT NULL,
+        book_id INTEGER,
+        units_delta INTEGER NOT NULL,
+        stale INTEGER NOT NULL,
+        scanned_at INTEGER NOT NULL,
+        voided INTEGER NOT NULL DEFAULT 0,
+        push_state TEXT NOT NULL DEFAULT 'pending',
+        verdict TEXT,
+        server_seq INTEGER,
+        rejection TEXT
+    );
+    CREATE INDEX outbox_book ON outbox (book_id);
+    CREATE INDEX outbox_push_state ON outbox (push_state, device_seq);
+    CREATE TABLE scan_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        text_digest BLOB NOT NULL,
+        verdict TEXT NOT NULL,
+        reason TEXT,
+        book_id INTEGER,
+        event_id BLOB,
+        outcome TEXT NOT NULL
+    );
+    CREATE INDEX scan_log_digest ON scan_log (text_digest, id);
+    ",
+];
+
+/// Brings the schema up to date, one transaction per migration.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let current = usize::try_from(current).map_err(|_| StoreError::SchemaTooNew(current))?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::SchemaTooNew(current as i64));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_once_and_set_the_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+}
