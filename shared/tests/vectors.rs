@@ -166,6 +166,8 @@ fn credentials_file(k: &Keys) -> Value {
     let err = |name: &str, text: String, kind: &str| json!({"name": name, "text": text, "expect": {"error": kind}});
     let mut edited_units = valid;
     edited_units.credential.units = 100;
+    let mut kid_edited = valid;
+    kid_edited.credential.kid = Kid::of(&k.issuer_2025.verifying_key());
     let mut flipped_signature = valid;
     flipped_signature.signature[10] ^= 0x04;
     let mut last_char_changed = text.clone();
@@ -184,6 +186,12 @@ fn credentials_file(k: &Keys) -> Value {
             ok("lower case (Caps Lock on a wedge scanner)", text.to_ascii_lowercase(), &valid, true),
             ok("scanner whitespace around the text", format!(" \t{text}\r\n"), &valid, true),
             ok("units edited after signing", edited_units.to_qr_text(), &edited_units, false),
+            ok(
+                "kid edited to another key of the plant",
+                kid_edited.to_qr_text(),
+                &kid_edited,
+                false,
+            ),
             ok("signature bit flipped", flipped_signature.to_qr_text(), &flipped_signature, false),
             err("empty", String::new(), "empty"),
             err("only whitespace", "\r\n".into(), "empty"),
@@ -270,6 +278,8 @@ fn verdict_cases(k: &Keys) -> Vec<VerdictCase> {
     };
     let mut forged = book(2001, 10).sign(&k.issuer_2026);
     forged.signature = book(2001, 10).sign(&k.other_plant).signature;
+    let mut wrong_kid = book(2001, 10).sign(&k.issuer_2026);
+    wrong_kid.credential.kid = Kid::of(&k.issuer_2025.verifying_key());
     let mut edited = book(2001, 10).sign(&k.issuer_2026);
     edited.credential.units = 99;
     let outlives_key = Credential {
@@ -415,6 +425,12 @@ fn verdict_cases(k: &Keys) -> Vec<VerdictCase> {
         VerdictCase {
             name: "forged signature",
             text: forged.to_qr_text(),
+            expect: reject("bad_signature"),
+            ..base()
+        },
+        VerdictCase {
+            name: "kid edited to another key of the plant",
+            text: wrong_kid.to_qr_text(),
             expect: reject("bad_signature"),
             ..base()
         },
