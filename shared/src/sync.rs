@@ -98,7 +98,10 @@ pub enum PushVerdict {
     Rejected,
 }
 
-/// Why an event was not stored.
+/// Why an event was not stored. Only a broken chain or a reused id is refused: an event whose
+/// link and signature are sound is a fact and is stored, and anything odd about its content
+/// (a book this server does not know, a void of another device's redemption) goes to the review
+/// queue with a `conflict` verdict, so one odd event never stalls a device's chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum PushRejection {
@@ -109,10 +112,6 @@ pub enum PushRejection {
         /// How.
         link: LinkError,
     },
-    /// The event names a book the server never issued.
-    UnknownBook,
-    /// A void of an event that is not this device's redemption of that book.
-    InvalidVoid,
     /// The event arrived after an earlier one in the batch was rejected; resend it later.
     AfterRejected,
 }

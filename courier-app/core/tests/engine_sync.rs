@@ -31,7 +31,8 @@ use shuipiao_shared::sync::{
     SyncStatusResponse,
 };
 
-const UNKNOWN_BOOK: u64 = 9999;
+/// The fake server refuses events for this book for good, as a real one refuses a reused id.
+const REFUSED_BOOK: u64 = 9999;
 const PAGE: usize = 2;
 
 #[derive(Default)]
@@ -155,12 +156,12 @@ async fn push_route(
         fake.tip = Some(new_tip);
         let server_seq = match event.event.body {
             EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. }
-                if book_id.0 == UNKNOWN_BOOK =>
+                if book_id.0 == REFUSED_BOOK =>
             {
                 results.push(result(
                     PushVerdict::Rejected,
                     None,
-                    Some(PushRejection::UnknownBook),
+                    Some(PushRejection::IdReused),
                 ));
                 continue;
             }
@@ -375,7 +376,7 @@ async fn duplicates_are_acknowledged_rejections_kept_and_a_lost_response_resumed
 
     // A refused event is kept, shown and not resent; later events still go through.
     clock.advance_millis(10_000);
-    engine.scan(&ticket(book(UNKNOWN_BOOK, 5)), &one()).unwrap();
+    engine.scan(&ticket(book(REFUSED_BOOK, 5)), &one()).unwrap();
     engine.scan(&ticket(book(203, 5)), &one()).unwrap();
     let report = client.sync_once().await.unwrap();
     assert_eq!((report.acknowledged, report.rejected), (1, 1));
@@ -387,9 +388,9 @@ async fn duplicates_are_acknowledged_rejections_kept_and_a_lost_response_resumed
     let history = engine.history(10).unwrap();
     let kept = history
         .iter()
-        .find(|e| e.event.event.body.book_id() == Some(BookId(UNKNOWN_BOOK)))
+        .find(|e| e.event.event.body.book_id() == Some(BookId(REFUSED_BOOK)))
         .unwrap();
-    assert_eq!(kept.rejection, Some(PushRejection::UnknownBook));
+    assert_eq!(kept.rejection, Some(PushRejection::IdReused));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

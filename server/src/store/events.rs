@@ -197,6 +197,26 @@ fn rejected(event: &SignedEvent, rejection: PushRejection) -> PushResult {
     result(event, PushVerdict::Rejected, None, Some(rejection))
 }
 
+/// Why a stored event needs an operator although its chain link is sound.
+#[derive(Debug, Clone, Copy)]
+enum Anomaly {
+    /// A redemption or void of a book this server never issued (e.g. after restoring an old
+    /// backup).
+    UnknownBook,
+    /// A void of something that is not this device's redemption of that book; the ledger
+    /// ignores it.
+    InvalidVoid,
+}
+
+impl Anomaly {
+    fn reason(self) -> &'static str {
+        match self {
+            Anomaly::UnknownBook => "unknown_book",
+            Anomaly::InvalidVoid => "invalid_void",
+        }
+    }
+}
+
 fn flagged_redemption(event: &SignedEvent) -> bool {
     matches!(event.event.body, EventBody::Redemption { .. }) && event.event.flags.needs_review()
 }
@@ -221,6 +241,7 @@ pub(super) async fn ingest(
     // Events accepted in this batch, by id: their position, for in-batch duplicates and voids.
     let mut fresh: HashMap<EventId, usize> = HashMap::new();
     let mut chain_broken = false;
+    let mut anomalies: Vec<(usize, Anomaly)> = Vec::new();
     for idx in order {
         let event = &events[idx];
         let event_id = event.event.event_id;
@@ -257,45 +278,53 @@ pub(super) async fn ingest(
                 continue;
             }
         };
-        let rejection = match event.event.body {
+        // A well-signed link is a fact and is always stored, so one odd event never stalls the
+        // device's chain; what is odd about it goes to the review queue instead.
+        let anomaly = match event.event.body {
             EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. }
                 if !known_books.contains(&book_id) =>
             {
-                Some(PushRejection::UnknownBook)
+                Some(Anomaly::UnknownBook)
             }
             EventBody::Void { book_id, target } => {
                 let in_batch = fresh.get(&target).is_some_and(|&pos| {
                     matches!(events[pos].event.body, EventBody::Redemption { book_id: b, .. } if b == book_id)
                 });
                 (!in_batch && !is_own_redemption(conn, device.id, book_id, target).await?)
-                    .then_some(PushRejection::InvalidVoid)
+                    .then_some(Anomaly::InvalidVoid)
             }
             EventBody::Redemption { .. } | EventBody::ScanAttempt { .. } => None,
         };
-        if let Some(rejection) = rejection {
-            chain_broken = true;
-            results[idx] = Some(rejected(event, rejection));
-            continue;
-        }
         tip = next_tip;
         fresh.insert(event_id, idx);
-        let verdict = if flagged_redemption(event) {
+        let verdict = if anomaly.is_some() || flagged_redemption(event) {
             PushVerdict::Conflict
         } else {
             PushVerdict::Accepted
         };
+        if let Some(anomaly) = anomaly {
+            anomalies.push((idx, anomaly));
+        }
         results[idx] = Some(result(event, verdict, None, None));
     }
     let mut accepted: Vec<usize> = fresh.values().copied().collect();
     accepted.sort_by_key(|&idx| events[idx].event.device_seq);
     let to_insert: Vec<&SignedEvent> = accepted.iter().map(|&idx| &events[idx]).collect();
     insert_events(conn, &to_insert, now).await?;
-    for event in to_insert.iter().filter(|e| flagged_redemption(e)) {
+    let flagged = to_insert
+        .iter()
+        .filter(|e| flagged_redemption(e))
+        .map(|e| (*e, "flagged"));
+    let odd = anomalies
+        .iter()
+        .map(|&(idx, anomaly)| (&events[idx], anomaly.reason()));
+    for (event, reason) in flagged.chain(odd) {
         sqlx::query(
-            "INSERT INTO review_queue (event_id, book_id, reason, created_at) VALUES ($1, $2, 'flagged', $3)",
+            "INSERT INTO review_queue (event_id, book_id, reason, created_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(event.event.event_id.0.to_string())
         .bind(event.event.body.book_id().map(|id| id.0 as i64))
+        .bind(reason)
         .bind(now)
         .execute(&mut *conn)
         .await?;
@@ -318,6 +347,7 @@ pub(super) async fn ingest(
     for &idx in &accepted {
         if let EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. } =
             events[idx].event.body
+            && known_books.contains(&book_id)
         {
             by_book.entry(book_id).or_default().push(idx);
         }
@@ -384,6 +414,15 @@ pub(super) async fn resolve(
     if resolved_by.is_some() {
         return Err(StoreError::Conflict(format!(
             "event {target} is already resolved"
+        )));
+    }
+    let book_known: Option<i64> = sqlx::query_scalar("SELECT id FROM books WHERE id = $1")
+        .bind(book_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if book_known.is_none() {
+        return Err(StoreError::Conflict(format!(
+            "book {book_id} is unknown to this server: restore it before resolving event {target}"
         )));
     }
     sqlx::query(

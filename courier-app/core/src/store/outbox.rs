@@ -349,7 +349,9 @@ mod tests {
             ),
             (
                 PushVerdict::Rejected,
-                Some(PushRejection::UnknownBook),
+                Some(PushRejection::Chain {
+                    link: LinkError::BadSignature,
+                }),
                 PushState::Rejected,
             ),
             (

@@ -83,6 +83,16 @@ impl Setup {
         serde_json::from_value(response.json).unwrap()
     }
 
+    /// The open review queue, as the operator sees it.
+    async fn review(&self) -> Vec<serde_json::Value> {
+        let response = self
+            .server
+            .call(Method::GET, "/api/v1/review", Some(&self.operator), None)
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "{:?}", response.json);
+        response.json.as_array().cloned().unwrap_or_default()
+    }
+
     async fn status_of(&self, device: &TestDevice, book: BookId) -> (u16, BookState, u64) {
         let pulled = self.pull(device, "cursor=0").await;
         let row = pulled
@@ -231,16 +241,27 @@ async fn forged_and_reused_events_are_rejected(db: TestDb) {
         (PushVerdict::Rejected, Some(PushRejection::IdReused))
     );
 
+    // A sound link naming a book this server never issued is stored for review, and the
+    // device's chain goes on.
     let unknown = device.redeem(BookId(999_999), 1);
     let after = device.redeem(book, 1);
     let results = s.push(&device, &[unknown, after]).await;
-    assert_eq!(results[0].rejection, Some(PushRejection::UnknownBook));
-    assert_eq!(results[1].rejection, Some(PushRejection::AfterRejected));
+    assert_eq!(
+        (results[0].verdict, results[0].rejection),
+        (PushVerdict::Conflict, None)
+    );
+    assert_eq!(results[1].verdict, PushVerdict::Accepted);
     assert_eq!(
         s.status_of(&device, book).await.0,
-        2,
-        "nothing rejected was counted"
+        3,
+        "the redemption after the odd event counts"
     );
+    let queue = s.review().await;
+    let item = queue
+        .iter()
+        .find(|i| i["event_id"] == unknown.event.event_id.0.to_string())
+        .expect("the unknown-book event is in the review queue");
+    assert_eq!(item["reason"], "unknown_book");
 
     let too_many: Vec<_> = (0..=shuipiao_shared::sync::MAX_PUSH_EVENTS)
         .map(|_| follow)
@@ -390,10 +411,15 @@ async fn voids_and_revocation_flow_to_devices(db: TestDb) {
         },
         EventFlags::default(),
     );
+    let result = s.push(&other, &[foreign_void]).await[0];
     assert_eq!(
-        s.push(&other, &[foreign_void]).await[0].rejection,
-        Some(PushRejection::InvalidVoid)
+        (result.verdict, result.rejection),
+        (PushVerdict::Conflict, None),
+        "a void of another device's redemption is stored for review, not applied"
     );
+    assert!(s.review().await.iter().any(|i| i["event_id"]
+        == foreign_void.event.event_id.0.to_string()
+        && i["reason"] == "invalid_void"));
 
     let revoked = s
         .server
@@ -413,11 +439,12 @@ async fn voids_and_revocation_flow_to_devices(db: TestDb) {
         [PushVerdict::Conflict],
         "after revocation: stored and flagged"
     );
-    let queue = s
-        .server
-        .call(Method::GET, "/api/v1/review", Some(&s.operator), None)
-        .await;
-    assert_eq!(queue.json[0]["reason"], "after_revocation");
+    let queue = s.review().await;
+    let item = queue
+        .iter()
+        .find(|i| i["event_id"] == late.event.event_id.0.to_string())
+        .expect("the late redemption is in the review queue");
+    assert_eq!(item["reason"], "after_revocation");
 }
 
 async fn pull_pages_and_keyring_delivery(db: TestDb) {
