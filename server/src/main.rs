@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use shuipiao_server::config::{Backend, Config, MasterKey};
 use shuipiao_server::store::models::{AuditEntry, NewUser, Role};
 use shuipiao_server::store::{SqlStore, Store};
-use shuipiao_server::{auth, demo, enrollment, keys, serve_store, unix_now};
+use shuipiao_server::{auth, demo, enrollment, issuance, keys, serve_store, unix_now};
 use tokio::net::TcpListener;
 
 /// Electronic water tickets (电子水票) server.
@@ -47,6 +47,19 @@ enum Command {
     },
     /// Make a new issuer key; the old one is retired and still verifies old books.
     RotateKeys,
+    /// Mark an issuer key compromised: devices refuse its books from `--since` (default now)
+    /// once they pull the new keyring, and every live book under it is reissued under the
+    /// active key (a new one if the compromised key was active).
+    CompromiseKey {
+        /// The key id, 8 hex digits, as listed by `GET /api/v1/keys`.
+        kid: String,
+        /// Unix time the compromise took effect.
+        #[arg(long)]
+        since: Option<u32>,
+        /// Only mark the key; reissue later (`POST /api/v1/keys/{kid}/compromise`).
+        #[arg(long)]
+        no_reissue: bool,
+    },
     /// Copy the live SQLite database to a new file (for PostgreSQL use pg_dump, see docs).
     Backup {
         /// Destination file; must not exist.
@@ -152,6 +165,25 @@ async fn main() -> Result<()> {
                 "new issuer key {}",
                 data_encoding::HEXLOWER.encode(&row.kid)
             );
+            Ok(())
+        }
+        Command::CompromiseKey {
+            kid,
+            since,
+            no_reissue,
+        } => {
+            let kid_bytes = keys::parse_kid(&kid).context("the key id must be 8 hex digits")?;
+            let store = open(&config).await?;
+            let master = config.require_master_key()?;
+            let now = unix_now();
+            let since = since.unwrap_or_else(|| u32::try_from(now.max(0)).unwrap_or(u32::MAX));
+            keys::mark_compromised(&store, master, kid_bytes, since, None, now).await?;
+            println!("key {kid} compromised from unix time {since}");
+            if !no_reissue {
+                let books =
+                    issuance::reissue_compromised(&store, master, kid_bytes, None, now).await?;
+                println!("reissued {} books under the active key", books.len());
+            }
             Ok(())
         }
         Command::Backup { path } => {

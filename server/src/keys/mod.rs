@@ -133,6 +133,14 @@ pub async fn rotate_issuer<S: Store>(
     Ok(row)
 }
 
+/// Reads a key id as written in listings: 8 hex digits, either case.
+pub fn parse_kid(text: &str) -> Option<[u8; 4]> {
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(text.trim().as_bytes())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+}
+
 /// Marks an issuer key compromised from `since` and publishes the keyring. When it was the
 /// active key, a new one is made first so issuing never stops.
 pub async fn mark_compromised<S: Store>(

@@ -1,5 +1,5 @@
-//! The command line, run as a real process: create-admin, enroll-code, rotate-keys, backup and
-//! restore on SQLite.
+//! The command line, run as a real process: create-admin, enroll-code, rotate-keys,
+//! compromise-key, backup and restore on SQLite.
 
 use std::process::Command;
 
@@ -69,5 +69,63 @@ async fn admin_keys_codes_backup_and_restore() {
         copy.signing_keys().await.unwrap().len(),
         3,
         "root, retired issuer, active issuer"
+    );
+}
+
+#[tokio::test]
+async fn compromise_key_revokes_and_reissues_its_books() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/shuipiao.db", dir.path().display());
+    let db = support::TestDb::at(&url);
+    let store = support::open(&db).await;
+    shuipiao_server::keys::ensure(&store, &support::master(), support::NOW)
+        .await
+        .unwrap();
+    let cat = support::catalogue(&store, 10).await;
+    let account = support::customer_account(&store, "王阿姨").await;
+    let order = shuipiao_server::issuance::issue_order(
+        &store,
+        &support::master(),
+        &shuipiao_server::issuance::IssueOrder {
+            account_id: account.id,
+            package_id: cat.package_id,
+            quantity: 1,
+            allocations: Vec::new(),
+        },
+        None,
+        support::NOW,
+    )
+    .await
+    .unwrap();
+    let old = &order.books[0];
+
+    let out = run(&url, &["compromise-key", &old.kid_hex.to_uppercase()]);
+    assert!(out.contains("reissued 1 books"), "{out}");
+
+    let revoked = store.book(old.id).await.unwrap();
+    assert!(
+        revoked.revoked_at.is_some(),
+        "the compromised book is revoked"
+    );
+    let mine = store.books_of_account(account.id).await.unwrap();
+    let fresh: Vec<_> = mine.iter().filter(|b| b.revoked_at.is_none()).collect();
+    assert_eq!(
+        fresh.len(),
+        1,
+        "one working book for the customer: {mine:?}"
+    );
+    assert_ne!(
+        fresh[0].issued.kid_hex, old.kid_hex,
+        "signed under another key"
+    );
+    assert_eq!(fresh[0].issued.units, old.units);
+
+    let keys = store.signing_keys().await.unwrap();
+    let compromised = keys
+        .iter()
+        .find(|k| data_encoding::HEXLOWER.encode(&k.kid) == old.kid_hex);
+    assert_eq!(
+        compromised.map(|k| k.status),
+        Some(shuipiao_server::store::models::KeyStatus::Compromised)
     );
 }

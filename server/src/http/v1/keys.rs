@@ -104,10 +104,7 @@ pub async fn compromise<S: Store>(
     ApiPath(kid): ApiPath<String>,
     ApiJson(request): ApiJson<Compromise>,
 ) -> Result<Json<CompromiseResult>, ApiError> {
-    let kid: [u8; 4] = data_encoding::HEXLOWER_PERMISSIVE
-        .decode(kid.as_bytes())
-        .ok()
-        .and_then(|bytes| bytes.try_into().ok())
+    let kid = keys::parse_kid(&kid)
         .ok_or_else(|| ApiError::bad_request("密钥编号必须是 8 位十六进制"))?;
     let now = crate::unix_now();
     let since = request.since.unwrap_or(now.max(0) as u32);
