@@ -24,3 +24,26 @@ fn no_camera_is_a_clean_error() {
         }
     }
 }
+
+#[test]
+fn the_cli_reports_a_missing_camera_in_chinese() {
+    if std::fs::read_dir("/dev").is_ok_and(|mut d| {
+        d.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("video")))
+    }) {
+        return; // A camera is attached: the CLI would wait for a code.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_shuipiao-courier"))
+        .arg("--db")
+        .arg(dir.path().join("courier.db"))
+        .args(["scan", "--camera"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "clean failure, not a panic: {stderr}"
+    );
+    assert!(stderr.contains("摄像头"), "{stderr}");
+}

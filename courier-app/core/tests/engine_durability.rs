@@ -116,3 +116,18 @@ fn the_cli_scans_a_photo_of_a_ticket() {
     assert!(stdout.contains("可以送水"), "{stdout}");
     assert!(stdout.contains("剩余 2 张"), "{stdout}");
 }
+
+#[cfg(not(feature = "camera"))]
+#[test]
+fn the_cli_says_when_it_was_built_without_camera_support() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .arg("--db")
+        .arg(dir.path().join("courier.db"))
+        .args(["scan", "--camera"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("此版本未包含摄像头支持"), "{stderr}");
+}

@@ -88,6 +88,9 @@ struct ScanInputArgs {
     /// Counter mode: one QR text per line from standard input, until it closes.
     #[arg(long)]
     stdin: bool,
+    /// Read one code from camera number N (default 0); needs the `camera` build feature.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "0")]
+    camera: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +217,8 @@ fn enroll(db: &Path, json: bool, server: &str, code: &str, name: &str) -> Result
 }
 
 fn scan(db: &Path, json: bool, args: &ScanArgs) -> Result<()> {
+    // The camera comes first: with no camera there is nothing to decide.
+    let camera_text = args.input.camera.map(read_camera).transpose()?;
     let mut engine = open_engine(db)?;
     let input = ScanInput {
         product: ProductCode(args.product),
@@ -229,7 +234,7 @@ fn scan(db: &Path, json: bool, args: &ScanArgs) -> Result<()> {
         let outcome = engine.scan(text, &input).map_err(engine_error)?;
         print(json, &outcome, || outcome_line(&outcome))
     };
-    if let Some(text) = &args.input.text {
+    if let Some(text) = args.input.text.as_ref().or(camera_text.as_ref()) {
         decide(text)
     } else if let Some(path) = &args.input.image {
         let frame =
@@ -248,6 +253,32 @@ fn scan(db: &Path, json: bool, args: &ScanArgs) -> Result<()> {
         }
         Ok(())
     }
+}
+
+/// Waits for the first frame with a readable code and returns its text. One code per call: a
+/// ticket held in view for longer than the dedupe window must not be redeemed twice.
+#[cfg(feature = "camera")]
+fn read_camera(index: u32) -> Result<String> {
+    use shuipiao_courier::frame::{CameraSource, FrameSource};
+    let mut camera = CameraSource::open(index)?;
+    let decoder = decode::recommended();
+    eprintln!("请将二维码对准摄像头（Ctrl+C 退出）");
+    loop {
+        let frame = camera.next_frame()?;
+        if let Some(text) = decoder
+            .decode(&frame)
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+        {
+            return Ok(text);
+        }
+    }
+}
+
+#[cfg(not(feature = "camera"))]
+fn read_camera(_index: u32) -> Result<String> {
+    bail!("此版本未包含摄像头支持：请以 --features camera 编译 shuipiao-courier")
 }
 
 fn outcome_line(outcome: &ScanOutcome) -> String {
