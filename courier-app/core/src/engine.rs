@@ -420,12 +420,14 @@ impl Engine {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some((at, json)) = scan_log::latest_for(&tx, &text_digest)?
-            && now_millis >= at
-            && now_millis - at < input.source.dedupe_window_millis()
+        if let Some(last) = scan_log::latest_for(&tx, &text_digest)?
+            && now_millis >= last.last_seen_ms
+            && now_millis - last.last_seen_ms < input.source.dedupe_window_millis()
         {
-            let mut outcome: ScanOutcome = serde_json::from_str(&json)
+            let mut outcome: ScanOutcome = serde_json::from_str(&last.outcome)
                 .map_err(|error| StoreError::Corrupt(format!("scan log outcome: {error}")))?;
+            scan_log::seen_again(&tx, last.id, now_millis)?;
+            tx.commit()?;
             outcome.duplicate = true;
             return Ok(outcome);
         }

@@ -255,9 +255,12 @@ fn the_same_code_within_the_dedupe_window_is_one_scan() {
         "a duplicate writes nothing"
     );
 
-    device.clock.advance_millis(200);
+    // The window slides: a ticket held in view keeps being the same scan.
+    device.clock.advance_millis(4_900);
+    assert!(engine.scan(&text, &one()).unwrap().duplicate);
+    device.clock.advance_millis(5_100);
     let later = engine.scan(&text, &one()).unwrap();
-    assert!(!later.duplicate);
+    assert!(!later.duplicate, "out of view for 5.1 s: a new scan");
     assert_eq!(later.remaining, Some(8));
 
     // A scanner's window is 2.5 s.
@@ -267,7 +270,7 @@ fn the_same_code_within_the_dedupe_window_is_one_scan() {
     };
     device.clock.advance_millis(2_400);
     assert!(engine.scan(&text, &scanner).unwrap().duplicate);
-    device.clock.advance_millis(200);
+    device.clock.advance_millis(2_600);
     let next = engine.scan(&text, &scanner).unwrap();
     assert!(!next.duplicate);
     assert_eq!(next.remaining, Some(7));

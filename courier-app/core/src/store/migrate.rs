@@ -71,7 +71,8 @@ pub const MIGRATIONS: &[&str] = &[
         reason TEXT,
         book_id INTEGER,
         event_id BLOB,
-        outcome TEXT NOT NULL
+        outcome TEXT NOT NULL,
+        last_seen_ms INTEGER NOT NULL
     );
     CREATE INDEX scan_log_digest ON scan_log (text_digest, id);
     ",

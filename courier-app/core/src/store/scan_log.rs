@@ -1,5 +1,8 @@
 //! The scan log: every scan that reached a verdict, with a digest of its text (never the text,
 //! which is a bearer credential) and the outcome shown, which also drives the dedupe window.
+//!
+//! The window slides: each repeated sighting of a code moves `last_seen_ms`, so a ticket held in
+//! front of the camera for longer than the window is still one scan.
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -30,8 +33,8 @@ pub struct ScanLogEntry {
 pub fn insert(tx: &Transaction<'_>, entry: &ScanLogEntry) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO scan_log (at_ms, source, text_digest, verdict, reason, book_id, event_id,
-                               outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                               outcome, last_seen_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?1)",
         params![
             entry.at_ms as i64,
             entry.source,
@@ -46,18 +49,42 @@ pub fn insert(tx: &Transaction<'_>, entry: &ScanLogEntry) -> Result<(), StoreErr
     Ok(())
 }
 
-/// The latest scan of the text with this digest: `(at_ms, outcome JSON)`.
+/// The latest scan of a text, as the dedupe window sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastSighting {
+    /// Row id, to record a repeated sighting.
+    pub id: i64,
+    /// When the code was last seen, unix milliseconds.
+    pub last_seen_ms: u64,
+    /// The outcome shown, as JSON.
+    pub outcome: String,
+}
+
+/// The latest scan of the text with this digest.
 pub fn latest_for(
     conn: &Connection,
     text_digest: &[u8; 32],
-) -> Result<Option<(u64, String)>, StoreError> {
-    let row: Option<(i64, String)> = conn
+) -> Result<Option<LastSighting>, StoreError> {
+    let row: Option<(i64, i64, String)> = conn
         .query_row(
-            "SELECT at_ms, outcome FROM scan_log WHERE text_digest = ?1
+            "SELECT id, last_seen_ms, outcome FROM scan_log WHERE text_digest = ?1
              ORDER BY id DESC LIMIT 1",
             params![text_digest.to_vec()],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()?;
-    Ok(row.map(|(at, outcome)| (at as u64, outcome)))
+    Ok(row.map(|(id, seen, outcome)| LastSighting {
+        id,
+        last_seen_ms: seen as u64,
+        outcome,
+    }))
+}
+
+/// Records that the code of scan `id` was seen again at `at_ms`.
+pub fn seen_again(tx: &Transaction<'_>, id: i64, at_ms: u64) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE scan_log SET last_seen_ms = ?2 WHERE id = ?1",
+        params![id, at_ms as i64],
+    )?;
+    Ok(())
 }
