@@ -178,45 +178,14 @@ mod tests {
     #[test]
     fn rendering_is_deterministic_and_seed_dependent() {
         let text = ticket_text(3);
-        let d = Degradation {
+        let degradation = Degradation {
             noise: 6.0,
+            module_px: 2.0,
             ..Degradation::default()
         };
-        let a = render(
-            &text,
-            160,
-            120,
-            &Degradation {
-                module_px: 2.0,
-                ..d.clone()
-            },
-            9,
-        )
-        .expect("render");
-        let b = render(
-            &text,
-            160,
-            120,
-            &Degradation {
-                module_px: 2.0,
-                ..d.clone()
-            },
-            9,
-        )
-        .expect("render");
-        let c = render(
-            &text,
-            160,
-            120,
-            &Degradation {
-                module_px: 2.0,
-                ..d
-            },
-            10,
-        )
-        .expect("render");
-        assert_eq!(a, b);
-        assert_ne!(a, c);
+        let seeded = |seed| render(&text, 160, 120, &degradation, seed).expect("render");
+        assert_eq!(seeded(9), seeded(9));
+        assert_ne!(seeded(9), seeded(10));
     }
 
     #[test]

@@ -42,16 +42,7 @@ async fn chain_tip_in(conn: &mut AnyConnection, device: DeviceId) -> StoreResult
     .bind(device.0 as i64)
     .fetch_one(conn)
     .await?;
-    let hash = match hash {
-        Some(bytes) => bytes
-            .try_into()
-            .map_err(|_| rows::corrupt("devices.chain_hash"))?,
-        None => GENESIS_HASH,
-    };
-    Ok(ChainTip {
-        device_seq: seq as u64,
-        hash,
-    })
+    tip_from_row(seq, hash)
 }
 
 /// The tip of a device's chain as stored.
@@ -61,6 +52,11 @@ pub(super) async fn chain_tip(conn: &mut AnyConnection, device: DeviceId) -> Sto
             .bind(device.0 as i64)
             .fetch_one(conn)
             .await?;
+    tip_from_row(seq, hash)
+}
+
+/// A chain tip from the `devices` columns; no hash yet means no event yet.
+fn tip_from_row(seq: i64, hash: Option<Vec<u8>>) -> StoreResult<ChainTip> {
     let hash = match hash {
         Some(bytes) => bytes
             .try_into()
