@@ -10,9 +10,12 @@ pub mod enrollment;
 pub mod http;
 pub mod issuance;
 pub mod keys;
+pub mod local_time;
 pub mod metrics;
 pub mod random;
 pub mod store;
+pub mod wallet;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;

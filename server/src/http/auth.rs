@@ -5,14 +5,14 @@ use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use shuipiao_shared::ids::DeviceId;
 use shuipiao_shared::sync::ErrorCode;
 
 use crate::auth::token::{self, DEVICE_TOKEN_PREFIX};
 use crate::http::error::ApiError;
-use crate::http::{Access, AppState};
-use crate::store::models::{Device, User};
+use crate::http::{Access, AppState, Surface};
+use crate::store::models::{Device, Session, User};
 use crate::store::{Store, StoreError};
 
 /// Name of the web session cookie.
@@ -113,25 +113,103 @@ async fn device_of<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result
     Ok(device)
 }
 
-/// Enforces `access` for one route, then runs the handler with the caller in extensions.
-pub async fn authorize<S: Store>(
-    State((state, access)): State<(AppState<S>, Access)>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+/// A session just opened: the token for API clients and the cookie for browsers.
+#[derive(Debug)]
+pub struct StartedSession {
+    /// `id.secret`, shown once.
+    pub token: String,
+    /// `Set-Cookie` value carrying the token.
+    pub cookie: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Opens a session for `user`. The cookie is `SameSite=Lax` so links from a text message open
+/// the wallet signed in; forms carry a CSRF token instead (see `web::csrf`).
+pub async fn start_session<S: Store>(
+    state: &AppState<S>,
+    user: &User,
+    now: i64,
+) -> Result<StartedSession, StoreError> {
+    let expires_at = now + state.config.session_ttl_secs as i64;
+    let id = token::session_id();
+    let secret = token::secret();
+    state
+        .store
+        .create_session(
+            &Session {
+                id: id.clone(),
+                user_id: user.id,
+                secret_hash: secret.hash.clone(),
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+    let token = token::join(&id, &secret);
+    let secure = if state.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}{secure}",
+        state.config.session_ttl_secs
+    );
+    Ok(StartedSession {
+        token,
+        cookie,
+        expires_at,
+    })
+}
+
+/// Deletes the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
+pub async fn end_session<S: Store>(
+    state: &AppState<S>,
+    headers: &HeaderMap,
+) -> Result<String, StoreError> {
+    if let Some((id, _)) = session_token(headers).and_then(token::split) {
+        state.store.delete_session(id).await?;
+    }
+    Ok(format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
+    ))
+}
+
+/// Checks `access` and puts the caller into the request's extensions.
+async fn admit<S: Store>(
+    state: &AppState<S>,
+    access: Access,
+    request: &mut Request,
+) -> Result<(), ApiError> {
     match access {
         Access::Public => {}
         Access::Device => {
-            let device = device_of(&state, request.headers()).await?;
+            let device = device_of(state, request.headers()).await?;
             request.extensions_mut().insert(CurrentDevice(device));
         }
         Access::Roles(roles) => {
-            let user = user_of(&state, request.headers(), crate::unix_now()).await?;
+            let user = user_of(state, request.headers(), crate::unix_now()).await?;
             if !roles.contains(&user.spec.role) {
                 return Err(ApiError::forbidden());
             }
             request.extensions_mut().insert(CurrentUser(user));
         }
     }
-    Ok(next.run(request).await)
+    Ok(())
+}
+
+/// Enforces `access` for one route, then runs the handler with the caller in extensions. API
+/// routes answer a refusal with the JSON error; pages send the browser to the login page or an
+/// error page.
+pub async fn authorize<S: Store>(
+    State((state, access, surface)): State<(AppState<S>, Access, Surface)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    match (admit(&state, access, &mut request).await, surface) {
+        (Ok(()), _) => next.run(request).await,
+        (Err(err), Surface::Api) => err.into_response(),
+        (Err(err), Surface::Page) => crate::web::refuse(err, request.uri()),
+    }
 }

@@ -80,6 +80,15 @@ pub const BOOK_READERS: &[Role] = &[
 /// Book holders.
 pub const HOLDERS: &[Role] = &[Role::Customer, Role::EnterpriseAdmin];
 
+/// What a route serves, which decides how a refused caller is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// JSON for programs: refusals are JSON errors.
+    Api,
+    /// HTML for people: refusals go to the login page or an error page.
+    Page,
+}
+
 /// One entry of the route table.
 pub struct Route<S> {
     /// HTTP method.
@@ -88,7 +97,34 @@ pub struct Route<S> {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// API or web page.
+    pub surface: Surface,
     handler: MethodRouter<AppState<S>>,
+}
+
+impl<S: Store> Route<S> {
+    /// An entry of the table.
+    pub fn new<H, T>(
+        surface: Surface,
+        method: Method,
+        path: &'static str,
+        access: Access,
+        handler: H,
+    ) -> Route<S>
+    where
+        H: Handler<T, AppState<S>>,
+        T: 'static,
+    {
+        let filter =
+            MethodFilter::try_from(method.clone()).expect("route table uses standard methods");
+        Route {
+            method,
+            path,
+            access,
+            surface,
+            handler: on(filter, handler),
+        }
+    }
 }
 
 fn route<S, H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route<S>
@@ -97,13 +133,7 @@ where
     H: Handler<T, AppState<S>>,
     T: 'static,
 {
-    let filter = MethodFilter::try_from(method.clone()).expect("route table uses standard methods");
-    Route {
-        method,
-        path,
-        access,
-        handler: on(filter, handler),
-    }
+    Route::new(Surface::Api, method, path, access, handler)
 }
 
 /// The route table: the single place that lists every route and who may call it.
@@ -325,6 +355,9 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
         ),
         route(get, "/api/v1/audit", Access::Roles(ADMIN), audit::list::<S>),
     ]
+    .into_iter()
+    .chain(crate::web::routes::<S>())
+    .collect()
 }
 
 async fn count_request<S: Store>(
@@ -345,16 +378,25 @@ async fn count_request<S: Store>(
     response
 }
 
-async fn not_found() -> error::ApiError {
-    error::ApiError::not_found()
+/// Unknown paths: a JSON error under `/api/`, an error page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    let err = error::ApiError::not_found();
+    if uri.path().starts_with("/api/") {
+        err.into_response()
+    } else {
+        crate::web::refuse(err, &uri)
+    }
 }
 
 /// The application: every route behind its access check, with body limit, tracing and metrics.
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new();
     for entry in routes::<S>() {
-        let check =
-            middleware::from_fn_with_state((state.clone(), entry.access), auth::authorize::<S>);
+        let check = middleware::from_fn_with_state(
+            (state.clone(), entry.access, entry.surface),
+            auth::authorize::<S>,
+        );
         router = router.route(entry.path, entry.handler.layer(check));
     }
     router

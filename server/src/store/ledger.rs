@@ -11,6 +11,7 @@ use shuipiao_shared::status::BookState;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::store::batch::{CHUNK, params, value_rows};
+use crate::store::models::{BookEvent, BookHistory};
 use crate::store::{StoreResult, rows};
 
 /// Review reasons the ledger decides (refreshed on every recomputation); `flagged` comes from
@@ -237,4 +238,38 @@ async fn refresh_review_items(
         query.execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// The ledger of one book and every device event about it, oldest first, with who recorded it.
+pub(super) async fn history(conn: &mut AnyConnection, book_id: BookId) -> StoreResult<BookHistory> {
+    let inputs = load(conn, &[book_id]).await?;
+    let input = inputs
+        .get(&book_id)
+        .ok_or(crate::store::StoreError::NotFound)?;
+    let ledger = ledger::compute(&input.terms, &input.events);
+    let found = sqlx::query(
+        "SELECT e.signed, e.received_at, d.name AS device_name, u.username, o.name AS outlet_name \
+         FROM events e JOIN devices d ON d.id = e.device_id JOIN users u ON u.id = d.user_id \
+         LEFT JOIN outlets o ON o.id = u.outlet_id \
+         WHERE e.book_id = $1 ORDER BY e.scanned_at, e.event_id",
+    )
+    .bind(book_id.0 as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    let events = found
+        .iter()
+        .map(|row| {
+            let signed: Vec<u8> = row.try_get("signed")?;
+            let event =
+                SignedEvent::from_bytes(&signed).map_err(|_| rows::corrupt("events.signed"))?;
+            Ok(BookEvent {
+                event: event.event,
+                received_at: row.try_get("received_at")?,
+                device_name: row.try_get("device_name")?,
+                staff_name: row.try_get("username")?,
+                outlet_name: row.try_get("outlet_name")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(BookHistory { ledger, events })
 }

@@ -182,6 +182,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// One book.
     fn book(&self, id: BookId) -> impl Future<Output = StoreResult<Book>> + Send;
+    /// A book's ledger and every device event about it.
+    fn book_history(&self, id: BookId) -> impl Future<Output = StoreResult<BookHistory>> + Send;
     /// Books owned by an account, newest first.
     fn books_of_account(
         &self,

@@ -2,8 +2,9 @@
 //! Protocol types from `shuipiao-shared` are wrapped here, never given database traits.
 
 use serde::{Deserialize, Serialize};
+use shuipiao_shared::event::Event;
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
-use shuipiao_shared::ledger::ResolutionAction;
+use shuipiao_shared::ledger::{BookLedger, ResolutionAction};
 use shuipiao_shared::status::BookState;
 use utoipa::ToSchema;
 
@@ -197,6 +198,19 @@ impl Role {
     pub fn parse(text: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|role| role.as_str() == text)
     }
+
+    /// zh-CN name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Customer => "客户",
+            Role::EnterpriseAdmin => "企业管理员",
+            Role::Courier => "送水员",
+            Role::StoreStaff => "门店店员",
+            Role::Statistician => "统计员",
+            Role::Operator => "客服",
+            Role::Admin => "管理员",
+        }
+    }
 }
 
 /// A user to insert.
@@ -294,6 +308,8 @@ pub struct Book {
     pub issued: NewBook,
     /// Order it came from, if any.
     pub order_id: Option<i64>,
+    /// Package of that order.
+    pub package_id: Option<i64>,
     /// Units counted by the ledger.
     pub used_units: u16,
     /// Status.
@@ -307,6 +323,31 @@ pub struct Book {
     pub last_used_at: Option<i64>,
     /// Status sequence of the last change (devices pull by it).
     pub status_seq: Option<i64>,
+}
+
+/// One device event about a book, with the device and staff member who recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookEvent {
+    /// The event as signed.
+    pub event: Event,
+    /// When the server received it.
+    pub received_at: i64,
+    /// Device name, e.g. 张师傅的手机.
+    pub device_name: String,
+    /// Login name of the courier or clerk the device belongs to.
+    pub staff_name: String,
+    /// The clerk's store, for counter devices.
+    pub outlet_name: Option<String>,
+}
+
+/// Everything that happened to a book: why it has the units it has (support answers "why could I
+/// not redeem" from this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookHistory {
+    /// The ledger as the server computes it now.
+    pub ledger: BookLedger,
+    /// Redemptions, voids and refused scans, oldest first.
+    pub events: Vec<BookEvent>,
 }
 
 /// Purpose of a signing key.

@@ -145,6 +145,7 @@ pub(super) fn book(row: &AnyRow) -> StoreResult<Book> {
             replaces: opt_int(row, "replaces_book_id")?.map(BookId),
         },
         order_id: get(row, "order_id")?,
+        package_id: get(row, "package_id")?,
         used_units: int(row, "used_units")?,
         state: book_state(&state).ok_or_else(|| corrupt("books.state"))?,
         revoked_at: get(row, "revoked_at")?,

@@ -24,9 +24,11 @@ pub struct SqlStore {
     backend: Backend,
 }
 
-const BOOK_COLUMNS: &str = "id, order_id, account_id, product_code, units, scope_id, valid_from, \
-    valid_until, kid, qr_text, source, replaces_book_id, used_units, state, revoked_at, \
-    revoke_reason, last_used_at, status_seq";
+/// Selects books (`b`) with the package of their order; callers append `WHERE …`.
+const SELECT_BOOKS: &str = "SELECT b.id, b.order_id, b.account_id, b.product_code, b.units, \
+    b.scope_id, b.valid_from, b.valid_until, b.kid, b.qr_text, b.source, b.replaces_book_id, \
+    b.used_units, b.state, b.revoked_at, b.revoke_reason, b.last_used_at, b.status_seq, \
+    o.package_id FROM books b LEFT JOIN orders o ON o.id = b.order_id";
 
 impl SqlStore {
     /// Starts a write transaction the way the backend needs (see `backend::begin_write_statement`).
@@ -93,7 +95,7 @@ async fn insert_book(
 
 async fn fetch_book(conn: &mut AnyConnection, id: BookId) -> StoreResult<Book> {
     let row: AnyRow = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {BOOK_COLUMNS} FROM books WHERE id = $1"
+        "{SELECT_BOOKS} WHERE b.id = $1"
     )))
     .bind(id.0 as i64)
     .fetch_one(conn)
@@ -526,9 +528,14 @@ impl Store for SqlStore {
         fetch_book(&mut conn, id).await
     }
 
+    async fn book_history(&self, id: BookId) -> StoreResult<BookHistory> {
+        let mut conn = self.pool.acquire().await?;
+        ledger::history(&mut conn, id).await
+    }
+
     async fn books_of_account(&self, account_id: i64) -> StoreResult<Vec<Book>> {
         let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {BOOK_COLUMNS} FROM books WHERE account_id = $1 ORDER BY id DESC"
+            "{SELECT_BOOKS} WHERE b.account_id = $1 ORDER BY b.id DESC"
         )))
         .bind(account_id)
         .fetch_all(&self.pool)
@@ -538,7 +545,7 @@ impl Store for SqlStore {
 
     async fn live_books_of_key(&self, kid: [u8; 4]) -> StoreResult<Vec<Book>> {
         let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {BOOK_COLUMNS} FROM books WHERE kid = $1 AND state <> 'revoked' ORDER BY id"
+            "{SELECT_BOOKS} WHERE b.kid = $1 AND b.state <> 'revoked' ORDER BY b.id"
         )))
         .bind(kid.to_vec())
         .fetch_all(&self.pool)

@@ -11,7 +11,8 @@ use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::issuance::{self, IssueOrder, IssuedOrder};
 use crate::store::Store;
-use crate::store::models::{Book, Role, User};
+use crate::store::models::Book;
+use crate::wallet;
 
 /// Issues an order: signs its books.
 #[utoipa::path(post, path = "/api/v1/orders", tag = "books", request_body = IssueOrder,
@@ -39,36 +40,7 @@ pub async fn my_books<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
 ) -> Result<Json<Vec<Book>>, ApiError> {
-    let Some(account_id) = user.spec.account_id else {
-        return Ok(Json(Vec::new()));
-    };
-    let mut books = state.store.books_of_account(account_id).await?;
-    if user.spec.role == Role::EnterpriseAdmin {
-        for member in state.store.members(account_id).await? {
-            books.extend(state.store.books_of_account(member.id).await?);
-        }
-    }
-    Ok(Json(books))
-}
-
-async fn may_read<S: Store>(store: &S, user: &User, book: &Book) -> Result<bool, ApiError> {
-    Ok(match user.spec.role {
-        Role::Operator | Role::Admin => true,
-        Role::Customer => user.spec.account_id == Some(book.issued.account_id),
-        Role::EnterpriseAdmin => match user.spec.account_id {
-            Some(enterprise) if enterprise == book.issued.account_id => true,
-            Some(enterprise) => {
-                store
-                    .account(book.issued.account_id)
-                    .await?
-                    .spec
-                    .enterprise_id
-                    == Some(enterprise)
-            }
-            None => false,
-        },
-        Role::Courier | Role::StoreStaff | Role::Statistician => false,
-    })
+    Ok(Json(wallet::holder_books(&state.store, &user).await?))
 }
 
 /// One book; holders may read only their own (others get 404, so ids are not probed).
@@ -80,7 +52,7 @@ pub async fn get_book<S: Store>(
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Book>, ApiError> {
     let book = state.store.book(BookId(id)).await?;
-    if !may_read(&state.store, &user, &book).await? {
+    if !wallet::may_read(&state.store, &user, &book).await? {
         return Err(ApiError::not_found());
     }
     Ok(Json(book))

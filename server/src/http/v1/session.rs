@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
-use crate::auth::{password, token};
+use crate::auth::password;
 use crate::http::AppState;
-use crate::http::auth::{CurrentUser, SESSION_COOKIE, session_token};
+use crate::http::auth::{CurrentUser, end_session, start_session};
 use crate::http::error::{ApiError, ApiJson};
-use crate::store::models::{Role, Session};
+use crate::store::models::Role;
 use crate::store::{Store, StoreError};
 
 /// `POST /api/v1/auth/login`.
@@ -74,39 +74,14 @@ pub async fn login<S: Store>(
     if !password_ok || user.disabled_at.is_some() {
         return Err(ApiError::unauthorized());
     }
-    let now = crate::unix_now();
-    let expires_at = now + state.config.session_ttl_secs as i64;
-    let id = token::session_id();
-    let secret = token::secret();
-    state
-        .store
-        .create_session(
-            &Session {
-                id: id.clone(),
-                user_id: user.id,
-                secret_hash: secret.hash.clone(),
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-    let token_text = token::join(&id, &secret);
-    let secure = if state.config.cookie_secure {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{SESSION_COOKIE}={token_text}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
-        state.config.session_ttl_secs
-    );
+    let session = start_session(&state, &user, crate::unix_now()).await?;
     Ok((
-        AppendHeaders([(SET_COOKIE, cookie)]),
+        AppendHeaders([(SET_COOKIE, session.cookie)]),
         axum::Json(LoginResponse {
-            token: token_text,
+            token: session.token,
             user_id: user.id,
             role: user.spec.role,
-            expires_at,
+            expires_at: session.expires_at,
         }),
     ))
 }
@@ -117,10 +92,7 @@ pub async fn logout<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
-    if let Some((id, _)) = session_token(&headers).and_then(token::split) {
-        state.store.delete_session(id).await?;
-    }
-    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let cookie = end_session(&state, &headers).await?;
     Ok((
         axum::http::StatusCode::NO_CONTENT,
         AppendHeaders([(SET_COOKIE, cookie)]),

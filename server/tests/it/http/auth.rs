@@ -2,7 +2,7 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use shuipiao_server::http::{Access, routes};
+use shuipiao_server::http::{Access, Surface, routes};
 use shuipiao_server::store::models::{AccountKind, NewAccount, Role};
 use shuipiao_server::store::{SqlStore, Store};
 
@@ -24,7 +24,7 @@ async fn login_sets_an_http_only_cookie_and_logout_ends_the_session() {
     let cookie = response.header("set-cookie").unwrap().to_string();
     assert!(cookie.starts_with("sp_session="), "{cookie}");
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
     let session = cookie.split(';').next().unwrap().to_string();
@@ -158,7 +158,14 @@ async fn route_role_matrix() {
                             "{role:?} must be refused on {} {path}",
                             route.method
                         );
-                        assert_eq!(response.json["code"], "forbidden");
+                        match route.surface {
+                            Surface::Api => assert_eq!(response.json["code"], "forbidden"),
+                            Surface::Page => assert!(
+                                response.text.contains("没有权限"),
+                                "error page on {path}: {}",
+                                response.text
+                            ),
+                        }
                     }
                     checked += 1;
                 }
@@ -167,12 +174,27 @@ async fn route_role_matrix() {
         let anonymous = server
             .call(route.method.clone(), &path, None, body.clone())
             .await;
-        assert_eq!(
-            anonymous.status,
-            StatusCode::UNAUTHORIZED,
-            "no token on {} {path}",
-            route.method
-        );
+        match route.surface {
+            Surface::Api => assert_eq!(
+                anonymous.status,
+                StatusCode::UNAUTHORIZED,
+                "no token on {} {path}",
+                route.method
+            ),
+            Surface::Page => {
+                assert_eq!(
+                    anonymous.status,
+                    StatusCode::SEE_OTHER,
+                    "no session on page {} {path}",
+                    route.method
+                );
+                let location = anonymous.header("location").unwrap_or_default();
+                assert!(
+                    location.starts_with("/login?next=%2F"),
+                    "{path} → {location}"
+                );
+            }
+        }
     }
     assert!(
         checked > 100,

@@ -1,0 +1,59 @@
+//! Plant-local time for people: Beijing time (UTC+8, no daylight saving) for display and for the
+//! date filters of web pages. The protocol and the database keep UTC unix seconds.
+
+use time::format_description::FormatItem;
+use time::macros::{format_description, offset};
+use time::{Date, OffsetDateTime, UtcOffset};
+
+const BEIJING: UtcOffset = offset!(+8);
+const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
+const MINUTE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]");
+
+fn local(unix: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .map(|at| at.to_offset(BEIJING))
+}
+
+/// `2026-11-27`.
+pub fn date(unix: i64) -> String {
+    local(unix)
+        .and_then(|at| at.format(DATE).ok())
+        .unwrap_or_default()
+}
+
+/// `2026-11-27 15:04`.
+pub fn minute(unix: i64) -> String {
+    local(unix)
+        .and_then(|at| at.format(MINUTE).ok())
+        .unwrap_or_default()
+}
+
+/// The first second of a `YYYY-MM-DD` day in Beijing; `None` if the text is not a date.
+pub fn day_start(text: &str) -> Option<i64> {
+    let day = Date::parse(text.trim(), DATE).ok()?;
+    Some(day.midnight().assume_offset(BEIJING).unix_timestamp())
+}
+
+/// The first second after a `YYYY-MM-DD` day in Beijing (an exclusive end).
+pub fn day_end(text: &str) -> Option<i64> {
+    day_start(text).map(|start| start + 86_400)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beijing_days_are_eight_hours_ahead_of_utc() {
+        // 2026-11-26T16:00:00Z is midnight of the 27th in Beijing.
+        let midnight = 1_795_708_800;
+        assert_eq!(day_start("2026-11-27"), Some(midnight));
+        assert_eq!(day_end("2026-11-27"), Some(midnight + 86_400));
+        assert_eq!(date(midnight), "2026-11-27");
+        assert_eq!(date(midnight - 1), "2026-11-26");
+        assert_eq!(minute(midnight + 3_660), "2026-11-27 01:01");
+        assert_eq!(day_start("27/11/2026"), None);
+        assert_eq!(day_start(""), None);
+    }
+}

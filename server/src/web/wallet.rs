@@ -1,0 +1,348 @@
+//! The 我的水票 wallet pages: the list with filters, a book's detail with its QR code and usage
+//! history, and a print view for customers who prefer paper.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::SET_COOKIE;
+use axum::response::{AppendHeaders, IntoResponse, Response};
+use serde::Deserialize;
+use shuipiao_shared::event::EventBody;
+use shuipiao_shared::ids::{BookId, ScopeId};
+use shuipiao_shared::ledger::Outcome;
+
+use crate::http::AppState;
+use crate::http::auth::CurrentUser;
+use crate::http::error::{ApiError, ApiPath};
+use crate::local_time;
+use crate::store::Store;
+use crate::store::models::{Book, BookHistory, Role, User};
+use crate::wallet::{self, Names, WalletEntry, WalletFilter, WalletStatus};
+use crate::web::csrf::{self, CsrfToken};
+use crate::web::{PageError, qr, render};
+
+/// What every signed-in page shows in its header.
+struct Chrome {
+    username: String,
+    csrf: String,
+}
+
+impl Chrome {
+    fn new(user: &User, token: &CsrfToken) -> Chrome {
+        Chrome {
+            username: user.spec.username.clone(),
+            csrf: token.value.clone(),
+        }
+    }
+}
+
+/// Sends the page, setting the CSRF cookie if the browser had none.
+fn with_token(token: &CsrfToken, page: Response) -> Response {
+    let cookies: Vec<_> = token
+        .set_cookie
+        .iter()
+        .map(|cookie| (SET_COOKIE, cookie.clone()))
+        .collect();
+    (AppendHeaders(cookies), page).into_response()
+}
+
+struct EntryView {
+    id: u64,
+    title: String,
+    product_name: String,
+    holder_name: String,
+    remaining: u16,
+    units: u16,
+    status: WalletStatus,
+    issued: String,
+    valid_until: String,
+}
+
+impl EntryView {
+    fn of(entry: &WalletEntry) -> EntryView {
+        EntryView {
+            id: entry.book.issued.id.0,
+            title: entry.title.clone(),
+            product_name: entry.product_name.clone(),
+            holder_name: entry.holder_name.clone(),
+            remaining: entry.remaining(),
+            units: entry.book.issued.units,
+            status: entry.status,
+            issued: local_time::date(i64::from(entry.book.issued.valid_from)),
+            valid_until: local_time::date(i64::from(entry.book.issued.valid_until)),
+        }
+    }
+}
+
+struct ProductOption {
+    code: u16,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "wallet_list.html")]
+struct ListPage {
+    chrome: Chrome,
+    show_holder: bool,
+    entries: Vec<EntryView>,
+    total_books: usize,
+    redeemable_units: u32,
+    products: Vec<ProductOption>,
+    statuses: [WalletStatus; 5],
+    query: ListQuery,
+    filtered: bool,
+    error: Option<&'static str>,
+}
+
+/// Filters of the wallet list, as typed into the form.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+}
+
+impl ListQuery {
+    /// The filter, or the first thing that could not be read.
+    fn filter(&self) -> Result<WalletFilter, &'static str> {
+        let date = |text: &str, parse: fn(&str) -> Option<i64>| match text.trim() {
+            "" => Ok(None),
+            text => parse(text)
+                .map(Some)
+                .ok_or("日期格式应为 年-月-日,例如 2026-11-27"),
+        };
+        Ok(WalletFilter {
+            issued_from: date(&self.from, local_time::day_start)?,
+            issued_before: date(&self.to, local_time::day_end)?,
+            product: match self.product.trim() {
+                "" => None,
+                code => Some(code.parse().map_err(|_| "未知的水票类型")?),
+            },
+            status: match self.status.trim() {
+                "" => None,
+                key => Some(WalletStatus::parse(key).ok_or("未知的水票状态")?),
+            },
+            keyword: self.q.trim().to_string(),
+        })
+    }
+
+    fn is_set(&self) -> bool {
+        [&self.from, &self.to, &self.product, &self.status, &self.q]
+            .iter()
+            .any(|field| !field.trim().is_empty())
+    }
+}
+
+/// `GET /wallet`.
+pub async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let token = csrf::token(&headers);
+    let now = crate::unix_now();
+    let all = wallet::entries(&state.store, &user, now).await?;
+    let (filter, error) = match query.filter() {
+        Ok(filter) => (filter, None),
+        Err(message) => (WalletFilter::default(), Some(message)),
+    };
+    let redeemable_units = all
+        .iter()
+        .filter(|e| e.status.redeemable())
+        .map(|e| u32::from(e.remaining()))
+        .sum();
+    let entries = all
+        .iter()
+        .filter(|e| filter.matches(e))
+        .map(EntryView::of)
+        .collect();
+    let products = state
+        .store
+        .products()
+        .await?
+        .into_iter()
+        .map(|p| ProductOption {
+            code: p.code.0,
+            name: p.name,
+        })
+        .collect();
+    let page = ListPage {
+        chrome: Chrome::new(&user, &token),
+        show_holder: user.spec.role == Role::EnterpriseAdmin,
+        entries,
+        total_books: all.len(),
+        redeemable_units,
+        products,
+        statuses: WalletStatus::ALL,
+        filtered: query.is_set(),
+        query,
+        error,
+    };
+    Ok(with_token(&token, render(&page)))
+}
+
+struct UsageView {
+    at: String,
+    who: String,
+    units: u16,
+    state: &'static str,
+    counted: bool,
+}
+
+/// The redemptions of a book as the customer sees them (refused scans stay with support).
+fn usage(history: &BookHistory) -> Vec<UsageView> {
+    history
+        .events
+        .iter()
+        .filter_map(|e| {
+            let EventBody::Redemption { units, .. } = e.event.body else {
+                return None;
+            };
+            let outcome = history
+                .ledger
+                .redemptions
+                .iter()
+                .find(|r| r.event_id == e.event.event_id)
+                .map(|r| r.outcome);
+            let (state, counted) = match outcome {
+                Some(Outcome::Counted) => ("已核销", true),
+                Some(Outcome::Voided) => ("已撤销", false),
+                Some(Outcome::OverRedeemed | Outcome::AfterRevocation) => ("核查中", false),
+                None => ("处理中", false),
+            };
+            let who = match &e.outlet_name {
+                Some(outlet) => format!("{outlet}({})", e.staff_name),
+                None => format!("送水员 {}", e.staff_name),
+            };
+            Some(UsageView {
+                at: local_time::minute(e.event.scanned_at as i64),
+                who,
+                units,
+                state,
+                counted,
+            })
+        })
+        .rev()
+        .collect()
+}
+
+/// A book with everything its pages show.
+struct BookView {
+    id: u64,
+    title: String,
+    product_name: String,
+    holder_name: String,
+    scope_name: String,
+    source: &'static str,
+    replaces: Option<u64>,
+    status: WalletStatus,
+    remaining: u16,
+    units: u16,
+    issued: String,
+    valid_until: String,
+    revoke_reason: Option<String>,
+    qr_svg: Option<String>,
+    qr_text: String,
+}
+
+async fn book_view<S: Store>(
+    state: &AppState<S>,
+    user: &User,
+    id: u64,
+) -> Result<(BookView, Book), PageError> {
+    let book = state.store.book(BookId(id)).await?;
+    if !wallet::may_read(&state.store, user, &book).await? {
+        return Err(ApiError::not_found().into());
+    }
+    let names = Names::load(&state.store).await?;
+    let status = WalletStatus::of(&book, crate::unix_now());
+    let scope_name = if book.issued.scope == ScopeId::ANYWHERE {
+        "不限区域".to_string()
+    } else {
+        state
+            .store
+            .scopes()
+            .await?
+            .into_iter()
+            .find(|s| s.id == book.issued.scope)
+            .map_or_else(|| format!("区域 {}", book.issued.scope.0), |s| s.name)
+    };
+    let view = BookView {
+        id,
+        title: names.title(&book),
+        product_name: names.product(book.issued.product.0),
+        holder_name: state.store.account(book.issued.account_id).await?.spec.name,
+        scope_name,
+        source: wallet::source_label(&book.issued.source),
+        replaces: book.issued.replaces.map(|b| b.0),
+        status,
+        remaining: book.issued.units.saturating_sub(book.used_units),
+        units: book.issued.units,
+        issued: local_time::date(i64::from(book.issued.valid_from)),
+        valid_until: local_time::date(i64::from(book.issued.valid_until)),
+        revoke_reason: book.revoke_reason.clone(),
+        qr_svg: status
+            .redeemable()
+            .then(|| qr::svg(&book.issued.qr_text))
+            .flatten(),
+        qr_text: book.issued.qr_text.clone(),
+    };
+    Ok((view, book))
+}
+
+#[derive(Template)]
+#[template(path = "wallet_book.html")]
+struct DetailPage {
+    chrome: Chrome,
+    book: BookView,
+    usage: Vec<UsageView>,
+    used_units: u16,
+}
+
+/// `GET /wallet/books/{id}`; another holder's book is "not found", so ids cannot be probed.
+pub async fn detail<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Response, PageError> {
+    let token = csrf::token(&headers);
+    let (view, book) = book_view(&state, &user, id).await?;
+    let history = state.store.book_history(book.issued.id).await?;
+    let page = DetailPage {
+        chrome: Chrome::new(&user, &token),
+        usage: usage(&history),
+        used_units: history.ledger.used_units,
+        book: view,
+    };
+    Ok(with_token(&token, render(&page)))
+}
+
+#[derive(Template)]
+#[template(path = "wallet_print.html")]
+struct PrintPage {
+    book: BookView,
+    printed: String,
+}
+
+/// `GET /wallet/books/{id}/print`: one ticket per page, large type, for the fridge door.
+pub async fn print<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<u64>,
+) -> Result<Response, PageError> {
+    let (view, _) = book_view(&state, &user, id).await?;
+    Ok(render(&PrintPage {
+        book: view,
+        printed: local_time::minute(crate::unix_now()),
+    }))
+}

@@ -1,0 +1,251 @@
+//! The wallet in a real headless Chromium at phone width (driven through ChromeDriver): sign in,
+//! search, open a book, and check that the QR on the screen decodes to the book's signed
+//! credential. Screenshots are saved under `target/screenshots/wallet/` for people to look at.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+use shuipiao_server::store::Store;
+use shuipiao_server::store::models::KeyPurpose;
+use shuipiao_shared::credential::SignedCredential;
+
+use super::wallet_fixture;
+use crate::support;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// ChromeDriver on a free loopback port; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts ChromeDriver, or returns `None` (with a note) where Chromium is not installed. CI
+/// installs it (scripts/install-deps.sh), so there a missing browser fails the test.
+async fn driver() -> Option<Driver> {
+    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{CHROMEDRIVER} or {CHROMIUM} missing under CI: run scripts/install-deps.sh"
+        );
+        eprintln!("chromium / chromedriver not installed: browser test skipped");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(driver);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not listen on port {port}");
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                "--window-size=390,844", "--force-device-scale-factor=2",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/wallet");
+    std::fs::create_dir_all(&dir).expect("screenshot directory");
+    dir
+}
+
+/// Saves a full-page screenshot and returns the PNG.
+async fn snap(client: &Client, name: &str) -> Vec<u8> {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), &png).expect("save screenshot");
+    png
+}
+
+/// The texts of every QR code in a PNG.
+fn decode_qr(png: &[u8]) -> Vec<String> {
+    let image = image::load_from_memory(png).expect("a PNG").to_luma8();
+    let mut prepared = rqrr::PreparedImage::prepare(image);
+    prepared
+        .detect_grids()
+        .into_iter()
+        .filter_map(|grid| grid.decode().ok().map(|(_, text)| text))
+        .collect()
+}
+
+async fn sign_in(client: &Client, base: &str, username: &str) {
+    client.goto(&format!("{base}/wallet")).await.unwrap();
+    assert!(
+        client.current_url().await.unwrap().path() == "/login",
+        "an anonymous visit lands on the login page"
+    );
+    client
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(support::PASSWORD)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("button[type=submit].primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_url(&format!("{base}/wallet").parse().unwrap())
+        .await
+        .expect("signed in, on the wallet");
+}
+
+#[tokio::test]
+async fn a_customer_finds_a_book_and_its_qr_scans_back_to_the_credential() {
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let fixture = wallet_fixture(&server).await;
+    let base = format!("http://{}", server.addr);
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+
+    sign_in(&client, &base, "zhang").await;
+    let summary = client.find(Locator::Css(".summary")).await.unwrap();
+    assert!(summary.text().await.unwrap().contains("12"));
+    snap(&client, "01-list").await;
+
+    // Search by the book number through the filter form.
+    let wanted = &fixture.zhang[1];
+    client
+        .find(Locator::Css(".filters summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=q]"))
+        .await
+        .unwrap()
+        .send_keys(&wanted.id.0.to_string())
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css(".filter-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".filters[open]"))
+        .await
+        .unwrap();
+    let found = client
+        .find_all(Locator::Css("ul.books a.book"))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "the search finds exactly the book");
+    snap(&client, "02-search").await;
+    found[0].click().await.unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css(".qr svg"))
+        .await
+        .expect("the detail page shows a QR code");
+    let png = snap(&client, "03-detail").await;
+
+    let texts = decode_qr(&png);
+    assert_eq!(
+        texts,
+        vec![wanted.qr_text.clone()],
+        "the screen's QR is the book's credential"
+    );
+    let credential = SignedCredential::from_qr_text(&texts[0]).expect("a well-formed credential");
+    assert_eq!(credential.credential.book_id, wanted.id);
+    let issuer = server
+        .store
+        .signing_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|k| k.purpose == KeyPurpose::Issuer && k.kid == credential.credential.kid.0)
+        .expect("signed by one of our issuer keys");
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&issuer.public_key).unwrap();
+    credential.verify(&key).expect("the signature verifies");
+
+    client
+        .goto(&format!("{base}/wallet/books/{}/print", wanted.id.0))
+        .await
+        .unwrap();
+    let printed = snap(&client, "04-print").await;
+    assert_eq!(decode_qr(&printed), vec![wanted.qr_text.clone()]);
+
+    client.close().await.unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    sign_in(&client, &base, "hjadmin").await;
+    let rows = client
+        .find_all(Locator::Css("ul.books a.book"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.len(),
+        fixture.members.len(),
+        "the enterprise sees its members' books"
+    );
+    snap(&client, "05-enterprise").await;
+    client.close().await.unwrap();
+}

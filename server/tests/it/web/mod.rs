@@ -1,0 +1,242 @@
+//! The web pages over real HTTP: sign-in with CSRF, the wallet and who may see which book; and
+//! the same pages driven in headless Chromium.
+
+mod browser;
+mod wallet;
+
+use axum::http::{Method, StatusCode};
+use shuipiao_server::issuance::{self, Allocation, IssueOrder};
+use shuipiao_server::store::Store;
+use shuipiao_server::store::models::{AccountKind, NewAccount, NewBook, Role};
+
+use crate::support::{self, Body, PASSWORD, TestServer, audit};
+
+/// A browser's cookie jar for one site, kept as the `Cookie` header value.
+#[derive(Default, Clone)]
+pub struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    /// Takes the `Set-Cookie` headers of a response.
+    pub fn take(&mut self, response: &support::Response) {
+        for (name, value) in &response.headers {
+            if !name.eq_ignore_ascii_case("set-cookie") {
+                continue;
+            }
+            let pair = value.split(';').next().unwrap_or_default();
+            let (key, val) = pair.split_once('=').unwrap();
+            self.0.retain(|(k, _)| k != key);
+            if !val.is_empty() {
+                self.0.push((key.to_string(), val.to_string()));
+            }
+        }
+    }
+
+    pub fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A browser-like client: GETs and form POSTs with cookies, no redirects followed.
+pub struct Browser<'a> {
+    pub server: &'a TestServer,
+    pub jar: Jar,
+}
+
+impl<'a> Browser<'a> {
+    pub fn new(server: &'a TestServer) -> Browser<'a> {
+        Browser {
+            server,
+            jar: Jar::default(),
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> support::Response {
+        let cookie = self.jar.header();
+        let response = self
+            .server
+            .raw(Method::GET, path, &[("Cookie", &cookie)], Body::Bytes(b""))
+            .await;
+        self.jar.take(&response);
+        response
+    }
+
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> support::Response {
+        let cookie = self.jar.header();
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let response = self
+            .server
+            .raw(
+                Method::POST,
+                path,
+                &[
+                    ("Cookie", &cookie),
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                ],
+                Body::Bytes(body.as_bytes()),
+            )
+            .await;
+        self.jar.take(&response);
+        response
+    }
+
+    /// Signs in through the login form; panics unless it redirects.
+    pub async fn sign_in(&mut self, username: &str) -> String {
+        let form = self.get("/login").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = self
+            .jar
+            .get("sp_csrf")
+            .expect("login page sets a CSRF cookie")
+            .to_string();
+        assert!(form.text.contains(&csrf), "the form carries the token");
+        let response = self
+            .post_form(
+                "/login",
+                &[
+                    ("username", username),
+                    ("password", PASSWORD),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
+        response.header("location").unwrap().to_string()
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Two families and an enterprise with two members, each with books.
+pub struct WalletFixture {
+    /// 张家: a 4-unit book (2 used), a 10+1 book, and a revoked book.
+    pub zhang: Vec<NewBook>,
+    /// 王家: one book.
+    pub wang: Vec<NewBook>,
+    /// Books of the enterprise's two members.
+    pub members: Vec<NewBook>,
+}
+
+pub async fn wallet_fixture(server: &TestServer) -> WalletFixture {
+    let store = &server.store;
+    let now = shuipiao_server::unix_now();
+    let family = support::catalogue(store, 4).await;
+    let big = support::catalogue_with(store, 10).await;
+    let zhang = support::customer_account(store, "张伟家").await;
+    let wang = support::customer_account(store, "王芳家").await;
+    server.user("zhang", Role::Customer, Some(zhang.id)).await;
+    server.user("wang", Role::Customer, Some(wang.id)).await;
+    let enterprise = store
+        .create_account(
+            &NewAccount {
+                kind: AccountKind::Enterprise,
+                name: "汉江科技".into(),
+                enterprise_id: None,
+            },
+            now,
+            &audit("account.create"),
+        )
+        .await
+        .unwrap();
+    server
+        .user("hjadmin", Role::EnterpriseAdmin, Some(enterprise.id))
+        .await;
+    let mut member_ids = Vec::new();
+    for n in 1..=2 {
+        let member = store
+            .create_account(
+                &NewAccount {
+                    kind: AccountKind::Customer,
+                    name: format!("汉江员工{n}"),
+                    enterprise_id: Some(enterprise.id),
+                },
+                now,
+                &audit("account.create"),
+            )
+            .await
+            .unwrap();
+        member_ids.push(member.id);
+    }
+    let master = support::master();
+    let issue = |account_id, package_id, allocations: Vec<Allocation>| {
+        let order = IssueOrder {
+            account_id,
+            package_id,
+            quantity: 1,
+            allocations,
+        };
+        let master = master.clone();
+        async move {
+            issuance::issue_order(store, &master, &order, None, now)
+                .await
+                .unwrap()
+                .books
+        }
+    };
+    let mut zhang_books = issue(zhang.id, family.package_id, Vec::new()).await;
+    zhang_books.extend(issue(zhang.id, big.package_id, Vec::new()).await);
+    zhang_books.extend(issue(zhang.id, family.package_id, Vec::new()).await);
+    issuance::revoke(store, zhang_books[2].id, "用户挂失", None, now)
+        .await
+        .unwrap();
+    let wang_books = issue(wang.id, family.package_id, Vec::new()).await;
+    let members = issue(
+        enterprise.id,
+        big.package_id,
+        member_ids
+            .iter()
+            .map(|&account_id| Allocation {
+                account_id,
+                units: 5,
+            })
+            .collect(),
+    )
+    .await;
+
+    // A courier redeems two units of 张家's first book.
+    let (_, admin_token) = server.user("admin", Role::Admin, None).await;
+    let mut device = server.device(&admin_token, "courier1").await;
+    device.clock = now as u64 - 3_600;
+    let events = vec![
+        device.redeem(zhang_books[0].id, 1),
+        device.redeem(zhang_books[0].id, 1),
+    ];
+    let pushed = server
+        .call(
+            Method::POST,
+            "/api/v1/sync/push",
+            Some(&device.token),
+            Some(serde_json::json!({ "events": events })),
+        )
+        .await;
+    assert_eq!(pushed.status, StatusCode::OK, "{:?}", pushed.json);
+    assert_eq!(store.book(zhang_books[0].id).await.unwrap().used_units, 2);
+    WalletFixture {
+        zhang: zhang_books,
+        wang: wang_books,
+        members,
+    }
+}
