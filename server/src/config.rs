@@ -140,6 +140,19 @@ impl MasterKey {
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// HMAC-SHA256 of `message` under a subkey for `purpose`, so each use (holder tags, phone
+    /// lookups, phone sealing) has its own key and one leaked output says nothing of another.
+    pub fn mac(&self, purpose: &[u8], message: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        type HmacSha256 = Hmac<sha2::Sha256>;
+        let mut derive = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        derive.update(purpose);
+        let subkey = derive.finalize().into_bytes();
+        let mut mac = HmacSha256::new_from_slice(&subkey).expect("HMAC takes any key length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
 }
 
 impl fmt::Debug for MasterKey {
@@ -174,6 +187,74 @@ pub struct Config {
     /// Mark the session cookie `Secure`: set this when clients reach the server over HTTPS
     /// (e.g. behind a TLS-terminating proxy).
     pub cookie_secure: bool,
+    /// Customer messages.
+    pub notify: NotifyConfig,
+    /// Gifts for new customers.
+    pub promotions: PromotionConfig,
+}
+
+/// Where customer messages go (`[notify]` in the config file).
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Gateway URL; without one, messages are written to the log.
+    pub http_endpoint: Option<String>,
+    /// Key the gateway checks request signatures with (`SHUIPIAO_NOTIFY_SECRET`).
+    pub http_secret: Option<String>,
+    /// Attempts per message before it is dead-lettered.
+    pub max_attempts: u32,
+    /// Seconds between two delivery rounds.
+    pub interval_secs: u64,
+}
+
+impl fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("http_endpoint", &self.http_endpoint)
+            .field("http_secret", &self.http_secret.as_ref().map(|_| "***"))
+            .field("max_attempts", &self.max_attempts)
+            .field("interval_secs", &self.interval_secs)
+            .finish()
+    }
+}
+
+impl Default for NotifyConfig {
+    fn default() -> NotifyConfig {
+        NotifyConfig {
+            http_endpoint: None,
+            http_secret: None,
+            max_attempts: 6,
+            interval_secs: 5,
+        }
+    }
+}
+
+/// Gifts for new customers (`[promotions]` in the config file); units of 0 turn a gift off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromotionConfig {
+    /// Product code of gift tickets.
+    pub gift_product: u16,
+    /// Tickets a new customer gets for registering.
+    pub registration_units: u16,
+    /// Tickets each side gets when a customer refers a new one.
+    pub referral_units: u16,
+    /// Days gift tickets stay valid.
+    pub gift_validity_days: u32,
+    /// Points earned per counted unit (taken back if the redemption is voided).
+    pub points_per_unit: u32,
+}
+
+impl Default for PromotionConfig {
+    fn default() -> PromotionConfig {
+        PromotionConfig {
+            gift_product: 189,
+            registration_units: 2,
+            referral_units: 1,
+            gift_validity_days: 90,
+            points_per_unit: 10,
+        }
+    }
 }
 
 impl Default for Config {
@@ -186,6 +267,8 @@ impl Default for Config {
             session_ttl_secs: 7 * 24 * 3600,
             pull_page_size: 1000,
             cookie_secure: false,
+            notify: NotifyConfig::default(),
+            promotions: PromotionConfig::default(),
         }
     }
 }
@@ -227,6 +310,9 @@ impl Config {
         }
         if let Some(key) = env("SHUIPIAO_MASTER_KEY") {
             config.master_key = Some(MasterKey::from_hex(&key)?);
+        }
+        if let Some(secret) = env("SHUIPIAO_NOTIFY_SECRET") {
+            config.notify.http_secret = Some(secret);
         }
         config.database_url.backend()?;
         Ok(config)

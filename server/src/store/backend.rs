@@ -44,7 +44,10 @@ macro_rules! migration {
     };
 }
 
-const MIGRATIONS: &[MigrationFile] = &[migration!(20261127000001, "init")];
+const MIGRATIONS: &[MigrationFile] = &[
+    migration!(20261127000001, "init"),
+    migration!(20261127000002, "customers"),
+];
 
 fn migrator(backend: Backend) -> Migrator {
     let migrations = MIGRATIONS

@@ -12,6 +12,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::store::batch::{CHUNK, params, value_rows};
 use crate::store::models::{BookEvent, BookHistory};
+use crate::store::sql::lock_status_clock;
 use crate::store::{StoreResult, rows};
 
 /// Review reasons the ledger decides (refreshed on every recomputation); `flagged` comes from
@@ -121,6 +122,13 @@ pub(super) async fn recompute_books(
     books: &[BookId],
     now: i64,
 ) -> StoreResult<Vec<Recomputed>> {
+    if books.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Lock before reading: on PostgreSQL (read committed) a transaction that read the events
+    // first and then waited for the lock would store a ledger missing the events another
+    // device's push committed meanwhile. Once the lock is held, every later statement sees them.
+    lock_status_clock(conn).await?;
     let inputs = load(conn, books).await?;
     if inputs.is_empty() {
         return Ok(Vec::new());

@@ -7,9 +7,14 @@
 
 mod backend;
 mod batch;
+mod customers;
 mod events;
+mod feedback;
 mod ledger;
 pub mod models;
+mod outbox;
+pub mod reports;
+mod rewards;
 mod rows;
 mod sql;
 
@@ -24,6 +29,8 @@ use shuipiao_shared::sync::PushResult;
 
 use crate::config::{Backend, DatabaseUrl};
 use models::*;
+use reports::{DeviceActivity, ReportData};
+pub use rewards::{NOT_ENOUGH_POINTS, OUT_OF_STOCK};
 pub use sql::SqlStore;
 
 /// Why a store call failed.
@@ -161,6 +168,150 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Ends a session.
     fn delete_session(&self, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// One user by the blind index of their phone number.
+    fn user_by_phone(&self, phone_index: &[u8]) -> impl Future<Output = StoreResult<User>> + Send;
+
+    // Customers signing up.
+    /// Stores a one-time code for a phone.
+    fn create_phone_code(
+        &self,
+        phone_index: &[u8],
+        code_hash: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Codes sent to a phone since `since`.
+    fn phone_codes_since(
+        &self,
+        phone_index: &[u8],
+        since: i64,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Uses the phone's newest live code if `code_hash` matches it; a miss counts against it.
+    fn use_phone_code(
+        &self,
+        phone_index: &[u8],
+        code_hash: &[u8],
+        now: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Registers a customer (account, user, sign-up record); `Conflict` if the phone is
+    /// already registered.
+    fn register_customer(
+        &self,
+        customer: &NewCustomer,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<User>> + Send;
+    /// Earlier sign-ups from a browser.
+    fn signups_from_browser(
+        &self,
+        browser_hash: &[u8],
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+
+    // Notifications.
+    /// Queues messages (skipping already queued dedupe keys); returns how many were new.
+    fn enqueue_notifications(
+        &self,
+        messages: &[NewNotification],
+        now: i64,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Pending messages due at `now`.
+    fn due_notifications(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
+    /// A user's messages, newest first.
+    fn notifications_of(
+        &self,
+        user: UserId,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
+    /// Records a delivery attempt: sent, or failed with a retry time, or dead without one.
+    fn record_delivery(
+        &self,
+        id: i64,
+        result: Result<(), &str>,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Sealed phone numbers of an account's users.
+    fn recipients(
+        &self,
+        account_id: i64,
+    ) -> impl Future<Output = StoreResult<Vec<(UserId, Vec<u8>)>>> + Send;
+    /// Where a background job has read up to.
+    fn job_cursor(&self, name: &str) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Moves a job's cursor forward.
+    fn advance_job_cursor(
+        &self,
+        name: &str,
+        position: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Books after status sequence `after` whose counted units differ from what their holder
+    /// was told, and the last sequence read.
+    fn usage_changes(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<(Vec<UsageChange>, Option<i64>)>> + Send;
+    /// Queues the messages about a usage change, credits the points it earned and records it
+    /// as told, in one transaction.
+    fn notify_usage(
+        &self,
+        change: &UsageChange,
+        messages: &[NewNotification],
+        points: i64,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Active books that expire before `before` with units left, and were issued before `now`.
+    fn books_expiring(
+        &self,
+        now: i64,
+        before: i64,
+    ) -> impl Future<Output = StoreResult<Vec<Book>>> + Send;
+
+    // Points, gifts and feedback.
+    /// An account's points.
+    fn points_balance(&self, account_id: i64) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// An account's newest point changes.
+    fn points_history(
+        &self,
+        account_id: i64,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<PointsEntry>>> + Send;
+    /// Adds a gift to the catalogue.
+    fn create_gift(
+        &self,
+        name: &str,
+        points: i64,
+        stock: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Gift>> + Send;
+    /// The gift catalogue.
+    fn gifts(&self) -> impl Future<Output = StoreResult<Vec<Gift>>> + Send;
+    /// Spends an account's points on a gift; `Conflict` if the points or the stock run short.
+    fn order_gift(
+        &self,
+        account_id: i64,
+        user: UserId,
+        gift_id: i64,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Stores customer feedback.
+    fn create_feedback(
+        &self,
+        feedback: &NewFeedback,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// A user's feedback, newest first.
+    fn feedback_of(&self, user: UserId) -> impl Future<Output = StoreResult<Vec<Feedback>>> + Send;
+    /// The support desk's feedback inbox.
+    fn feedback_inbox(
+        &self,
+        open_only: bool,
+    ) -> impl Future<Output = StoreResult<Vec<Feedback>>> + Send;
+
     // Issuance.
     /// Reserves `count` fresh book ids; ids are never handed out twice, even if unused.
     fn allocate_book_ids(&self, count: u32)
@@ -202,15 +353,16 @@ pub trait Store: Clone + Send + Sync + 'static {
         now: i64,
         audit: &AuditEntry,
     ) -> impl Future<Output = StoreResult<Book>> + Send;
-    /// Revokes `old` and stores `replacement` (which names `old` in `replaces`) in one transaction.
+    /// Revokes `old` and stores its replacements (each naming `old` in `replaces`: a reissue, or
+    /// the parts of a split) in one transaction.
     fn replace_book(
         &self,
         old: BookId,
-        replacement: &NewBook,
+        replacements: &[NewBook],
         reason: &str,
         now: i64,
         audit: &AuditEntry,
-    ) -> impl Future<Output = StoreResult<Book>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<Book>>> + Send;
 
     // Keys.
     /// Stores a key; when it is an active key, the purpose's previous active key is retired.
@@ -308,4 +460,51 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn summary(&self) -> impl Future<Output = StoreResult<Summary>> + Send;
     /// The newest `limit` audit entries.
     fn audit_log(&self, limit: u32) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
+
+    // Reports and admin.
+    /// Every device event with who recorded it and where, and every book: what statistics are
+    /// computed from.
+    fn report_data(&self) -> impl Future<Output = StoreResult<ReportData>> + Send;
+    /// Uploads per device (last upload time, events uploaded).
+    fn device_activity(&self) -> impl Future<Output = StoreResult<Vec<DeviceActivity>>> + Send;
+    /// Support search: the book `id`, or books whose QR text is `text`, whose account name
+    /// contains `text` or whose holder (or holder's enterprise) signs in as `text`; newest first.
+    fn search_books(
+        &self,
+        id: Option<BookId>,
+        text: &str,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<Book>>> + Send;
+    /// Every account.
+    fn accounts(&self) -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
+    /// Every user.
+    fn users(&self) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+    /// New customers each courier or clerk guided (signed up with their staff code) in
+    /// `[from, to)`.
+    fn guided_customers(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> impl Future<Output = StoreResult<Vec<(UserId, i64)>>> + Send;
+    /// Sets a support ticket's state (`open`, `in_progress`, `closed`) and assignee;
+    /// `NotFound` if there is no such feedback.
+    fn update_feedback(
+        &self,
+        id: i64,
+        state: &str,
+        assignee: Option<UserId>,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Notifications queued since `since` that were given up on (every delivery attempt failed).
+    fn dead_notifications(&self, since: i64) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// Sets a user's role and whether they are disabled (disabling ends their sessions).
+    fn update_user(
+        &self,
+        id: UserId,
+        role: Role,
+        disabled: bool,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<User>> + Send;
 }

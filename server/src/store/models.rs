@@ -239,6 +239,8 @@ pub struct User {
     pub spec: NewUser,
     /// When the user was disabled, if ever.
     pub disabled_at: Option<i64>,
+    /// Their sealed phone number, for customers who signed up with one.
+    pub phone_sealed: Option<Vec<u8>>,
 }
 
 /// A login session; the client holds `id.secret`, the server only a hash of the secret.
@@ -551,4 +553,247 @@ pub struct Summary {
     pub devices: i64,
     /// Review items waiting for an operator.
     pub open_reviews: i64,
+}
+
+/// A customer signing up with a phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCustomer {
+    /// Account (household) name.
+    pub name: String,
+    /// The enterprise that invited them, for enterprise members.
+    pub enterprise_id: Option<i64>,
+    /// Login name: derived from the phone's blind index, so it carries no personal data.
+    pub username: String,
+    /// Argon2 PHC string (a random password when the customer signs in by SMS only).
+    pub password_hash: String,
+    /// Blind index of the phone number.
+    pub phone_index: Vec<u8>,
+    /// The sealed phone number.
+    pub phone_sealed: Vec<u8>,
+    /// Who referred them (staff code or another customer).
+    pub referrer: Option<UserId>,
+    /// Keyed hash of the browser's id cookie, to spot one phone farming sign-ups.
+    pub browser_hash: Option<Vec<u8>>,
+}
+
+/// Delivery channel of a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// Text message.
+    Sms,
+    /// WeChat template message.
+    Wechat,
+    /// App push.
+    Push,
+}
+
+impl Channel {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Wechat => "wechat",
+            Channel::Push => "push",
+        }
+    }
+
+    /// Parses stored text.
+    pub fn parse(text: &str) -> Option<Channel> {
+        [Channel::Sms, Channel::Wechat, Channel::Push]
+            .into_iter()
+            .find(|c| c.as_str() == text)
+    }
+}
+
+/// A message to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNotification {
+    /// The user it is for, if known.
+    pub user_id: Option<UserId>,
+    /// How to deliver it.
+    pub channel: Channel,
+    /// The sealed phone number (or other address) to deliver to.
+    pub recipient_sealed: Vec<u8>,
+    /// What it is about, e.g. `redeemed`.
+    pub kind: &'static str,
+    /// zh-CN text.
+    pub body: String,
+    /// Queued at most once per key (e.g. `expiring:12`).
+    pub dedupe_key: Option<String>,
+}
+
+/// Where a queued message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationState {
+    /// Waiting for (another) delivery attempt.
+    Pending,
+    /// Delivered to the gateway.
+    Sent,
+    /// Given up after the last allowed attempt.
+    Dead,
+}
+
+impl NotificationState {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationState::Pending => "pending",
+            NotificationState::Sent => "sent",
+            NotificationState::Dead => "dead",
+        }
+    }
+
+    /// Parses stored text.
+    pub fn parse(text: &str) -> Option<NotificationState> {
+        [
+            NotificationState::Pending,
+            NotificationState::Sent,
+            NotificationState::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A queued message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// Server id.
+    pub id: i64,
+    /// What was queued.
+    pub spec: NewNotification,
+    /// Where it stands.
+    pub state: NotificationState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// Not before this time (unix seconds).
+    pub next_attempt_at: i64,
+    /// The last delivery error.
+    pub last_error: Option<String>,
+}
+
+/// A book whose counted units changed since its holder was last told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageChange {
+    /// The book.
+    pub book_id: BookId,
+    /// Its holder's account.
+    pub account_id: i64,
+    /// Units on the book.
+    pub units: u16,
+    /// Units counted now.
+    pub used_units: u16,
+    /// Units counted when the holder was last told.
+    pub notified_used_units: u16,
+    /// The status sequence of this state.
+    pub status_seq: i64,
+}
+
+/// An item of the gift catalogue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gift {
+    /// Server id.
+    pub id: i64,
+    /// Name, e.g. 饮水机滤芯.
+    pub name: String,
+    /// Price in points.
+    pub points: i64,
+    /// Items left.
+    pub stock: i64,
+}
+
+/// One change of an account's points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointsEntry {
+    /// Points added (negative when spent).
+    pub delta: i64,
+    /// `redeemed` or `gift`.
+    pub reason: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What feedback is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeedbackKind {
+    /// A rating of a delivery.
+    Rating,
+    /// 领不到水票.
+    CannotGet,
+    /// 无法核销.
+    CannotRedeem,
+    /// 水票丢失.
+    Lost,
+    /// Anything else.
+    Other,
+}
+
+impl FeedbackKind {
+    /// Every kind, in form order.
+    pub const ALL: [FeedbackKind; 5] = [
+        FeedbackKind::Rating,
+        FeedbackKind::CannotGet,
+        FeedbackKind::CannotRedeem,
+        FeedbackKind::Lost,
+        FeedbackKind::Other,
+    ];
+
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackKind::Rating => "rating",
+            FeedbackKind::CannotGet => "cannot_get",
+            FeedbackKind::CannotRedeem => "cannot_redeem",
+            FeedbackKind::Lost => "lost",
+            FeedbackKind::Other => "other",
+        }
+    }
+
+    /// Parses stored text.
+    pub fn parse(text: &str) -> Option<FeedbackKind> {
+        FeedbackKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// zh-CN label.
+    pub fn label(self) -> &'static str {
+        match self {
+            FeedbackKind::Rating => "评价送水服务",
+            FeedbackKind::CannotGet => "领不到水票",
+            FeedbackKind::CannotRedeem => "水票无法核销",
+            FeedbackKind::Lost => "水票丢失",
+            FeedbackKind::Other => "其他问题",
+        }
+    }
+}
+
+/// Feedback to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFeedback {
+    /// Who wrote it.
+    pub user_id: UserId,
+    /// The book it is about.
+    pub book_id: Option<BookId>,
+    /// What it is about.
+    pub kind: FeedbackKind,
+    /// 1–5 stars, for ratings.
+    pub rating: Option<u8>,
+    /// The courier or clerk rated.
+    pub staff_user_id: Option<UserId>,
+    /// The customer's words.
+    pub message: String,
+}
+
+/// Feedback as the support desk sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feedback {
+    /// Server id.
+    pub id: i64,
+    /// What was written.
+    pub spec: NewFeedback,
+    /// `open`, `in_progress` or `closed`.
+    pub state: String,
+    /// Support staff working on it.
+    pub assignee_id: Option<UserId>,
+    /// Unix seconds.
+    pub created_at: i64,
 }

@@ -116,6 +116,7 @@ pub(super) fn user(row: &AnyRow) -> StoreResult<User> {
             outlet_id: get(row, "outlet_id")?,
         },
         disabled_at: get(row, "disabled_at")?,
+        phone_sealed: get(row, "phone_sealed")?,
     })
 }
 

@@ -15,7 +15,11 @@ use sqlx::{Any, AnyConnection, Transaction};
 
 use crate::config::{Backend, DatabaseUrl};
 use crate::store::models::*;
-use crate::store::{Store, StoreError, StoreResult, backend, events, ledger, rows};
+use crate::store::reports::{self, DeviceActivity, ReportData};
+use crate::store::{
+    Store, StoreError, StoreResult, backend, customers, events, feedback, ledger, outbox, rewards,
+    rows,
+};
 
 /// The SQL store for both backends.
 #[derive(Clone, Debug)]
@@ -41,7 +45,11 @@ impl SqlStore {
 }
 
 /// Writes one audit entry inside the caller's transaction.
-async fn insert_audit(conn: &mut AnyConnection, audit: &AuditEntry, now: i64) -> StoreResult<()> {
+pub(super) async fn insert_audit(
+    conn: &mut AnyConnection,
+    audit: &AuditEntry,
+    now: i64,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_log (actor_user_id, action, target, detail, at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -417,6 +425,7 @@ impl Store for SqlStore {
             id: UserId(id as u64),
             spec: user.clone(),
             disabled_at: None,
+            phone_sealed: None,
         })
     }
 
@@ -434,6 +443,214 @@ impl Store for SqlStore {
             .fetch_one(&self.pool)
             .await?;
         rows::user(&row)
+    }
+
+    async fn user_by_phone(&self, phone_index: &[u8]) -> StoreResult<User> {
+        let row = sqlx::query("SELECT * FROM users WHERE phone_index = $1")
+            .bind(phone_index.to_vec())
+            .fetch_one(&self.pool)
+            .await?;
+        rows::user(&row)
+    }
+
+    async fn create_phone_code(
+        &self,
+        phone_index: &[u8],
+        code_hash: &[u8],
+        expires_at: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        customers::insert_code(&mut conn, phone_index, code_hash, expires_at, now).await
+    }
+
+    async fn phone_codes_since(&self, phone_index: &[u8], since: i64) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await?;
+        customers::codes_since(&mut conn, phone_index, since).await
+    }
+
+    async fn use_phone_code(
+        &self,
+        phone_index: &[u8],
+        code_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let used = customers::use_code(&mut tx, phone_index, code_hash, now).await?;
+        tx.commit().await?;
+        Ok(used)
+    }
+
+    async fn register_customer(
+        &self,
+        customer: &NewCustomer,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        let mut tx = self.begin_write().await?;
+        let id = customers::register(&mut tx, customer, now, audit).await?;
+        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(id.0 as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows::user(&row)
+    }
+
+    async fn signups_from_browser(&self, browser_hash: &[u8]) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await?;
+        customers::signups_from_browser(&mut conn, browser_hash).await
+    }
+
+    async fn enqueue_notifications(
+        &self,
+        messages: &[NewNotification],
+        now: i64,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        let added = outbox::enqueue(&mut tx, messages, now).await?;
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn due_notifications(&self, now: i64, limit: u32) -> StoreResult<Vec<Notification>> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::due(&mut conn, now, limit).await
+    }
+
+    async fn notifications_of(&self, user: UserId, limit: u32) -> StoreResult<Vec<Notification>> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::of_user(&mut conn, user, limit).await
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        result: Result<(), &str>,
+        retry_at: Option<i64>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::record_attempt(&mut conn, id, result, retry_at, now).await
+    }
+
+    async fn recipients(&self, account_id: i64) -> StoreResult<Vec<(UserId, Vec<u8>)>> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::recipients(&mut conn, account_id).await
+    }
+
+    async fn job_cursor(&self, name: &str) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::cursor(&mut conn, name).await
+    }
+
+    async fn advance_job_cursor(&self, name: &str, position: i64) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::advance_cursor(&mut conn, name, position).await
+    }
+
+    async fn usage_changes(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<(Vec<UsageChange>, Option<i64>)> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::usage_changes(&mut conn, after, limit).await
+    }
+
+    async fn notify_usage(
+        &self,
+        change: &UsageChange,
+        messages: &[NewNotification],
+        points: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        outbox::enqueue(&mut tx, messages, now).await?;
+        if points != 0 {
+            let reference = format!("usage:{}:{}", change.book_id.0, change.status_seq);
+            rewards::credit(
+                &mut tx,
+                change.account_id,
+                points,
+                "redeemed",
+                &reference,
+                now,
+            )
+            .await?;
+        }
+        outbox::mark_notified(&mut tx, change.book_id, change.used_units).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn books_expiring(&self, now: i64, before: i64) -> StoreResult<Vec<Book>> {
+        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_BOOKS} WHERE b.state = 'active' AND b.valid_until > $1 AND b.valid_until <= $2 \
+             AND b.used_units < b.units ORDER BY b.valid_until, b.id"
+        )))
+        .bind(now)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        found.iter().map(rows::book).collect()
+    }
+
+    async fn points_balance(&self, account_id: i64) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await?;
+        rewards::balance(&mut conn, account_id).await
+    }
+
+    async fn points_history(&self, account_id: i64, limit: u32) -> StoreResult<Vec<PointsEntry>> {
+        let mut conn = self.pool.acquire().await?;
+        rewards::history(&mut conn, account_id, limit).await
+    }
+
+    async fn create_gift(
+        &self,
+        name: &str,
+        points: i64,
+        stock: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Gift> {
+        let mut tx = self.begin_write().await?;
+        let gift = rewards::create_gift(&mut tx, name, points, stock, now, audit).await?;
+        tx.commit().await?;
+        Ok(gift)
+    }
+
+    async fn gifts(&self) -> StoreResult<Vec<Gift>> {
+        let mut conn = self.pool.acquire().await?;
+        rewards::gifts(&mut conn).await
+    }
+
+    async fn order_gift(
+        &self,
+        account_id: i64,
+        user: UserId,
+        gift_id: i64,
+        now: i64,
+    ) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        let order = rewards::order_gift(&mut tx, account_id, user, gift_id, now).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    async fn create_feedback(&self, feedback: &NewFeedback, now: i64) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await?;
+        feedback::insert(&mut conn, feedback, now).await
+    }
+
+    async fn feedback_of(&self, user: UserId) -> StoreResult<Vec<Feedback>> {
+        let mut conn = self.pool.acquire().await?;
+        feedback::of_user(&mut conn, user).await
+    }
+
+    async fn feedback_inbox(&self, open_only: bool) -> StoreResult<Vec<Feedback>> {
+        let mut conn = self.pool.acquire().await?;
+        feedback::inbox(&mut conn, open_only).await
     }
 
     async fn create_session(&self, session: &Session, now: i64) -> StoreResult<()> {
@@ -571,23 +788,26 @@ impl Store for SqlStore {
     async fn replace_book(
         &self,
         old: BookId,
-        replacement: &NewBook,
+        replacements: &[NewBook],
         reason: &str,
         now: i64,
         audit: &AuditEntry,
-    ) -> StoreResult<Book> {
-        if replacement.replaces != Some(old) {
+    ) -> StoreResult<Vec<Book>> {
+        if replacements.is_empty() || replacements.iter().any(|b| b.replaces != Some(old)) {
             return Err(StoreError::Conflict(format!(
-                "replacement does not name book {old}"
+                "replacements do not all name book {old}"
             )));
         }
         let mut tx = self.begin_write().await?;
         revoke_in(&mut tx, old, reason, now).await?;
-        insert_book(&mut tx, replacement, None, now).await?;
+        let mut books = Vec::with_capacity(replacements.len());
+        for replacement in replacements {
+            insert_book(&mut tx, replacement, None, now).await?;
+            books.push(fetch_book(&mut tx, replacement.id).await?);
+        }
         insert_audit(&mut tx, audit, now).await?;
-        let book = fetch_book(&mut tx, replacement.id).await?;
         tx.commit().await?;
-        Ok(book)
+        Ok(books)
     }
 
     async fn insert_signing_key(
@@ -892,5 +1112,68 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::audit).collect()
+    }
+
+    async fn report_data(&self) -> StoreResult<ReportData> {
+        reports::data(&self.pool).await
+    }
+
+    async fn device_activity(&self) -> StoreResult<Vec<DeviceActivity>> {
+        reports::device_activity(&self.pool).await
+    }
+
+    async fn search_books(
+        &self,
+        id: Option<BookId>,
+        text: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Book>> {
+        reports::search_books(&self.pool, SELECT_BOOKS, id, text, limit).await
+    }
+
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        reports::accounts(&self.pool).await
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        reports::users(&self.pool).await
+    }
+
+    async fn guided_customers(&self, from: i64, to: i64) -> StoreResult<Vec<(UserId, i64)>> {
+        reports::guided_customers(&self.pool, from, to).await
+    }
+
+    async fn update_feedback(
+        &self,
+        id: i64,
+        state: &str,
+        assignee: Option<UserId>,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        reports::update_feedback(&mut tx, id, state, assignee, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dead_notifications(&self, since: i64) -> StoreResult<i64> {
+        reports::dead_notifications(&self.pool, since).await
+    }
+
+    async fn update_user(
+        &self,
+        id: UserId,
+        role: Role,
+        disabled: bool,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        let mut tx = self.begin_write().await?;
+        let user = reports::update_user(&mut tx, id, role, disabled, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(user)
     }
 }

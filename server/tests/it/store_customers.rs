@@ -1,0 +1,311 @@
+//! The store contract for customers and messages, on SQLite and PostgreSQL: phone codes,
+//! registration, the outbox and the usage cursor.
+
+use shuipiao_server::issuance::{self, IssueOrder};
+use shuipiao_server::pii::Phone;
+use shuipiao_server::store::models::*;
+use shuipiao_server::store::{Store, StoreError};
+
+use crate::support::{self, NOW, TestDb, audit, catalogue, master, on_both_backends};
+
+on_both_backends!(
+    phone_codes_are_single_use_and_limited,
+    one_account_per_phone,
+    outbox_dedupes_and_records_attempts,
+    usage_changes_follow_the_status_sequence,
+    gifts_spend_points_and_stock_atomically,
+    feedback_moves_through_the_support_desk,
+);
+
+fn customer(phone: &str, username: &str) -> NewCustomer {
+    let phone = Phone::parse(phone).unwrap();
+    NewCustomer {
+        name: "客户".into(),
+        enterprise_id: None,
+        username: username.into(),
+        password_hash: "x".into(),
+        phone_index: phone.index(&master()),
+        phone_sealed: phone.seal(&master()),
+        referrer: None,
+        browser_hash: Some(vec![7; 32]),
+    }
+}
+
+async fn phone_codes_are_single_use_and_limited(db: TestDb) {
+    let store = support::open(&db).await;
+    let phone = [1u8; 32];
+    store
+        .create_phone_code(&phone, b"good", NOW + 600, NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.phone_codes_since(&phone, NOW).await.unwrap(), 1);
+    assert_eq!(store.phone_codes_since(&phone, NOW + 1).await.unwrap(), 0);
+    assert!(!store.use_phone_code(&phone, b"bad", NOW).await.unwrap());
+    assert!(
+        !store.use_phone_code(&[2; 32], b"good", NOW).await.unwrap(),
+        "other phone"
+    );
+    assert!(store.use_phone_code(&phone, b"good", NOW).await.unwrap());
+    assert!(
+        !store.use_phone_code(&phone, b"good", NOW).await.unwrap(),
+        "used up"
+    );
+
+    store
+        .create_phone_code(&phone, b"late", NOW + 600, NOW)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .use_phone_code(&phone, b"late", NOW + 600)
+            .await
+            .unwrap(),
+        "expired"
+    );
+
+    store
+        .create_phone_code(&phone, b"guess", NOW + 600, NOW)
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        assert!(!store.use_phone_code(&phone, b"wrong", NOW).await.unwrap());
+    }
+    assert!(
+        !store.use_phone_code(&phone, b"guess", NOW).await.unwrap(),
+        "five misses end the code"
+    );
+}
+
+async fn one_account_per_phone(db: TestDb) {
+    let store = support::open(&db).await;
+    let user = store
+        .register_customer(
+            &customer("13800000000", "p1"),
+            NOW,
+            &audit("customer.register"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(user.spec.role, Role::Customer);
+    let account = store.account(user.spec.account_id.unwrap()).await.unwrap();
+    assert_eq!(account.spec.kind, AccountKind::Customer);
+    let phone = Phone::parse("13800000000").unwrap();
+    let found = store.user_by_phone(&phone.index(&master())).await.unwrap();
+    assert_eq!(found.id, user.id);
+    let sealed = found.phone_sealed.expect("the phone is kept sealed");
+    assert_eq!(Phone::open(&master(), &sealed).unwrap(), phone);
+    let again = store
+        .register_customer(
+            &customer("13800000000", "p2"),
+            NOW,
+            &audit("customer.register"),
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(store.signups_from_browser(&[7; 32]).await.unwrap(), 1);
+    assert_eq!(
+        store.recipients(account.id).await.unwrap(),
+        vec![(user.id, sealed)]
+    );
+}
+
+async fn outbox_dedupes_and_records_attempts(db: TestDb) {
+    let store = support::open(&db).await;
+    let message = |key: Option<&str>| NewNotification {
+        user_id: None,
+        channel: Channel::Sms,
+        recipient_sealed: vec![1, 2, 3],
+        kind: "expiring",
+        body: "【水票】提醒".into(),
+        dedupe_key: key.map(str::to_string),
+    };
+    let added = store
+        .enqueue_notifications(
+            &[message(Some("k")), message(Some("k")), message(None)],
+            NOW,
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, 2, "the second `k` is a duplicate");
+    let due = store.due_notifications(NOW, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(due[0].spec.kind, "expiring");
+    store
+        .record_delivery(due[0].id, Ok(()), None, NOW)
+        .await
+        .unwrap();
+    store
+        .record_delivery(due[1].id, Err("503"), Some(NOW + 30), NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_notifications(NOW + 29, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retry = store.due_notifications(NOW + 30, 10).await.unwrap();
+    assert_eq!((retry.len(), retry[0].attempts), (1, 1));
+    assert_eq!(retry[0].last_error.as_deref(), Some("503"));
+    store
+        .record_delivery(retry[0].id, Err("503"), None, NOW + 30)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .due_notifications(i64::MAX / 2, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn usage_changes_follow_the_status_sequence(db: TestDb) {
+    let store = support::open(&db).await;
+    shuipiao_server::keys::ensure(&store, &master(), NOW)
+        .await
+        .unwrap();
+    let cat = catalogue(&store, 4).await;
+    let account = support::customer_account(&store, "客户").await;
+    let order = IssueOrder {
+        account_id: account.id,
+        package_id: cat.package_id,
+        quantity: 2,
+        allocations: Vec::new(),
+    };
+    let books = issuance::issue_order(&store, &master(), &order, None, NOW)
+        .await
+        .unwrap()
+        .books;
+    issuance::revoke(&store, books[0].id, "挂失", None, NOW)
+        .await
+        .unwrap();
+    let (changes, last) = store.usage_changes(0, 100).await.unwrap();
+    assert!(changes.is_empty(), "a revocation changes no counted units");
+    let last = last.expect("the revocation moved the status sequence");
+    assert_eq!(store.job_cursor("test").await.unwrap(), 0);
+    store.advance_job_cursor("test", last).await.unwrap();
+    store.advance_job_cursor("test", last - 1).await.unwrap();
+    assert_eq!(
+        store.job_cursor("test").await.unwrap(),
+        last,
+        "never moves back"
+    );
+    assert_eq!(
+        store.usage_changes(last, 100).await.unwrap(),
+        (Vec::new(), None)
+    );
+}
+
+async fn gifts_spend_points_and_stock_atomically(db: TestDb) {
+    let store = support::open(&db).await;
+    let user = store
+        .register_customer(
+            &customer("13800000000", "p1"),
+            NOW,
+            &audit("customer.register"),
+        )
+        .await
+        .unwrap();
+    let account = user.spec.account_id.unwrap();
+    let cup = store
+        .create_gift("水杯", 30, 1, NOW, &audit("gift.create"))
+        .await
+        .unwrap();
+    let short = store.order_gift(account, user.id, cup.id, NOW).await;
+    assert!(
+        matches!(&short, Err(StoreError::Conflict(d)) if d == shuipiao_server::store::NOT_ENOUGH_POINTS),
+        "{short:?}"
+    );
+    let change = UsageChange {
+        book_id: shuipiao_shared::ids::BookId(1),
+        account_id: account,
+        units: 10,
+        used_units: 4,
+        notified_used_units: 0,
+        status_seq: 7,
+    };
+    store.notify_usage(&change, &[], 40, NOW).await.unwrap();
+    store.notify_usage(&change, &[], 40, NOW).await.unwrap();
+    assert_eq!(
+        store.points_balance(account).await.unwrap(),
+        40,
+        "one credit per status change"
+    );
+    store
+        .order_gift(account, user.id, cup.id, NOW)
+        .await
+        .unwrap();
+    assert_eq!(store.points_balance(account).await.unwrap(), 10);
+    let gone = store.order_gift(account, user.id, cup.id, NOW).await;
+    assert!(matches!(gone, Err(StoreError::Conflict(_))), "{gone:?}");
+    assert_eq!(store.gifts().await.unwrap()[0].stock, 0);
+    assert_eq!(
+        store.points_balance(account).await.unwrap(),
+        10,
+        "a refused order spends nothing"
+    );
+    let history = store.points_history(account, 10).await.unwrap();
+    assert_eq!(
+        history.iter().map(|e| e.delta).collect::<Vec<_>>(),
+        vec![-30, 40]
+    );
+    assert!(matches!(
+        store.order_gift(account, user.id, 999, NOW).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn feedback_moves_through_the_support_desk(db: TestDb) {
+    let store = support::open(&db).await;
+    let user = store
+        .register_customer(
+            &customer("13800000000", "p1"),
+            NOW,
+            &audit("customer.register"),
+        )
+        .await
+        .unwrap();
+    let feedback = NewFeedback {
+        user_id: user.id,
+        book_id: None,
+        kind: FeedbackKind::Lost,
+        rating: None,
+        staff_user_id: None,
+        message: "水票丢了".into(),
+    };
+    let id = store.create_feedback(&feedback, NOW).await.unwrap();
+    assert_eq!(store.feedback_of(user.id).await.unwrap()[0].spec, feedback);
+    store
+        .update_feedback(
+            id,
+            "in_progress",
+            Some(user.id),
+            NOW + 1,
+            &audit("feedback.update"),
+        )
+        .await
+        .unwrap();
+    let open = store.feedback_inbox(true).await.unwrap();
+    assert_eq!(
+        (open[0].state.as_str(), open[0].assignee_id),
+        ("in_progress", Some(user.id))
+    );
+    store
+        .update_feedback(id, "closed", None, NOW + 2, &audit("feedback.update"))
+        .await
+        .unwrap();
+    assert!(store.feedback_inbox(true).await.unwrap().is_empty());
+    assert_eq!(store.feedback_inbox(false).await.unwrap().len(), 1);
+    let bad_state = store
+        .update_feedback(id, "lost", None, NOW + 3, &audit("feedback.update"))
+        .await;
+    assert!(bad_state.is_err(), "the schema refuses unknown states");
+    assert!(matches!(
+        store
+            .update_feedback(999, "closed", None, NOW, &audit("feedback.update"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
