@@ -11,13 +11,19 @@ use shuipiao_shared::sync::EnrollRequest;
 
 use crate::auth::password;
 use crate::config::MasterKey;
+use crate::config::PromotionConfig;
 use crate::enrollment::{self, EnrollError};
-use crate::issuance::{self, Allocation, IssueError, IssueOrder};
+use crate::issuance::{self, Allocation, Gift, IssueError, IssueOrder};
+use crate::notify::jobs;
+use crate::pii::Phone;
 use crate::store::models::*;
 use crate::store::{Store, StoreError};
 
 /// Password of every demo user; printed in the summary. Demo data only.
 pub const DEMO_PASSWORD: &str = "shuipiao-demo";
+
+/// Phone number of the demo customer who signed up through a courier's staff code.
+pub const DEMO_PHONE: &str = "13800138000";
 
 /// Why the demo could not be filled.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +61,7 @@ impl fmt::Display for DemoSummary {
             self.books, self.events
         )?;
         writeln!(f, "demo users (password `{DEMO_PASSWORD}`):")?;
+        writeln!(f, "  {DEMO_PHONE:<16} customer (signs in by phone number)")?;
         for (name, role) in self
             .users
             .iter()
@@ -378,18 +385,21 @@ pub async fn fill<S: Store>(
         "孙斌家",
     ];
     let mut customer_accounts = Vec::new();
+    let mut customers = Vec::new();
     for (idx, name) in family_names.iter().enumerate() {
         let account = maker.account(AccountKind::Customer, name, None).await?;
-        maker
-            .user(
-                &format!("customer{:02}", idx + 1),
-                Role::Customer,
-                Some(account.id),
-                None,
-                None,
-                &password_hash,
-            )
-            .await?;
+        customers.push(
+            maker
+                .user(
+                    &format!("customer{:02}", idx + 1),
+                    Role::Customer,
+                    Some(account.id),
+                    None,
+                    None,
+                    &password_hash,
+                )
+                .await?,
+        );
         customer_accounts.push(account);
     }
     let enterprise = maker
@@ -529,5 +539,95 @@ pub async fn fill<S: Store>(
         }
         device.pending.clear();
     }
+
+    // The enterprise also keeps a shared book of 买十送一 to hand out on its page.
+    let pool = IssueOrder {
+        account_id: enterprise.id,
+        package_id: packages[2].id,
+        quantity: 1,
+        allocations: Vec::new(),
+    };
+    maker.summary.books += issuance::issue_order(store, master, &pool, None, now)
+        .await?
+        .books
+        .len();
+    customer_side(
+        &mut maker,
+        master,
+        &customers,
+        couriers[0].id,
+        &password_hash,
+    )
+    .await?;
     Ok(maker.summary)
+}
+
+/// Points for the season's deliveries, the gift catalogue, feedback, and a customer who signed
+/// up with a phone number through a courier's staff code.
+async fn customer_side<S: Store>(
+    maker: &mut Maker<'_, S>,
+    master: &MasterKey,
+    customers: &[User],
+    courier: UserId,
+    password_hash: &str,
+) -> Result<(), DemoError> {
+    let (store, now) = (maker.store, maker.now);
+    jobs::usage(store, PromotionConfig::default().points_per_unit, now).await?;
+    for (name, points, stock) in [
+        ("品牌水杯", 60, 50),
+        ("18.9L 桶装水一桶", 120, 200),
+        ("饮水机滤芯", 300, 20),
+    ] {
+        let audit = maker.audit("gift.create", name.into());
+        store.create_gift(name, points, stock, now, &audit).await?;
+    }
+    for (customer, kind, rating, message) in [
+        (
+            &customers[0],
+            FeedbackKind::Rating,
+            Some(5),
+            "师傅准时,还帮忙把水桶装上了",
+        ),
+        (
+            &customers[1],
+            FeedbackKind::CannotRedeem,
+            None,
+            "送水员扫码提示已使用,但我只用了两张",
+        ),
+    ] {
+        let feedback = NewFeedback {
+            user_id: customer.id,
+            book_id: None,
+            kind,
+            rating,
+            staff_user_id: (kind == FeedbackKind::Rating).then_some(courier),
+            message: message.into(),
+        };
+        store.create_feedback(&feedback, now).await?;
+    }
+    let phone = Phone::parse(DEMO_PHONE).expect("the demo phone number is valid");
+    let customer = NewCustomer {
+        name: "刘先生".into(),
+        enterprise_id: None,
+        username: "phone-demo".into(),
+        password_hash: password_hash.into(),
+        phone_index: phone.index(master),
+        phone_sealed: phone.seal(master),
+        referrer: Some(courier),
+        browser_hash: None,
+    };
+    let audit = maker.audit("customer.register", phone.masked());
+    let user = store.register_customer(&customer, now, &audit).await?;
+    if let Some(account_id) = user.spec.account_id {
+        let gift = Gift {
+            account_id,
+            product: ProductCode(189),
+            units: PromotionConfig::default().registration_units,
+            validity_days: 90,
+            source: "registration",
+        };
+        issuance::issue_gift(store, master, &gift, None, now).await?;
+        maker.summary.books += 1;
+    }
+    Ok(())
 }

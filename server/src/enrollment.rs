@@ -156,7 +156,7 @@ pub async fn enroll<S: Store>(
             DeviceRole::Store
         },
         user_id: user.id,
-        staff_code: format!("SP{:06}", user.id.0),
+        staff_code: crate::signup::referral_code(user.id),
         scopes: scopes_served(store, &user).await?,
         display_name: user.spec.username,
         store_name,

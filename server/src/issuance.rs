@@ -1,16 +1,19 @@
-//! Issuing books: an order of a package becomes signed credentials; revocation; lost-ticket
-//! recovery (revoke + reissue the remaining units, lineage kept); reissue after key compromise.
+//! Issuing books: an order of a package becomes signed credentials; gifts; revocation;
+//! lost-ticket recovery (revoke + reissue the remaining units, lineage kept); reissue after key
+//! compromise. Holders are told through the notification outbox.
 
-use hmac::{Hmac, Mac};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use shuipiao_shared::credential::Credential;
 use shuipiao_shared::ids::{BookId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::keyring::Kid;
+use shuipiao_shared::status::BookState;
 use utoipa::ToSchema;
 
 use crate::config::MasterKey;
 use crate::keys::{self, ActiveKey, KeyError};
+use crate::notify;
 use crate::store::models::{AccountKind, AuditEntry, Book, KeyPurpose, NewBook, NewOrder};
 use crate::store::{Store, StoreError};
 
@@ -78,13 +81,7 @@ struct BookSpec {
 /// First 4 bytes of HMAC-SHA256(account id) under a key derived from the master key: lets
 /// support match a QR to an account without putting personal data in it.
 fn holder_tag(master: &MasterKey, account_id: i64) -> u32 {
-    let mut derive =
-        Hmac::<Sha256>::new_from_slice(master.bytes()).expect("HMAC takes any key length");
-    derive.update(b"shuipiao holder tag v1");
-    let tag_key = derive.finalize().into_bytes();
-    let mut mac = Hmac::<Sha256>::new_from_slice(&tag_key).expect("HMAC takes any key length");
-    mac.update(&account_id.to_be_bytes());
-    let digest = mac.finalize().into_bytes();
+    let digest = master.mac(b"shuipiao holder tag v1", &account_id.to_be_bytes());
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
@@ -201,6 +198,15 @@ pub async fn issue_order<S: Store>(
         created_by: actor,
     };
     let order_id = store.record_order(&new_order, &books, now, &audit).await?;
+    let mut per_account: BTreeMap<i64, u32> = BTreeMap::new();
+    for book in &books {
+        *per_account.entry(book.account_id).or_default() += u32::from(book.units);
+    }
+    for (account_id, units) in per_account {
+        let body = notify::issued_text(&package.spec.name, units);
+        let key = format!("issued:{order_id}:{account_id}");
+        notify::tell_account(store, account_id, "issued", &body, Some(&key), now).await;
+    }
     Ok(IssuedOrder { order_id, books })
 }
 
@@ -238,9 +244,143 @@ pub async fn reissue<S: Store>(
         format!("book:{old}"),
         serde_json::json!({ "new_book": id, "units": remaining, "reason": reason }),
     );
-    Ok(store
-        .replace_book(old, &replacement, reason, now, &audit)
-        .await?)
+    let replaced = store
+        .replace_book(old, std::slice::from_ref(&replacement), reason, now, &audit)
+        .await?
+        .remove(0);
+    let key = format!("reissued:{id}");
+    let body = notify::reissued_text(remaining);
+    notify::tell_account(
+        store,
+        book.issued.account_id,
+        "reissued",
+        &body,
+        Some(&key),
+        now,
+    )
+    .await;
+    Ok(replaced)
+}
+
+/// Moves `units` of an enterprise book to `to_account` (a member, or the enterprise itself when
+/// taking units back): the book is revoked and replaced by a book of `units` for the receiver
+/// and, if any are left, a book of the rest for the old holder. Both name the old book.
+pub async fn allocate<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    from: BookId,
+    to_account: i64,
+    units: u16,
+    actor: Option<UserId>,
+    now: i64,
+) -> Result<Vec<Book>, IssueError> {
+    let book = store.book(from).await?;
+    let remaining = book.issued.units.saturating_sub(book.used_units);
+    if book.state != BookState::Active || i64::from(book.issued.valid_until) <= now {
+        return Err(IssueError::Invalid("只能分配有效的水票".into()));
+    }
+    if units == 0 || units > remaining {
+        return Err(IssueError::Invalid(format!(
+            "分配数量应在 1 到 {remaining} 张之间"
+        )));
+    }
+    if to_account == book.issued.account_id {
+        return Err(IssueError::Invalid("不能分配给原持有人".into()));
+    }
+    let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
+    let parts: Vec<(i64, u16)> = [
+        (to_account, units),
+        (book.issued.account_id, remaining - units),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .collect();
+    let ids = store.allocate_book_ids(parts.len() as u32).await?;
+    let replacements: Vec<NewBook> = ids
+        .zip(&parts)
+        .map(|(id, &(account_id, units))| {
+            let spec = BookSpec {
+                account_id,
+                product: book.issued.product,
+                units,
+                scope: book.issued.scope,
+                valid_from: unix_u32(now).min(book.issued.valid_until),
+                valid_until: book.issued.valid_until,
+                source: "enterprise",
+                replaces: Some(from),
+            };
+            sign_book(master, &issuer, id, &spec)
+        })
+        .collect();
+    let audit = AuditEntry::new(
+        actor,
+        "book.allocate",
+        format!("book:{from}"),
+        serde_json::json!({ "to_account": to_account, "units": units }),
+    );
+    let books = store
+        .replace_book(from, &replacements, "企业内分配", now, &audit)
+        .await?;
+    let body = notify::issued_text("企业水票", u32::from(units));
+    let key = format!("issued:allocation:{}", replacements[0].id.0);
+    notify::tell_account(store, to_account, "issued", &body, Some(&key), now).await;
+    Ok(books)
+}
+
+/// A gift of tickets outside an order (registration, referral, promotion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gift {
+    /// Who receives it.
+    pub account_id: i64,
+    /// Product of the tickets.
+    pub product: ProductCode,
+    /// Number of tickets.
+    pub units: u16,
+    /// Days it stays valid.
+    pub validity_days: u32,
+    /// Why: `registration`, `referral` or `promotion`.
+    pub source: &'static str,
+}
+
+/// Issues a gift book (valid anywhere) and tells its holder.
+pub async fn issue_gift<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    gift: &Gift,
+    actor: Option<UserId>,
+    now: i64,
+) -> Result<NewBook, IssueError> {
+    if gift.units == 0 {
+        return Err(IssueError::Invalid("赠送数量必须大于 0".into()));
+    }
+    let product = store.product(gift.product).await?;
+    let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
+    let id = store.allocate_book_ids(1).await?.start;
+    let valid_from = unix_u32(now);
+    let spec = BookSpec {
+        account_id: gift.account_id,
+        product: gift.product,
+        units: gift.units,
+        scope: ScopeId::ANYWHERE,
+        valid_from,
+        valid_until: valid_from.saturating_add(gift.validity_days.saturating_mul(86_400)),
+        source: gift.source,
+        replaces: None,
+    };
+    let book = sign_book(master, &issuer, id, &spec);
+    let audit = AuditEntry::new(
+        actor,
+        "book.gift",
+        format!("account:{}", gift.account_id),
+        serde_json::json!({ "book": id, "units": gift.units, "source": gift.source }),
+    );
+    store
+        .record_books(std::slice::from_ref(&book), now, &audit)
+        .await?;
+    let body = notify::issued_text(&format!("{}赠票", product.name), u32::from(gift.units));
+    let key = format!("issued:gift:{id}");
+    notify::tell_account(store, gift.account_id, "issued", &body, Some(&key), now).await;
+    Ok(book)
 }
 
 /// Reissues every live book signed by a compromised key; returns the new books.

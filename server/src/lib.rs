@@ -12,7 +12,11 @@ pub mod issuance;
 pub mod keys;
 pub mod local_time;
 pub mod metrics;
+pub mod notify;
+pub mod pii;
 pub mod random;
+pub mod rewards;
+pub mod signup;
 pub mod store;
 pub mod wallet;
 pub mod web;
@@ -49,6 +53,9 @@ pub enum ServeError {
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
+    /// The notification gateway is misconfigured.
+    #[error("notifications: {0}")]
+    Notify(#[from] notify::sink::DeliveryError),
 }
 
 /// Opens the configured database, makes sure keys exist, and serves until `shutdown` completes.
@@ -70,6 +77,15 @@ pub async fn serve_store<S: Store>(
 ) -> Result<(), ServeError> {
     let master = config.require_master_key()?.clone();
     keys::ensure(&store, &master, unix_now()).await?;
+    let sink = notify::sink::Sink::from_config(&config.notify)?;
+    let dispatcher = notify::dispatch::Dispatcher::new(
+        store.clone(),
+        master.clone(),
+        sink,
+        config.notify.max_attempts,
+    );
+    let interval = std::time::Duration::from_secs(config.notify.interval_secs.max(1));
+    let delivery = tokio::spawn(dispatcher.run(interval, config.promotions.clone()));
     let state = AppState {
         store,
         master,
@@ -77,8 +93,9 @@ pub async fn serve_store<S: Store>(
         metrics: Arc::default(),
     };
     tracing::info!(address = %listener.local_addr()?, "serving");
-    axum::serve(listener, http::router(state))
+    let served = axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+        .await;
+    delivery.abort();
+    Ok(served?)
 }

@@ -1,10 +1,13 @@
 //! The holder's view of books (我的水票): who may read which book, what status a customer sees,
-//! and the filters of the wallet list. Shared by the JSON API and the wallet pages.
+//! the filters of the wallet list, and an enterprise admin handing books to members. Shared by
+//! the JSON API and the wallet pages.
 
 use std::collections::HashMap;
 
+use crate::config::MasterKey;
 use crate::store::models::{Book, Role, User};
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
+use shuipiao_shared::ids::BookId;
 use shuipiao_shared::status::BookState;
 
 /// The status a customer sees; finer than the ledger's [`BookState`] (partly used, expired).
@@ -242,4 +245,65 @@ impl WalletFilter {
                 || entry.holder_name.contains(keyword)
                 || entry.book.issued.id.0.to_string() == keyword)
     }
+}
+
+/// Why an enterprise admin's allocation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AllocationError {
+    /// Not this enterprise's book or member.
+    #[error("只能分配本企业的水票给本企业成员")]
+    NotYours,
+    /// A member already used part of the book.
+    #[error("成员已使用过的水票不能收回")]
+    AlreadyUsed,
+    /// Issuing refused it.
+    #[error(transparent)]
+    Issue(#[from] crate::issuance::IssueError),
+}
+
+impl From<StoreError> for AllocationError {
+    fn from(err: StoreError) -> AllocationError {
+        AllocationError::Issue(err.into())
+    }
+}
+
+/// An enterprise admin gives `units` of an enterprise-held book to a member, or takes an unused
+/// member book back (`to_account` = the enterprise).
+pub async fn enterprise_allocate<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    admin: &User,
+    from: BookId,
+    to_account: i64,
+    units: u16,
+    now: i64,
+) -> Result<Vec<Book>, AllocationError> {
+    let enterprise = match (admin.spec.role, admin.spec.account_id) {
+        (Role::EnterpriseAdmin, Some(enterprise)) => enterprise,
+        _ => return Err(AllocationError::NotYours),
+    };
+    let members: Vec<i64> = store
+        .members(enterprise)
+        .await?
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    let book = match store.book(from).await {
+        Ok(book) => book,
+        Err(StoreError::NotFound) => return Err(AllocationError::NotYours),
+        Err(err) => return Err(err.into()),
+    };
+    let holder = book.issued.account_id;
+    let giving = holder == enterprise && members.contains(&to_account);
+    let taking_back = members.contains(&holder) && to_account == enterprise;
+    if !giving && !taking_back {
+        return Err(AllocationError::NotYours);
+    }
+    if taking_back && book.used_units > 0 {
+        return Err(AllocationError::AlreadyUsed);
+    }
+    Ok(
+        crate::issuance::allocate(store, master, from, to_account, units, Some(admin.id), now)
+            .await?,
+    )
 }

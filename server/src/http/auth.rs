@@ -35,15 +35,20 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+/// The value of the request's cookie `name`, if set and not empty.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(key, value)| *key == name && !value.is_empty())
         .map(|(_, value)| value)
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    cookie(headers, SESSION_COOKIE)
 }
 
 fn not_found_is_unauthorized(err: StoreError) -> ApiError {

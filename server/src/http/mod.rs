@@ -16,10 +16,12 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::handler::Handler;
 use axum::http::Method;
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, MasterKey};
@@ -389,7 +391,8 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     }
 }
 
-/// The application: every route behind its access check, with body limit, tracing and metrics.
+/// The application: every route behind its access check, with body limit, tracing, metrics and
+/// security headers (no MIME sniffing, no framing, no referrer to other sites).
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new();
     for entry in routes::<S>() {
@@ -411,5 +414,17 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             state.config.body_limit_bytes,
         ))
         .layer(TraceLayer::new_for_http())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
         .with_state(state)
 }

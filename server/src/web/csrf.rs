@@ -3,7 +3,6 @@
 //! two match. Another site can make a browser send the cookie but cannot read it to fill the field.
 
 use axum::http::HeaderMap;
-use axum::http::header::COOKIE;
 use subtle::ConstantTimeEq;
 
 use crate::random;
@@ -21,14 +20,7 @@ pub struct CsrfToken {
 }
 
 fn cookie_value(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == CSRF_COOKIE && !value.is_empty())
-        .map(|(_, value)| value)
+    crate::http::auth::cookie(headers, CSRF_COOKIE)
 }
 
 /// The browser's token, or a fresh one to set.
@@ -60,6 +52,7 @@ pub fn verify(headers: &HeaderMap, submitted: &str) -> bool {
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use axum::http::header::COOKIE;
 
     fn with_cookie(cookie: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();

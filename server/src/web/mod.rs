@@ -4,9 +4,14 @@
 //! **Architecture Invariant:** pages call the same domain modules as the JSON API (`wallet`,
 //! `issuance`, the store); no business rule lives in a handler or a template.
 
+pub mod admin;
 mod assets;
 pub mod csrf;
+mod enterprise;
+mod feedback;
+mod points;
 mod qr;
+mod register;
 mod session;
 mod wallet;
 
@@ -16,69 +21,163 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::http::error::ApiError;
 use crate::http::{Access, BOOK_READERS, EVERYONE, HOLDERS, Route, Surface};
+use crate::store::models::Role;
 use crate::store::{Store, StoreError};
 
 /// The page routes, merged into the one route table by `http::routes`.
 pub fn routes<S: Store>() -> Vec<Route<S>> {
-    let (get, post) = (Method::GET, Method::POST);
     vec![
         Route::new(
             Surface::Page,
-            get.clone(),
+            Method::GET,
             "/",
             Access::Public,
             session::home::<S>,
         ),
         Route::new(
             Surface::Page,
-            get.clone(),
+            Method::GET,
             "/login",
             Access::Public,
             session::login_form::<S>,
         ),
         Route::new(
             Surface::Page,
-            post.clone(),
+            Method::POST,
             "/login",
             Access::Public,
             session::login::<S>,
         ),
         Route::new(
             Surface::Page,
-            post,
+            Method::POST,
             "/logout",
             Access::Roles(EVERYONE),
             session::logout::<S>,
         ),
         Route::new(
             Surface::Page,
-            get.clone(),
+            Method::GET,
+            "/login/sms",
+            Access::Public,
+            register::sign_in_form,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/login/sms",
+            Access::Public,
+            register::sign_in::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
+            "/wallet/register",
+            Access::Public,
+            register::register_form,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/register",
+            Access::Public,
+            register::register::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
             "/static/shuipiao.css",
             Access::Public,
             assets::stylesheet,
         ),
         Route::new(
             Surface::Page,
-            get.clone(),
+            Method::GET,
             "/wallet",
             Access::Roles(HOLDERS),
             wallet::list::<S>,
         ),
         Route::new(
             Surface::Page,
-            get.clone(),
+            Method::GET,
             "/wallet/books/{id}",
             Access::Roles(BOOK_READERS),
             wallet::detail::<S>,
         ),
         Route::new(
             Surface::Page,
-            get,
+            Method::GET,
             "/wallet/books/{id}/print",
             Access::Roles(BOOK_READERS),
             wallet::print::<S>,
         ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
+            "/wallet/points",
+            Access::Roles(HOLDERS),
+            points::points::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/points/gifts/{id}",
+            Access::Roles(HOLDERS),
+            points::order::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
+            "/wallet/enterprise",
+            Access::Roles(&[Role::EnterpriseAdmin]),
+            enterprise::overview::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/enterprise/allocate",
+            Access::Roles(&[Role::EnterpriseAdmin]),
+            enterprise::allocate::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/enterprise/invite",
+            Access::Roles(&[Role::EnterpriseAdmin]),
+            enterprise::invite::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
+            "/wallet/feedback",
+            Access::Roles(HOLDERS),
+            feedback::form::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/feedback",
+            Access::Roles(HOLDERS),
+            feedback::submit::<S>,
+        ),
     ]
+    .into_iter()
+    .chain(admin::routes::<S>())
+    .collect()
+}
+
+/// `?done=1` on the page a form redirected back to: the page shows its success notice.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+impl DoneQuery {
+    /// `text` when the form just succeeded.
+    fn notice(&self, text: &'static str) -> Option<&'static str> {
+        self.done.as_ref().map(|_| text)
+    }
 }
 
 /// Renders a template into a page (500 if rendering fails, which a test would catch).

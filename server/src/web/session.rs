@@ -20,6 +20,7 @@ use crate::web::{PageError, render};
 fn start_page(role: Role) -> &'static str {
     match role {
         Role::Customer | Role::EnterpriseAdmin => "/wallet",
+        Role::Statistician | Role::Operator | Role::Admin => "/admin",
         _ => "/login?signed_in=1",
     }
 }
@@ -114,7 +115,11 @@ pub async fn login<S: Store>(
     if !csrf::verify(&headers, &form.csrf) {
         return Ok(refuse("页面已过期,请重新提交"));
     }
-    let user = match state.store.user_by_name(form.username.trim()).await {
+    let found = match crate::pii::Phone::parse(&form.username) {
+        Ok(phone) => state.store.user_by_phone(&phone.index(&state.master)).await,
+        Err(_) => state.store.user_by_name(form.username.trim()).await,
+    };
+    let user = match found {
         Ok(user) => Some(user),
         Err(StoreError::NotFound) => None,
         Err(err) => return Err(err.into()),

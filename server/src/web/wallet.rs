@@ -22,23 +22,26 @@ use crate::wallet::{self, Names, WalletEntry, WalletFilter, WalletStatus};
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, qr, render};
 
-/// What every signed-in page shows in its header.
-struct Chrome {
-    username: String,
-    csrf: String,
+/// What every signed-in wallet page shows in its header.
+pub(super) struct Chrome {
+    pub(super) username: String,
+    pub(super) csrf: String,
+    /// Shows the enterprise tab.
+    pub(super) enterprise_admin: bool,
 }
 
 impl Chrome {
-    fn new(user: &User, token: &CsrfToken) -> Chrome {
+    pub(super) fn new(user: &User, token: &CsrfToken) -> Chrome {
         Chrome {
             username: user.spec.username.clone(),
             csrf: token.value.clone(),
+            enterprise_admin: user.spec.role == Role::EnterpriseAdmin,
         }
     }
 }
 
 /// Sends the page, setting the CSRF cookie if the browser had none.
-fn with_token(token: &CsrfToken, page: Response) -> Response {
+pub(super) fn with_token(token: &CsrfToken, page: Response) -> Response {
     let cookies: Vec<_> = token
         .set_cookie
         .iter()
@@ -93,6 +96,7 @@ struct ListPage {
     query: ListQuery,
     filtered: bool,
     error: Option<&'static str>,
+    referral_code: String,
 }
 
 /// Filters of the wallet list, as typed into the form.
@@ -186,6 +190,7 @@ pub async fn list<S: Store>(
         filtered: query.is_set(),
         query,
         error,
+        referral_code: crate::signup::referral_code(user.id),
     };
     Ok(with_token(&token, render(&page)))
 }

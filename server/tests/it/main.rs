@@ -2,9 +2,12 @@
 //! the HTTP API over real 127.0.0.1:0.
 
 mod client;
+mod gateway;
 mod support;
 
 mod cli;
 mod http;
+mod notify;
 mod store;
+mod store_customers;
 mod web;

@@ -216,17 +216,23 @@ impl Drop for TestServer {
 }
 
 pub async fn start(db: &TestDb) -> TestServer {
+    start_with(db, |_| {}).await
+}
+
+/// [`start`] with the test's own settings (e.g. a mock notification gateway).
+pub async fn start_with(db: &TestDb, edit: impl FnOnce(&mut Config)) -> TestServer {
     let store = open(db).await;
     keys::ensure(&store, &master(), shuipiao_server::unix_now())
         .await
         .unwrap();
-    let config = Config {
+    let mut config = Config {
         database_url: db.url.clone(),
         master_key: Some(master()),
         body_limit_bytes: BODY_LIMIT,
         pull_page_size: 50,
         ..Config::default()
     };
+    edit(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = oneshot::channel::<()>();

@@ -19,7 +19,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// ChromeDriver on a free loopback port; killed on drop.
-struct Driver {
+pub(super) struct Driver {
     child: Child,
     url: String,
 }
@@ -33,7 +33,7 @@ impl Drop for Driver {
 
 /// Starts ChromeDriver, or returns `None` (with a note) where Chromium is not installed. CI
 /// installs it (scripts/install-deps.sh), so there a missing browser fails the test.
-async fn driver() -> Option<Driver> {
+pub(super) async fn driver() -> Option<Driver> {
     if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -68,7 +68,7 @@ async fn driver() -> Option<Driver> {
     panic!("chromedriver did not listen on port {port}");
 }
 
-async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+pub(super) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -114,33 +114,33 @@ fn decode_qr(png: &[u8]) -> Vec<String> {
         .collect()
 }
 
+/// Types into the element `css` finds.
+async fn type_into(client: &Client, css: &str, text: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("{css}: {err}"));
+    element.send_keys(text).await.unwrap();
+}
+
+/// Clicks the element `css` finds.
+async fn click(client: &Client, css: &str) {
+    let element = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|err| panic!("{css}: {err}"));
+    element.click().await.unwrap();
+}
+
 async fn sign_in(client: &Client, base: &str, username: &str) {
     client.goto(&format!("{base}/wallet")).await.unwrap();
     assert!(
         client.current_url().await.unwrap().path() == "/login",
         "an anonymous visit lands on the login page"
     );
-    client
-        .find(Locator::Css("input[name=username]"))
-        .await
-        .unwrap()
-        .send_keys(username)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=password]"))
-        .await
-        .unwrap()
-        .send_keys(support::PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("button[type=submit].primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(client, "input[name=username]", username).await;
+    type_into(client, "input[name=password]", support::PASSWORD).await;
+    click(client, "button[type=submit].primary").await;
     client
         .wait()
         .for_url(&format!("{base}/wallet").parse().unwrap())
@@ -160,6 +160,11 @@ async fn a_customer_finds_a_book_and_its_qr_scans_back_to_the_credential() {
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver, profile.path()).await;
 
+    client
+        .goto(&format!("{base}/wallet/register?code=SP000001"))
+        .await
+        .unwrap();
+    snap(&client, "00-register").await;
     sign_in(&client, &base, "zhang").await;
     let summary = client.find(Locator::Css(".summary")).await.unwrap();
     assert!(summary.text().await.unwrap().contains("12"));
@@ -167,27 +172,9 @@ async fn a_customer_finds_a_book_and_its_qr_scans_back_to_the_credential() {
 
     // Search by the book number through the filter form.
     let wanted = &fixture.zhang[1];
-    client
-        .find(Locator::Css(".filters summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("input[name=q]"))
-        .await
-        .unwrap()
-        .send_keys(&wanted.id.0.to_string())
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css(".filter-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, ".filters summary").await;
+    type_into(&client, "input[name=q]", &wanted.id.0.to_string()).await;
+    click(&client, ".filter-form button[type=submit]").await;
     client
         .wait()
         .for_element(Locator::Css(".filters[open]"))
@@ -232,6 +219,13 @@ async fn a_customer_finds_a_book_and_its_qr_scans_back_to_the_credential() {
         .unwrap();
     let printed = snap(&client, "04-print").await;
     assert_eq!(decode_qr(&printed), vec![wanted.qr_text.clone()]);
+    for (path, name) in [
+        ("/wallet/points", "06-points"),
+        ("/wallet/feedback", "07-feedback"),
+    ] {
+        client.goto(&format!("{base}{path}")).await.unwrap();
+        snap(&client, name).await;
+    }
 
     client.close().await.unwrap();
     let profile = tempfile::tempdir().unwrap();
@@ -246,6 +240,11 @@ async fn a_customer_finds_a_book_and_its_qr_scans_back_to_the_credential() {
         fixture.members.len(),
         "the enterprise sees its members' books"
     );
-    snap(&client, "05-enterprise").await;
+    snap(&client, "05-enterprise-wallet").await;
+    client
+        .goto(&format!("{base}/wallet/enterprise"))
+        .await
+        .unwrap();
+    snap(&client, "08-enterprise").await;
     client.close().await.unwrap();
 }

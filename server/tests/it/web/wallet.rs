@@ -173,6 +173,18 @@ async fn the_wallet_lists_filters_and_explains_each_book() {
     assert!(!gone.text.contains("<svg"), "a revoked book shows no QR");
     assert!(gone.text.contains("用户挂失"));
 
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+    ] {
+        assert_eq!(
+            detail.header(name),
+            Some(value),
+            "{name} on a page with a QR code"
+        );
+    }
+
     let print = browser.get(&format!("/wallet/books/{unused}/print")).await;
     assert_eq!(print.status, StatusCode::OK);
     assert!(print.text.contains("<svg") && print.text.contains("window.print()"));

@@ -1,0 +1,126 @@
+//! Delivering the outbox: due messages go to the sink; a failure is retried with exponential
+//! backoff and the message is dead-lettered after the configured number of attempts.
+
+use std::time::Duration;
+
+use crate::config::{MasterKey, PromotionConfig};
+use crate::notify::sink::{Outgoing, Sink};
+use crate::pii::Phone;
+use crate::store::models::Notification;
+use crate::store::{Store, StoreResult};
+
+/// First retry delay; each further retry doubles it, up to [`MAX_BACKOFF_SECS`].
+pub const FIRST_BACKOFF_SECS: i64 = 30;
+/// Longest wait between two attempts.
+pub const MAX_BACKOFF_SECS: i64 = 3_600;
+
+/// When to try again after the `attempts`-th failed attempt, or `None` to give up.
+pub fn retry_at(now: i64, attempts: u32, max_attempts: u32) -> Option<i64> {
+    (attempts < max_attempts).then(|| {
+        let doublings = attempts.saturating_sub(1).min(16);
+        now + (FIRST_BACKOFF_SECS << doublings).min(MAX_BACKOFF_SECS)
+    })
+}
+
+/// What one round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Delivered.
+    pub sent: u32,
+    /// Failed, to be retried.
+    pub retrying: u32,
+    /// Failed for the last time.
+    pub dead: u32,
+}
+
+/// Delivers the outbox through one sink.
+#[derive(Debug, Clone)]
+pub struct Dispatcher<S> {
+    store: S,
+    master: MasterKey,
+    sink: Sink,
+    max_attempts: u32,
+}
+
+impl<S: Store> Dispatcher<S> {
+    /// A dispatcher giving up after `max_attempts` attempts per message.
+    pub fn new(store: S, master: MasterKey, sink: Sink, max_attempts: u32) -> Dispatcher<S> {
+        Dispatcher {
+            store,
+            master,
+            sink,
+            max_attempts: max_attempts.max(1),
+        }
+    }
+
+    async fn deliver(&self, message: &Notification) -> Result<(), String> {
+        let phone = Phone::open(&self.master, &message.spec.recipient_sealed)
+            .map_err(|err| err.to_string())?;
+        let outgoing = Outgoing {
+            id: message.id,
+            channel: message.spec.channel.as_str(),
+            to: phone.digits().to_string(),
+            kind: message.spec.kind,
+            text: message.spec.body.clone(),
+        };
+        self.sink
+            .deliver(&outgoing)
+            .await
+            .map_err(|err| err.to_string())
+    }
+
+    /// Delivers the messages due at `now` (up to `limit`).
+    pub async fn run_once(&self, now: i64, limit: u32) -> StoreResult<Round> {
+        let mut round = Round::default();
+        for message in self.store.due_notifications(now, limit).await? {
+            let result = self.deliver(&message).await;
+            let attempts = message.attempts + 1;
+            let retry = retry_at(now, attempts, self.max_attempts);
+            match (&result, retry) {
+                (Ok(()), _) => round.sent += 1,
+                (Err(_), Some(_)) => round.retrying += 1,
+                (Err(error), None) => {
+                    round.dead += 1;
+                    tracing::warn!(id = message.id, %error, "notification dead-lettered");
+                }
+            }
+            self.store
+                .record_delivery(
+                    message.id,
+                    result.as_ref().map(|_| ()).map_err(|e| e.as_str()),
+                    retry,
+                    now,
+                )
+                .await?;
+        }
+        Ok(round)
+    }
+
+    /// Runs the background jobs and delivers the outbox every `interval` until the process ends.
+    pub async fn run(self, interval: Duration, promotions: PromotionConfig) {
+        loop {
+            let now = crate::unix_now();
+            if let Err(err) = crate::notify::jobs::run_all(&self.store, &promotions, now).await {
+                tracing::warn!(error = %err, "notification jobs failed");
+            }
+            if let Err(err) = self.run_once(now, 100).await {
+                tracing::warn!(error = %err, "notification delivery failed");
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_ends() {
+        assert_eq!(retry_at(1_000, 1, 5), Some(1_030));
+        assert_eq!(retry_at(1_000, 2, 5), Some(1_060));
+        assert_eq!(retry_at(1_000, 4, 5), Some(1_240));
+        assert_eq!(retry_at(1_000, 5, 5), None, "the fifth failure is the last");
+        assert_eq!(retry_at(0, 12, 99), Some(MAX_BACKOFF_SECS));
+    }
+}

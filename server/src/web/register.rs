@@ -1,0 +1,207 @@
+//! Phone pages: registration (with a referral or staff code from a courier's QR, a store or a
+//! poster) and sign-in by SMS code. Both ask for a code first, then the rest of the form.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::http::AppState;
+use crate::http::auth::start_session;
+use crate::pii::Phone;
+use crate::signup::{self, Registration, SignupError};
+use crate::store::Store;
+use crate::web::csrf::{self, CsrfToken};
+use crate::web::{PageError, render};
+
+/// Cookie that tells one browser from another, for referral anti-abuse.
+const BROWSER_COOKIE: &str = "sp_browser";
+
+/// Which phone page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Register,
+    SignIn,
+}
+
+#[derive(Template)]
+#[template(path = "phone.html")]
+struct PhonePage<'a> {
+    register: bool,
+    csrf: &'a str,
+    form: &'a PhoneForm,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// Every field of both phone pages; missing fields are empty.
+#[derive(Debug, Default, Deserialize)]
+pub struct PhoneForm {
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    /// Referral or staff code; `?code=` on the QR link fills it.
+    #[serde(default, alias = "ref")]
+    referral: String,
+    /// `send` asks for a code; anything else submits.
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn browser_id(headers: &HeaderMap) -> Option<String> {
+    crate::http::auth::cookie(headers, BROWSER_COOKIE).map(|value| value.chars().take(64).collect())
+}
+
+fn page(
+    mode: Mode,
+    token: &CsrfToken,
+    headers: &HeaderMap,
+    form: &PhoneForm,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let mut cookies: Vec<_> = token
+        .set_cookie
+        .iter()
+        .map(|cookie| (SET_COOKIE, cookie.clone()))
+        .collect();
+    if mode == Mode::Register && browser_id(headers).is_none() {
+        let id = data_encoding::BASE32_NOPAD.encode(&crate::random::bytes::<15>());
+        cookies.push((
+            SET_COOKIE,
+            format!("{BROWSER_COOKIE}={id}; HttpOnly; SameSite=Lax; Path=/; Max-Age=31536000"),
+        ));
+    }
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let template = PhonePage {
+        register: mode == Mode::Register,
+        csrf: &token.value,
+        form,
+        notice,
+        error,
+    };
+    (status, AppendHeaders(cookies), render(&template)).into_response()
+}
+
+/// Query of the registration link: `?code=SP000012` from a courier's QR.
+#[derive(Debug, Default, Deserialize)]
+pub struct RegisterQuery {
+    #[serde(default)]
+    code: String,
+}
+
+/// `GET /wallet/register`.
+pub async fn register_form(headers: HeaderMap, Query(query): Query<RegisterQuery>) -> Response {
+    let form = PhoneForm {
+        referral: query.code,
+        ..PhoneForm::default()
+    };
+    page(
+        Mode::Register,
+        &csrf::token(&headers),
+        &headers,
+        &form,
+        None,
+        None,
+    )
+}
+
+/// `GET /login/sms`.
+pub async fn sign_in_form(headers: HeaderMap) -> Response {
+    page(
+        Mode::SignIn,
+        &csrf::token(&headers),
+        &headers,
+        &PhoneForm::default(),
+        None,
+        None,
+    )
+}
+
+async fn submit<S: Store>(
+    mode: Mode,
+    state: AppState<S>,
+    headers: HeaderMap,
+    form: PhoneForm,
+) -> Result<Response, PageError> {
+    let token = csrf::token(&headers);
+    let fail = |err: String| Ok(page(mode, &token, &headers, &form, None, Some(err)));
+    if !csrf::verify(&headers, &form.csrf) {
+        return fail("页面已过期,请重新提交".into());
+    }
+    let phone = match Phone::parse(&form.phone) {
+        Ok(phone) => phone,
+        Err(err) => return fail(err.to_string()),
+    };
+    let now = crate::unix_now();
+    if form.action == "send" {
+        return match signup::send_code(&state.store, &state.master, &phone, now).await {
+            Ok(()) => {
+                let notice = format!("验证码已发送至 {},10 分钟内有效", phone.masked());
+                Ok(page(mode, &token, &headers, &form, Some(notice), None))
+            }
+            Err(SignupError::Store(err)) => Err(err.into()),
+            Err(err) => fail(err.to_string()),
+        };
+    }
+    let signed_up = match mode {
+        Mode::Register => {
+            let registration = Registration {
+                phone,
+                code: form.code.clone(),
+                name: form.name.clone(),
+                password: form.password.clone(),
+                referral: form.referral.clone(),
+                browser_id: browser_id(&headers),
+            };
+            let promotions = &state.config.promotions;
+            signup::register(&state.store, &state.master, promotions, &registration, now).await
+        }
+        Mode::SignIn => {
+            signup::sign_in_with_code(&state.store, &state.master, &phone, &form.code, now).await
+        }
+    };
+    let user = match signed_up {
+        Ok(user) => user,
+        Err(SignupError::Store(err)) => return Err(err.into()),
+        Err(err) => return fail(err.to_string()),
+    };
+    let session = start_session(&state, &user, now).await?;
+    Ok((
+        AppendHeaders([(SET_COOKIE, session.cookie)]),
+        Redirect::to("/wallet"),
+    )
+        .into_response())
+}
+
+/// `POST /wallet/register`: sends a code, or registers and signs in.
+pub async fn register<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Form(form): Form<PhoneForm>,
+) -> Result<Response, PageError> {
+    submit(Mode::Register, state, headers, form).await
+}
+
+/// `POST /login/sms`: sends a code, or signs in with it.
+pub async fn sign_in<S: Store>(
+    State(state): State<AppState<S>>,
+    headers: HeaderMap,
+    Form(form): Form<PhoneForm>,
+) -> Result<Response, PageError> {
+    submit(Mode::SignIn, state, headers, form).await
+}

@@ -1,0 +1,390 @@
+//! Registration and sign-in by phone over real HTTP, with codes delivered through a mock SMS
+//! gateway: staff attribution, welcome and referral gifts, anti-farming, limits on codes.
+
+use axum::http::StatusCode;
+use shuipiao_server::config::Config;
+use shuipiao_server::signup;
+use shuipiao_server::store::Store;
+use shuipiao_server::store::models::Role;
+use sqlx::{Connection, Row};
+
+use super::Browser;
+use crate::gateway::{self, Gateway};
+use crate::support::{self, TestServer};
+
+async fn server_with_gateway(db: &support::TestDb) -> (TestServer, Gateway) {
+    let gateway = Gateway::start().await;
+    let url = gateway.url.clone();
+    let server = support::start_with(db, |config: &mut Config| {
+        config.notify.http_endpoint = Some(url);
+        config.notify.http_secret = Some(gateway::SECRET.into());
+        config.notify.interval_secs = 1;
+    })
+    .await;
+    support::catalogue(&server.store, 4).await;
+    (server, gateway)
+}
+
+/// Registers `phone` through the form (asking for a code first); returns where it went.
+async fn register(
+    browser: &mut Browser<'_>,
+    gateway: &Gateway,
+    phone: &str,
+    referral: &str,
+    nth_code: usize,
+) -> support::Response {
+    let form = browser
+        .get(&format!("/wallet/register?code={referral}"))
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.text.contains(&format!("value=\"{referral}\"")));
+    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let sent = browser
+        .post_form(
+            "/wallet/register",
+            &[
+                ("phone", phone),
+                ("action", "send"),
+                ("csrf", &csrf),
+                ("referral", referral),
+            ],
+        )
+        .await;
+    assert!(sent.text.contains("验证码已发送"), "{}", sent.text);
+    let code = gateway.code_for(phone, nth_code).await;
+    browser
+        .post_form(
+            "/wallet/register",
+            &[
+                ("phone", phone),
+                ("code", &code),
+                ("name", "新客户"),
+                ("referral", referral),
+                ("action", "register"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await
+}
+
+async fn referrer_of(db: &support::TestDb, username_phone_user: u64) -> Option<i64> {
+    let mut conn = sqlx::AnyConnection::connect(db.url.expose()).await.unwrap();
+    let row = sqlx::query("SELECT referrer_id FROM signups WHERE user_id = $1")
+        .bind(username_phone_user as i64)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    row.try_get("referrer_id").unwrap()
+}
+
+#[tokio::test]
+async fn a_courier_qr_sign_up_is_attributed_and_gets_the_welcome_gift() {
+    sqlx::any::install_default_drivers();
+    let db = support::sqlite_db();
+    let (server, gateway) = server_with_gateway(&db).await;
+    let (courier, _) = server.user("courier1", Role::Courier, None).await;
+    let staff_code = signup::referral_code(courier.id);
+
+    let mut browser = Browser::new(&server);
+    let done = register(&mut browser, &gateway, "13812345678", &staff_code, 0).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    assert_eq!(done.header("location"), Some("/wallet"));
+    let wallet = browser.get("/wallet").await;
+    assert!(
+        wallet.text.contains("<strong>2</strong><span>可用张数"),
+        "{}",
+        wallet.text
+    );
+    gateway.wait_for("13812345678", "赠票已到账,共2张").await;
+
+    let index = shuipiao_server::pii::Phone::parse("13812345678")
+        .unwrap()
+        .index(&support::master());
+    let user = server.store.user_by_phone(&index).await.unwrap();
+    assert_eq!(user.spec.role, Role::Customer);
+    assert!(
+        !user.spec.username.contains("5678"),
+        "no phone digits in the login name"
+    );
+    assert_eq!(referrer_of(&db, user.id.0).await, Some(courier.id.0 as i64));
+
+    // The same phone cannot register twice.
+    let mut again = Browser::new(&server);
+    again.get("/wallet/register").await;
+    let csrf = again.jar.get("sp_csrf").unwrap().to_string();
+    let twice = again
+        .post_form(
+            "/wallet/register",
+            &[
+                ("phone", "138 1234 5678"),
+                ("code", "123456"),
+                ("action", "register"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    assert!(twice.text.contains("该手机号已注册"));
+}
+
+#[tokio::test]
+async fn customers_sign_in_by_sms_code_or_phone_and_password() {
+    let db = support::sqlite_db();
+    let (server, gateway) = server_with_gateway(&db).await;
+    let master = support::master();
+    let phone = shuipiao_server::pii::Phone::parse("13611112222").unwrap();
+    let customer = shuipiao_server::store::models::NewCustomer {
+        name: "李娜家".into(),
+        enterprise_id: None,
+        username: "p-lina".into(),
+        password_hash: shuipiao_server::auth::password::hash(support::PASSWORD.into())
+            .await
+            .unwrap(),
+        phone_index: phone.index(&master),
+        phone_sealed: phone.seal(&master),
+        referrer: None,
+        browser_hash: None,
+    };
+    server
+        .store
+        .register_customer(
+            &customer,
+            support::NOW,
+            &support::audit("customer.register"),
+        )
+        .await
+        .unwrap();
+
+    let mut by_password = Browser::new(&server);
+    by_password.get("/login").await;
+    let csrf = by_password.jar.get("sp_csrf").unwrap().to_string();
+    let signed_in = by_password
+        .post_form(
+            "/login",
+            &[
+                ("username", "136-1111-2222"),
+                ("password", support::PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed_in.header("location"),
+        Some("/wallet"),
+        "{}",
+        signed_in.text
+    );
+
+    let mut by_code = Browser::new(&server);
+    by_code.get("/login/sms").await;
+    let csrf = by_code.jar.get("sp_csrf").unwrap().to_string();
+    let sent = by_code
+        .post_form(
+            "/login/sms",
+            &[
+                ("phone", "13611112222"),
+                ("action", "send"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert!(sent.text.contains("136****2222"), "{}", sent.text);
+    let code = gateway.code_for("13611112222", 0).await;
+    let signed_in = by_code
+        .post_form(
+            "/login/sms",
+            &[
+                ("phone", "13611112222"),
+                ("code", &code),
+                ("action", "sign_in"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        signed_in.header("location"),
+        Some("/wallet"),
+        "{}",
+        signed_in.text
+    );
+    assert_eq!(by_code.get("/wallet").await.status, StatusCode::OK);
+
+    // A phone without an account: the code arrives but signs nobody in.
+    let mut stranger = Browser::new(&server);
+    stranger.get("/login/sms").await;
+    let csrf = stranger.jar.get("sp_csrf").unwrap().to_string();
+    stranger
+        .post_form(
+            "/login/sms",
+            &[
+                ("phone", "13633334444"),
+                ("action", "send"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    let code = gateway.code_for("13633334444", 0).await;
+    let refused = stranger
+        .post_form(
+            "/login/sms",
+            &[
+                ("phone", "13633334444"),
+                ("code", &code),
+                ("action", "sign_in"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert!(
+        refused.text.contains("该手机号尚未注册"),
+        "{}",
+        refused.text
+    );
+    assert!(stranger.jar.get("sp_session").is_none());
+}
+
+#[tokio::test]
+async fn referrals_reward_both_once_and_not_from_a_farming_browser() {
+    let db = support::sqlite_db();
+    let (server, gateway) = server_with_gateway(&db).await;
+
+    let mut alice = Browser::new(&server);
+    let done = register(&mut alice, &gateway, "13900000001", "", 0).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    let list = alice.get("/wallet").await;
+    let code = list
+        .text
+        .split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split("</code>").next())
+        .expect("the wallet shows the referral code")
+        .to_string();
+
+    let mut bob = Browser::new(&server);
+    let done = register(&mut bob, &gateway, "13900000002", &code, 0).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
+    // Bob: 2 for registering + 1 referral; Alice: 2 + 1.
+    let bob_wallet = bob.get("/wallet").await;
+    assert!(bob_wallet.text.contains("<strong>3</strong><span>可用张数"));
+    let alice_wallet = alice.get("/wallet").await;
+    assert!(
+        alice_wallet
+            .text
+            .contains("<strong>3</strong><span>可用张数")
+    );
+    assert!(alice_wallet.text.contains("推荐奖励") || alice_wallet.text.contains("18.9L"));
+
+    // Bob's browser signs up a third phone with Alice's code: no referral gift for anyone.
+    let csrf = bob.jar.get("sp_csrf").unwrap().to_string();
+    bob.post_form("/logout", &[("csrf", &csrf)]).await;
+    let done = register(&mut bob, &gateway, "13900000003", &code, 0).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let carol_wallet = bob.get("/wallet").await;
+    assert!(
+        carol_wallet
+            .text
+            .contains("<strong>2</strong><span>可用张数")
+    );
+    let alice_wallet = alice.get("/wallet").await;
+    assert!(
+        alice_wallet
+            .text
+            .contains("<strong>3</strong><span>可用张数"),
+        "still 3"
+    );
+
+    // Bad inputs are explained and change nothing.
+    let mut eve = Browser::new(&server);
+    eve.get("/wallet/register").await;
+    let csrf = eve.jar.get("sp_csrf").unwrap().to_string();
+    for (phone, referral, needle) in [
+        ("12345", "", "请输入 11 位手机号码"),
+        ("13900000004", "SP999999", "推荐码无效"),
+        ("13900000004", "hello", "推荐码无效"),
+    ] {
+        let response = eve
+            .post_form(
+                "/wallet/register",
+                &[
+                    ("phone", phone),
+                    ("code", "123456"),
+                    ("referral", referral),
+                    ("action", "register"),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{phone} {referral}"
+        );
+        assert!(
+            response.text.contains(needle),
+            "{needle}: {}",
+            response.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn codes_are_rate_limited_and_die_after_five_wrong_guesses() {
+    let db = support::sqlite_db();
+    let (server, gateway) = server_with_gateway(&db).await;
+    let mut browser = Browser::new(&server);
+    browser.get("/wallet/register").await;
+    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let send = [
+        ("phone", "13700000000"),
+        ("action", "send"),
+        ("csrf", csrf.as_str()),
+    ];
+    assert!(
+        browser
+            .post_form("/wallet/register", &send)
+            .await
+            .text
+            .contains("验证码已发送")
+    );
+    let again = browser.post_form("/wallet/register", &send).await;
+    assert!(again.text.contains("验证码发送太频繁"), "{}", again.text);
+    let code = gateway.code_for("13700000000", 0).await;
+    let wrong = if code == "111111" { "222222" } else { "111111" };
+    for _ in 0..5 {
+        let response = browser
+            .post_form(
+                "/wallet/register",
+                &[
+                    ("phone", "13700000000"),
+                    ("code", wrong),
+                    ("action", "register"),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        assert!(response.text.contains("验证码错误"));
+    }
+    let late = browser
+        .post_form(
+            "/wallet/register",
+            &[
+                ("phone", "13700000000"),
+                ("code", &code),
+                ("action", "register"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert!(
+        late.text.contains("验证码错误"),
+        "the right code no longer works"
+    );
+    let forged = browser
+        .post_form(
+            "/wallet/register",
+            &[("phone", "13700000000"), ("action", "send")],
+        )
+        .await;
+    assert!(forged.text.contains("页面已过期"), "no token, no SMS");
+    assert_eq!(gateway.received().len(), 1, "exactly one SMS went out");
+}
