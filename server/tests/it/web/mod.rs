@@ -1,7 +1,12 @@
 //! The web pages over real HTTP: sign-in with CSRF, the wallet and who may see which book; and
 //! the same pages driven in headless Chromium.
 
+mod admin;
+mod admin_browser;
 mod browser;
+mod enterprise;
+mod register;
+mod rewards;
 mod wallet;
 
 use axum::http::{Method, StatusCode};

@@ -1,0 +1,256 @@
+//! Products and packages (admins): the bottle sizes and the packages on sale (家庭月套餐,
+//! 企业年套餐, 买十送一 …) with price, paid and bonus units, validity, product and scope.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use shuipiao_shared::ids::{ProductCode, ScopeId};
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::store::models::{AuditEntry, NewPackage, Product};
+use crate::store::{Store, StoreError};
+use crate::web::PageError;
+use crate::web::admin::{Admin, Chrome, DoneQuery, done};
+
+struct PackageRow {
+    name: String,
+    price: String,
+    units: String,
+    validity_days: u32,
+    product: String,
+    scope: String,
+}
+
+struct Choice {
+    id: u32,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/catalogue.html")]
+struct CataloguePage {
+    chrome: Chrome,
+    products: Vec<Product>,
+    packages: Vec<PackageRow>,
+    product_choices: Vec<Choice>,
+    scopes: Vec<Choice>,
+}
+
+/// `GET /admin/packages`.
+pub async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, PageError> {
+    let store = &state.store;
+    let products = store.products().await?;
+    let scopes: Vec<Choice> = store
+        .scopes()
+        .await?
+        .into_iter()
+        .map(|s| Choice {
+            id: s.id.0,
+            name: s.name,
+        })
+        .collect();
+    let product_name = |code: ProductCode| {
+        products
+            .iter()
+            .find(|p| p.code == code)
+            .map_or_else(|| format!("产品 {}", code.0), |p| p.name.clone())
+    };
+    let scope_name = |scope: ScopeId| {
+        scopes
+            .iter()
+            .find(|s| s.id == scope.0)
+            .map_or_else(|| "不限区域".to_string(), |s| s.name.clone())
+    };
+    let packages = store
+        .packages()
+        .await?
+        .into_iter()
+        .map(|p| PackageRow {
+            price: format!("¥{}.{:02}", p.spec.price_fen / 100, p.spec.price_fen % 100),
+            units: match p.spec.bonus_units {
+                0 => format!("{} 张", p.spec.paid_units),
+                bonus => format!("{} + 赠 {bonus} 张", p.spec.paid_units),
+            },
+            validity_days: p.spec.validity_days,
+            product: product_name(p.spec.product),
+            scope: scope_name(p.spec.scope),
+            name: p.spec.name,
+        })
+        .collect();
+    let product_choices = products
+        .iter()
+        .map(|p| Choice {
+            id: u32::from(p.code.0),
+            name: p.name.clone(),
+        })
+        .collect();
+    Ok(admin.send(&CataloguePage {
+        chrome: admin.chrome("/admin/packages", query.done.as_deref()),
+        products,
+        packages,
+        product_choices,
+        scopes,
+    }))
+}
+
+/// The new-package form as typed.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct PackageForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    price: String,
+    #[serde(default)]
+    paid_units: String,
+    #[serde(default)]
+    bonus_units: String,
+    #[serde(default)]
+    validity_days: String,
+    #[serde(default)]
+    product: String,
+    #[serde(default)]
+    scope: String,
+}
+
+/// Price in yuan (`150`, `150.5`, `150.50`) as fen.
+fn fen(text: &str) -> Option<i64> {
+    let (whole, cents) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if whole.is_empty() || cents.len() > 2 || !cents.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: i64 = whole.parse().ok().filter(|n| (0..10_000_000).contains(n))?;
+    let cents: i64 = format!("{cents:0<2}").parse().ok()?;
+    Some(whole * 100 + cents)
+}
+
+/// Reads the form into a package; a zh-CN message for the first thing wrong.
+fn package_of(form: &PackageForm) -> Result<NewPackage, &'static str> {
+    let name = form.name.trim();
+    if name.is_empty() || name.chars().count() > 40 {
+        return Err("套餐名称为 1–40 个字");
+    }
+    let number = |text: &str, max: u32, message: &'static str| -> Result<u32, &'static str> {
+        text.trim()
+            .parse()
+            .ok()
+            .filter(|n| *n <= max)
+            .ok_or(message)
+    };
+    let paid_units = number(&form.paid_units, 10_000, "购买张数应为 1–10000")?;
+    let bonus_units = match form.bonus_units.trim() {
+        "" => 0,
+        text => number(text, 10_000, "赠送张数应为 0–10000")?,
+    };
+    if paid_units == 0 || paid_units + bonus_units > u32::from(u16::MAX) {
+        return Err("购买张数应为 1–10000");
+    }
+    let validity_days = number(&form.validity_days, 3_650, "有效天数应为 1–3650")?;
+    if validity_days == 0 {
+        return Err("有效天数应为 1–3650");
+    }
+    Ok(NewPackage {
+        name: name.to_string(),
+        price_fen: fen(&form.price).ok_or("价格应为元,最多两位小数,例如 150 或 66.50")?,
+        paid_units,
+        bonus_units,
+        validity_days,
+        product: ProductCode(form.product.trim().parse().map_err(|_| "请选择产品")?),
+        scope: ScopeId(match form.scope.trim() {
+            "" => 0,
+            text => text.parse().map_err(|_| "请选择使用范围")?,
+        }),
+    })
+}
+
+/// `POST /admin/packages`.
+pub async fn create<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Form(form): Form<PackageForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let package = package_of(&form).map_err(ApiError::bad_request)?;
+    let store = &state.store;
+    if store.product(package.product).await.is_err() {
+        return Err(ApiError::bad_request("产品不存在").into());
+    }
+    if package.scope != ScopeId::ANYWHERE
+        && !store.scopes().await?.iter().any(|s| s.id == package.scope)
+    {
+        return Err(ApiError::bad_request("使用范围不存在").into());
+    }
+    let audit = AuditEntry::new(
+        Some(admin.user.id),
+        "package.create",
+        format!("package:{}", package.name),
+        serde_json::json!({ "price_fen": package.price_fen, "units": package.paid_units + package.bonus_units }),
+    );
+    store
+        .create_package(&package, crate::unix_now(), &audit)
+        .await
+        .map_err(|err| match err {
+            StoreError::Conflict(_) => ApiError::bad_request("已有同名套餐"),
+            other => other.into(),
+        })?;
+    Ok(done("/admin/packages", "package_created"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_read_in_yuan() {
+        assert_eq!(fen("150"), Some(15_000));
+        assert_eq!(fen("66.5"), Some(6_650));
+        assert_eq!(fen("0.05"), Some(5));
+        assert_eq!(fen("1.234"), None);
+        assert_eq!(fen("-1"), None);
+        assert_eq!(fen("abc"), None);
+        assert_eq!(fen(".5"), None);
+    }
+
+    #[test]
+    fn a_package_form_is_checked() {
+        let form = PackageForm {
+            name: "买十送一".into(),
+            price: "150".into(),
+            paid_units: "10".into(),
+            bonus_units: "1".into(),
+            validity_days: "365".into(),
+            product: "189".into(),
+            ..PackageForm::default()
+        };
+        let package = package_of(&form).unwrap();
+        assert_eq!(
+            (package.price_fen, package.paid_units, package.bonus_units),
+            (15_000, 10, 1)
+        );
+        assert_eq!(package.scope, ScopeId::ANYWHERE);
+        let bad = |edit: fn(&mut PackageForm)| {
+            let mut f = form.clone();
+            edit(&mut f);
+            package_of(&f).err()
+        };
+        assert_eq!(bad(|f| f.name.clear()), Some("套餐名称为 1–40 个字"));
+        assert_eq!(
+            bad(|f| f.paid_units = "0".into()),
+            Some("购买张数应为 1–10000")
+        );
+        assert_eq!(
+            bad(|f| f.validity_days = "0".into()),
+            Some("有效天数应为 1–3650")
+        );
+        assert_eq!(bad(|f| f.product.clear()), Some("请选择产品"));
+        assert!(bad(|f| f.price = "1,5".into()).is_some());
+    }
+}

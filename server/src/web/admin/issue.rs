@@ -1,0 +1,336 @@
+//! Issuance: one click for an order (package + account + quantity), or bulk for an enterprise
+//! (the units split evenly among its members, or one shared book per package), with a preview of
+//! exactly what the customer receives before anything is signed.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::issuance::{self, Allocation, IssueOrder};
+use crate::store::Store;
+use crate::store::models::{Account, AccountKind, Package};
+use crate::web::PageError;
+use crate::web::admin::{Admin, Chrome, done};
+
+/// Packages in one order, at most.
+const MAX_QUANTITY: u32 = 1_000;
+
+/// How an enterprise's order is handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Split {
+    /// One book per package to the buyer (a family, or an enterprise's shared book).
+    Buyer,
+    /// The units split evenly among the enterprise's members, one book each.
+    Members,
+}
+
+/// The issue form as typed (every field text, so bad input gets a message, not a rejection).
+#[derive(Debug, Default, Deserialize)]
+pub struct IssueForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    package: String,
+    #[serde(default)]
+    quantity: String,
+    #[serde(default)]
+    split: String,
+}
+
+/// One book of the preview.
+struct PlannedBook {
+    holder: String,
+    units: u32,
+}
+
+/// What an order gives the customer.
+struct Plan {
+    order: IssueOrder,
+    books: Vec<PlannedBook>,
+    units: u32,
+    price: String,
+    validity_days: u32,
+}
+
+/// `total` units split among `n` members as evenly as possible (the first ones get one more).
+fn split_evenly(total: u32, n: u32) -> Vec<u32> {
+    let n = n.max(1);
+    (0..n)
+        .map(|i| total / n + u32::from(i < total % n))
+        .collect()
+}
+
+fn yuan(fen: i64) -> String {
+    format!("¥{}.{:02}", fen / 100, fen % 100)
+}
+
+/// Checks the form against the catalogue and plans the books; a zh-CN message when it is wrong.
+fn plan(
+    form: &IssueForm,
+    accounts: &[Account],
+    packages: &[Package],
+) -> Result<Plan, &'static str> {
+    let account_id: i64 = form.account.trim().parse().map_err(|_| "请选择客户账户")?;
+    let buyer = accounts
+        .iter()
+        .find(|a| a.id == account_id)
+        .ok_or("客户账户不存在")?;
+    let package_id: i64 = form.package.trim().parse().map_err(|_| "请选择套餐")?;
+    let package = packages
+        .iter()
+        .find(|p| p.id == package_id)
+        .ok_or("套餐不存在")?;
+    let quantity: u32 = form.quantity.trim().parse().map_err(|_| "数量应为正整数")?;
+    if quantity == 0 || quantity > MAX_QUANTITY {
+        return Err("数量应在 1 到 1000 之间");
+    }
+    let per_package = package.spec.paid_units + package.spec.bonus_units;
+    let units = per_package * quantity;
+    let split = match form.split.as_str() {
+        "members" => Split::Members,
+        _ => Split::Buyer,
+    };
+    let (books, allocations) = match split {
+        Split::Buyer => (
+            (0..quantity)
+                .map(|_| PlannedBook {
+                    holder: buyer.spec.name.clone(),
+                    units: per_package,
+                })
+                .collect(),
+            Vec::new(),
+        ),
+        Split::Members => {
+            if buyer.spec.kind != AccountKind::Enterprise {
+                return Err("只有企业账户可以分给成员");
+            }
+            let members: Vec<&Account> = accounts
+                .iter()
+                .filter(|a| a.spec.enterprise_id == Some(buyer.id))
+                .collect();
+            if members.is_empty() {
+                return Err("该企业还没有成员账户");
+            }
+            let shares = split_evenly(units, members.len() as u32);
+            if shares.iter().any(|&n| n == 0 || n > u32::from(u16::MAX)) {
+                return Err("张数少于成员人数,无法平均分配");
+            }
+            let books = members
+                .iter()
+                .zip(&shares)
+                .map(|(m, &n)| PlannedBook {
+                    holder: m.spec.name.clone(),
+                    units: n,
+                })
+                .collect();
+            let allocations = members
+                .iter()
+                .zip(&shares)
+                .map(|(m, &n)| Allocation {
+                    account_id: m.id,
+                    units: n as u16,
+                })
+                .collect();
+            (books, allocations)
+        }
+    };
+    Ok(Plan {
+        order: IssueOrder {
+            account_id,
+            package_id,
+            quantity,
+            allocations,
+        },
+        books,
+        units,
+        price: yuan(package.spec.price_fen * i64::from(quantity)),
+        validity_days: package.spec.validity_days,
+    })
+}
+
+struct Choice {
+    id: i64,
+    label: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/issue.html")]
+struct IssuePage {
+    chrome: Chrome,
+    accounts: Vec<Choice>,
+    packages: Vec<Choice>,
+    form: IssueForm,
+    plan: Option<Plan>,
+    error: Option<&'static str>,
+}
+
+async fn catalogue<S: Store>(store: &S) -> Result<(Vec<Account>, Vec<Package>), PageError> {
+    Ok((store.accounts().await?, store.packages().await?))
+}
+
+fn choices(accounts: &[Account], packages: &[Package]) -> (Vec<Choice>, Vec<Choice>) {
+    let accounts = accounts
+        .iter()
+        .filter(|a| a.spec.enterprise_id.is_none())
+        .map(|a| Choice {
+            id: a.id,
+            label: match a.spec.kind {
+                AccountKind::Enterprise => format!("{}(企业)", a.spec.name),
+                AccountKind::Customer => a.spec.name.clone(),
+            },
+        })
+        .collect();
+    let packages = packages
+        .iter()
+        .map(|p| Choice {
+            id: p.id,
+            label: format!("{} · {}", p.spec.name, yuan(p.spec.price_fen)),
+        })
+        .collect();
+    (accounts, packages)
+}
+
+/// `GET /admin/issue`: the form, and the preview once an account and a package are chosen.
+pub async fn form<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Query(mut form): Query<IssueForm>,
+) -> Result<Response, PageError> {
+    let (accounts, packages) = catalogue(&state.store).await?;
+    if form.quantity.is_empty() {
+        form.quantity = "1".into();
+    }
+    let chosen = !form.account.is_empty() && !form.package.is_empty();
+    let (plan, error) = match chosen.then(|| plan(&form, &accounts, &packages)) {
+        Some(Ok(plan)) => (Some(plan), None),
+        Some(Err(message)) => (None, Some(message)),
+        None => (None, None),
+    };
+    let (account_choices, package_choices) = choices(&accounts, &packages);
+    Ok(admin.send(&IssuePage {
+        chrome: admin.chrome("/admin/issue", None),
+        accounts: account_choices,
+        packages: package_choices,
+        form,
+        plan,
+        error,
+    }))
+}
+
+/// `POST /admin/issue`: signs and records the books, then shows the first one.
+pub async fn submit<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Form(form): Form<IssueForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let (accounts, packages) = catalogue(&state.store).await?;
+    let plan = plan(&form, &accounts, &packages).map_err(ApiError::bad_request)?;
+    let issued = issuance::issue_order(
+        &state.store,
+        &state.master,
+        &plan.order,
+        Some(admin.user.id),
+        crate::unix_now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    let first = issued.books.first().map_or(0, |b| b.id.0);
+    Ok(done(&format!("/admin/books/{first}"), "issued"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::models::{NewAccount, NewPackage};
+    use shuipiao_shared::ids::{ProductCode, ScopeId};
+
+    fn account(id: i64, kind: AccountKind, enterprise_id: Option<i64>) -> Account {
+        Account {
+            id,
+            spec: NewAccount {
+                kind,
+                name: format!("账户{id}"),
+                enterprise_id,
+            },
+        }
+    }
+
+    fn fixture() -> (Vec<Account>, Vec<Package>) {
+        let accounts = vec![
+            account(1, AccountKind::Customer, None),
+            account(2, AccountKind::Enterprise, None),
+            account(3, AccountKind::Customer, Some(2)),
+            account(4, AccountKind::Customer, Some(2)),
+            account(5, AccountKind::Customer, Some(2)),
+        ];
+        let packages = vec![Package {
+            id: 9,
+            spec: NewPackage {
+                name: "买十送一".into(),
+                price_fen: 15_000,
+                paid_units: 10,
+                bonus_units: 1,
+                validity_days: 365,
+                product: ProductCode(189),
+                scope: ScopeId::ANYWHERE,
+            },
+        }];
+        (accounts, packages)
+    }
+
+    fn form(account: &str, quantity: &str, split: &str) -> IssueForm {
+        IssueForm {
+            account: account.into(),
+            package: "9".into(),
+            quantity: quantity.into(),
+            split: split.into(),
+            ..IssueForm::default()
+        }
+    }
+
+    #[test]
+    fn even_split_gives_the_remainder_to_the_first() {
+        assert_eq!(split_evenly(11, 3), vec![4, 4, 3]);
+        assert_eq!(split_evenly(100, 100), vec![1; 100]);
+    }
+
+    #[test]
+    fn a_family_order_is_one_book_per_package() {
+        let (accounts, packages) = fixture();
+        let plan = plan(&form("1", "2", ""), &accounts, &packages).unwrap();
+        assert_eq!(plan.books.len(), 2);
+        assert_eq!(plan.units, 22);
+        assert_eq!(plan.price, "¥300.00");
+        assert!(plan.order.allocations.is_empty());
+    }
+
+    #[test]
+    fn an_enterprise_order_can_go_to_its_members() {
+        let (accounts, packages) = fixture();
+        let plan = plan(&form("2", "1", "members"), &accounts, &packages).unwrap();
+        let units: Vec<u16> = plan.order.allocations.iter().map(|a| a.units).collect();
+        assert_eq!(units, vec![4, 4, 3]);
+        assert_eq!(plan.books[2].holder, "账户5");
+    }
+
+    #[test]
+    fn bad_orders_say_why() {
+        let (accounts, packages) = fixture();
+        let check = |f: IssueForm| plan(&f, &accounts, &packages).err();
+        assert_eq!(check(form("", "1", "")), Some("请选择客户账户"));
+        assert_eq!(check(form("1", "0", "")), Some("数量应在 1 到 1000 之间"));
+        assert_eq!(check(form("1", "x", "")), Some("数量应为正整数"));
+        assert_eq!(
+            check(form("1", "1", "members")),
+            Some("只有企业账户可以分给成员")
+        );
+        assert_eq!(check(form("77", "1", "")), Some("客户账户不存在"));
+    }
+}

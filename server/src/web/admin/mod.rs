@@ -1,0 +1,366 @@
+//! The plant's admin console (desktop-first, zh-CN): the dashboard and operations monitor, the
+//! support desk (ticket search, a book's ledger, revoke, lost-ticket reissue, the feedback inbox),
+//! issuance, products and packages, the review queue, keys, devices, the audit log, users,
+//! statistics and staff performance.
+//!
+//! Every page is an entry of the route table with the roles that may open it; the left navigation
+//! shows a role exactly the pages the table lets it open. Forms POST with the CSRF token and every
+//! action goes through the domain modules, which write its audit entry.
+
+mod catalogue;
+mod charts;
+mod dashboard;
+mod devices;
+mod export;
+mod figures;
+mod inbox;
+mod issue;
+mod keys;
+mod review;
+mod stats;
+mod tickets;
+mod users;
+
+use askama::Template;
+use axum::extract::FromRequestParts;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
+use crate::http::{ADMIN, Access, AppState, REPORTS, Route, STAFF, Surface};
+use crate::store::Store;
+use crate::store::models::{Role, User};
+use crate::web::csrf::{self, CsrfToken};
+use crate::web::{PageError, render};
+
+const STYLESHEET: &str = include_str!("../../../static/admin.css");
+
+/// `GET /static/admin.css`.
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}
+
+/// One entry of the left navigation: a page and who may open it (the same roles as its route).
+struct NavEntry {
+    href: &'static str,
+    label: &'static str,
+    roles: &'static [Role],
+}
+
+const NAV: [NavEntry; 12] = [
+    NavEntry {
+        href: "/admin",
+        label: "运营总览",
+        roles: REPORTS,
+    },
+    NavEntry {
+        href: "/admin/tickets",
+        label: "水票查询",
+        roles: STAFF,
+    },
+    NavEntry {
+        href: "/admin/inbox",
+        label: "客服工单",
+        roles: STAFF,
+    },
+    NavEntry {
+        href: "/admin/issue",
+        label: "发放水票",
+        roles: STAFF,
+    },
+    NavEntry {
+        href: "/admin/review",
+        label: "冲突处理",
+        roles: STAFF,
+    },
+    NavEntry {
+        href: "/admin/stats",
+        label: "统计分析",
+        roles: REPORTS,
+    },
+    NavEntry {
+        href: "/admin/staff",
+        label: "员工绩效",
+        roles: REPORTS,
+    },
+    NavEntry {
+        href: "/admin/packages",
+        label: "产品与套餐",
+        roles: ADMIN,
+    },
+    NavEntry {
+        href: "/admin/devices",
+        label: "设备管理",
+        roles: STAFF,
+    },
+    NavEntry {
+        href: "/admin/keys",
+        label: "签名密钥",
+        roles: ADMIN,
+    },
+    NavEntry {
+        href: "/admin/users",
+        label: "用户与角色",
+        roles: ADMIN,
+    },
+    NavEntry {
+        href: "/admin/audit",
+        label: "审计日志",
+        roles: ADMIN,
+    },
+];
+
+/// A navigation link as shown.
+pub(crate) struct NavLink {
+    href: &'static str,
+    label: &'static str,
+    active: bool,
+}
+
+/// What every admin page shows around its content.
+pub(crate) struct Chrome {
+    username: String,
+    role: &'static str,
+    csrf: String,
+    nav: Vec<NavLink>,
+    notice: Option<&'static str>,
+}
+
+/// The signed-in staff member of an admin request and their CSRF token.
+pub(crate) struct Admin {
+    user: User,
+    token: CsrfToken,
+    headers: HeaderMap,
+}
+
+impl<S> FromRequestParts<S> for Admin
+where
+    S: Send + Sync,
+{
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Admin, PageError> {
+        let CurrentUser(user) = parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Admin {
+            user,
+            token: csrf::token(&parts.headers),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+impl Admin {
+    /// The frame of a page under `current` (a navigation href), with the notice of `done`.
+    fn chrome(&self, current: &str, done: Option<&str>) -> Chrome {
+        let role = self.user.spec.role;
+        Chrome {
+            username: self.user.spec.username.clone(),
+            role: role.label(),
+            csrf: self.token.value.clone(),
+            nav: NAV
+                .iter()
+                .filter(|entry| entry.roles.contains(&role))
+                .map(|entry| NavLink {
+                    href: entry.href,
+                    label: entry.label,
+                    active: entry.href == current,
+                })
+                .collect(),
+            notice: done.and_then(notice),
+        }
+    }
+
+    /// Whether the user is an admin (keys, users, disabling devices).
+    fn is_admin(&self) -> bool {
+        self.user.spec.role == Role::Admin
+    }
+
+    /// Refuses a form whose CSRF token does not match the cookie (400: the page went stale).
+    fn check_form(&self, submitted: &str) -> Result<(), PageError> {
+        if csrf::verify(&self.headers, submitted) {
+            Ok(())
+        } else {
+            Err(ApiError::bad_request("页面已过期,请刷新页面后重新提交").into())
+        }
+    }
+
+    /// Renders a page, setting the CSRF cookie if the browser had none.
+    fn send(&self, page: &impl Template) -> Response {
+        let mut response = render(page);
+        if let Some(value) = self
+            .token
+            .set_cookie
+            .as_deref()
+            .and_then(|cookie| HeaderValue::from_str(cookie).ok())
+        {
+            response.headers_mut().append(SET_COOKIE, value);
+        }
+        response
+    }
+}
+
+/// Query of pages that show a notice after an action.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// A form with only its CSRF token.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PlainForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The message shown after an action, by the key it redirects with (no free text is reflected).
+fn notice(done: &str) -> Option<&'static str> {
+    Some(match done {
+        "revoked" => "水票已作废,设备下次同步后拒收此票。",
+        "reissued" => "已补发新水票,原票已作废。",
+        "issued" => "水票已发放。",
+        "resolved" => "冲突已处理,处理结果已写入账本与审计日志。",
+        "rotated" => "已启用新签名密钥,旧密钥仍可验证已发水票。",
+        "compromised" => "密钥已标记泄露,受影响水票已换发。",
+        "disabled" => "设备已停用。",
+        "user_created" => "用户已创建。",
+        "user_updated" => "用户已更新。",
+        "ticket_updated" => "工单已更新。",
+        "package_created" => "套餐已上架,可以发放了。",
+        _ => return None,
+    })
+}
+
+/// After a successful form: back to `path` with the notice `done`.
+fn done(path: &str, done: &str) -> Response {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{path}{separator}done={done}")).into_response()
+}
+
+fn page<S, H, T>(method: Method, path: &'static str, roles: &'static [Role], handler: H) -> Route<S>
+where
+    S: Store,
+    H: axum::handler::Handler<T, AppState<S>>,
+    T: 'static,
+{
+    Route::new(Surface::Page, method, path, Access::Roles(roles), handler)
+}
+
+/// The admin pages, merged into the route table by `web::routes`.
+pub fn routes<S: Store>() -> Vec<Route<S>> {
+    let (get, post) = (Method::GET, Method::POST);
+    vec![
+        Route::new(
+            Surface::Page,
+            get.clone(),
+            "/static/admin.css",
+            Access::Public,
+            stylesheet,
+        ),
+        page(get.clone(), "/admin", REPORTS, dashboard::show::<S>),
+        page(get.clone(), "/admin/tickets", STAFF, tickets::search::<S>),
+        page(get.clone(), "/admin/books/{id}", STAFF, tickets::book::<S>),
+        page(
+            post.clone(),
+            "/admin/books/{id}/revoke",
+            STAFF,
+            tickets::revoke::<S>,
+        ),
+        page(
+            post.clone(),
+            "/admin/books/{id}/reissue",
+            STAFF,
+            tickets::reissue::<S>,
+        ),
+        page(get.clone(), "/admin/inbox", STAFF, inbox::list::<S>),
+        page(post.clone(), "/admin/inbox/{id}", STAFF, inbox::update::<S>),
+        page(get.clone(), "/admin/issue", STAFF, issue::form::<S>),
+        page(post.clone(), "/admin/issue", STAFF, issue::submit::<S>),
+        page(get.clone(), "/admin/review", STAFF, review::list::<S>),
+        page(
+            post.clone(),
+            "/admin/review/{event_id}/resolve",
+            STAFF,
+            review::resolve::<S>,
+        ),
+        page(get.clone(), "/admin/packages", ADMIN, catalogue::list::<S>),
+        page(
+            post.clone(),
+            "/admin/packages",
+            ADMIN,
+            catalogue::create::<S>,
+        ),
+        page(get.clone(), "/admin/keys", ADMIN, keys::list::<S>),
+        page(post.clone(), "/admin/keys/rotate", ADMIN, keys::rotate::<S>),
+        page(
+            post.clone(),
+            "/admin/keys/{kid}/compromise",
+            ADMIN,
+            keys::compromise::<S>,
+        ),
+        page(get.clone(), "/admin/devices", STAFF, devices::list::<S>),
+        page(
+            post.clone(),
+            "/admin/devices/{id}/disable",
+            ADMIN,
+            devices::disable::<S>,
+        ),
+        page(
+            post.clone(),
+            "/admin/devices/enrollment-codes",
+            ADMIN,
+            devices::enrollment_code::<S>,
+        ),
+        page(get.clone(), "/admin/users", ADMIN, users::list::<S>),
+        page(post.clone(), "/admin/users", ADMIN, users::create::<S>),
+        page(post, "/admin/users/{id}", ADMIN, users::update::<S>),
+        page(get.clone(), "/admin/audit", ADMIN, users::audit::<S>),
+        page(get.clone(), "/admin/stats", REPORTS, stats::show::<S>),
+        page(
+            get.clone(),
+            "/admin/stats/export",
+            REPORTS,
+            stats::export::<S>,
+        ),
+        page(get.clone(), "/admin/staff", REPORTS, stats::staff::<S>),
+        page(
+            get,
+            "/admin/staff/export",
+            REPORTS,
+            stats::staff_export::<S>,
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqlStore;
+
+    /// The navigation offers a role exactly the admin pages the route table lets it open.
+    #[test]
+    fn navigation_matches_the_route_table() {
+        let table = routes::<SqlStore>();
+        for entry in &NAV {
+            let route = table
+                .iter()
+                .find(|r| r.path == entry.href && r.method == Method::GET)
+                .unwrap_or_else(|| panic!("{} is a page", entry.href));
+            assert_eq!(route.access, Access::Roles(entry.roles), "{}", entry.href);
+        }
+    }
+}

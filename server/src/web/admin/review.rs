@@ -1,0 +1,182 @@
+//! The review queue: flagged redemptions (over-redeemed, after revocation, stale data, supervisor
+//! override, clock rollback) with the operator's charge / write-off / void, and the trail of past
+//! decisions from the audit log.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use shuipiao_shared::ids::{DeviceId, EventId};
+use shuipiao_shared::ledger::ResolutionAction;
+
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiPath};
+use crate::local_time;
+use crate::store::models::{AuditEntry, ReviewItem};
+use crate::store::{Store, StoreError};
+use crate::web::PageError;
+use crate::web::admin::users::{AuditRow, audit_rows};
+use crate::web::admin::{Admin, Chrome, done};
+
+/// Past decisions shown under the queue.
+const TRAIL_LENGTH: usize = 20;
+/// Audit entries searched for them.
+const AUDIT_WINDOW: u32 = 1_000;
+
+fn reason_label(reason: &str) -> &'static str {
+    match reason {
+        "over_redeemed" => "超额核销(多台设备离线重复核销)",
+        "after_revocation" => "作废后仍被核销",
+        "flagged" => "设备标记(数据过旧/主管授权/时钟回拨)",
+        _ => "其他",
+    }
+}
+
+fn action_label(action: ResolutionAction) -> &'static str {
+    match action {
+        ResolutionAction::Charge => "向客户收费",
+        ResolutionAction::WriteOff => "水厂承担(核销)",
+        ResolutionAction::Void => "作废此次核销",
+    }
+}
+
+fn parse_action(text: &str) -> Option<ResolutionAction> {
+    match text {
+        "charge" => Some(ResolutionAction::Charge),
+        "write_off" => Some(ResolutionAction::WriteOff),
+        "void" => Some(ResolutionAction::Void),
+        _ => None,
+    }
+}
+
+struct ItemRow {
+    event_id: String,
+    book_id: u64,
+    reason: &'static str,
+    device: String,
+    scanned: String,
+    queued: String,
+    resolution: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/review.html")]
+struct ReviewPage {
+    chrome: Chrome,
+    items: Vec<ItemRow>,
+    trail: Vec<AuditRow>,
+    show_all: bool,
+    open: usize,
+}
+
+/// Query of the review page.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReviewQuery {
+    #[serde(default)]
+    all: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+fn item_row(item: &ReviewItem, devices: &HashMap<DeviceId, String>) -> ItemRow {
+    ItemRow {
+        event_id: item.event_id.to_string(),
+        book_id: item.book_id.0,
+        reason: reason_label(&item.reason),
+        device: devices
+            .get(&item.device_id)
+            .cloned()
+            .unwrap_or_else(|| format!("设备 {}", item.device_id)),
+        scanned: local_time::minute(item.scanned_at as i64),
+        queued: local_time::minute(item.created_at),
+        resolution: item.resolution.map(action_label),
+    }
+}
+
+/// `GET /admin/review` (`?all=1` includes resolved items).
+pub async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Query(query): Query<ReviewQuery>,
+) -> Result<Response, PageError> {
+    let store = &state.store;
+    let show_all = query.all.is_some();
+    let devices: HashMap<DeviceId, String> = store
+        .devices()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.name))
+        .collect();
+    let queue = store.review_queue(!show_all).await?;
+    let open = queue.iter().filter(|i| i.resolution.is_none()).count();
+    let trail = audit_rows(store, AUDIT_WINDOW)
+        .await?
+        .into_iter()
+        .filter(|r| r.action == "review.resolve")
+        .take(TRAIL_LENGTH)
+        .collect();
+    Ok(admin.send(&ReviewPage {
+        chrome: admin.chrome("/admin/review", query.done.as_deref()),
+        items: queue.iter().map(|i| item_row(i, &devices)).collect(),
+        trail,
+        show_all,
+        open,
+    }))
+}
+
+/// The resolve form.
+#[derive(Debug, Deserialize)]
+pub struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /admin/review/{event_id}/resolve`.
+pub async fn resolve<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    ApiPath(event_id): ApiPath<uuid::Uuid>,
+    Form(form): Form<ResolveForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let action = parse_action(&form.action)
+        .ok_or_else(|| ApiError::bad_request("请选择处理方式:收费、核销或作废"))?;
+    let note = form.note.trim();
+    if note.chars().count() > 200 {
+        return Err(ApiError::bad_request("备注最多 200 字").into());
+    }
+    let now = crate::unix_now();
+    let resolution = EventId::v7((now.max(0) as u64) * 1000, crate::random::bytes::<10>());
+    let audit = AuditEntry::new(
+        Some(admin.user.id),
+        "review.resolve",
+        format!("event:{event_id}"),
+        serde_json::json!({ "action": action, "note": note, "resolution": resolution.0, "via": "admin" }),
+    );
+    state
+        .store
+        .resolve_review(
+            EventId(event_id),
+            resolution,
+            action,
+            admin.user.id,
+            note,
+            now,
+            &audit,
+        )
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound | StoreError::Conflict(_) => {
+                ApiError::bad_request("该冲突不存在或已处理")
+            }
+            other => other.into(),
+        })?;
+    Ok(done("/admin/review", "resolved"))
+}

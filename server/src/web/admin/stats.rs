@@ -1,0 +1,403 @@
+//! Statistics and staff performance pages: the figures of a chosen period as charts and tables,
+//! each table downloadable as CSV or XLSX exactly as shown; the monthly staff leaderboard with
+//! its configurable 推广之星 rule.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use crate::local_time;
+use crate::store::Store;
+use crate::store::reports::ReportData;
+use crate::web::PageError;
+use crate::web::admin::charts::{self, Series};
+use crate::web::admin::export::{self, FileFormat};
+use crate::web::admin::figures::{
+    self, Cell, Names, Overview, Period, StaffExtras, Standing, StarRule, Table,
+};
+use crate::web::admin::{Admin, Chrome};
+
+/// Default period: the last 30 days.
+const DEFAULT_DAYS: i64 = 30;
+/// Longest period one page shows.
+const MAX_DAYS: i64 = 366;
+
+/// The period form as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct PeriodQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    table: String,
+    #[serde(default)]
+    format: String,
+}
+
+impl PeriodQuery {
+    /// The period (to-date inclusive), the last 30 days when empty.
+    fn period(&self, now: i64) -> Result<Period, &'static str> {
+        let today_end = figures::day_start(now) + 86_400;
+        let to = match self.to.trim() {
+            "" => today_end,
+            text => local_time::day_end(text).ok_or("结束日期格式应为 年-月-日")?,
+        };
+        let from = match self.from.trim() {
+            "" => to - DEFAULT_DAYS * 86_400,
+            text => local_time::day_start(text).ok_or("开始日期格式应为 年-月-日")?,
+        };
+        if from >= to {
+            return Err("开始日期应早于结束日期");
+        }
+        if to - from > MAX_DAYS * 86_400 {
+            return Err("统计区间最长 366 天");
+        }
+        Ok(Period { from, to })
+    }
+}
+
+async fn load<S: Store>(store: &S) -> Result<(ReportData, Names), PageError> {
+    let names = Names::new(
+        &store.products().await?,
+        &store.regions().await?,
+        &store.outlets().await?,
+        &store.packages().await?,
+        &store.users().await?,
+    );
+    Ok((store.report_data().await?, names))
+}
+
+/// Every table of the statistics page, in page order.
+fn tables(data: &ReportData, names: &Names, period: Period, now: i64) -> Vec<Table> {
+    vec![
+        figures::daily(data, period),
+        figures::by_hour(data, period),
+        figures::by_weekday(data, period),
+        figures::by_month(data, period),
+        figures::regions(data, period, names),
+        figures::outlets(data, period, names),
+        figures::by_product(data, period, names),
+        figures::packages(data, period, names),
+        figures::reject_reasons(data, period),
+        figures::staff(data, period, names),
+        figures::forecast(data, names, now),
+    ]
+}
+
+struct Chart {
+    title: &'static str,
+    svg: String,
+}
+
+fn column_chart(table: &Table, column: usize) -> Chart {
+    Chart {
+        title: table.title,
+        svg: charts::columns(table.title, &table.labels(), &table.column(column)),
+    }
+}
+
+/// The charts of the page, drawn from its tables.
+fn charts_of(tables: &[Table]) -> Vec<Chart> {
+    let find = |key: &str| tables.iter().find(|t| t.key == key);
+    let mut out = Vec::new();
+    if let Some(daily) = find("daily") {
+        let labels: Vec<String> = daily
+            .labels()
+            .into_iter()
+            .map(|date| date.chars().skip(5).collect())
+            .collect();
+        out.push(Chart {
+            title: "每日发放与核销",
+            svg: charts::lines(
+                "每日发放与核销",
+                &labels,
+                &[
+                    Series {
+                        name: "发放(张)",
+                        values: daily.column(1),
+                    },
+                    Series {
+                        name: "核销(桶)",
+                        values: daily.column(2),
+                    },
+                ],
+            ),
+        });
+        out.push(Chart {
+            title: "未用余量",
+            svg: charts::lines(
+                "未用余量",
+                &labels,
+                &[Series {
+                    name: "未用余量(张)",
+                    values: daily.column(3),
+                }],
+            ),
+        });
+    }
+    for key in ["hour", "weekday", "month", "region", "product", "package"] {
+        if let Some(table) = find(key) {
+            let column = if key == "product" || key == "package" {
+                2
+            } else {
+                1
+            };
+            out.push(column_chart(table, column));
+        }
+    }
+    if let Some(forecast) = find("forecast") {
+        let weeks: Vec<String> = forecast.columns[2..6]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let totals: Vec<f64> = (2..6)
+            .map(|col| forecast.column(col).iter().sum())
+            .collect();
+        out.push(Chart {
+            title: "未来四周需求预测(全部产品与区域,桶)",
+            svg: charts::columns("未来四周需求预测", &weeks, &totals),
+        });
+    }
+    out
+}
+
+struct TableView {
+    table: Table,
+    cells: Vec<Vec<String>>,
+}
+
+impl TableView {
+    fn of(table: Table) -> TableView {
+        let cells = table
+            .rows
+            .iter()
+            .map(|row| row.iter().map(Cell::display).collect())
+            .collect();
+        TableView { table, cells }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/stats.html")]
+struct StatsPage {
+    chrome: Chrome,
+    from: String,
+    to: String,
+    query: String,
+    export_base: String,
+    error: Option<&'static str>,
+    overview: Overview,
+    success_rate: String,
+    charts: Vec<Chart>,
+    tables: Vec<TableView>,
+}
+
+/// The period shown as the form's dates (the to-date inclusive).
+fn period_text(period: Period) -> (String, String) {
+    (
+        local_time::date(period.from),
+        local_time::date(period.to - 1),
+    )
+}
+
+/// `GET /admin/stats?from=…&to=…`.
+pub async fn show<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let (period, error) = match query.period(now) {
+        Ok(period) => (period, None),
+        Err(message) => (PeriodQuery::default().period(now)?, Some(message)),
+    };
+    let (data, names) = load(&state.store).await?;
+    let all = tables(&data, &names, period, now);
+    let overview = figures::overview(&data, period);
+    let (from, to) = period_text(period);
+    Ok(admin.send(&StatsPage {
+        chrome: admin.chrome("/admin/stats", None),
+        query: format!("from={from}&to={to}"),
+        export_base: format!("/admin/stats/export?from={from}&to={to}"),
+        from,
+        to,
+        error,
+        success_rate: Cell::Percent(overview.success_rate).display(),
+        overview,
+        charts: charts_of(&all),
+        tables: all.into_iter().map(TableView::of).collect(),
+    }))
+}
+
+impl From<&'static str> for PageError {
+    fn from(message: &'static str) -> PageError {
+        ApiError::bad_request(message).into()
+    }
+}
+
+fn file_format(text: &str) -> Result<FileFormat, PageError> {
+    FileFormat::parse(text).ok_or_else(|| "导出格式应为 csv 或 xlsx".into())
+}
+
+fn send_file(name: &str, format: FileFormat, tables: &[Table]) -> Result<Response, PageError> {
+    export::download(name, format, tables).map_err(|err| ApiError::internal(&err).into())
+}
+
+/// `GET /admin/stats/export?table=KEY|all&format=csv|xlsx&from=…&to=…`.
+pub async fn export<S: Store>(
+    State(state): State<AppState<S>>,
+    Query(query): Query<PeriodQuery>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let period = query.period(now)?;
+    let format = file_format(&query.format)?;
+    let (data, names) = load(&state.store).await?;
+    let all = tables(&data, &names, period, now);
+    let (from, to) = period_text(period);
+    let chosen: Vec<Table> = match query.table.as_str() {
+        "all" => all,
+        key => all.into_iter().filter(|t| t.key == key).collect::<Vec<_>>(),
+    };
+    if chosen.is_empty() {
+        return Err("没有这个报表".into());
+    }
+    send_file(&format!("{}-{from}-{to}", query.table), format, &chosen)
+}
+
+/// The leaderboard form: the month and the 推广之星 rule.
+#[derive(Debug, Default, Deserialize)]
+pub struct StaffQuery {
+    #[serde(default)]
+    month: String,
+    #[serde(default)]
+    per_bottle: Option<i64>,
+    #[serde(default)]
+    per_guided: Option<i64>,
+    #[serde(default)]
+    per_anomaly: Option<i64>,
+    #[serde(default)]
+    min_bottles: Option<i64>,
+    #[serde(default)]
+    format: String,
+}
+
+impl StaffQuery {
+    fn rule(&self) -> StarRule {
+        let default = StarRule::default();
+        StarRule {
+            per_bottle: self.per_bottle.unwrap_or(default.per_bottle),
+            per_guided: self.per_guided.unwrap_or(default.per_guided),
+            per_anomaly: self.per_anomaly.unwrap_or(default.per_anomaly),
+            min_bottles: self.min_bottles.unwrap_or(default.min_bottles),
+        }
+    }
+
+    /// The month (`YYYY-MM`, this month when empty) and its period.
+    fn month(&self, now: i64) -> Result<(String, Period), &'static str> {
+        let month = match self.month.trim() {
+            "" => local_time::date(now).chars().take(7).collect(),
+            text => text.to_string(),
+        };
+        let bad = "月份格式应为 年-月,例如 2026-11";
+        let (year, number) = month.split_once('-').ok_or(bad)?;
+        let (year, number): (i32, u32) = (
+            year.parse().map_err(|_| bad)?,
+            number.parse().map_err(|_| bad)?,
+        );
+        if !(1..=12).contains(&number) {
+            return Err(bad);
+        }
+        let (next_year, next) = if number == 12 {
+            (year + 1, 1)
+        } else {
+            (year, number + 1)
+        };
+        let from = local_time::day_start(&format!("{year:04}-{number:02}-01")).ok_or(bad)?;
+        let to = local_time::day_start(&format!("{next_year:04}-{next:02}-01")).ok_or(bad)?;
+        Ok((format!("{year:04}-{number:02}"), Period { from, to }))
+    }
+
+    fn query_string(&self, month: &str, rule: StarRule) -> String {
+        format!(
+            "month={month}&per_bottle={}&per_guided={}&per_anomaly={}&min_bottles={}",
+            rule.per_bottle, rule.per_guided, rule.per_anomaly, rule.min_bottles
+        )
+    }
+}
+
+/// The month's leaderboard: new customers guided are sign-ups with the staff member's code,
+/// ratings come from customers' feedback.
+async fn board<S: Store>(
+    store: &S,
+    period: Period,
+    rule: StarRule,
+) -> Result<(Table, Option<Standing>), PageError> {
+    let (data, names) = load(store).await?;
+    let extras = StaffExtras {
+        guided: store
+            .guided_customers(period.from, period.to)
+            .await?
+            .into_iter()
+            .collect(),
+        ratings: figures::ratings(&store.feedback_inbox(false).await?, period),
+    };
+    Ok(figures::leaderboard(&data, period, &names, &extras, rule))
+}
+
+#[derive(Template)]
+#[template(path = "admin/staff.html")]
+struct StaffPage {
+    chrome: Chrome,
+    month: String,
+    rule: StarRule,
+    export_base: String,
+    error: Option<&'static str>,
+    star: Option<Standing>,
+    chart: String,
+    view: TableView,
+}
+
+/// `GET /admin/staff?month=…&per_bottle=…`.
+pub async fn staff<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Query(query): Query<StaffQuery>,
+) -> Result<Response, PageError> {
+    let now = crate::unix_now();
+    let (month, period, error) = match query.month(now) {
+        Ok((month, period)) => (month, period, None),
+        Err(message) => {
+            let (month, period) = StaffQuery::default().month(now)?;
+            (month, period, Some(message))
+        }
+    };
+    let rule = query.rule();
+    let (table, star) = board(&state.store, period, rule).await?;
+    let names: Vec<String> = table.rows.iter().map(|row| row[1].display()).collect();
+    let chart = charts::columns("员工核销(桶)", &names, &table.column(4));
+    Ok(admin.send(&StaffPage {
+        chrome: admin.chrome("/admin/staff", None),
+        export_base: format!("/admin/staff/export?{}", query.query_string(&month, rule)),
+        month,
+        rule,
+        error,
+        star,
+        chart,
+        view: TableView::of(table),
+    }))
+}
+
+/// `GET /admin/staff/export?month=…&format=csv|xlsx`.
+pub async fn staff_export<S: Store>(
+    State(state): State<AppState<S>>,
+    Query(query): Query<StaffQuery>,
+) -> Result<Response, PageError> {
+    let (month, period) = query.month(crate::unix_now())?;
+    let format = file_format(&query.format)?;
+    let (table, _) = board(&state.store, period, query.rule()).await?;
+    send_file(&format!("leaderboard-{month}"), format, &[table])
+}

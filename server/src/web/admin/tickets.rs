@@ -1,0 +1,379 @@
+//! The support desk: find books by phone, book id, pasted QR text, login or account name; a
+//! book's page with its ledger (every redemption, void and refused scan, which answers "why could
+//! I not redeem"), its lineage, and the revoke and lost-ticket reissue actions.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use shuipiao_shared::credential::SignedCredential;
+use shuipiao_shared::event::EventBody;
+use shuipiao_shared::ids::BookId;
+use shuipiao_shared::ledger::{Outcome, ResolutionAction};
+
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiPath};
+use crate::issuance::{self, IssueError};
+use crate::local_time;
+use crate::pii::Phone;
+use crate::store::models::{Book, BookHistory};
+use crate::store::{Store, StoreError};
+use crate::wallet::{self, Names, WalletStatus};
+use crate::web::PageError;
+use crate::web::admin::figures::refusal_label;
+use crate::web::admin::{Admin, Chrome, DoneQuery, done};
+
+/// Books shown for one search.
+const SEARCH_LIMIT: u32 = 100;
+
+/// What a support search looks for.
+#[derive(Debug, PartialEq, Eq)]
+enum SearchKey {
+    /// A customer's mobile number (found through its blind index).
+    Phone(Phone),
+    /// A book id (typed, or read from pasted QR text) and the text for names and logins.
+    Text(Option<BookId>, String),
+}
+
+fn search_key(query: &str) -> Result<SearchKey, &'static str> {
+    let text = query.trim();
+    if let Ok(phone) = Phone::parse(text) {
+        return Ok(SearchKey::Phone(phone));
+    }
+    if text
+        .get(..3)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("SP1"))
+    {
+        let credential = SignedCredential::from_qr_text(&text.to_ascii_uppercase())
+            .map_err(|_| "二维码内容无法识别,请确认粘贴完整(以 SP1 开头)")?;
+        return Ok(SearchKey::Text(
+            Some(credential.credential.book_id),
+            text.to_ascii_uppercase(),
+        ));
+    }
+    Ok(SearchKey::Text(
+        text.parse().ok().map(BookId),
+        text.to_string(),
+    ))
+}
+
+/// A book in a list.
+struct BookRow {
+    id: u64,
+    title: String,
+    holder: String,
+    remaining: u16,
+    units: u16,
+    status: WalletStatus,
+    valid_until: String,
+}
+
+async fn book_row<S: Store>(
+    store: &S,
+    names: &Names,
+    book: &Book,
+    now: i64,
+) -> Result<BookRow, StoreError> {
+    Ok(BookRow {
+        id: book.issued.id.0,
+        title: names.title(book),
+        holder: store.account(book.issued.account_id).await?.spec.name,
+        remaining: book.issued.units.saturating_sub(book.used_units),
+        units: book.issued.units,
+        status: WalletStatus::of(book, now),
+        valid_until: local_time::date(i64::from(book.issued.valid_until)),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/tickets.html")]
+struct SearchPage {
+    chrome: Chrome,
+    q: String,
+    searched: bool,
+    error: Option<&'static str>,
+    books: Vec<BookRow>,
+}
+
+/// Query of the search page.
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /admin/tickets?q=…`.
+pub async fn search<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Query(query): Query<SearchQuery>,
+) -> Result<Response, PageError> {
+    let store = &state.store;
+    let mut books = Vec::new();
+    let mut error = None;
+    let searched = !query.q.trim().is_empty();
+    if searched {
+        let found = match search_key(&query.q) {
+            Ok(SearchKey::Phone(phone)) => {
+                match store.user_by_phone(&phone.index(&state.master)).await {
+                    Ok(holder) => {
+                        store
+                            .search_books(None, &holder.spec.username, SEARCH_LIMIT)
+                            .await?
+                    }
+                    Err(StoreError::NotFound) => Vec::new(),
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            Ok(SearchKey::Text(id, text)) => store.search_books(id, &text, SEARCH_LIMIT).await?,
+            Err(message) => {
+                error = Some(message);
+                Vec::new()
+            }
+        };
+        let names = Names::load(store).await?;
+        let now = crate::unix_now();
+        for book in &found {
+            books.push(book_row(store, &names, book, now).await?);
+        }
+    }
+    Ok(admin.send(&SearchPage {
+        chrome: admin.chrome("/admin/tickets", None),
+        q: query.q,
+        searched,
+        error,
+        books,
+    }))
+}
+
+/// One line of a book's ledger as support reads it.
+struct LedgerRow {
+    at: String,
+    what: String,
+    units: String,
+    device: String,
+    staff: String,
+    flags: String,
+    outcome: &'static str,
+    counted: bool,
+    received: String,
+}
+
+fn outcome_label(outcome: Outcome, resolution: Option<ResolutionAction>) -> &'static str {
+    match (outcome, resolution) {
+        (_, Some(ResolutionAction::Charge)) => "已核销(向客户收费)",
+        (_, Some(ResolutionAction::WriteOff)) => "已核销(水厂承担)",
+        (_, Some(ResolutionAction::Void)) => "已作废(不计)",
+        (Outcome::Counted, None) => "已计入",
+        (Outcome::OverRedeemed, None) => "超额核销,待处理",
+        (Outcome::AfterRevocation, None) => "作废后核销,待处理",
+        (Outcome::Voided, None) => "已撤销",
+    }
+}
+
+/// Every device event of a book, oldest first, with how the ledger counted it.
+fn ledger_rows(history: &BookHistory) -> Vec<LedgerRow> {
+    history
+        .events
+        .iter()
+        .map(|e| {
+            let event = &e.event;
+            let mut flags = Vec::new();
+            for (on, label) in [
+                (event.flags.offline, "离线"),
+                (event.flags.stale, "数据过旧"),
+                (event.flags.supervisor_override, "主管授权"),
+                (event.flags.clock_rollback, "时钟回拨"),
+            ] {
+                if on {
+                    flags.push(label);
+                }
+            }
+            let redemption = history
+                .ledger
+                .redemptions
+                .iter()
+                .find(|r| r.event_id == event.event_id);
+            let (what, units, outcome) = match event.body {
+                EventBody::Redemption { units, .. } => (
+                    "核销".to_string(),
+                    units.to_string(),
+                    redemption.map_or("处理中", |r| outcome_label(r.outcome, r.resolution)),
+                ),
+                EventBody::Void { .. } => ("撤销上一笔核销".into(), String::new(), "—"),
+                EventBody::ScanAttempt { refusal, .. } => (
+                    format!("扫码被拒:{}", refusal_label(refusal)),
+                    String::new(),
+                    "未核销",
+                ),
+            };
+            LedgerRow {
+                at: local_time::minute(event.scanned_at as i64),
+                what,
+                units,
+                device: e.device_name.clone(),
+                staff: match &e.outlet_name {
+                    Some(outlet) => format!("{}({outlet})", e.staff_name),
+                    None => e.staff_name.clone(),
+                },
+                flags: flags.join("、"),
+                counted: redemption.is_some_and(|r| r.outcome == Outcome::Counted),
+                outcome,
+                received: local_time::minute(e.received_at),
+            }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "admin/book.html")]
+struct BookPage {
+    chrome: Chrome,
+    book: BookRow,
+    product: String,
+    source: &'static str,
+    kid: String,
+    valid_from: String,
+    revoked: Option<(String, String)>,
+    replaces: Option<u64>,
+    replaced_by: Vec<u64>,
+    ledger: Vec<LedgerRow>,
+    can_act: bool,
+}
+
+/// `GET /admin/books/{id}`.
+pub async fn book<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    ApiPath(id): ApiPath<u64>,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, PageError> {
+    let store = &state.store;
+    let book = store.book(BookId(id)).await?;
+    let names = Names::load(store).await?;
+    let now = crate::unix_now();
+    let history = store.book_history(book.issued.id).await?;
+    let replaced_by = store
+        .books_of_account(book.issued.account_id)
+        .await?
+        .iter()
+        .filter(|b| b.issued.replaces == Some(book.issued.id))
+        .map(|b| b.issued.id.0)
+        .collect();
+    let status = WalletStatus::of(&book, now);
+    let page = BookPage {
+        chrome: admin.chrome("/admin/tickets", query.done.as_deref()),
+        product: names.product(book.issued.product.0),
+        source: wallet::source_label(&book.issued.source),
+        kid: book.issued.kid_hex.clone(),
+        valid_from: local_time::date(i64::from(book.issued.valid_from)),
+        revoked: book.revoked_at.map(|at| {
+            (
+                local_time::minute(at),
+                book.revoke_reason.clone().unwrap_or_default(),
+            )
+        }),
+        replaces: book.issued.replaces.map(|b| b.0),
+        replaced_by,
+        ledger: ledger_rows(&history),
+        can_act: status != WalletStatus::Revoked,
+        book: book_row(store, &names, &book, now).await?,
+    };
+    Ok(admin.send(&page))
+}
+
+/// The revoke and reissue forms.
+#[derive(Debug, Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl ReasonForm {
+    /// The reason of a form with a valid token: required, at most 200 characters.
+    fn checked(&self, admin: &Admin) -> Result<&str, PageError> {
+        admin.check_form(&self.csrf)?;
+        match self.reason.trim() {
+            "" => Err(ApiError::bad_request("请填写原因").into()),
+            reason if reason.chars().count() > 200 => {
+                Err(ApiError::bad_request("原因最多 200 字").into())
+            }
+            reason => Ok(reason),
+        }
+    }
+}
+
+fn book_action_error(err: IssueError) -> PageError {
+    match err {
+        IssueError::Store(StoreError::Conflict(_)) => {
+            ApiError::bad_request("该水票已作废,不能重复操作").into()
+        }
+        other => ApiError::from(other).into(),
+    }
+}
+
+/// `POST /admin/books/{id}/revoke`.
+pub async fn revoke<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    ApiPath(id): ApiPath<u64>,
+    Form(form): Form<ReasonForm>,
+) -> Result<Response, PageError> {
+    let reason = form.checked(&admin)?;
+    issuance::revoke(
+        &state.store,
+        BookId(id),
+        reason,
+        Some(admin.user.id),
+        crate::unix_now(),
+    )
+    .await
+    .map_err(book_action_error)?;
+    Ok(done(&format!("/admin/books/{id}"), "revoked"))
+}
+
+/// `POST /admin/books/{id}/reissue`: lost-ticket recovery; goes on to the new book.
+pub async fn reissue<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    ApiPath(id): ApiPath<u64>,
+    Form(form): Form<ReasonForm>,
+) -> Result<Response, PageError> {
+    let reason = form.checked(&admin)?;
+    let new = issuance::reissue(
+        &state.store,
+        &state.master,
+        BookId(id),
+        reason,
+        Some(admin.user.id),
+        crate::unix_now(),
+    )
+    .await
+    .map_err(book_action_error)?;
+    Ok(done(&format!("/admin/books/{}", new.issued.id), "reissued"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn searches_read_phones_ids_qr_text_and_names() {
+        assert_eq!(
+            search_key(" 42 "),
+            Ok(SearchKey::Text(Some(BookId(42)), "42".into()))
+        );
+        assert_eq!(
+            search_key("张伟家"),
+            Ok(SearchKey::Text(None, "张伟家".into()))
+        );
+        assert_eq!(
+            search_key("138 1234 5678"),
+            Ok(SearchKey::Phone(Phone::parse("13812345678").unwrap()))
+        );
+        assert!(search_key("SP1NOTACODE").is_err());
+    }
+}

@@ -1,0 +1,409 @@
+//! Users and roles (admins only): staff accounts with their region or store, role changes,
+//! disabling and re-enabling sign-in; and the audit log of every admin action.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use shuipiao_shared::ids::UserId;
+
+use crate::auth::password;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiPath};
+use crate::local_time;
+use crate::store::models::{AuditEntry, NewUser, Role, User};
+use crate::store::{Store, StoreError};
+use crate::web::PageError;
+use crate::web::admin::{Admin, Chrome, DoneQuery, done};
+
+/// Roles the console hands out; customers and enterprise admins sign up through the wallet.
+const STAFF_ROLES: [Role; 5] = [
+    Role::Courier,
+    Role::StoreStaff,
+    Role::Statistician,
+    Role::Operator,
+    Role::Admin,
+];
+/// Audit entries shown.
+const AUDIT_PAGE: u32 = 500;
+
+struct RoleOption {
+    key: &'static str,
+    label: &'static str,
+}
+
+struct Place {
+    id: i64,
+    name: String,
+}
+
+struct UserRow {
+    id: u64,
+    username: String,
+    role: Role,
+    role_label: &'static str,
+    place: String,
+    disabled: bool,
+    staff: bool,
+    is_self: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    users: Vec<UserRow>,
+    roles: Vec<RoleOption>,
+    regions: Vec<Place>,
+    outlets: Vec<Place>,
+}
+
+/// `GET /admin/users`.
+pub async fn list<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Query(query): Query<DoneQuery>,
+) -> Result<Response, PageError> {
+    let store = &state.store;
+    let regions: Vec<Place> = store
+        .regions()
+        .await?
+        .into_iter()
+        .map(|r| Place {
+            id: r.id,
+            name: r.name,
+        })
+        .collect();
+    let outlets: Vec<Place> = store
+        .outlets()
+        .await?
+        .into_iter()
+        .map(|o| Place {
+            id: o.id,
+            name: o.name,
+        })
+        .collect();
+    let place_name = |places: &[Place], id: Option<i64>| {
+        id.and_then(|id| places.iter().find(|p| p.id == id))
+            .map(|p| p.name.clone())
+    };
+    let users = store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| UserRow {
+            id: u.id.0,
+            place: place_name(&outlets, u.spec.outlet_id)
+                .or_else(|| place_name(&regions, u.spec.region_id))
+                .unwrap_or_default(),
+            role_label: u.spec.role.label(),
+            staff: STAFF_ROLES.contains(&u.spec.role),
+            is_self: u.id == admin.user.id,
+            disabled: u.disabled_at.is_some(),
+            role: u.spec.role,
+            username: u.spec.username,
+        })
+        .collect();
+    Ok(admin.send(&UsersPage {
+        chrome: admin.chrome("/admin/users", query.done.as_deref()),
+        users,
+        roles: STAFF_ROLES
+            .iter()
+            .map(|r| RoleOption {
+                key: r.as_str(),
+                label: r.label(),
+            })
+            .collect(),
+        regions,
+        outlets,
+    }))
+}
+
+/// The new-user form.
+#[derive(Debug, Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    outlet: String,
+}
+
+fn staff_role(text: &str) -> Result<Role, PageError> {
+    Role::parse(text)
+        .filter(|role| STAFF_ROLES.contains(role))
+        .ok_or_else(|| ApiError::bad_request("请选择员工角色").into())
+}
+
+fn optional_id(text: &str) -> Result<Option<i64>, PageError> {
+    match text.trim() {
+        "" => Ok(None),
+        id => id
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request("区域或门店无效").into()),
+    }
+}
+
+/// Checks a new staff user: a login name of letters, digits, `_`, `-` or `.`; a password of at
+/// least 8 characters; a courier's region or a clerk's store.
+fn check_new(form: &CreateForm, role: Role) -> Result<(), &'static str> {
+    let name = form.username.trim();
+    if name.is_empty()
+        || name.len() > 32
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        return Err("登录名为 1–32 位字母、数字、下划线、点或横线");
+    }
+    if form.password.chars().count() < 8 {
+        return Err("密码至少 8 位");
+    }
+    match role {
+        Role::Courier if form.region.trim().is_empty() => Err("送水员需要选择服务区域"),
+        Role::StoreStaff if form.outlet.trim().is_empty() => Err("门店店员需要选择门店"),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /admin/users`.
+pub async fn create<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Form(form): Form<CreateForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let role = staff_role(&form.role)?;
+    check_new(&form, role).map_err(ApiError::bad_request)?;
+    let new_user = NewUser {
+        username: form.username.trim().to_string(),
+        password_hash: password::hash(form.password.clone())
+            .await
+            .map_err(|err| ApiError::internal(&err))?,
+        role,
+        account_id: None,
+        region_id: optional_id(&form.region)?.filter(|_| role == Role::Courier),
+        outlet_id: optional_id(&form.outlet)?.filter(|_| role == Role::StoreStaff),
+    };
+    let audit = AuditEntry::new(
+        Some(admin.user.id),
+        "user.create",
+        format!("user:{}", new_user.username),
+        serde_json::json!({ "role": role.as_str(), "via": "admin" }),
+    );
+    state
+        .store
+        .create_user(&new_user, crate::unix_now(), &audit)
+        .await
+        .map_err(|err| match err {
+            StoreError::Conflict(_) => ApiError::bad_request("登录名已被使用,或区域/门店不存在"),
+            other => other.into(),
+        })?;
+    Ok(done("/admin/users", "user_created"))
+}
+
+/// The change-user form.
+#[derive(Debug, Deserialize)]
+pub struct UpdateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// What an update may change: an admin cannot lock themselves out, customers keep their role.
+fn allowed_change(
+    actor: UserId,
+    target: &User,
+    role: Role,
+    disabled: bool,
+) -> Result<(), &'static str> {
+    if target.id == actor && (role != target.spec.role || disabled) {
+        return Err("不能修改自己的角色或停用自己");
+    }
+    if role != target.spec.role && !STAFF_ROLES.contains(&target.spec.role) {
+        return Err("客户账号的角色不能在这里修改");
+    }
+    Ok(())
+}
+
+/// `POST /admin/users/{id}`: sets the role and whether the user may sign in.
+pub async fn update<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    ApiPath(id): ApiPath<u64>,
+    Form(form): Form<UpdateForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let target = state
+        .store
+        .user(UserId(id))
+        .await
+        .map_err(|_| ApiError::bad_request("用户不存在"))?;
+    let role = match form.role.trim() {
+        "" => target.spec.role,
+        text => staff_role(text)?,
+    };
+    let disabled = match form.status.as_str() {
+        "disabled" => true,
+        "active" => false,
+        _ => return Err(ApiError::bad_request("请选择启用或停用").into()),
+    };
+    allowed_change(admin.user.id, &target, role, disabled).map_err(ApiError::bad_request)?;
+    let audit = AuditEntry::new(
+        Some(admin.user.id),
+        "user.update",
+        format!("user:{}", target.spec.username),
+        serde_json::json!({
+            "role": role.as_str(),
+            "was": target.spec.role.as_str(),
+            "disabled": disabled,
+        }),
+    );
+    state
+        .store
+        .update_user(target.id, role, disabled, crate::unix_now(), &audit)
+        .await?;
+    Ok(done("/admin/users", "user_updated"))
+}
+
+/// An audit entry as shown.
+pub(super) struct AuditRow {
+    pub at: String,
+    pub who: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+}
+
+/// The newest `limit` audit entries with the names of their actors.
+pub(super) async fn audit_rows<S: Store>(
+    store: &S,
+    limit: u32,
+) -> Result<Vec<AuditRow>, PageError> {
+    let names: HashMap<i64, String> = store
+        .users()
+        .await?
+        .into_iter()
+        .map(|u| (u.id.0 as i64, u.spec.username))
+        .collect();
+    Ok(store
+        .audit_log(limit)
+        .await?
+        .into_iter()
+        .map(|r| AuditRow {
+            at: local_time::minute(r.at),
+            who: r
+                .actor_user_id
+                .and_then(|id| names.get(&id).cloned())
+                .unwrap_or_else(|| "命令行/系统".into()),
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+        })
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    q: String,
+    rows: Vec<AuditRow>,
+}
+
+/// Query of the audit page.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /admin/audit?q=…`: the newest admin actions, filtered by action, target or actor.
+pub async fn audit<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, PageError> {
+    let needle = query.q.trim();
+    let rows = audit_rows(&state.store, AUDIT_PAGE)
+        .await?
+        .into_iter()
+        .filter(|r| {
+            needle.is_empty()
+                || [&r.action, &r.target, &r.who, &r.detail]
+                    .iter()
+                    .any(|field| field.contains(needle))
+        })
+        .collect();
+    Ok(admin.send(&AuditPage {
+        chrome: admin.chrome("/admin/audit", None),
+        q: query.q,
+        rows,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: u64, role: Role) -> User {
+        User {
+            id: UserId(id),
+            spec: NewUser {
+                username: format!("u{id}"),
+                password_hash: String::new(),
+                role,
+                account_id: None,
+                region_id: None,
+                outlet_id: None,
+            },
+            disabled_at: None,
+            phone_sealed: None,
+        }
+    }
+
+    #[test]
+    fn admins_cannot_lock_themselves_out() {
+        let me = user(1, Role::Admin);
+        assert!(allowed_change(me.id, &me, Role::Admin, false).is_ok());
+        assert!(allowed_change(me.id, &me, Role::Operator, false).is_err());
+        assert!(allowed_change(me.id, &me, Role::Admin, true).is_err());
+        let other = user(2, Role::Operator);
+        assert!(allowed_change(me.id, &other, Role::Admin, true).is_ok());
+        let customer = user(3, Role::Customer);
+        assert!(allowed_change(me.id, &customer, Role::Customer, true).is_ok());
+        assert!(allowed_change(me.id, &customer, Role::Courier, false).is_err());
+    }
+
+    #[test]
+    fn new_staff_need_a_name_a_password_and_a_place() {
+        let form = |username: &str, password: &str, region: &str| CreateForm {
+            csrf: String::new(),
+            username: username.into(),
+            password: password.into(),
+            role: String::new(),
+            region: region.into(),
+            outlet: String::new(),
+        };
+        assert!(check_new(&form("courier31", "long enough", "1"), Role::Courier).is_ok());
+        assert!(check_new(&form("张三", "long enough", "1"), Role::Courier).is_err());
+        assert!(check_new(&form("c", "short", "1"), Role::Courier).is_err());
+        assert!(check_new(&form("c", "long enough", ""), Role::Courier).is_err());
+        assert!(check_new(&form("clerk", "long enough", ""), Role::StoreStaff).is_err());
+        assert!(check_new(&form("stat", "long enough", ""), Role::Statistician).is_ok());
+    }
+}

@@ -1,0 +1,688 @@
+//! The admin console over real HTTP: staff land on it and see their menu, support finds, revokes
+//! and reissues books, issuance with preview, the review queue, keys, devices and users, every
+//! action in the audit log; and the statistics checked against figures computed by hand on the
+//! wallet fixture.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use shuipiao_server::store::models::{FeedbackKind, NewCustomer, NewFeedback, Role};
+use shuipiao_server::store::{Store, StoreError};
+use shuipiao_shared::event::{EventBody, EventFlags, Refusal};
+use shuipiao_shared::ids::BookId;
+use shuipiao_shared::verdict::RejectReason;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{Browser, WalletFixture, wallet_fixture};
+use crate::support::{self, TestDb, TestServer};
+
+/// The body of a GET at `addr` as bytes (for downloads), sent with `cookie`.
+pub async fn fetch_bytes(addr: &str, cookie: &str, path: &str) -> (u16, Vec<u8>) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    assert!(!head.contains("chunked"), "downloads carry a length");
+    let status = head[9..12].parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+/// The wallet fixture plus a signed-in browser for `username` (made with `role` unless it is the
+/// fixture's `admin`).
+async fn console<'a>(
+    server: &'a TestServer,
+    username: &str,
+    role: Role,
+) -> (WalletFixture, Browser<'a>) {
+    let fixture = wallet_fixture(server).await;
+    if username != "admin" {
+        server.user(username, role, None).await;
+    }
+    let mut browser = Browser::new(server);
+    let landing = browser.sign_in(username).await;
+    assert_eq!(landing, "/admin", "staff start in the console");
+    (fixture, browser)
+}
+
+fn csrf(browser: &Browser<'_>) -> String {
+    browser.jar.get("sp_csrf").unwrap().to_string()
+}
+
+#[tokio::test]
+async fn each_role_sees_its_own_menu() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let (_, mut admin) = console(&server, "admin", Role::Admin).await;
+    let page = admin.get("/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for item in [
+        "运营总览",
+        "水票查询",
+        "冲突处理",
+        "统计分析",
+        "签名密钥",
+        "审计日志",
+    ] {
+        assert!(page.text.contains(item), "admin menu has {item}");
+    }
+    assert!(page.text.contains("待处理冲突"));
+
+    server.user("stat", Role::Statistician, None).await;
+    let mut statistician = Browser::new(&server);
+    assert_eq!(statistician.sign_in("stat").await, "/admin");
+    let page = statistician.get("/admin").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("统计分析") && page.text.contains("员工绩效"));
+    assert!(!page.text.contains("水票查询") && !page.text.contains("签名密钥"));
+    let refused = statistician.get("/admin/tickets").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.text.contains("没有权限"));
+    let stats = statistician.get("/admin/stats").await;
+    assert_eq!(stats.status, StatusCode::OK);
+    assert!(stats.text.contains("<svg"), "charts are inline SVG");
+
+    let css = admin.get("/static/admin.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn support_finds_revokes_and_reissues_a_book() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let (fixture, mut operator) = console(&server, "op", Role::Operator).await;
+    let book = &fixture.zhang[0];
+
+    let by_id = operator.get(&format!("/admin/tickets?q={}", book.id)).await;
+    assert!(by_id.text.contains(&format!("/admin/books/{}", book.id)));
+    let by_login = operator.get("/admin/tickets?q=zhang").await;
+    assert!(by_login.text.contains("查询结果(3)"), "{}", by_login.text);
+    let by_qr = operator
+        .get(&format!("/admin/tickets?q={}", book.qr_text))
+        .await;
+    assert!(by_qr.text.contains("查询结果(1)"));
+    let bad_qr = operator.get("/admin/tickets?q=SP1AAAA").await;
+    assert!(bad_qr.text.contains("二维码内容无法识别"));
+
+    let page = operator.get(&format!("/admin/books/{}", book.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.text.matches("<td>核销</td>").count(),
+        2,
+        "both redemptions"
+    );
+    assert!(page.text.contains("送水员") || page.text.contains("courier1"));
+
+    // A stale form changes nothing.
+    let stale = operator
+        .post_form(
+            &format!("/admin/books/{}/reissue", book.id),
+            &[("csrf", "forged"), ("reason", "挂失")],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::BAD_REQUEST);
+    assert!(stale.text.contains("页面已过期"));
+    assert!(
+        server
+            .store
+            .book(book.id)
+            .await
+            .unwrap()
+            .revoked_at
+            .is_none()
+    );
+    let token = csrf(&operator);
+    let no_reason = operator
+        .post_form(
+            &format!("/admin/books/{}/reissue", book.id),
+            &[("csrf", &token), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
+    assert!(no_reason.text.contains("请填写原因"));
+
+    let reissued = operator
+        .post_form(
+            &format!("/admin/books/{}/reissue", book.id),
+            &[("csrf", &token), ("reason", "客户挂失")],
+        )
+        .await;
+    assert_eq!(reissued.status, StatusCode::SEE_OTHER);
+    let location = reissued.header("location").unwrap().to_string();
+    let new_id: u64 = location
+        .trim_start_matches("/admin/books/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let new = server.store.book(BookId(new_id)).await.unwrap();
+    assert_eq!(new.issued.replaces, Some(book.id));
+    assert_eq!(new.issued.units, 2, "the two units left");
+    let shown = operator.get(&location).await;
+    assert!(shown.text.contains("已补发新水票"));
+    assert!(
+        shown
+            .text
+            .contains(&format!("补发自 <a href=\"/admin/books/{}\"", book.id))
+    );
+    let old = operator.get(&format!("/admin/books/{}", book.id)).await;
+    assert!(
+        old.text
+            .contains(&format!("已补发为 <a href=\"/admin/books/{new_id}\""))
+    );
+
+    let revoked = operator
+        .post_form(
+            &format!("/admin/books/{}/revoke", fixture.wang[0].id),
+            &[("csrf", &token), ("reason", "退款")],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    let again = operator
+        .post_form(
+            &format!("/admin/books/{}/revoke", fixture.wang[0].id),
+            &[("csrf", &token), ("reason", "退款")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.text.contains("已作废"));
+
+    let log = server.store.audit_log(20).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+    assert!(actions.contains(&"book.reissue") && actions.contains(&"book.revoke"));
+    assert!(
+        log.iter()
+            .all(|r| r.action != "book.reissue" || r.actor_user_id.is_some())
+    );
+}
+
+#[tokio::test]
+async fn the_support_inbox_assigns_and_closes_customer_problems() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let (fixture, mut operator) = console(&server, "op", Role::Operator).await;
+    let zhang = server.store.user_by_name("zhang").await.unwrap();
+    let id = server
+        .store
+        .create_feedback(
+            &NewFeedback {
+                user_id: zhang.id,
+                book_id: Some(fixture.zhang[1].id),
+                kind: FeedbackKind::CannotRedeem,
+                rating: None,
+                staff_user_id: None,
+                message: "送水员扫不出来".into(),
+            },
+            shuipiao_server::unix_now(),
+        )
+        .await
+        .unwrap();
+    let inbox = operator.get("/admin/inbox").await;
+    assert!(inbox.text.contains("送水员扫不出来") && inbox.text.contains("水票无法核销"));
+    assert!(
+        inbox
+            .text
+            .contains(&format!("/admin/books/{}", fixture.zhang[1].id))
+    );
+
+    let token = csrf(&operator);
+    let path = format!("/admin/inbox/{id}");
+    let bad = operator
+        .post_form(&path, &[("csrf", &token), ("state", "lost")])
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let me = server.store.user_by_name("op").await.unwrap();
+    let taken = operator
+        .post_form(
+            &path,
+            &[
+                ("csrf", &token),
+                ("state", "in_progress"),
+                ("assignee", &me.id.0.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::SEE_OTHER);
+    let item = &server.store.feedback_inbox(true).await.unwrap()[0];
+    assert_eq!(
+        (item.state.as_str(), item.assignee_id),
+        ("in_progress", Some(me.id))
+    );
+    let closed = operator
+        .post_form(&path, &[("csrf", &token), ("state", "closed")])
+        .await;
+    assert_eq!(closed.status, StatusCode::SEE_OTHER);
+    assert!(server.store.feedback_inbox(true).await.unwrap().is_empty());
+    let log = server.store.audit_log(5).await.unwrap();
+    assert_eq!(log[0].action, "feedback.update");
+}
+
+#[tokio::test]
+async fn issuing_shows_a_preview_then_issues_to_members() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let (_, mut operator) = console(&server, "op", Role::Operator).await;
+    let accounts = server.store.accounts().await.unwrap();
+    let enterprise = accounts.iter().find(|a| a.spec.name == "汉江科技").unwrap();
+    let package = &server.store.packages().await.unwrap()[1];
+    assert_eq!(package.spec.paid_units, 10);
+    let query = format!(
+        "account={}&package={}&quantity=3&split=members",
+        enterprise.id, package.id
+    );
+    let preview = operator.get(&format!("/admin/issue?{query}")).await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert!(
+        preview
+            .text
+            .contains("<strong>2</strong> 册水票,共 <strong>30</strong> 张")
+    );
+    let before = server.store.summary().await.unwrap().books;
+
+    let token = csrf(&operator);
+    let enterprise_id = enterprise.id.to_string();
+    let package_id = package.id.to_string();
+    let bad = [
+        ("csrf", token.as_str()),
+        ("account", enterprise_id.as_str()),
+        ("package", package_id.as_str()),
+        ("quantity", "0"),
+        ("split", "members"),
+    ];
+    let refused = operator.post_form("/admin/issue", &bad).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.text.contains("数量应在 1 到 1000 之间"));
+    assert_eq!(server.store.summary().await.unwrap().books, before);
+
+    let mut good = bad;
+    good[3].1 = "3";
+    let issued = operator.post_form("/admin/issue", &good).await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER);
+    assert!(issued.header("location").unwrap().ends_with("?done=issued"));
+    assert_eq!(server.store.summary().await.unwrap().books, before + 2);
+    let members = server.store.members(enterprise.id).await.unwrap();
+    for member in &members {
+        let books = server.store.books_of_account(member.id).await.unwrap();
+        assert_eq!(
+            books[0].issued.units, 15,
+            "30 units split between two members"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_over_redemption_is_resolved_from_the_queue() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let (fixture, mut operator) = console(&server, "op", Role::Operator).await;
+    let (_, admin_token) = server.user("admin2", Role::Admin, None).await;
+    let mut device = server.device(&admin_token, "courier2").await;
+    device.clock = shuipiao_server::unix_now() as u64 - 600;
+    let book = fixture.zhang[0].id;
+    let events: Vec<_> = (0..3).map(|_| device.redeem(book, 1)).collect();
+    let pushed = server
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/sync/push",
+            Some(&device.token),
+            Some(json!({ "events": events })),
+        )
+        .await;
+    assert_eq!(pushed.status, StatusCode::OK);
+
+    let queue = operator.get("/admin/review").await;
+    assert!(queue.text.contains("待处理冲突(1)"), "{}", queue.text);
+    assert!(queue.text.contains("超额核销"));
+    let item = &server.store.review_queue(true).await.unwrap()[0];
+    let path = format!("/admin/review/{}/resolve", item.event_id);
+    let token = csrf(&operator);
+    let no_action = operator
+        .post_form(&path, &[("csrf", &token), ("action", "refund")])
+        .await;
+    assert_eq!(no_action.status, StatusCode::BAD_REQUEST);
+    let resolved = operator
+        .post_form(
+            &path,
+            &[
+                ("csrf", &token),
+                ("action", "write_off"),
+                ("note", "客户已付现金"),
+            ],
+        )
+        .await;
+    assert_eq!(resolved.status, StatusCode::SEE_OTHER);
+    assert!(server.store.review_queue(true).await.unwrap().is_empty());
+    let after = operator.get("/admin/review?all=1").await;
+    assert!(after.text.contains("水厂承担"));
+    assert!(
+        after.text.contains("客户已付现金"),
+        "the audit trail shows the note"
+    );
+    let twice = operator
+        .post_form(&path, &[("csrf", &token), ("action", "void")])
+        .await;
+    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn keys_devices_and_users_are_managed_by_admins() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let (_, mut admin) = console(&server, "admin", Role::Admin).await;
+    let token = csrf(&admin);
+
+    let before = server.store.signing_keys().await.unwrap().len();
+    let rotated = admin
+        .post_form("/admin/keys/rotate", &[("csrf", &token)])
+        .await;
+    assert_eq!(rotated.status, StatusCode::SEE_OTHER);
+    assert_eq!(server.store.signing_keys().await.unwrap().len(), before + 1);
+    let keys = admin.get("/admin/keys").await;
+    assert!(keys.text.contains("已退役"));
+
+    let devices = admin.get("/admin/devices").await;
+    assert!(devices.text.contains("courier1的手机"));
+    let courier = server.store.user_by_name("courier1").await.unwrap();
+    let code = admin
+        .post_form(
+            "/admin/devices/enrollment-codes",
+            &[("csrf", &token), ("user_id", &courier.id.0.to_string())],
+        )
+        .await;
+    assert_eq!(code.status, StatusCode::OK);
+    assert!(code.text.contains("设备注册码") && code.text.contains("<svg"));
+    let not_staff = admin
+        .post_form(
+            "/admin/devices/enrollment-codes",
+            &[("csrf", &token), ("user_id", "1")],
+        )
+        .await;
+    assert_eq!(not_staff.status, StatusCode::BAD_REQUEST);
+    let device = &server.store.devices().await.unwrap()[0];
+    let disabled = admin
+        .post_form(
+            &format!("/admin/devices/{}/disable", device.id),
+            &[("csrf", &token)],
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::SEE_OTHER);
+    assert!(
+        server
+            .store
+            .device(device.id)
+            .await
+            .unwrap()
+            .disabled_at
+            .is_some()
+    );
+
+    let new_user = [
+        ("csrf", token.as_str()),
+        ("username", "stat2"),
+        ("password", "long enough"),
+        ("role", "statistician"),
+    ];
+    let created = admin.post_form("/admin/users", &new_user).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER);
+    let stat = server.store.user_by_name("stat2").await.unwrap();
+    let duplicate = admin.post_form("/admin/users", &new_user).await;
+    assert_eq!(duplicate.status, StatusCode::BAD_REQUEST);
+    assert!(duplicate.text.contains("登录名已被使用"));
+    let promoted = admin
+        .post_form(
+            &format!("/admin/users/{}", stat.id.0),
+            &[
+                ("csrf", &token),
+                ("role", "operator"),
+                ("status", "disabled"),
+            ],
+        )
+        .await;
+    assert_eq!(promoted.status, StatusCode::SEE_OTHER);
+    let stat = server.store.user(stat.id).await.unwrap();
+    assert_eq!(stat.spec.role, Role::Operator);
+    assert!(stat.disabled_at.is_some());
+    let me = server.store.user_by_name("admin").await.unwrap();
+    let self_lock = admin
+        .post_form(
+            &format!("/admin/users/{}", me.id.0),
+            &[("csrf", &token), ("role", "admin"), ("status", "disabled")],
+        )
+        .await;
+    assert_eq!(self_lock.status, StatusCode::BAD_REQUEST);
+
+    let product = server.store.products().await.unwrap()[0].code.0.to_string();
+    let package = [
+        ("csrf", token.as_str()),
+        ("name", "买十送一(测试)"),
+        ("price", "150"),
+        ("paid_units", "10"),
+        ("bonus_units", "1"),
+        ("validity_days", "365"),
+        ("product", product.as_str()),
+        ("scope", "0"),
+    ];
+    let listed = admin.post_form("/admin/packages", &package).await;
+    assert_eq!(listed.status, StatusCode::SEE_OTHER);
+    let packages = server.store.packages().await.unwrap();
+    let new = packages
+        .iter()
+        .find(|p| p.spec.name == "买十送一(测试)")
+        .unwrap();
+    assert_eq!((new.spec.price_fen, new.spec.bonus_units), (15_000, 1));
+    let twice = admin.post_form("/admin/packages", &package).await;
+    assert!(twice.text.contains("已有同名套餐"));
+    let mut unpriced = package;
+    unpriced[2].1 = "一百";
+    unpriced[1].1 = "另一个";
+    let refused = admin.post_form("/admin/packages", &unpriced).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(server.store.packages().await.unwrap().len(), packages.len());
+    assert!(
+        admin
+            .get("/admin/packages")
+            .await
+            .text
+            .contains("10 + 赠 1 张")
+    );
+
+    let audit = admin.get("/admin/audit?q=user.update").await;
+    assert!(audit.text.contains("user:stat2"));
+    let all = admin.get("/admin/audit").await;
+    for action in [
+        "package.create",
+        "key.rotate",
+        "device.disable",
+        "device.enrollment_code",
+        "user.create",
+    ] {
+        assert!(all.text.contains(action), "{action} is audited");
+    }
+}
+
+/// The statistics of the wallet fixture, worked out by hand: 32 units issued (张家 4 + 10 + 4,
+/// 王家 4, the enterprise's members 5 + 5), two bottles delivered by `courier1` (who has no
+/// region), one refused scan and one customer guided by `courier1` added here; 张家's third book
+/// (4 units) revoked. Run on both backends, since the rows come from SQL.
+async fn statistics_match_figures_computed_by_hand(db: TestDb) {
+    let server = support::start(&db).await;
+    let (fixture, mut stat) = console(&server, "stat", Role::Statistician).await;
+    let courier = server.store.user_by_name("courier1").await.unwrap();
+    server
+        .store
+        .register_customer(
+            &NewCustomer {
+                name: "新客户".into(),
+                username: "guided".into(),
+                password_hash: String::new(),
+                phone_index: vec![1; 32],
+                phone_sealed: vec![2; 40],
+                referrer: Some(courier.id),
+                browser_hash: None,
+                enterprise_id: None,
+            },
+            shuipiao_server::unix_now(),
+            &support::audit("customer.register"),
+        )
+        .await
+        .unwrap();
+    let (_, admin_token) = server.user("admin2", Role::Admin, None).await;
+    let mut device = server.device(&admin_token, "courier2").await;
+    device.clock = shuipiao_server::unix_now() as u64 - 1_200;
+    let refused = device.next(
+        EventBody::ScanAttempt {
+            book_id: Some(fixture.zhang[2].id),
+            refusal: Refusal::Rejected(RejectReason::Revoked),
+        },
+        EventFlags::default(),
+    );
+    let pushed = server
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/sync/push",
+            Some(&device.token),
+            Some(json!({ "events": [refused] })),
+        )
+        .await;
+    assert_eq!(pushed.status, StatusCode::OK);
+
+    let now = shuipiao_server::unix_now();
+    let from = shuipiao_server::local_time::date(now - 2 * 86_400);
+    let to = shuipiao_server::local_time::date(now);
+    let period = format!("from={from}&to={to}");
+    let page = stat.get(&format!("/admin/stats?{period}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("66.7%"), "核销成功率 2 / 3");
+
+    let csv =
+        |table: &'static str| format!("/admin/stats/export?{period}&table={table}&format=csv");
+    let product = stat.get(&csv("product")).await;
+    assert_eq!(product.status, StatusCode::OK);
+    assert!(
+        product
+            .header("content-disposition")
+            .unwrap()
+            .contains(".csv")
+    );
+    assert_eq!(
+        product.text,
+        "\u{feff}产品,发放(张),核销(桶)\r\n18.9L 桶装水,32,2\r\n"
+    );
+    let daily = stat.get(&csv("daily")).await;
+    let last = daily.text.lines().last().unwrap();
+    assert!(
+        last.ends_with(",26"),
+        "unused: 32 − 4 revoked − 2 delivered: {last}"
+    );
+    let region = stat.get(&csv("region")).await;
+    assert!(
+        region.text.contains("未分区,2,2,1,66.7%,0,0.0%"),
+        "{}",
+        region.text
+    );
+    let reasons = stat.get(&csv("reasons")).await;
+    assert!(reasons.text.contains("已作废,1,100.0%"));
+    let unknown = stat
+        .get(&format!(
+            "/admin/stats/export?{period}&table=nope&format=csv"
+        ))
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    let bad_dates = stat.get("/admin/stats?from=2026-13-01").await;
+    assert!(bad_dates.text.contains("开始日期格式应为"));
+
+    let month = &to[..7];
+    let board = stat
+        .get(&format!("/admin/staff/export?month={month}&format=csv"))
+        .await;
+    assert!(
+        board
+            .text
+            .contains("1,courier1,送水员,未分区,2,1,0,—,12,推广之星"),
+        "{}",
+        board.text
+    );
+    let (status, xlsx) = fetch_bytes(
+        &server.addr,
+        &stat.jar.header(),
+        &format!("/admin/stats/export?{period}&table=all&format=xlsx"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(&xlsx[..2], b"PK");
+}
+
+#[tokio::test]
+async fn statistics_on_sqlite() {
+    statistics_match_figures_computed_by_hand(support::sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn statistics_on_postgres() {
+    if let Some(db) = support::postgres_db().await {
+        statistics_match_figures_computed_by_hand(db).await;
+    }
+}
+
+/// The console's own store queries on a backend: book search (with `LIKE` wildcards taken
+/// literally), user and feedback updates, device activity.
+async fn console_queries(db: TestDb) {
+    let server = support::start(&db).await;
+    let fixture = wallet_fixture(&server).await;
+    let store = &server.store;
+    let zhang = &fixture.zhang;
+    let by_login = store.search_books(None, "zhang", 10).await.unwrap();
+    assert_eq!(by_login.len(), 3);
+    let by_name = store.search_books(None, "伟家", 10).await.unwrap();
+    assert_eq!(by_name.len(), 3, "part of the account name");
+    assert!(store.search_books(None, "%", 10).await.unwrap().is_empty());
+    let by_members = store.search_books(None, "hjadmin", 10).await.unwrap();
+    assert_eq!(
+        by_members.len(),
+        2,
+        "an enterprise admin finds the members' books"
+    );
+    let by_qr = store
+        .search_books(Some(zhang[1].id), &zhang[1].qr_text, 10)
+        .await
+        .unwrap();
+    assert_eq!(by_qr.len(), 1);
+
+    let wang = store.user_by_name("wang").await.unwrap();
+    let audit = support::audit("user.update");
+    let set = |disabled: bool, now: i64| {
+        store.update_user(wang.id, Role::Customer, disabled, now, &audit)
+    };
+    assert_eq!(set(true, 5).await.unwrap().disabled_at, Some(5));
+    let again = set(true, 9).await.unwrap();
+    assert_eq!(again.disabled_at, Some(5), "disabled from the first time");
+    let back = set(false, 10).await.unwrap();
+    assert_eq!(back.disabled_at, None);
+
+    let missing = store
+        .update_feedback(999, "closed", None, 10, &support::audit("feedback.update"))
+        .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+    assert_eq!(store.dead_notifications(0).await.unwrap(), 0);
+    let activity = store.device_activity().await.unwrap();
+    assert_eq!(activity.len(), 1);
+    assert_eq!(activity[0].events, 2);
+    assert!(activity[0].last_push_at.is_some());
+}
+
+#[tokio::test]
+async fn console_queries_on_sqlite() {
+    console_queries(support::sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn console_queries_on_postgres() {
+    if let Some(db) = support::postgres_db().await {
+        console_queries(db).await;
+    }
+}
