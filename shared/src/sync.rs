@@ -228,6 +228,8 @@ pub enum ErrorCode {
     DeviceDisabled,
     /// Server fault.
     Internal,
+    /// The server is overloaded (database busy); retry the same request later.
+    Busy,
 }
 
 /// Body of every API error: clients match on `code`, never on `message`.

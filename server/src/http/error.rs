@@ -75,11 +75,19 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let busy = self.code == ErrorCode::Busy;
         let body = ErrorBody {
             code: self.code,
             message: self.message,
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if busy {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }
 
@@ -92,6 +100,14 @@ impl From<StoreError> for ApiError {
                 ErrorCode::Conflict,
                 format!("数据冲突:{detail}"),
             ),
+            StoreError::Busy(_) => {
+                tracing::warn!(error = %err, "database busy");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Busy,
+                    "服务器繁忙,请稍后重试",
+                )
+            }
             StoreError::Other(_) => ApiError::internal(&err),
         }
     }
@@ -196,5 +212,30 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .map_err(|rejection| {
                 ApiError::bad_request(format!("路径参数错误:{}", rejection.body_text()))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_database_asks_the_client_to_retry() {
+        let busy: StoreError = sqlx::Error::PoolTimedOut.into();
+        assert!(matches!(busy, StoreError::Busy(_)), "{busy:?}");
+        let response = ApiError::from(busy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .unwrap(),
+            "1"
+        );
+        let other: StoreError = sqlx::Error::WorkerCrashed.into();
+        assert_eq!(
+            ApiError::from(other).into_response().status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 }

@@ -42,19 +42,34 @@ pub enum StoreError {
     /// The change collides with existing data (unique key, foreign key, state).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database is overloaded (no free connection, lock wait timed out, serialization
+    /// failure): nothing was changed, and the same call may succeed later.
+    #[error("database busy: {0}")]
+    Busy(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Anything else: connection, migration, corrupt row.
     #[error("storage error: {0}")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// SQLite busy / locked, PostgreSQL serialization failure / deadlock / lock timeout.
+const RETRYABLE_CODES: [&str; 6] = ["5", "6", "517", "40001", "40P01", "55P03"];
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> StoreError {
         match &err {
             sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut => StoreError::Busy(Box::new(err)),
             sqlx::Error::Database(db_err)
                 if db_err.is_unique_violation() || db_err.is_foreign_key_violation() =>
             {
                 StoreError::Conflict(db_err.message().to_string())
+            }
+            sqlx::Error::Database(db_err)
+                if db_err
+                    .code()
+                    .is_some_and(|code| RETRYABLE_CODES.contains(&code.as_ref())) =>
+            {
+                StoreError::Busy(Box::new(err))
             }
             _ => StoreError::Other(Box::new(err)),
         }
