@@ -1,0 +1,145 @@
+//! The workspace binaries as child processes, for the crash tests: `shuipiao-server serve` on
+//! 127.0.0.1:0 (killed with SIGKILL mid-push and started again on the same database), and the
+//! `shuipiao-courier` CLI (killed at random points of a scan or a sync).
+//!
+//! Integration tests only get `CARGO_BIN_EXE_*` for their own package, so the binaries are
+//! looked up beside the test executable's target directory; `cargo nextest run --workspace` (and
+//! CI) builds them. `SHUIPIAO_SERVER_BIN` / `SHUIPIAO_COURIER_BIN` override the lookup.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::database::TestDb;
+use crate::server::{ADMIN, PASSWORD, master_key_hex};
+
+/// Path of a workspace binary built into the same target directory as this test.
+///
+/// # Panics
+/// When the binary is not there, with the command that builds it.
+pub fn workspace_binary(name: &str, override_var: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(override_var) {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("path of the test executable");
+    // target/<profile>/deps/<test>-<hash> → target/<profile>/<name>
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(3)
+        .map(|dir| dir.join(name))
+        .collect();
+    candidates
+        .iter()
+        .find(|path| path.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "binary `{name}` not found (looked at {candidates:?}). Build it first: \
+                 `cargo build --bin {name}` with the same CARGO_TARGET_DIR and profile \
+                 (`cargo nextest run --workspace` builds every binary), or set {override_var}"
+            )
+        })
+}
+
+/// The `shuipiao-server` binary.
+pub fn server_binary() -> PathBuf {
+    workspace_binary("shuipiao-server", "SHUIPIAO_SERVER_BIN")
+}
+
+/// The `shuipiao-courier` binary.
+pub fn courier_binary() -> PathBuf {
+    workspace_binary("shuipiao-courier", "SHUIPIAO_COURIER_BIN")
+}
+
+fn server_command(db: &TestDb) -> Command {
+    let mut command = Command::new(server_binary());
+    command
+        .env("SHUIPIAO_DATABASE_URL", db.url.expose())
+        .env("SHUIPIAO_MASTER_KEY", master_key_hex())
+        .env("SHUIPIAO_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "error")
+        .env_remove("SHUIPIAO_CONFIG")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Makes the first admin with `shuipiao-server create-admin`.
+pub async fn create_admin(db: &TestDb) {
+    let output = server_command(db)
+        .args(["create-admin", "--username", ADMIN])
+        .env("SHUIPIAO_ADMIN_PASSWORD", PASSWORD)
+        .output()
+        .await
+        .expect("run shuipiao-server create-admin");
+    assert!(
+        output.status.success(),
+        "shuipiao-server create-admin failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `shuipiao-server serve` as a child process.
+pub struct ServerProcess {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `http://` URL.
+    pub url: String,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Starts serving `db` on 127.0.0.1:0 and waits until it answers.
+    pub async fn start(db: &TestDb) -> ServerProcess {
+        let mut child = server_command(db)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start shuipiao-server serve");
+        let stdout = child.stdout.take().expect("server stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = loop {
+            let line = lines
+                .next_line()
+                .await
+                .expect("read server stdout")
+                .unwrap_or_else(|| panic!("shuipiao-server exited before listening"));
+            if let Some(rest) = line.split("http://").nth(1) {
+                break rest
+                    .trim()
+                    .parse::<SocketAddr>()
+                    .unwrap_or_else(|e| panic!("listening line {line:?}: {e}"));
+            }
+        };
+        let url = format!("http://{addr}");
+        crate::server::wait_until_healthy(&url).await;
+        ServerProcess { addr, url, child }
+    }
+
+    /// SIGKILL, then reap.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL the server");
+        self.child.wait().await.expect("reap the server");
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+/// A `shuipiao-courier` command on the device database `db`, printing JSON.
+pub fn courier_command(db: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(courier_binary());
+    command
+        .arg("--db")
+        .arg(db)
+        .arg("--json")
+        .env_remove("SHUIPIAO_COURIER_DB");
+    command
+}

@@ -1,0 +1,145 @@
+//! Scenario 5a: three couriers sync through a proxy that refuses connections, cuts requests,
+//! delays, cuts answers after the server acted, and sends requests twice. Between syncs they
+//! keep scanning (and undoing) offline on shared books. After the network heals: every event
+//! is on the server exactly once, every ledger equals the pure ledger of the stored events, and
+//! every device sees exactly the server's counts.
+
+use std::collections::BTreeMap;
+
+use shuipiao_courier::engine::OutcomeKind;
+use shuipiao_shared::event::EventBody;
+use shuipiao_shared::ids::{BookId, ScopeId};
+use shuipiao_tests::database::TestDb;
+use shuipiao_tests::device::Device;
+use shuipiao_tests::inspect::live_redemptions;
+use shuipiao_tests::plant::BUCKET;
+use shuipiao_tests::proxy::{FaultProxy, Plan};
+use shuipiao_tests::rng::Rng;
+use shuipiao_tests::world::World;
+
+crate::on_both_backends!(sync_through_a_faulty_network);
+
+/// Sync rounds under faults; `SHUIPIAO_E2E_FAULT_ROUNDS` raises it.
+const DEFAULT_ROUNDS: usize = 25;
+
+async fn sync_through_a_faulty_network(db: TestDb) {
+    let rounds = shuipiao_tests::env_count("SHUIPIAO_E2E_FAULT_ROUNDS", DEFAULT_ROUNDS);
+    let mut rng = Rng::from_env("sync_through_a_faulty_network");
+    let world = World::start(db).await;
+    let plant = &world.plant;
+    let package = plant
+        .package("企业年套餐", 12, BUCKET, ScopeId::ANYWHERE, 31)
+        .await;
+    let customer = plant.customer("busy-office").await;
+    let books = plant.issue(&customer, package, 6).await;
+    let mut codes: BTreeMap<BookId, String> = BTreeMap::new();
+    for book in &books {
+        codes.insert(*book, customer.qr_text(*book).await);
+    }
+
+    let proxy = FaultProxy::start(world.server.addr, Rng::new(rng.next_u64())).await;
+    let mut devices = Vec::new();
+    for name in ["courier-1", "courier-2", "courier-3"] {
+        let code = plant.courier_code(name).await;
+        let device = Device::enroll(&proxy.url, &code, name).await;
+        device.sync().await;
+        devices.push(device);
+    }
+
+    proxy.set_plan(Plan::Random { percent: 70 });
+    let (mut failures, mut successes) = (0u32, 0u32);
+    for _ in 0..rounds {
+        for device in devices.iter_mut() {
+            for _ in 0..=rng.below(3) {
+                let book = books[rng.below(books.len() as u64) as usize];
+                let quantity = 1 + rng.below(2) as u16;
+                let outcome = device.scan(&codes[&book], quantity);
+                if outcome.kind == OutcomeKind::Accepted
+                    && rng.chance(15)
+                    && let Some(id) = outcome.event_id
+                {
+                    device.engine().undo(id).expect("undo within two minutes");
+                }
+            }
+            match device.try_sync().await {
+                Ok(_) => successes += 1,
+                Err(_) => failures += 1,
+            }
+        }
+    }
+    let stats = proxy.stats();
+    eprintln!("{rounds} rounds: {successes} syncs succeeded, {failures} failed; proxy {stats:?}");
+    assert!(
+        stats.refused > 0
+            && stats.dropped > 0
+            && stats.delayed > 0
+            && stats.truncated > 0
+            && stats.duplicated > 0,
+        "every kind of fault must have happened at least once: {stats:?}"
+    );
+    assert!(failures > 0, "faults must have broken some syncs");
+
+    // The network heals.
+    proxy.set_plan(Plan::Clean);
+    for device in &devices {
+        device.sync().await;
+        let state = device.status().sync;
+        assert_eq!(
+            (state.pending, state.rejected),
+            (0, 0),
+            "{}: everything stored after one clean sync: {state:?}",
+            device.name
+        );
+    }
+    for device in &devices {
+        device.sync().await;
+    }
+
+    let view = world.view().await;
+    for device in &devices {
+        view.assert_holds_exactly(&device.name, device.id, &device.events());
+    }
+    view.assert_ledgers_consistent();
+    let mut all_events = Vec::new();
+    for device in &devices {
+        all_events.extend(device.events());
+    }
+    let live = live_redemptions(&all_events);
+    for book in &books {
+        let ledger = view.ledger(*book);
+        let delivered: u16 = live
+            .get(book)
+            .map(|ids| {
+                ids.iter()
+                    .map(|id| match view.events[id].event.body {
+                        EventBody::Redemption { units, .. } => units,
+                        _ => 0,
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        let in_ledger: u16 = ledger
+            .redemptions
+            .iter()
+            .filter(|r| r.outcome != shuipiao_shared::ledger::Outcome::Voided)
+            .map(|r| r.units)
+            .sum();
+        assert_eq!(
+            in_ledger, delivered,
+            "book {book}: devices delivered {delivered} units not undone, the ledger holds {in_ledger}"
+        );
+        assert_eq!(
+            ledger.used_units,
+            delivered.min(12),
+            "book {book}: counted units must be what was delivered, capped by the book"
+        );
+        for device in &devices {
+            assert_eq!(
+                device.view(*book).used_units,
+                view.book(*book).used_units,
+                "{}: book {book} seen differently from the server after the final pull",
+                device.name
+            );
+        }
+    }
+}
