@@ -8,7 +8,7 @@ packages=(
     postgresql                   # throw-away cluster for the PostgreSQL store tests
     libclang-dev libv4l-dev      # the courier engine's `camera` feature (nokhwa, bindgen)
     chromium chromium-driver fonts-noto-cjk  # web page tests in headless Chromium, CJK fonts
-    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver xvfb xauth fonts-noto-cjk  # courier app: Tauri 2 stack, its window test, CJK fonts
+    libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver xvfb xauth  # courier app: Tauri 2 stack and its window test
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace the way CI does: installs the system packages, starts a
-# throw-away PostgreSQL so the store contract suite runs against both backends, then runs
-# `cargo nextest run --workspace`. Extra arguments go to nextest.
+# throw-away PostgreSQL so the store contract suite runs against both backends, prepares the
+# courier app's window test (Xvfb, tauri-driver), then runs `cargo nextest run --workspace`.
+# Extra arguments go to nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +14,9 @@ SHUIPIAO_TEST_PG_URL=$(bash scripts/pg-cluster.sh start "$pg_dir")
 export SHUIPIAO_TEST_PG_URL
 echo "PostgreSQL for tests: $SHUIPIAO_TEST_PG_URL" >&2
 
-cargo nextest run --workspace --profile ci "$@"
+source scripts/courier-app-window-env.sh
+"${window_display[@]}" cargo nextest run --workspace --profile ci "$@"
+check_window_screenshots
 # The real-camera source is behind a feature (it needs V4L headers); with no camera attached its
 # test checks that opening one fails with a clear error instead of a panic.
 cargo nextest run -p shuipiao-courier --features camera --profile ci --test camera "$@"

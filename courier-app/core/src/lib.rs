@@ -8,6 +8,9 @@
 //! - [`engine`]: the offline door engine (verdict, outbox, undo, dedupe) over [`store`], the
 //!   encrypted local database; [`sync`]: enrollment and the sync client; [`clock`]: injected
 //!   time and randomness.
+//! - For apps over the engine: [`live`] (the scan screen's frame loop and preview),
+//!   [`data_dir`] (profile, settings, logout), [`history`] (rows for the history and counter
+//!   screens), [`status_bar`], [`assist`] (the 线下协助 QR) and [`training`] (practice tickets).
 #![forbid(unsafe_code)]
 
 pub mod decode;
@@ -19,3 +22,10 @@ pub mod clock;
 pub mod engine;
 pub mod store;
 pub mod sync;
+
+pub mod assist;
+pub mod data_dir;
+pub mod history;
+pub mod live;
+pub mod status_bar;
+pub mod training;

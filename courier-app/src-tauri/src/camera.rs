@@ -1,0 +1,90 @@
+//! Wires the engine's live loop to the window: previews and camera trouble become events, and a
+//! code read becomes a verdict (the loop pauses until the courier taps 继续扫码).
+
+use serde::Serialize;
+use shuipiao_courier::engine::ScanSource;
+use shuipiao_courier::live::{Flow, LiveConfig, LiveEvent, LiveScanner, SourceSpec};
+use tauri::{AppHandle, Manager, Runtime};
+
+use crate::error::CommandError;
+use crate::events::{self, VerdictEvent};
+use crate::state::{AppState, refresh_status};
+
+/// The `camera` event.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraEvent {
+    /// `failed` (the loop stopped), `unreadable` (hold still), `duplicate` (same ticket again)
+    /// or `error` (the scan could not be recorded).
+    pub kind: &'static str,
+    /// zh-CN text.
+    pub message: String,
+}
+
+/// Starts the camera loop on the source from the environment or the settings.
+pub fn start<R: Runtime>(app: &AppHandle<R>) -> Result<(), CommandError> {
+    let state = app.state::<AppState>();
+    let spec = match &state.camera_override {
+        Some(spec) => spec.clone(),
+        None => state.data.settings()?.camera,
+    };
+    let spec = SourceSpec::parse(&spec)?;
+    let app = app.clone();
+    let scanner = LiveScanner::start(spec, LiveConfig::default(), move |event| {
+        on_event(&app, event)
+    });
+    state.set_scanner(Some(scanner));
+    Ok(())
+}
+
+fn on_event<R: Runtime>(app: &AppHandle<R>, event: LiveEvent) -> Flow {
+    let camera = |kind, message: &str| {
+        events::emit(
+            app,
+            events::CAMERA,
+            CameraEvent {
+                kind,
+                message: message.to_owned(),
+            },
+        );
+    };
+    match event {
+        LiveEvent::Preview { data_url } => {
+            events::emit(
+                app,
+                events::PREVIEW,
+                serde_json::json!({ "data_url": data_url }),
+            );
+            Flow::Continue
+        }
+        LiveEvent::Unreadable => {
+            camera("unreadable", "二维码不清晰，请拿稳或靠近一些");
+            Flow::Continue
+        }
+        LiveEvent::Failed { message } => {
+            camera("failed", &message);
+            Flow::Continue
+        }
+        LiveEvent::Code { text } => {
+            let state = app.state::<AppState>();
+            match state.scan(&text, ScanSource::Camera) {
+                Ok(outcome) if outcome.duplicate => {
+                    camera("duplicate", "同一张水票，已忽略，请移开");
+                    Flow::Continue
+                }
+                Ok(outcome) => {
+                    events::emit(
+                        app,
+                        events::VERDICT,
+                        VerdictEvent::new(outcome, state.training()),
+                    );
+                    refresh_status(app);
+                    Flow::Pause
+                }
+                Err(error) => {
+                    camera("error", &error.message);
+                    Flow::Pause
+                }
+            }
+        }
+    }
+}
