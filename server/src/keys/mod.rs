@@ -101,14 +101,26 @@ pub async fn ensure<S: Store>(store: &S, master: &MasterKey, now: i64) -> Result
                 format!("key:{}", Kid(row.kid)),
                 serde_json::json!({ "purpose": purpose.as_str() }),
             );
-            store.insert_signing_key(&row, now, &audit).await?;
-            changed = true;
+            match store.insert_signing_key(&row, now, &audit).await {
+                Ok(()) => changed = true,
+                // Another instance starting on the same database made it first (the database
+                // allows one active key per purpose); use theirs.
+                Err(StoreError::Conflict(_)) => {}
+                Err(err) => return Err(err.into()),
+            }
         }
     }
     active(store, master, KeyPurpose::Root).await?;
     active(store, master, KeyPurpose::Issuer).await?;
     if changed || store.latest_keyring_bundle().await?.is_none() {
-        publish_keyring(store, master, now).await?;
+        match publish_keyring(store, master, now).await {
+            // Likewise a bundle published by another instance at the same moment will do.
+            Err(KeyError::Store(StoreError::Conflict(_)))
+                if store.latest_keyring_bundle().await?.is_some() => {}
+            published => {
+                published?;
+            }
+        }
     }
     Ok(())
 }

@@ -47,6 +47,7 @@ macro_rules! migration {
 const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261127000001, "init"),
     migration!(20261127000002, "customers"),
+    migration!(20261127000003, "one_active_key"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

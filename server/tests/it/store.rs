@@ -19,6 +19,7 @@ on_both_backends!(
     enrollment_codes_are_one_time_and_expire,
     keyring_versions_only_move_forward,
     key_rotation_and_compromise,
+    instances_starting_together_install_one_key_set,
     status_sequence_is_commit_ordered_under_concurrency,
     admin_actions_are_audited,
 );
@@ -273,6 +274,41 @@ async fn keyring_versions_only_move_forward(db: TestDb) {
         store.latest_keyring_bundle().await.unwrap(),
         Some((2, b"two".to_vec()))
     );
+}
+
+/// Several servers starting at once on an empty database end with one active key per purpose
+/// and a keyring that names them, whoever wins each race.
+async fn instances_starting_together_install_one_key_set(db: TestDb) {
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(support::open(&db).await);
+    }
+    let master = master();
+    let started = tokio::join!(
+        keys::ensure(&stores[0], &master, NOW),
+        keys::ensure(&stores[1], &master, NOW),
+        keys::ensure(&stores[2], &master, NOW),
+        keys::ensure(&stores[3], &master, NOW),
+    );
+    let started = [started.0, started.1, started.2, started.3];
+    assert!(started.iter().all(Result::is_ok), "{started:?}");
+    let rows = stores[0].signing_keys().await.unwrap();
+    for purpose in [KeyPurpose::Root, KeyPurpose::Issuer] {
+        let active: Vec<_> = rows
+            .iter()
+            .filter(|r| r.purpose == purpose && r.status == KeyStatus::Active)
+            .collect();
+        assert_eq!(active.len(), 1, "{purpose:?}: {rows:?}");
+    }
+    let (_, bundle) = stores[0].latest_keyring_bundle().await.unwrap().unwrap();
+    let root = keys::root_public_key(&stores[0]).await.unwrap();
+    let root = ed25519_dalek::VerifyingKey::from_bytes(&root).unwrap();
+    let keyring = shuipiao_shared::keyring::Keyring::open(&bundle, &root).unwrap();
+    let issuer = rows
+        .iter()
+        .find(|r| r.purpose == KeyPurpose::Issuer && r.status == KeyStatus::Active)
+        .unwrap();
+    assert!(keyring.keys.iter().any(|k| k.kid.0 == issuer.kid));
 }
 
 async fn key_rotation_and_compromise(db: TestDb) {
