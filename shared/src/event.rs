@@ -348,6 +348,18 @@ impl ChainTip {
         device_key: &VerifyingKey,
         event: &SignedEvent,
     ) -> Result<ChainTip, LinkError> {
+        self.link(device_id, event, |event| event.verify(device_key))
+    }
+
+    /// [`extend`](Self::extend) with the signature check supplied by the caller, so a verifier
+    /// can check many signatures in parallel (or before taking a lock) and then walk the chain.
+    /// The checks run in the same order as `extend`'s, so the same link error is reported.
+    pub fn link(
+        &self,
+        device_id: DeviceId,
+        event: &SignedEvent,
+        signature_ok: impl FnOnce(&SignedEvent) -> bool,
+    ) -> Result<ChainTip, LinkError> {
         if event.event.device_id != device_id {
             return Err(LinkError::WrongDevice);
         }
@@ -361,7 +373,7 @@ impl ChainTip {
         if event.event.prev_hash != self.hash {
             return Err(LinkError::BadLink);
         }
-        if !event.verify(device_key) {
+        if !signature_ok(event) {
             return Err(LinkError::BadSignature);
         }
         Ok(ChainTip {

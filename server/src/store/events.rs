@@ -2,7 +2,7 @@
 //! statements, the review queue and operator resolutions. Every function runs inside the
 //! caller's write transaction; ledgers are recomputed by `ledger.rs`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use ed25519_dalek::VerifyingKey;
 use shuipiao_shared::event::{ChainTip, EventBody, GENESIS_HASH, SignedEvent};
@@ -12,8 +12,8 @@ use shuipiao_shared::status::StatusRow;
 use shuipiao_shared::sync::{PushRejection, PushResult, PushVerdict};
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::store::batch::{CHUNK, params, value_rows};
-use crate::store::ledger::recompute_books;
+use crate::store::batch::{params, rows_per_statement, value_rows};
+use crate::store::ledger::{Recomputed, compute_books, recompute_books, store_books};
 use crate::store::models::{Device, ReviewItem};
 use crate::store::sql::lock_status_clock;
 use crate::store::{StoreError, StoreResult, rows};
@@ -80,7 +80,7 @@ async fn existing_books(
         .collect();
     let named: Vec<BookId> = named.into_iter().collect();
     let mut existing = BTreeSet::new();
-    for chunk in named.chunks(CHUNK) {
+    for chunk in named.chunks(rows_per_statement(conn, 1)) {
         let sql = format!(
             "SELECT id FROM books WHERE id IN ({})",
             params(1, chunk.len())
@@ -106,7 +106,7 @@ async fn stored_events(
     events: &[SignedEvent],
 ) -> StoreResult<HashMap<EventId, (Vec<u8>, Option<i64>)>> {
     let mut stored = HashMap::new();
-    for chunk in events.chunks(CHUNK) {
+    for chunk in events.chunks(rows_per_statement(conn, 1)) {
         let sql = format!(
             "SELECT event_id, signed, server_seq FROM events WHERE event_id IN ({})",
             params(1, chunk.len())
@@ -145,16 +145,18 @@ async fn is_own_redemption(
     Ok(found.is_some())
 }
 
+/// Inserts accepted events; those that moved a book carry its new status sequence number.
 async fn insert_events(
     conn: &mut AnyConnection,
     events: &[&SignedEvent],
+    seq_of_book: &HashMap<BookId, i64>,
     now: i64,
 ) -> StoreResult<()> {
-    for chunk in events.chunks(CHUNK) {
+    for chunk in events.chunks(rows_per_statement(conn, 9)) {
         let sql = format!(
-            "INSERT INTO events (event_id, device_id, device_seq, kind, book_id, scanned_at, signed, received_at) \
+            "INSERT INTO events (event_id, device_id, device_seq, kind, book_id, scanned_at, signed, received_at, server_seq) \
              VALUES {}",
-            value_rows(chunk.len(), 8)
+            value_rows(chunk.len(), 9)
         );
         let query = chunk
             .iter()
@@ -168,6 +170,7 @@ async fn insert_events(
                     .bind(event.event.scanned_at as i64)
                     .bind(event.to_bytes())
                     .bind(now)
+                    .bind(moves_book(event).and_then(|book| seq_of_book.get(&book).copied()))
             });
         query.execute(&mut *conn).await?;
     }
@@ -202,6 +205,8 @@ enum Anomaly {
     /// A void of something that is not this device's redemption of that book; the ledger
     /// ignores it.
     InvalidVoid,
+    /// The event names a courier other than the one the device was enrolled for.
+    ForeignCourier,
 }
 
 impl Anomaly {
@@ -209,7 +214,16 @@ impl Anomaly {
         match self {
             Anomaly::UnknownBook => "unknown_book",
             Anomaly::InvalidVoid => "invalid_void",
+            Anomaly::ForeignCourier => "foreign_courier",
         }
+    }
+}
+
+/// The book a redemption or void moves; scan attempts move none.
+fn moves_book(event: &SignedEvent) -> Option<BookId> {
+    match event.event.body {
+        EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. } => Some(book_id),
+        EventBody::ScanAttempt { .. } => None,
     }
 }
 
@@ -217,16 +231,46 @@ fn flagged_redemption(event: &SignedEvent) -> bool {
     matches!(event.event.body, EventBody::Redemption { .. }) && event.event.flags.needs_review()
 }
 
+/// Checks every event's device signature, spread over the machine's cores. Runs before the
+/// write transaction: signatures are most of a push's CPU time and need no database state, so
+/// checking them outside keeps the single SQLite writer (or PostgreSQL's status clock lock) busy
+/// only with writing.
+pub(super) async fn check_signatures(
+    device: &Device,
+    events: &[SignedEvent],
+) -> StoreResult<Vec<bool>> {
+    let device_key = VerifyingKey::from_bytes(&device.public_key)
+        .map_err(|_| rows::corrupt("devices.public_key"))?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = events.len().div_ceil(threads).max(1);
+    let tasks: Vec<_> = events
+        .chunks(chunk)
+        .map(|part| {
+            let part = part.to_vec();
+            tokio::task::spawn_blocking(move || {
+                part.iter()
+                    .map(|event| event.verify(&device_key))
+                    .collect::<Vec<bool>>()
+            })
+        })
+        .collect();
+    let mut verified = Vec::with_capacity(events.len());
+    for task in tasks {
+        verified.extend(task.await.map_err(|err| StoreError::Other(Box::new(err)))?);
+    }
+    Ok(verified)
+}
+
 /// Stores a pushed batch of one device's events and returns one result per event, in the
-/// pushed order. Events are checked in chain order, whatever order they were pushed in.
+/// pushed order. Events are checked in chain order, whatever order they were pushed in;
+/// `signature_ok[i]` is [`check_signatures`]' answer for `events[i]`.
 pub(super) async fn ingest(
     conn: &mut AnyConnection,
     device: &Device,
     events: &[SignedEvent],
+    signature_ok: &[bool],
     now: i64,
 ) -> StoreResult<Vec<PushResult>> {
-    let device_key = VerifyingKey::from_bytes(&device.public_key)
-        .map_err(|_| rows::corrupt("devices.public_key"))?;
     let mut tip = chain_tip_in(conn, device.id).await?;
     let start_seq = tip.device_seq;
     let stored = stored_events(conn, events).await?;
@@ -266,7 +310,7 @@ pub(super) async fn ingest(
             results[idx] = Some(rejected(event, PushRejection::AfterRejected));
             continue;
         }
-        let next_tip = match tip.extend(device.id, &device_key, event) {
+        let next_tip = match tip.link(device.id, event, |_| signature_ok[idx]) {
             Ok(next_tip) => next_tip,
             Err(link) => {
                 chain_broken = true;
@@ -277,6 +321,7 @@ pub(super) async fn ingest(
         // A well-signed link is a fact and is always stored, so one odd event never stalls the
         // device's chain; what is odd about it goes to the review queue instead.
         let anomaly = match event.event.body {
+            _ if event.event.courier_id != device.user_id => Some(Anomaly::ForeignCourier),
             EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. }
                 if !known_books.contains(&book_id) =>
             {
@@ -306,7 +351,27 @@ pub(super) async fn ingest(
     let mut accepted: Vec<usize> = fresh.values().copied().collect();
     accepted.sort_by_key(|&idx| events[idx].event.device_seq);
     let to_insert: Vec<&SignedEvent> = accepted.iter().map(|&idx| &events[idx]).collect();
-    insert_events(conn, &to_insert, now).await?;
+    // Ledger changes: only redemptions and voids of known books move a book. The new ledgers
+    // are computed before the events are stored, so each event is written once, with its
+    // book's status sequence number.
+    let moving: Vec<&SignedEvent> = to_insert
+        .iter()
+        .copied()
+        .filter(|event| moves_book(event).is_some_and(|book| known_books.contains(&book)))
+        .collect();
+    let books: Vec<BookId> = moving
+        .iter()
+        .filter_map(|event| moves_book(event))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let recomputed = compute_books(conn, &books, &moving).await?;
+    let seq_of_book: HashMap<BookId, i64> = recomputed
+        .iter()
+        .map(|book| (book.book_id, book.seq))
+        .collect();
+    insert_events(conn, &to_insert, &seq_of_book, now).await?;
+    store_books(conn, &recomputed, now).await?;
     let flagged = to_insert
         .iter()
         .filter(|e| flagged_redemption(e))
@@ -337,44 +402,22 @@ pub(super) async fn ingest(
         .into_iter()
         .map(|r| r.ok_or_else(|| rows::corrupt("unanswered event")))
         .collect::<StoreResult<_>>()?;
-
-    // Ledger changes: only redemptions and voids move a book.
-    let mut by_book: BTreeMap<BookId, Vec<usize>> = BTreeMap::new();
+    let ledger_of: HashMap<BookId, &Recomputed> =
+        recomputed.iter().map(|book| (book.book_id, book)).collect();
     for &idx in &accepted {
-        if let EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. } =
-            events[idx].event.body
-            && known_books.contains(&book_id)
-        {
-            by_book.entry(book_id).or_default().push(idx);
-        }
-    }
-    let books: Vec<BookId> = by_book.keys().copied().collect();
-    let mut seq_of_event: Vec<(String, i64)> = Vec::new();
-    for book in recompute_books(conn, &books, now).await? {
-        for &idx in by_book.get(&book.book_id).into_iter().flatten() {
-            let needs_review = book
-                .ledger
-                .redemptions
-                .iter()
-                .any(|r| r.event_id == results[idx].event_id && r.needs_review());
-            if needs_review {
-                results[idx].verdict = PushVerdict::Conflict;
-            }
-            results[idx].server_seq = Some(book.seq as u64);
-            seq_of_event.push((results[idx].event_id.0.to_string(), book.seq));
-        }
-    }
-    for chunk in seq_of_event.chunks(CHUNK) {
-        let sql = format!(
-            "UPDATE events SET server_seq = v.column2 FROM (VALUES {}) AS v WHERE events.event_id = v.column1",
-            value_rows(chunk.len(), 2)
-        );
-        let query = chunk
+        let Some(book) = moves_book(&events[idx]).and_then(|book| ledger_of.get(&book)) else {
+            continue;
+        };
+        let event_id = results[idx].event_id;
+        if book
+            .ledger
+            .redemptions
             .iter()
-            .fold(sqlx::query(AssertSqlSafe(sql)), |query, (id, seq)| {
-                query.bind(id.clone()).bind(*seq)
-            });
-        query.execute(&mut *conn).await?;
+            .any(|r| r.event_id == event_id && r.needs_review())
+        {
+            results[idx].verdict = PushVerdict::Conflict;
+        }
+        results[idx].server_seq = Some(book.seq as u64);
     }
     // In-batch duplicates answer with their first copy's sequence.
     for idx in 0..results.len() {

@@ -1,6 +1,7 @@
-//! Recomputing books' ledgers in SQL: load each book's terms, events and resolutions, run the
-//! protocol's pure `ledger::compute`, and store the new statuses under fresh status sequence
-//! numbers together with the ledger-decided review items. Runs inside the caller's transaction.
+//! Recomputing books' ledgers in SQL: load each book's terms, events and resolutions (plus a
+//! push's events not stored yet), run the protocol's pure `ledger::compute`, and store the new
+//! statuses under fresh status sequence numbers together with the ledger-decided review items.
+//! Runs inside the caller's transaction.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use shuipiao_shared::ledger::{self, BookLedger, BookTerms, LedgerEvent, LedgerEv
 use shuipiao_shared::status::BookState;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
-use crate::store::batch::{CHUNK, params, value_rows};
+use crate::store::batch::{params, rows_per_statement, value_rows};
 use crate::store::models::{BookEvent, BookHistory};
 use crate::store::sql::lock_status_clock;
 use crate::store::{StoreResult, rows};
@@ -25,6 +26,10 @@ pub(super) struct Recomputed {
     pub book_id: BookId,
     /// The status sequence number of this change.
     pub seq: i64,
+    /// Its new state.
+    pub state: BookState,
+    /// When a counted redemption last used it.
+    pub last_used_at: Option<u64>,
     /// The ledger.
     pub ledger: BookLedger,
 }
@@ -36,7 +41,7 @@ struct Inputs {
 
 async fn load(conn: &mut AnyConnection, books: &[BookId]) -> StoreResult<BTreeMap<BookId, Inputs>> {
     let mut inputs = BTreeMap::new();
-    for chunk in books.chunks(CHUNK) {
+    for chunk in books.chunks(rows_per_statement(conn, 1)) {
         let ids = params(1, chunk.len());
         let bind_ids = |sql: String| {
             chunk
@@ -122,6 +127,20 @@ pub(super) async fn recompute_books(
     books: &[BookId],
     now: i64,
 ) -> StoreResult<Vec<Recomputed>> {
+    let recomputed = compute_books(conn, books, &[]).await?;
+    store_books(conn, &recomputed, now).await?;
+    Ok(recomputed)
+}
+
+/// Computes the ledgers of `books` from what is stored plus `pending` (events of those books
+/// not inserted yet, so a push can store each event with its status sequence in one go) and
+/// hands out their status sequence numbers. Nothing is written but the status clock, which
+/// stays locked until commit: sequence order is commit order. [`store_books`] writes the rest.
+pub(super) async fn compute_books(
+    conn: &mut AnyConnection,
+    books: &[BookId],
+    pending: &[&SignedEvent],
+) -> StoreResult<Vec<Recomputed>> {
     if books.is_empty() {
         return Ok(Vec::new());
     }
@@ -129,49 +148,66 @@ pub(super) async fn recompute_books(
     // first and then waited for the lock would store a ledger missing the events another
     // device's push committed meanwhile. Once the lock is held, every later statement sees them.
     lock_status_clock(conn).await?;
-    let inputs = load(conn, books).await?;
+    let mut inputs = load(conn, books).await?;
+    for event in pending {
+        if let Some(book_id) = event.event.body.book_id()
+            && let Some(book) = inputs.get_mut(&book_id)
+        {
+            book.events.extend(LedgerEvent::from_device(event));
+        }
+    }
     if inputs.is_empty() {
         return Ok(Vec::new());
     }
     let n_books = inputs.len() as i64;
-    // The clock row stays locked until commit (PostgreSQL), so sequence order is commit order.
     let last_seq: i64 =
         sqlx::query_scalar("UPDATE status_clock SET seq = seq + $1 WHERE id = 1 RETURNING seq")
             .bind(n_books)
             .fetch_one(&mut *conn)
             .await?;
-    let mut recomputed = Vec::with_capacity(inputs.len());
-    let mut statuses = Vec::with_capacity(inputs.len());
-    for (offset, (book_id, input)) in inputs.iter().enumerate() {
-        let book_ledger = ledger::compute(&input.terms, &input.events);
-        let last_used_at = book_ledger
-            .redemptions
-            .iter()
-            .filter(|r| r.outcome == Outcome::Counted)
-            .filter_map(|r| {
-                input
-                    .events
-                    .iter()
-                    .find(|e| e.event_id == r.event_id)
-                    .map(|e| e.at)
-            })
-            .max();
-        let state = if input.terms.revoked_at.is_some() {
-            BookState::Revoked
-        } else if book_ledger.remaining == 0 {
-            BookState::UsedUp
-        } else {
-            BookState::Active
-        };
-        let seq = last_seq - n_books + 1 + offset as i64;
-        statuses.push((*book_id, book_ledger.used_units, state, last_used_at, seq));
-        recomputed.push(Recomputed {
-            book_id: *book_id,
-            seq,
-            ledger: book_ledger,
-        });
-    }
-    for chunk in statuses.chunks(CHUNK) {
+    Ok(inputs
+        .into_iter()
+        .enumerate()
+        .map(|(offset, (book_id, input))| {
+            let ledger = ledger::compute(&input.terms, &input.events);
+            let last_used_at = ledger
+                .redemptions
+                .iter()
+                .filter(|r| r.outcome == Outcome::Counted)
+                .filter_map(|r| {
+                    input
+                        .events
+                        .iter()
+                        .find(|e| e.event_id == r.event_id)
+                        .map(|e| e.at)
+                })
+                .max();
+            let state = if input.terms.revoked_at.is_some() {
+                BookState::Revoked
+            } else if ledger.remaining == 0 {
+                BookState::UsedUp
+            } else {
+                BookState::Active
+            };
+            Recomputed {
+                book_id,
+                seq: last_seq - n_books + 1 + offset as i64,
+                state,
+                last_used_at,
+                ledger,
+            }
+        })
+        .collect())
+}
+
+/// Stores what [`compute_books`] decided: statuses and the ledger-decided review items. The
+/// events the review items name must be stored by now.
+pub(super) async fn store_books(
+    conn: &mut AnyConnection,
+    recomputed: &[Recomputed],
+    now: i64,
+) -> StoreResult<()> {
+    for chunk in recomputed.chunks(rows_per_statement(conn, 5)) {
         let sql = format!(
             "UPDATE books SET used_units = v.column2, state = v.column3, last_used_at = v.column4, \
              status_seq = v.column5 FROM (VALUES {}) AS v WHERE books.id = v.column1",
@@ -179,18 +215,17 @@ pub(super) async fn recompute_books(
         );
         let query = chunk
             .iter()
-            .fold(sqlx::query(AssertSqlSafe(sql)), |query, status| {
+            .fold(sqlx::query(AssertSqlSafe(sql)), |query, book| {
                 query
-                    .bind(status.0.0 as i64)
-                    .bind(i64::from(status.1))
-                    .bind(rows::book_state_text(status.2))
-                    .bind(status.3.map(|at| at as i64))
-                    .bind(status.4)
+                    .bind(book.book_id.0 as i64)
+                    .bind(i64::from(book.ledger.used_units))
+                    .bind(rows::book_state_text(book.state))
+                    .bind(book.last_used_at.map(|at| at as i64))
+                    .bind(book.seq)
             });
         query.execute(&mut *conn).await?;
     }
-    refresh_review_items(conn, &recomputed, now).await?;
-    Ok(recomputed)
+    refresh_review_items(conn, recomputed, now).await
 }
 
 async fn refresh_review_items(
@@ -198,7 +233,7 @@ async fn refresh_review_items(
     recomputed: &[Recomputed],
     now: i64,
 ) -> StoreResult<()> {
-    for chunk in recomputed.chunks(CHUNK) {
+    for chunk in recomputed.chunks(rows_per_statement(conn, 1)) {
         let sql = format!(
             "DELETE FROM review_queue WHERE resolution_event_id IS NULL AND reason IN ($1, $2) \
              AND book_id IN ({})",
@@ -228,7 +263,7 @@ async fn refresh_review_items(
                 })
         })
         .collect();
-    for chunk in flagged.chunks(CHUNK) {
+    for chunk in flagged.chunks(rows_per_statement(conn, 4)) {
         let sql = format!(
             "INSERT INTO review_queue (event_id, book_id, reason, created_at) VALUES {} \
              ON CONFLICT (event_id) DO NOTHING",

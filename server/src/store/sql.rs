@@ -1028,8 +1028,9 @@ impl Store for SqlStore {
         events: &[SignedEvent],
         now: i64,
     ) -> StoreResult<Vec<PushResult>> {
+        let signature_ok = events::check_signatures(device, events).await?;
         let mut tx = self.begin_write().await?;
-        let results = events::ingest(&mut tx, device, events, now).await?;
+        let results = events::ingest(&mut tx, device, events, &signature_ok, now).await?;
         tx.commit().await?;
         Ok(results)
     }

@@ -31,6 +31,9 @@ fn reason_label(reason: &str) -> &'static str {
         "over_redeemed" => "超额核销(多台设备离线重复核销)",
         "after_revocation" => "作废后仍被核销",
         "flagged" => "设备标记(数据过旧/主管授权/时钟回拨)",
+        "unknown_book" => "服务器无此票本(可能来自旧备份)",
+        "invalid_void" => "撤销的不是本设备对该票本的核销",
+        "foreign_courier" => "记录的送水员与设备登记的不符",
         _ => "其他",
     }
 }

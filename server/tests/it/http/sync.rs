@@ -263,6 +263,27 @@ async fn forged_and_reused_events_are_rejected(db: TestDb) {
         .expect("the unknown-book event is in the review queue");
     assert_eq!(item["reason"], "unknown_book");
 
+    // So is an event naming another courier than the one the device was enrolled for: it
+    // counts until an operator decides, and the chain goes on.
+    let enrolled_courier = device.courier;
+    device.courier = shuipiao_shared::ids::UserId(enrolled_courier.0 + 1_000);
+    let foreign = device.redeem(book, 1);
+    device.courier = enrolled_courier;
+    let after = device.redeem(book, 1);
+    let results = s.push(&device, &[foreign, after]).await;
+    assert_eq!(
+        verdicts(&results),
+        [PushVerdict::Conflict, PushVerdict::Accepted]
+    );
+    assert_eq!(s.status_of(&device, book).await.0, 5);
+    assert!(
+        s.review()
+            .await
+            .iter()
+            .any(|i| i["event_id"] == foreign.event.event_id.0.to_string()
+                && i["reason"] == "foreign_courier")
+    );
+
     let too_many: Vec<_> = (0..=shuipiao_shared::sync::MAX_PUSH_EVENTS)
         .map(|_| follow)
         .collect();
