@@ -2,8 +2,9 @@
 //! variables. Secrets come only from the file or the environment and never appear in `Debug`.
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::Deserialize;
 
@@ -42,6 +43,14 @@ pub enum ConfigError {
         "{0}: set SHUIPIAO_MASTER_KEY (or master_key in the config file) to 64 hex digits, e.g. from `openssl rand -hex 32`"
     )]
     MasterKey(&'static str),
+    /// A setting is out of its range or inconsistent with another.
+    #[error("invalid setting {name}: {reason}")]
+    Invalid {
+        /// The setting, as written in the file.
+        name: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Which storage backend a database URL selects.
@@ -184,13 +193,166 @@ pub struct Config {
     pub session_ttl_secs: u64,
     /// Status rows returned by one pull at most.
     pub pull_page_size: u32,
-    /// Mark the session cookie `Secure`: set this when clients reach the server over HTTPS
-    /// (e.g. behind a TLS-terminating proxy).
+    /// Mark every cookie `Secure`: set this when clients reach the server over HTTPS through a
+    /// TLS-terminating proxy (with `[tls]` the server does it by itself).
     pub cookie_secure: bool,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
+    /// Per-client limits on sign-in, SMS codes, registration and device enrollment.
+    pub limits: LimitsConfig,
     /// Customer messages.
     pub notify: NotifyConfig,
     /// Gifts for new customers.
     pub promotions: PromotionConfig,
+}
+
+/// The server's own TLS (`[tls]` in the config file): PEM files read at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain, leaf first (`SHUIPIAO_TLS_CERT`).
+    pub cert: PathBuf,
+    /// Private key: PKCS#8, PKCS#1 or SEC1 (`SHUIPIAO_TLS_KEY`).
+    pub key: PathBuf,
+}
+
+/// How often one client may do one thing: `requests` at once, refilled evenly over
+/// `window_secs`. `requests = 0` turns the limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    /// Burst size, and the most allowed in any window.
+    pub requests: u32,
+    /// Seconds in which a used-up allowance is back in full.
+    pub window_secs: u64,
+}
+
+impl Rate {
+    /// `requests` per `window_secs`.
+    pub const fn new(requests: u32, window_secs: u64) -> Rate {
+        Rate {
+            requests,
+            window_secs,
+        }
+    }
+}
+
+/// A proxy address or network whose `X-Forwarded-For` is believed, e.g. `10.0.0.0/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNet {
+    // Invariant: `addr` is canonical (no v4-mapped v6) and `prefix` is at most its bit width.
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn masked(bits: u128, width: u8, prefix: u8) -> u128 {
+            let host_bits = u32::from(width - prefix);
+            bits.checked_shr(host_bits)
+                .unwrap_or(0)
+                .checked_shl(host_bits)
+                .unwrap_or(0)
+        }
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u32::from(net).into(), 32, self.prefix)
+                    == masked(u32::from(ip).into(), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(net.into(), 128, self.prefix) == masked(ip.into(), 128, self.prefix)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<IpNet, String> {
+        let bad = || format!("`{text}` is not an IP address or network like 10.0.0.0/8");
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let addr = addr.parse::<IpAddr>().map_err(|_| bad())?.to_canonical();
+        let width = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(bad)?,
+            None => width,
+        };
+        Ok(IpNet { addr, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for IpNet {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Per-client limits (`[limits]` in the config file). A client is its IP address (IPv6: its
+/// /64 network); behind a reverse proxy list it in `trusted_proxies` so the address it puts in
+/// `X-Forwarded-For` counts instead of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Peers whose `X-Forwarded-For` header names the real client.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Password and SMS-code sign-ins per client (web and API).
+    pub login: Rate,
+    /// SMS codes asked for per client (on top of the per-phone limits of `signup`).
+    pub sms_code: Rate,
+    /// Registrations submitted per client.
+    pub register: Rate,
+    /// Failed device enrollments per client (a good code is used up, so success is not counted).
+    pub enroll: Rate,
+    /// Wrong passwords per account before it is locked for the rest of the window.
+    pub password_failures: Rate,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            trusted_proxies: Vec::new(),
+            login: Rate::new(30, 300),
+            sms_code: Rate::new(20, 3_600),
+            register: Rate::new(10, 3_600),
+            enroll: Rate::new(10, 600),
+            password_failures: Rate::new(5, 900),
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let rates = [
+            ("limits.login", self.login),
+            ("limits.sms_code", self.sms_code),
+            ("limits.register", self.register),
+            ("limits.enroll", self.enroll),
+            ("limits.password_failures", self.password_failures),
+        ];
+        for (name, rate) in rates {
+            if rate.requests > 0 && rate.window_secs == 0 {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason:
+                        "window_secs must be at least 1 (or set requests = 0 to turn the limit off)"
+                            .into(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where customer messages go (`[notify]` in the config file).
@@ -267,6 +429,8 @@ impl Default for Config {
             session_ttl_secs: 7 * 24 * 3600,
             pull_page_size: 1000,
             cookie_secure: false,
+            tls: None,
+            limits: LimitsConfig::default(),
             notify: NotifyConfig::default(),
             promotions: PromotionConfig::default(),
         }
@@ -314,8 +478,30 @@ impl Config {
         if let Some(secret) = env("SHUIPIAO_NOTIFY_SECRET") {
             config.notify.http_secret = Some(secret);
         }
+        match (env("SHUIPIAO_TLS_CERT"), env("SHUIPIAO_TLS_KEY")) {
+            (Some(cert), Some(key)) => {
+                config.tls = Some(TlsConfig {
+                    cert: cert.into(),
+                    key: key.into(),
+                });
+            }
+            (None, None) => {}
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(ConfigError::Env {
+                    name: "SHUIPIAO_TLS_CERT",
+                    reason: "set SHUIPIAO_TLS_CERT and SHUIPIAO_TLS_KEY together".into(),
+                });
+            }
+        }
         config.database_url.backend()?;
+        config.limits.validate()?;
         Ok(config)
+    }
+
+    /// Whether cookies get the `Secure` flag: when served over TLS, or `cookie_secure` says a
+    /// proxy in front does TLS.
+    pub fn secure_cookies(&self) -> bool {
+        self.cookie_secure || self.tls.is_some()
     }
 
     /// The master key, or an error telling the operator how to set one.
@@ -373,5 +559,70 @@ mod tests {
         assert_eq!(config.bind.port(), 9001);
         assert_eq!(config.pull_page_size, 10);
         assert!(Config::from_sources(Some("typo = 1"), |_| None).is_err());
+    }
+
+    #[test]
+    fn tls_from_file_or_env_and_never_half() {
+        let file = "[tls]\ncert = \"/etc/sp/cert.pem\"\nkey = \"/etc/sp/key.pem\"\n";
+        let config = Config::from_sources(Some(file), |_| None).unwrap();
+        assert!(config.secure_cookies());
+        let tls = config.tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("/etc/sp/cert.pem"));
+        assert_eq!(tls.key, PathBuf::from("/etc/sp/key.pem"));
+
+        let config = Config::from_sources(None, |name| match name {
+            "SHUIPIAO_TLS_CERT" => Some("c.pem".into()),
+            "SHUIPIAO_TLS_KEY" => Some("k.pem".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(config.tls.unwrap().key, PathBuf::from("k.pem"));
+
+        let half = Config::from_sources(None, |name| {
+            (name == "SHUIPIAO_TLS_CERT").then(|| "c.pem".to_string())
+        })
+        .unwrap_err();
+        assert!(half.to_string().contains("SHUIPIAO_TLS_KEY"), "{half}");
+        assert!(
+            !Config::from_sources(None, |_| None)
+                .unwrap()
+                .secure_cookies()
+        );
+    }
+
+    #[test]
+    fn limits_parse_and_reject_a_zero_window() {
+        let file = "[limits]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nlogin = { requests = 3, window_secs = 60 }\nenroll = { requests = 0, window_secs = 0 }\n";
+        let limits = Config::from_sources(Some(file), |_| None).unwrap().limits;
+        assert_eq!(limits.login, Rate::new(3, 60));
+        assert_eq!(limits.enroll.requests, 0, "0 turns a limit off");
+        assert_eq!(limits.register, LimitsConfig::default().register);
+        let [net, loopback] = limits.trusted_proxies[..] else {
+            panic!("two proxies: {:?}", limits.trusted_proxies)
+        };
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(
+            net.contains("::ffff:10.9.9.9".parse().unwrap()),
+            "v4-mapped"
+        );
+        assert!(!net.contains("11.0.0.1".parse().unwrap()));
+        assert!(loopback.contains("::1".parse().unwrap()));
+        assert!(!loopback.contains("::2".parse().unwrap()));
+
+        let zero = Config::from_sources(
+            Some("[limits]\nlogin = { requests = 3, window_secs = 0 }"),
+            |_| None,
+        )
+        .unwrap_err();
+        assert!(zero.to_string().contains("limits.login"), "{zero}");
+        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0/8"] {
+            assert!(bad.parse::<IpNet>().is_err(), "{bad}");
+        }
+        assert!(
+            "0.0.0.0/0"
+                .parse::<IpNet>()
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
     }
 }

@@ -18,6 +18,7 @@ pub mod random;
 pub mod rewards;
 pub mod signup;
 pub mod store;
+pub mod tls;
 pub mod wallet;
 pub mod web;
 
@@ -28,6 +29,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, ConfigError};
 use crate::http::AppState;
+use crate::http::rate_limit::{Limits, PeerAddr};
 use crate::keys::KeyError;
 use crate::store::{SqlStore, Store, StoreError};
 
@@ -56,9 +58,13 @@ pub enum ServeError {
     /// The notification gateway is misconfigured.
     #[error("notifications: {0}")]
     Notify(#[from] notify::sink::DeliveryError),
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
-/// Opens the configured database, makes sure keys exist, and serves until `shutdown` completes.
+/// Opens the configured database, makes sure keys exist, and serves until `shutdown` completes:
+/// HTTPS on `listener` when `[tls]` is configured, else plain HTTP.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
@@ -76,6 +82,7 @@ pub async fn serve_store<S: Store>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let master = config.require_master_key()?.clone();
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     keys::ensure(&store, &master, unix_now()).await?;
     let sink = notify::sink::Sink::from_config(&config.notify)?;
     let dispatcher = notify::dispatch::Dispatcher::new(
@@ -89,13 +96,26 @@ pub async fn serve_store<S: Store>(
     let state = AppState {
         store,
         master,
+        limits: Arc::new(Limits::new(&config.limits)),
         config: Arc::new(config),
         metrics: Arc::default(),
     };
-    tracing::info!(address = %listener.local_addr()?, "serving");
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let address = listener.local_addr()?;
+    let app = http::router(state).into_make_service_with_connect_info::<PeerAddr>();
+    let served = match tls {
+        Some(tls) => {
+            tracing::info!(%address, "serving HTTPS");
+            axum::serve(tls::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            tracing::info!(%address, "serving");
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     delivery.abort();
     Ok(served?)
 }

@@ -212,8 +212,13 @@ async fn run(store: SqlStore, config: Config) -> Result<()> {
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     println!(
-        "Shuipiao server listening on http://{}",
+        "Shuipiao server listening on {scheme}://{}",
         listener.local_addr()?
     );
     let shutdown = async {

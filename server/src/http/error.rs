@@ -22,6 +22,8 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// zh-CN message.
     pub message: String,
+    /// Seconds to send as `Retry-After`, for refusals that pass with time (busy, rate limited).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -31,6 +33,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: the client should wait `retry_after` seconds.
+    pub fn rate_limited(retry_after: u64, message: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                message,
+            )
         }
     }
 
@@ -73,21 +88,26 @@ impl ApiError {
     }
 }
 
+/// `response` with `Retry-After: secs` when `retry_after` is set.
+pub fn with_retry_after(mut response: Response, retry_after: Option<u64>) -> Response {
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let busy = self.code == ErrorCode::Busy;
         let body = ErrorBody {
             code: self.code,
             message: self.message,
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if busy {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
-        }
-        response
+        with_retry_after(
+            (self.status, axum::Json(body)).into_response(),
+            self.retry_after,
+        )
     }
 }
 
@@ -102,11 +122,14 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Busy(_) => {
                 tracing::warn!(error = %err, "database busy");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::Busy,
-                    "服务器繁忙,请稍后重试",
-                )
+                ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        ErrorCode::Busy,
+                        "服务器繁忙,请稍后重试",
+                    )
+                }
             }
             StoreError::Other(_) => ApiError::internal(&err),
         }

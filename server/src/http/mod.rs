@@ -8,6 +8,7 @@ pub mod auth;
 pub mod error;
 pub mod openapi;
 mod ops;
+pub mod rate_limit;
 pub mod v1;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, MasterKey};
+use crate::http::rate_limit::Limits;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::models::Role;
@@ -36,6 +38,8 @@ pub struct AppState<S> {
     pub store: S,
     /// Key sealing private keys.
     pub master: MasterKey,
+    /// Per-client limits of this instance.
+    pub limits: Arc<Limits>,
     /// Configuration.
     pub config: Arc<Config>,
     /// Counters for `/metrics`.
@@ -47,6 +51,7 @@ impl<S: Clone> Clone for AppState<S> {
         AppState {
             store: self.store.clone(),
             master: self.master.clone(),
+            limits: self.limits.clone(),
             config: self.config.clone(),
             metrics: self.metrics.clone(),
         }
@@ -391,8 +396,37 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     }
 }
 
+/// What pages may load: only this server's own scripts, styles and images; no inline script or
+/// style, no plugins, no framing, forms post only here.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Browsers that saw HTTPS once keep to it for a year (sent only when this server does TLS).
+const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+/// Marks every cookie a response sets `Secure`, so no handler can forget it.
+async fn secure_cookies(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        let secured = match cookie.to_str() {
+            Ok(text) if !text.contains("; Secure") => {
+                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
+            }
+            _ => cookie,
+        };
+        headers.append(header::SET_COOKIE, secured);
+    }
+    response
+}
+
 /// The application: every route behind its access check, with body limit, tracing, metrics and
-/// security headers (no MIME sniffing, no framing, no referrer to other sites).
+/// security headers (content security policy, no MIME sniffing, no framing, no referrer to other
+/// sites; HSTS and `Secure` cookies when clients come over HTTPS).
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new();
     for entry in routes::<S>() {
@@ -402,7 +436,7 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         );
         router = router.route(entry.path, entry.handler.layer(check));
     }
-    router
+    let mut router = router
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             count_request::<S>,
@@ -426,5 +460,18 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
-        .with_state(state)
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ));
+    if state.config.tls.is_some() {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        ));
+    }
+    if state.config.secure_cookies() {
+        router = router.layer(middleware::map_response(secure_cookies));
+    }
+    router.with_state(state)
 }

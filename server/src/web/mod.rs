@@ -93,6 +93,13 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
         Route::new(
             Surface::Page,
             Method::GET,
+            "/static/shuipiao.js",
+            Access::Public,
+            assets::script,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
             "/wallet",
             Access::Roles(HOLDERS),
             wallet::list::<S>,
@@ -195,7 +202,8 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-/// A page that could not be shown: rendered as an error page with its status.
+/// A page that could not be shown: rendered as an error page with its status (and
+/// `Retry-After` when waiting helps).
 #[derive(Debug)]
 pub struct PageError(ApiError);
 
@@ -216,6 +224,7 @@ impl IntoResponse for PageError {
         let title = match self.0.status {
             StatusCode::NOT_FOUND => "页面不存在",
             StatusCode::FORBIDDEN => "没有权限",
+            StatusCode::TOO_MANY_REQUESTS => "操作过于频繁",
             status if status.is_client_error() => "请求有误",
             _ => "服务暂时不可用",
         };
@@ -224,12 +233,13 @@ impl IntoResponse for PageError {
             message: &self.0.message,
         };
         let html = page.render().unwrap_or_else(|_| self.0.message.clone());
-        (
+        let response = (
             self.0.status,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
             html,
         )
-            .into_response()
+            .into_response();
+        crate::http::error::with_retry_after(response, self.0.retry_after)
     }
 }
 

@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 use crate::http::AppState;
 use crate::http::auth::start_session;
+use crate::http::error::ApiError;
+use crate::http::rate_limit::ClientIp;
 use crate::pii::Phone;
 use crate::signup::{self, Registration, SignupError};
 use crate::store::Store;
@@ -135,9 +137,16 @@ pub async fn sign_in_form(headers: HeaderMap) -> Response {
 async fn submit<S: Store>(
     mode: Mode,
     state: AppState<S>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     form: PhoneForm,
 ) -> Result<Response, PageError> {
+    let limit = match (form.action.as_str(), mode) {
+        ("send", _) => &state.limits.sms_code,
+        (_, Mode::Register) => &state.limits.register,
+        (_, Mode::SignIn) => &state.limits.login,
+    };
+    limit.take(client).map_err(ApiError::from)?;
     let token = csrf::token(&headers);
     let fail = |err: String| Ok(page(mode, &token, &headers, &form, None, Some(err)));
     if !csrf::verify(&headers, &form.csrf) {
@@ -188,20 +197,24 @@ async fn submit<S: Store>(
         .into_response())
 }
 
-/// `POST /wallet/register`: sends a code, or registers and signs in.
+/// `POST /wallet/register`: sends a code, or registers and signs in, within the client's limits
+/// on codes and on registrations.
 pub async fn register<S: Store>(
     State(state): State<AppState<S>>,
+    client: ClientIp,
     headers: HeaderMap,
     Form(form): Form<PhoneForm>,
 ) -> Result<Response, PageError> {
-    submit(Mode::Register, state, headers, form).await
+    submit(Mode::Register, state, client, headers, form).await
 }
 
-/// `POST /login/sms`: sends a code, or signs in with it.
+/// `POST /login/sms`: sends a code, or signs in with it, within the client's limits on codes
+/// and on sign-ins.
 pub async fn sign_in<S: Store>(
     State(state): State<AppState<S>>,
+    client: ClientIp,
     headers: HeaderMap,
     Form(form): Form<PhoneForm>,
 ) -> Result<Response, PageError> {
-    submit(Mode::SignIn, state, headers, form).await
+    submit(Mode::SignIn, state, client, headers, form).await
 }

@@ -8,11 +8,11 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::auth::password;
 use crate::http::AppState;
-use crate::http::auth::{end_session, start_session, user_of};
+use crate::http::auth::{PasswordError, check_password, end_session, start_session, user_of};
+use crate::http::rate_limit::ClientIp;
+use crate::store::Store;
 use crate::store::models::Role;
-use crate::store::{Store, StoreError};
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render};
 
@@ -96,8 +96,10 @@ pub struct LoginForm {
 }
 
 /// `POST /login`: checks the password, opens a session, goes on to `next` or the start page.
+/// Too many attempts get the 429 message page.
 pub async fn login<S: Store>(
     State(state): State<AppState<S>>,
+    client: ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -115,23 +117,10 @@ pub async fn login<S: Store>(
     if !csrf::verify(&headers, &form.csrf) {
         return Ok(refuse("页面已过期,请重新提交"));
     }
-    let found = match crate::pii::Phone::parse(&form.username) {
-        Ok(phone) => state.store.user_by_phone(&phone.index(&state.master)).await,
-        Err(_) => state.store.user_by_name(form.username.trim()).await,
-    };
-    let user = match found {
-        Ok(user) => Some(user),
-        Err(StoreError::NotFound) => None,
-        Err(err) => return Err(err.into()),
-    };
-    let password_ok = match &user {
-        Some(user) => {
-            password::verify(form.password.clone(), user.spec.password_hash.clone()).await
-        }
-        None => false,
-    };
-    let Some(user) = user.filter(|u| password_ok && u.disabled_at.is_none()) else {
-        return Ok(refuse("账号或密码错误"));
+    let user = match check_password(&state, client, &form.username, form.password.clone()).await {
+        Ok(user) => user,
+        Err(PasswordError::Wrong) => return Ok(refuse("账号或密码错误")),
+        Err(err) => return Err(crate::http::error::ApiError::from(err).into()),
     };
     let session = start_session(&state, &user, crate::unix_now()).await?;
     let target = safe_next(Some(&form.next)).unwrap_or(start_page(user.spec.role));

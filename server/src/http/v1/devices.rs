@@ -12,6 +12,7 @@ use crate::enrollment::{self, EnrollError};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
+use crate::http::rate_limit::ClientIp;
 use crate::store::Store;
 use crate::store::models::AuditEntry;
 
@@ -31,16 +32,22 @@ impl From<EnrollError> for ApiError {
 }
 
 /// Enrolls a device with a one-time code.
+///
+/// Failed attempts count against the client's limit; a success is given back, since it used up
+/// a code an admin made.
 #[utoipa::path(post, path = "/api/v1/devices/enroll", tag = "devices",
     request_body(content = Object, description = "shuipiao_shared::sync::EnrollRequest"),
-    responses((status = 200, description = "shuipiao_shared::sync::EnrollResponse"), (status = 400, description = "bad or used code")))]
+    responses((status = 200, description = "shuipiao_shared::sync::EnrollResponse"), (status = 400, description = "bad or used code"),
+        (status = 429, description = "too many failed enrollments from this client; see Retry-After")))]
 pub async fn enroll<S: Store>(
     State(state): State<AppState<S>>,
+    ClientIp(client): ClientIp,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    Ok(Json(
-        enrollment::enroll(&state.store, &request, crate::unix_now()).await?,
-    ))
+    state.limits.enroll.take(client)?;
+    let enrolled = enrollment::enroll(&state.store, &request, crate::unix_now()).await?;
+    state.limits.enroll.give_back(&client);
+    Ok(Json(enrolled))
 }
 
 /// `POST /api/v1/devices/enrollment-codes`.

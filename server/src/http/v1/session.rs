@@ -9,18 +9,18 @@ use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
-use crate::auth::password;
 use crate::http::AppState;
-use crate::http::auth::{CurrentUser, end_session, start_session};
+use crate::http::auth::{CurrentUser, check_password, end_session, start_session};
 use crate::http::error::{ApiError, ApiJson};
+use crate::http::rate_limit::ClientIp;
+use crate::store::Store;
 use crate::store::models::Role;
-use crate::store::{Store, StoreError};
 
 /// `POST /api/v1/auth/login`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    /// Login name.
+    /// Login name or phone number.
     pub username: String,
     /// Password.
     pub password: String,
@@ -60,20 +60,14 @@ pub struct Me {
 
 /// Signs in with a password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong name or password")))]
+    responses((status = 200, body = LoginResponse), (status = 401, description = "wrong name or password"),
+        (status = 429, description = "too many sign-ins from this client or wrong passwords for this account; see Retry-After")))]
 pub async fn login<S: Store>(
     State(state): State<AppState<S>>,
+    client: ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let user = match state.store.user_by_name(&request.username).await {
-        Ok(user) => user,
-        Err(StoreError::NotFound) => return Err(ApiError::unauthorized()),
-        Err(err) => return Err(err.into()),
-    };
-    let password_ok = password::verify(request.password, user.spec.password_hash.clone()).await;
-    if !password_ok || user.disabled_at.is_some() {
-        return Err(ApiError::unauthorized());
-    }
+    let user = check_password(&state, client, &request.username, request.password).await?;
     let session = start_session(&state, &user, crate::unix_now()).await?;
     Ok((
         AppendHeaders([(SET_COOKIE, session.cookie)]),

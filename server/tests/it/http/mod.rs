@@ -3,5 +3,8 @@
 mod admin;
 mod auth;
 mod devices;
+mod headers;
+mod limits;
 mod openapi;
 mod sync;
+mod tls;

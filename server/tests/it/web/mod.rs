@@ -56,6 +56,8 @@ impl Jar {
 pub struct Browser<'a> {
     pub server: &'a TestServer,
     pub jar: Jar,
+    /// Sent as `X-Forwarded-For`, to look like this client behind a trusted proxy.
+    pub forwarded_for: Option<&'a str>,
 }
 
 impl<'a> Browser<'a> {
@@ -63,14 +65,23 @@ impl<'a> Browser<'a> {
         Browser {
             server,
             jar: Jar::default(),
+            forwarded_for: None,
         }
+    }
+
+    fn headers<'h>(&'h self, cookie: &'h str) -> Vec<(&'h str, &'h str)> {
+        let mut headers = vec![("Cookie", cookie)];
+        if let Some(client) = self.forwarded_for {
+            headers.push(("X-Forwarded-For", client));
+        }
+        headers
     }
 
     pub async fn get(&mut self, path: &str) -> support::Response {
         let cookie = self.jar.header();
         let response = self
             .server
-            .raw(Method::GET, path, &[("Cookie", &cookie)], Body::Bytes(b""))
+            .raw(Method::GET, path, &self.headers(&cookie), Body::Bytes(b""))
             .await;
         self.jar.take(&response);
         response
@@ -83,17 +94,11 @@ impl<'a> Browser<'a> {
             .map(|(k, v)| format!("{k}={}", urlencode(v)))
             .collect::<Vec<_>>()
             .join("&");
+        let mut headers = self.headers(&cookie);
+        headers.push(("Content-Type", "application/x-www-form-urlencoded"));
         let response = self
             .server
-            .raw(
-                Method::POST,
-                path,
-                &[
-                    ("Cookie", &cookie),
-                    ("Content-Type", "application/x-www-form-urlencoded"),
-                ],
-                Body::Bytes(body.as_bytes()),
-            )
+            .raw(Method::POST, path, &headers, Body::Bytes(body.as_bytes()))
             .await;
         self.jar.take(&response);
         response

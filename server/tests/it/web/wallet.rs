@@ -187,7 +187,7 @@ async fn the_wallet_lists_filters_and_explains_each_book() {
 
     let print = browser.get(&format!("/wallet/books/{unused}/print")).await;
     assert_eq!(print.status, StatusCode::OK);
-    assert!(print.text.contains("<svg") && print.text.contains("window.print()"));
+    assert!(print.text.contains("<svg") && print.text.contains("data-print"));
 }
 
 #[tokio::test]

@@ -1,0 +1,156 @@
+//! Security headers and cookie flags over real HTTP, and the templates' promise to the
+//! Content-Security-Policy: no inline script, event handler or style anywhere.
+
+use axum::http::{Method, StatusCode};
+use shuipiao_server::http::CONTENT_SECURITY_POLICY;
+use shuipiao_server::store::models::Role;
+
+use crate::support::{self, Body, PASSWORD};
+
+fn set_cookies(response: &support::Response) -> Vec<&str> {
+    response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, value)| value.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_and_api_carry_the_security_headers() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let page = server
+        .raw(Method::GET, "/login", &[], Body::Bytes(b""))
+        .await;
+    let api = server.call(Method::GET, "/healthz", None, None).await;
+    let missing = server
+        .call(Method::GET, "/api/v1/nothing", None, None)
+        .await;
+    for response in [&page, &api, &missing] {
+        for (name, value) in [
+            ("content-security-policy", CONTENT_SECURITY_POLICY),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "same-origin"),
+        ] {
+            assert_eq!(response.header(name), Some(value), "{name}");
+        }
+        assert_eq!(
+            response.header("strict-transport-security"),
+            None,
+            "no HSTS over plain HTTP"
+        );
+    }
+    assert!(CONTENT_SECURITY_POLICY.contains("script-src 'self';"));
+    assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-inline"));
+
+    let cookies = set_cookies(&page);
+    assert!(!cookies.is_empty(), "the login page sets a CSRF cookie");
+    assert!(
+        cookies.iter().all(|cookie| !cookie.contains("Secure")),
+        "{cookies:?}"
+    );
+}
+
+#[tokio::test]
+async fn cookie_secure_marks_every_cookie() {
+    let db = support::sqlite_db();
+    let server = support::start_with(&db, |config| config.cookie_secure = true).await;
+    server.user("he", Role::Customer, None).await;
+    let login = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({ "username": "he", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK);
+    let register = server
+        .raw(Method::GET, "/wallet/register", &[], Body::Bytes(b""))
+        .await;
+    let cookies: Vec<&str> = set_cookies(&login)
+        .into_iter()
+        .chain(set_cookies(&register))
+        .collect();
+    assert_eq!(
+        cookies.len(),
+        3,
+        "session, CSRF and browser id: {cookies:?}"
+    );
+    for cookie in cookies {
+        assert!(cookie.ends_with("; Secure"), "{cookie}");
+        assert_eq!(cookie.matches("Secure").count(), 1, "{cookie}");
+    }
+    assert_eq!(
+        login.header("strict-transport-security"),
+        None,
+        "HSTS is for the server's own TLS only"
+    );
+}
+
+#[tokio::test]
+async fn page_behaviour_comes_from_the_script_file() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let script = server
+        .raw(Method::GET, "/static/shuipiao.js", &[], Body::Bytes(b""))
+        .await;
+    assert_eq!(script.status, StatusCode::OK);
+    assert!(
+        script
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(script.text.contains("data-confirm") || script.text.contains("dataset.confirm"));
+    assert!(script.text.contains("data-print"));
+    let page = server
+        .raw(Method::GET, "/login", &[], Body::Bytes(b""))
+        .await;
+    assert!(
+        page.text
+            .contains(r#"<script src="/static/shuipiao.js" defer></script>"#)
+    );
+}
+
+/// Every template, so pages no test renders are held to the policy too.
+#[test]
+fn templates_have_no_inline_script_or_style() {
+    fn visit(dir: &std::path::Path, found: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                visit(&path, found);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            found.push((path.display().to_string(), text));
+        }
+    }
+    let mut templates = Vec::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    visit(&root, &mut templates);
+    assert!(templates.len() > 10, "templates found under {root:?}");
+    for (path, text) in &templates {
+        let lower = text.to_lowercase();
+        for script in lower.match_indices("<script").map(|(at, _)| &lower[at..]) {
+            let tag = &script[..script.find('>').unwrap()];
+            assert!(tag.contains(" src="), "{path}: inline <script>");
+        }
+        assert!(!lower.contains("<style"), "{path}: <style> element");
+        assert!(!lower.contains(" style="), "{path}: style attribute");
+        assert!(!lower.contains("javascript:"), "{path}: javascript: URL");
+        for handler in lower.match_indices(" on").map(|(at, _)| &lower[at + 1..]) {
+            let name: String = handler
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
+            assert!(
+                !(name.len() > 2 && handler[name.len()..].starts_with('=')),
+                "{path}: inline event handler {name}="
+            );
+        }
+    }
+}
