@@ -40,6 +40,8 @@ pub struct Resolution {
 pub struct ServerView {
     /// Every stored device event by id.
     pub events: BTreeMap<EventId, SignedEvent>,
+    /// The status sequence of the change each stored event made to its book.
+    pub server_seqs: BTreeMap<EventId, u64>,
     /// Every book by id.
     pub books: BTreeMap<BookId, Book>,
     /// Every resolution.
@@ -81,7 +83,8 @@ impl ServerView {
             .unwrap_or_else(|e| panic!("open {url} for raw reads: {e}"));
 
         let mut events = BTreeMap::new();
-        for row in sqlx::query("SELECT event_id, signed FROM events")
+        let mut server_seqs = BTreeMap::new();
+        for row in sqlx::query("SELECT event_id, signed, server_seq FROM events")
             .fetch_all(&pool)
             .await
             .expect("read events")
@@ -95,6 +98,10 @@ impl ServerView {
                 id,
                 "stored event {id} holds another event's bytes"
             );
+            let server_seq: Option<i64> = row.try_get("server_seq").expect("events.server_seq");
+            if let Some(seq) = server_seq {
+                server_seqs.insert(signed.event.event_id, seq as u64);
+            }
             events.insert(signed.event.event_id, signed);
         }
 
@@ -155,6 +162,7 @@ impl ServerView {
             .collect();
         ServerView {
             events,
+            server_seqs,
             books,
             resolutions,
             review,
@@ -193,6 +201,29 @@ impl ServerView {
 
     /// The ledger of `book` as the pure function computes it from what is stored.
     pub fn ledger(&self, book: BookId) -> BookLedger {
+        self.ledger_of(book, |_| true)
+    }
+
+    /// The ledger `book` must have had at status sequence `seq`: that of its device events
+    /// stored with `server_seq ≤ seq`, which were committed by then (sequence order is commit
+    /// order). A status row that counts otherwise lost or invented an update.
+    ///
+    /// # Panics
+    /// When the book has operator resolutions: they carry no sequence.
+    pub fn ledger_at(&self, book: BookId, seq: u64) -> BookLedger {
+        assert!(
+            self.resolutions.iter().all(|r| r.book_id != book),
+            "book {book}: ledger_at ignores resolutions"
+        );
+        self.ledger_of(book, |event| {
+            self.server_seqs
+                .get(&event.event.event_id)
+                .is_some_and(|&at| at <= seq)
+        })
+    }
+
+    /// The ledger of `book` over its stored events that pass `include`, and its resolutions.
+    fn ledger_of(&self, book: BookId, include: impl Fn(&SignedEvent) -> bool) -> BookLedger {
         let stored = self.book(book);
         let terms = BookTerms {
             units: stored.issued.units,
@@ -205,6 +236,7 @@ impl ServerView {
         let mut inputs: Vec<LedgerEvent> = self
             .events_of(book)
             .into_iter()
+            .filter(|event| include(event))
             .filter_map(LedgerEvent::from_device)
             .collect();
         inputs.extend(

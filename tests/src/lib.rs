@@ -7,8 +7,10 @@
 //! - [`api`]: the JSON API as an admin, operator or customer uses it; [`plant`]: a plant set up
 //!   through that API (catalogue, customer, couriers, books).
 //! - [`device`]: a courier device (engine, sync client, shifted clock); [`clock`]: that clock.
+//! - [`keyed`]: a device that is only a key and a hash chain, for load and replays.
 //! - [`inspect`]: what the server holds, and assertions that name the diverging event or book.
-//! - [`proxy`]: drop, delay, truncate and duplicate traffic; [`rng`]: seeded randomness.
+//! - [`proxy`]: drop, delay, truncate and duplicate traffic, and balance it over several servers;
+//!   [`rng`]: seeded randomness.
 //! - [`world`]: database + server + plant for one scenario, and verdict assertions.
 #![forbid(unsafe_code)]
 
@@ -17,6 +19,7 @@ pub mod clock;
 pub mod database;
 pub mod device;
 pub mod inspect;
+pub mod keyed;
 pub mod plant;
 pub mod processes;
 pub mod proxy;

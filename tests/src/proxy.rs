@@ -5,6 +5,10 @@
 //! connection of its own and so a fault of its own. The upstream can be switched, so a restarted server on a new port stays
 //! behind the same device-facing address, and it reports each push it forwards so a test can
 //! kill the server in the middle of one.
+//!
+//! Given several upstreams it is also a round-robin load balancer: each connection (so each
+//! request) goes to the next server, and a duplicated request goes to the following one too, so
+//! the same push reaches two instances at once.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -74,7 +78,11 @@ impl Stats {
 }
 
 struct State {
-    upstream: SocketAddr,
+    upstreams: Vec<SocketAddr>,
+    /// Index into `upstreams` of the next connection's server.
+    next: usize,
+    /// Connections forwarded to each upstream, by index.
+    per_upstream: Vec<u64>,
     plan: Plan,
     rng: Rng,
     stats: Stats,
@@ -112,12 +120,24 @@ fn close_after_this_request(chunk: &[u8]) -> Vec<u8> {
 impl FaultProxy {
     /// Starts a proxy on 127.0.0.1:0 in front of `upstream`, clean until told otherwise.
     pub async fn start(upstream: SocketAddr, rng: Rng) -> FaultProxy {
+        FaultProxy::balance(&[upstream], rng).await
+    }
+
+    /// Starts a proxy on 127.0.0.1:0 that spreads connections over `upstreams` in turn, clean
+    /// until told otherwise.
+    ///
+    /// # Panics
+    /// When `upstreams` is empty.
+    pub async fn balance(upstreams: &[SocketAddr], rng: Rng) -> FaultProxy {
+        assert!(!upstreams.is_empty(), "a proxy needs an upstream");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the proxy on 127.0.0.1:0");
         let addr = listener.local_addr().expect("proxy address");
         let state = Arc::new(Mutex::new(State {
-            upstream,
+            upstreams: upstreams.to_vec(),
+            next: 0,
+            per_upstream: vec![0; upstreams.len()],
             plan: Plan::Clean,
             rng,
             stats: Stats::default(),
@@ -127,15 +147,20 @@ impl FaultProxy {
         let accept_state = state.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (fault, upstream) = {
+                let (fault, upstream, twin) = {
                     let mut state = lock(&accept_state);
                     let fault = choose(&mut state);
-                    (fault, state.upstream)
+                    let count = state.upstreams.len();
+                    let index = state.next % count;
+                    state.next = (index + 1) % count;
+                    state.per_upstream[index] += 1;
+                    let twin = state.upstreams[(index + 1) % count];
+                    (fault, state.upstreams[index], twin)
                 };
                 let state = accept_state.clone();
                 let push_tx = push_tx.clone();
                 tokio::spawn(async move {
-                    handle(client, upstream, fault, state, push_tx).await;
+                    handle(client, [upstream, twin], fault, state, push_tx).await;
                 });
             }
         });
@@ -155,12 +180,20 @@ impl FaultProxy {
 
     /// Points new connections at another server address.
     pub fn set_upstream(&self, upstream: SocketAddr) {
-        lock(&self.state).upstream = upstream;
+        let mut state = lock(&self.state);
+        state.upstreams = vec![upstream];
+        state.next = 0;
+        state.per_upstream = vec![0];
     }
 
     /// What happened so far.
     pub fn stats(&self) -> Stats {
         lock(&self.state).stats
+    }
+
+    /// Connections forwarded to each upstream so far, in the order they were given.
+    pub fn per_upstream(&self) -> Vec<u64> {
+        lock(&self.state).per_upstream.clone()
     }
 
     /// A receiver whose value counts push requests forwarded so far.
@@ -205,9 +238,10 @@ fn choose(state: &mut State) -> Fault {
     fault
 }
 
+/// Forwards one connection to `upstream`; a duplicated request also goes to `twin`.
 async fn handle(
     client: TcpStream,
-    upstream: SocketAddr,
+    [upstream, twin]: [SocketAddr; 2],
     fault: Fault,
     state: Arc<Mutex<State>>,
     pushes: Arc<watch::Sender<u64>>,
@@ -221,7 +255,7 @@ async fn handle(
         return;
     };
     let twin = if fault == Fault::Duplicate {
-        TcpStream::connect(upstream).await.ok()
+        TcpStream::connect(twin).await.ok()
     } else {
         None
     };

@@ -3,7 +3,8 @@
 //! The harness is the `shuipiao_tests` library (`tests/src/`).
 //!
 //! Every scenario runs on SQLite, and again on PostgreSQL when `SHUIPIAO_TEST_PG_URL` is set
-//! (always under CI, where a missing URL fails). The crash tests run the `shuipiao-server` and
+//! (always under CI, where a missing URL fails); the two-instance scenario runs on PostgreSQL
+//! only. The crash tests and the two-instance scenario run the `shuipiao-server` and
 //! `shuipiao-courier` binaries from the same target directory: `cargo nextest run --workspace`
 //! builds them. Knobs, all optional:
 //!
@@ -28,6 +29,7 @@ mod e2e {
     pub mod network_faults;
     pub mod revocation;
     pub mod server_kills;
+    pub mod two_instances;
 }
 
 /// Runs an async scenario taking a fresh `TestDb`, on SQLite and (when configured) PostgreSQL.
