@@ -252,3 +252,46 @@ proptest! {
         prop_assert_eq!(reference.redemptions.len(), n_redemptions);
     }
 }
+
+proptest! {
+    #![proptest_config(cases(10_000))]
+
+    /// Appending later redemptions to a stored tip gives the full recomputation's outcomes, and
+    /// the shortcut is taken whenever its conditions hold.
+    #[test]
+    fn extending_a_tip_equals_recomputing(
+        (terms, earlier) in any_history(),
+        later in prop::collection::vec((1u64..4, 0u64..60, 1u16..4), 0..8),
+    ) {
+        let later: Vec<LedgerEvent> = later
+            .into_iter()
+            .enumerate()
+            .map(|(i, (device, at, units))| LedgerEvent {
+                event_id: EventId::v7(at, [100 + i as u8; 10]),
+                device_id: DeviceId(device),
+                device_seq: 50 + i as u64,
+                at,
+                kind: LedgerEventKind::Redemption { units },
+            })
+            .collect();
+        let tip = ledger::LedgerTip::of(&ledger::compute(&terms, &earlier), &earlier);
+        let all: Vec<LedgerEvent> = earlier.iter().chain(&later).copied().collect();
+        let full = ledger::compute(&terms, &all);
+
+        let applies = terms.revoked_at.is_none()
+            && terms.key_compromised_at.is_none()
+            && later
+                .iter()
+                .all(|e| tip.latest_redemption_at.is_none_or(|latest| e.at > latest));
+        let extended = ledger::extend(&terms, &tip, &later);
+        prop_assert_eq!(extended.is_some(), applies);
+        if let Some(extended) = extended {
+            prop_assert_eq!(extended.used_units, full.used_units);
+            prop_assert_eq!(extended.remaining, full.remaining);
+            prop_assert_eq!(extended.redemptions.len(), later.len());
+            for outcome in &extended.redemptions {
+                prop_assert!(full.redemptions.contains(outcome), "{outcome:?} not in {full:?}");
+            }
+        }
+    }
+}

@@ -386,6 +386,10 @@ mod tests {
             }
         }
         assert_eq!(codes, 1, "the ticket was read");
+        // The loop pauses once the callback has returned, just after the test saw the code.
+        while !scanner.is_paused() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert!(scanner.is_paused(), "a verdict pauses decoding");
         scanner.resume();
         assert!(!scanner.is_paused());

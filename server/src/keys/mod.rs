@@ -9,7 +9,7 @@ use shuipiao_shared::keyring::{IssuerKey, KeyState, Keyring, Kid};
 
 use crate::config::MasterKey;
 use crate::random;
-use crate::store::models::{AuditEntry, KeyPurpose, KeyStatus, SigningKeyRow};
+use crate::store::models::{AuditEntry, KeyInstall, KeyPurpose, KeyStatus, SigningKeyRow};
 use crate::store::{Store, StoreError};
 
 /// How long a new key may sign: issuer keys two years, the root key ten.
@@ -101,7 +101,10 @@ pub async fn ensure<S: Store>(store: &S, master: &MasterKey, now: i64) -> Result
                 format!("key:{}", Kid(row.kid)),
                 serde_json::json!({ "purpose": purpose.as_str() }),
             );
-            match store.insert_signing_key(&row, now, &audit).await {
+            match store
+                .insert_signing_key(&row, KeyInstall::First, now, &audit)
+                .await
+            {
                 Ok(()) => changed = true,
                 // Another instance starting on the same database made it first (the database
                 // allows one active key per purpose); use theirs.
@@ -140,7 +143,9 @@ pub async fn rotate_issuer<S: Store>(
         format!("key:{}", Kid(row.kid)),
         serde_json::json!({ "purpose": "issuer" }),
     );
-    store.insert_signing_key(&row, now, &audit).await?;
+    store
+        .insert_signing_key(&row, KeyInstall::Rotate, now, &audit)
+        .await?;
     publish_keyring(store, master, now).await?;
     Ok(row)
 }

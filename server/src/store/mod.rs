@@ -380,10 +380,11 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<Book>>> + Send;
 
     // Keys.
-    /// Stores a key; when it is an active key, the purpose's previous active key is retired.
+    /// Stores a key; an active key takes its purpose's place as `install` says.
     fn insert_signing_key(
         &self,
         key: &SigningKeyRow,
+        install: KeyInstall,
         now: i64,
         audit: &AuditEntry,
     ) -> impl Future<Output = StoreResult<()>> + Send;

@@ -372,6 +372,16 @@ impl KeyPurpose {
     }
 }
 
+/// How a new active key takes its purpose's place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyInstall {
+    /// Only when the purpose has no active key yet, else `Conflict`: instances starting together
+    /// on an empty database install one key set.
+    First,
+    /// Retiring the purpose's active key (rotation).
+    Rotate,
+}
+
 /// State of a stored key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]

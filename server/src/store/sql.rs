@@ -2,7 +2,9 @@
 //! (`$n` parameters, `RETURNING`, `ON CONFLICT`), over sqlx's `Any` driver.
 //! Only connection setup, migrations and transaction start differ (see `backend.rs`).
 
-use std::ops::Range;
+use std::ops::{Deref, DerefMut, Range};
+use std::sync::Arc;
+use std::time::Duration;
 
 use shuipiao_shared::event::{ChainTip, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
@@ -12,6 +14,7 @@ use shuipiao_shared::sync::PushResult;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::{Backend, DatabaseUrl};
 use crate::store::models::*;
@@ -26,6 +29,40 @@ use crate::store::{
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: this process's writers queue here for the database's single write lock.
+    /// Waiting inside SQLite means sleeping and polling (1, 2, 5, 10 … ms), so concurrent pushes
+    /// left the lock idle between writers; a queue hands it over at once.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// How long a writer waits for the SQLite write gate before answering busy; matches the
+/// connection's `busy_timeout`, which still covers writers in other processes (the CLI).
+const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A write transaction, holding the SQLite write gate until it ends.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 /// Selects books (`b`) with the package of their order; callers append `WHERE …`.
@@ -36,11 +73,20 @@ const SELECT_BOOKS: &str = "SELECT b.id, b.order_id, b.account_id, b.product_cod
 
 impl SqlStore {
     /// Starts a write transaction the way the backend needs (see `backend::begin_write_statement`).
-    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
-        Ok(self
+    pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(
+                tokio::time::timeout(WRITE_GATE_TIMEOUT, gate.clone().lock_owned())
+                    .await
+                    .map_err(|elapsed| StoreError::Busy(Box::new(elapsed)))?,
+            ),
+            None => None,
+        };
+        let tx = self
             .pool
             .begin_with(backend::begin_write_statement(self.backend))
-            .await?)
+            .await?;
+        Ok(WriteTx { tx, _gate: gate })
     }
 }
 
@@ -141,7 +187,12 @@ async fn revoke_in(
 impl Store for SqlStore {
     async fn connect(url: &DatabaseUrl) -> StoreResult<SqlStore> {
         let (pool, backend) = backend::open(url).await?;
-        Ok(SqlStore { pool, backend })
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(SqlStore {
+            pool,
+            backend,
+            write_gate,
+        })
     }
 
     fn backend(&self) -> Backend {
@@ -813,11 +864,12 @@ impl Store for SqlStore {
     async fn insert_signing_key(
         &self,
         key: &SigningKeyRow,
+        install: KeyInstall,
         now: i64,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        if key.status == KeyStatus::Active {
+        if key.status == KeyStatus::Active && install == KeyInstall::Rotate {
             sqlx::query(
                 "UPDATE signing_keys SET state = 'retired' WHERE purpose = $1 AND state = 'active'",
             )
