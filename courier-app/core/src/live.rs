@@ -393,6 +393,10 @@ mod tests {
             }
         }
         assert_eq!(codes, 1, "the ticket was read");
+        // The loop sets the flag once the callback has returned, just after the event arrived.
+        while !scanner.is_paused() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert!(scanner.is_paused(), "a verdict pauses decoding");
         scanner.resume();
         assert!(!scanner.is_paused());

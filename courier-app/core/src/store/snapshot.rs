@@ -74,12 +74,15 @@ pub fn load(
              state = excluded.state, seq = excluded.seq
          WHERE book_status.seq <= excluded.seq",
     )?;
+    // One pass in book id order: on a new device every row goes to the end of the table.
     let mut rows = 0;
-    for book_id in &sets.revoked {
-        rows += write.execute(params![book_id as i64, 0, "revoked", seq])? as u64;
-    }
-    for book_id in &sets.used_up {
-        rows += write.execute(params![book_id as i64, u16::MAX, "used_up", seq])? as u64;
+    for book_id in &(&sets.revoked | &sets.used_up) {
+        let (used, state) = if sets.revoked.contains(book_id) {
+            (0, "revoked")
+        } else {
+            (u16::MAX, "used_up")
+        };
+        rows += write.execute(params![book_id as i64, used, state, seq])? as u64;
     }
     status::advance_cursor(tx, snapshot.seq, snapshot.generated_at)?;
     Ok(Ok(Some(Loaded {
