@@ -93,7 +93,13 @@ fn frame_suite_accepts_every_frame() {
         Suite::Frame,
         2,
         false,
-        &["accepted", "p50 ms", "decode p50 ms", "verdict p50 ms", "fsync p50 ms"],
+        &[
+            "accepted",
+            "p50 ms",
+            "decode p50 ms",
+            "verdict p50 ms",
+            "fsync p50 ms",
+        ],
     );
     for row in &table.rows {
         assert_eq!(

@@ -51,12 +51,18 @@ async fn far_behind_device_loads_the_snapshot(db: TestDb) {
         .max()
         .expect("books have changed");
     assert_eq!(report.snapshot_seq, Some(head as u64), "{report:?}");
-    assert_eq!(report.pulled_rows, 1, "one page before the snapshot: {report:?}");
+    assert_eq!(
+        report.pulled_rows, 1,
+        "one page before the snapshot: {report:?}"
+    );
     let cursor = meta::read(new.engine().connection()).expect("meta").cursor;
     assert_eq!(cursor, head as u64, "pulls continue after the snapshot");
     for &book in &books[..far + 2] {
         let seen = new.view(book);
-        assert!(seen.used_units >= 1 && !seen.revoked, "book {book}: {seen:?}");
+        assert!(
+            seen.used_units >= 1 && !seen.revoked,
+            "book {book}: {seen:?}"
+        );
     }
     for &book in revoked {
         assert!(new.view(book).revoked, "book {book}");

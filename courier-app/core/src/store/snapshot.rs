@@ -48,9 +48,8 @@ pub fn load(
 
     let mut forgotten = 0;
     {
-        let mut held = tx.prepare(
-            "SELECT book_id FROM book_status WHERE state = 'used_up' AND seq <= ?1",
-        )?;
+        let mut held =
+            tx.prepare("SELECT book_id FROM book_status WHERE state = 'used_up' AND seq <= ?1")?;
         let mut forget = tx.prepare_cached("DELETE FROM book_status WHERE book_id = ?1")?;
         let held: Vec<i64> = held
             .query_map(params![seq], |row| row.get(0))?
