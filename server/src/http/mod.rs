@@ -194,6 +194,12 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
         ),
         route(
             get.clone(),
+            "/api/v1/sync/snapshot",
+            Access::Device,
+            sync::snapshot::<S>,
+        ),
+        route(
+            get.clone(),
             "/api/v1/sync/status",
             Access::Device,
             sync::status::<S>,

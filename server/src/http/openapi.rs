@@ -22,6 +22,7 @@ use crate::http::{ops, v1};
         v1::devices::disable,
         v1::sync::push,
         v1::sync::pull,
+        v1::sync::snapshot,
         v1::sync::status,
         v1::catalogue::list_products,
         v1::catalogue::create_product,

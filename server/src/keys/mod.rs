@@ -1,11 +1,13 @@
-//! Root and issuer keys (DESIGN.md §3): creation, rotation, compromise, and the root-signed
-//! keyring bundle devices pull. Private halves live only sealed in the store.
+//! Root and issuer keys (DESIGN.md §3): creation, rotation, compromise, and what the root key
+//! signs for devices: the keyring bundle and the status snapshot. Private halves live only
+//! sealed in the store.
 
 pub mod seal;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use shuipiao_shared::ids::UserId;
 use shuipiao_shared::keyring::{IssuerKey, KeyState, Keyring, Kid};
+use shuipiao_shared::status::StatusSnapshot;
 
 use crate::config::MasterKey;
 use crate::random;
@@ -243,4 +245,22 @@ pub async fn publish_keyring<S: Store>(
     let bundle = keyring.sign(&root.signing_key);
     store.insert_keyring_bundle(version, &bundle, now).await?;
     Ok(version)
+}
+
+/// The revoked and used-up books as of now, root-signed (`shared::status`): a device that is
+/// new or far behind loads this instead of pulling a row for each book. Built on request: it
+/// reads only the flagged books, about 100 KB for a million books.
+pub async fn status_snapshot<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    now: i64,
+) -> Result<Vec<u8>, KeyError> {
+    let root = active(store, master, KeyPurpose::Root).await?;
+    let (seq, sets) = store.status_sets().await?;
+    let snapshot = StatusSnapshot {
+        seq,
+        generated_at: now.max(0) as u64,
+        sets,
+    };
+    Ok(snapshot.sign(&root.signing_key))
 }

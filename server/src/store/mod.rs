@@ -24,7 +24,7 @@ use std::ops::Range;
 use shuipiao_shared::event::{ChainTip, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
-use shuipiao_shared::status::StatusRow;
+use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
 
 use crate::config::{Backend, DatabaseUrl};
@@ -451,6 +451,9 @@ pub trait Store: Clone + Send + Sync + 'static {
         cursor: u64,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<StatusRow>>> + Send;
+    /// The revoked and used-up books and the status sequence they reflect, read in one
+    /// statement so the two agree: a device that loads them pulls rows after that sequence.
+    fn status_sets(&self) -> impl Future<Output = StoreResult<(u64, StatusSets)>> + Send;
     /// Where the stored chain of a device ends.
     fn chain_tip(&self, device: DeviceId) -> impl Future<Output = StoreResult<ChainTip>> + Send;
     /// The review queue; `open_only` leaves out resolved items.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use shuipiao_shared::event::{ChainTip, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
-use shuipiao_shared::status::StatusRow;
+use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
@@ -1097,6 +1097,23 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         found.iter().map(rows::status_row).collect()
+    }
+
+    async fn status_sets(&self) -> StoreResult<(u64, StatusSets)> {
+        // One statement is one consistent read on both backends. Sequence numbers are handed
+        // out under a lock held until commit, so every row at or below the highest committed
+        // sequence is in, and everything later comes through pull.
+        let found = sqlx::query(
+            "SELECT id, state FROM books WHERE state <> 'active' \
+             UNION ALL SELECT CAST(COALESCE(MAX(status_seq), 0) AS BIGINT), 'head' FROM books",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut seq, mut sets) = (0, StatusSets::default());
+        for row in &found {
+            rows::add_to_sets(row, &mut seq, &mut sets)?;
+        }
+        Ok((seq, sets))
     }
 
     async fn chain_tip(&self, device: DeviceId) -> StoreResult<ChainTip> {
