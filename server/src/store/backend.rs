@@ -48,6 +48,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261127000001, "init"),
     migration!(20261127000002, "customers"),
     migration!(20261127000003, "one_active_key"),
+    migration!(20261204000201, "notify_channels"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {
