@@ -14,10 +14,10 @@ use shuipiao_server::store::models::{
 };
 use shuipiao_server::store::{SqlStore, Store};
 
-use crate::gateway::{self, Gateway};
+use crate::gateway::Gateway;
 use crate::support::{self, NOW};
 
-fn dispatcher(store: &SqlStore, config: NotifyConfig) -> Dispatcher<SqlStore> {
+fn dispatcher_for(store: &SqlStore, config: NotifyConfig) -> Dispatcher<SqlStore> {
     let adapters = Adapters::from_config(&config).unwrap();
     Dispatcher::new(
         store.clone(),
@@ -33,7 +33,7 @@ fn http_dispatcher(store: &SqlStore, gateway: &Gateway, max_attempts: u32) -> Di
         max_attempts,
         ..NotifyConfig::default()
     };
-    dispatcher(store, config)
+    dispatcher_for(store, config)
 }
 
 fn sms(phone: &str, body: &str) -> NewNotification {
@@ -111,7 +111,7 @@ async fn each_channel_gets_its_own_payload_and_fails_on_its_own() {
         Gateway::start().await,
         Gateway::start().await,
     );
-    let dispatcher = dispatcher(
+    let dispatcher = dispatcher_for(
         &store,
         NotifyConfig {
             sms: sms_gateway.config(),
@@ -202,6 +202,7 @@ async fn each_channel_gets_its_own_payload_and_fails_on_its_own() {
     );
 
     // Resent once the gateway is back: the template message arrives in WeChat's shape.
+    wechat_gateway.fail_next(0);
     store
         .resend_notification(dead.id, NOW + 100, &support::audit("notification.resend"))
         .await
@@ -249,7 +250,7 @@ async fn a_channel_turned_off_falls_back_to_sms_and_unbinding_stops_routing_ther
         enabled: false,
         ..push_gateway.config()
     };
-    let dispatcher = dispatcher(
+    let dispatcher = dispatcher_for(
         &store,
         NotifyConfig {
             sms: sms_gateway.config(),
@@ -364,7 +365,7 @@ async fn failed_deliveries_back_off_then_succeed_or_dead_letter() {
         secret: Some("wrong".into()),
         ..gateway.config()
     };
-    let wrong = dispatcher(
+    let wrong = dispatcher_for(
         &store,
         NotifyConfig {
             sms: wrong_secret,

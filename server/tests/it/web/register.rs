@@ -143,7 +143,7 @@ async fn a_registration_whose_gifts_cannot_be_issued_stores_nothing() {
     let refused = register(&mut browser, &gateway, "13812340000", "", 0).await;
     assert_eq!(
         refused.status,
-        StatusCode::OK,
+        StatusCode::BAD_REQUEST,
         "the form again, with the reason"
     );
     assert!(refused.text.contains("暂时无法注册"), "{}", refused.text);
