@@ -10,7 +10,7 @@ use shuipiao_server::notify::dispatch::{Dispatcher, Round};
 use shuipiao_server::notify::{self, jobs};
 use shuipiao_server::pii::{self, Phone};
 use shuipiao_server::store::models::{
-    Channel, MessageKind, NewCustomer, NewNotification, NotificationFilter, NotificationState, User,
+    Channel, MessageKind, NewNotification, NotificationFilter, NotificationState, User,
 };
 use shuipiao_server::store::{SqlStore, Store};
 
@@ -47,25 +47,7 @@ fn sms(phone: &str, body: &str) -> NewNotification {
 }
 
 async fn customer(store: &SqlStore, phone: &str) -> User {
-    let master = support::master();
-    let phone = Phone::parse(phone).unwrap();
-    store
-        .register_customer(
-            &NewCustomer {
-                name: format!("客户{}", phone.masked()),
-                enterprise_id: None,
-                username: format!("p-{}", phone.digits()),
-                password_hash: "x".into(),
-                phone_index: phone.index(&master),
-                phone_sealed: phone.seal(&master),
-                referrer: None,
-                browser_hash: None,
-            },
-            NOW,
-            &support::audit("customer.register"),
-        )
-        .await
-        .unwrap()
+    support::phone_customer(store, phone, "客户").await
 }
 
 async fn bind(store: &SqlStore, user: &User, channel: Channel, address: &str) {
@@ -472,33 +454,13 @@ async fn the_app_binds_and_unbinds_a_push_token_over_http() {
     let db = support::sqlite_db();
     let server = support::start(&db).await;
     let master = support::master();
-    let phone = Phone::parse("13600000001").unwrap();
-    let user = server
-        .store
-        .register_customer(
-            &NewCustomer {
-                name: "赵家".into(),
-                enterprise_id: None,
-                username: "p-zhao".into(),
-                password_hash: shuipiao_server::auth::password::hash(support::PASSWORD.into())
-                    .await
-                    .unwrap(),
-                phone_index: phone.index(&master),
-                phone_sealed: phone.seal(&master),
-                referrer: None,
-                browser_hash: None,
-            },
-            NOW,
-            &support::audit("customer.register"),
-        )
-        .await
-        .unwrap();
+    let user = support::phone_customer(&server.store, "13600000001", "赵家").await;
     let login = server
         .call(
             Method::POST,
             "/api/v1/auth/login",
             None,
-            Some(serde_json::json!({ "username": "p-zhao", "password": support::PASSWORD })),
+            Some(serde_json::json!({ "username": "p-13600000001", "password": support::PASSWORD })),
         )
         .await;
     let token = login.json["token"].as_str().unwrap().to_string();

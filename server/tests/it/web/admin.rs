@@ -697,24 +697,7 @@ async fn support_filters_notifications_and_resends_a_dead_one() {
     let (_, mut operator) = console(&server, "op", Role::Operator).await;
     let master = support::master();
     let phone = shuipiao_server::pii::Phone::parse("13800001111").unwrap();
-    let customer = server
-        .store
-        .register_customer(
-            &NewCustomer {
-                name: "王芳家".into(),
-                enterprise_id: None,
-                username: "p-wang".into(),
-                password_hash: "x".into(),
-                phone_index: phone.index(&master),
-                phone_sealed: phone.seal(&master),
-                referrer: None,
-                browser_hash: None,
-            },
-            support::NOW,
-            &support::audit("customer.register"),
-        )
-        .await
-        .unwrap();
+    let customer = support::phone_customer(&server.store, "13800001111", "王芳家").await;
     let message = NewNotification {
         user_id: Some(customer.id),
         channel: Channel::Wechat,

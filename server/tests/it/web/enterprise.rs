@@ -222,25 +222,7 @@ async fn units_go_to_members_and_unused_books_come_back() {
     );
 
     // A customer who already has an account joins with it, keeping their own books.
-    let master = support::master();
-    let phone = shuipiao_server::pii::Phone::parse("13711112222").unwrap();
-    let customer = store
-        .register_customer(
-            &shuipiao_server::store::models::NewCustomer {
-                name: "周家".into(),
-                enterprise_id: None,
-                username: "p-zhou".into(),
-                password_hash: "x".into(),
-                phone_index: phone.index(&master),
-                phone_sealed: phone.seal(&master),
-                referrer: None,
-                browser_hash: None,
-            },
-            now,
-            &support::audit("customer.register"),
-        )
-        .await
-        .unwrap();
+    let customer = support::phone_customer(store, "13711112222", "周家").await;
     let joined = admin
         .post_form(
             "/wallet/enterprise/invite",
