@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 use crate::config::MasterKey;
 use crate::keys::{self, ActiveKey, KeyError};
 use crate::notify;
-use crate::store::models::{AccountKind, AuditEntry, Book, KeyPurpose, NewBook, NewOrder};
+use crate::store::models::{
+    AccountKind, AuditEntry, Book, KeyPurpose, MessageKind, NewBook, NewOrder,
+};
 use crate::store::{Store, StoreError};
 
 /// Why issuing failed.
@@ -205,7 +207,15 @@ pub async fn issue_order<S: Store>(
     for (account_id, units) in per_account {
         let body = notify::issued_text(&package.spec.name, units);
         let key = format!("issued:{order_id}:{account_id}");
-        notify::tell_account(store, account_id, "issued", &body, Some(&key), now).await;
+        notify::tell_account(
+            store,
+            account_id,
+            MessageKind::Issued,
+            &body,
+            Some(&key),
+            now,
+        )
+        .await;
     }
     Ok(IssuedOrder { order_id, books })
 }
@@ -253,7 +263,7 @@ pub async fn reissue<S: Store>(
     notify::tell_account(
         store,
         book.issued.account_id,
-        "reissued",
+        MessageKind::Reissued,
         &body,
         Some(&key),
         now,
@@ -323,7 +333,15 @@ pub async fn allocate<S: Store>(
         .await?;
     let body = notify::issued_text("企业水票", u32::from(units));
     let key = format!("issued:allocation:{}", replacements[0].id.0);
-    notify::tell_account(store, to_account, "issued", &body, Some(&key), now).await;
+    notify::tell_account(
+        store,
+        to_account,
+        MessageKind::Issued,
+        &body,
+        Some(&key),
+        now,
+    )
+    .await;
     Ok(books)
 }
 
@@ -342,6 +360,88 @@ pub struct Gift {
     pub source: &'static str,
 }
 
+/// A gift book ready to sign for any holder: the product, the issuer key and the book id are
+/// fetched first, so registration can sign its welcome gifts inside the transaction that
+/// creates the new customer's account.
+pub struct PlannedGift {
+    id: u64,
+    issuer: ActiveKey,
+    product_name: String,
+    product: ProductCode,
+    units: u16,
+    validity_days: u32,
+    source: &'static str,
+    valid_from: u32,
+}
+
+/// Plans a gift of `units` tickets of `product` (valid anywhere) for `validity_days`.
+pub async fn plan_gift<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    product: ProductCode,
+    units: u16,
+    validity_days: u32,
+    source: &'static str,
+    now: i64,
+) -> Result<PlannedGift, IssueError> {
+    if units == 0 {
+        return Err(IssueError::Invalid("赠送数量必须大于 0".into()));
+    }
+    let product_name = store.product(product).await?.name;
+    let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
+    let id = store.allocate_book_ids(1).await?.start;
+    Ok(PlannedGift {
+        id,
+        issuer,
+        product_name,
+        product,
+        units,
+        validity_days,
+        source,
+        valid_from: unix_u32(now),
+    })
+}
+
+impl PlannedGift {
+    /// The signed book for `account_id` and its audit entry.
+    pub fn sign(
+        &self,
+        master: &MasterKey,
+        account_id: i64,
+        actor: Option<UserId>,
+    ) -> (NewBook, AuditEntry) {
+        let spec = BookSpec {
+            account_id,
+            product: self.product,
+            units: self.units,
+            scope: ScopeId::ANYWHERE,
+            valid_from: self.valid_from,
+            valid_until: self
+                .valid_from
+                .saturating_add(self.validity_days.saturating_mul(86_400)),
+            source: self.source,
+            replaces: None,
+        };
+        let audit = AuditEntry::new(
+            actor,
+            "book.gift",
+            format!("account:{account_id}"),
+            serde_json::json!({ "book": self.id, "units": self.units, "source": self.source }),
+        );
+        (sign_book(master, &self.issuer, self.id, &spec), audit)
+    }
+
+    /// What the holder is told.
+    pub fn message(&self) -> String {
+        notify::issued_text(&format!("{}赠票", self.product_name), u32::from(self.units))
+    }
+
+    /// The dedupe key of that message (suffixed with each user id).
+    pub fn dedupe_key(&self) -> String {
+        format!("issued:gift:{}", self.id)
+    }
+}
+
 /// Issues a gift book (valid anywhere) and tells its holder.
 pub async fn issue_gift<S: Store>(
     store: &S,
@@ -350,36 +450,29 @@ pub async fn issue_gift<S: Store>(
     actor: Option<UserId>,
     now: i64,
 ) -> Result<NewBook, IssueError> {
-    if gift.units == 0 {
-        return Err(IssueError::Invalid("赠送数量必须大于 0".into()));
-    }
-    let product = store.product(gift.product).await?;
-    let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
-    let id = store.allocate_book_ids(1).await?.start;
-    let valid_from = unix_u32(now);
-    let spec = BookSpec {
-        account_id: gift.account_id,
-        product: gift.product,
-        units: gift.units,
-        scope: ScopeId::ANYWHERE,
-        valid_from,
-        valid_until: valid_from.saturating_add(gift.validity_days.saturating_mul(86_400)),
-        source: gift.source,
-        replaces: None,
-    };
-    let book = sign_book(master, &issuer, id, &spec);
-    let audit = AuditEntry::new(
-        actor,
-        "book.gift",
-        format!("account:{}", gift.account_id),
-        serde_json::json!({ "book": id, "units": gift.units, "source": gift.source }),
-    );
+    let planned = plan_gift(
+        store,
+        master,
+        gift.product,
+        gift.units,
+        gift.validity_days,
+        gift.source,
+        now,
+    )
+    .await?;
+    let (book, audit) = planned.sign(master, gift.account_id, actor);
     store
         .record_books(std::slice::from_ref(&book), now, &audit)
         .await?;
-    let body = notify::issued_text(&format!("{}赠票", product.name), u32::from(gift.units));
-    let key = format!("issued:gift:{id}");
-    notify::tell_account(store, gift.account_id, "issued", &body, Some(&key), now).await;
+    notify::tell_account(
+        store,
+        gift.account_id,
+        MessageKind::Issued,
+        &planned.message(),
+        Some(&planned.dedupe_key()),
+        now,
+    )
+    .await;
     Ok(book)
 }
 

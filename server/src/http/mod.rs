@@ -145,7 +145,9 @@ where
 
 /// The route table: the single place that lists every route and who may call it.
 pub fn routes<S: Store>() -> Vec<Route<S>> {
-    use v1::{accounts, audit, books, catalogue, devices, keys, review, session, stats, sync};
+    use v1::{
+        accounts, audit, books, catalogue, channels, devices, keys, review, session, stats, sync,
+    };
     let (get, post) = (Method::GET, Method::POST);
     vec![
         route(get.clone(), "/healthz", Access::Public, ops::healthz::<S>),
@@ -173,6 +175,18 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             "/api/v1/me",
             Access::Roles(EVERYONE),
             session::me,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/me/channels/{channel}",
+            Access::Roles(HOLDERS),
+            channels::bind::<S>,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/me/channels/{channel}",
+            Access::Roles(HOLDERS),
+            channels::unbind::<S>,
         ),
         route(
             post.clone(),

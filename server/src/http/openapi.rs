@@ -16,6 +16,8 @@ use crate::http::{ops, v1};
         v1::session::login,
         v1::session::logout,
         v1::session::me,
+        v1::channels::bind,
+        v1::channels::unbind,
         v1::devices::enroll,
         v1::devices::create_enrollment_code,
         v1::devices::list,

@@ -29,6 +29,7 @@ use shuipiao_shared::sync::PushResult;
 
 use crate::config::{Backend, DatabaseUrl};
 use models::*;
+pub use outbox::NOT_FAILED;
 use reports::{DeviceActivity, ReportData};
 pub use rewards::{NOT_ENOUGH_POINTS, OUT_OF_STOCK};
 pub use sql::SqlStore;
@@ -161,6 +162,16 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Member accounts of an enterprise.
     fn members(&self, enterprise_id: i64)
     -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
+    /// Makes an existing customer account a member of an enterprise and queues `messages` in
+    /// the same step; `Conflict` if it is not a customer account or already in an enterprise.
+    fn join_enterprise(
+        &self,
+        account_id: i64,
+        enterprise_id: i64,
+        messages: &[NewNotification],
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Adds a user.
     fn create_user(
         &self,
@@ -215,7 +226,21 @@ pub trait Store: Clone + Send + Sync + 'static {
         customer: &NewCustomer,
         now: i64,
         audit: &AuditEntry,
-    ) -> impl Future<Output = StoreResult<User>> + Send;
+    ) -> impl Future<Output = StoreResult<User>> + Send {
+        self.register_customer_with(customer, now, audit, |_, _| Welcome::default())
+    }
+    /// Registers a customer and, in the same transaction, what `welcome` makes for the new
+    /// account and user (gift books signed for the account id); nothing is stored if any
+    /// part fails.
+    fn register_customer_with<F>(
+        &self,
+        customer: &NewCustomer,
+        now: i64,
+        audit: &AuditEntry,
+        welcome: F,
+    ) -> impl Future<Output = StoreResult<User>> + Send
+    where
+        F: FnOnce(i64, UserId) -> Welcome + Send;
     /// Earlier sign-ups from a browser.
     fn signups_from_browser(
         &self,
@@ -241,19 +266,43 @@ pub trait Store: Clone + Send + Sync + 'static {
         user: UserId,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
-    /// Records a delivery attempt: sent, or failed with a retry time, or dead without one.
+    /// Records a delivery attempt over `channel`: sent, or failed with a retry time, or dead
+    /// without one.
     fn record_delivery(
         &self,
         id: i64,
+        channel: Channel,
         result: Result<(), &str>,
         retry_at: Option<i64>,
         now: i64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Sealed phone numbers of an account's users.
+    /// Messages matching a filter, newest first.
+    fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
+    /// Queues a failed message again, due now; `NotFound` for an unknown id, `Conflict`
+    /// ([`NOT_FAILED`]) for one that did not fail.
+    fn resend_notification(
+        &self,
+        id: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Binds a user's sealed WeChat openid or push token (`None` unbinds).
+    fn bind_channel(
+        &self,
+        user: UserId,
+        channel: Channel,
+        address_sealed: Option<&[u8]>,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The users of an account, with their sealed phone numbers and bound channels.
     fn recipients(
         &self,
         account_id: i64,
-    ) -> impl Future<Output = StoreResult<Vec<(UserId, Vec<u8>)>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<Recipient>>> + Send;
     /// Where a background job has read up to.
     fn job_cursor(&self, name: &str) -> impl Future<Output = StoreResult<i64>> + Send;
     /// Moves a job's cursor forward.

@@ -455,6 +455,35 @@ impl Store for SqlStore {
         found.iter().map(rows::account).collect()
     }
 
+    async fn join_enterprise(
+        &self,
+        account_id: i64,
+        enterprise_id: i64,
+        messages: &[NewNotification],
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let joined = sqlx::query(
+            "UPDATE accounts SET enterprise_id = $2 WHERE id = $1 AND kind = 'customer' \
+             AND enterprise_id IS NULL",
+        )
+        .bind(account_id)
+        .bind(enterprise_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if joined == 0 {
+            return Err(StoreError::Conflict(
+                "not a customer account outside any enterprise".into(),
+            ));
+        }
+        outbox::enqueue(&mut tx, messages, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn create_user(&self, user: &NewUser, now: i64, audit: &AuditEntry) -> StoreResult<User> {
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
@@ -532,20 +561,37 @@ impl Store for SqlStore {
         Ok(used)
     }
 
-    async fn register_customer(
+    async fn register_customer_with<F>(
         &self,
         customer: &NewCustomer,
         now: i64,
         audit: &AuditEntry,
-    ) -> StoreResult<User> {
+        welcome: F,
+    ) -> StoreResult<User>
+    where
+        F: FnOnce(i64, UserId) -> Welcome + Send,
+    {
         let mut tx = self.begin_write().await?;
         let id = customers::register(&mut tx, customer, now, audit).await?;
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id.0 as i64)
             .fetch_one(&mut *tx)
             .await?;
+        let user = rows::user(&row)?;
+        let account_id = user
+            .spec
+            .account_id
+            .ok_or_else(|| rows::corrupt("users.account_id"))?;
+        let extras = welcome(account_id, id);
+        for book in &extras.books {
+            insert_book(&mut tx, book, None, now).await?;
+        }
+        for entry in &extras.audits {
+            insert_audit(&mut tx, entry, now).await?;
+        }
+        outbox::enqueue(&mut tx, &extras.messages, now).await?;
         tx.commit().await?;
-        rows::user(&row)
+        Ok(user)
     }
 
     async fn signups_from_browser(&self, browser_hash: &[u8]) -> StoreResult<i64> {
@@ -570,22 +616,53 @@ impl Store for SqlStore {
     }
 
     async fn notifications_of(&self, user: UserId, limit: u32) -> StoreResult<Vec<Notification>> {
-        let mut conn = self.pool.acquire().await?;
-        outbox::of_user(&mut conn, user, limit).await
+        let filter = NotificationFilter {
+            user_id: Some(user),
+            ..NotificationFilter::default()
+        };
+        self.list_notifications(&filter, limit).await
     }
 
     async fn record_delivery(
         &self,
         id: i64,
+        channel: Channel,
         result: Result<(), &str>,
         retry_at: Option<i64>,
         now: i64,
     ) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
-        outbox::record_attempt(&mut conn, id, result, retry_at, now).await
+        outbox::record_attempt(&mut conn, id, channel, result, retry_at, now).await
     }
 
-    async fn recipients(&self, account_id: i64) -> StoreResult<Vec<(UserId, Vec<u8>)>> {
+    async fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::list(&mut conn, filter, limit).await
+    }
+
+    async fn resend_notification(&self, id: i64, now: i64, audit: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        outbox::resend(&mut tx, id, now, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn bind_channel(
+        &self,
+        user: UserId,
+        channel: Channel,
+        address_sealed: Option<&[u8]>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::bind_channel(&mut conn, user, channel, address_sealed, now).await
+    }
+
+    async fn recipients(&self, account_id: i64) -> StoreResult<Vec<Recipient>> {
         let mut conn = self.pool.acquire().await?;
         outbox::recipients(&mut conn, account_id).await
     }

@@ -199,6 +199,26 @@ pub async fn customer_account(store: &SqlStore, name: &str) -> Account {
         .unwrap()
 }
 
+/// A customer who signed up with `phone` (named `name`, login name `p-<digits>`, password
+/// [`PASSWORD`]).
+pub async fn phone_customer(store: &SqlStore, phone: &str, name: &str) -> User {
+    let phone = shuipiao_server::pii::Phone::parse(phone).unwrap();
+    let customer = NewCustomer {
+        name: name.into(),
+        enterprise_id: None,
+        username: format!("p-{}", phone.digits()),
+        password_hash: auth::password::hash(PASSWORD.into()).await.unwrap(),
+        phone_index: phone.index(&master()),
+        phone_sealed: phone.seal(&master()),
+        referrer: None,
+        browser_hash: None,
+    };
+    store
+        .register_customer(&customer, NOW, &audit("customer.register"))
+        .await
+        .unwrap()
+}
+
 /// A running server; dropping it stops it.
 pub struct TestServer {
     /// `127.0.0.1:PORT`.
