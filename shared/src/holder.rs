@@ -36,6 +36,9 @@ pub const CODE_LEN: usize = ENCODED_LEN + 4 + 64;
 pub const QR_PREFIX: &str = "SP2";
 /// Length of a rotating QR text.
 pub const QR_TEXT_LEN: usize = 319;
+/// Prefix of the stored text of a bound credential without a proof ([`SignedHolderCredential::to_text`]).
+/// Devices refuse it as `wrong_prefix`: it is what the server keeps, never a QR code.
+pub const STORED_PREFIX: &str = "SPB2";
 /// Seconds per proof window: the wallet shows a new code this often.
 pub const WINDOW_SECS: u64 = 30;
 /// Oldest proof a device accepts, in seconds from the start of its window: a screenshot is
@@ -157,6 +160,22 @@ impl SignedHolderCredential {
             bound,
             signature: reader.array()?,
         })
+    }
+
+    /// The text the server stores and hands to the wallet: `SPB2` + base32 of the 129 bytes.
+    pub fn to_text(&self) -> String {
+        let mut text = String::from(STORED_PREFIX);
+        data_encoding::BASE32_NOPAD.encode_append(&self.to_bytes(), &mut text);
+        text
+    }
+
+    /// Parses [`SignedHolderCredential::to_text`] with the QR text's rules and error kinds.
+    pub fn from_text(text: &str) -> Result<SignedHolderCredential, ParseError> {
+        let bytes = decode_qr_text(text, STORED_PREFIX)?;
+        let mut reader = Reader::new(&bytes);
+        let signed = SignedHolderCredential::read(&mut reader)?;
+        reader.finish()?;
+        Ok(signed)
     }
 
     /// Verifies the issuer signature with `verify_strict`; the caller picks the key by `kid`.
@@ -336,6 +355,18 @@ mod tests {
         assert_eq!(code.proof_time(start + 91), ProofTime::Expired);
         assert_eq!(code.proof_time(start - 60), ProofTime::Current);
         assert_eq!(code.proof_time(start - 61), ProofTime::Ahead);
+    }
+
+    #[test]
+    fn stored_text_round_trips_and_is_no_door_code() {
+        let signed = bound();
+        let text = signed.to_text();
+        assert!(text.starts_with(STORED_PREFIX));
+        assert_eq!(SignedHolderCredential::from_text(&text), Ok(signed));
+        assert_eq!(
+            Presented::from_qr_text(&text).map_err(|e| e.kind()),
+            Err("wrong_prefix")
+        );
     }
 
     #[test]
