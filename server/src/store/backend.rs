@@ -48,6 +48,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261127000001, "init"),
     migration!(20261127000002, "customers"),
     migration!(20261127000003, "one_active_key"),
+    migration!(202612040004, "holder_bound"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {
