@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::credential::Credential;
+use shuipiao_shared::holder::HolderCredential;
 use shuipiao_shared::ids::{BookId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::keyring::Kid;
 use shuipiao_shared::status::BookState;
@@ -78,6 +79,8 @@ struct BookSpec {
     valid_until: u32,
     source: &'static str,
     replaces: Option<BookId>,
+    /// The holder's public key for a v2 (rotating QR) credential; `None` signs v1.
+    holder_key: Option<[u8; 32]>,
 }
 
 /// First 4 bytes of HMAC-SHA256(account id) under a key derived from the master key: lets
@@ -89,7 +92,7 @@ fn holder_tag(master: &MasterKey, account_id: i64) -> u32 {
 
 fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -> NewBook {
     let valid_until = spec.valid_until.min(issuer.row.not_after);
-    let signed = Credential {
+    let credential = Credential {
         kid: Kid(issuer.row.kid),
         book_id: BookId(id),
         product: spec.product,
@@ -98,8 +101,16 @@ fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -
         valid_from: spec.valid_from,
         valid_until,
         holder_tag: holder_tag(master, spec.account_id),
-    }
-    .sign(&issuer.signing_key);
+    };
+    let qr_text = match spec.holder_key {
+        None => credential.sign(&issuer.signing_key).to_qr_text(),
+        Some(holder_key) => HolderCredential {
+            credential,
+            holder_key,
+        }
+        .sign(&issuer.signing_key)
+        .to_text(),
+    };
     NewBook {
         id: BookId(id),
         account_id: spec.account_id,
@@ -109,7 +120,7 @@ fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -
         valid_from: spec.valid_from,
         valid_until,
         kid_hex: Kid(issuer.row.kid).to_string(),
-        qr_text: signed.to_qr_text(),
+        qr_text,
         source: spec.source.to_string(),
         replaces: spec.replaces,
     }
@@ -145,6 +156,7 @@ pub async fn issue_order<S: Store>(
         valid_until,
         source,
         replaces: None,
+        holder_key: None,
     };
     let specs: Vec<BookSpec> = if order.allocations.is_empty() {
         let units = u16::try_from(units_per_package)
@@ -231,6 +243,53 @@ pub async fn reissue<S: Store>(
     now: i64,
 ) -> Result<Book, IssueError> {
     let book = store.book(old).await?;
+    let replaced = replace(store, master, &book, reason, None, actor, now).await?;
+    let id = replaced.issued.id;
+    let remaining = replaced.issued.units;
+    let key = format!("reissued:{id}");
+    let body = notify::reissued_text(remaining);
+    notify::tell_account(
+        store,
+        book.issued.account_id,
+        "reissued",
+        &body,
+        Some(&key),
+        now,
+    )
+    .await;
+    Ok(replaced)
+}
+
+/// Binds a book to the holder's browser key: revokes `book` and issues its remaining units as a
+/// v2 credential carrying `holder_key`, naming `book` as the one it replaces, as a reissue does.
+/// A bound book is never re-signed in place: the old credential (static or bound to another
+/// browser) must stop working at the devices' next sync, and only revocation does that.
+pub async fn bind_holder<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    book: &Book,
+    holder_key: [u8; 32],
+    actor: Option<UserId>,
+    now: i64,
+) -> Result<Book, IssueError> {
+    if book.state != BookState::Active || i64::from(book.issued.valid_until) < now {
+        return Err(IssueError::Invalid("只能为有效的水票启用动态码".into()));
+    }
+    let reason = "启用动态二维码";
+    replace(store, master, book, reason, Some(holder_key), actor, now).await
+}
+
+/// Revokes `book` and issues its remaining units in one new book (v2 when `holder_key` is set).
+async fn replace<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    book: &Book,
+    reason: &str,
+    holder_key: Option<[u8; 32]>,
+    actor: Option<UserId>,
+    now: i64,
+) -> Result<Book, IssueError> {
+    let old = book.issued.id;
     let remaining = book.issued.units.saturating_sub(book.used_units);
     if remaining == 0 {
         return Err(IssueError::Invalid("该水票已无剩余数量".into()));
@@ -246,11 +305,16 @@ pub async fn reissue<S: Store>(
         valid_until: book.issued.valid_until,
         source: "reissue",
         replaces: Some(old),
+        holder_key,
     };
     let replacement = sign_book(master, &issuer, id, &spec);
+    let action = match holder_key {
+        None => "book.reissue",
+        Some(_) => "book.bind_holder",
+    };
     let audit = AuditEntry::new(
         actor,
-        "book.reissue",
+        action,
         format!("book:{old}"),
         serde_json::json!({ "new_book": id, "units": remaining, "reason": reason }),
     );
@@ -258,17 +322,20 @@ pub async fn reissue<S: Store>(
         .replace_book(old, std::slice::from_ref(&replacement), reason, now, &audit)
         .await?
         .remove(0);
-    let key = format!("reissued:{id}");
-    let body = notify::reissued_text(remaining);
-    notify::tell_account(
-        store,
-        book.issued.account_id,
-        MessageKind::Reissued,
-        &body,
-        Some(&key),
-        now,
-    )
-    .await;
+    // Binding is the holder's own doing on the page they are looking at: no message.
+    if holder_key.is_none() {
+        let key = format!("reissued:{id}");
+        let body = notify::reissued_text(remaining);
+        notify::tell_account(
+            store,
+            book.issued.account_id,
+            MessageKind::Reissued,
+            &body,
+            Some(&key),
+            now,
+        )
+        .await;
+    }
     Ok(replaced)
 }
 
@@ -318,6 +385,7 @@ pub async fn allocate<S: Store>(
                 valid_until: book.issued.valid_until,
                 source: "enterprise",
                 replaces: Some(from),
+                holder_key: None,
             };
             sign_book(master, &issuer, id, &spec)
         })
@@ -421,6 +489,7 @@ impl PlannedGift {
                 .saturating_add(self.validity_days.saturating_mul(86_400)),
             source: self.source,
             replaces: None,
+            holder_key: None,
         };
         let audit = AuditEntry::new(
             actor,

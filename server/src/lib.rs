@@ -16,6 +16,7 @@ pub mod notify;
 pub mod pii;
 pub mod random;
 pub mod rewards;
+pub mod rotating_qr;
 pub mod signup;
 pub mod store;
 pub mod tls;

@@ -16,8 +16,8 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shuipiao_shared::credential::SignedCredential;
 use shuipiao_shared::event::{Event, EventBody, EventFlags, Refusal};
+use shuipiao_shared::holder::Presented;
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::keyring::{Keyring, KeyringError};
 use shuipiao_shared::verdict::{
@@ -432,9 +432,9 @@ impl Engine {
             return Ok(outcome);
         }
 
-        let parsed_book = SignedCredential::from_qr_text(text)
+        let parsed_book = Presented::from_qr_text(text)
             .ok()
-            .map(|signed| signed.credential.book_id);
+            .map(|code| code.credential().book_id);
         let view = LocalView {
             book: match parsed_book {
                 Some(book_id) => Some((

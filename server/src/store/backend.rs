@@ -51,6 +51,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261204000001, "ledger_tip"),
     migration!(20261204000201, "notify_channels"),
     migration!(20261204000301, "books_flagged"),
+    migration!(20261204000401, "holder_bound"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -86,6 +86,10 @@ pub struct NewPackage {
     /// Where books may be redeemed (0 = anywhere).
     #[schema(value_type = u32)]
     pub scope: ScopeId,
+    /// Books are shown only as a rotating QR code signed in the holder's browser (v2
+    /// credential), so screenshots stop working; off by default.
+    #[serde(default)]
+    pub holder_bound: bool,
 }
 
 /// A package on sale.

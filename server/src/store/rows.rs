@@ -87,6 +87,7 @@ pub(super) fn package(row: &AnyRow) -> StoreResult<Package> {
             validity_days: int(row, "validity_days")?,
             product: ProductCode(int(row, "product_code")?),
             scope: ScopeId(int(row, "scope_id")?),
+            holder_bound: int::<i64>(row, "holder_bound")? != 0,
         },
     })
 }

@@ -368,7 +368,8 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO packages (name, price_fen, paid_units, bonus_units, validity_days, \
-             product_code, scope_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+             product_code, scope_id, holder_bound) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             RETURNING id",
         )
         .bind(&package.name)
         .bind(package.price_fen)
@@ -377,6 +378,7 @@ impl Store for SqlStore {
         .bind(i64::from(package.validity_days))
         .bind(i64::from(package.product.0))
         .bind(i64::from(package.scope.0))
+        .bind(i64::from(package.holder_bound))
         .fetch_one(&mut *tx)
         .await?;
         insert_audit(&mut tx, audit, now).await?;
