@@ -251,7 +251,7 @@ pub async fn reissue<S: Store>(
     notify::tell_account(
         store,
         book.issued.account_id,
-        "reissued",
+        MessageKind::Reissued,
         &body,
         Some(&key),
         now,
@@ -318,25 +318,10 @@ async fn replace<S: Store>(
         format!("book:{old}"),
         serde_json::json!({ "new_book": id, "units": remaining, "reason": reason }),
     );
-    let replaced = store
+    Ok(store
         .replace_book(old, std::slice::from_ref(&replacement), reason, now, &audit)
         .await?
-        .remove(0);
-    // Binding is the holder's own doing on the page they are looking at: no message.
-    if holder_key.is_none() {
-        let key = format!("reissued:{id}");
-        let body = notify::reissued_text(remaining);
-        notify::tell_account(
-            store,
-            book.issued.account_id,
-            MessageKind::Reissued,
-            &body,
-            Some(&key),
-            now,
-        )
-        .await;
-    }
-    Ok(replaced)
+        .remove(0))
 }
 
 /// Moves `units` of an enterprise book to `to_account` (a member, or the enterprise itself when
