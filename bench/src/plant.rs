@@ -152,11 +152,7 @@ impl LoadDevice {
 
     /// The next `count` events of this device's chain; `event(device_seq)` gives each one's scan
     /// time in unix milliseconds and its body. They continue the chain only once pushed.
-    pub fn chain(
-        &self,
-        count: usize,
-        event: impl Fn(u64) -> (u64, EventBody),
-    ) -> Vec<SignedEvent> {
+    pub fn chain(&self, count: usize, event: impl Fn(u64) -> (u64, EventBody)) -> Vec<SignedEvent> {
         let mut tip = self.tip;
         let random = {
             let mut random = [0u8; 10];

@@ -48,7 +48,8 @@ pub async fn run(options: &Options) -> anyhow::Result<Table> {
         let devices = plant.enroll(&running, DEVICES).await?;
         let events = store_history(&running, &plant, &devices, options.stats_events).await?;
         let token = statistician(&http, &running).await?;
-        let year_ago = shuipiao_server::local_time::date(shuipiao_server::unix_now() - 365 * 86_400);
+        let year_ago =
+            shuipiao_server::local_time::date(shuipiao_server::unix_now() - 365 * 86_400);
         let pages = [
             ("/admin".to_owned(), "dashboard"),
             ("/admin/stats".to_owned(), "stats, 30 days"),
@@ -154,7 +155,11 @@ async fn statistician(http: &reqwest::Client, server: &Running) -> anyhow::Resul
         .json(&json!({ "username": "bench-stat", "password": PASSWORD }))
         .send()
         .await?;
-    anyhow::ensure!(answer.status().is_success(), "login answered {}", answer.status());
+    anyhow::ensure!(
+        answer.status().is_success(),
+        "login answered {}",
+        answer.status()
+    );
     let body: serde_json::Value = answer.json().await?;
     body["token"]
         .as_str()

@@ -48,6 +48,8 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261127000001, "init"),
     migration!(20261127000002, "customers"),
     migration!(20261127000003, "one_active_key"),
+    migration!(20261204000101, "event_figures"),
+    migration!(20261204000102, "device_report"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -6,7 +6,9 @@
 //! never waits for the network. A cycle is: `GET /sync/status` (where the server's copy of the
 //! chain ends, to resume after a crash), push pending events in `device_seq` order in batches of
 //! at most [`MAX_PUSH_EVENTS`], record each per-event verdict, then pull pages of status rows
-//! (and a newer keyring, verified with the pinned root) until `has_more` is false.
+//! (and a newer keyring, verified with the pinned root) until `has_more` is false. Each pull
+//! reports the events still pending and the previous cycle's error for the operators' device
+//! list.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use shuipiao_shared::event::SignedEvent;
 use shuipiao_shared::keyring::KeyringError;
 use shuipiao_shared::sync::{
-    API_PREFIX, EnrollRequest, EnrollResponse, ErrorBody, MAX_PUSH_EVENTS, PullQuery, PullResponse,
-    PushRequest, PushResponse, PushVerdict, SyncStatusResponse,
+    API_PREFIX, EnrollRequest, EnrollResponse, ErrorBody, MAX_PUSH_EVENTS, MAX_SYNC_ERROR_CHARS,
+    PullQuery, PullResponse, PushRequest, PushResponse, PushVerdict, SyncStatusResponse,
 };
 use thiserror::Error;
 use tokio::sync::watch;
@@ -372,19 +374,28 @@ impl SyncClient {
         }
 
         loop {
-            let (cursor, keyring_version) = {
+            let query = {
                 let conn = self.db();
-                (meta::read(&conn)?.cursor, status::keyring_version(&conn)?)
+                let meta = meta::read(&conn)?;
+                // The report for the device list: what this cycle's push left, and the error of
+                // the cycle before (cleared once this one succeeds).
+                let (pending, _rejected) = outbox::counts(&conn)?;
+                PullQuery {
+                    cursor: meta.cursor,
+                    keyring_version: status::keyring_version(&conn)?,
+                    limit: None,
+                    pending_events: Some(pending),
+                    last_sync_error: meta
+                        .last_sync_error
+                        .map(|error| error.chars().take(MAX_SYNC_ERROR_CHARS).collect()),
+                }
             };
+            let cursor = query.cursor;
             let page: PullResponse = send_json(
                 self.http
                     .get(url("/sync/pull"))
                     .bearer_auth(&credentials.token)
-                    .query(&PullQuery {
-                        cursor,
-                        keyring_version,
-                        limit: None,
-                    }),
+                    .query(&query),
             )
             .await?;
             let keyring_error = {
