@@ -784,11 +784,11 @@ async fn devices_show_what_they_reported_when_pulling() {
     let (_, mut admin) = console(&server, "admin", Role::Admin).await;
     let (_, admin_token) = server.user("admin2", Role::Admin, None).await;
     let device = server.device(&admin_token, "courier9").await;
-    let pull = |query: String| {
+    let (server_ref, device_id) = (&server, device.id);
+    let pull = move |query: String| {
         let token = device.token.clone();
-        let server = &server;
         async move {
-            server
+            server_ref
                 .call(
                     axum::http::Method::GET,
                     &format!("/api/v1/sync/pull?cursor=0{query}"),
@@ -798,9 +798,9 @@ async fn devices_show_what_they_reported_when_pulling() {
                 .await
         }
     };
-    let reported = || async {
-        let activity = server.store.device_activity().await.unwrap();
-        let mine = activity.iter().find(|a| a.device_id == device.id).unwrap();
+    let reported = move || async move {
+        let activity = server_ref.store.device_activity().await.unwrap();
+        let mine = activity.iter().find(|a| a.device_id == device_id).unwrap();
         (mine.pending_events, mine.last_sync_error.clone())
     };
     assert_eq!(pull(String::new()).await.status, StatusCode::OK);
