@@ -242,11 +242,17 @@ mod tests {
                 device_id: DeviceId(1),
                 last_push_at: Some(now - STALE_AFTER_SECS + 1),
                 events: 4,
+                pending_events: Some(2),
+                last_sync_error: None,
+                reported_at: Some(now - 30),
             },
             DeviceActivity {
                 device_id: DeviceId(2),
                 last_push_at: Some(now - STALE_AFTER_SECS - 1),
                 events: 1,
+                pending_events: None,
+                last_sync_error: None,
+                reported_at: None,
             },
         ];
         let users = [User {
@@ -268,5 +274,7 @@ mod tests {
         assert_eq!(rows[0].staff, "courier11");
         assert_eq!(rows[2].last_push, "从未上传");
         assert!(rows[3].disabled);
+        assert_eq!(rows[0].pending, Some((2, local_time::minute(now - 30))));
+        assert_eq!(rows[1].pending, None, "never reported");
     }
 }
