@@ -1,6 +1,6 @@
 //! A courier device for the device-side suites: its encrypted store enrolled and synced without
 //! a network (through the store's public functions, as enrollment and the first pull write it),
-//! tickets from the plant's issuer key, and status snapshots written into the store.
+//! tickets from the plant's issuer key, and status snapshots loaded into the store.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,11 +8,10 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use shuipiao_courier::clock::{CountingIds, TestClock};
 use shuipiao_courier::engine::Engine;
-use shuipiao_courier::store::{self, meta, status};
+use shuipiao_courier::store::{self, meta, snapshot, status};
 use shuipiao_shared::credential::{Credential, SignedCredential};
 use shuipiao_shared::ids::{BookId, DeviceId, ScopeId, UserId};
 use shuipiao_shared::keyring::{IssuerKey, KeyState, Keyring, Kid};
-use shuipiao_shared::status::{BookState, StatusDelta, StatusRow, StatusSnapshot};
 use shuipiao_shared::sync::PullResponse;
 
 use crate::plant::PRODUCT;
@@ -93,67 +92,16 @@ impl Device {
         )?)
     }
 
-    /// Writes a snapshot's sets into the store's book status, one row per revoked or used-up
-    /// book, in one transaction; returns the rows written.
-    ///
-    /// The device sync pulls rows, not snapshots, so this is the write a snapshot bootstrap
-    /// would make. A snapshot carries no unit counts: a used-up book is written with every unit
-    /// used.
-    pub fn apply_snapshot(&self, snapshot: &StatusSnapshot) -> anyhow::Result<u64> {
-        let sets = &snapshot.sets;
-        self.write_rows(
-            snapshot.seq,
-            sets.revoked
-                .iter()
-                .map(|id| (id, BookState::Revoked))
-                .chain(sets.used_up.iter().map(|id| (id, BookState::UsedUp))),
-        )
-    }
-
-    /// Writes a delta like [`Device::apply_snapshot`]; a book no longer used up is written as
-    /// active with no units used until its next pulled row.
-    pub fn apply_delta(&self, delta: &StatusDelta) -> anyhow::Result<u64> {
-        self.write_rows(
-            delta.seq,
-            delta
-                .revoked_added
-                .iter()
-                .map(|id| (id, BookState::Revoked))
-                .chain(delta.used_up_added.iter().map(|id| (id, BookState::UsedUp)))
-                .chain(
-                    delta
-                        .used_up_removed
-                        .iter()
-                        .map(|id| (id, BookState::Active)),
-                ),
-        )
-    }
-
-    fn write_rows(
-        &self,
-        seq: u64,
-        rows: impl Iterator<Item = (u64, BookState)>,
-    ) -> anyhow::Result<u64> {
+    /// Loads a root-signed status snapshot the way the sync client does
+    /// (`store::snapshot::load`: verify against the pinned root, write the rows, move the
+    /// cursor, in one transaction); returns the rows written.
+    pub fn load_snapshot(&self, bytes: &[u8]) -> anyhow::Result<u64> {
         let mut conn = store::open(&self.db)?;
         let tx = conn.transaction()?;
-        let mut written = 0;
-        for (book_id, state) in rows {
-            let row = StatusRow {
-                book_id: BookId(book_id),
-                used_units: if state == BookState::UsedUp {
-                    u16::MAX
-                } else {
-                    0
-                },
-                state,
-                seq,
-                last_used_at: None,
-            };
-            status::apply_row(&tx, &row)?;
-            written += 1;
-        }
+        let loaded = snapshot::load(&tx, bytes, &root().verifying_key(), 0)??
+            .ok_or_else(|| anyhow::anyhow!("the snapshot is not newer than the device's data"))?;
         tx.commit()?;
-        Ok(written)
+        Ok(loaded.rows)
     }
 }
 

@@ -8,7 +8,7 @@
 //!
 //! - [`push`] and [`pull`]: sync throughput over [`server`] (an in-process server on a fresh
 //!   SQLite file or PostgreSQL database) set up by [`plant`].
-//! - [`snapshot`]: status snapshot and delta sizes, and applying them into a [`device`] store.
+//! - [`snapshot`]: status snapshot and delta sizes, and loading the snapshot into a [`device`] store.
 //! - [`stats`]: the admin console's statistics pages over a long history.
 //! - [`frame`]: camera frame to verdict; [`verify`]: signature checks.
 //! - [`table`]: the printed table; [`measure`]: percentiles and process memory.
@@ -37,7 +37,7 @@ pub enum Suite {
     Push,
     /// Status rows through `GET /api/v1/sync/pull`.
     Pull,
-    /// Status snapshot and delta: size, verify, apply into the device store, memory.
+    /// Status snapshot and delta: size, verify, load into the device store, memory.
     Snapshot,
     /// Camera frame → verdict with the durable outbox write.
     Frame,
@@ -98,8 +98,10 @@ pub struct Options {
     pub snapshot_books: Vec<u64>,
     /// Changed books in the daily delta.
     pub delta_changes: u64,
-    /// Frames per frame size.
+    /// Clean frames per frame size.
     pub frames: u64,
+    /// Also scan the decoder benchmark's degraded set (about 170 views per size).
+    pub degraded_frames: bool,
     /// Signature checks per operation.
     pub verifications: u32,
     /// Events of the statistics suite's history.
@@ -118,6 +120,7 @@ impl Default for Options {
             snapshot_books: vec![100_000, 1_000_000],
             delta_changes: 5_000,
             frames: 200,
+            degraded_frames: true,
             verifications: 20_000,
             stats_events: 200_000,
         }
@@ -137,6 +140,7 @@ impl Options {
             snapshot_books: vec![10_000],
             delta_changes: 50,
             frames: 3,
+            degraded_frames: false,
             verifications: 50,
             stats_events: 400,
         }

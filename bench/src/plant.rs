@@ -54,6 +54,7 @@ impl Plant {
             validity_days: 365,
             product: PRODUCT,
             scope: ScopeId::ANYWHERE,
+            holder_bound: false,
         };
         let package = store.create_package(&package, now, &audit()).await?;
         let account = NewAccount {

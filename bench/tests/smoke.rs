@@ -81,8 +81,8 @@ fn snapshot_suite_measures_every_size() {
             "snapshot bytes",
             "delta changes",
             "delta bytes",
-            "apply ms",
-            "RSS MiB",
+            "load ms",
+            "peak RSS MiB",
         ],
     );
 }
@@ -93,11 +93,17 @@ fn frame_suite_accepts_every_frame() {
         Suite::Frame,
         2,
         false,
-        &["accepted", "p50 ms", "decode p50 ms", "verdict p50 ms"],
+        &[
+            "accepted",
+            "p50 ms",
+            "decode p50 ms",
+            "verdict p50 ms",
+            "fsync p50 ms",
+        ],
     );
     for row in &table.rows {
         assert_eq!(
-            row[1], row[2],
+            row[1], row[3],
             "every clean frame of a fresh ticket is accepted:\n{table}"
         );
     }

@@ -355,39 +355,82 @@ impl LimitsConfig {
     }
 }
 
-/// Where customer messages go (`[notify]` in the config file).
-#[derive(Clone, Deserialize)]
+/// Where customer messages go (`[notify]` in the config file), with one gateway per channel
+/// (`[notify.sms]`, `[notify.wechat]`, `[notify.push]`).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
-    /// Gateway URL; without one, messages are written to the log.
-    pub http_endpoint: Option<String>,
-    /// Key the gateway checks request signatures with (`SHUIPIAO_NOTIFY_SECRET`).
-    pub http_secret: Option<String>,
+    /// SMS gateway; while it is off, SMS messages are written to the log.
+    pub sms: GatewayConfig,
+    /// WeChat template message gateway; while it is off, its messages go by SMS.
+    pub wechat: GatewayConfig,
+    /// App push gateway; while it is off, its messages go by SMS.
+    pub push: GatewayConfig,
     /// Attempts per message before it is dead-lettered.
     pub max_attempts: u32,
     /// Seconds between two delivery rounds.
     pub interval_secs: u64,
 }
 
-impl fmt::Debug for NotifyConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NotifyConfig")
-            .field("http_endpoint", &self.http_endpoint)
-            .field("http_secret", &self.http_secret.as_ref().map(|_| "***"))
-            .field("max_attempts", &self.max_attempts)
-            .field("interval_secs", &self.interval_secs)
-            .finish()
-    }
-}
-
 impl Default for NotifyConfig {
     fn default() -> NotifyConfig {
         NotifyConfig {
-            http_endpoint: None,
-            http_secret: None,
+            sms: GatewayConfig::default(),
+            wechat: GatewayConfig::default(),
+            push: GatewayConfig::default(),
             max_attempts: 6,
             interval_secs: 5,
         }
+    }
+}
+
+impl NotifyConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let gateways = [
+            ("notify.sms.endpoint", &self.sms),
+            ("notify.wechat.endpoint", &self.wechat),
+            ("notify.push.endpoint", &self.push),
+        ];
+        for (name, gateway) in gateways {
+            if gateway.enabled && gateway.endpoint.is_none() {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "an enabled gateway needs its URL (or set enabled = false)".into(),
+                });
+            }
+        }
+        if self.wechat.enabled && self.wechat.template_id.is_none() {
+            return Err(ConfigError::Invalid {
+                name: "notify.wechat.template_id",
+                reason: "WeChat template messages need the id of the template to fill".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One channel's gateway: it receives signed JSON requests.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Whether messages go to this gateway.
+    pub enabled: bool,
+    /// Gateway URL.
+    pub endpoint: Option<String>,
+    /// Key the gateway checks request signatures with (also `SHUIPIAO_NOTIFY_<CHANNEL>_SECRET`).
+    pub secret: Option<String>,
+    /// WeChat only: the template the message fills.
+    pub template_id: Option<String>,
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("enabled", &self.enabled)
+            .field("endpoint", &self.endpoint)
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("template_id", &self.template_id)
+            .finish()
     }
 }
 
@@ -475,8 +518,15 @@ impl Config {
         if let Some(key) = env("SHUIPIAO_MASTER_KEY") {
             config.master_key = Some(MasterKey::from_hex(&key)?);
         }
-        if let Some(secret) = env("SHUIPIAO_NOTIFY_SECRET") {
-            config.notify.http_secret = Some(secret);
+        let gateways = [
+            ("SHUIPIAO_NOTIFY_SMS_SECRET", &mut config.notify.sms),
+            ("SHUIPIAO_NOTIFY_WECHAT_SECRET", &mut config.notify.wechat),
+            ("SHUIPIAO_NOTIFY_PUSH_SECRET", &mut config.notify.push),
+        ];
+        for (name, gateway) in gateways {
+            if let Some(secret) = env(name) {
+                gateway.secret = Some(secret);
+            }
         }
         match (env("SHUIPIAO_TLS_CERT"), env("SHUIPIAO_TLS_KEY")) {
             (Some(cert), Some(key)) => {
@@ -495,6 +545,7 @@ impl Config {
         }
         config.database_url.backend()?;
         config.limits.validate()?;
+        config.notify.validate()?;
         Ok(config)
     }
 
@@ -588,6 +639,32 @@ mod tests {
                 .unwrap()
                 .secure_cookies()
         );
+    }
+
+    #[test]
+    fn notify_gateways_parse_take_env_secrets_and_refuse_half_settings() {
+        let file = "[notify.sms]\nenabled = true\nendpoint = \"http://sms/send\"\n\
+            [notify.wechat]\nendpoint = \"http://wx/send\"\ntemplate_id = \"T1\"\n";
+        let config = Config::from_sources(Some(file), |name| {
+            (name == "SHUIPIAO_NOTIFY_WECHAT_SECRET").then(|| "wx-secret".to_string())
+        })
+        .unwrap();
+        let notify = &config.notify;
+        assert!(notify.sms.enabled && !notify.wechat.enabled && !notify.push.enabled);
+        assert_eq!(notify.wechat.secret.as_deref(), Some("wx-secret"));
+        assert_eq!(notify.sms.secret, None);
+        assert!(!format!("{config:?}").contains("wx-secret"));
+
+        for (bad, setting) in [
+            ("[notify.push]\nenabled = true\n", "notify.push.endpoint"),
+            (
+                "[notify.wechat]\nenabled = true\nendpoint = \"http://wx\"\n",
+                "notify.wechat.template_id",
+            ),
+        ] {
+            let err = Config::from_sources(Some(bad), |_| None).unwrap_err();
+            assert!(err.to_string().contains(setting), "{err}");
+        }
     }
 
     #[test]

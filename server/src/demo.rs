@@ -315,6 +315,7 @@ pub async fn fill<S: Store>(
             validity_days,
             product,
             scope,
+            holder_bound: false,
         };
         packages.push(
             store

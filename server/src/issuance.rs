@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::credential::Credential;
+use shuipiao_shared::holder::HolderCredential;
 use shuipiao_shared::ids::{BookId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::keyring::Kid;
 use shuipiao_shared::status::BookState;
@@ -14,7 +15,9 @@ use utoipa::ToSchema;
 use crate::config::MasterKey;
 use crate::keys::{self, ActiveKey, KeyError};
 use crate::notify;
-use crate::store::models::{AccountKind, AuditEntry, Book, KeyPurpose, NewBook, NewOrder};
+use crate::store::models::{
+    AccountKind, AuditEntry, Book, KeyPurpose, MessageKind, NewBook, NewOrder,
+};
 use crate::store::{Store, StoreError};
 
 /// Why issuing failed.
@@ -76,6 +79,8 @@ struct BookSpec {
     valid_until: u32,
     source: &'static str,
     replaces: Option<BookId>,
+    /// The holder's public key for a v2 (rotating QR) credential; `None` signs v1.
+    holder_key: Option<[u8; 32]>,
 }
 
 /// First 4 bytes of HMAC-SHA256(account id) under a key derived from the master key: lets
@@ -87,7 +92,7 @@ fn holder_tag(master: &MasterKey, account_id: i64) -> u32 {
 
 fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -> NewBook {
     let valid_until = spec.valid_until.min(issuer.row.not_after);
-    let signed = Credential {
+    let credential = Credential {
         kid: Kid(issuer.row.kid),
         book_id: BookId(id),
         product: spec.product,
@@ -96,8 +101,16 @@ fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -
         valid_from: spec.valid_from,
         valid_until,
         holder_tag: holder_tag(master, spec.account_id),
-    }
-    .sign(&issuer.signing_key);
+    };
+    let qr_text = match spec.holder_key {
+        None => credential.sign(&issuer.signing_key).to_qr_text(),
+        Some(holder_key) => HolderCredential {
+            credential,
+            holder_key,
+        }
+        .sign(&issuer.signing_key)
+        .to_text(),
+    };
     NewBook {
         id: BookId(id),
         account_id: spec.account_id,
@@ -107,7 +120,7 @@ fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -
         valid_from: spec.valid_from,
         valid_until,
         kid_hex: Kid(issuer.row.kid).to_string(),
-        qr_text: signed.to_qr_text(),
+        qr_text,
         source: spec.source.to_string(),
         replaces: spec.replaces,
     }
@@ -143,6 +156,7 @@ pub async fn issue_order<S: Store>(
         valid_until,
         source,
         replaces: None,
+        holder_key: None,
     };
     let specs: Vec<BookSpec> = if order.allocations.is_empty() {
         let units = u16::try_from(units_per_package)
@@ -205,7 +219,15 @@ pub async fn issue_order<S: Store>(
     for (account_id, units) in per_account {
         let body = notify::issued_text(&package.spec.name, units);
         let key = format!("issued:{order_id}:{account_id}");
-        notify::tell_account(store, account_id, "issued", &body, Some(&key), now).await;
+        notify::tell_account(
+            store,
+            account_id,
+            MessageKind::Issued,
+            &body,
+            Some(&key),
+            now,
+        )
+        .await;
     }
     Ok(IssuedOrder { order_id, books })
 }
@@ -221,6 +243,53 @@ pub async fn reissue<S: Store>(
     now: i64,
 ) -> Result<Book, IssueError> {
     let book = store.book(old).await?;
+    let replaced = replace(store, master, &book, reason, None, actor, now).await?;
+    let id = replaced.issued.id;
+    let remaining = replaced.issued.units;
+    let key = format!("reissued:{id}");
+    let body = notify::reissued_text(remaining);
+    notify::tell_account(
+        store,
+        book.issued.account_id,
+        MessageKind::Reissued,
+        &body,
+        Some(&key),
+        now,
+    )
+    .await;
+    Ok(replaced)
+}
+
+/// Binds a book to the holder's browser key: revokes `book` and issues its remaining units as a
+/// v2 credential carrying `holder_key`, naming `book` as the one it replaces, as a reissue does.
+/// A bound book is never re-signed in place: the old credential (static or bound to another
+/// browser) must stop working at the devices' next sync, and only revocation does that.
+pub async fn bind_holder<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    book: &Book,
+    holder_key: [u8; 32],
+    actor: Option<UserId>,
+    now: i64,
+) -> Result<Book, IssueError> {
+    if book.state != BookState::Active || i64::from(book.issued.valid_until) < now {
+        return Err(IssueError::Invalid("只能为有效的水票启用动态码".into()));
+    }
+    let reason = "启用动态二维码";
+    replace(store, master, book, reason, Some(holder_key), actor, now).await
+}
+
+/// Revokes `book` and issues its remaining units in one new book (v2 when `holder_key` is set).
+async fn replace<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    book: &Book,
+    reason: &str,
+    holder_key: Option<[u8; 32]>,
+    actor: Option<UserId>,
+    now: i64,
+) -> Result<Book, IssueError> {
+    let old = book.issued.id;
     let remaining = book.issued.units.saturating_sub(book.used_units);
     if remaining == 0 {
         return Err(IssueError::Invalid("该水票已无剩余数量".into()));
@@ -236,30 +305,23 @@ pub async fn reissue<S: Store>(
         valid_until: book.issued.valid_until,
         source: "reissue",
         replaces: Some(old),
+        holder_key,
     };
     let replacement = sign_book(master, &issuer, id, &spec);
+    let action = match holder_key {
+        None => "book.reissue",
+        Some(_) => "book.bind_holder",
+    };
     let audit = AuditEntry::new(
         actor,
-        "book.reissue",
+        action,
         format!("book:{old}"),
         serde_json::json!({ "new_book": id, "units": remaining, "reason": reason }),
     );
-    let replaced = store
+    Ok(store
         .replace_book(old, std::slice::from_ref(&replacement), reason, now, &audit)
         .await?
-        .remove(0);
-    let key = format!("reissued:{id}");
-    let body = notify::reissued_text(remaining);
-    notify::tell_account(
-        store,
-        book.issued.account_id,
-        "reissued",
-        &body,
-        Some(&key),
-        now,
-    )
-    .await;
-    Ok(replaced)
+        .remove(0))
 }
 
 /// Moves `units` of an enterprise book to `to_account` (a member, or the enterprise itself when
@@ -308,6 +370,7 @@ pub async fn allocate<S: Store>(
                 valid_until: book.issued.valid_until,
                 source: "enterprise",
                 replaces: Some(from),
+                holder_key: None,
             };
             sign_book(master, &issuer, id, &spec)
         })
@@ -323,7 +386,15 @@ pub async fn allocate<S: Store>(
         .await?;
     let body = notify::issued_text("企业水票", u32::from(units));
     let key = format!("issued:allocation:{}", replacements[0].id.0);
-    notify::tell_account(store, to_account, "issued", &body, Some(&key), now).await;
+    notify::tell_account(
+        store,
+        to_account,
+        MessageKind::Issued,
+        &body,
+        Some(&key),
+        now,
+    )
+    .await;
     Ok(books)
 }
 
@@ -342,6 +413,89 @@ pub struct Gift {
     pub source: &'static str,
 }
 
+/// A gift book ready to sign for any holder: the product, the issuer key and the book id are
+/// fetched first, so registration can sign its welcome gifts inside the transaction that
+/// creates the new customer's account.
+pub struct PlannedGift {
+    id: u64,
+    issuer: ActiveKey,
+    product_name: String,
+    product: ProductCode,
+    units: u16,
+    validity_days: u32,
+    source: &'static str,
+    valid_from: u32,
+}
+
+/// Plans a gift of `units` tickets of `product` (valid anywhere) for `validity_days`.
+pub async fn plan_gift<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    product: ProductCode,
+    units: u16,
+    validity_days: u32,
+    source: &'static str,
+    now: i64,
+) -> Result<PlannedGift, IssueError> {
+    if units == 0 {
+        return Err(IssueError::Invalid("赠送数量必须大于 0".into()));
+    }
+    let product_name = store.product(product).await?.name;
+    let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
+    let id = store.allocate_book_ids(1).await?.start;
+    Ok(PlannedGift {
+        id,
+        issuer,
+        product_name,
+        product,
+        units,
+        validity_days,
+        source,
+        valid_from: unix_u32(now),
+    })
+}
+
+impl PlannedGift {
+    /// The signed book for `account_id` and its audit entry.
+    pub fn sign(
+        &self,
+        master: &MasterKey,
+        account_id: i64,
+        actor: Option<UserId>,
+    ) -> (NewBook, AuditEntry) {
+        let spec = BookSpec {
+            account_id,
+            product: self.product,
+            units: self.units,
+            scope: ScopeId::ANYWHERE,
+            valid_from: self.valid_from,
+            valid_until: self
+                .valid_from
+                .saturating_add(self.validity_days.saturating_mul(86_400)),
+            source: self.source,
+            replaces: None,
+            holder_key: None,
+        };
+        let audit = AuditEntry::new(
+            actor,
+            "book.gift",
+            format!("account:{account_id}"),
+            serde_json::json!({ "book": self.id, "units": self.units, "source": self.source }),
+        );
+        (sign_book(master, &self.issuer, self.id, &spec), audit)
+    }
+
+    /// What the holder is told.
+    pub fn message(&self) -> String {
+        notify::issued_text(&format!("{}赠票", self.product_name), u32::from(self.units))
+    }
+
+    /// The dedupe key of that message (suffixed with each user id).
+    pub fn dedupe_key(&self) -> String {
+        format!("issued:gift:{}", self.id)
+    }
+}
+
 /// Issues a gift book (valid anywhere) and tells its holder.
 pub async fn issue_gift<S: Store>(
     store: &S,
@@ -350,36 +504,29 @@ pub async fn issue_gift<S: Store>(
     actor: Option<UserId>,
     now: i64,
 ) -> Result<NewBook, IssueError> {
-    if gift.units == 0 {
-        return Err(IssueError::Invalid("赠送数量必须大于 0".into()));
-    }
-    let product = store.product(gift.product).await?;
-    let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
-    let id = store.allocate_book_ids(1).await?.start;
-    let valid_from = unix_u32(now);
-    let spec = BookSpec {
-        account_id: gift.account_id,
-        product: gift.product,
-        units: gift.units,
-        scope: ScopeId::ANYWHERE,
-        valid_from,
-        valid_until: valid_from.saturating_add(gift.validity_days.saturating_mul(86_400)),
-        source: gift.source,
-        replaces: None,
-    };
-    let book = sign_book(master, &issuer, id, &spec);
-    let audit = AuditEntry::new(
-        actor,
-        "book.gift",
-        format!("account:{}", gift.account_id),
-        serde_json::json!({ "book": id, "units": gift.units, "source": gift.source }),
-    );
+    let planned = plan_gift(
+        store,
+        master,
+        gift.product,
+        gift.units,
+        gift.validity_days,
+        gift.source,
+        now,
+    )
+    .await?;
+    let (book, audit) = planned.sign(master, gift.account_id, actor);
     store
         .record_books(std::slice::from_ref(&book), now, &audit)
         .await?;
-    let body = notify::issued_text(&format!("{}赠票", product.name), u32::from(gift.units));
-    let key = format!("issued:gift:{id}");
-    notify::tell_account(store, gift.account_id, "issued", &body, Some(&key), now).await;
+    notify::tell_account(
+        store,
+        gift.account_id,
+        MessageKind::Issued,
+        &planned.message(),
+        Some(&planned.dedupe_key()),
+        now,
+    )
+    .await;
     Ok(book)
 }
 

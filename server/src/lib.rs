@@ -16,6 +16,7 @@ pub mod notify;
 pub mod pii;
 pub mod random;
 pub mod rewards;
+pub mod rotating_qr;
 pub mod signup;
 pub mod store;
 pub mod tls;
@@ -57,7 +58,7 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     /// The notification gateway is misconfigured.
     #[error("notifications: {0}")]
-    Notify(#[from] notify::sink::DeliveryError),
+    Notify(#[from] notify::gateway::DeliveryError),
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
@@ -84,11 +85,11 @@ pub async fn serve_store<S: Store>(
     let master = config.require_master_key()?.clone();
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     keys::ensure(&store, &master, unix_now()).await?;
-    let sink = notify::sink::Sink::from_config(&config.notify)?;
+    let adapters = notify::adapter::Adapters::from_config(&config.notify)?;
     let dispatcher = notify::dispatch::Dispatcher::new(
         store.clone(),
         master.clone(),
-        sink,
+        adapters,
         config.notify.max_attempts,
     );
     let interval = std::time::Duration::from_secs(config.notify.interval_secs.max(1));

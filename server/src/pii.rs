@@ -1,6 +1,7 @@
 //! Personal data at rest: phone numbers are stored sealed (AES-256-GCM under a subkey of the
 //! master key) and found by a blind index (HMAC-SHA256 under another subkey), so a copy of the
 //! database alone reveals no phone number and still supports "log in with your phone".
+//! WeChat openids and app push tokens are sealed the same way.
 
 use crate::config::MasterKey;
 use crate::keys::seal::{self, UnsealError};
@@ -76,6 +77,25 @@ fn seal_key(master: &MasterKey) -> [u8; 32] {
     master.mac(SEAL_PURPOSE, b"")
 }
 
+const ADDRESS_PURPOSE: &[u8] = b"shuipiao address seal v1";
+
+/// Seals a WeChat openid or push token; `channel` (e.g. `wechat`) binds it to its use.
+pub fn seal_address(master: &MasterKey, channel: &str, address: &str) -> Vec<u8> {
+    let key = master.mac(ADDRESS_PURPOSE, b"");
+    seal::seal_bytes(&key, channel.as_bytes(), address.as_bytes())
+}
+
+/// Opens [`seal_address`].
+pub fn open_address(
+    master: &MasterKey,
+    channel: &str,
+    sealed: &[u8],
+) -> Result<String, UnsealError> {
+    let key = master.mac(ADDRESS_PURPOSE, b"");
+    let bytes = seal::open_bytes(&key, channel.as_bytes(), sealed)?;
+    String::from_utf8(bytes).map_err(|_| UnsealError)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +134,17 @@ mod tests {
         assert_eq!(Phone::open(&master, &sealed), Ok(phone.clone()));
         assert_eq!(Phone::open(&other, &sealed), Err(UnsealError));
         assert_ne!(phone.seal(&master), sealed, "fresh nonce each time");
+    }
+
+    #[test]
+    fn addresses_round_trip_only_for_their_channel() {
+        let master = MasterKey::from_bytes([3; 32]);
+        let sealed = seal_address(&master, "wechat", "oAbc123");
+        assert_eq!(
+            open_address(&master, "wechat", &sealed).as_deref(),
+            Ok("oAbc123")
+        );
+        assert_eq!(open_address(&master, "push", &sealed), Err(UnsealError));
+        assert_eq!(Phone::open(&master, &sealed), Err(UnsealError));
     }
 }

@@ -1,16 +1,16 @@
 //! Customers signing themselves up and in with a phone number: one-time SMS codes (rate limited,
 //! few guesses), registration with a referral or staff code (线下协助 attribution), and the
 //! welcome gifts (registration bonus; referral bonus for both sides, once per new customer, not
-//! from a browser that already signed someone up).
+//! from a browser that already signed someone up), stored in the registration's transaction.
 
 use shuipiao_shared::ids::{ProductCode, UserId};
 
 use crate::auth::{password, token};
 use crate::config::{MasterKey, PromotionConfig};
-use crate::issuance::{self, Gift, IssueError};
+use crate::issuance::{self, IssueError, PlannedGift};
 use crate::notify;
 use crate::pii::{BadPhone, Phone};
-use crate::store::models::{AuditEntry, Channel, NewCustomer, NewNotification, Role, User};
+use crate::store::models::{AuditEntry, MessageKind, NewCustomer, Role, User, Welcome};
 use crate::store::{Store, StoreError};
 
 /// How long a code works.
@@ -49,9 +49,19 @@ pub enum SignupError {
     /// Only an enterprise admin invites members.
     #[error("只有企业管理员可以邀请成员")]
     NotEnterpriseAdmin,
+    /// The customer is a member already.
+    #[error("该客户已是本企业成员")]
+    AlreadyMember,
+    /// The customer belongs to another enterprise.
+    #[error("该客户已加入其他企业")]
+    InOtherEnterprise,
     /// A member needs a name.
     #[error("请填写成员姓名")]
     NameMissing,
+    /// The welcome gifts cannot be issued (no gift product, no usable key), so nobody is
+    /// registered without them.
+    #[error("暂时无法注册,请稍后再试")]
+    GiftUnavailable,
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -103,14 +113,13 @@ pub async fn send_code<S: Store>(
             now,
         )
         .await?;
-    let message = NewNotification {
-        user_id: None,
-        channel: Channel::Sms,
-        recipient_sealed: phone.seal(master),
-        kind: "code",
-        body: notify::code_text(&code, CODE_TTL_SECS / 60),
-        dedupe_key: None,
-    };
+    let message = notify::by_sms(
+        None,
+        phone.seal(master),
+        MessageKind::Code,
+        notify::code_text(&code, CODE_TTL_SECS / 60),
+        None,
+    );
     store.enqueue_notifications(&[message], now).await?;
     Ok(())
 }
@@ -180,8 +189,9 @@ async fn hash_password(password: String) -> Result<String, StoreError> {
         .map_err(|err| StoreError::Other(Box::new(err)))
 }
 
-/// An enterprise admin adds a member by phone number: the member account and its user are
-/// created, and the member is told by SMS to sign in with a code.
+/// An enterprise admin adds a member by phone number. A phone without an account gets a member
+/// account and user, told by SMS to sign in with a code; a customer who already has an account
+/// joins with it (its books stay its own) and is told on their usual channel.
 pub async fn invite_member<S: Store>(
     store: &S,
     master: &MasterKey,
@@ -197,6 +207,49 @@ pub async fn invite_member<S: Store>(
     else {
         return Err(SignupError::NotEnterpriseAdmin);
     };
+    let enterprise = store.account(enterprise_id).await?.spec.name;
+    let audit = |detail: serde_json::Value| {
+        AuditEntry::new(
+            Some(admin.id),
+            "enterprise.invite",
+            format!("account:{enterprise_id}"),
+            detail,
+        )
+    };
+    match store.user_by_phone(&phone.index(master)).await {
+        Ok(existing) => {
+            let (Role::Customer, Some(account_id)) = (existing.spec.role, existing.spec.account_id)
+            else {
+                return Err(SignupError::AlreadyRegistered);
+            };
+            match store.account(account_id).await?.spec.enterprise_id {
+                Some(id) if id == enterprise_id => return Err(SignupError::AlreadyMember),
+                Some(_) => return Err(SignupError::InOtherEnterprise),
+                None => {}
+            }
+            let messages = notify::for_account(
+                store,
+                account_id,
+                MessageKind::Invited,
+                &notify::invited_text(&enterprise),
+                Some(&format!("invited:{enterprise_id}:{account_id}")),
+            )
+            .await?;
+            let entry = audit(serde_json::json!({
+                "phone": phone.masked(),
+                "member_account": account_id,
+            }));
+            return match store
+                .join_enterprise(account_id, enterprise_id, &messages, now, &entry)
+                .await
+            {
+                Err(StoreError::Conflict(_)) => Err(SignupError::InOtherEnterprise),
+                other => Ok(other.map(|()| existing)?),
+            };
+        }
+        Err(StoreError::NotFound) => {}
+        Err(err) => return Err(err.into()),
+    }
     let name = name.trim();
     if name.is_empty() {
         return Err(SignupError::NameMissing);
@@ -208,25 +261,18 @@ pub async fn invite_member<S: Store>(
         hash_password(token::secret().text).await?,
         Some(enterprise_id),
     );
-    let audit = AuditEntry::new(
-        Some(admin.id),
-        "enterprise.invite",
-        format!("account:{enterprise_id}"),
-        serde_json::json!({ "phone": phone.masked() }),
-    );
-    let user = match store.register_customer(&customer, now, &audit).await {
+    let entry = audit(serde_json::json!({ "phone": phone.masked() }));
+    let user = match store.register_customer(&customer, now, &entry).await {
         Err(StoreError::Conflict(_)) => return Err(SignupError::AlreadyRegistered),
         other => other?,
     };
-    let enterprise = store.account(enterprise_id).await?.spec.name;
-    let message = NewNotification {
-        user_id: Some(user.id),
-        channel: Channel::Sms,
-        recipient_sealed: customer.phone_sealed,
-        kind: "issued",
-        body: notify::invited_text(&enterprise),
-        dedupe_key: Some(format!("invited:{}", user.id.0)),
-    };
+    let message = notify::by_sms(
+        Some(user.id),
+        customer.phone_sealed,
+        MessageKind::Invited,
+        notify::invited_text(&enterprise),
+        Some(format!("invited:{}", user.id.0)),
+    );
     store.enqueue_notifications(&[message], now).await?;
     Ok(user)
 }
@@ -269,8 +315,43 @@ async fn referrer<S: Store>(store: &S, text: &str) -> Result<Option<User>, Signu
     }
 }
 
-/// Registers a customer and hands out the welcome gifts. A gift that cannot be issued is
-/// logged and does not undo the registration.
+/// The welcome gifts of a registration, planned before it: the registration bonus and, when a
+/// customer referred them (not from a browser that already signed someone up), the referral
+/// bonus for both sides. Each is paired with the referrer's account, or `None` for the new one.
+async fn plan_welcome<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    promotions: &PromotionConfig,
+    referrer_account: Option<i64>,
+    now: i64,
+) -> Result<Vec<(Option<i64>, PlannedGift)>, IssueError> {
+    let mut holders = Vec::new();
+    if promotions.registration_units > 0 {
+        holders.push((None, promotions.registration_units, "registration"));
+    }
+    if let Some(referrer) = referrer_account.filter(|_| promotions.referral_units > 0) {
+        holders.push((None, promotions.referral_units, "referral"));
+        holders.push((Some(referrer), promotions.referral_units, "referral"));
+    }
+    let mut planned = Vec::new();
+    for (holder, units, source) in holders {
+        let gift = issuance::plan_gift(
+            store,
+            master,
+            ProductCode(promotions.gift_product),
+            units,
+            promotions.gift_validity_days,
+            source,
+            now,
+        )
+        .await?;
+        planned.push((holder, gift));
+    }
+    Ok(planned)
+}
+
+/// Registers a customer with the welcome gifts in one transaction: either the customer exists
+/// with every gift (and the messages about them), or nothing was stored.
 pub async fn register<S: Store>(
     store: &S,
     master: &MasterKey,
@@ -318,52 +399,64 @@ pub async fn register<S: Store>(
         format!("phone:{}", form.phone.masked()),
         serde_json::json!({ "referrer": referrer.as_ref().map(|r| r.id.0) }),
     );
-    let user = match store.register_customer(&customer, now, &audit).await {
-        Err(StoreError::Conflict(_)) => return Err(SignupError::AlreadyRegistered),
-        other => other?,
-    };
-    let gift = |account_id, units, source| Gift {
-        account_id,
-        product: ProductCode(promotions.gift_product),
-        units,
-        validity_days: promotions.gift_validity_days,
-        source,
-    };
-    let mut gifts = Vec::new();
-    if let Some(account_id) = user.spec.account_id {
-        if promotions.registration_units > 0 {
-            gifts.push(gift(
-                account_id,
-                promotions.registration_units,
-                "registration",
-            ));
-        }
-        let referring_customer = referrer
-            .as_ref()
-            .filter(|r| r.spec.role == Role::Customer)
-            .and_then(|r| r.spec.account_id);
-        if let Some(referrer_account) =
-            referring_customer.filter(|_| !farmed && promotions.referral_units > 0)
-        {
-            gifts.push(gift(account_id, promotions.referral_units, "referral"));
-            gifts.push(gift(
-                referrer_account,
-                promotions.referral_units,
-                "referral",
-            ));
+    let referrer_account = referrer
+        .as_ref()
+        .filter(|r| r.spec.role == Role::Customer && !farmed)
+        .and_then(|r| r.spec.account_id);
+    let gifts = plan_welcome(store, master, promotions, referrer_account, now)
+        .await
+        .map_err(gift_failure)?;
+    let mut referrer_messages = Vec::new();
+    for (holder, gift) in &gifts {
+        if let Some(account_id) = holder {
+            let dedupe = gift.dedupe_key();
+            let body = gift.message();
+            referrer_messages.extend(
+                notify::for_account(
+                    store,
+                    *account_id,
+                    MessageKind::Issued,
+                    &body,
+                    Some(&dedupe),
+                )
+                .await?,
+            );
         }
     }
-    for gift in &gifts {
-        if let Err(err) = issuance::issue_gift(store, master, gift, None, now).await {
-            log_gift_failure(gift, &err);
+    let phone_sealed = customer.phone_sealed.clone();
+    let welcome = move |account_id: i64, user_id: UserId| {
+        let mut welcome = Welcome {
+            messages: referrer_messages,
+            ..Welcome::default()
+        };
+        for (holder, gift) in &gifts {
+            let (book, audit) = gift.sign(master, holder.unwrap_or(account_id), None);
+            welcome.books.push(book);
+            welcome.audits.push(audit);
+            if holder.is_none() {
+                welcome.messages.push(notify::by_sms(
+                    Some(user_id),
+                    phone_sealed.clone(),
+                    MessageKind::Issued,
+                    gift.message(),
+                    Some(format!("{}:{}", gift.dedupe_key(), user_id.0)),
+                ));
+            }
         }
+        welcome
+    };
+    match store
+        .register_customer_with(&customer, now, &audit, welcome)
+        .await
+    {
+        Err(StoreError::Conflict(_)) => Err(SignupError::AlreadyRegistered),
+        other => Ok(other?),
     }
-    Ok(user)
 }
 
-fn log_gift_failure(gift: &Gift, err: &IssueError) {
-    tracing::error!(account_id = gift.account_id, source = gift.source, error = %err,
-        "welcome gift not issued");
+fn gift_failure(err: IssueError) -> SignupError {
+    tracing::error!(error = %err, "welcome gifts cannot be issued; registration refused");
+    SignupError::GiftUnavailable
 }
 
 #[cfg(test)]

@@ -77,8 +77,9 @@ pub enum ParseError {
         /// Length of the input.
         chars: usize,
     },
-    /// The text does not start with `SP1`.
-    #[error("not a Shuipiao code: missing prefix SP1")]
+    /// The text does not start with the prefix of its format (`SP1`, or `SP2` for a rotating
+    /// code).
+    #[error("not a Shuipiao code: unknown prefix")]
     WrongPrefix,
     /// A character outside the base32 alphabet, at this character position of the trimmed text.
     #[error("invalid character at position {position}")]
@@ -98,7 +99,7 @@ pub enum ParseError {
     /// A version this crate does not read.
     #[error("unsupported credential version {0}")]
     UnsupportedVersion(u8),
-    /// The payload is shorter or longer than a v1 credential.
+    /// The payload is shorter or longer than its format.
     #[error("malformed payload: {0}")]
     Payload(#[from] ReadError),
 }
@@ -128,8 +129,14 @@ pub struct BadSignature;
 impl Credential {
     /// The 33 signed bytes.
     pub fn body_bytes(&self) -> [u8; BODY_LEN] {
+        self.fields_bytes(VERSION)
+    }
+
+    /// The body layout under `version`: the holder-bound v2 credential
+    /// ([`crate::holder`]) shares it and appends its holder key.
+    pub(crate) fn fields_bytes(&self, version: u8) -> [u8; BODY_LEN] {
         let mut out = [0u8; BODY_LEN];
-        out[0] = VERSION;
+        out[0] = version;
         out[1..5].copy_from_slice(&self.kid.0);
         out[5..13].copy_from_slice(&self.book_id.0.to_be_bytes());
         out[13..15].copy_from_slice(&self.product.0.to_be_bytes());
@@ -139,6 +146,20 @@ impl Credential {
         out[25..29].copy_from_slice(&self.valid_until.to_be_bytes());
         out[29..33].copy_from_slice(&self.holder_tag.to_be_bytes());
         out
+    }
+
+    /// Reads the fields after the version byte, the inverse of [`Credential::fields_bytes`].
+    pub(crate) fn read_fields(reader: &mut Reader<'_>) -> Result<Credential, ReadError> {
+        Ok(Credential {
+            kid: Kid(reader.array()?),
+            book_id: BookId(reader.u64()?),
+            product: ProductCode(reader.u16()?),
+            units: reader.u16()?,
+            scope: ScopeId(reader.u32()?),
+            valid_from: reader.u32()?,
+            valid_until: reader.u32()?,
+            holder_tag: reader.u32()?,
+        })
     }
 
     /// Signs with `key`, first setting `kid` to that key's id so the two cannot disagree.
@@ -174,16 +195,7 @@ impl SignedCredential {
         if version != VERSION {
             return Err(ParseError::UnsupportedVersion(version));
         }
-        let credential = Credential {
-            kid: Kid(reader.array()?),
-            book_id: BookId(reader.u64()?),
-            product: ProductCode(reader.u16()?),
-            units: reader.u16()?,
-            scope: ScopeId(reader.u32()?),
-            valid_from: reader.u32()?,
-            valid_until: reader.u32()?,
-            holder_tag: reader.u32()?,
-        };
+        let credential = Credential::read_fields(&mut reader)?;
         let signature = reader.array()?;
         reader.finish()?;
         Ok(SignedCredential {
@@ -204,38 +216,7 @@ impl SignedCredential {
     /// case (a wedge scanner with Caps Lock on inverts it); both are safe because the signature
     /// covers the decoded bytes, not the text.
     pub fn from_qr_text(text: &str) -> Result<SignedCredential, ParseError> {
-        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        if text.is_empty() {
-            return Err(ParseError::Empty);
-        }
-        if text.len() > MAX_QR_TEXT_LEN {
-            return Err(ParseError::TooLong { chars: text.len() });
-        }
-        let prefix_ok = text
-            .get(..QR_PREFIX.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(QR_PREFIX));
-        if !prefix_ok {
-            return Err(ParseError::WrongPrefix);
-        }
-        let body = &text.as_bytes()[QR_PREFIX.len()..];
-        let mut upper = Vec::with_capacity(body.len());
-        for (i, &b) in body.iter().enumerate() {
-            let b = b.to_ascii_uppercase();
-            if !(b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
-                return Err(ParseError::InvalidCharacter {
-                    position: QR_PREFIX.len() + i,
-                });
-            }
-            upper.push(b);
-        }
-        let bytes = BASE32_NOPAD.decode(&upper).map_err(|e| match e.kind {
-            DecodeKind::Trailing => ParseError::NonCanonical,
-            DecodeKind::Symbol | DecodeKind::Padding => ParseError::InvalidCharacter {
-                position: QR_PREFIX.len() + e.position,
-            },
-            DecodeKind::Length => ParseError::BadLength { chars: upper.len() },
-        })?;
-        SignedCredential::from_bytes(&bytes)
+        SignedCredential::from_bytes(&decode_qr_text(text, QR_PREFIX)?)
     }
 
     /// Verifies the signature with `verify_strict` (rejects malleable and small-order forms).
@@ -247,6 +228,45 @@ impl SignedCredential {
         )
         .map_err(|_| BadSignature)
     }
+}
+
+/// Decodes the base32 bytes of a QR text that starts with `prefix` (`SP1`, `SP2`), with the
+/// tolerances and error kinds documented in `docs/protocol.md`; the caller parses the payload.
+pub(crate) fn decode_qr_text(text: &str, prefix: &str) -> Result<Vec<u8>, ParseError> {
+    let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    if text.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if text.len() > MAX_QR_TEXT_LEN {
+        return Err(ParseError::TooLong { chars: text.len() });
+    }
+    if !has_prefix(text, prefix) {
+        return Err(ParseError::WrongPrefix);
+    }
+    let body = &text.as_bytes()[prefix.len()..];
+    let mut upper = Vec::with_capacity(body.len());
+    for (i, &b) in body.iter().enumerate() {
+        let b = b.to_ascii_uppercase();
+        if !(b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)) {
+            return Err(ParseError::InvalidCharacter {
+                position: prefix.len() + i,
+            });
+        }
+        upper.push(b);
+    }
+    BASE32_NOPAD.decode(&upper).map_err(|e| match e.kind {
+        DecodeKind::Trailing => ParseError::NonCanonical,
+        DecodeKind::Symbol | DecodeKind::Padding => ParseError::InvalidCharacter {
+            position: prefix.len() + e.position,
+        },
+        DecodeKind::Length => ParseError::BadLength { chars: upper.len() },
+    })
+}
+
+/// Whether `text`, already trimmed, starts with `prefix` in either letter case.
+pub(crate) fn has_prefix(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
 }
 
 #[cfg(test)]

@@ -229,6 +229,82 @@ pub fn compute(terms: &BookTerms, events: &[LedgerEvent]) -> BookLedger {
     }
 }
 
+/// What a book's stored ledger must remember so later redemptions can be appended without
+/// reloading its events (see [`extend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LedgerTip {
+    /// Units counted so far.
+    pub used_units: u16,
+    /// Device time of the latest redemption so far, whatever its outcome.
+    pub latest_redemption_at: Option<u64>,
+}
+
+impl LedgerTip {
+    /// The tip a ledger computed from `events` leaves.
+    pub fn of(ledger: &BookLedger, events: &[LedgerEvent]) -> LedgerTip {
+        LedgerTip {
+            used_units: ledger.used_units,
+            latest_redemption_at: events
+                .iter()
+                .filter(|e| matches!(e.kind, LedgerEventKind::Redemption { .. }))
+                .map(|e| e.at)
+                .max(),
+        }
+    }
+}
+
+/// Appends `new` events to a book whose earlier events left `tip`, without those events: the
+/// ledger of the new redemptions alone, with the book's totals. It equals what [`compute`] makes
+/// of all events, restricted to the new redemptions, because every new event is a redemption
+/// later than every earlier one (so earlier outcomes cannot change and the new ones are counted
+/// from the units left) and the book has no cutoff. Otherwise `None`: the caller recomputes.
+///
+/// The caller guarantees no earlier event names a new one. The server's sync does: a device's
+/// void follows its redemption in the device's hash chain, and operators resolve stored events.
+pub fn extend(terms: &BookTerms, tip: &LedgerTip, new: &[LedgerEvent]) -> Option<BookLedger> {
+    if terms.revoked_at.is_some() || terms.key_compromised_at.is_some() {
+        return None;
+    }
+    let mut redemptions = new
+        .iter()
+        .map(|event| match event.kind {
+            LedgerEventKind::Redemption { units }
+                if tip
+                    .latest_redemption_at
+                    .is_none_or(|latest| event.at > latest) =>
+            {
+                Some((event, units))
+            }
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    redemptions.sort_by_key(|(e, _)| (e.at, e.device_id, e.device_seq, e.event_id));
+    redemptions.dedup_by_key(|(e, _)| e.event_id);
+    let mut remaining = terms.units.checked_sub(tip.used_units)?;
+    let outcomes = redemptions
+        .into_iter()
+        .map(|(event, units)| {
+            let outcome = if units <= remaining {
+                remaining -= units;
+                Outcome::Counted
+            } else {
+                Outcome::OverRedeemed
+            };
+            RedemptionOutcome {
+                event_id: event.event_id,
+                units,
+                outcome,
+                resolution: None,
+            }
+        })
+        .collect();
+    Some(BookLedger {
+        redemptions: outcomes,
+        used_units: terms.units - remaining,
+        remaining,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 pub mod bytes;
 pub mod credential;
 pub mod event;
+pub mod holder;
 pub mod ids;
 pub mod keyring;
 pub mod ledger;

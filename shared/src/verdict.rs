@@ -1,16 +1,18 @@
 //! The door decision (DESIGN.md §4) as a pure function of the scanned text, the keyring, the
 //! device's local view of book status and the device context.
 //!
-//! Checks run in the documented order — decode, parse, key known and usable, signature, time
-//! window, revoked, scope, product, units left, freshness — and the first failure decides. Being
+//! Checks run in the documented order — decode, parse, key known and usable, signature (and the
+//! holder's proof for a rotating v2 code), time window (and the proof's age), revoked, scope,
+//! product, units left, freshness — and the first failure decides. Being
 //! pure, the same inputs give the same verdict on every device and in every test vector.
 
 use std::num::NonZeroU16;
 
 use serde::{Deserialize, Serialize};
 
-use crate::credential::{Credential, SignedCredential};
+use crate::credential::Credential;
 use crate::event::EventFlags;
+use crate::holder::{Presented, ProofTime};
 use crate::ids::{BookId, ProductCode, ScopeId};
 use crate::keyring::Keyring;
 
@@ -44,11 +46,15 @@ pub enum RejectReason {
     StaleData = 11,
     /// Status data is stale and the offline budget is used up.
     OfflineBudgetExceeded = 12,
+    /// A rotating code whose proof is more than 90 s old: a screenshot or a stale page.
+    HolderProofExpired = 13,
+    /// A rotating code whose proof lies more than a minute in the future: a clock is wrong.
+    HolderClockAhead = 14,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 14] = [
         RejectReason::Unreadable,
         RejectReason::BadSignature,
         RejectReason::UnknownKey,
@@ -61,6 +67,8 @@ impl RejectReason {
         RejectReason::InsufficientUnits,
         RejectReason::StaleData,
         RejectReason::OfflineBudgetExceeded,
+        RejectReason::HolderProofExpired,
+        RejectReason::HolderClockAhead,
     ];
 
     /// Stable numeric code, as stored in signed events.
@@ -88,6 +96,8 @@ impl RejectReason {
             RejectReason::InsufficientUnits => "余量不足",
             RejectReason::StaleData => "数据过旧",
             RejectReason::OfflineBudgetExceeded => "离线额度已用完",
+            RejectReason::HolderProofExpired => "动态码已过期（截图无效）",
+            RejectReason::HolderClockAhead => "动态码时间不符",
         }
     }
 
@@ -106,6 +116,10 @@ impl RejectReason {
             RejectReason::InsufficientUnits => "剩余张数不足，请减少数量",
             RejectReason::StaleData => "数据超过72小时未同步，请联网同步或由主管授权",
             RejectReason::OfflineBudgetExceeded => "离线核销额度已用完，请联网同步或由主管授权",
+            RejectReason::HolderProofExpired => {
+                "请客户打开水票页面出示实时二维码，截图或超过90秒的二维码无效"
+            }
+            RejectReason::HolderClockAhead => "客户手机时间与本机相差过大，请核对双方手机时间",
         }
     }
 }
@@ -225,23 +239,23 @@ pub fn decide(
     view: &impl StatusView,
     ctx: &DoorContext<'_>,
 ) -> Verdict {
-    let Ok(signed) = SignedCredential::from_qr_text(text) else {
+    let Ok(presented) = Presented::from_qr_text(text) else {
         return Verdict::Reject {
             reason: RejectReason::Unreadable,
             credential: None,
         };
     };
-    decide_parsed(&signed, keyring, view, ctx)
+    decide_parsed(&presented, keyring, view, ctx)
 }
 
-/// [`decide`] for an already parsed credential.
+/// [`decide`] for an already parsed code of either format.
 pub fn decide_parsed(
-    signed: &SignedCredential,
+    presented: &Presented,
     keyring: &Keyring,
     view: &impl StatusView,
     ctx: &DoorContext<'_>,
 ) -> Verdict {
-    let credential = signed.credential;
+    let credential = *presented.credential();
     let reject = |reason| Verdict::Reject {
         reason,
         credential: Some(credential),
@@ -255,7 +269,15 @@ pub fn decide_parsed(
     {
         return reject(RejectReason::KeyCompromised);
     }
-    if signed.verify(&key.key).is_err() {
+    if presented.verify(&key.key).is_err() {
+        return reject(RejectReason::BadSignature);
+    }
+    let rotating = match presented {
+        Presented::Static(_) => None,
+        Presented::Rotating(code) => Some(code),
+    };
+    // The issuer vouched for the holder key; now the holder must have signed this window.
+    if rotating.is_some_and(|code| code.verify_proof().is_err()) {
         return reject(RejectReason::BadSignature);
     }
     // A book may not outlive the key that signed it; one that does was not issued by us.
@@ -267,6 +289,11 @@ pub fn decide_parsed(
     }
     if ctx.now > u64::from(credential.valid_until) {
         return reject(RejectReason::Expired);
+    }
+    match rotating.map(|code| code.proof_time(ctx.now)) {
+        None | Some(ProofTime::Current) => {}
+        Some(ProofTime::Expired) => return reject(RejectReason::HolderProofExpired),
+        Some(ProofTime::Ahead) => return reject(RejectReason::HolderClockAhead),
     }
     let book = view.book(credential.book_id);
     if book.revoked {

@@ -8,6 +8,7 @@ use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use shuipiao_shared::credential::{Credential, SignedCredential};
 use shuipiao_shared::event::{Event, EventBody, EventFlags, Refusal, SignedEvent};
+use shuipiao_shared::holder::{self, HolderCredential, Presented, RotatingCode};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::keyring::{Keyring, Kid};
 use shuipiao_shared::ledger::{self, BookTerms, LedgerEvent, LedgerEventKind, ResolutionAction};
@@ -82,6 +83,39 @@ proptest! {
     }
 
     #[test]
+    fn rotating_code_round_trips_and_verifies(
+        credential in any_credential(), holder_seed in any::<[u8; 32]>(), now in any::<u32>(),
+    ) {
+        let holder_key = SigningKey::from_bytes(&holder_seed);
+        let bound = HolderCredential { credential, holder_key: holder_key.verifying_key().to_bytes() };
+        let code = bound.sign(&issuer()).present(&holder_key, holder::window_at(u64::from(now)));
+        let text = code.to_qr_text();
+        prop_assert_eq!(text.len(), holder::QR_TEXT_LEN);
+        prop_assert_eq!(Presented::from_qr_text(&text), Ok(Presented::Rotating(code)));
+        prop_assert_eq!(RotatingCode::from_bytes(&code.to_bytes()), Ok(code));
+        prop_assert!(code.signed.verify(&issuer().verifying_key()).is_ok());
+        prop_assert!(code.verify_proof().is_ok());
+        prop_assert_eq!(code.proof_time(u64::from(now)), holder::ProofTime::Current);
+    }
+
+    #[test]
+    fn one_flipped_bit_breaks_a_rotating_code(
+        credential in any_credential(), bit in 0usize..(holder::CODE_LEN * 8),
+    ) {
+        let holder_key = SigningKey::from_bytes(&[0x48; 32]);
+        let bound = HolderCredential { credential, holder_key: holder_key.verifying_key().to_bytes() };
+        let original = bound.sign(&issuer()).present(&holder_key, 59_666_666);
+        let mut bytes = original.to_bytes();
+        bytes[bit / 8] ^= 1 << (bit % 8);
+        if let Ok(parsed) = RotatingCode::from_bytes(&bytes) {
+            // The issuer signature covers the credential, the proof covers book and window.
+            let intact = parsed.signed.verify(&issuer().verifying_key()).is_ok()
+                && parsed.verify_proof().is_ok();
+            prop_assert!(!intact);
+        }
+    }
+
+    #[test]
     fn event_round_trips(
         seq in any::<u64>(), at in any::<u64>(), device in any::<u64>(), courier in any::<u64>(),
         bits in 0u8..16, body in any_body(), prev in any::<[u8; 32]>(), id in any::<u128>(),
@@ -116,18 +150,23 @@ proptest! {
         let _ = StatusSnapshot::open(&bytes, &root);
         let _ = StatusDelta::open(&bytes, &root);
         let _ = SignedCredential::from_qr_text(&String::from_utf8_lossy(&bytes));
+        let _ = RotatingCode::from_bytes(&bytes);
+        let _ = Presented::from_qr_text(&String::from_utf8_lossy(&bytes));
     }
 
     #[test]
     fn qr_parser_is_total_on_near_miss_text(
         body in "[A-Za-z2-7 =+/0-9\r\n\t]{0,200}",
-        prefix in prop::sample::select(vec!["SP1", "sp1", "SP", "", " SP1"]),
+        prefix in prop::sample::select(vec!["SP1", "sp1", "SP", "", " SP1", "SP2", "sp2"]),
     ) {
         let text = format!("{prefix}{body}");
         if let Ok(signed) = SignedCredential::from_qr_text(&text) {
             // Anything accepted re-encodes to the same bytes: the codec is canonical.
             let again = SignedCredential::from_qr_text(&signed.to_qr_text());
             prop_assert_eq!(again, Ok(signed));
+        }
+        if let Ok(Presented::Rotating(code)) = Presented::from_qr_text(&text) {
+            prop_assert_eq!(RotatingCode::from_qr_text(&code.to_qr_text()), Ok(code));
         }
     }
 
@@ -250,5 +289,48 @@ proptest! {
             .filter(|e| matches!(e.kind, LedgerEventKind::Redemption { .. }))
             .count();
         prop_assert_eq!(reference.redemptions.len(), n_redemptions);
+    }
+}
+
+proptest! {
+    #![proptest_config(cases(10_000))]
+
+    /// Appending later redemptions to a stored tip gives the full recomputation's outcomes, and
+    /// the shortcut is taken whenever its conditions hold.
+    #[test]
+    fn extending_a_tip_equals_recomputing(
+        (terms, earlier) in any_history(),
+        later in prop::collection::vec((1u64..4, 0u64..60, 1u16..4), 0..8),
+    ) {
+        let later: Vec<LedgerEvent> = later
+            .into_iter()
+            .enumerate()
+            .map(|(i, (device, at, units))| LedgerEvent {
+                event_id: EventId::v7(at, [100 + i as u8; 10]),
+                device_id: DeviceId(device),
+                device_seq: 50 + i as u64,
+                at,
+                kind: LedgerEventKind::Redemption { units },
+            })
+            .collect();
+        let tip = ledger::LedgerTip::of(&ledger::compute(&terms, &earlier), &earlier);
+        let all: Vec<LedgerEvent> = earlier.iter().chain(&later).copied().collect();
+        let full = ledger::compute(&terms, &all);
+
+        let applies = terms.revoked_at.is_none()
+            && terms.key_compromised_at.is_none()
+            && later
+                .iter()
+                .all(|e| tip.latest_redemption_at.is_none_or(|latest| e.at > latest));
+        let extended = ledger::extend(&terms, &tip, &later);
+        prop_assert_eq!(extended.is_some(), applies);
+        if let Some(extended) = extended {
+            prop_assert_eq!(extended.used_units, full.used_units);
+            prop_assert_eq!(extended.remaining, full.remaining);
+            prop_assert_eq!(extended.redemptions.len(), later.len());
+            for outcome in &extended.redemptions {
+                prop_assert!(full.redemptions.contains(outcome), "{outcome:?} not in {full:?}");
+            }
+        }
     }
 }

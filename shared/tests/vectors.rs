@@ -21,6 +21,9 @@ use shuipiao_shared::credential::{Credential, SignedCredential};
 use shuipiao_shared::event::{
     ChainTip, Event, EventBody, EventFlags, GENESIS_HASH, Refusal, SignedEvent, verify_chain,
 };
+use shuipiao_shared::holder::{
+    self, HolderCredential, Presented, RotatingCode, SignedHolderCredential,
+};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::keyring::{IssuerKey, KeyState, Keyring, Kid};
 use shuipiao_shared::ledger::{self, BookTerms, LedgerEvent, LedgerEventKind, ResolutionAction};
@@ -64,6 +67,8 @@ struct Keys {
     leaked: SigningKey,
     other_plant: SigningKey,
     device: SigningKey,
+    holder: SigningKey,
+    thief: SigningKey,
 }
 
 fn keys() -> Keys {
@@ -74,6 +79,8 @@ fn keys() -> Keys {
         leaked: key(0x13),
         other_plant: key(0x99),
         device: key(0x21),
+        holder: key(0x48),
+        thief: key(0x66),
     }
 }
 
@@ -214,6 +221,66 @@ fn credentials_file(k: &Keys) -> Value {
     })
 }
 
+/// `book` bound to the test holder key and signed by the 2026 issuer.
+fn bound_book(k: &Keys, id: u64) -> SignedHolderCredential {
+    HolderCredential {
+        credential: book(id, 10),
+        holder_key: k.holder.verifying_key().to_bytes(),
+    }
+    .sign(&k.issuer_2026)
+}
+
+fn rotating_file(k: &Keys) -> Value {
+    let window = holder::window_at(NOW);
+    let valid = bound_book(k, 3001).present(&k.holder, window);
+    let text = valid.to_qr_text();
+    let ok = |name: &str, text: String, c: &RotatingCode, issuer_ok: bool, proof_ok: bool| {
+        json!({"name": name, "text": text, "expect": {
+            "credential": to_json(&c.signed.bound), "window": c.window,
+            "issuer_verifies": issuer_ok, "proof_verifies": proof_ok}})
+    };
+    let err = |name: &str, text: String, kind: &str| json!({"name": name, "text": text, "expect": {"error": kind}});
+    let with_bytes = |mutate: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = valid.to_bytes().to_vec();
+        mutate(&mut bytes);
+        format!("SP2{}", data_encoding::BASE32_NOPAD.encode(&bytes))
+    };
+    let thief_proof = bound_book(k, 3001).present(&k.thief, window);
+    let mut next_window = valid;
+    next_window.window += 1;
+    let mut key_swapped = valid;
+    key_swapped.signed.bound.holder_key = k.thief.verifying_key().to_bytes();
+    let key_swapped = RotatingCode {
+        proof: key_swapped.signed.present(&k.thief, window).proof,
+        ..key_swapped
+    };
+    let other_book = bound_book(k, 3002).present(&k.holder, window);
+    let mut proof_moved = valid;
+    proof_moved.proof = other_book.proof;
+    json!({
+        "description": "QR text of v2 rotating codes: SP2 + base32 of a 65-byte big-endian body (v1 fields under version 2, then the holder's Ed25519 public key), its 64-byte issuer signature, the proof window u32 (unix seconds / 30) and the holder's signature over \"SPH2\" | book_id u64 | window u32. `issuer_verifies` is verify_strict under issuer_public_key; `proof_verifies` is verify_strict under the holder key in the credential.",
+        "issuer_public_key": hex(k.issuer_2026.verifying_key().as_bytes()),
+        "holder_seed": hex(&[0x48; 32]),
+        "holder_public_key": hex(k.holder.verifying_key().as_bytes()),
+        "cases": [
+            ok("valid", text.clone(), &valid, true, true),
+            ok("lower case (Caps Lock on a wedge scanner)", text.to_ascii_lowercase(), &valid, true, true),
+            ok("scanner whitespace around the text", format!("\r\n{text}\t"), &valid, true, true),
+            ok("proof signed by another key", thief_proof.to_qr_text(), &thief_proof, true, false),
+            ok("window edited after signing", next_window.to_qr_text(), &next_window, true, false),
+            ok("proof taken from another book", proof_moved.to_qr_text(), &proof_moved, true, false),
+            ok("holder key replaced after issue", key_swapped.to_qr_text(), &key_swapped, false, true),
+            err("static prefix on a v2 payload", text.replacen("SP2", "SP1", 1), "unsupported_version"),
+            err("v1 payload under the rotating prefix", with_bytes(&|b| b[0] = 1), "unsupported_version"),
+            err("future text format", text.replacen("SP2", "SP3", 1), "wrong_prefix"),
+            err("digit outside base32", format!("{}0{}", &text[..40], &text[41..]), "invalid_character"),
+            err("truncated by four characters", text[..text.len() - 4].into(), "truncated"),
+            err("extended by eight characters", format!("{text}AAAAAAAA"), "trailing_bytes"),
+            err("far too long", format!("SP2{}", "A".repeat(600)), "too_long"),
+        ],
+    })
+}
+
 /// One door decision: inputs and the outcome intended.
 struct VerdictCase {
     name: &'static str,
@@ -290,6 +357,13 @@ fn verdict_cases(k: &Keys) -> Vec<VerdictCase> {
         scope: ScopeId::ANYWHERE,
         ..book(2003, 5)
     };
+    // A rotating code signed at NOW; its window starts at most 29 s before.
+    let window = holder::window_at(NOW);
+    let window_start = u64::from(window) * holder::WINDOW_SECS;
+    let rotating = bound_book(k, 2001).present(&k.holder, window);
+    let stolen_proof = bound_book(k, 2001).present(&k.thief, window);
+    let mut v2_as_static = String::from("SP1");
+    data_encoding::BASE32_NOPAD.encode_append(&rotating.signed.to_bytes(), &mut v2_as_static);
     vec![
         VerdictCase {
             name: "fresh data, first use",
@@ -507,6 +581,66 @@ fn verdict_cases(k: &Keys) -> Vec<VerdictCase> {
             book: used(8),
             quantity: 3,
             expect: reject("insufficient_units"),
+            ..base()
+        },
+        VerdictCase {
+            name: "rotating code, current window",
+            text: rotating.to_qr_text(),
+            expect: accept(1, 9, OFFLINE),
+            ..base()
+        },
+        VerdictCase {
+            name: "rotating code, 90 s after its window began",
+            text: rotating.to_qr_text(),
+            now: window_start + 90,
+            expect: accept(1, 9, OFFLINE),
+            ..base()
+        },
+        VerdictCase {
+            name: "rotating code, screenshot 91 s old",
+            text: rotating.to_qr_text(),
+            now: window_start + 91,
+            expect: reject("holder_proof_expired"),
+            ..base()
+        },
+        VerdictCase {
+            name: "rotating code, customer's clock 60 s ahead",
+            text: rotating.to_qr_text(),
+            now: window_start - 60,
+            expect: accept(1, 9, OFFLINE),
+            ..base()
+        },
+        VerdictCase {
+            name: "rotating code, customer's clock 61 s ahead",
+            text: rotating.to_qr_text(),
+            now: window_start - 61,
+            expect: reject("holder_clock_ahead"),
+            ..base()
+        },
+        VerdictCase {
+            name: "rotating code, proof signed by someone else",
+            text: stolen_proof.to_qr_text(),
+            expect: reject("bad_signature"),
+            ..base()
+        },
+        VerdictCase {
+            name: "rotating code on an expired book",
+            text: rotating.to_qr_text(),
+            now: u64::from(BOOK_UNTIL) + 1,
+            expect: reject("expired"),
+            ..base()
+        },
+        VerdictCase {
+            name: "rotating code on a revoked book",
+            text: rotating.to_qr_text(),
+            book: revoked,
+            expect: reject("revoked"),
+            ..base()
+        },
+        VerdictCase {
+            name: "v2 credential without its proof",
+            text: v2_as_static,
+            expect: reject("unreadable"),
             ..base()
         },
     ]
@@ -837,6 +971,7 @@ fn generate() -> BTreeMap<&'static str, String> {
     let pretty = |v: Value| serde_json::to_string_pretty(&v).expect("json") + "\n";
     BTreeMap::from([
         ("credentials.json", pretty(credentials_file(&k))),
+        ("rotating.json", pretty(rotating_file(&k))),
         ("verdicts.json", pretty(verdicts_file(&k))),
         ("keyrings.json", pretty(keyrings_file(&k))),
         ("events.json", pretty(events_file(&k))),
@@ -906,6 +1041,37 @@ fn credential_vectors() {
                 if verifies {
                     assert_eq!(signed.credential.kid, Kid::of(&issuer), "{name}: kid");
                 }
+            }
+            (Err(e), Some(kind)) => assert_eq!(e.kind(), kind, "{name}"),
+            (got, want) => panic!("{name}: parsed {got:?}, expected {want:?}"),
+        }
+    }
+}
+
+#[test]
+fn rotating_vectors() {
+    let file = read("rotating.json");
+    let issuer = verifying_key(&file["issuer_public_key"]);
+    for case in cases(&file) {
+        let name = &case["name"];
+        let parsed = Presented::from_qr_text(case["text"].as_str().expect("text"));
+        match (&parsed, case["expect"].get("error")) {
+            (Ok(Presented::Rotating(code)), None) => {
+                let expected: HolderCredential =
+                    serde_json::from_value(case["expect"]["credential"].clone())
+                        .expect("credential");
+                assert_eq!(code.signed.bound, expected, "{name}");
+                assert_eq!(code.window, case["expect"]["window"], "{name}: window");
+                assert_eq!(
+                    code.signed.verify(&issuer).is_ok(),
+                    case["expect"]["issuer_verifies"] == true,
+                    "{name}: issuer signature"
+                );
+                assert_eq!(
+                    code.verify_proof().is_ok(),
+                    case["expect"]["proof_verifies"] == true,
+                    "{name}: holder proof"
+                );
             }
             (Err(e), Some(kind)) => assert_eq!(e.kind(), kind, "{name}"),
             (got, want) => panic!("{name}: parsed {got:?}, expected {want:?}"),

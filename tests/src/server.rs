@@ -43,15 +43,21 @@ pub struct InProcessServer {
 impl InProcessServer {
     /// Opens (and migrates) `db`, makes the admin if missing, and serves on 127.0.0.1:0.
     pub async fn start(db: &TestDb) -> InProcessServer {
+        InProcessServer::start_with(db, |_| {}).await
+    }
+
+    /// [`InProcessServer::start`] with the configuration changed by `configure`.
+    pub async fn start_with(db: &TestDb, configure: impl FnOnce(&mut Config)) -> InProcessServer {
         let store = SqlStore::connect(&db.url)
             .await
             .unwrap_or_else(|e| panic!("open {}: {e}", db.url));
         ensure_admin(&store).await;
-        let config = Config {
+        let mut config = Config {
             database_url: db.url.clone(),
             master_key: Some(master_key()),
             ..Config::default()
         };
+        configure(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");

@@ -2,6 +2,7 @@
 //! through the admin API.
 
 use shuipiao_courier::engine::{OutcomeKind, ScanOutcome};
+use shuipiao_server::config::Config;
 use shuipiao_shared::ids::EventId;
 use shuipiao_shared::verdict::RejectReason;
 
@@ -24,7 +25,12 @@ pub struct World {
 impl World {
     /// Starts the server on `db` and sets up the plant.
     pub async fn start(db: TestDb) -> World {
-        let server = InProcessServer::start(&db).await;
+        World::start_with(db, |_| {}).await
+    }
+
+    /// [`World::start`] with the server's configuration changed by `configure`.
+    pub async fn start_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> World {
+        let server = InProcessServer::start_with(&db, configure).await;
         let plant = Plant::setup(&server.url).await;
         World { db, server, plant }
     }

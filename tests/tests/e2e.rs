@@ -30,6 +30,7 @@ mod e2e {
     pub mod network_faults;
     pub mod revocation;
     pub mod server_kills;
+    pub mod snapshot;
     pub mod two_instances;
 }
 

@@ -3,12 +3,15 @@
 //! (`synchronous=FULL`) before the green screen — the whole path a courier waits for.
 //!
 //! Run: `cargo bench -p shuipiao-courier --bench scan`. Prints one table; goal at 1280×720:
-//! p50 ≤ 5 ms, p99 ≤ 15 ms.
+//! p50 ≤ 5 ms, p99 ≤ 15 ms. Decoding is the scan loop's (fast pass, retries within
+//! `decode::FRAME_BUDGET`). The harness's frame suite (`bench/`) measures the same path and
+//! adds the degraded set and the disk's fsync floor; the commit's fsync is what moves most on a
+//! loaded machine, so compare figures taken side by side.
 
 use std::num::NonZeroU16;
 use std::time::{Duration, Instant};
 
-use shuipiao_courier::decode::{self, Decoder};
+use shuipiao_courier::decode::{self, Resume};
 use shuipiao_courier::engine::{OutcomeKind, ScanInput, ScanSource};
 use shuipiao_courier::frame::{FrameSource, SyntheticSource};
 
@@ -52,7 +55,9 @@ fn main() {
         let mut green = 0;
         for frame in &frames {
             let start = Instant::now();
-            let texts = decoder.decode(frame).unwrap_or_default();
+            let texts = decoder
+                .decode_within(frame, decode::FRAME_BUDGET, &mut Resume::default())
+                .unwrap_or_default();
             let decoded = start.elapsed();
             let Some(text) = texts.first() else {
                 continue;

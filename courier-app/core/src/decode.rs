@@ -10,7 +10,7 @@ mod enhance;
 mod rqrr_decoder;
 mod rxing_decoder;
 
-pub use chain::Chain;
+pub use chain::{Chain, Resume};
 pub use enhance::{Enhanced, Enhancement};
 pub use rqrr_decoder::Rqrr;
 pub use rxing_decoder::Rxing;
@@ -71,6 +71,10 @@ pub enum DecodeError {
         message: String,
     },
 }
+
+/// Decoding time per frame after which the scan loop starts no further retry and takes the
+/// next frame instead ([`Chain::decode_within`]), so a hard frame never holds the door up.
+pub const FRAME_BUDGET: std::time::Duration = std::time::Duration::from_millis(8);
 
 /// The decoder the scan loop should use, chosen by measurement on the degraded set
 /// (`cargo bench -p shuipiao-courier --bench decode`, 338 frames):

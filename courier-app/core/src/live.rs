@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::{self, Decoder};
+use crate::decode;
 use crate::frame::{Frame, FrameError, FrameSource, SyntheticSource, load_image};
 
 /// Where the scan screen's frames come from.
@@ -183,6 +183,9 @@ pub struct LiveConfig {
     pub frame_interval: Duration,
     /// Width of preview images, pixels.
     pub preview_width: u32,
+    /// Decoding time after which a frame starts no further retry: the next frame resumes them
+    /// (`decode::Chain::decode_within`).
+    pub decode_budget: Duration,
 }
 
 impl Default for LiveConfig {
@@ -190,6 +193,7 @@ impl Default for LiveConfig {
         LiveConfig {
             frame_interval: Duration::from_millis(100),
             preview_width: 360,
+            decode_budget: decode::FRAME_BUDGET,
         }
     }
 }
@@ -254,6 +258,7 @@ impl LiveScanner {
                 }
             };
             let decoder = decode::recommended();
+            let mut resume = decode::Resume::default();
             while !stop_flag.load(Ordering::SeqCst) {
                 let started = Instant::now();
                 let frame = match source.next_frame() {
@@ -269,7 +274,7 @@ impl LiveScanner {
                     on_event(LiveEvent::Preview { data_url });
                 }
                 if !paused_flag.load(Ordering::SeqCst) {
-                    match decoder.decode(&frame) {
+                    match decoder.decode_within(&frame, config.decode_budget, &mut resume) {
                         Ok(texts) => {
                             if let Some(text) = texts.into_iter().next()
                                 && on_event(LiveEvent::Code { text }) == Flow::Pause
@@ -320,6 +325,7 @@ mod tests {
     use std::sync::mpsc;
 
     use super::*;
+    use crate::decode::Decoder;
 
     #[test]
     fn specs_parse_and_print_back() {
@@ -371,6 +377,7 @@ mod tests {
             LiveConfig {
                 frame_interval: Duration::from_millis(5),
                 preview_width: 64,
+                ..LiveConfig::default()
             },
             move |event| {
                 let _ = tx.send(event);
@@ -386,6 +393,10 @@ mod tests {
             }
         }
         assert_eq!(codes, 1, "the ticket was read");
+        // The loop sets the flag once the callback has returned, just after the event arrived.
+        while !scanner.is_paused() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert!(scanner.is_paused(), "a verdict pauses decoding");
         scanner.resume();
         assert!(!scanner.is_paused());

@@ -145,7 +145,9 @@ where
 
 /// The route table: the single place that lists every route and who may call it.
 pub fn routes<S: Store>() -> Vec<Route<S>> {
-    use v1::{accounts, audit, books, catalogue, devices, keys, review, session, stats, sync};
+    use v1::{
+        accounts, audit, books, catalogue, channels, devices, keys, review, session, stats, sync,
+    };
     let (get, post) = (Method::GET, Method::POST);
     vec![
         route(get.clone(), "/healthz", Access::Public, ops::healthz::<S>),
@@ -175,6 +177,18 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             session::me,
         ),
         route(
+            Method::PUT,
+            "/api/v1/me/channels/{channel}",
+            Access::Roles(HOLDERS),
+            channels::bind::<S>,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/me/channels/{channel}",
+            Access::Roles(HOLDERS),
+            channels::unbind::<S>,
+        ),
+        route(
             post.clone(),
             "/api/v1/devices/enroll",
             Access::Public,
@@ -191,6 +205,12 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             "/api/v1/sync/pull",
             Access::Device,
             sync::pull::<S>,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/sync/snapshot",
+            Access::Device,
+            sync::snapshot::<S>,
         ),
         route(
             get.clone(),

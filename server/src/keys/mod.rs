@@ -1,15 +1,17 @@
-//! Root and issuer keys (DESIGN.md §3): creation, rotation, compromise, and the root-signed
-//! keyring bundle devices pull. Private halves live only sealed in the store.
+//! Root and issuer keys (DESIGN.md §3): creation, rotation, compromise, and what the root key
+//! signs for devices: the keyring bundle and the status snapshot. Private halves live only
+//! sealed in the store.
 
 pub mod seal;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use shuipiao_shared::ids::UserId;
 use shuipiao_shared::keyring::{IssuerKey, KeyState, Keyring, Kid};
+use shuipiao_shared::status::StatusSnapshot;
 
 use crate::config::MasterKey;
 use crate::random;
-use crate::store::models::{AuditEntry, KeyPurpose, KeyStatus, SigningKeyRow};
+use crate::store::models::{AuditEntry, KeyInstall, KeyPurpose, KeyStatus, SigningKeyRow};
 use crate::store::{Store, StoreError};
 
 /// How long a new key may sign: issuer keys two years, the root key ten.
@@ -101,7 +103,10 @@ pub async fn ensure<S: Store>(store: &S, master: &MasterKey, now: i64) -> Result
                 format!("key:{}", Kid(row.kid)),
                 serde_json::json!({ "purpose": purpose.as_str() }),
             );
-            match store.insert_signing_key(&row, now, &audit).await {
+            match store
+                .insert_signing_key(&row, KeyInstall::First, now, &audit)
+                .await
+            {
                 Ok(()) => changed = true,
                 // Another instance starting on the same database made it first (the database
                 // allows one active key per purpose); use theirs.
@@ -140,7 +145,9 @@ pub async fn rotate_issuer<S: Store>(
         format!("key:{}", Kid(row.kid)),
         serde_json::json!({ "purpose": "issuer" }),
     );
-    store.insert_signing_key(&row, now, &audit).await?;
+    store
+        .insert_signing_key(&row, KeyInstall::Rotate, now, &audit)
+        .await?;
     publish_keyring(store, master, now).await?;
     Ok(row)
 }
@@ -238,4 +245,22 @@ pub async fn publish_keyring<S: Store>(
     let bundle = keyring.sign(&root.signing_key);
     store.insert_keyring_bundle(version, &bundle, now).await?;
     Ok(version)
+}
+
+/// The revoked and used-up books as of now, root-signed (`shared::status`): a device that is
+/// new or far behind loads this instead of pulling a row for each book. Built on request: it
+/// reads only the flagged books, about 100 KB for a million books.
+pub async fn status_snapshot<S: Store>(
+    store: &S,
+    master: &MasterKey,
+    now: i64,
+) -> Result<Vec<u8>, KeyError> {
+    let root = active(store, master, KeyPurpose::Root).await?;
+    let (seq, sets) = store.status_sets().await?;
+    let snapshot = StatusSnapshot {
+        seq,
+        generated_at: now.max(0) as u64,
+        sets,
+    };
+    Ok(snapshot.sign(&root.signing_key))
 }

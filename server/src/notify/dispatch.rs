@@ -1,12 +1,11 @@
-//! Delivering the outbox: due messages go to the sink; a failure is retried with exponential
-//! backoff and the message is dead-lettered after the configured number of attempts.
+//! Delivering the outbox: each due message goes to its channel's adapter; a failure is retried
+//! with exponential backoff and the message is dead-lettered after the configured number of
+//! attempts, whatever its channel.
 
 use std::time::Duration;
 
 use crate::config::{MasterKey, PromotionConfig};
-use crate::notify::sink::{Outgoing, Sink};
-use crate::pii::Phone;
-use crate::store::models::Notification;
+use crate::notify::adapter::Adapters;
 use crate::store::{Store, StoreResult};
 
 /// First retry delay; each further retry doubles it, up to [`MAX_BACKOFF_SECS`].
@@ -33,47 +32,41 @@ pub struct Round {
     pub dead: u32,
 }
 
-/// Delivers the outbox through one sink.
+/// Delivers the outbox through the channel adapters.
 #[derive(Debug, Clone)]
 pub struct Dispatcher<S> {
     store: S,
     master: MasterKey,
-    sink: Sink,
+    adapters: Adapters,
     max_attempts: u32,
 }
 
 impl<S: Store> Dispatcher<S> {
     /// A dispatcher giving up after `max_attempts` attempts per message.
-    pub fn new(store: S, master: MasterKey, sink: Sink, max_attempts: u32) -> Dispatcher<S> {
+    pub fn new(
+        store: S,
+        master: MasterKey,
+        adapters: Adapters,
+        max_attempts: u32,
+    ) -> Dispatcher<S> {
         Dispatcher {
             store,
             master,
-            sink,
+            adapters,
             max_attempts: max_attempts.max(1),
         }
-    }
-
-    async fn deliver(&self, message: &Notification) -> Result<(), String> {
-        let phone = Phone::open(&self.master, &message.spec.recipient_sealed)
-            .map_err(|err| err.to_string())?;
-        let outgoing = Outgoing {
-            id: message.id,
-            channel: message.spec.channel.as_str(),
-            to: phone.digits().to_string(),
-            kind: message.spec.kind,
-            text: message.spec.body.clone(),
-        };
-        self.sink
-            .deliver(&outgoing)
-            .await
-            .map_err(|err| err.to_string())
     }
 
     /// Delivers the messages due at `now` (up to `limit`).
     pub async fn run_once(&self, now: i64, limit: u32) -> StoreResult<Round> {
         let mut round = Round::default();
         for message in self.store.due_notifications(now, limit).await? {
-            let result = self.deliver(&message).await;
+            let carrier = self.adapters.carrier(message.spec.channel);
+            let result = self
+                .adapters
+                .deliver(&self.master, carrier, &message)
+                .await
+                .map_err(|err| err.0);
             let attempts = message.attempts + 1;
             let retry = retry_at(now, attempts, self.max_attempts);
             match (&result, retry) {
@@ -81,12 +74,14 @@ impl<S: Store> Dispatcher<S> {
                 (Err(_), Some(_)) => round.retrying += 1,
                 (Err(error), None) => {
                     round.dead += 1;
-                    tracing::warn!(id = message.id, %error, "notification dead-lettered");
+                    tracing::warn!(id = message.id, channel = carrier.as_str(), %error,
+                        "notification dead-lettered");
                 }
             }
             self.store
                 .record_delivery(
                     message.id,
+                    carrier,
                     result.as_ref().map(|_| ()).map_err(|e| e.as_str()),
                     retry,
                     now,

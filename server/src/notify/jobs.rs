@@ -5,6 +5,7 @@
 use crate::config::PromotionConfig;
 use crate::local_time;
 use crate::notify::{expiring_text, for_account, redeemed_text, tell_account};
+use crate::store::models::MessageKind;
 use crate::store::{Store, StoreResult};
 use crate::wallet::Names;
 
@@ -32,7 +33,14 @@ pub async fn usage<S: Store>(store: &S, points_per_unit: u32, now: i64) -> Store
                 );
                 let key = format!("redeemed:{}:{}", change.book_id.0, change.used_units);
                 reported += 1;
-                for_account(store, change.account_id, "redeemed", &body, Some(&key)).await?
+                for_account(
+                    store,
+                    change.account_id,
+                    MessageKind::Redeemed,
+                    &body,
+                    Some(&key),
+                )
+                .await?
             } else {
                 // A void took units back: remember the new figure, say nothing.
                 Vec::new()
@@ -62,7 +70,7 @@ pub async fn expiry<S: Store>(store: &S, now: i64) -> StoreResult<u32> {
         tell_account(
             store,
             book.issued.account_id,
-            "expiring",
+            MessageKind::Expiring,
             &body,
             Some(&key),
             now,

@@ -48,8 +48,12 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261127000001, "init"),
     migration!(20261127000002, "customers"),
     migration!(20261127000003, "one_active_key"),
+    migration!(20261204000001, "ledger_tip"),
     migration!(20261204000101, "event_figures"),
     migration!(20261204000102, "device_report"),
+    migration!(20261204000201, "notify_channels"),
+    migration!(20261204000301, "books_flagged"),
+    migration!(20261204000401, "holder_bound"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {
@@ -134,11 +138,14 @@ async fn open_sqlite(url: &str) -> StoreResult<AnyPool> {
         // One in-memory database exists per connection, so it must stay a single connection.
         .max_connections(if in_memory { 1 } else { 8 })
         .acquire_timeout(Duration::from_secs(30))
+        // synchronous = FULL: a device forgets the events a push acknowledged, so a commit must
+        // survive power loss, not only a crash of this process (NORMAL may lose the last
+        // transactions of the WAL on power loss).
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
-                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
                 )
                 .await?;
                 Ok(())

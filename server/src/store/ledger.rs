@@ -3,12 +3,15 @@
 //! statuses under fresh status sequence numbers together with the ledger-decided review items.
 //! Runs inside the caller's transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use shuipiao_shared::event::SignedEvent;
-use shuipiao_shared::ids::{BookId, DeviceId, UserId};
-use shuipiao_shared::ledger::{self, BookLedger, BookTerms, LedgerEvent, LedgerEventKind, Outcome};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, UserId};
+use shuipiao_shared::ledger::{
+    self, BookLedger, BookTerms, LedgerEvent, LedgerEventKind, LedgerTip, Outcome,
+};
 use shuipiao_shared::status::BookState;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::store::batch::{params, rows_per_statement, value_rows};
@@ -30,78 +33,116 @@ pub(super) struct Recomputed {
     pub state: BookState,
     /// When a counted redemption last used it.
     pub last_used_at: Option<u64>,
-    /// The ledger.
+    /// The ledger: of every redemption when `whole`, else of the push's appended ones only.
     pub ledger: BookLedger,
+    /// Whether `ledger` was computed from all the book's events (see [`ledger::extend`]).
+    pub whole: bool,
+    /// Its new ledger tip's time, stored beside `used_units`.
+    pub latest_redemption_at: Option<u64>,
 }
 
-struct Inputs {
+/// What is stored of a book besides its events.
+struct Stored {
     terms: BookTerms,
-    events: Vec<LedgerEvent>,
+    tip: LedgerTip,
+    last_used_at: Option<u64>,
 }
 
-async fn load(conn: &mut AnyConnection, books: &[BookId]) -> StoreResult<BTreeMap<BookId, Inputs>> {
-    let mut inputs = BTreeMap::new();
+/// Runs `sql` (with `{ids}` standing for the placeholders) over `books` in chunks and hands each
+/// row to `each`.
+async fn for_each_row(
+    conn: &mut AnyConnection,
+    books: &[BookId],
+    sql: &str,
+    mut each: impl FnMut(&AnyRow) -> StoreResult<()>,
+) -> StoreResult<()> {
     for chunk in books.chunks(rows_per_statement(conn, 1)) {
-        let ids = params(1, chunk.len());
-        let bind_ids = |sql: String| {
-            chunk
-                .iter()
-                .fold(sqlx::query(AssertSqlSafe(sql)), |query, id| {
-                    query.bind(id.0 as i64)
-                })
+        let sql = sql.replace("{ids}", &params(1, chunk.len()));
+        let found = chunk
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |query, id| {
+                query.bind(id.0 as i64)
+            })
+            .fetch_all(&mut *conn)
+            .await?;
+        found.iter().try_for_each(&mut each)?;
+    }
+    Ok(())
+}
+
+fn optional_time(row: &AnyRow, column: &str) -> StoreResult<Option<u64>> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(|at| at as u64))
+}
+
+async fn load_stored(
+    conn: &mut AnyConnection,
+    books: &[BookId],
+) -> StoreResult<BTreeMap<BookId, Stored>> {
+    let mut stored = BTreeMap::new();
+    let sql = "SELECT b.id, b.units, b.revoked_at, k.compromised_since, b.used_units, b.ledger_at, \
+               b.last_used_at FROM books b JOIN signing_keys k ON k.kid = b.kid WHERE b.id IN ({ids})";
+    for_each_row(conn, books, sql, |row| {
+        let id: i64 = row.try_get("id")?;
+        let units = |column| {
+            let units: i64 = row.try_get(column)?;
+            u16::try_from(units).map_err(|_| rows::corrupt("books.units"))
         };
-        let found = bind_ids(format!(
-            "SELECT b.id, b.units, b.revoked_at, k.compromised_since FROM books b \
-             JOIN signing_keys k ON k.kid = b.kid WHERE b.id IN ({ids})"
-        ))
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &found {
-            let id: i64 = row.try_get("id")?;
-            let units: i64 = row.try_get("units")?;
-            let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-            let compromised_since: Option<i64> = row.try_get("compromised_since")?;
-            let terms = BookTerms {
-                units: u16::try_from(units).map_err(|_| rows::corrupt("books.units"))?,
-                revoked_at: revoked_at.map(|at| at as u64),
-                key_compromised_at: compromised_since.map(|at| at as u64),
-            };
-            inputs.insert(
-                BookId(id as u64),
-                Inputs {
-                    terms,
-                    events: Vec::new(),
-                },
-            );
-        }
-        let found = bind_ids(format!(
-            "SELECT book_id, signed FROM events WHERE book_id IN ({ids}) AND kind IN ('redemption', 'void')"
-        ))
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &found {
-            let book_id: i64 = row.try_get("book_id")?;
-            let signed: Vec<u8> = row.try_get("signed")?;
-            let event =
-                SignedEvent::from_bytes(&signed).map_err(|_| rows::corrupt("events.signed"))?;
-            if let Some(book) = inputs.get_mut(&BookId(book_id as u64)) {
-                book.events.extend(LedgerEvent::from_device(&event));
-            }
-        }
-        let found = bind_ids(format!(
-            "SELECT book_id, event_id, target_event_id, action, operator_id, at FROM resolutions \
-             WHERE book_id IN ({ids})"
-        ))
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in &found {
-            let book_id: i64 = row.try_get("book_id")?;
-            let event_id: String = row.try_get("event_id")?;
-            let target: String = row.try_get("target_event_id")?;
-            let action: String = row.try_get("action")?;
-            let operator: i64 = row.try_get("operator_id")?;
-            let at: i64 = row.try_get("at")?;
-            let resolution = LedgerEvent {
+        let terms = BookTerms {
+            units: units("units")?,
+            revoked_at: optional_time(row, "revoked_at")?,
+            key_compromised_at: optional_time(row, "compromised_since")?,
+        };
+        let tip = LedgerTip {
+            used_units: units("used_units")?,
+            latest_redemption_at: optional_time(row, "ledger_at")?,
+        };
+        let last_used_at = optional_time(row, "last_used_at")?;
+        stored.insert(
+            BookId(id as u64),
+            Stored {
+                terms,
+                tip,
+                last_used_at,
+            },
+        );
+        Ok(())
+    })
+    .await?;
+    Ok(stored)
+}
+
+/// Every stored ledger event (redemptions, voids and operator resolutions) of `books`.
+async fn load_events(
+    conn: &mut AnyConnection,
+    books: &[BookId],
+) -> StoreResult<BTreeMap<BookId, Vec<LedgerEvent>>> {
+    let mut events: BTreeMap<BookId, Vec<LedgerEvent>> = BTreeMap::new();
+    let sql = "SELECT book_id, signed FROM events WHERE book_id IN ({ids}) \
+               AND kind IN ('redemption', 'void')";
+    for_each_row(conn, books, sql, |row| {
+        let book_id: i64 = row.try_get("book_id")?;
+        let signed: Vec<u8> = row.try_get("signed")?;
+        let event = SignedEvent::from_bytes(&signed).map_err(|_| rows::corrupt("events.signed"))?;
+        events
+            .entry(BookId(book_id as u64))
+            .or_default()
+            .extend(LedgerEvent::from_device(&event));
+        Ok(())
+    })
+    .await?;
+    let sql = "SELECT book_id, event_id, target_event_id, action, operator_id, at FROM resolutions \
+               WHERE book_id IN ({ids})";
+    for_each_row(conn, books, sql, |row| {
+        let book_id: i64 = row.try_get("book_id")?;
+        let event_id: String = row.try_get("event_id")?;
+        let target: String = row.try_get("target_event_id")?;
+        let action: String = row.try_get("action")?;
+        let operator: i64 = row.try_get("operator_id")?;
+        let at: i64 = row.try_get("at")?;
+        events
+            .entry(BookId(book_id as u64))
+            .or_default()
+            .push(LedgerEvent {
                 event_id: rows::parse_event_id(&event_id)?,
                 device_id: DeviceId(0),
                 device_seq: 0,
@@ -111,17 +152,15 @@ async fn load(conn: &mut AnyConnection, books: &[BookId]) -> StoreResult<BTreeMa
                     action: rows::parse_action(&action)?,
                     operator: UserId(operator as u64),
                 },
-            };
-            if let Some(book) = inputs.get_mut(&BookId(book_id as u64)) {
-                book.events.push(resolution);
-            }
-        }
-    }
-    Ok(inputs)
+            });
+        Ok(())
+    })
+    .await?;
+    Ok(events)
 }
 
-/// Recomputes `books` (each once, any order) and stores their new statuses; returns them in
-/// book id order. Takes the status clock lock if the caller has not.
+/// Recomputes `books` (each once, any order) from all their events and stores their new
+/// statuses; returns them in book id order. Takes the status clock lock if the caller has not.
 pub(super) async fn recompute_books(
     conn: &mut AnyConnection,
     books: &[BookId],
@@ -136,6 +175,10 @@ pub(super) async fn recompute_books(
 /// not inserted yet, so a push can store each event with its status sequence in one go) and
 /// hands out their status sequence numbers. Nothing is written but the status clock, which
 /// stays locked until commit: sequence order is commit order. [`store_books`] writes the rest.
+///
+/// A book with pending events only is appended to from its stored tip when
+/// [`ledger::extend`] allows, which spares loading its events; a book without pending events
+/// changed some other way and is recomputed whole.
 pub(super) async fn compute_books(
     conn: &mut AnyConnection,
     books: &[BookId],
@@ -148,41 +191,73 @@ pub(super) async fn compute_books(
     // first and then waited for the lock would store a ledger missing the events another
     // device's push committed meanwhile. Once the lock is held, every later statement sees them.
     lock_status_clock(conn).await?;
-    let mut inputs = load(conn, books).await?;
+    let stored = load_stored(conn, books).await?;
+    let mut new: BTreeMap<BookId, Vec<LedgerEvent>> = BTreeMap::new();
     for event in pending {
         if let Some(book_id) = event.event.body.book_id()
-            && let Some(book) = inputs.get_mut(&book_id)
+            && stored.contains_key(&book_id)
         {
-            book.events.extend(LedgerEvent::from_device(event));
+            new.entry(book_id)
+                .or_default()
+                .extend(LedgerEvent::from_device(event));
         }
     }
-    if inputs.is_empty() {
+    if stored.is_empty() {
         return Ok(Vec::new());
     }
-    let n_books = inputs.len() as i64;
+    let mut appended: BTreeMap<BookId, BookLedger> = new
+        .iter()
+        .filter_map(|(id, events)| {
+            let book = &stored[id];
+            ledger::extend(&book.terms, &book.tip, events).map(|ledger| (*id, ledger))
+        })
+        .collect();
+    let whole: Vec<BookId> = stored
+        .keys()
+        .filter(|id| !appended.contains_key(id))
+        .copied()
+        .collect();
+    let mut events = load_events(conn, &whole).await?;
+    let n_books = stored.len() as i64;
     let last_seq: i64 =
         sqlx::query_scalar("UPDATE status_clock SET seq = seq + $1 WHERE id = 1 RETURNING seq")
             .bind(n_books)
             .fetch_one(&mut *conn)
             .await?;
-    Ok(inputs
+    Ok(stored
         .into_iter()
         .enumerate()
-        .map(|(offset, (book_id, input))| {
-            let ledger = ledger::compute(&input.terms, &input.events);
-            let last_used_at = ledger
+        .map(|(offset, (book_id, book))| {
+            let new = new.remove(&book_id).unwrap_or_default();
+            let (ledger, whole, events) = match appended.remove(&book_id) {
+                Some(ledger) => (ledger, false, new),
+                None => {
+                    let mut all = events.remove(&book_id).unwrap_or_default();
+                    all.extend(new);
+                    (ledger::compute(&book.terms, &all), true, all)
+                }
+            };
+            let at_of: HashMap<EventId, u64> = events.iter().map(|e| (e.event_id, e.at)).collect();
+            let counted_at = ledger
                 .redemptions
                 .iter()
                 .filter(|r| r.outcome == Outcome::Counted)
-                .filter_map(|r| {
-                    input
-                        .events
-                        .iter()
-                        .find(|e| e.event_id == r.event_id)
-                        .map(|e| e.at)
-                })
+                .filter_map(|r| at_of.get(&r.event_id).copied())
                 .max();
-            let state = if input.terms.revoked_at.is_some() {
+            let (last_used_at, latest_redemption_at) = if whole {
+                (
+                    counted_at,
+                    LedgerTip::of(&ledger, &events).latest_redemption_at,
+                )
+            } else {
+                (
+                    counted_at.max(book.last_used_at),
+                    LedgerTip::of(&ledger, &events)
+                        .latest_redemption_at
+                        .max(book.tip.latest_redemption_at),
+                )
+            };
+            let state = if book.terms.revoked_at.is_some() {
                 BookState::Revoked
             } else if ledger.remaining == 0 {
                 BookState::UsedUp
@@ -195,6 +270,8 @@ pub(super) async fn compute_books(
                 state,
                 last_used_at,
                 ledger,
+                whole,
+                latest_redemption_at,
             }
         })
         .collect())
@@ -207,11 +284,12 @@ pub(super) async fn store_books(
     recomputed: &[Recomputed],
     now: i64,
 ) -> StoreResult<()> {
-    for chunk in recomputed.chunks(rows_per_statement(conn, 5)) {
+    for chunk in recomputed.chunks(rows_per_statement(conn, 6)) {
         let sql = format!(
             "UPDATE books SET used_units = v.column2, state = v.column3, last_used_at = v.column4, \
-             status_seq = v.column5 FROM (VALUES {}) AS v WHERE books.id = v.column1",
-            value_rows(chunk.len(), 5)
+             status_seq = v.column5, ledger_at = v.column6 FROM (VALUES {}) AS v \
+             WHERE books.id = v.column1",
+            value_rows(chunk.len(), 6)
         );
         let query = chunk
             .iter()
@@ -222,6 +300,7 @@ pub(super) async fn store_books(
                     .bind(rows::book_state_text(book.state))
                     .bind(book.last_used_at.map(|at| at as i64))
                     .bind(book.seq)
+                    .bind(book.latest_redemption_at.map(|at| at as i64))
             });
         query.execute(&mut *conn).await?;
     }
@@ -233,7 +312,9 @@ async fn refresh_review_items(
     recomputed: &[Recomputed],
     now: i64,
 ) -> StoreResult<()> {
-    for chunk in recomputed.chunks(rows_per_statement(conn, 1)) {
+    // Only a whole ledger replaces the book's items; an appended one adds its own.
+    let whole: Vec<&Recomputed> = recomputed.iter().filter(|book| book.whole).collect();
+    for chunk in whole.chunks(rows_per_statement(conn, 1)) {
         let sql = format!(
             "DELETE FROM review_queue WHERE resolution_event_id IS NULL AND reason IN ($1, $2) \
              AND book_id IN ({})",
@@ -285,11 +366,12 @@ async fn refresh_review_items(
 
 /// The ledger of one book and every device event about it, oldest first, with who recorded it.
 pub(super) async fn history(conn: &mut AnyConnection, book_id: BookId) -> StoreResult<BookHistory> {
-    let inputs = load(conn, &[book_id]).await?;
-    let input = inputs
+    let stored = load_stored(conn, &[book_id]).await?;
+    let book = stored
         .get(&book_id)
         .ok_or(crate::store::StoreError::NotFound)?;
-    let ledger = ledger::compute(&input.terms, &input.events);
+    let events = load_events(conn, &[book_id]).await?;
+    let ledger = ledger::compute(&book.terms, events.get(&book_id).map_or(&[], Vec::as_slice));
     let found = sqlx::query(
         "SELECT e.signed, e.received_at, d.name AS device_name, u.username, o.name AS outlet_name \
          FROM events e JOIN devices d ON d.id = e.device_id JOIN users u ON u.id = d.user_id \

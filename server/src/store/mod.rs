@@ -25,12 +25,13 @@ use std::ops::Range;
 use shuipiao_shared::event::{ChainTip, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
-use shuipiao_shared::status::StatusRow;
+use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
 
 use crate::config::{Backend, DatabaseUrl};
 use audit::{AuditPage, AuditQuery};
 use models::*;
+pub use outbox::NOT_FAILED;
 use reports::{Bucket, DeviceActivity, ReportData};
 pub use rewards::{NOT_ENOUGH_POINTS, OUT_OF_STOCK};
 pub use sql::SqlStore;
@@ -163,6 +164,16 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Member accounts of an enterprise.
     fn members(&self, enterprise_id: i64)
     -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
+    /// Makes an existing customer account a member of an enterprise and queues `messages` in
+    /// the same step; `Conflict` if it is not a customer account or already in an enterprise.
+    fn join_enterprise(
+        &self,
+        account_id: i64,
+        enterprise_id: i64,
+        messages: &[NewNotification],
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Adds a user.
     fn create_user(
         &self,
@@ -217,7 +228,21 @@ pub trait Store: Clone + Send + Sync + 'static {
         customer: &NewCustomer,
         now: i64,
         audit: &AuditEntry,
-    ) -> impl Future<Output = StoreResult<User>> + Send;
+    ) -> impl Future<Output = StoreResult<User>> + Send {
+        self.register_customer_with(customer, now, audit, |_, _| Welcome::default())
+    }
+    /// Registers a customer and, in the same transaction, what `welcome` makes for the new
+    /// account and user (gift books signed for the account id); nothing is stored if any
+    /// part fails.
+    fn register_customer_with<F>(
+        &self,
+        customer: &NewCustomer,
+        now: i64,
+        audit: &AuditEntry,
+        welcome: F,
+    ) -> impl Future<Output = StoreResult<User>> + Send
+    where
+        F: FnOnce(i64, UserId) -> Welcome + Send;
     /// Earlier sign-ups from a browser.
     fn signups_from_browser(
         &self,
@@ -243,19 +268,43 @@ pub trait Store: Clone + Send + Sync + 'static {
         user: UserId,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
-    /// Records a delivery attempt: sent, or failed with a retry time, or dead without one.
+    /// Records a delivery attempt over `channel`: sent, or failed with a retry time, or dead
+    /// without one.
     fn record_delivery(
         &self,
         id: i64,
+        channel: Channel,
         result: Result<(), &str>,
         retry_at: Option<i64>,
         now: i64,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Sealed phone numbers of an account's users.
+    /// Messages matching a filter, newest first.
+    fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
+    /// Queues a failed message again, due now; `NotFound` for an unknown id, `Conflict`
+    /// ([`NOT_FAILED`]) for one that did not fail.
+    fn resend_notification(
+        &self,
+        id: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Binds a user's sealed WeChat openid or push token (`None` unbinds).
+    fn bind_channel(
+        &self,
+        user: UserId,
+        channel: Channel,
+        address_sealed: Option<&[u8]>,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// The users of an account, with their sealed phone numbers and bound channels.
     fn recipients(
         &self,
         account_id: i64,
-    ) -> impl Future<Output = StoreResult<Vec<(UserId, Vec<u8>)>>> + Send;
+    ) -> impl Future<Output = StoreResult<Vec<Recipient>>> + Send;
     /// Where a background job has read up to.
     fn job_cursor(&self, name: &str) -> impl Future<Output = StoreResult<i64>> + Send;
     /// Moves a job's cursor forward.
@@ -382,10 +431,11 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<Book>>> + Send;
 
     // Keys.
-    /// Stores a key; when it is an active key, the purpose's previous active key is retired.
+    /// Stores a key; an active key takes its purpose's place as `install` says.
     fn insert_signing_key(
         &self,
         key: &SigningKeyRow,
+        install: KeyInstall,
         now: i64,
         audit: &AuditEntry,
     ) -> impl Future<Output = StoreResult<()>> + Send;
@@ -452,6 +502,9 @@ pub trait Store: Clone + Send + Sync + 'static {
         cursor: u64,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<StatusRow>>> + Send;
+    /// The revoked and used-up books and the status sequence they reflect, read in one
+    /// statement so the two agree: a device that loads them pulls rows after that sequence.
+    fn status_sets(&self) -> impl Future<Output = StoreResult<(u64, StatusSets)>> + Send;
     /// Where the stored chain of a device ends.
     fn chain_tip(&self, device: DeviceId) -> impl Future<Output = StoreResult<ChainTip>> + Send;
     /// The review queue; `open_only` leaves out resolved items.

@@ -86,6 +86,10 @@ pub struct NewPackage {
     /// Where books may be redeemed (0 = anywhere).
     #[schema(value_type = u32)]
     pub scope: ScopeId,
+    /// Books are shown only as a rotating QR code signed in the holder's browser (v2
+    /// credential), so screenshots stop working; off by default.
+    #[serde(default)]
+    pub holder_bound: bool,
 }
 
 /// A package on sale.
@@ -372,6 +376,16 @@ impl KeyPurpose {
     }
 }
 
+/// How a new active key takes its purpose's place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyInstall {
+    /// Only when the purpose has no active key yet, else `Conflict`: instances starting together
+    /// on an empty database install one key set.
+    First,
+    /// Retiring the purpose's active key (rotation).
+    Rotate,
+}
+
 /// State of a stored key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -576,6 +590,18 @@ pub struct NewCustomer {
     pub browser_hash: Option<Vec<u8>>,
 }
 
+/// What registration stores with a new customer, in the same transaction: welcome and referral
+/// gift books, their audit entries and the messages about them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Welcome {
+    /// Signed gift books (for the new account, and the referrer's).
+    pub books: Vec<NewBook>,
+    /// One audit entry per book.
+    pub audits: Vec<AuditEntry>,
+    /// Messages to queue.
+    pub messages: Vec<NewNotification>,
+}
+
 /// Delivery channel of a notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Channel {
@@ -605,6 +631,91 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// Every channel, in the order pages list them.
+    pub const ALL: [Channel; 3] = [Channel::Sms, Channel::Wechat, Channel::Push];
+
+    /// zh-CN label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Sms => "短信",
+            Channel::Wechat => "微信模板消息",
+            Channel::Push => "App 推送",
+        }
+    }
+}
+
+/// What a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// A sign-in or registration code.
+    Code,
+    /// Books arrived.
+    Issued,
+    /// Units were redeemed.
+    Redeemed,
+    /// A book is about to expire.
+    Expiring,
+    /// A lost book was replaced.
+    Reissued,
+    /// An enterprise added the customer as a member.
+    Invited,
+}
+
+impl MessageKind {
+    /// Every kind, in the order pages list them.
+    pub const ALL: [MessageKind; 6] = [
+        MessageKind::Code,
+        MessageKind::Issued,
+        MessageKind::Redeemed,
+        MessageKind::Expiring,
+        MessageKind::Reissued,
+        MessageKind::Invited,
+    ];
+
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Code => "code",
+            MessageKind::Issued => "issued",
+            MessageKind::Redeemed => "redeemed",
+            MessageKind::Expiring => "expiring",
+            MessageKind::Reissued => "reissued",
+            MessageKind::Invited => "invited",
+        }
+    }
+
+    /// Parses stored text.
+    pub fn parse(text: &str) -> Option<MessageKind> {
+        MessageKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// zh-CN label, also the title of an app push.
+    pub fn label(self) -> &'static str {
+        match self {
+            MessageKind::Code => "验证码",
+            MessageKind::Issued => "水票到账",
+            MessageKind::Redeemed => "水票使用提醒",
+            MessageKind::Expiring => "水票到期提醒",
+            MessageKind::Reissued => "水票补发",
+            MessageKind::Invited => "企业用水邀请",
+        }
+    }
+}
+
+/// A user a message can reach: the phone always, and the channels they bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The user.
+    pub user_id: UserId,
+    /// Their sealed phone number.
+    pub phone_sealed: Vec<u8>,
+    /// Sealed WeChat openid, if bound.
+    pub wechat_sealed: Option<Vec<u8>>,
+    /// Sealed app push device token, if bound.
+    pub push_sealed: Option<Vec<u8>>,
+}
+
 /// A message to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewNotification {
@@ -612,10 +723,12 @@ pub struct NewNotification {
     pub user_id: Option<UserId>,
     /// How to deliver it.
     pub channel: Channel,
-    /// The sealed phone number (or other address) to deliver to.
+    /// The sealed phone number: the SMS address, and the fallback of the other channels.
     pub recipient_sealed: Vec<u8>,
-    /// What it is about, e.g. `redeemed`.
-    pub kind: &'static str,
+    /// The sealed WeChat openid or push token, for those channels.
+    pub address_sealed: Option<Vec<u8>>,
+    /// What it is about.
+    pub kind: MessageKind,
     /// zh-CN text.
     pub body: String,
     /// Queued at most once per key (e.g. `expiring:12`).
@@ -640,6 +753,15 @@ impl NotificationState {
             NotificationState::Pending => "pending",
             NotificationState::Sent => "sent",
             NotificationState::Dead => "dead",
+        }
+    }
+
+    /// zh-CN label.
+    pub fn label(self) -> &'static str {
+        match self {
+            NotificationState::Pending => "待发送",
+            NotificationState::Sent => "已发送",
+            NotificationState::Dead => "已放弃",
         }
     }
 
@@ -670,6 +792,35 @@ pub struct Notification {
     pub next_attempt_at: i64,
     /// The last delivery error.
     pub last_error: Option<String>,
+    /// Queued at (unix seconds).
+    pub created_at: i64,
+    /// Delivered at (unix seconds).
+    pub sent_at: Option<i64>,
+}
+
+impl Notification {
+    /// Delivery failed at least once and the message is not delivered: a candidate for resend.
+    pub fn failed(&self) -> bool {
+        self.state == NotificationState::Dead
+            || (self.state == NotificationState::Pending && self.last_error.is_some())
+    }
+}
+
+/// Which messages the admin notifications page lists; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotificationFilter {
+    /// Only this state.
+    pub state: Option<NotificationState>,
+    /// Only failed ones (dead, or pending after a failed attempt).
+    pub failed: bool,
+    /// Only this channel.
+    pub channel: Option<Channel>,
+    /// Only this kind.
+    pub kind: Option<MessageKind>,
+    /// Only messages to this user.
+    pub user_id: Option<UserId>,
+    /// Queued at or after (unix seconds).
+    pub since: Option<i64>,
 }
 
 /// A book whose counted units changed since its holder was last told.

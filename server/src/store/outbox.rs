@@ -5,9 +5,10 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::store::models::{
-    Channel, NewNotification, Notification, NotificationState, UsageChange,
+    AuditEntry, Channel, MessageKind, NewNotification, Notification, NotificationFilter,
+    NotificationState, Recipient, UsageChange,
 };
-use crate::store::{StoreResult, rows};
+use crate::store::{StoreError, StoreResult, rows, sql};
 use shuipiao_shared::ids::{BookId, UserId};
 
 /// Queues messages; one whose dedupe key is already queued is skipped. Returns how many were new.
@@ -19,14 +20,16 @@ pub(super) async fn enqueue(
     let mut added = 0;
     for message in messages {
         added += sqlx::query(
-            "INSERT INTO notifications (user_id, channel, recipient_sealed, kind, body, dedupe_key, \
-             state, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) \
+            "INSERT INTO notifications (user_id, channel, recipient_sealed, address_sealed, kind, \
+             body, dedupe_key, state, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8) \
              ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(message.user_id.map(|u| u.0 as i64))
         .bind(message.channel.as_str())
         .bind(message.recipient_sealed.clone())
-        .bind(message.kind)
+        .bind(message.address_sealed.clone())
+        .bind(message.kind.as_str())
         .bind(&message.body)
         .bind(message.dedupe_key.clone())
         .bind(now)
@@ -35,14 +38,6 @@ pub(super) async fn enqueue(
         .rows_affected();
     }
     Ok(added)
-}
-
-fn kind_of(text: &str) -> &'static str {
-    crate::notify::KINDS
-        .iter()
-        .find(|k| **k == text)
-        .copied()
-        .unwrap_or("other")
 }
 
 fn notification(row: &AnyRow) -> StoreResult<Notification> {
@@ -58,7 +53,8 @@ fn notification(row: &AnyRow) -> StoreResult<Notification> {
             channel: Channel::parse(&channel)
                 .ok_or_else(|| rows::corrupt("notifications.channel"))?,
             recipient_sealed: row.try_get("recipient_sealed")?,
-            kind: kind_of(&kind),
+            address_sealed: row.try_get("address_sealed")?,
+            kind: MessageKind::parse(&kind).ok_or_else(|| rows::corrupt("notifications.kind"))?,
             body: row.try_get("body")?,
             dedupe_key: row.try_get("dedupe_key")?,
         },
@@ -67,11 +63,13 @@ fn notification(row: &AnyRow) -> StoreResult<Notification> {
         attempts: u32::try_from(attempts).map_err(|_| rows::corrupt("notifications.attempts"))?,
         next_attempt_at: row.try_get("next_attempt_at")?,
         last_error: row.try_get("last_error")?,
+        created_at: row.try_get("created_at")?,
+        sent_at: row.try_get("sent_at")?,
     })
 }
 
-const COLUMNS: &str = "id, user_id, channel, recipient_sealed, kind, body, dedupe_key, state, \
-    attempts, next_attempt_at, last_error";
+const COLUMNS: &str = "id, user_id, channel, recipient_sealed, address_sealed, kind, body, \
+    dedupe_key, state, attempts, next_attempt_at, last_error, created_at, sent_at";
 
 /// Pending messages due at `now`, oldest first.
 pub(super) async fn due(
@@ -90,50 +88,122 @@ pub(super) async fn due(
     found.iter().map(notification).collect()
 }
 
-/// Messages of a user, newest first.
-pub(super) async fn of_user(
+/// Records one delivery attempt over `channel` (the queued one, or SMS when that channel is
+/// off): sent, retried at `retry_at`, or dead when there is none.
+pub(super) async fn record_attempt(
     conn: &mut AnyConnection,
-    user: UserId,
+    id: i64,
+    channel: Channel,
+    result: Result<(), &str>,
+    retry_at: Option<i64>,
+    now: i64,
+) -> StoreResult<()> {
+    let (state, error, next_attempt_at, sent_at) = match (result, retry_at) {
+        (Ok(()), _) => ("sent", None, None, Some(now)),
+        (Err(error), Some(at)) => ("pending", Some(error), Some(at), None),
+        (Err(error), None) => ("dead", Some(error), None, None),
+    };
+    sqlx::query(
+        "UPDATE notifications SET state = $2, channel = $3, attempts = attempts + 1, \
+         last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at), sent_at = $6 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(state)
+    .bind(channel.as_str())
+    .bind(error.map(str::to_string))
+    .bind(next_attempt_at)
+    .bind(sent_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Messages matching `filter`, newest first.
+pub(super) async fn list(
+    conn: &mut AnyConnection,
+    filter: &NotificationFilter,
     limit: u32,
 ) -> StoreResult<Vec<Notification>> {
     let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM notifications WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
+        "SELECT {COLUMNS} FROM notifications \
+         WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR channel = $2) \
+         AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR user_id = $4) \
+         AND ($5 IS NULL OR created_at >= $5) \
+         AND ($6 = 0 OR state = 'dead' OR (state = 'pending' AND last_error IS NOT NULL)) \
+         ORDER BY id DESC LIMIT $7"
     )))
-    .bind(user.0 as i64)
+    .bind(filter.state.map(NotificationState::as_str))
+    .bind(filter.channel.map(Channel::as_str))
+    .bind(filter.kind.map(MessageKind::as_str))
+    .bind(filter.user_id.map(|u| u.0 as i64))
+    .bind(filter.since)
+    .bind(i64::from(filter.failed))
     .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
     found.iter().map(notification).collect()
 }
 
-/// Records one delivery attempt: sent, retried at `retry_at`, or dead when there is none.
-pub(super) async fn record_attempt(
+/// Puts a failed message (dead, or pending after a failed attempt) back in the queue, due
+/// now, with a fresh attempt count and no error; `NotFound` for an unknown id, `Conflict` for a message
+/// that did not fail.
+pub(super) async fn resend(
     conn: &mut AnyConnection,
     id: i64,
-    result: Result<(), &str>,
-    retry_at: Option<i64>,
+    now: i64,
+    audit: &AuditEntry,
+) -> StoreResult<()> {
+    let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM notifications WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let message = notification(&found.ok_or(StoreError::NotFound)?)?;
+    if !message.failed() {
+        return Err(StoreError::Conflict(NOT_FAILED.into()));
+    }
+    sqlx::query(
+        "UPDATE notifications SET state = 'pending', attempts = 0, next_attempt_at = $2, \
+         last_error = NULL WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sql::insert_audit(conn, audit, now).await
+}
+
+/// The conflict detail of [`resend`] for a message that was delivered or never failed.
+pub const NOT_FAILED: &str = "notification did not fail";
+
+/// Binds (or with `None` unbinds) a user's WeChat openid or push token.
+pub(super) async fn bind_channel(
+    conn: &mut AnyConnection,
+    user: UserId,
+    channel: Channel,
+    address_sealed: Option<&[u8]>,
     now: i64,
 ) -> StoreResult<()> {
-    let query = match (result, retry_at) {
-        (Ok(()), _) => sqlx::query(
-            "UPDATE notifications SET state = 'sent', attempts = attempts + 1, sent_at = $2, \
-             last_error = NULL WHERE id = $1",
+    if channel == Channel::Sms {
+        return Err(StoreError::Conflict(
+            "the SMS address is the phone number".into(),
+        ));
+    }
+    let query = match address_sealed {
+        Some(address) => sqlx::query(
+            "INSERT INTO user_channels (user_id, channel, address_sealed, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, channel) \
+             DO UPDATE SET address_sealed = excluded.address_sealed, updated_at = excluded.updated_at",
         )
-        .bind(id)
+        .bind(user.0 as i64)
+        .bind(channel.as_str())
+        .bind(address.to_vec())
         .bind(now),
-        (Err(error), Some(at)) => sqlx::query(
-            "UPDATE notifications SET attempts = attempts + 1, last_error = $2, next_attempt_at = $3 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(error.to_string())
-        .bind(at),
-        (Err(error), None) => sqlx::query(
-            "UPDATE notifications SET state = 'dead', attempts = attempts + 1, last_error = $2 \
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(error.to_string()),
+        None => sqlx::query("DELETE FROM user_channels WHERE user_id = $1 AND channel = $2")
+            .bind(user.0 as i64)
+            .bind(channel.as_str()),
     };
     query.execute(conn).await?;
     Ok(())
@@ -218,14 +288,18 @@ pub(super) async fn mark_notified(
     Ok(())
 }
 
-/// Sealed phone numbers of the users of an account, for messages about its books.
+/// The users of an account a message about its books goes to, with their bound channels.
 pub(super) async fn recipients(
     conn: &mut AnyConnection,
     account_id: i64,
-) -> StoreResult<Vec<(UserId, Vec<u8>)>> {
+) -> StoreResult<Vec<Recipient>> {
     let found = sqlx::query(
-        "SELECT id, phone_sealed FROM users WHERE account_id = $1 AND phone_sealed IS NOT NULL \
-         AND disabled_at IS NULL ORDER BY id",
+        "SELECT u.id, u.phone_sealed, w.address_sealed AS wechat, p.address_sealed AS push \
+         FROM users u \
+         LEFT JOIN user_channels w ON w.user_id = u.id AND w.channel = 'wechat' \
+         LEFT JOIN user_channels p ON p.user_id = u.id AND p.channel = 'push' \
+         WHERE u.account_id = $1 AND u.phone_sealed IS NOT NULL AND u.disabled_at IS NULL \
+         ORDER BY u.id",
     )
     .bind(account_id)
     .fetch_all(conn)
@@ -233,10 +307,12 @@ pub(super) async fn recipients(
     found
         .iter()
         .map(|row| {
-            Ok((
-                UserId(row.try_get::<i64, _>("id")? as u64),
-                row.try_get("phone_sealed")?,
-            ))
+            Ok(Recipient {
+                user_id: UserId(row.try_get::<i64, _>("id")? as u64),
+                phone_sealed: row.try_get("phone_sealed")?,
+                wechat_sealed: row.try_get("wechat")?,
+                push_sealed: row.try_get("push")?,
+            })
         })
         .collect()
 }

@@ -5,7 +5,7 @@ use shuipiao_shared::ledger::ResolutionAction;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use shuipiao_shared::status::{BookState, StatusRow};
+use shuipiao_shared::status::{BookState, StatusRow, StatusSets};
 
 use crate::store::models::*;
 use crate::store::{StoreError, StoreResult};
@@ -87,6 +87,7 @@ pub(super) fn package(row: &AnyRow) -> StoreResult<Package> {
             validity_days: int(row, "validity_days")?,
             product: ProductCode(int(row, "product_code")?),
             scope: ScopeId(int(row, "scope_id")?),
+            holder_bound: int::<i64>(row, "holder_bound")? != 0,
         },
     })
 }
@@ -227,6 +228,24 @@ pub(super) fn status_row(row: &AnyRow) -> StoreResult<StatusRow> {
         seq: int(row, "status_seq")?,
         last_used_at: opt_int(row, "last_used_at")?,
     })
+}
+
+/// Adds one row of the status-sets query (`id`, `state`) to `sets`; the row whose state is
+/// `head` carries the status sequence in `id` instead.
+pub(super) fn add_to_sets(row: &AnyRow, seq: &mut u64, sets: &mut StatusSets) -> StoreResult<()> {
+    let id: u64 = int(row, "id")?;
+    let state: String = get(row, "state")?;
+    match (state.as_str(), book_state(&state)) {
+        ("head", _) => *seq = id,
+        (_, Some(BookState::Revoked)) => {
+            sets.revoked.insert(id);
+        }
+        (_, Some(BookState::UsedUp)) => {
+            sets.used_up.insert(id);
+        }
+        _ => return Err(corrupt("books.state")),
+    }
+    Ok(())
 }
 
 /// An event id stored as text.

@@ -2,16 +2,19 @@
 //! (`$n` parameters, `RETURNING`, `ON CONFLICT`), over sqlx's `Any` driver.
 //! Only connection setup, migrations and transaction start differ (see `backend.rs`).
 
-use std::ops::Range;
+use std::ops::{Deref, DerefMut, Range};
+use std::sync::Arc;
+use std::time::Duration;
 
 use shuipiao_shared::event::{ChainTip, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
-use shuipiao_shared::status::StatusRow;
+use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::{Backend, DatabaseUrl};
 use crate::store::audit::{self, AuditPage, AuditQuery};
@@ -27,6 +30,40 @@ use crate::store::{
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite only: this process's writers queue here for the database's single write lock.
+    /// Waiting inside SQLite means sleeping and polling (1, 2, 5, 10 … ms), so concurrent pushes
+    /// left the lock idle between writers; a queue hands it over at once.
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+/// How long a writer waits for the SQLite write gate before answering busy; matches the
+/// connection's `busy_timeout`, which still covers writers in other processes (the CLI).
+const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A write transaction, holding the SQLite write gate until it ends.
+pub(crate) struct WriteTx {
+    tx: Transaction<'static, Any>,
+    _gate: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 /// Selects books (`b`) with the package of their order; callers append `WHERE …`.
@@ -37,11 +74,20 @@ const SELECT_BOOKS: &str = "SELECT b.id, b.order_id, b.account_id, b.product_cod
 
 impl SqlStore {
     /// Starts a write transaction the way the backend needs (see `backend::begin_write_statement`).
-    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Any>> {
-        Ok(self
+    pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let gate = match &self.write_gate {
+            Some(gate) => Some(
+                tokio::time::timeout(WRITE_GATE_TIMEOUT, gate.clone().lock_owned())
+                    .await
+                    .map_err(|elapsed| StoreError::Busy(Box::new(elapsed)))?,
+            ),
+            None => None,
+        };
+        let tx = self
             .pool
             .begin_with(backend::begin_write_statement(self.backend))
-            .await?)
+            .await?;
+        Ok(WriteTx { tx, _gate: gate })
     }
 }
 
@@ -143,7 +189,12 @@ impl Store for SqlStore {
     async fn connect(url: &DatabaseUrl) -> StoreResult<SqlStore> {
         let (pool, backend) = backend::open(url).await?;
         reports::decode_old_events(&pool, backend::begin_write_statement(backend)).await?;
-        Ok(SqlStore { pool, backend })
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(SqlStore {
+            pool,
+            backend,
+            write_gate,
+        })
     }
 
     fn backend(&self) -> Backend {
@@ -319,7 +370,8 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO packages (name, price_fen, paid_units, bonus_units, validity_days, \
-             product_code, scope_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+             product_code, scope_id, holder_bound) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             RETURNING id",
         )
         .bind(&package.name)
         .bind(package.price_fen)
@@ -328,6 +380,7 @@ impl Store for SqlStore {
         .bind(i64::from(package.validity_days))
         .bind(i64::from(package.product.0))
         .bind(i64::from(package.scope.0))
+        .bind(i64::from(package.holder_bound))
         .fetch_one(&mut *tx)
         .await?;
         insert_audit(&mut tx, audit, now).await?;
@@ -404,6 +457,35 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         found.iter().map(rows::account).collect()
+    }
+
+    async fn join_enterprise(
+        &self,
+        account_id: i64,
+        enterprise_id: i64,
+        messages: &[NewNotification],
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let joined = sqlx::query(
+            "UPDATE accounts SET enterprise_id = $2 WHERE id = $1 AND kind = 'customer' \
+             AND enterprise_id IS NULL",
+        )
+        .bind(account_id)
+        .bind(enterprise_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if joined == 0 {
+            return Err(StoreError::Conflict(
+                "not a customer account outside any enterprise".into(),
+            ));
+        }
+        outbox::enqueue(&mut tx, messages, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn create_user(&self, user: &NewUser, now: i64, audit: &AuditEntry) -> StoreResult<User> {
@@ -483,20 +565,37 @@ impl Store for SqlStore {
         Ok(used)
     }
 
-    async fn register_customer(
+    async fn register_customer_with<F>(
         &self,
         customer: &NewCustomer,
         now: i64,
         audit: &AuditEntry,
-    ) -> StoreResult<User> {
+        welcome: F,
+    ) -> StoreResult<User>
+    where
+        F: FnOnce(i64, UserId) -> Welcome + Send,
+    {
         let mut tx = self.begin_write().await?;
         let id = customers::register(&mut tx, customer, now, audit).await?;
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id.0 as i64)
             .fetch_one(&mut *tx)
             .await?;
+        let user = rows::user(&row)?;
+        let account_id = user
+            .spec
+            .account_id
+            .ok_or_else(|| rows::corrupt("users.account_id"))?;
+        let extras = welcome(account_id, id);
+        for book in &extras.books {
+            insert_book(&mut tx, book, None, now).await?;
+        }
+        for entry in &extras.audits {
+            insert_audit(&mut tx, entry, now).await?;
+        }
+        outbox::enqueue(&mut tx, &extras.messages, now).await?;
         tx.commit().await?;
-        rows::user(&row)
+        Ok(user)
     }
 
     async fn signups_from_browser(&self, browser_hash: &[u8]) -> StoreResult<i64> {
@@ -521,22 +620,53 @@ impl Store for SqlStore {
     }
 
     async fn notifications_of(&self, user: UserId, limit: u32) -> StoreResult<Vec<Notification>> {
-        let mut conn = self.pool.acquire().await?;
-        outbox::of_user(&mut conn, user, limit).await
+        let filter = NotificationFilter {
+            user_id: Some(user),
+            ..NotificationFilter::default()
+        };
+        self.list_notifications(&filter, limit).await
     }
 
     async fn record_delivery(
         &self,
         id: i64,
+        channel: Channel,
         result: Result<(), &str>,
         retry_at: Option<i64>,
         now: i64,
     ) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
-        outbox::record_attempt(&mut conn, id, result, retry_at, now).await
+        outbox::record_attempt(&mut conn, id, channel, result, retry_at, now).await
     }
 
-    async fn recipients(&self, account_id: i64) -> StoreResult<Vec<(UserId, Vec<u8>)>> {
+    async fn list_notifications(
+        &self,
+        filter: &NotificationFilter,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::list(&mut conn, filter, limit).await
+    }
+
+    async fn resend_notification(&self, id: i64, now: i64, audit: &AuditEntry) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        outbox::resend(&mut tx, id, now, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn bind_channel(
+        &self,
+        user: UserId,
+        channel: Channel,
+        address_sealed: Option<&[u8]>,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::bind_channel(&mut conn, user, channel, address_sealed, now).await
+    }
+
+    async fn recipients(&self, account_id: i64) -> StoreResult<Vec<Recipient>> {
         let mut conn = self.pool.acquire().await?;
         outbox::recipients(&mut conn, account_id).await
     }
@@ -815,11 +945,12 @@ impl Store for SqlStore {
     async fn insert_signing_key(
         &self,
         key: &SigningKeyRow,
+        install: KeyInstall,
         now: i64,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        if key.status == KeyStatus::Active {
+        if key.status == KeyStatus::Active && install == KeyInstall::Rotate {
             sqlx::query(
                 "UPDATE signing_keys SET state = 'retired' WHERE purpose = $1 AND state = 'active'",
             )
@@ -1047,6 +1178,23 @@ impl Store for SqlStore {
         .fetch_all(&self.pool)
         .await?;
         found.iter().map(rows::status_row).collect()
+    }
+
+    async fn status_sets(&self) -> StoreResult<(u64, StatusSets)> {
+        // One statement is one consistent read on both backends. Sequence numbers are handed
+        // out under a lock held until commit, so every row at or below the highest committed
+        // sequence is in, and everything later comes through pull.
+        let found = sqlx::query(
+            "SELECT id, state FROM books WHERE state <> 'active' \
+             UNION ALL SELECT CAST(COALESCE(MAX(status_seq), 0) AS BIGINT), 'head' FROM books",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let (mut seq, mut sets) = (0, StatusSets::default());
+        for row in &found {
+            rows::add_to_sets(row, &mut seq, &mut sets)?;
+        }
+        Ok((seq, sets))
     }
 
     async fn chain_tip(&self, device: DeviceId) -> StoreResult<ChainTip> {

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 
 const STYLESHEET: &str = include_str!("../../static/shuipiao.css");
 const SCRIPT: &str = include_str!("../../static/shuipiao.js");
+const HOLDER_SCRIPT: &str = include_str!("../../static/holder.js");
 
 /// `GET /static/shuipiao.css`.
 pub async fn stylesheet() -> impl IntoResponse {
@@ -21,11 +22,20 @@ pub async fn stylesheet() -> impl IntoResponse {
 
 /// `GET /static/shuipiao.js`: confirmations before destructive forms, the print button.
 pub async fn script() -> impl IntoResponse {
+    javascript(SCRIPT)
+}
+
+/// `GET /static/holder.js`: the holder key and the rotating QR code of a bound book.
+pub async fn holder_script() -> impl IntoResponse {
+    javascript(HOLDER_SCRIPT)
+}
+
+fn javascript(source: &'static str) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        SCRIPT,
+        source,
     )
 }

@@ -100,6 +100,13 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
         Route::new(
             Surface::Page,
             Method::GET,
+            "/static/holder.js",
+            Access::Public,
+            assets::holder_script,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
             "/wallet",
             Access::Roles(HOLDERS),
             wallet::list::<S>,
@@ -117,6 +124,20 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             "/wallet/books/{id}/print",
             Access::Roles(BOOK_READERS),
             wallet::print::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
+            "/wallet/books/{id}/qr.svg",
+            Access::Roles(BOOK_READERS),
+            wallet::rotating_qr_svg::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/books/{id}/holder-key",
+            Access::Roles(HOLDERS),
+            wallet::bind_holder_key::<S>,
         ),
         Route::new(
             Surface::Page,

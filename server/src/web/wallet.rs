@@ -1,11 +1,14 @@
 //! The 我的水票 wallet pages: the list with filters, a book's detail with its QR code and usage
-//! history, and a print view for customers who prefer paper.
+//! history, and a print view for customers who prefer paper. Books of holder-bound packages
+//! show a rotating QR code instead: `static/holder.js` binds the book to a key the browser keeps
+//! and draws each 30 s window's code through [`rotating_qr_svg`].
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::Json;
+use axum::extract::{Form, Query, State};
 use axum::http::HeaderMap;
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use serde::Deserialize;
 use shuipiao_shared::event::EventBody;
@@ -16,6 +19,7 @@ use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiPath};
 use crate::local_time;
+use crate::rotating_qr::{self, QrMode};
 use crate::store::Store;
 use crate::store::models::{Book, BookHistory, Role, User};
 use crate::wallet::{self, Names, WalletEntry, WalletFilter, WalletStatus};
@@ -257,6 +261,9 @@ struct BookView {
     revoke_reason: Option<String>,
     qr_svg: Option<String>,
     qr_text: String,
+    /// `bind` (the browser must make a key first) or `rotate`, when the code rotates and the
+    /// book can still be used; empty otherwise.
+    rotating: &'static str,
 }
 
 async fn book_view<S: Store>(
@@ -270,6 +277,13 @@ async fn book_view<S: Store>(
     }
     let names = Names::load(&state.store).await?;
     let status = WalletStatus::of(&book, crate::unix_now());
+    let mode = rotating_qr::mode(&state.store, &book).await?;
+    let rotating = match mode {
+        _ if !status.redeemable() => "",
+        QrMode::Static => "",
+        QrMode::NeedsHolderKey => "bind",
+        QrMode::Rotating(_) => "rotate",
+    };
     let scope_name = if book.issued.scope == ScopeId::ANYWHERE {
         "不限区域".to_string()
     } else {
@@ -295,11 +309,11 @@ async fn book_view<S: Store>(
         issued: local_time::date(i64::from(book.issued.valid_from)),
         valid_until: local_time::date(i64::from(book.issued.valid_until)),
         revoke_reason: book.revoke_reason.clone(),
-        qr_svg: status
-            .redeemable()
+        qr_svg: (status.redeemable() && mode == QrMode::Static)
             .then(|| qr::svg(&book.issued.qr_text))
             .flatten(),
         qr_text: book.issued.qr_text.clone(),
+        rotating,
     };
     Ok((view, book))
 }
@@ -350,4 +364,92 @@ pub async fn print<S: Store>(
         book: view,
         printed: local_time::minute(crate::unix_now()),
     }))
+}
+
+/// The browser's proof for one window, as query parameters of [`rotating_qr_svg`].
+#[derive(Debug, Default, Deserialize)]
+pub struct ProofQuery {
+    #[serde(default)]
+    window: String,
+    #[serde(default)]
+    proof: String,
+}
+
+/// `GET /wallet/books/{id}/qr.svg?window=…&proof=…`: the rotating QR code of a bound book for
+/// the window the browser signed. Nothing is stored; a wrong or stale proof is refused.
+pub async fn rotating_qr_svg<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<u64>,
+    Query(query): Query<ProofQuery>,
+) -> Result<Response, PageError> {
+    let book = state.store.book(BookId(id)).await?;
+    if !wallet::may_read(&state.store, &user, &book).await? {
+        return Err(ApiError::not_found().into());
+    }
+    let now = crate::unix_now();
+    let QrMode::Rotating(bound) = rotating_qr::mode(&state.store, &book).await? else {
+        return Err(ApiError::bad_request("此水票没有动态二维码").into());
+    };
+    if !WalletStatus::of(&book, now).redeemable() {
+        return Err(ApiError::bad_request("此水票已不能使用").into());
+    }
+    let window = query
+        .window
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request("时间窗口格式不正确"))?;
+    let code =
+        rotating_qr::code(&bound, window, &query.proof, now).map_err(ApiError::bad_request)?;
+    let svg = qr::svg(&code.to_qr_text()).ok_or_else(|| ApiError::bad_request("二维码生成失败"))?;
+    Ok((
+        [(CONTENT_TYPE, "image/svg+xml"), (CACHE_CONTROL, "no-store")],
+        svg,
+    )
+        .into_response())
+}
+
+/// The key the browser made for a book.
+#[derive(Debug, Default, Deserialize)]
+pub struct BindForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    public_key: String,
+}
+
+/// `POST /wallet/books/{id}/holder-key`: binds the book to the browser's public key by revoking
+/// it and issuing its remaining units as a v2 credential; answers `{"book_id": new id}`.
+pub async fn bind_holder_key<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<u64>,
+    Form(form): Form<BindForm>,
+) -> Result<Response, PageError> {
+    if !csrf::verify(&headers, &form.csrf) {
+        return Err(ApiError::forbidden().into());
+    }
+    let book = state.store.book(BookId(id)).await?;
+    if !wallet::may_read(&state.store, &user, &book).await? {
+        return Err(ApiError::not_found().into());
+    }
+    if !rotating_qr::may_bind(&user, &book) {
+        return Err(ApiError::forbidden().into());
+    }
+    if rotating_qr::mode(&state.store, &book).await? == QrMode::Static {
+        return Err(ApiError::bad_request("此水票不使用动态二维码").into());
+    }
+    let key = rotating_qr::holder_key(&form.public_key).map_err(ApiError::bad_request)?;
+    let bound = crate::issuance::bind_holder(
+        &state.store,
+        &state.master,
+        &book,
+        key,
+        Some(user.id),
+        crate::unix_now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(Json(serde_json::json!({ "book_id": bound.issued.id.0 })).into_response())
 }

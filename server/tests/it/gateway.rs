@@ -1,4 +1,4 @@
-//! A mock SMS / WeChat gateway on 127.0.0.1:0: records each signed request, checks the
+//! A mock SMS / WeChat / push gateway on 127.0.0.1:0: records each signed request, checks the
 //! signature, and can be told to fail the next requests.
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -9,7 +9,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::Value;
-use shuipiao_server::notify::sink;
+use shuipiao_server::config::GatewayConfig;
+use shuipiao_server::notify::gateway;
 
 pub const SECRET: &str = "gateway-test-secret";
 
@@ -33,7 +34,7 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Stri
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
-    let expected = sink::sign(SECRET, header("x-shuipiao-timestamp"), &body);
+    let expected = gateway::sign(SECRET, header("x-shuipiao-timestamp"), &body);
     if header("x-shuipiao-signature") != expected {
         return StatusCode::UNAUTHORIZED;
     }
@@ -64,6 +65,16 @@ impl Gateway {
         Gateway { url, inner }
     }
 
+    /// The config section of a channel sending here.
+    pub fn config(&self) -> GatewayConfig {
+        GatewayConfig {
+            enabled: true,
+            endpoint: Some(self.url.clone()),
+            secret: Some(SECRET.into()),
+            template_id: Some("TPL-ACCOUNT-NOTICE".into()),
+        }
+    }
+
     /// The next `n` requests get 503.
     pub fn fail_next(&self, n: u32) {
         self.inner.fail_next.store(n, Ordering::SeqCst);
@@ -79,7 +90,7 @@ impl Gateway {
             if let Some(found) = self
                 .received()
                 .into_iter()
-                .find(|m| m["to"] == phone && m["text"].as_str().unwrap_or("").contains(needle))
+                .find(|m| m["phone"] == phone && m["text"].as_str().unwrap_or("").contains(needle))
             {
                 return found;
             }
@@ -97,7 +108,7 @@ impl Gateway {
             let codes: Vec<String> = self
                 .received()
                 .into_iter()
-                .filter(|m| m["to"] == phone && m["kind"] == "code")
+                .filter(|m| m["phone"] == phone)
                 .filter_map(|m| {
                     let text = m["text"].as_str()?.to_string();
                     let start = text.find("验证码是")? + "验证码是".len();

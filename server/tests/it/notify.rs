@@ -1,31 +1,273 @@
-//! Customer messages end to end on the store: the dispatcher's retries, backoff and dead letter
-//! against a mock gateway; redemption and expiry messages queued exactly once.
+//! Customer messages end to end on the store: routing to SMS, WeChat and push; each channel's
+//! payload, retries, backoff and dead letter against its own mock gateway; redemption and
+//! expiry messages queued exactly once.
 
+use axum::http::{Method, StatusCode};
+use shuipiao_server::config::{GatewayConfig, NotifyConfig};
 use shuipiao_server::issuance::{self, IssueOrder};
+use shuipiao_server::notify::adapter::Adapters;
 use shuipiao_server::notify::dispatch::{Dispatcher, Round};
-use shuipiao_server::notify::jobs;
-use shuipiao_server::notify::sink::{HttpSink, Sink};
-use shuipiao_server::pii::Phone;
-use shuipiao_server::store::models::{Channel, NewCustomer, NewNotification};
+use shuipiao_server::notify::{self, jobs};
+use shuipiao_server::pii::{self, Phone};
+use shuipiao_server::store::models::{
+    Channel, MessageKind, NewNotification, NotificationFilter, NotificationState, User,
+};
 use shuipiao_server::store::{SqlStore, Store};
 
-use crate::gateway::{self, Gateway};
+use crate::gateway::Gateway;
 use crate::support::{self, NOW};
 
+fn dispatcher_for(store: &SqlStore, config: NotifyConfig) -> Dispatcher<SqlStore> {
+    let adapters = Adapters::from_config(&config).unwrap();
+    Dispatcher::new(
+        store.clone(),
+        support::master(),
+        adapters,
+        config.max_attempts,
+    )
+}
+
 fn http_dispatcher(store: &SqlStore, gateway: &Gateway, max_attempts: u32) -> Dispatcher<SqlStore> {
-    let sink = Sink::Http(HttpSink::new(gateway.url.clone(), gateway::SECRET.into()).unwrap());
-    Dispatcher::new(store.clone(), support::master(), sink, max_attempts)
+    let config = NotifyConfig {
+        sms: gateway.config(),
+        max_attempts,
+        ..NotifyConfig::default()
+    };
+    dispatcher_for(store, config)
 }
 
 fn sms(phone: &str, body: &str) -> NewNotification {
-    NewNotification {
-        user_id: None,
-        channel: Channel::Sms,
-        recipient_sealed: Phone::parse(phone).unwrap().seal(&support::master()),
-        kind: "code",
-        body: body.into(),
-        dedupe_key: None,
+    notify::by_sms(
+        None,
+        Phone::parse(phone).unwrap().seal(&support::master()),
+        MessageKind::Code,
+        body.into(),
+        None,
+    )
+}
+
+async fn customer(store: &SqlStore, phone: &str) -> User {
+    support::phone_customer(store, phone, "客户").await
+}
+
+async fn bind(store: &SqlStore, user: &User, channel: Channel, address: &str) {
+    let sealed = pii::seal_address(&support::master(), channel.as_str(), address);
+    store
+        .bind_channel(user.id, channel, Some(&sealed), NOW)
+        .await
+        .unwrap();
+}
+
+/// Queues one "issued" message for each user's account, as issuing a book does.
+async fn tell(store: &SqlStore, users: &[&User], text: &str) {
+    for user in users {
+        notify::tell_account(
+            store,
+            user.spec.account_id.unwrap(),
+            MessageKind::Issued,
+            text,
+            Some(&format!("test:{text}")),
+            NOW,
+        )
+        .await;
     }
+}
+
+fn state_of(
+    list: &[shuipiao_server::store::models::Notification],
+    user: &User,
+) -> (Channel, NotificationState, u32) {
+    let message = list
+        .iter()
+        .find(|m| m.spec.user_id == Some(user.id))
+        .expect("the user has a message");
+    (message.spec.channel, message.state, message.attempts)
+}
+
+#[tokio::test]
+async fn each_channel_gets_its_own_payload_and_fails_on_its_own() {
+    let db = support::sqlite_db();
+    let store = support::open(&db).await;
+    let (sms_gateway, wechat_gateway, push_gateway) = (
+        Gateway::start().await,
+        Gateway::start().await,
+        Gateway::start().await,
+    );
+    let dispatcher = dispatcher_for(
+        &store,
+        NotifyConfig {
+            sms: sms_gateway.config(),
+            wechat: wechat_gateway.config(),
+            push: push_gateway.config(),
+            max_attempts: 2,
+            ..NotifyConfig::default()
+        },
+    );
+    let by_sms = customer(&store, "13900000001").await;
+    let by_wechat = customer(&store, "13900000002").await;
+    let by_push = customer(&store, "13900000003").await;
+    bind(&store, &by_wechat, Channel::Wechat, "oWX-openid-2").await;
+    bind(&store, &by_push, Channel::Push, "device-token-3").await;
+    // Bound to both: WeChat wins.
+    bind(&store, &by_wechat, Channel::Push, "device-token-2").await;
+
+    tell(
+        &store,
+        &[&by_sms, &by_wechat, &by_push],
+        "您的家庭月套餐已到账,共4张",
+    )
+    .await;
+    let queued = store
+        .list_notifications(&NotificationFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(state_of(&queued, &by_sms).0, Channel::Sms);
+    assert_eq!(state_of(&queued, &by_wechat).0, Channel::Wechat);
+    assert_eq!(state_of(&queued, &by_push).0, Channel::Push);
+
+    // The WeChat gateway is down: only its message waits, with the first 30 s backoff.
+    wechat_gateway.fail_next(10);
+    let first = dispatcher.run_once(NOW, 10).await.unwrap();
+    assert_eq!(
+        first,
+        Round {
+            sent: 2,
+            retrying: 1,
+            dead: 0
+        }
+    );
+    let sms_payload = &sms_gateway.received()[0];
+    assert_eq!(sms_payload["phone"], "13900000001");
+    assert_eq!(sms_payload["text"], "您的家庭月套餐已到账,共4张");
+    assert_eq!(sms_payload.as_object().unwrap().len(), 3, "{sms_payload}");
+    let push_payload = &push_gateway.received()[0];
+    assert_eq!(push_payload["token"], "device-token-3");
+    assert_eq!(push_payload["title"], "水票到账");
+    assert_eq!(push_payload["body"], "您的家庭月套餐已到账,共4张");
+    assert!(
+        push_payload.get("phone").is_none(),
+        "a push carries no phone number"
+    );
+    assert!(wechat_gateway.received().is_empty());
+
+    assert_eq!(
+        dispatcher.run_once(NOW + 29, 10).await.unwrap(),
+        Round::default()
+    );
+    let last = dispatcher.run_once(NOW + 30, 10).await.unwrap();
+    assert_eq!(
+        last,
+        Round {
+            sent: 0,
+            retrying: 0,
+            dead: 1
+        },
+        "two attempts, then dead"
+    );
+    let after = store
+        .list_notifications(&NotificationFilter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        state_of(&after, &by_wechat),
+        (Channel::Wechat, NotificationState::Dead, 2)
+    );
+    assert_eq!(state_of(&after, &by_sms).1, NotificationState::Sent);
+    assert_eq!(state_of(&after, &by_push).1, NotificationState::Sent);
+    let dead = after
+        .iter()
+        .find(|m| m.spec.user_id == Some(by_wechat.id))
+        .unwrap();
+    assert!(
+        dead.last_error.as_deref().unwrap().contains("503"),
+        "{dead:?}"
+    );
+
+    // Resent once the gateway is back: the template message arrives in WeChat's shape.
+    wechat_gateway.fail_next(0);
+    store
+        .resend_notification(dead.id, NOW + 100, &support::audit("notification.resend"))
+        .await
+        .unwrap();
+    assert_eq!(dispatcher.run_once(NOW + 100, 10).await.unwrap().sent, 1);
+    let template = &wechat_gateway.received()[0];
+    assert_eq!(template["touser"], "oWX-openid-2");
+    assert_eq!(template["template_id"], "TPL-ACCOUNT-NOTICE");
+    assert_eq!(template["data"]["first"]["value"], "水票到账");
+    assert_eq!(
+        template["data"]["keyword1"]["value"],
+        "您的家庭月套餐已到账,共4张"
+    );
+    assert_eq!(template["id"], dead.id);
+
+    // Codes always go by SMS, even to a WeChat user.
+    let phone = Phone::parse("13900000002").unwrap();
+    shuipiao_server::signup::send_code(&store, &support::master(), &phone, NOW + 200)
+        .await
+        .unwrap();
+    dispatcher.run_once(NOW + 200, 10).await.unwrap();
+    assert!(
+        sms_gateway
+            .received()
+            .iter()
+            .any(|m| m["phone"] == "13900000002" && m["text"].as_str().unwrap().contains("验证码")),
+        "{:?}",
+        sms_gateway.received()
+    );
+    assert_eq!(wechat_gateway.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_channel_turned_off_falls_back_to_sms_and_unbinding_stops_routing_there() {
+    let db = support::sqlite_db();
+    let store = support::open(&db).await;
+    let sms_gateway = Gateway::start().await;
+    let push_gateway = Gateway::start().await;
+    let user = customer(&store, "13700000001").await;
+    bind(&store, &user, Channel::Push, "device-token").await;
+    tell(&store, &[&user], "第一条").await;
+
+    // Push is configured but switched off: the push message goes by SMS and says so.
+    let push_off = GatewayConfig {
+        enabled: false,
+        ..push_gateway.config()
+    };
+    let dispatcher = dispatcher_for(
+        &store,
+        NotifyConfig {
+            sms: sms_gateway.config(),
+            push: push_off,
+            ..NotifyConfig::default()
+        },
+    );
+    assert_eq!(dispatcher.run_once(NOW, 10).await.unwrap().sent, 1);
+    assert!(push_gateway.received().is_empty());
+    assert_eq!(sms_gateway.received()[0]["phone"], "13700000001");
+    let sent = store.notifications_of(user.id, 10).await.unwrap();
+    assert_eq!(
+        sent[0].spec.channel,
+        Channel::Sms,
+        "the channel that carried it"
+    );
+
+    store
+        .bind_channel(user.id, Channel::Push, None, NOW)
+        .await
+        .unwrap();
+    tell(&store, &[&user], "第二条").await;
+    assert_eq!(
+        store.notifications_of(user.id, 10).await.unwrap()[0]
+            .spec
+            .channel,
+        Channel::Sms
+    );
+    assert!(
+        store
+            .bind_channel(user.id, Channel::Sms, Some(b"x"), NOW)
+            .await
+            .is_err(),
+        "the SMS address is the phone number"
+    );
 }
 
 #[tokio::test]
@@ -94,18 +336,24 @@ async fn failed_deliveries_back_off_then_succeed_or_dead_letter() {
     assert_eq!(gateway.received().len(), 1, "a dead message is never sent");
     let received = gateway.received();
     assert!(
-        received[0]["to"]
+        received[0]["phone"]
             .as_str()
             .unwrap()
             .starts_with("1380000000")
     );
 
     // A gateway that does not check out (wrong secret → 401) counts as a failure too.
-    let wrong = Dispatcher::new(
-        store.clone(),
-        support::master(),
-        Sink::Http(HttpSink::new(gateway.url.clone(), "wrong".into()).unwrap()),
-        1,
+    let wrong_secret = GatewayConfig {
+        secret: Some("wrong".into()),
+        ..gateway.config()
+    };
+    let wrong = dispatcher_for(
+        &store,
+        NotifyConfig {
+            sms: wrong_secret,
+            max_attempts: 1,
+            ..NotifyConfig::default()
+        },
     );
     store
         .enqueue_notifications(&[sms("13800000003", "三")], NOW)
@@ -121,24 +369,7 @@ async fn redemptions_and_expiry_are_told_once() {
     let store = &server.store;
     let catalogue = support::catalogue(store, 4).await;
     let master = support::master();
-    let phone = Phone::parse("13511112222").unwrap();
-    let user = store
-        .register_customer(
-            &NewCustomer {
-                name: "周婷家".into(),
-                enterprise_id: None,
-                username: "p-zhou".into(),
-                password_hash: "x".into(),
-                phone_index: phone.index(&master),
-                phone_sealed: phone.seal(&master),
-                referrer: None,
-                browser_hash: None,
-            },
-            NOW,
-            &support::audit("customer.register"),
-        )
-        .await
-        .unwrap();
+    let user = customer(store, "13511112222").await;
     let now = shuipiao_server::unix_now();
     let order = IssueOrder {
         account_id: user.spec.account_id.unwrap(),
@@ -215,5 +446,74 @@ async fn redemptions_and_expiry_are_told_once() {
         jobs::expiry(store, now).await.unwrap(),
         0,
         "not yet near the end"
+    );
+}
+
+#[tokio::test]
+async fn the_app_binds_and_unbinds_a_push_token_over_http() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let master = support::master();
+    let user = support::phone_customer(&server.store, "13600000001", "赵家").await;
+    let login = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({ "username": "p-13600000001", "password": support::PASSWORD })),
+        )
+        .await;
+    let token = login.json["token"].as_str().unwrap().to_string();
+    let account = user.spec.account_id.unwrap();
+    let path = "/api/v1/me/channels/push";
+
+    for (bad_path, body) in [
+        (
+            "/api/v1/me/channels/sms",
+            serde_json::json!({ "address": "x" }),
+        ),
+        (
+            "/api/v1/me/channels/fax",
+            serde_json::json!({ "address": "x" }),
+        ),
+        (path, serde_json::json!({ "address": "  " })),
+        (path, serde_json::json!({ "address": "有空格 的令牌" })),
+        (path, serde_json::json!({ "token": "x" })),
+    ] {
+        let refused = server
+            .call(Method::PUT, bad_path, Some(&token), Some(body))
+            .await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad_path}");
+        assert_eq!(refused.json["code"], "bad_request");
+    }
+    let recipient = &server.store.recipients(account).await.unwrap()[0];
+    assert_eq!(recipient.push_sealed, None, "bad input changes nothing");
+
+    let bound = server
+        .call(
+            Method::PUT,
+            path,
+            Some(&token),
+            Some(serde_json::json!({ "address": "tok-123" })),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::NO_CONTENT);
+    let recipient = &server.store.recipients(account).await.unwrap()[0];
+    let sealed = recipient.push_sealed.as_deref().expect("bound");
+    assert_eq!(
+        pii::open_address(&master, "push", sealed).unwrap(),
+        "tok-123"
+    );
+    assert_eq!(
+        notify::route(MessageKind::Redeemed, recipient).0,
+        Channel::Push
+    );
+
+    let unbound = server.call(Method::DELETE, path, Some(&token), None).await;
+    assert_eq!(unbound.status, StatusCode::NO_CONTENT);
+    let recipient = &server.store.recipients(account).await.unwrap()[0];
+    assert_eq!(
+        notify::route(MessageKind::Redeemed, recipient).0,
+        Channel::Sms
     );
 }

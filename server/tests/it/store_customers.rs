@@ -1,5 +1,6 @@
 //! The store contract for customers and messages, on SQLite and PostgreSQL: phone codes,
-//! registration, the outbox and the usage cursor.
+//! registration (with its welcome gifts, all or nothing), the outbox with its filters, resend
+//! and bound channels, and the usage cursor.
 
 use shuipiao_server::issuance::{self, IssueOrder};
 use shuipiao_server::pii::Phone;
@@ -12,6 +13,8 @@ on_both_backends!(
     phone_codes_are_single_use_and_limited,
     one_account_per_phone,
     outbox_dedupes_and_records_attempts,
+    registration_with_gifts_is_all_or_nothing,
+    outbox_filters_and_resends_failed_messages,
     usage_changes_follow_the_status_sequence,
     gifts_spend_points_and_stock_atomically,
     feedback_moves_through_the_support_desk,
@@ -103,9 +106,232 @@ async fn one_account_per_phone(db: TestDb) {
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     assert_eq!(store.signups_from_browser(&[7; 32]).await.unwrap(), 1);
+    let wechat = shuipiao_server::pii::seal_address(&master(), "wechat", "oid");
+    store
+        .bind_channel(user.id, Channel::Wechat, Some(&wechat), NOW)
+        .await
+        .unwrap();
     assert_eq!(
         store.recipients(account.id).await.unwrap(),
-        vec![(user.id, sealed)]
+        vec![Recipient {
+            user_id: user.id,
+            phone_sealed: sealed,
+            wechat_sealed: Some(wechat),
+            push_sealed: None,
+        }]
+    );
+}
+
+async fn registration_with_gifts_is_all_or_nothing(db: TestDb) {
+    let store = support::open(&db).await;
+    shuipiao_server::keys::ensure(&store, &master(), NOW)
+        .await
+        .unwrap();
+    catalogue(&store, 4).await;
+    let gift = issuance::plan_gift(
+        &store,
+        &master(),
+        shuipiao_shared::ids::ProductCode(189),
+        2,
+        90,
+        "registration",
+        NOW,
+    )
+    .await
+    .unwrap();
+    let phone_sealed = Phone::parse("13800000000").unwrap().seal(&master());
+    let welcome = |account_id: i64, user_id: shuipiao_shared::ids::UserId| {
+        let (book, audit) = gift.sign(&master(), account_id, None);
+        Welcome {
+            books: vec![book],
+            audits: vec![audit],
+            messages: vec![shuipiao_server::notify::by_sms(
+                Some(user_id),
+                phone_sealed.clone(),
+                MessageKind::Issued,
+                gift.message(),
+                Some(gift.dedupe_key()),
+            )],
+        }
+    };
+    let user = store
+        .register_customer_with(
+            &customer("13800000000", "p1"),
+            NOW,
+            &audit("customer.register"),
+            welcome,
+        )
+        .await
+        .unwrap();
+    let account = user.spec.account_id.unwrap();
+    let books = store.books_of_account(account).await.unwrap();
+    assert_eq!((books.len(), books[0].issued.units), (1, 2));
+    assert_eq!(store.notifications_of(user.id, 5).await.unwrap().len(), 1);
+
+    // The same book id again: its insert fails inside the transaction, so the second customer
+    // is not stored either.
+    let again = |account_id: i64, _user_id| {
+        let (book, audit) = gift.sign(&master(), account_id, None);
+        Welcome {
+            books: vec![book],
+            audits: vec![audit],
+            messages: Vec::new(),
+        }
+    };
+    let failed = store
+        .register_customer_with(
+            &customer("13800000001", "p2"),
+            NOW,
+            &audit("customer.register"),
+            again,
+        )
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    let phone = Phone::parse("13800000001").unwrap();
+    assert!(matches!(
+        store.user_by_phone(&phone.index(&master())).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.signups_from_browser(&[7; 32]).await.unwrap(),
+        1,
+        "one sign-up only"
+    );
+    let customers = store
+        .accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.spec.kind == AccountKind::Customer)
+        .count();
+    assert_eq!(customers, 1, "no account left behind");
+}
+
+async fn outbox_filters_and_resends_failed_messages(db: TestDb) {
+    let store = support::open(&db).await;
+    let user = store
+        .register_customer(
+            &customer("13800000000", "p1"),
+            NOW,
+            &audit("customer.register"),
+        )
+        .await
+        .unwrap();
+    let message = |kind, channel, user_id| NewNotification {
+        user_id,
+        channel,
+        recipient_sealed: vec![1, 2, 3],
+        address_sealed: (channel != Channel::Sms).then(|| vec![4, 5]),
+        kind,
+        body: "【水票】提醒".into(),
+        dedupe_key: None,
+    };
+    store
+        .enqueue_notifications(
+            &[
+                message(MessageKind::Code, Channel::Sms, None),
+                message(MessageKind::Issued, Channel::Wechat, Some(user.id)),
+                message(MessageKind::Expiring, Channel::Push, Some(user.id)),
+            ],
+            NOW,
+        )
+        .await
+        .unwrap();
+    let all = store
+        .list_notifications(&NotificationFilter::default(), 10)
+        .await
+        .unwrap();
+    let [push, wechat, code] = &all[..] else {
+        panic!("three messages, newest first: {all:?}")
+    };
+    assert_eq!(push.spec.address_sealed, Some(vec![4, 5]));
+    store
+        .record_delivery(code.id, Channel::Sms, Ok(()), None, NOW)
+        .await
+        .unwrap();
+    store
+        .record_delivery(wechat.id, Channel::Wechat, Err("503"), None, NOW)
+        .await
+        .unwrap();
+    store
+        .record_delivery(push.id, Channel::Sms, Err("timeout"), Some(NOW + 30), NOW)
+        .await
+        .unwrap();
+    let ids = |filter: NotificationFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_notifications(&filter, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let failed = NotificationFilter {
+        failed: true,
+        ..NotificationFilter::default()
+    };
+    assert_eq!(ids(failed.clone()).await, vec![push.id, wechat.id]);
+    let dead = NotificationFilter {
+        state: Some(NotificationState::Dead),
+        ..NotificationFilter::default()
+    };
+    assert_eq!(ids(dead).await, vec![wechat.id]);
+    let by_sms = NotificationFilter {
+        channel: Some(Channel::Sms),
+        ..NotificationFilter::default()
+    };
+    assert_eq!(
+        ids(by_sms).await,
+        vec![push.id, code.id],
+        "the channel that carried it"
+    );
+    let codes = NotificationFilter {
+        kind: Some(MessageKind::Code),
+        ..NotificationFilter::default()
+    };
+    assert_eq!(ids(codes).await, vec![code.id]);
+    let mine = NotificationFilter {
+        user_id: Some(user.id),
+        since: Some(NOW),
+        ..NotificationFilter::default()
+    };
+    assert_eq!(ids(mine).await, vec![push.id, wechat.id]);
+    let later = NotificationFilter {
+        since: Some(NOW + 1),
+        ..NotificationFilter::default()
+    };
+    assert!(ids(later).await.is_empty());
+
+    let refused = store
+        .resend_notification(code.id, NOW + 5, &audit("notification.resend"))
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Conflict(d)) if d == shuipiao_server::store::NOT_FAILED),
+        "a delivered message is not resent: {refused:?}"
+    );
+    assert!(matches!(
+        store
+            .resend_notification(999, NOW, &audit("notification.resend"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .resend_notification(wechat.id, NOW + 5, &audit("notification.resend"))
+        .await
+        .unwrap();
+    let due = store.due_notifications(NOW + 5, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "due now; the push retry is due later");
+    assert_eq!(
+        (due[0].id, due[0].state, due[0].attempts),
+        (wechat.id, NotificationState::Pending, 0)
+    );
+    assert_eq!(
+        ids(failed).await,
+        vec![push.id],
+        "resent: waiting, not failed"
     );
 }
 
@@ -115,7 +341,8 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         user_id: None,
         channel: Channel::Sms,
         recipient_sealed: vec![1, 2, 3],
-        kind: "expiring",
+        address_sealed: None,
+        kind: MessageKind::Expiring,
         body: "【水票】提醒".into(),
         dedupe_key: key.map(str::to_string),
     };
@@ -129,13 +356,13 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
     assert_eq!(added, 2, "the second `k` is a duplicate");
     let due = store.due_notifications(NOW, 10).await.unwrap();
     assert_eq!(due.len(), 2);
-    assert_eq!(due[0].spec.kind, "expiring");
+    assert_eq!(due[0].spec.kind, MessageKind::Expiring);
     store
-        .record_delivery(due[0].id, Ok(()), None, NOW)
+        .record_delivery(due[0].id, Channel::Sms, Ok(()), None, NOW)
         .await
         .unwrap();
     store
-        .record_delivery(due[1].id, Err("503"), Some(NOW + 30), NOW)
+        .record_delivery(due[1].id, Channel::Sms, Err("503"), Some(NOW + 30), NOW)
         .await
         .unwrap();
     assert!(
@@ -149,7 +376,7 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
     assert_eq!((retry.len(), retry[0].attempts), (1, 1));
     assert_eq!(retry[0].last_error.as_deref(), Some("503"));
     store
-        .record_delivery(retry[0].id, Err("503"), None, NOW + 30)
+        .record_delivery(retry[0].id, Channel::Sms, Err("503"), None, NOW + 30)
         .await
         .unwrap();
     assert!(

@@ -127,6 +127,7 @@ pub async fn catalogue_with(store: &SqlStore, units: u32) -> Catalogue {
                 validity_days: 31,
                 product,
                 scope: ScopeId::ANYWHERE,
+                holder_bound: false,
             },
             NOW,
             &audit("package.create"),
@@ -171,6 +172,7 @@ async fn catalogue_for(store: &SqlStore, product: ProductCode, units: u32) -> Ca
                 validity_days: 31,
                 product,
                 scope: ScopeId::ANYWHERE,
+                holder_bound: false,
             },
             NOW,
             &audit("package.create"),
@@ -195,6 +197,26 @@ pub async fn customer_account(store: &SqlStore, name: &str) -> Account {
             NOW,
             &audit("account.create"),
         )
+        .await
+        .unwrap()
+}
+
+/// A customer who signed up with `phone` (named `name`, login name `p-<digits>`, password
+/// [`PASSWORD`]).
+pub async fn phone_customer(store: &SqlStore, phone: &str, name: &str) -> User {
+    let phone = shuipiao_server::pii::Phone::parse(phone).unwrap();
+    let customer = NewCustomer {
+        name: name.into(),
+        enterprise_id: None,
+        username: format!("p-{}", phone.digits()),
+        password_hash: auth::password::hash(PASSWORD.into()).await.unwrap(),
+        phone_index: phone.index(&master()),
+        phone_sealed: phone.seal(&master()),
+        referrer: None,
+        browser_hash: None,
+    };
+    store
+        .register_customer(&customer, NOW, &audit("customer.register"))
         .await
         .unwrap()
 }

@@ -3,8 +3,8 @@
 //!
 //! Read functions take `&Connection`; every mutation runs inside a transaction the caller (or the
 //! function itself) opens. Tables: `meta` (one row: enrollment, cursors, sync times, PIN),
-//! `keyring` (the root-signed bundle), `book_status` (pulled rows), `outbox` (this device's signed
-//! events and their push state) and `scan_log` (every scan).
+//! `keyring` (the root-signed bundle), `book_status` (pulled rows and loaded snapshots),
+//! `outbox` (this device's signed events and their push state) and `scan_log` (every scan).
 //!
 //! Ids are stored as SQLite integers with `as i64` / `as u64` casts: the cast is a bijection, so
 //! even ids above `i64::MAX` round-trip exactly.
@@ -16,6 +16,7 @@ pub mod meta;
 pub mod migrate;
 pub mod outbox;
 pub mod scan_log;
+pub mod snapshot;
 pub mod status;
 
 use std::fs;

@@ -96,13 +96,23 @@ pub fn apply_pull(
         },
         None => None,
     };
+    advance_cursor(tx, page.next_cursor, page.server_time)?;
+    Ok(keyring_error)
+}
+
+/// Moves the pull cursor and the last known server time forward, never back.
+pub(crate) fn advance_cursor(
+    tx: &Transaction<'_>,
+    cursor: u64,
+    server_time: u64,
+) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE meta SET cursor = MAX(cursor, ?1),
                 last_server_time = MAX(COALESCE(last_server_time, 0), ?2)
          WHERE id = 1",
-        params![page.next_cursor as i64, page.server_time as i64],
+        params![cursor as i64, server_time as i64],
     )?;
-    Ok(keyring_error)
+    Ok(())
 }
 
 /// What this device knows about `book_id`: the pulled row plus its own events the server has not

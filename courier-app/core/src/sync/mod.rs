@@ -6,7 +6,9 @@
 //! never waits for the network. A cycle is: `GET /sync/status` (where the server's copy of the
 //! chain ends, to resume after a crash), push pending events in `device_seq` order in batches of
 //! at most [`MAX_PUSH_EVENTS`], record each per-event verdict, then pull pages of status rows
-//! (and a newer keyring, verified with the pinned root) until `has_more` is false. Each pull
+//! (and a newer keyring, verified with the pinned root) until `has_more` is false. A device more
+//! than [`FAR_BEHIND_PAGES`] pages behind (new on a large plant, or long offline) loads the
+//! root-signed status snapshot instead and pulls only what came after it. Each pull
 //! reports the events still pending and the previous cycle's error for the operators' device
 //! list.
 
@@ -21,6 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::event::SignedEvent;
 use shuipiao_shared::keyring::KeyringError;
+use shuipiao_shared::status::StatusError;
 use shuipiao_shared::sync::{
     API_PREFIX, EnrollRequest, EnrollResponse, ErrorBody, MAX_PUSH_EVENTS, MAX_SYNC_ERROR_CHARS,
     PullQuery, PullResponse, PushRequest, PushResponse, PushVerdict, SyncStatusResponse,
@@ -29,7 +32,13 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
-use crate::store::{self, StoreError, meta, outbox, status};
+use crate::store::{self, StoreError, meta, outbox, snapshot, status};
+
+/// How far behind, in pull pages, a device loads the status snapshot instead of pulling rows:
+/// fifty pages is 50,000 rows at the server's default page size, against a snapshot of about
+/// 100 KB for a million books. Nearer than that, rows are better: they carry units partly
+/// used, which a snapshot does not.
+pub const FAR_BEHIND_PAGES: u64 = 50;
 
 /// Upload state for the UI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +76,8 @@ pub struct SyncReport {
     pub rejected: u64,
     /// Status rows applied.
     pub pulled_rows: u64,
+    /// Status sequence of the snapshot loaded instead of older rows, if one was.
+    pub snapshot_seq: Option<u64>,
     /// Keyring version after the cycle.
     pub keyring_version: u64,
 }
@@ -102,6 +113,9 @@ pub enum SyncError {
     /// The server sent a root key or keyring that does not verify.
     #[error("keyring: {0}")]
     Keyring(#[from] KeyringError),
+    /// The server sent a status snapshot that does not verify against the pinned root.
+    #[error("status snapshot: {0}")]
+    Snapshot(#[from] StatusError),
     /// The server sent an invalid root public key at enrollment.
     #[error("invalid root public key")]
     InvalidRootKey,
@@ -135,6 +149,7 @@ impl SyncError {
             SyncError::AlreadyEnrolled => "already_enrolled",
             SyncError::Training => "training",
             SyncError::Keyring(_) => "sync_keyring",
+            SyncError::Snapshot(_) => "sync_snapshot",
             SyncError::InvalidRootKey => "sync_invalid_root_key",
             SyncError::ChainDiverged(_) => "sync_chain_diverged",
             SyncError::ServerAhead { .. } => "sync_server_ahead",
@@ -155,8 +170,8 @@ impl SyncError {
             SyncError::NotEnrolled => "设备尚未注册，请先用注册码注册",
             SyncError::AlreadyEnrolled => "设备已注册，无需重复注册",
             SyncError::Training => "练习模式不会同步数据",
-            SyncError::Keyring(_) | SyncError::InvalidRootKey => {
-                "服务器发来的密钥校验失败，请联系水厂"
+            SyncError::Keyring(_) | SyncError::Snapshot(_) | SyncError::InvalidRootKey => {
+                "服务器发来的密钥或数据校验失败，请联系水厂"
             }
             SyncError::ChainDiverged(_) | SyncError::ServerAhead { .. } => {
                 "本机记录与服务器不一致，请联系水厂处理"
@@ -196,10 +211,14 @@ fn api_url(server_url: &str, path: &str) -> String {
 }
 
 async fn send_json<T: DeserializeOwned>(request: RequestBuilder) -> Result<T, SyncError> {
-    let response = request.send().await?;
+    Ok(checked(request.send().await?).await?.json::<T>().await?)
+}
+
+/// The response if it is a success, else the server's error.
+async fn checked(response: reqwest::Response) -> Result<reqwest::Response, SyncError> {
     let status = response.status();
     if status.is_success() {
-        return Ok(response.json::<T>().await?);
+        return Ok(response);
     }
     let text = response.text().await.unwrap_or_default();
     let body = serde_json::from_str::<ErrorBody>(&text).ok();
@@ -373,6 +392,7 @@ impl SyncClient {
             }
         }
 
+        let mut snapshot_tried = false;
         loop {
             let query = {
                 let conn = self.db();
@@ -412,6 +432,16 @@ impl SyncClient {
             if !page.has_more {
                 break;
             }
+            if !snapshot_tried {
+                snapshot_tried = true;
+                let far_behind = cursor + FAR_BEHIND_PAGES * page.statuses.len() as u64;
+                report.snapshot_seq = self
+                    .load_snapshot_beyond(&url("/sync/snapshot"), &credentials, far_behind)
+                    .await?;
+                if report.snapshot_seq.is_some() {
+                    continue;
+                }
+            }
             if page.next_cursor <= cursor {
                 return Err(SyncError::PullStuck);
             }
@@ -424,6 +454,29 @@ impl SyncClient {
         tx.commit()?;
         report.keyring_version = status::keyring_version(&conn)?;
         Ok(report)
+    }
+
+    /// Fetches the status snapshot and loads it in one transaction if its sequence is beyond
+    /// `far_behind`; returns that sequence. Downloading it costs about one page of rows.
+    async fn load_snapshot_beyond(
+        &self,
+        url: &str,
+        credentials: &Credentials,
+        far_behind: u64,
+    ) -> Result<Option<u64>, SyncError> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&credentials.token)
+            .send()
+            .await?;
+        let response = checked(response).await?;
+        let bytes = response.bytes().await?;
+        let mut conn = self.db();
+        let tx = conn.transaction()?;
+        let loaded = snapshot::load(&tx, &bytes, &credentials.root, far_behind)??;
+        tx.commit()?;
+        Ok(loaded.map(|loaded| loaded.seq))
     }
 
     /// Compares the server's end of this device's chain with the local chain. Events the server

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod books;
 pub mod catalogue;
+pub mod channels;
 pub mod devices;
 pub mod keys;
 pub mod review;

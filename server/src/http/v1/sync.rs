@@ -1,7 +1,9 @@
-//! Device sync (DESIGN.md §5): push events, pull changed book statuses, ask where the stored
-//! chain ends.
+//! Device sync (DESIGN.md §5): push events, pull changed book statuses, fetch the status
+//! snapshot, ask where the stored chain ends.
 
 use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use shuipiao_shared::sync::{
     MAX_PUSH_EVENTS, MAX_SYNC_ERROR_CHARS, PullQuery, PullResponse, PushRequest, PushResponse,
@@ -11,6 +13,7 @@ use shuipiao_shared::sync::{
 use crate::http::AppState;
 use crate::http::auth::CurrentDevice;
 use crate::http::error::{ApiError, ApiJson, ApiQuery};
+use crate::keys;
 use crate::store::Store;
 
 /// Uploads events; one verdict per event, never all-or-nothing, and retries are harmless.
@@ -84,6 +87,18 @@ pub async fn pull<S: Store>(
         keyring,
         server_time: crate::unix_now().max(0) as u64,
     }))
+}
+
+/// The root-signed snapshot of the revoked and used-up books (`shared::status`, "SPS1"), for a
+/// device that is new or far behind: it loads the sets in one go and pulls rows after the
+/// snapshot's sequence.
+#[utoipa::path(get, path = "/api/v1/sync/snapshot", tag = "sync",
+    responses((status = 200, description = "shuipiao_shared::status::StatusSnapshot, signed", content_type = "application/octet-stream"), (status = 401)))]
+pub async fn snapshot<S: Store>(
+    State(state): State<AppState<S>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let bytes = keys::status_snapshot(&state.store, &state.master, crate::unix_now()).await?;
+    Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes))
 }
 
 /// Where the server's copy of this device's chain ends.

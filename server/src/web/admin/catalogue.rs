@@ -22,6 +22,7 @@ struct PackageRow {
     validity_days: u32,
     product: String,
     scope: String,
+    qr: &'static str,
 }
 
 struct Choice {
@@ -81,6 +82,11 @@ pub async fn list<S: Store>(
             validity_days: p.spec.validity_days,
             product: product_name(p.spec.product),
             scope: scope_name(p.spec.scope),
+            qr: if p.spec.holder_bound {
+                "动态码"
+            } else {
+                "静态码"
+            },
             name: p.spec.name,
         })
         .collect();
@@ -117,6 +123,9 @@ pub struct PackageForm {
     validity_days: String,
     #[serde(default)]
     product: String,
+    /// The checkbox: present (any value) when ticked.
+    #[serde(default)]
+    holder_bound: Option<String>,
     #[serde(default)]
     scope: String,
 }
@@ -168,6 +177,7 @@ fn package_of(form: &PackageForm) -> Result<NewPackage, &'static str> {
             "" => 0,
             text => text.parse().map_err(|_| "请选择使用范围")?,
         }),
+        holder_bound: form.holder_bound.is_some(),
     })
 }
 

@@ -280,6 +280,7 @@ mod tests {
                 validity_days: 365,
                 product: ProductCode(189),
                 scope: ScopeId::ANYWHERE,
+                holder_bound: false,
             },
         }];
         (accounts, packages)

@@ -1,5 +1,6 @@
 //! The plant's admin console (desktop-first, zh-CN): the dashboard and operations monitor, the
-//! support desk (ticket search, a book's ledger, revoke, lost-ticket reissue, the feedback inbox),
+//! support desk (ticket search, a book's ledger, revoke, lost-ticket reissue, the feedback inbox,
+//! the notification outbox with resend),
 //! issuance, products and packages, the review queue, keys, devices, the audit log, users,
 //! statistics and staff performance.
 //!
@@ -16,6 +17,7 @@ mod figures;
 mod inbox;
 mod issue;
 mod keys;
+mod notifications;
 mod review;
 mod stats;
 mod tickets;
@@ -57,7 +59,7 @@ struct NavEntry {
     roles: &'static [Role],
 }
 
-const NAV: [NavEntry; 12] = [
+const NAV: [NavEntry; 13] = [
     NavEntry {
         href: "/admin",
         label: "运营总览",
@@ -71,6 +73,11 @@ const NAV: [NavEntry; 12] = [
     NavEntry {
         href: "/admin/inbox",
         label: "客服工单",
+        roles: STAFF,
+    },
+    NavEntry {
+        href: "/admin/notifications",
+        label: "通知记录",
         roles: STAFF,
     },
     NavEntry {
@@ -241,6 +248,7 @@ fn notice(done: &str) -> Option<&'static str> {
         "user_updated" => "用户已更新。",
         "ticket_updated" => "工单已更新。",
         "package_created" => "套餐已上架,可以发放了。",
+        "resent" => "通知已重新排队,稍后发送。",
         _ => return None,
     })
 }
@@ -288,6 +296,18 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
         ),
         page(get.clone(), "/admin/inbox", STAFF, inbox::list::<S>),
         page(post.clone(), "/admin/inbox/{id}", STAFF, inbox::update::<S>),
+        page(
+            get.clone(),
+            "/admin/notifications",
+            STAFF,
+            notifications::list::<S>,
+        ),
+        page(
+            post.clone(),
+            "/admin/notifications/{id}/resend",
+            STAFF,
+            notifications::resend::<S>,
+        ),
         page(get.clone(), "/admin/issue", STAFF, issue::form::<S>),
         page(post.clone(), "/admin/issue", STAFF, issue::submit::<S>),
         page(get.clone(), "/admin/review", STAFF, review::list::<S>),

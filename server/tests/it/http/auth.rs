@@ -82,6 +82,7 @@ fn concrete(path: &str) -> String {
     path.replace("{id}", "1")
         .replace("{kid}", "00000000")
         .replace("{event_id}", "0190a0b0-c0d0-7000-8000-000000000000")
+        .replace("{channel}", "push")
 }
 
 /// Every route in the table, called by every role: allowed roles get past the access check

@@ -18,6 +18,7 @@ on_both_backends!(
     reordered_batches_and_gaps,
     forged_and_reused_events_are_rejected,
     offline_double_redemption_goes_to_review,
+    later_redemptions_append_to_a_flagged_book,
     voids_and_revocation_flow_to_devices,
     pull_pages_and_keyring_delivery,
 );
@@ -400,6 +401,65 @@ async fn offline_double_redemption_goes_to_review(db: TestDb) {
         .call(Method::GET, "/api/v1/review", Some(&s.operator), None)
         .await;
     assert_eq!(queue.json[0]["reason"], "flagged");
+}
+
+/// Later redemptions are appended to a book's stored ledger without reloading it: the
+/// earlier over-redemption's review item must survive, and a new one must be flagged.
+async fn later_redemptions_append_to_a_flagged_book(db: TestDb) {
+    let s = setup(&db).await;
+    let book = s.book(3).await;
+    let mut late = s.server.device(&s.admin, "courier1").await;
+    let mut early = s.server.device(&s.admin, "courier2").await;
+    let mut next = s.server.device(&s.admin, "courier3").await;
+    early.clock = late.clock - 600;
+    next.clock = late.clock + 600;
+    let over = late.redeem(book, 2);
+    assert_eq!(
+        verdicts(&s.push(&late, &[over]).await),
+        [PushVerdict::Accepted]
+    );
+    // An earlier scan arrives later: the book is recomputed and the first one is over-redeemed.
+    let earlier = early.redeem(book, 2);
+    s.push(&early, &[earlier]).await;
+    let flagged = |items: &[serde_json::Value]| -> Vec<String> {
+        items
+            .iter()
+            .map(|i| i["event_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        flagged(&s.review().await),
+        [over.event.event_id.0.to_string()]
+    );
+
+    // Appended: counted from the unit left, the review item stays.
+    let last_unit = next.redeem(book, 1);
+    assert_eq!(
+        verdicts(&s.push(&next, &[last_unit]).await),
+        [PushVerdict::Accepted]
+    );
+    assert_eq!(
+        flagged(&s.review().await),
+        [over.event.event_id.0.to_string()]
+    );
+    let (used, state, _) = s.status_of(&next, book).await;
+    assert_eq!((used, state), (3, BookState::UsedUp));
+
+    // Appended past the end: over-redeemed and flagged beside the first.
+    let beyond = next.redeem(book, 1);
+    assert_eq!(
+        verdicts(&s.push(&next, &[beyond]).await),
+        [PushVerdict::Conflict]
+    );
+    let mut open = flagged(&s.review().await);
+    open.sort();
+    let mut expected = vec![
+        over.event.event_id.0.to_string(),
+        beyond.event.event_id.0.to_string(),
+    ];
+    expected.sort();
+    assert_eq!(open, expected);
+    assert_eq!(s.status_of(&next, book).await.0, 3);
 }
 
 async fn voids_and_revocation_flow_to_devices(db: TestDb) {

@@ -5,7 +5,10 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
-use shuipiao_server::store::models::{FeedbackKind, NewCustomer, NewFeedback, Role};
+use shuipiao_server::store::models::{
+    Channel, FeedbackKind, MessageKind, NewCustomer, NewFeedback, NewNotification,
+    NotificationState, Role,
+};
 use shuipiao_server::store::{Store, StoreError};
 use shuipiao_shared::event::{EventBody, EventFlags, Refusal};
 use shuipiao_shared::ids::BookId;
@@ -396,6 +399,21 @@ async fn keys_devices_and_users_are_managed_by_admins() {
         .await;
     assert_eq!(code.status, StatusCode::OK);
     assert!(code.text.contains("设备注册码") && code.text.contains("<svg"));
+    // The QR carries the address this console was reached at, beside the code.
+    let shown = code
+        .text
+        .split("class=\"code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the code as text");
+    assert!(
+        code.text.contains(&format!(
+            "data-enroll=\"SPENROLL:1:{shown}:http://{}\"",
+            server.addr
+        )),
+        "{}",
+        code.text
+    );
     let not_staff = admin
         .post_form(
             "/admin/devices/enrollment-codes",
@@ -895,4 +913,112 @@ async fn old_events_are_decoded_on_postgres() {
     if let Some(db) = support::postgres_db().await {
         old_events_are_decoded_on_start(db).await;
     }
+}
+
+#[tokio::test]
+async fn support_filters_notifications_and_resends_a_dead_one() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let (_, mut operator) = console(&server, "op", Role::Operator).await;
+    let master = support::master();
+    let phone = shuipiao_server::pii::Phone::parse("13800001111").unwrap();
+    let customer = support::phone_customer(&server.store, "13800001111", "王芳家").await;
+    let message = NewNotification {
+        user_id: Some(customer.id),
+        channel: Channel::Wechat,
+        recipient_sealed: phone.seal(&master),
+        address_sealed: Some(shuipiao_server::pii::seal_address(&master, "wechat", "oid")),
+        kind: MessageKind::Issued,
+        body: "【水票】您的家庭月套餐已到账,共4张".into(),
+        dedupe_key: None,
+    };
+    let now = shuipiao_server::unix_now();
+    server
+        .store
+        .enqueue_notifications(&[message], now)
+        .await
+        .unwrap();
+    let id = server.store.notifications_of(customer.id, 1).await.unwrap()[0].id;
+    server
+        .store
+        .record_delivery(id, Channel::Wechat, Err("gateway answered 503"), None, now)
+        .await
+        .unwrap();
+
+    let dashboard = operator.get("/admin").await;
+    assert!(
+        dashboard
+            .text
+            .contains("href=\"/admin/notifications?state=dead&amp;days=7\""),
+        "the failure count links to the list"
+    );
+    let list = operator.get("/admin/notifications?state=dead&days=7").await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.text.contains("通知记录"), "in the menu");
+    for shown in [
+        "138****1111",
+        "微信模板消息",
+        "水票到账",
+        "已放弃",
+        "gateway answered 503",
+        "重发",
+    ] {
+        assert!(list.text.contains(shown), "{shown}: {}", list.text);
+    }
+    assert!(
+        !list.text.contains("13800001111"),
+        "phone numbers stay masked"
+    );
+    let filtered = operator
+        .get("/admin/notifications?channel=wechat&kind=issued&phone=138-0000-1111")
+        .await;
+    assert!(filtered.text.contains("138****1111"));
+    for empty in [
+        "/admin/notifications?state=sent",
+        "/admin/notifications?channel=push",
+        "/admin/notifications?phone=13900000000",
+    ] {
+        let page = operator.get(empty).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.text.contains("没有符合条件的通知"), "{empty}");
+    }
+    let bad = operator.get("/admin/notifications?phone=12345").await;
+    assert!(bad.text.contains("请输入 11 位手机号"), "{}", bad.text);
+    let unknown = operator.get("/admin/notifications?channel=fax").await;
+    assert!(unknown.text.contains("未知的发送渠道"));
+
+    let path = format!("/admin/notifications/{id}/resend");
+    let forged = operator.post_form(&path, &[("csrf", "forged")]).await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        server.store.notifications_of(customer.id, 1).await.unwrap()[0].state,
+        NotificationState::Dead,
+        "a forged form changes nothing"
+    );
+    let token = csrf(&operator);
+    let resent = operator.post_form(&path, &[("csrf", &token)]).await;
+    assert_eq!(resent.status, StatusCode::SEE_OTHER);
+    let queued = &server.store.notifications_of(customer.id, 1).await.unwrap()[0];
+    assert_eq!(
+        (queued.state, queued.attempts, queued.last_error.as_deref()),
+        (NotificationState::Pending, 0, None)
+    );
+    let log = server.store.audit_log(5).await.unwrap();
+    assert_eq!(log[0].action, "notification.resend");
+    assert_eq!(log[0].target, format!("notification:{id}"));
+    let again = operator.post_form(&path, &[("csrf", &token)]).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.text.contains("只能重发发送失败的通知"));
+    let missing = operator
+        .post_form("/admin/notifications/999999/resend", &[("csrf", &token)])
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+
+    server.user("stat", Role::Statistician, None).await;
+    let mut statistician = Browser::new(&server);
+    statistician.sign_in("stat").await;
+    assert_eq!(
+        statistician.get("/admin/notifications").await.status,
+        StatusCode::FORBIDDEN
+    );
 }

@@ -97,14 +97,14 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// Saves a full-page screenshot and returns the PNG.
-async fn snap(client: &Client, name: &str) -> Vec<u8> {
+pub(super) async fn snap(client: &Client, name: &str) -> Vec<u8> {
     let png = client.screenshot().await.expect("screenshot");
     std::fs::write(screenshot_dir().join(format!("{name}.png")), &png).expect("save screenshot");
     png
 }
 
 /// The texts of every QR code in a PNG.
-fn decode_qr(png: &[u8]) -> Vec<String> {
+pub(super) fn decode_qr(png: &[u8]) -> Vec<String> {
     let image = image::load_from_memory(png).expect("a PNG").to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(image);
     prepared
@@ -132,7 +132,7 @@ async fn click(client: &Client, css: &str) {
     element.click().await.unwrap();
 }
 
-async fn sign_in(client: &Client, base: &str, username: &str) {
+pub(super) async fn sign_in(client: &Client, base: &str, username: &str) {
     client.goto(&format!("{base}/wallet")).await.unwrap();
     assert!(
         client.current_url().await.unwrap().path() == "/login",

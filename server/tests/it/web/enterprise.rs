@@ -203,7 +203,7 @@ async fn units_go_to_members_and_unused_books_come_back() {
         told[0]
     );
     for (name, phone, needle) in [
-        ("重复", "13912345678", "该手机号已注册"),
+        ("重复", "13912345678", "该客户已是本企业成员"),
         ("", "13912345679", "请填写成员姓名"),
         ("坏号", "12", "请输入 11 位手机号码"),
     ] {
@@ -220,4 +220,61 @@ async fn units_go_to_members_and_unused_books_come_back() {
         3,
         "refusals added nobody"
     );
+
+    // A customer who already has an account joins with it, keeping their own books.
+    let customer = support::phone_customer(store, "13711112222", "周家").await;
+    let joined = admin
+        .post_form(
+            "/wallet/enterprise/invite",
+            &[("name", ""), ("phone", "137 1111 2222"), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(
+        joined.header("location"),
+        Some("/wallet/enterprise?done=1"),
+        "{}",
+        joined.text
+    );
+    let account = customer.spec.account_id.unwrap();
+    assert_eq!(
+        store.account(account).await.unwrap().spec.enterprise_id,
+        Some(enterprise)
+    );
+    assert_eq!(
+        store.account(account).await.unwrap().spec.name,
+        "周家",
+        "name kept"
+    );
+    let told = store.notifications_of(customer.id, 5).await.unwrap();
+    assert!(told[0].spec.body.contains("已将您加入企业用水"), "{told:?}");
+    let again = admin
+        .post_form(
+            "/wallet/enterprise/invite",
+            &[("name", ""), ("phone", "13711112222"), ("csrf", &csrf)],
+        )
+        .await;
+    assert!(
+        again.text.contains("该客户已是本企业成员"),
+        "{}",
+        again.text
+    );
+    let elsewhere = store
+        .join_enterprise(
+            account,
+            enterprise + 1_000,
+            &[],
+            now,
+            &support::audit("enterprise.invite"),
+        )
+        .await;
+    assert!(
+        matches!(
+            elsewhere,
+            Err(shuipiao_server::store::StoreError::Conflict(_))
+        ),
+        "one enterprise at a time: {elsewhere:?}"
+    );
+    assert_eq!(store.members(enterprise).await.unwrap().len(), 4);
+    let log = store.audit_log(1).await.unwrap();
+    assert_eq!(log[0].action, "enterprise.invite");
 }

@@ -5,6 +5,8 @@ mod admin;
 mod admin_browser;
 mod browser;
 mod enterprise;
+mod holder_browser;
+mod holder_qr;
 mod register;
 mod rewards;
 mod wallet;

@@ -9,15 +9,14 @@ use shuipiao_server::store::models::Role;
 use sqlx::{Connection, Row};
 
 use super::Browser;
-use crate::gateway::{self, Gateway};
+use crate::gateway::Gateway;
 use crate::support::{self, TestServer};
 
 async fn server_with_gateway(db: &support::TestDb) -> (TestServer, Gateway) {
     let gateway = Gateway::start().await;
-    let url = gateway.url.clone();
+    let sms = gateway.config();
     let server = support::start_with(db, |config: &mut Config| {
-        config.notify.http_endpoint = Some(url);
-        config.notify.http_secret = Some(gateway::SECRET.into());
+        config.notify.sms = sms;
         config.notify.interval_secs = 1;
     })
     .await;
@@ -125,6 +124,51 @@ async fn a_courier_qr_sign_up_is_attributed_and_gets_the_welcome_gift() {
         .await;
     assert_eq!(twice.status, StatusCode::BAD_REQUEST);
     assert!(twice.text.contains("该手机号已注册"));
+}
+
+#[tokio::test]
+async fn a_registration_whose_gifts_cannot_be_issued_stores_nothing() {
+    let db = support::sqlite_db();
+    let gateway = Gateway::start().await;
+    let sms = gateway.config();
+    let server = support::start_with(&db, |config: &mut Config| {
+        config.notify.sms = sms;
+        config.notify.interval_secs = 1;
+        config.promotions.gift_product = 999;
+    })
+    .await;
+    support::catalogue(&server.store, 4).await;
+
+    let mut browser = Browser::new(&server);
+    let refused = register(&mut browser, &gateway, "13812340000", "", 0).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "the form again, with the reason"
+    );
+    assert!(refused.text.contains("暂时无法注册"), "{}", refused.text);
+    let index = shuipiao_server::pii::Phone::parse("13812340000")
+        .unwrap()
+        .index(&support::master());
+    assert!(
+        server.store.user_by_phone(&index).await.is_err(),
+        "no customer without the gift"
+    );
+    let mut conn = sqlx::AnyConnection::connect(db.url.expose()).await.unwrap();
+    for (what, query) in [
+        (
+            "accounts",
+            "SELECT COUNT(*) FROM accounts WHERE kind = 'customer'",
+        ),
+        ("sign-ups", "SELECT COUNT(*) FROM signups"),
+        ("books", "SELECT COUNT(*) FROM books"),
+    ] {
+        let count: i64 = sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(count, 0, "{what}");
+    }
 }
 
 #[tokio::test]
