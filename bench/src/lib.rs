@@ -9,6 +9,7 @@
 //! - [`push`] and [`pull`]: sync throughput over [`server`] (an in-process server on a fresh
 //!   SQLite file or PostgreSQL database) set up by [`plant`].
 //! - [`snapshot`]: status snapshot and delta sizes, and loading the snapshot into a [`device`] store.
+//! - [`stats`]: the admin console's statistics pages over a long history.
 //! - [`frame`]: camera frame to verdict; [`verify`]: signature checks.
 //! - [`table`]: the printed table; [`measure`]: percentiles and process memory.
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod pull;
 pub mod push;
 pub mod server;
 pub mod snapshot;
+pub mod stats;
 pub mod table;
 pub mod verify;
 
@@ -41,17 +43,20 @@ pub enum Suite {
     Frame,
     /// Credential and event signature checks next to raw `verify_strict`.
     Verify,
+    /// The statistics pages over a long history of events.
+    Stats,
 }
 
 impl Suite {
     /// Every suite, in the order `all` runs them: the snapshot's memory figures first, before the
     /// frame suite's buffers or a server have grown the heap.
-    pub const ALL: [Suite; 5] = [
+    pub const ALL: [Suite; 6] = [
         Suite::Verify,
         Suite::Snapshot,
         Suite::Frame,
         Suite::Push,
         Suite::Pull,
+        Suite::Stats,
     ];
 
     /// The command-line name.
@@ -62,6 +67,7 @@ impl Suite {
             Suite::Snapshot => "snapshot",
             Suite::Frame => "frame",
             Suite::Verify => "verify",
+            Suite::Stats => "stats",
         }
     }
 
@@ -98,6 +104,8 @@ pub struct Options {
     pub degraded_frames: bool,
     /// Signature checks per operation.
     pub verifications: u32,
+    /// Events of the statistics suite's history.
+    pub stats_events: usize,
 }
 
 impl Default for Options {
@@ -114,6 +122,7 @@ impl Default for Options {
             frames: 200,
             degraded_frames: true,
             verifications: 20_000,
+            stats_events: 200_000,
         }
     }
 }
@@ -133,6 +142,7 @@ impl Options {
             frames: 3,
             degraded_frames: false,
             verifications: 50,
+            stats_events: 400,
         }
     }
 }
@@ -145,6 +155,7 @@ pub fn run(suite: Suite, options: &Options) -> anyhow::Result<Table> {
         Suite::Snapshot => snapshot::run(options),
         Suite::Frame => frame::run(options),
         Suite::Verify => verify::run(options),
+        Suite::Stats => runtime()?.block_on(stats::run(options)),
     }
 }
 

@@ -140,6 +140,20 @@ impl LoadDevice {
     /// The next `count` redemptions of this device's chain, one unit each on `books` in turn,
     /// one millisecond apart. They continue the chain only once pushed (see [`Self::pushed`]).
     pub fn redemptions(&self, books: &[BookId], count: usize) -> Vec<SignedEvent> {
+        self.chain(count, |device_seq| {
+            let book_idx = (self.first_book + device_seq as usize) % books.len();
+            let body = EventBody::Redemption {
+                book_id: books[book_idx],
+                units: 1,
+                product: PRODUCT,
+            };
+            (self.scanned_from_ms + device_seq, body)
+        })
+    }
+
+    /// The next `count` events of this device's chain; `event(device_seq)` gives each one's scan
+    /// time in unix milliseconds and its body. They continue the chain only once pushed.
+    pub fn chain(&self, count: usize, event: impl Fn(u64) -> (u64, EventBody)) -> Vec<SignedEvent> {
         let mut tip = self.tip;
         let random = {
             let mut random = [0u8; 10];
@@ -149,8 +163,7 @@ impl LoadDevice {
         (0..count)
             .map(|_| {
                 let device_seq = tip.device_seq + 1;
-                let at_ms = self.scanned_from_ms + device_seq;
-                let book_idx = (self.first_book + device_seq as usize) % books.len();
+                let (at_ms, body) = event(device_seq);
                 let signed = Event {
                     event_id: EventId::v7(at_ms, random),
                     device_id: self.id,
@@ -159,11 +172,7 @@ impl LoadDevice {
                     scanned_at: at_ms / 1000,
                     courier_id: self.courier,
                     flags: EventFlags::default(),
-                    body: EventBody::Redemption {
-                        book_id: books[book_idx],
-                        units: 1,
-                        product: PRODUCT,
-                    },
+                    body,
                 }
                 .sign(&self.key);
                 tip = ChainTip {

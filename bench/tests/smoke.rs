@@ -118,3 +118,8 @@ fn verify_suite_compares_with_raw_verify_strict() {
         &["µs each", "per second", "vs raw"],
     );
 }
+
+#[test]
+fn stats_suite_opens_every_page() {
+    check(Suite::Stats, 4, true, &["events", "p50 ms"]);
+}

@@ -157,8 +157,16 @@ pub struct PushResponse {
     pub server_time: u64,
 }
 
+/// Longest `last_sync_error` a device may report, in characters.
+pub const MAX_SYNC_ERROR_CHARS: usize = 200;
+
 /// Query of `GET /api/v1/sync/pull`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `pending_events` and `last_sync_error` were added to version 1 as optional fields: devices
+/// that leave them out work as before, and a device sends them only when it has them (they are
+/// never serialized as empty), but a server older than the fields refuses them, so servers are
+/// upgraded before devices (docs/protocol.md, "API versioning").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullQuery {
     /// `next_cursor` of the previous pull; 0 the first time.
@@ -168,6 +176,14 @@ pub struct PullQuery {
     pub keyring_version: u64,
     /// Most rows wanted.
     pub limit: Option<u32>,
+    /// Events the device still holds that the server has not stored (after this cycle's push),
+    /// for the operators' device list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_events: Option<u64>,
+    /// The device's last failed sync, if the cycle before this one failed: its error code and
+    /// message, at most [`MAX_SYNC_ERROR_CHARS`] characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_error: Option<String>,
 }
 
 /// Answer to a pull.
@@ -256,5 +272,37 @@ mod optional_blob {
         #[derive(Deserialize)]
         struct Wrapped(#[serde(with = "crate::bytes::base64_blob")] Vec<u8>);
         Ok(Option::<Wrapped>::deserialize(d)?.map(|w| w.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_query_report_fields_are_optional_both_ways() {
+        let old: PullQuery =
+            serde_json::from_str(r#"{"cursor": 7, "keyring_version": 2, "limit": null}"#).unwrap();
+        assert_eq!(old.pending_events, None);
+        assert_eq!(old.last_sync_error, None);
+        let unreported = serde_json::to_value(PullQuery {
+            cursor: 7,
+            ..PullQuery::default()
+        })
+        .unwrap();
+        assert_eq!(
+            unreported,
+            serde_json::json!({"cursor": 7, "keyring_version": 0, "limit": null}),
+            "a device without a report sends exactly what older devices send"
+        );
+        let reported = PullQuery {
+            pending_events: Some(3),
+            last_sync_error: Some("sync_network: timeout".into()),
+            ..PullQuery::default()
+        };
+        let text = serde_json::to_string(&reported).unwrap();
+        assert_eq!(serde_json::from_str::<PullQuery>(&text).unwrap(), reported);
+        let unknown = serde_json::from_str::<PullQuery>(r#"{"cursor": 1, "battery": 50}"#);
+        assert!(unknown.is_err(), "unknown fields are still refused");
     }
 }

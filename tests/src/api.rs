@@ -87,6 +87,25 @@ impl Api {
         Answer { status, json }
     }
 
+    /// A page of the web console as this user; panics unless it answers 200.
+    pub async fn page(&self, path: &str) -> String {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: reading body: {e}"));
+        assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
+        text
+    }
+
     async fn expect_ok(&self, method: Method, path: &str, body: Option<&Value>) -> Value {
         let answer = self.call(method.clone(), path, body).await;
         assert!(

@@ -49,6 +49,8 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261127000002, "customers"),
     migration!(20261127000003, "one_active_key"),
     migration!(20261204000001, "ledger_tip"),
+    migration!(20261204000101, "event_figures"),
+    migration!(20261204000102, "device_report"),
     migration!(20261204000201, "notify_channels"),
     migration!(20261204000301, "books_flagged"),
     migration!(20261204000401, "holder_bound"),

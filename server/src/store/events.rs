@@ -15,6 +15,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use crate::store::batch::{params, rows_per_statement, value_rows};
 use crate::store::ledger::{Recomputed, compute_books, recompute_books, store_books};
 use crate::store::models::{Device, ReviewItem};
+use crate::store::reports::FigureColumns;
 use crate::store::sql::lock_status_clock;
 use crate::store::{StoreError, StoreResult, rows};
 
@@ -152,15 +153,16 @@ async fn insert_events(
     seq_of_book: &HashMap<BookId, i64>,
     now: i64,
 ) -> StoreResult<()> {
-    for chunk in events.chunks(rows_per_statement(conn, 9)) {
+    for chunk in events.chunks(rows_per_statement(conn, 13)) {
         let sql = format!(
-            "INSERT INTO events (event_id, device_id, device_seq, kind, book_id, scanned_at, signed, received_at, server_seq) \
-             VALUES {}",
-            value_rows(chunk.len(), 9)
+            "INSERT INTO events (event_id, device_id, device_seq, kind, book_id, scanned_at, signed, received_at, server_seq, \
+             units, product_code, refusal, void_target) VALUES {}",
+            value_rows(chunk.len(), 13)
         );
         let query = chunk
             .iter()
             .fold(sqlx::query(AssertSqlSafe(sql)), |query, event| {
+                let figures = FigureColumns::of(&event.event.body);
                 query
                     .bind(event.event.event_id.0.to_string())
                     .bind(event.event.device_id.0 as i64)
@@ -171,6 +173,10 @@ async fn insert_events(
                     .bind(event.to_bytes())
                     .bind(now)
                     .bind(moves_book(event).and_then(|book| seq_of_book.get(&book).copied()))
+                    .bind(figures.units)
+                    .bind(figures.product_code)
+                    .bind(figures.refusal)
+                    .bind(figures.void_target)
             });
         query.execute(&mut *conn).await?;
     }

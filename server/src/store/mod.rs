@@ -5,6 +5,7 @@
 //! out), take the time as a parameter, and write an admin action and its audit entry in one
 //! transaction.
 
+pub mod audit;
 mod backend;
 mod batch;
 mod customers;
@@ -28,9 +29,10 @@ use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
 
 use crate::config::{Backend, DatabaseUrl};
+use audit::{AuditPage, AuditQuery};
 use models::*;
 pub use outbox::NOT_FAILED;
-use reports::{DeviceActivity, ReportData};
+use reports::{Bucket, DeviceActivity, ReportData};
 pub use rewards::{NOT_ENOUGH_POINTS, OUT_OF_STOCK};
 pub use sql::SqlStore;
 
@@ -528,13 +530,29 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn summary(&self) -> impl Future<Output = StoreResult<Summary>> + Send;
     /// The newest `limit` audit entries.
     fn audit_log(&self, limit: u32) -> impl Future<Output = StoreResult<Vec<AuditRecord>>> + Send;
+    /// One page of the audit log, filtered by text, with keyset bounds.
+    fn audit_page(&self, query: &AuditQuery)
+    -> impl Future<Output = StoreResult<AuditPage>> + Send;
 
     // Reports and admin.
-    /// Every device event with who recorded it and where, and every book: what statistics are
-    /// computed from.
-    fn report_data(&self) -> impl Future<Output = StoreResult<ReportData>> + Send;
-    /// Uploads per device (last upload time, events uploaded).
+    /// Device events and books of `[from, to)` counted per `bucket` by SQL aggregation, with
+    /// who recorded the events and where: what statistics are computed from.
+    fn report_data(
+        &self,
+        from: i64,
+        to: i64,
+        bucket: Bucket,
+    ) -> impl Future<Output = StoreResult<ReportData>> + Send;
+    /// Uploads per device (last upload time, events uploaded) and their last sync reports.
     fn device_activity(&self) -> impl Future<Output = StoreResult<Vec<DeviceActivity>>> + Send;
+    /// Records a device's sync report: events it still holds, its previous sync error.
+    fn report_device_sync(
+        &self,
+        device: DeviceId,
+        pending_events: i64,
+        last_sync_error: Option<&str>,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Support search: the book `id`, or books whose QR text is `text`, whose account name
     /// contains `text` or whose holder (or holder's enterprise) signs in as `text`; newest first.
     fn search_books(

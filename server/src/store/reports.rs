@@ -1,91 +1,206 @@
-//! Rows for reports and the admin console: every device event flattened with who recorded it and
-//! where, every book's figures, device activity, the support desk's book search and its ticket
-//! updates. The figures themselves are computed by a pure module over these rows
-//! (`web::admin::figures`), so the same numbers come out of SQLite and PostgreSQL.
+//! Rows for reports and the admin console: device events and books counted by SQL aggregation
+//! (grouped by time bucket, device, kind, product and refusal), device activity, the support
+//! desk's book search and its ticket updates. The figures themselves are computed by a pure
+//! module over these groups (`web::admin::figures`), so the same numbers come out of SQLite and
+//! PostgreSQL, and a request costs the groups of its period, not every event ever stored.
+//!
+//! Buckets are Beijing (UTC+8) hours or days, the calendar the figures are read in.
 
 use shuipiao_shared::event::{EventBody, Refusal, SignedEvent};
-use shuipiao_shared::ids::{BookId, DeviceId, EventId, UserId};
+use shuipiao_shared::ids::{BookId, DeviceId, UserId};
+use shuipiao_shared::verdict::RejectReason;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
 
 use crate::store::models::{Account, Book, Role, User};
 use crate::store::{StoreError, StoreResult, rows};
 
-/// What a device event was, as far as reports care.
+/// Seconds Beijing time is ahead of UTC (no daylight saving).
+pub const BEIJING_OFFSET: i64 = 8 * 3_600;
+
+/// How finely events are grouped in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Beijing hours (for usage by hour of day).
+    Hour,
+    /// Beijing days.
+    Day,
+}
+
+impl Bucket {
+    fn seconds(self) -> i64 {
+        match self {
+            Bucket::Hour => 3_600,
+            Bucket::Day => 86_400,
+        }
+    }
+}
+
+/// The decoded parts of a device event that statistics group by, stored beside its signed
+/// bytes: a redemption's units and product, a void's target, a scan attempt's refusal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct FigureColumns {
+    pub units: Option<i64>,
+    pub product_code: Option<i64>,
+    pub refusal: Option<i64>,
+    pub void_target: Option<String>,
+}
+
+impl FigureColumns {
+    pub fn of(body: &EventBody) -> FigureColumns {
+        match *body {
+            EventBody::Redemption { units, product, .. } => FigureColumns {
+                units: Some(i64::from(units)),
+                product_code: Some(i64::from(product.0)),
+                ..FigureColumns::default()
+            },
+            EventBody::Void { target, .. } => FigureColumns {
+                void_target: Some(target.0.to_string()),
+                ..FigureColumns::default()
+            },
+            EventBody::ScanAttempt { refusal, .. } => FigureColumns {
+                refusal: Some(i64::from(match refusal {
+                    Refusal::AlreadyUsed => 0,
+                    Refusal::Rejected(reason) => reason.code(),
+                })),
+                ..FigureColumns::default()
+            },
+        }
+    }
+}
+
+/// The refusal stored as `code` in `events.refusal` (the event encoding's code).
+fn refusal_of(code: i64) -> StoreResult<Refusal> {
+    match u8::try_from(code).map_err(|_| rows::corrupt("events.refusal"))? {
+        0 => Ok(Refusal::AlreadyUsed),
+        code => RejectReason::from_code(code)
+            .map(Refusal::Rejected)
+            .ok_or_else(|| rows::corrupt("events.refusal")),
+    }
+}
+
+/// Fills the figure columns of events stored before they existed (listed in
+/// `events_undecoded`), a thousand per transaction; a no-op once the list is empty.
+pub(super) async fn decode_old_events(
+    pool: &AnyPool,
+    begin_write: &'static str,
+) -> StoreResult<()> {
+    loop {
+        let mut tx = pool.begin_with(begin_write).await?;
+        let found: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "SELECT u.event_id, e.signed FROM events_undecoded u \
+             JOIN events e ON e.event_id = u.event_id ORDER BY u.event_id LIMIT 1000",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (event_id, signed) in &found {
+            let event = SignedEvent::from_bytes(signed)
+                .map_err(|_| rows::corrupt("events.signed"))?
+                .event;
+            let figures = FigureColumns::of(&event.body);
+            sqlx::query(
+                "UPDATE events SET units = $1, product_code = $2, refusal = $3, void_target = $4 \
+                 WHERE event_id = $5",
+            )
+            .bind(figures.units)
+            .bind(figures.product_code)
+            .bind(figures.refusal)
+            .bind(figures.void_target)
+            .bind(event_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM events_undecoded WHERE event_id = $1")
+                .bind(event_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        if found.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+/// What a group of device events was, as far as reports care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportKind {
     /// Water delivered.
     Redemption {
-        /// Units (bottles).
-        units: u16,
         /// Product code.
         product: u16,
     },
-    /// An earlier redemption undone by its device.
-    Void {
-        /// The undone redemption.
-        target: EventId,
-    },
-    /// A refused scan.
+    /// Earlier redemptions undone by their device.
+    Void,
+    /// Refused scans.
     Refused(Refusal),
 }
 
-/// One device event with its context.
+/// Device events of one kind recorded by one device in one time bucket, counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportEvent {
-    /// The event.
-    pub event_id: EventId,
-    /// Device clock, unix seconds.
-    pub scanned_at: i64,
-    /// Server clock at upload, unix seconds.
-    pub received_at: i64,
+pub struct EventGroup {
+    /// First second of the bucket (device clock).
+    pub at: i64,
     /// What happened.
     pub kind: ReportKind,
-    /// The book, if known.
-    pub book_id: Option<BookId>,
-    /// The recording device.
-    pub device_id: DeviceId,
     /// The courier or clerk the device works for.
     pub staff_id: UserId,
     /// The staff member's region (a clerk's through their store).
     pub region_id: Option<i64>,
     /// The clerk's store.
     pub outlet_id: Option<i64>,
-    /// The event was ever put in the review queue (an anomaly).
-    pub in_review: bool,
+    /// Events in the group.
+    pub events: i64,
+    /// Bottles delivered: units of the group's redemptions that no void undid.
+    pub bottles: i64,
+    /// Events of the group in the review queue (anomalies).
+    pub anomalies: i64,
 }
 
-/// One book's figures.
+/// Books issued on one day of one product and package.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReportBook {
-    /// Book id.
-    pub id: BookId,
+pub struct BookGroup {
+    /// First second of the Beijing day they were issued.
+    pub day: i64,
     /// Product code.
     pub product: u16,
-    /// Units issued.
-    pub units: u16,
-    /// Units counted by the ledger.
-    pub used_units: u16,
-    /// When it was revoked.
-    pub revoked_at: Option<i64>,
-    /// Issued to replace another book (lost ticket, key compromise).
-    pub reissue: bool,
-    /// Issued at, unix seconds.
-    pub created_at: i64,
-    /// Package of its order.
+    /// Package of their order.
     pub package_id: Option<i64>,
+    /// Issued to replace other books (lost ticket, key compromise).
+    pub reissue: bool,
+    /// Books.
+    pub books: i64,
+    /// Units issued.
+    pub units: i64,
 }
 
-/// Everything the statistics are computed from.
+/// Units taken back by revocation on one day: what the revoked books had left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevokedDay {
+    /// First second of the Beijing day.
+    pub day: i64,
+    /// Units the books still had.
+    pub units: i64,
+}
+
+/// Everything the statistics of a span `[from, to)` are computed from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportData {
-    /// Device events, by device clock.
-    pub events: Vec<ReportEvent>,
-    /// Books, by id.
-    pub books: Vec<ReportBook>,
+    /// First second of the span.
+    pub from: i64,
+    /// Device events of the span, by bucket.
+    pub events: Vec<EventGroup>,
+    /// Books issued in the span, by day.
+    pub books: Vec<BookGroup>,
+    /// Revocations in the span, by day.
+    pub revoked: Vec<RevokedDay>,
+    /// Unused units before the span: units issued, less units taken back by revocation, less
+    /// bottles delivered.
+    pub unused_before: i64,
+    /// Unused units of live books now.
+    pub unused_now: i64,
 }
 
-/// What a device has uploaded.
+/// What a device has uploaded, and what it last reported about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceActivity {
     /// The device.
@@ -94,103 +209,198 @@ pub struct DeviceActivity {
     pub last_push_at: Option<i64>,
     /// Events it uploaded.
     pub events: i64,
+    /// Events it held that the server had not stored, as it last reported.
+    pub pending_events: Option<i64>,
+    /// The error of its failed sync before that report, if any.
+    pub last_sync_error: Option<String>,
+    /// Server time of that report.
+    pub reported_at: Option<i64>,
 }
 
-fn report_event(row: &AnyRow) -> StoreResult<ReportEvent> {
-    let signed: Vec<u8> = row.try_get("signed")?;
-    let event = SignedEvent::from_bytes(&signed)
-        .map_err(|_| rows::corrupt("events.signed"))?
-        .event;
-    let kind = match event.body {
-        EventBody::Redemption { units, product, .. } => ReportKind::Redemption {
-            units,
-            product: product.0,
+/// `NOT EXISTS` clause true for redemptions `e` that no void undid.
+const NOT_VOIDED: &str = "NOT EXISTS (SELECT 1 FROM events v WHERE v.void_target = e.event_id)";
+
+fn event_group(row: &AnyRow, bucket: Bucket) -> StoreResult<EventGroup> {
+    let kind: String = row.try_get("kind")?;
+    let product: Option<i64> = row.try_get("product_code")?;
+    let refusal: Option<i64> = row.try_get("refusal")?;
+    let kind = match (kind.as_str(), product, refusal) {
+        ("redemption", Some(product), _) => ReportKind::Redemption {
+            product: u16::try_from(product).map_err(|_| rows::corrupt("events.product_code"))?,
         },
-        EventBody::Void { target, .. } => ReportKind::Void { target },
-        EventBody::ScanAttempt { refusal, .. } => ReportKind::Refused(refusal),
+        ("void", ..) => ReportKind::Void,
+        ("scan_attempt", _, Some(code)) => ReportKind::Refused(refusal_of(code)?),
+        _ => return Err(rows::corrupt("events.kind")),
     };
+    let index: i64 = row.try_get("bucket")?;
     let staff_id: i64 = row.try_get("staff_id")?;
-    let in_review: i64 = row.try_get("in_review")?;
-    Ok(ReportEvent {
-        event_id: event.event_id,
-        scanned_at: i64::try_from(event.scanned_at).map_err(|_| rows::corrupt("scanned_at"))?,
-        received_at: row.try_get("received_at")?,
+    Ok(EventGroup {
+        at: index * bucket.seconds() - BEIJING_OFFSET,
         kind,
-        book_id: event.body.book_id(),
-        device_id: event.device_id,
         staff_id: UserId(staff_id as u64),
         region_id: row.try_get("region_id")?,
         outlet_id: row.try_get("outlet_id")?,
-        in_review: in_review != 0,
+        events: row.try_get("n_events")?,
+        bottles: row.try_get("bottles")?,
+        anomalies: row.try_get("anomalies")?,
     })
 }
 
-fn report_book(row: &AnyRow) -> StoreResult<ReportBook> {
-    let number = |column: &str| -> StoreResult<i64> { Ok(row.try_get::<i64, _>(column)?) };
-    let small = |column: &str| -> StoreResult<u16> {
-        u16::try_from(number(column)?).map_err(|_| rows::corrupt(column))
-    };
-    let source: String = row.try_get("source")?;
-    Ok(ReportBook {
-        id: BookId(number("id")? as u64),
-        product: small("product_code")?,
-        units: small("units")?,
-        used_units: small("used_units")?,
-        revoked_at: row.try_get("revoked_at")?,
-        reissue: source == "reissue",
-        created_at: number("created_at")?,
+fn book_group(row: &AnyRow) -> StoreResult<BookGroup> {
+    let day: i64 = row.try_get("day")?;
+    let product: i64 = row.try_get("product_code")?;
+    let reissue: i64 = row.try_get("reissue")?;
+    Ok(BookGroup {
+        day: day * 86_400 - BEIJING_OFFSET,
+        product: u16::try_from(product).map_err(|_| rows::corrupt("books.product_code"))?,
         package_id: row.try_get("package_id")?,
+        reissue: reissue != 0,
+        books: row.try_get("n_books")?,
+        units: row.try_get("units")?,
     })
 }
 
-/// Every event and book.
-pub(super) async fn data(pool: &AnyPool) -> StoreResult<ReportData> {
-    let events = sqlx::query(
-        "SELECT e.signed, e.received_at, u.id AS staff_id, \
+/// Device events and books of `[from, to)` counted per `bucket`, with the unused units before
+/// it and now.
+pub(super) async fn data(
+    pool: &AnyPool,
+    from: i64,
+    to: i64,
+    bucket: Bucket,
+) -> StoreResult<ReportData> {
+    // Grouped by device first, so the staff joins run once per group rather than per event.
+    let sql = format!(
+        "SELECT g.bucket, g.kind, g.product_code, g.refusal, u.id AS staff_id, \
          COALESCE(u.region_id, o.region_id) AS region_id, u.outlet_id, \
-         CAST(CASE WHEN q.event_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS in_review \
-         FROM events e JOIN devices d ON d.id = e.device_id JOIN users u ON u.id = d.user_id \
+         g.n_events, g.bottles, g.anomalies FROM ( \
+           SELECT (e.scanned_at + {BEIJING_OFFSET}) / $3 AS bucket, e.device_id, e.kind, \
+           e.product_code, e.refusal, COUNT(*) AS n_events, \
+           CAST(SUM(CASE WHEN e.kind = 'redemption' AND {NOT_VOIDED} THEN e.units ELSE 0 END) \
+             AS BIGINT) AS bottles, \
+           CAST(SUM(CASE WHEN q.event_id IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS anomalies \
+           FROM events e LEFT JOIN review_queue q ON q.event_id = e.event_id \
+           WHERE e.scanned_at >= $1 AND e.scanned_at < $2 \
+           GROUP BY 1, e.device_id, e.kind, e.product_code, e.refusal \
+         ) g JOIN devices d ON d.id = g.device_id JOIN users u ON u.id = d.user_id \
          LEFT JOIN outlets o ON o.id = u.outlet_id \
-         LEFT JOIN review_queue q ON q.event_id = e.event_id \
-         ORDER BY e.scanned_at, e.event_id",
-    )
+         ORDER BY g.bucket, u.id, g.kind, g.product_code, g.refusal"
+    );
+    let events = sqlx::query(AssertSqlSafe(sql))
+        .bind(from)
+        .bind(to)
+        .bind(bucket.seconds())
+        .fetch_all(pool)
+        .await?;
+    let books = sqlx::query(AssertSqlSafe(format!(
+        "SELECT (b.created_at + {BEIJING_OFFSET}) / 86400 AS day, b.product_code, o.package_id, \
+         CAST(CASE WHEN b.source = 'reissue' THEN 1 ELSE 0 END AS BIGINT) AS reissue, \
+         COUNT(*) AS n_books, CAST(SUM(b.units) AS BIGINT) AS units \
+         FROM books b LEFT JOIN orders o ON o.id = b.order_id \
+         WHERE b.created_at >= $1 AND b.created_at < $2 \
+         GROUP BY 1, b.product_code, o.package_id, 4 ORDER BY 1, 2, 3, 4"
+    )))
+    .bind(from)
+    .bind(to)
     .fetch_all(pool)
     .await?;
-    let books = sqlx::query(
-        "SELECT b.id, b.product_code, b.units, b.used_units, b.revoked_at, b.created_at, \
-         b.source, o.package_id FROM books b LEFT JOIN orders o ON o.id = b.order_id ORDER BY b.id",
-    )
+    const LEFT: &str = "CASE WHEN units > used_units THEN units - used_units ELSE 0 END";
+    let revoked: Vec<(i64, i64)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT (revoked_at + {BEIJING_OFFSET}) / 86400, CAST(SUM({LEFT}) AS BIGINT) FROM books \
+         WHERE revoked_at >= $1 AND revoked_at < $2 GROUP BY 1 ORDER BY 1"
+    )))
+    .bind(from)
+    .bind(to)
     .fetch_all(pool)
+    .await?;
+    let (issued_before, revoked_before, unused_now): (i64, i64, i64) =
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at < $1 THEN units ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN revoked_at < $1 THEN {LEFT} ELSE 0 END), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(CASE WHEN revoked_at IS NULL THEN {LEFT} ELSE 0 END), 0) AS BIGINT) \
+             FROM books"
+        )))
+        .bind(from)
+        .fetch_one(pool)
+        .await?;
+    let delivered_before: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT CAST(COALESCE(SUM(e.units), 0) AS BIGINT) FROM events e \
+         WHERE e.scanned_at < $1 AND e.kind = 'redemption' AND {NOT_VOIDED}"
+    )))
+    .bind(from)
+    .fetch_one(pool)
     .await?;
     Ok(ReportData {
+        from,
         events: events
             .iter()
-            .map(report_event)
+            .map(|row| event_group(row, bucket))
             .collect::<StoreResult<_>>()?,
-        books: books.iter().map(report_book).collect::<StoreResult<_>>()?,
+        books: books.iter().map(book_group).collect::<StoreResult<_>>()?,
+        revoked: revoked
+            .into_iter()
+            .map(|(day, units)| RevokedDay {
+                day: day * 86_400 - BEIJING_OFFSET,
+                units,
+            })
+            .collect(),
+        unused_before: issued_before - revoked_before - delivered_before,
+        unused_now,
     })
 }
 
-/// Uploads per device.
+/// Uploads per device and their last reports. A device's chain is gapless and stored in order,
+/// so its tip's sequence number is its event count and the tip arrived last.
 pub(super) async fn device_activity(pool: &AnyPool) -> StoreResult<Vec<DeviceActivity>> {
-    let found: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(
-        "SELECT d.id, MAX(e.received_at), COUNT(e.event_id) FROM devices d \
-         LEFT JOIN events e ON e.device_id = d.id GROUP BY d.id ORDER BY d.id",
+    let found = sqlx::query(
+        "SELECT d.id, d.chain_seq, e.received_at, d.pending_events, d.last_sync_error, \
+         d.reported_at FROM devices d \
+         LEFT JOIN events e ON e.device_id = d.id AND e.device_seq = d.chain_seq ORDER BY d.id",
     )
     .fetch_all(pool)
     .await?;
-    Ok(found
-        .into_iter()
-        .map(|(id, last_push_at, events)| DeviceActivity {
-            device_id: DeviceId(id as u64),
-            last_push_at,
-            events,
+    found
+        .iter()
+        .map(|row| {
+            let id: i64 = row.try_get("id")?;
+            Ok(DeviceActivity {
+                device_id: DeviceId(id as u64),
+                last_push_at: row.try_get("received_at")?,
+                events: row.try_get("chain_seq")?,
+                pending_events: row.try_get("pending_events")?,
+                last_sync_error: row.try_get("last_sync_error")?,
+                reported_at: row.try_get("reported_at")?,
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// Records what a device reported when it synced.
+pub(super) async fn report_device_sync(
+    pool: &AnyPool,
+    device: DeviceId,
+    pending_events: i64,
+    last_sync_error: Option<&str>,
+    now: i64,
+) -> StoreResult<()> {
+    let changed = sqlx::query(
+        "UPDATE devices SET pending_events = $1, last_sync_error = $2, reported_at = $3 \
+         WHERE id = $4",
+    )
+    .bind(pending_events)
+    .bind(last_sync_error)
+    .bind(now)
+    .bind(device.0 as i64)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 /// `LIKE` pattern matching `text` anywhere, with the wildcards in it taken literally.
-fn contains_pattern(text: &str) -> String {
+pub(super) fn contains_pattern(text: &str) -> String {
     let escaped = text
         .replace('\\', "\\\\")
         .replace('%', "\\%")

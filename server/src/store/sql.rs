@@ -17,8 +17,9 @@ use sqlx::{Any, AnyConnection, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::{Backend, DatabaseUrl};
+use crate::store::audit::{self, AuditPage, AuditQuery};
 use crate::store::models::*;
-use crate::store::reports::{self, DeviceActivity, ReportData};
+use crate::store::reports::{self, Bucket, DeviceActivity, ReportData};
 use crate::store::{
     Store, StoreError, StoreResult, backend, customers, events, feedback, ledger, outbox, rewards,
     rows,
@@ -187,6 +188,7 @@ async fn revoke_in(
 impl Store for SqlStore {
     async fn connect(url: &DatabaseUrl) -> StoreResult<SqlStore> {
         let (pool, backend) = backend::open(url).await?;
+        reports::decode_old_events(&pool, backend::begin_write_statement(backend)).await?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
         Ok(SqlStore {
             pool,
@@ -1263,12 +1265,26 @@ impl Store for SqlStore {
         found.iter().map(rows::audit).collect()
     }
 
-    async fn report_data(&self) -> StoreResult<ReportData> {
-        reports::data(&self.pool).await
+    async fn audit_page(&self, query: &AuditQuery) -> StoreResult<AuditPage> {
+        audit::page(&self.pool, query).await
+    }
+
+    async fn report_data(&self, from: i64, to: i64, bucket: Bucket) -> StoreResult<ReportData> {
+        reports::data(&self.pool, from, to, bucket).await
     }
 
     async fn device_activity(&self) -> StoreResult<Vec<DeviceActivity>> {
         reports::device_activity(&self.pool).await
+    }
+
+    async fn report_device_sync(
+        &self,
+        device: DeviceId,
+        pending_events: i64,
+        last_sync_error: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()> {
+        reports::report_device_sync(&self.pool, device, pending_events, last_sync_error, now).await
     }
 
     async fn search_books(

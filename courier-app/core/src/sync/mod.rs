@@ -8,7 +8,9 @@
 //! at most [`MAX_PUSH_EVENTS`], record each per-event verdict, then pull pages of status rows
 //! (and a newer keyring, verified with the pinned root) until `has_more` is false. A device more
 //! than [`FAR_BEHIND_PAGES`] pages behind (new on a large plant, or long offline) loads the
-//! root-signed status snapshot instead and pulls only what came after it.
+//! root-signed status snapshot instead and pulls only what came after it. Each pull
+//! reports the events still pending and the previous cycle's error for the operators' device
+//! list.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,8 +25,8 @@ use shuipiao_shared::event::SignedEvent;
 use shuipiao_shared::keyring::KeyringError;
 use shuipiao_shared::status::StatusError;
 use shuipiao_shared::sync::{
-    API_PREFIX, EnrollRequest, EnrollResponse, ErrorBody, MAX_PUSH_EVENTS, PullQuery, PullResponse,
-    PushRequest, PushResponse, PushVerdict, SyncStatusResponse,
+    API_PREFIX, EnrollRequest, EnrollResponse, ErrorBody, MAX_PUSH_EVENTS, MAX_SYNC_ERROR_CHARS,
+    PullQuery, PullResponse, PushRequest, PushResponse, PushVerdict, SyncStatusResponse,
 };
 use thiserror::Error;
 use tokio::sync::watch;
@@ -392,19 +394,28 @@ impl SyncClient {
 
         let mut snapshot_tried = false;
         loop {
-            let (cursor, keyring_version) = {
+            let query = {
                 let conn = self.db();
-                (meta::read(&conn)?.cursor, status::keyring_version(&conn)?)
+                let meta = meta::read(&conn)?;
+                // The report for the device list: what this cycle's push left, and the error of
+                // the cycle before (cleared once this one succeeds).
+                let (pending, _rejected) = outbox::counts(&conn)?;
+                PullQuery {
+                    cursor: meta.cursor,
+                    keyring_version: status::keyring_version(&conn)?,
+                    limit: None,
+                    pending_events: Some(pending),
+                    last_sync_error: meta
+                        .last_sync_error
+                        .map(|error| error.chars().take(MAX_SYNC_ERROR_CHARS).collect()),
+                }
             };
+            let cursor = query.cursor;
             let page: PullResponse = send_json(
                 self.http
                     .get(url("/sync/pull"))
                     .bearer_auth(&credentials.token)
-                    .query(&PullQuery {
-                        cursor,
-                        keyring_version,
-                        limit: None,
-                    }),
+                    .query(&query),
             )
             .await?;
             let keyring_error = {

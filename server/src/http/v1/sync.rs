@@ -6,7 +6,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use shuipiao_shared::sync::{
-    MAX_PUSH_EVENTS, PullQuery, PullResponse, PushRequest, PushResponse, SyncStatusResponse,
+    MAX_PUSH_EVENTS, MAX_SYNC_ERROR_CHARS, PullQuery, PullResponse, PushRequest, PushResponse,
+    SyncStatusResponse,
 };
 
 use crate::http::AppState;
@@ -47,12 +48,29 @@ pub async fn push<S: Store>(
 #[utoipa::path(get, path = "/api/v1/sync/pull", tag = "sync",
     params(("cursor" = u64, Query, description = "next_cursor of the previous pull; 0 at first"),
            ("keyring_version" = Option<u64>, Query, description = "keyring version held"),
-           ("limit" = Option<u32>, Query, description = "most rows wanted")),
-    responses((status = 200, description = "shuipiao_shared::sync::PullResponse"), (status = 401)))]
+           ("limit" = Option<u32>, Query, description = "most rows wanted"),
+           ("pending_events" = Option<u64>, Query, description = "events the device holds that the server has not stored; shown on the device list"),
+           ("last_sync_error" = Option<String>, Query, description = "the device's previous failed sync, at most 200 characters")),
+    responses((status = 200, description = "shuipiao_shared::sync::PullResponse"), (status = 400, description = "malformed query or report"), (status = 401)))]
 pub async fn pull<S: Store>(
     State(state): State<AppState<S>>,
+    Extension(CurrentDevice(device)): Extension<CurrentDevice>,
     ApiQuery(query): ApiQuery<PullQuery>,
 ) -> Result<Json<PullResponse>, ApiError> {
+    if let Some(pending) = query.pending_events {
+        let error = query.last_sync_error.as_deref();
+        if error.is_some_and(|text| text.chars().count() > MAX_SYNC_ERROR_CHARS) {
+            return Err(ApiError::bad_request(format!(
+                "同步错误信息最长 {MAX_SYNC_ERROR_CHARS} 个字符"
+            )));
+        }
+        let pending =
+            i64::try_from(pending).map_err(|_| ApiError::bad_request("待上传数量无效"))?;
+        state
+            .store
+            .report_device_sync(device.id, pending, error, crate::unix_now())
+            .await?;
+    }
     let page = state.config.pull_page_size;
     let limit = query.limit.unwrap_or(page).clamp(1, page);
     let statuses = state.store.pull_statuses(query.cursor, limit).await?;

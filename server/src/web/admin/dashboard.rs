@@ -10,6 +10,7 @@ use axum::response::Response;
 
 use crate::http::AppState;
 use crate::store::Store;
+use crate::store::reports::Bucket;
 use crate::web::PageError;
 use crate::web::admin::charts::{self, Series};
 use crate::web::admin::devices::{DeviceRow, device_rows};
@@ -58,23 +59,23 @@ pub async fn show<S: Store>(
         Err(_) => "无法连接",
     };
     let latency_ms = started.elapsed().as_millis();
-    let data = store.report_data().await?;
     let summary = store.summary().await?;
     let today_start = figures::day_start(now);
+    let fortnight = Period {
+        from: today_start - (CHART_DAYS - 1) * 86_400,
+        to: today_start + 86_400,
+    };
+    let data = store
+        .report_data(fortnight.from, fortnight.to, Bucket::Day)
+        .await?;
     let today = figures::overview(
         &data,
         Period {
             from: today_start,
-            to: today_start + 86_400,
+            to: fortnight.to,
         },
     );
-    let recent = figures::daily(
-        &data,
-        Period {
-            from: today_start - (CHART_DAYS - 1) * 86_400,
-            to: today_start + 86_400,
-        },
-    );
+    let recent = figures::daily(&data, fortnight);
     let labels: Vec<String> = recent
         .rows
         .iter()

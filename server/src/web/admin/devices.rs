@@ -33,12 +33,17 @@ pub(super) struct DeviceRow {
     pub enrolled: String,
     pub last_push: String,
     pub events: i64,
+    /// Events still on the device as it last reported, and when (server time).
+    pub pending: Option<(i64, String)>,
+    /// The device's failed sync before that report.
+    pub sync_error: Option<String>,
     pub stale: bool,
     pub disabled: bool,
 }
 
-/// The device list: each device with its staff member, last upload and whether its data is
-/// stale (enabled and no upload for 24 h).
+/// The device list: each device with its staff member, last upload, what it last reported
+/// (events not uploaded yet, its previous sync error) and whether its data is stale (enabled and
+/// no upload for 24 h).
 pub(super) fn device_rows(
     devices: &[Device],
     activity: &[DeviceActivity],
@@ -64,6 +69,9 @@ pub(super) fn device_rows(
                 enrolled: local_time::minute(device.enrolled_at),
                 last_push: last.map_or_else(|| "从未上传".into(), local_time::minute),
                 events: upload.map_or(0, |a| a.events),
+                pending: upload
+                    .and_then(|a| Some((a.pending_events?, local_time::minute(a.reported_at?)))),
+                sync_error: upload.and_then(|a| a.last_sync_error.clone()),
                 stale: device.disabled_at.is_none() && now - seen > STALE_AFTER_SECS,
                 disabled: device.disabled_at.is_some(),
             }
@@ -234,11 +242,17 @@ mod tests {
                 device_id: DeviceId(1),
                 last_push_at: Some(now - STALE_AFTER_SECS + 1),
                 events: 4,
+                pending_events: Some(2),
+                last_sync_error: None,
+                reported_at: Some(now - 30),
             },
             DeviceActivity {
                 device_id: DeviceId(2),
                 last_push_at: Some(now - STALE_AFTER_SECS - 1),
                 events: 1,
+                pending_events: None,
+                last_sync_error: None,
+                reported_at: None,
             },
         ];
         let users = [User {
@@ -260,5 +274,7 @@ mod tests {
         assert_eq!(rows[0].staff, "courier11");
         assert_eq!(rows[2].last_push, "从未上传");
         assert!(rows[3].disabled);
+        assert_eq!(rows[0].pending, Some((2, local_time::minute(now - 30))));
+        assert_eq!(rows[1].pending, None, "never reported");
     }
 }

@@ -4,19 +4,19 @@
 //! and the staff leaderboard with its 推广之星 rule. Every result is a [`Table`], so every figure on
 //! a page can be exported as it is shown.
 //!
-//! Times are grouped by Beijing time (UTC+8, no daylight saving).
+//! Times are grouped by Beijing time (UTC+8, no daylight saving), and the store counts events
+//! in Beijing hours or days, so periods are whole Beijing days.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use shuipiao_shared::event::Refusal;
-use shuipiao_shared::ids::{EventId, UserId};
+use shuipiao_shared::ids::UserId;
 
 use crate::store::models::{Feedback, Outlet, Package, Product, Region, Role, User};
-use crate::store::reports::{ReportData, ReportEvent, ReportKind};
+use crate::store::reports::{BEIJING_OFFSET, Bucket, EventGroup, ReportData, ReportKind};
 
 const DAY: i64 = 86_400;
 const WEEK: i64 = 7 * DAY;
-const BEIJING_OFFSET: i64 = 8 * 3_600;
 /// Weeks forecast ahead.
 pub const HORIZON_WEEKS: usize = 4;
 /// A region is "low usage" below this share of the average region.
@@ -84,7 +84,8 @@ fn share(part: i64, whole: i64) -> Cell {
     Cell::Percent((whole > 0).then(|| part as f64 / whole as f64))
 }
 
-/// A time span `[from, to)` in unix seconds.
+/// A time span `[from, to)` in unix seconds, from the start of a Beijing day to the start of
+/// another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
     /// First second.
@@ -173,28 +174,22 @@ impl Names {
     }
 }
 
-/// Redemptions undone by their device.
-fn voided(data: &ReportData) -> HashSet<EventId> {
-    data.events
-        .iter()
-        .filter_map(|e| match e.kind {
-            ReportKind::Void { target } => Some(target),
-            _ => None,
-        })
-        .collect()
+/// The groups of redemptions with bottles that still stand (not undone by their device), with
+/// their product.
+fn deliveries(data: &ReportData) -> impl Iterator<Item = (&EventGroup, u16)> {
+    data.events.iter().filter_map(|e| match e.kind {
+        ReportKind::Redemption { product } if e.bottles > 0 => Some((e, product)),
+        _ => None,
+    })
 }
 
-/// The redemptions that still stand (not undone by their device), as (event, units, product).
-fn deliveries(data: &ReportData) -> Vec<(&ReportEvent, u16, u16)> {
-    let voided = voided(data);
+/// Events of `data` in `period` whose kind `matches`.
+fn count_events(data: &ReportData, period: Period, matches: fn(&ReportKind) -> bool) -> i64 {
     data.events
         .iter()
-        .filter(|e| !voided.contains(&e.event_id))
-        .filter_map(|e| match e.kind {
-            ReportKind::Redemption { units, product } => Some((e, units, product)),
-            _ => None,
-        })
-        .collect()
+        .filter(|e| period.contains(e.at) && matches(&e.kind))
+        .map(|e| e.events)
+        .sum()
 }
 
 /// Headline figures of a period.
@@ -218,52 +213,38 @@ pub struct Overview {
 
 /// The headline figures of `period`.
 pub fn overview(data: &ReportData, period: Period) -> Overview {
-    let in_period = |e: &&ReportEvent| period.contains(e.scanned_at);
-    let accepted = data
-        .events
-        .iter()
-        .filter(in_period)
-        .filter(|e| matches!(e.kind, ReportKind::Redemption { .. }))
-        .count() as i64;
-    let refused = data
-        .events
-        .iter()
-        .filter(in_period)
-        .filter(|e| matches!(e.kind, ReportKind::Refused(_)))
-        .count() as i64;
+    let accepted = count_events(data, period, |kind| {
+        matches!(kind, ReportKind::Redemption { .. })
+    });
+    let refused = count_events(data, period, |kind| matches!(kind, ReportKind::Refused(_)));
     let scans = accepted + refused;
     Overview {
         issued: data
             .books
             .iter()
-            .filter(|b| !b.reissue && period.contains(b.created_at))
-            .map(|b| i64::from(b.units))
+            .filter(|b| !b.reissue && period.contains(b.day))
+            .map(|b| b.units)
             .sum(),
         delivered: deliveries(data)
-            .iter()
-            .filter(|(e, ..)| period.contains(e.scanned_at))
-            .map(|(_, units, _)| i64::from(*units))
+            .filter(|(e, _)| period.contains(e.at))
+            .map(|(e, _)| e.bottles)
             .sum(),
-        unused_now: data
-            .books
-            .iter()
-            .filter(|b| b.revoked_at.is_none())
-            .map(|b| i64::from(b.units.saturating_sub(b.used_units)))
-            .sum(),
+        unused_now: data.unused_now,
         scans,
         accepted,
         success_rate: (scans > 0).then(|| accepted as f64 / scans as f64),
         anomalies: data
             .events
             .iter()
-            .filter(in_period)
-            .filter(|e| e.in_review)
-            .count() as i64,
+            .filter(|e| period.contains(e.at))
+            .map(|e| e.anomalies)
+            .sum(),
     }
 }
 
-/// Issued, delivered and unused units per day of `period`. Unused is all-time: units of books
-/// issued so far, less units taken back by revocation, less bottles delivered.
+/// Issued, delivered and unused units per day of `period` (which starts no earlier than
+/// `data`). Unused is all-time: units of books issued so far, less units taken back by
+/// revocation, less bottles delivered.
 pub fn daily(data: &ReportData, period: Period) -> Table {
     let first = local_day(period.from);
     let last = local_day(period.to - 1);
@@ -271,22 +252,21 @@ pub fn daily(data: &ReportData, period: Period) -> Table {
     let mut balance: BTreeMap<i64, i64> = BTreeMap::new();
     let mut delivered: BTreeMap<i64, i64> = BTreeMap::new();
     for book in &data.books {
-        let day = local_day(book.created_at);
+        let day = local_day(book.day);
         if !book.reissue {
-            *issued.entry(day).or_default() += i64::from(book.units);
+            *issued.entry(day).or_default() += book.units;
         }
-        *balance.entry(day).or_default() += i64::from(book.units);
-        if let Some(revoked_at) = book.revoked_at {
-            *balance.entry(local_day(revoked_at)).or_default() -=
-                i64::from(book.units.saturating_sub(book.used_units));
-        }
+        *balance.entry(day).or_default() += book.units;
     }
-    for (event, units, _) in deliveries(data) {
-        let day = local_day(event.scanned_at);
-        *delivered.entry(day).or_default() += i64::from(units);
-        *balance.entry(day).or_default() -= i64::from(units);
+    for revoked in &data.revoked {
+        *balance.entry(local_day(revoked.day)).or_default() -= revoked.units;
     }
-    let mut unused: i64 = balance.range(..first).map(|(_, n)| n).sum();
+    for (event, _) in deliveries(data) {
+        let day = local_day(event.at);
+        *delivered.entry(day).or_default() += event.bottles;
+        *balance.entry(day).or_default() -= event.bottles;
+    }
+    let mut unused: i64 = data.unused_before + balance.range(..first).map(|(_, n)| n).sum::<i64>();
     let rows = (first..=last)
         .map(|day| {
             unused += balance.get(&day).copied().unwrap_or(0);
@@ -311,12 +291,12 @@ fn bottles_by(
     data: &ReportData,
     period: Period,
     buckets: Vec<String>,
-    key: impl Fn(&ReportEvent) -> String,
+    key: impl Fn(&EventGroup) -> String,
 ) -> Vec<Vec<Cell>> {
     let mut counts: HashMap<String, i64> = HashMap::new();
-    for (event, units, _) in deliveries(data) {
-        if period.contains(event.scanned_at) {
-            *counts.entry(key(event)).or_default() += i64::from(units);
+    for (event, _) in deliveries(data) {
+        if period.contains(event.at) {
+            *counts.entry(key(event)).or_default() += event.bottles;
         }
     }
     let total: i64 = counts.values().sum();
@@ -336,9 +316,7 @@ pub fn by_hour(data: &ReportData, period: Period) -> Table {
         key: "hour",
         title: "按时段(小时)",
         columns: vec!["时段", "核销(桶)", "占比"],
-        rows: bottles_by(data, period, buckets, |e| {
-            format!("{:02}时", hour(e.scanned_at))
-        }),
+        rows: bottles_by(data, period, buckets, |e| format!("{:02}时", hour(e.at))),
     }
 }
 
@@ -350,7 +328,7 @@ pub fn by_weekday(data: &ReportData, period: Period) -> Table {
         title: "按星期",
         columns: vec!["星期", "核销(桶)", "占比"],
         rows: bottles_by(data, period, buckets, |e| {
-            WEEKDAYS[weekday(e.scanned_at)].to_string()
+            WEEKDAYS[weekday(e.at)].to_string()
         }),
     }
 }
@@ -364,9 +342,7 @@ pub fn by_month(data: &ReportData, period: Period) -> Table {
         key: "month",
         title: "按月份(季节)",
         columns: vec!["月份", "核销(桶)", "占比"],
-        rows: bottles_by(data, period, months.into_iter().collect(), |e| {
-            month(e.scanned_at)
-        }),
+        rows: bottles_by(data, period, months.into_iter().collect(), |e| month(e.at)),
     }
 }
 
@@ -377,13 +353,13 @@ pub fn by_product(data: &ReportData, period: Period, names: &Names) -> Table {
     for book in data
         .books
         .iter()
-        .filter(|b| !b.reissue && period.contains(b.created_at))
+        .filter(|b| !b.reissue && period.contains(b.day))
     {
-        *issued.entry(book.product).or_default() += i64::from(book.units);
+        *issued.entry(book.product).or_default() += book.units;
     }
-    for (event, units, product) in deliveries(data) {
-        if period.contains(event.scanned_at) {
-            *delivered.entry(product).or_default() += i64::from(units);
+    for (event, product) in deliveries(data) {
+        if period.contains(event.at) {
+            *delivered.entry(product).or_default() += event.bottles;
         }
     }
     let rows = issued
@@ -415,11 +391,11 @@ pub fn packages(data: &ReportData, period: Period, names: &Names) -> Table {
     for book in data
         .books
         .iter()
-        .filter(|b| !b.reissue && period.contains(b.created_at))
+        .filter(|b| !b.reissue && period.contains(b.day))
     {
         let entry = per.entry(book.package_id).or_default();
-        entry.0 += 1;
-        entry.1 += i64::from(book.units);
+        entry.0 += book.books;
+        entry.1 += book.units;
     }
     let total: i64 = per.values().map(|(_, units)| units).sum();
     let rows = per
@@ -483,23 +459,20 @@ const TALLY_COLUMNS: [&str; 6] = [
 fn tally_by<K: Ord>(
     data: &ReportData,
     period: Period,
-    key: impl Fn(&ReportEvent) -> Option<K>,
+    key: impl Fn(&EventGroup) -> Option<K>,
 ) -> BTreeMap<K, Tally> {
-    let voided = voided(data);
     let mut tallies: BTreeMap<K, Tally> = BTreeMap::new();
-    for event in data.events.iter().filter(|e| period.contains(e.scanned_at)) {
+    for event in data.events.iter().filter(|e| period.contains(e.at)) {
         let Some(k) = key(event) else { continue };
         let tally = tallies.entry(k).or_default();
         match event.kind {
-            ReportKind::Redemption { units, .. } => {
-                tally.accepted += 1;
-                if !voided.contains(&event.event_id) {
-                    tally.bottles += i64::from(units);
-                }
-                tally.anomalies += i64::from(event.in_review);
+            ReportKind::Redemption { .. } => {
+                tally.accepted += event.events;
+                tally.bottles += event.bottles;
+                tally.anomalies += event.anomalies;
             }
-            ReportKind::Refused(_) => tally.refused += 1,
-            ReportKind::Void { .. } => {}
+            ReportKind::Refused(_) => tally.refused += event.events,
+            ReportKind::Void => {}
         }
     }
     tallies
@@ -581,9 +554,9 @@ pub(super) fn refusal_label(refusal: Refusal) -> &'static str {
 /// Refused scans by reason.
 pub fn reject_reasons(data: &ReportData, period: Period) -> Table {
     let mut counts: BTreeMap<&'static str, i64> = BTreeMap::new();
-    for event in data.events.iter().filter(|e| period.contains(e.scanned_at)) {
+    for event in data.events.iter().filter(|e| period.contains(e.at)) {
         if let ReportKind::Refused(refusal) = event.kind {
-            *counts.entry(refusal_label(refusal)).or_default() += 1;
+            *counts.entry(refusal_label(refusal)).or_default() += event.events;
         }
     }
     let total: i64 = counts.values().sum();
@@ -827,17 +800,27 @@ pub fn backtest_accuracy(history: &[f64]) -> Option<f64> {
     (actual > 0.0).then(|| (1.0 - error / actual).max(0.0))
 }
 
+/// The weeks of history the forecast reads: two years and the four weeks it scores itself on.
+const FORECAST_HISTORY_WEEKS: i64 = 2 * 52 + 4;
+
+/// The span and bucket of the report data [`forecast`] needs for `now`.
+pub fn forecast_span(now: i64) -> (Period, Bucket) {
+    let end = day_start(now);
+    let from = end - FORECAST_HISTORY_WEEKS * WEEK;
+    (Period { from, to: end }, Bucket::Day)
+}
+
 /// Expected bottles per product and region for the next four weeks, from complete weeks of
-/// redemptions before `now`'s day, with each series' past accuracy.
+/// redemptions before `now`'s day (in `data` of [`forecast_span`]), with each series' past
+/// accuracy.
 pub fn forecast(data: &ReportData, names: &Names, now: i64) -> Table {
     let end = day_start(now);
-    let deliveries = deliveries(data);
-    let first = deliveries.iter().map(|(e, ..)| e.scanned_at).min();
-    let weeks = first.map_or(0, |first| ((end - first).max(0) + WEEK - 1) / WEEK) as usize;
-    let weeks = weeks.min(2 * 52 + 4);
+    let first = deliveries(data).map(|(e, _)| e.at).min();
+    let weeks = first.map_or(0, |first| ((end - first).max(0) + WEEK - 1) / WEEK);
+    let weeks = weeks.min(FORECAST_HISTORY_WEEKS) as usize;
     let mut series: BTreeMap<(u16, Option<i64>), Vec<f64>> = BTreeMap::new();
-    for (event, units, product) in &deliveries {
-        let age = end - event.scanned_at;
+    for (event, product) in deliveries(data) {
+        let age = end - event.at;
         if age <= 0 {
             continue;
         }
@@ -846,9 +829,9 @@ pub fn forecast(data: &ReportData, names: &Names, now: i64) -> Table {
             continue;
         }
         let history = series
-            .entry((*product, event.region_id))
+            .entry((product, event.region_id))
             .or_insert_with(|| vec![0.0; weeks]);
-        history[weeks - 1 - back] += f64::from(*units);
+        history[weeks - 1 - back] += event.bottles as f64;
     }
     let rows = series
         .iter()
@@ -885,30 +868,29 @@ pub fn forecast(data: &ReportData, names: &Names, now: i64) -> Table {
 mod tests {
     use super::*;
     use crate::store::models::NewUser;
-    use crate::store::reports::ReportBook;
-    use shuipiao_shared::ids::{BookId, DeviceId, ProductCode};
+    use crate::store::reports::{BookGroup, RevokedDay};
+    use shuipiao_shared::ids::ProductCode;
     use shuipiao_shared::verdict::RejectReason;
 
     /// Monday 2026-11-23 00:00 in Beijing.
     const MONDAY: i64 = 1_795_708_800 - 4 * DAY;
 
-    fn event(n: u8, at: i64, kind: ReportKind, staff: u64, region: i64) -> ReportEvent {
-        ReportEvent {
-            event_id: EventId(uuid::Uuid::from_bytes([n; 16])),
-            scanned_at: at,
-            received_at: at,
+    /// A group of one event, in its hour.
+    fn event(at: i64, kind: ReportKind, bottles: i64, staff: u64, region: i64) -> EventGroup {
+        EventGroup {
+            at: at - at.rem_euclid(3_600),
             kind,
-            book_id: Some(BookId(1)),
-            device_id: DeviceId(staff),
             staff_id: UserId(staff),
             region_id: Some(region),
             outlet_id: None,
-            in_review: false,
+            events: 1,
+            bottles,
+            anomalies: 0,
         }
     }
 
-    fn redeem(units: u16, product: u16) -> ReportKind {
-        ReportKind::Redemption { units, product }
+    fn redeem(product: u16) -> ReportKind {
+        ReportKind::Redemption { product }
     }
 
     fn courier(id: u64, name: &str, region: i64) -> User {
@@ -927,54 +909,56 @@ mod tests {
         }
     }
 
-    /// Two regions, two couriers; four redemptions (one voided, one flagged), two refusals.
+    /// Two regions, two couriers; four redemptions (one of 3 bottles voided, one flagged), two
+    /// refusals. Books: 11 (3 used) and 10 (1 used, revoked on Tuesday) issued the Sunday
+    /// before, 9 reissued on Tuesday.
     fn fixture() -> (ReportData, Names) {
-        let mut flagged = event(3, MONDAY + DAY + 20 * 3_600, redeem(1, 189), 2, 20);
-        flagged.in_review = true;
+        let mut flagged = event(MONDAY + DAY + 20 * 3_600, redeem(189), 1, 2, 20);
+        flagged.anomalies = 1;
         let events = vec![
-            event(1, MONDAY + 9 * 3_600, redeem(2, 189), 1, 10),
-            event(2, MONDAY + 9 * 3_600 + 60, redeem(1, 113), 1, 10),
+            event(MONDAY + 9 * 3_600, redeem(189), 2, 1, 10),
+            event(MONDAY + 9 * 3_600 + 60, redeem(113), 1, 1, 10),
             flagged,
-            event(4, MONDAY + DAY + 21 * 3_600, redeem(3, 189), 2, 20),
+            event(MONDAY + DAY + 21 * 3_600, redeem(189), 0, 2, 20),
+            event(MONDAY + DAY + 21 * 3_600 + 30, ReportKind::Void, 0, 2, 20),
             event(
-                5,
-                MONDAY + DAY + 21 * 3_600 + 30,
-                ReportKind::Void {
-                    target: EventId(uuid::Uuid::from_bytes([4; 16])),
-                },
-                2,
-                20,
-            ),
-            event(
-                6,
                 MONDAY + 2 * DAY,
                 ReportKind::Refused(Refusal::Rejected(RejectReason::Expired)),
+                0,
                 1,
                 10,
             ),
             event(
-                7,
                 MONDAY + 2 * DAY + 5,
                 ReportKind::Refused(Refusal::AlreadyUsed),
+                0,
                 2,
                 20,
             ),
         ];
-        let book = |id: u64, units: u16, used: u16, created_at: i64| ReportBook {
-            id: BookId(id),
+        let books = |day: i64, reissue: bool, books: i64, units: i64| BookGroup {
+            day,
             product: 189,
-            units,
-            used_units: used,
-            revoked_at: None,
-            created_at,
             package_id: Some(1),
-            reissue: false,
+            reissue,
+            books,
+            units,
         };
-        let mut revoked = book(2, 10, 1, MONDAY - DAY);
-        revoked.revoked_at = Some(MONDAY + DAY);
-        let mut replacement = book(3, 9, 0, MONDAY + DAY);
-        replacement.reissue = true;
-        let books = vec![book(1, 11, 3, MONDAY - DAY), revoked, replacement];
+        let data = ReportData {
+            from: MONDAY - WEEK,
+            events,
+            books: vec![
+                books(MONDAY - DAY, false, 2, 21),
+                books(MONDAY + DAY, true, 1, 9),
+            ],
+            revoked: vec![RevokedDay {
+                day: MONDAY + DAY,
+                units: 10 - 1,
+            }],
+            unused_before: 0,
+            // Book 1 has 11 − 3, book 3 has 9.
+            unused_now: 17,
+        };
         let products = [189u16, 113].map(|code| Product {
             code: ProductCode(code),
             name: format!("{code}"),
@@ -991,7 +975,7 @@ mod tests {
             &[],
             &[courier(1, "courier11", 10), courier(2, "courier21", 20)],
         );
-        (ReportData { events, books }, names)
+        (data, names)
     }
 
     const WEEK_PERIOD: Period = Period {
@@ -1022,8 +1006,6 @@ mod tests {
         assert_eq!(o.anomalies, 1);
         // Books issued in the week: only the reissue, which does not count as new.
         assert_eq!(o.issued, 0);
-        // Unused now: book 1 has 11 − 3, book 3 has 9.
-        assert_eq!(o.unused_now, 17);
     }
 
     #[test]
@@ -1038,6 +1020,18 @@ mod tests {
         assert_eq!(ints(&table, 2), vec![0, 3, 1]);
         // 21 issued; −3 delivered Monday; Tuesday −(10 − 1) revoked +9 reissued −1 delivered.
         assert_eq!(ints(&table, 3), vec![21, 18, 17]);
+    }
+
+    #[test]
+    fn daily_unused_starts_from_before_the_data() {
+        let (mut data, _) = fixture();
+        data.unused_before = 5;
+        let period = Period {
+            from: MONDAY + DAY,
+            to: MONDAY + 2 * DAY,
+        };
+        // 5 before the data, 21 issued on Sunday, 3 delivered on Monday; Tuesday as above.
+        assert_eq!(ints(&daily(&data, period), 3), vec![5 + 21 - 3 - 1]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
 use crate::store::Store;
-use crate::store::reports::ReportData;
+use crate::store::reports::{Bucket, ReportData};
 use crate::web::PageError;
 use crate::web::admin::charts::{self, Series};
 use crate::web::admin::export::{self, FileFormat};
@@ -60,32 +60,51 @@ impl PeriodQuery {
     }
 }
 
-async fn load<S: Store>(store: &S) -> Result<(ReportData, Names), PageError> {
-    let names = Names::new(
+async fn names<S: Store>(store: &S) -> Result<Names, PageError> {
+    Ok(Names::new(
         &store.products().await?,
         &store.regions().await?,
         &store.outlets().await?,
         &store.packages().await?,
         &store.users().await?,
-    );
-    Ok((store.report_data().await?, names))
+    ))
 }
 
-/// Every table of the statistics page, in page order.
-fn tables(data: &ReportData, names: &Names, period: Period, now: i64) -> Vec<Table> {
-    vec![
-        figures::daily(data, period),
-        figures::by_hour(data, period),
-        figures::by_weekday(data, period),
-        figures::by_month(data, period),
-        figures::regions(data, period, names),
-        figures::outlets(data, period, names),
-        figures::by_product(data, period, names),
-        figures::packages(data, period, names),
-        figures::reject_reasons(data, period),
-        figures::staff(data, period, names),
-        figures::forecast(data, names, now),
-    ]
+/// The report data of `period`, counted per `bucket`.
+async fn report<S: Store>(
+    store: &S,
+    period: Period,
+    bucket: Bucket,
+) -> Result<ReportData, PageError> {
+    Ok(store.report_data(period.from, period.to, bucket).await?)
+}
+
+/// What the statistics page shows: its tables and the report data of the period, by the hour.
+struct Figures {
+    data: ReportData,
+    tables: Vec<Table>,
+}
+
+/// Every table of the statistics page, in page order, with what they were computed from.
+async fn figures_of<S: Store>(store: &S, period: Period, now: i64) -> Result<Figures, PageError> {
+    let names = names(store).await?;
+    let data = report(store, period, Bucket::Hour).await?;
+    let (span, bucket) = figures::forecast_span(now);
+    let history = report(store, span, bucket).await?;
+    let tables = vec![
+        figures::daily(&data, period),
+        figures::by_hour(&data, period),
+        figures::by_weekday(&data, period),
+        figures::by_month(&data, period),
+        figures::regions(&data, period, &names),
+        figures::outlets(&data, period, &names),
+        figures::by_product(&data, period, &names),
+        figures::packages(&data, period, &names),
+        figures::reject_reasons(&data, period),
+        figures::staff(&data, period, &names),
+        figures::forecast(&history, &names, now),
+    ];
+    Ok(Figures { data, tables })
 }
 
 struct Chart {
@@ -215,8 +234,7 @@ pub async fn show<S: Store>(
         Ok(period) => (period, None),
         Err(message) => (PeriodQuery::default().period(now)?, Some(message)),
     };
-    let (data, names) = load(&state.store).await?;
-    let all = tables(&data, &names, period, now);
+    let Figures { data, tables: all } = figures_of(&state.store, period, now).await?;
     let overview = figures::overview(&data, period);
     let (from, to) = period_text(period);
     Ok(admin.send(&StatsPage {
@@ -255,8 +273,7 @@ pub async fn export<S: Store>(
     let now = crate::unix_now();
     let period = query.period(now)?;
     let format = file_format(&query.format)?;
-    let (data, names) = load(&state.store).await?;
-    let all = tables(&data, &names, period, now);
+    let all = figures_of(&state.store, period, now).await?.tables;
     let (from, to) = period_text(period);
     let chosen: Vec<Table> = match query.table.as_str() {
         "all" => all,
@@ -336,7 +353,8 @@ async fn board<S: Store>(
     period: Period,
     rule: StarRule,
 ) -> Result<(Table, Option<Standing>), PageError> {
-    let (data, names) = load(store).await?;
+    let names = names(store).await?;
+    let data = report(store, period, Bucket::Day).await?;
     let extras = StaffExtras {
         guided: store
             .guided_customers(period.from, period.to)

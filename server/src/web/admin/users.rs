@@ -14,7 +14,8 @@ use crate::auth::password;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiPath};
 use crate::local_time;
-use crate::store::models::{AuditEntry, NewUser, Role, User};
+use crate::store::audit;
+use crate::store::models::{AuditEntry, AuditRecord, NewUser, Role, User};
 use crate::store::{Store, StoreError};
 use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
@@ -27,8 +28,10 @@ const STAFF_ROLES: [Role; 5] = [
     Role::Operator,
     Role::Admin,
 ];
-/// Audit entries shown.
-const AUDIT_PAGE: u32 = 500;
+/// Audit entries per page.
+const AUDIT_PAGE: u32 = 100;
+/// Who the audit log names for entries without a user (the command line, background jobs).
+const SYSTEM_ACTOR: &str = "命令行/系统";
 
 struct RoleOption {
     key: &'static str,
@@ -282,6 +285,7 @@ pub async fn update<S: Store>(
 
 /// An audit entry as shown.
 pub(super) struct AuditRow {
+    pub id: i64,
     pub at: String,
     pub who: String,
     pub action: String,
@@ -289,32 +293,36 @@ pub(super) struct AuditRow {
     pub detail: String,
 }
 
-/// The newest `limit` audit entries with the names of their actors.
-pub(super) async fn audit_rows<S: Store>(
-    store: &S,
-    limit: u32,
-) -> Result<Vec<AuditRow>, PageError> {
+/// Audit entries as shown, with the names of their actors.
+async fn shown<S: Store>(store: &S, records: Vec<AuditRecord>) -> Result<Vec<AuditRow>, PageError> {
     let names: HashMap<i64, String> = store
         .users()
         .await?
         .into_iter()
         .map(|u| (u.id.0 as i64, u.spec.username))
         .collect();
-    Ok(store
-        .audit_log(limit)
-        .await?
+    Ok(records
         .into_iter()
         .map(|r| AuditRow {
+            id: r.id,
             at: local_time::minute(r.at),
             who: r
                 .actor_user_id
                 .and_then(|id| names.get(&id).cloned())
-                .unwrap_or_else(|| "命令行/系统".into()),
+                .unwrap_or_else(|| SYSTEM_ACTOR.into()),
             action: r.action,
             target: r.target,
             detail: r.detail,
         })
         .collect())
+}
+
+/// The newest `limit` audit entries with the names of their actors.
+pub(super) async fn audit_rows<S: Store>(
+    store: &S,
+    limit: u32,
+) -> Result<Vec<AuditRow>, PageError> {
+    shown(store, store.audit_log(limit).await?).await
 }
 
 #[derive(Template)]
@@ -323,35 +331,47 @@ struct AuditPage {
     chrome: Chrome,
     q: String,
     rows: Vec<AuditRow>,
+    /// Id to page older from, when older entries match.
+    older: Option<i64>,
+    /// Id to page newer from, when newer entries match.
+    newer: Option<i64>,
 }
 
-/// Query of the audit page.
+/// Query of the audit page: the filter and where the page starts.
 #[derive(Debug, Default, Deserialize)]
 pub struct AuditQuery {
     #[serde(default)]
     q: String,
+    /// Entries older than this id.
+    before: Option<i64>,
+    /// Entries newer than this id.
+    after: Option<i64>,
 }
 
-/// `GET /admin/audit?q=…`: the newest admin actions, filtered by action, target or actor.
+/// `GET /admin/audit?q=…&before=ID|after=ID`: admin actions, newest first, a page at a time,
+/// filtered by action, target, detail or actor.
 pub async fn audit<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, PageError> {
     let needle = query.q.trim();
-    let rows = audit_rows(&state.store, AUDIT_PAGE)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            needle.is_empty()
-                || [&r.action, &r.target, &r.who, &r.detail]
-                    .iter()
-                    .any(|field| field.contains(needle))
+    let page = state
+        .store
+        .audit_page(&audit::AuditQuery {
+            text: needle.into(),
+            actorless: SYSTEM_ACTOR.contains(needle),
+            before: query.before,
+            after: query.after,
+            limit: AUDIT_PAGE,
         })
-        .collect();
+        .await?;
+    let rows = shown(&state.store, page.entries).await?;
     Ok(admin.send(&AuditPage {
         chrome: admin.chrome("/admin/audit", None),
-        q: query.q,
+        older: rows.last().filter(|_| page.older).map(|r| r.id),
+        newer: rows.first().filter(|_| page.newer).map(|r| r.id),
+        q: needle.into(),
         rows,
     }))
 }

@@ -690,6 +690,216 @@ async fn console_queries_on_postgres() {
     }
 }
 
+/// The audit log pages through a long log with keyset links that keep the filter: 130 matching
+/// entries among others, 100 to a page, older then newer again.
+async fn audit_log_pages(db: TestDb) {
+    let server = support::start(&db).await;
+    let (_, mut admin) = console(&server, "admin", Role::Admin).await;
+    for n in 0..130 {
+        let name = format!("分页区域{n:03}");
+        let audit = shuipiao_server::store::models::AuditEntry::new(
+            None,
+            "region.create",
+            format!("region:{name}"),
+            json!({ "n": n }),
+        );
+        server.store.create_region(&name, 5, &audit).await.unwrap();
+        if n % 10 == 0 {
+            server
+                .store
+                .create_outlet(
+                    1,
+                    &format!("分页门店{n:03}"),
+                    5,
+                    &support::audit("outlet.create"),
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let rows = |text: &str| text.matches("<code>region.create</code>").count();
+    let link = |text: &str, key: &str| -> Option<String> {
+        let start = text.find(&format!("&amp;{key}="))? + key.len() + 6;
+        let end = start + text[start..].find('"')?;
+        Some(format!(
+            "/admin/audit?q=region%3A%E5%88%86%E9%A1%B5&{key}={}",
+            &text[start..end]
+        ))
+    };
+    let first = admin.get("/admin/audit?q=region:分页").await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(rows(&first.text), 100);
+    assert!(first.text.contains("region:分页区域129"), "newest first");
+    assert!(!first.text.contains("region:分页区域029"));
+    assert!(!first.text.contains("outlet.create"), "the filter holds");
+    assert_eq!(link(&first.text, "after"), None, "nothing newer");
+    let older = link(&first.text, "before").expect("a link to older entries");
+    assert!(
+        first
+            .text
+            .contains("q=region%3A%E5%88%86%E9%A1%B5&amp;before="),
+        "the link keeps the filter"
+    );
+
+    let second = admin.get(&older).await;
+    assert_eq!(rows(&second.text), 30);
+    assert!(
+        second.text.contains("region:分页区域029") && second.text.contains("region:分页区域000")
+    );
+    assert!(!second.text.contains("region:分页区域030"), "no overlap");
+    assert!(!second.text.contains("outlet.create"));
+    assert_eq!(link(&second.text, "before"), None, "nothing older");
+    let newer = link(&second.text, "after").expect("a link back to newer entries");
+
+    let back = admin.get(&newer).await;
+    assert_eq!(rows(&back.text), 100);
+    assert!(back.text.contains("region:分页区域129") && back.text.contains("region:分页区域030"));
+    assert_eq!(link(&back.text, "after"), None, "back at the newest");
+    assert!(link(&back.text, "before").is_some());
+
+    let everything = admin.get("/admin/audit").await;
+    assert!(
+        rows(&everything.text) < 100 && everything.text.contains("<code>outlet.create</code>"),
+        "without a filter, other actions share the page"
+    );
+    let bad = admin.get("/admin/audit?before=abc").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn audit_log_pages_on_sqlite() {
+    audit_log_pages(support::sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn audit_log_pages_on_postgres() {
+    if let Some(db) = support::postgres_db().await {
+        audit_log_pages(db).await;
+    }
+}
+
+/// A device's sync report over the pull query: an old client without it changes nothing, a new
+/// one is shown on the device list with its time and error, an overlong error is refused.
+#[tokio::test]
+async fn devices_show_what_they_reported_when_pulling() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let (_, mut admin) = console(&server, "admin", Role::Admin).await;
+    let (_, admin_token) = server.user("admin2", Role::Admin, None).await;
+    let device = server.device(&admin_token, "courier9").await;
+    let (server_ref, device_id) = (&server, device.id);
+    let pull = move |query: String| {
+        let token = device.token.clone();
+        async move {
+            server_ref
+                .call(
+                    axum::http::Method::GET,
+                    &format!("/api/v1/sync/pull?cursor=0{query}"),
+                    Some(&token),
+                    None,
+                )
+                .await
+        }
+    };
+    let reported = move || async move {
+        let activity = server_ref.store.device_activity().await.unwrap();
+        let mine = activity.iter().find(|a| a.device_id == device_id).unwrap();
+        (mine.pending_events, mine.last_sync_error.clone())
+    };
+    assert_eq!(pull(String::new()).await.status, StatusCode::OK);
+    assert_eq!(
+        reported().await,
+        (None, None),
+        "an old client reports nothing"
+    );
+    let page = admin.get("/admin/devices").await;
+    assert!(page.text.contains("未上报"));
+
+    let ok = pull("&pending_events=4&last_sync_error=sync_network%3A%20timed%20out".into()).await;
+    assert_eq!(ok.status, StatusCode::OK, "{:?}", ok.json);
+    assert_eq!(
+        reported().await,
+        (Some(4), Some("sync_network: timed out".into()))
+    );
+    let page = admin.get("/admin/devices").await;
+    assert!(
+        page.text.contains("<span class=\"pending\">4</span>"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("上次同步失败") && page.text.contains("sync_network: timed out"));
+
+    let long = "x".repeat(201);
+    let refused = pull(format!("&pending_events=1&last_sync_error={long}")).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    let unknown = pull("&pending_events=1&battery=50".into()).await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::BAD_REQUEST,
+        "unknown fields stay refused"
+    );
+    assert_eq!(
+        reported().await,
+        (Some(4), Some("sync_network: timed out".into())),
+        "refused reports change nothing"
+    );
+    let recovered = pull("&pending_events=0".into()).await;
+    assert_eq!(recovered.status, StatusCode::OK);
+    assert_eq!(reported().await, (Some(0), None));
+}
+
+/// Events stored before the figure columns existed are decoded when the server starts: the
+/// statistics of the wallet fixture come out the same after its columns are cleared and listed
+/// as undecoded, as the migration leaves them.
+async fn old_events_are_decoded_on_start(db: TestDb) {
+    let server = support::start(&db).await;
+    wallet_fixture(&server).await;
+    let now = shuipiao_server::unix_now();
+    let span = (now - 3 * 86_400, now + 86_400);
+    let hourly = shuipiao_server::store::reports::Bucket::Hour;
+    let before = server
+        .store
+        .report_data(span.0, span.1, hourly)
+        .await
+        .unwrap();
+    assert!(
+        before.events.iter().any(|group| group.bottles > 0),
+        "{before:?}"
+    );
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(db.url.expose())
+        .await
+        .unwrap();
+    for statement in [
+        "INSERT INTO events_undecoded (event_id) SELECT event_id FROM events",
+        "UPDATE events SET units = NULL, product_code = NULL, refusal = NULL, void_target = NULL",
+    ] {
+        sqlx::Executor::execute(&mut conn, statement).await.unwrap();
+    }
+    let cleared = server.store.report_data(span.0, span.1, hourly).await;
+    assert_ne!(cleared.ok(), Some(before.clone()), "the columns matter");
+    let reopened = support::open(&db).await;
+    let after = reopened.report_data(span.0, span.1, hourly).await.unwrap();
+    assert_eq!(after, before);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events_undecoded")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn old_events_are_decoded_on_sqlite() {
+    old_events_are_decoded_on_start(support::sqlite_db()).await;
+}
+
+#[tokio::test]
+async fn old_events_are_decoded_on_postgres() {
+    if let Some(db) = support::postgres_db().await {
+        old_events_are_decoded_on_start(db).await;
+    }
+}
+
 #[tokio::test]
 async fn support_filters_notifications_and_resends_a_dead_one() {
     let db = support::sqlite_db();
