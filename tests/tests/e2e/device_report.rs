@@ -21,12 +21,12 @@ async fn device_reports_pending_events(db: TestDb) {
     let book = plant.issue(&customer, package, 1).await[0];
     let qr = customer.qr_text(book).await;
     let mut device = world.device("courier-li").await;
-    device.sync().await;
     let before = plant.admin.page("/admin/devices").await;
     assert!(
         before.contains("未上报") && !before.contains("class=\"pending\""),
         "no report before the first pull that carries one: {before}"
     );
+    device.sync().await;
 
     device.clock.advance_secs(60);
     accepted("courier-li", &device.scan(&qr, 1), 9);
