@@ -11,6 +11,7 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::credential::{Credential, SignedCredential};
+use shuipiao_shared::holder::{HolderCredential, window_at};
 use shuipiao_shared::ids::{BookId, ProductCode, ScopeId};
 use shuipiao_shared::keyring::{IssuerKey, KeyState, Keyring, Kid};
 use shuipiao_shared::status::{BookState, StatusRow};
@@ -70,6 +71,11 @@ fn leaked() -> SigningKey {
 
 fn stranger() -> SigningKey {
     fixed_key(0x74)
+}
+
+/// The key a customer's browser would hold for a holder-bound book.
+fn holder() -> SigningKey {
+    fixed_key(0x75)
 }
 
 /// Opens the training database at `db_path`, setting it up on first use (practice keyring,
@@ -145,6 +151,16 @@ pub fn tickets(now: u64, product: ProductCode) -> Vec<PracticeTicket> {
     };
     // Ages past the limits of the policy a training database runs with.
     let policy = FreshnessPolicy::default();
+    // A rotating code as the customer's phone shows it, for the window around `at`.
+    let rotating = |id: u64, at: u64| {
+        HolderCredential {
+            credential: book(id),
+            holder_key: holder().verifying_key().to_bytes(),
+        }
+        .sign(&issuer())
+        .present(&holder(), window_at(at))
+        .to_qr_text()
+    };
     let tampered = {
         let signed = book(9).sign(&issuer());
         SignedCredential {
@@ -277,6 +293,16 @@ pub fn tickets(now: u64, product: ProductCode) -> Vec<PracticeTicket> {
                 book(13).sign(&issuer()).to_qr_text(),
             )
         },
+        reject(
+            "动态码的旧截图",
+            RejectReason::HolderProofExpired,
+            rotating(14, now.saturating_sub(600)),
+        ),
+        reject(
+            "时间不对的手机上的动态码",
+            RejectReason::HolderClockAhead,
+            rotating(15, now.saturating_add(365 * 86_400)),
+        ),
     ]
 }
 

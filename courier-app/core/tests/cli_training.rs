@@ -49,8 +49,8 @@ fn training_runs_on_its_own_database_and_never_goes_online() {
     let tickets = tickets.as_array().expect("a list");
     assert_eq!(
         tickets.len(),
-        14,
-        "green, orange and the twelve red reasons"
+        16,
+        "green, orange and the fourteen red reasons"
     );
     let listed = ok(&db, &["practice", "--product", "189"]);
     assert!(
@@ -136,7 +136,7 @@ fn training_runs_on_its_own_database_and_never_goes_online() {
         assert!(refused(&db, args).contains("练习模式不联网"), "{args:?}");
     }
     assert!(
-        refused(&db, &["practice", "15"]).contains("没有第 15 张练习票（共 14 张）"),
+        refused(&db, &["practice", "17"]).contains("没有第 17 张练习票（共 16 张）"),
         "numbers outside the list"
     );
     assert!(!db.exists(), "the device database was never opened");

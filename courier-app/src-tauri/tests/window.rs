@@ -96,7 +96,7 @@ impl Server {
 /// What one HTTP request got back.
 struct Reply {
     status: u16,
-    /// The header lines, lower-cased.
+    /// The header lines as sent.
     head: String,
     body: String,
 }
@@ -128,13 +128,20 @@ fn request(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status"))?;
-    let head = head.to_ascii_lowercase();
-    let body = if head.contains("transfer-encoding: chunked") {
+    // Header names are matched without case; values (the session cookie) keep theirs.
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(payload)
     } else {
         payload.to_owned()
     };
-    Ok(Reply { status, head, body })
+    Ok(Reply {
+        status,
+        head: head.to_owned(),
+        body,
+    })
 }
 
 /// A JSON API request; returns the status and the body as JSON (`null` if empty).
@@ -176,7 +183,11 @@ fn enrollment_qr_from_console(port: u16, user_id: &Value) -> String {
     let session = login
         .head
         .lines()
-        .filter_map(|line| line.strip_prefix("set-cookie: "))
+        .filter_map(|line| {
+            line.split_once(": ")
+                .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, value)| value)
+        })
         .find(|cookie| cookie.starts_with("sp_session="))
         .and_then(|cookie| cookie.split(';').next())
         .expect("a session cookie")
