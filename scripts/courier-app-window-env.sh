@@ -20,12 +20,12 @@ export LIBGL_ALWAYS_SOFTWARE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1 WEBKIT_DISABLE_C
 window_display=(xvfb-run --auto-servernum --server-args="-screen 0 1280x1024x24")
 
 # The window test passes without doing anything when its environment is missing; after a run
-# that should have driven it, fewer than 15 screenshots means it did not.
+# that should have driven it, fewer than 20 screenshots means it did not.
 check_window_screenshots() {
     local n_shots
     n_shots=$(find "$shots" -name '*.png' | wc -l)
-    if [ "$n_shots" -lt 15 ]; then
-        echo "expected 15 screenshots in $shots, found $n_shots: the window test did not run" >&2
+    if [ "$n_shots" -lt 20 ]; then
+        echo "expected 20 screenshots in $shots, found $n_shots: the window test did not run" >&2
         return 1
     fi
     echo "courier app screenshots: $shots" >&2

@@ -26,6 +26,7 @@ use shuipiao_shared::verdict::{
 use thiserror::Error;
 
 use crate::clock::{Clock, IdSource};
+use crate::store::meta::PracticeSync;
 use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{self, StoreError, meta, scan_log, status};
 use crate::sync::SyncState;
@@ -238,6 +239,9 @@ pub enum EngineError {
     /// A training keyring did not verify.
     #[error("training keyring: {0}")]
     TrainingKeyring(#[from] KeyringError),
+    /// Only a training database can pretend a sync state.
+    #[error("not a training database")]
+    NotTraining,
     /// Hashing the PIN or reading randomness failed.
     #[error("crypto failure: {0}")]
     Crypto(String),
@@ -257,6 +261,7 @@ impl EngineError {
             EngineError::UndoAlreadyVoided => "undo_already_voided",
             EngineError::UndoWindowPassed => "undo_window_passed",
             EngineError::TrainingKeyring(_) => "training_keyring",
+            EngineError::NotTraining => "not_training",
             EngineError::Crypto(_) => "crypto",
         }
     }
@@ -274,6 +279,7 @@ impl EngineError {
             EngineError::UndoAlreadyVoided => "这条核销已撤销",
             EngineError::UndoWindowPassed => "已超过2分钟，不能撤销",
             EngineError::TrainingKeyring(_) => "练习密钥无效",
+            EngineError::NotTraining => "只有练习模式可以模拟同步状态",
             EngineError::Crypto(_) => "加密出错，请重试",
         }
     }
@@ -389,6 +395,22 @@ impl Engine {
         Ok(())
     }
 
+    /// 练习模式 only: makes the training database behave as if its last sync were
+    /// `practice.data_age_secs` ago (and its offline budget used up), until set again. Each
+    /// state starts from a pretended sync, so units accepted while stale before it no longer
+    /// count against the budget.
+    pub fn set_practice_sync(&mut self, practice: PracticeSync) -> Result<(), EngineError> {
+        let now = self.clock.now_secs();
+        let tx = self.conn.transaction()?;
+        if !meta::read(&tx)?.training {
+            return Err(EngineError::NotTraining);
+        }
+        meta::mark_synced(&tx, now)?;
+        meta::set_practice_sync(&tx, practice)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Decides a scan and makes it durable before returning. See the module docs.
     pub fn scan(&mut self, text: &str, input: &ScanInput<'_>) -> Result<ScanOutcome, EngineError> {
         let now_millis = self.clock.now_millis();
@@ -443,14 +465,10 @@ impl Engine {
                 )),
                 None => None,
             },
-            stale_units_total: status::stale_units_total(&tx, meta.budget_epoch_seq)?,
+            stale_units_total: stale_units_total(&tx, &meta, self.policy)?,
         };
         let clock_rollback = clock_rolled_back(&tx, &meta, now)?;
-        let data_age = if meta.training {
-            Some(0)
-        } else {
-            meta.last_sync_at.map(|at| now.saturating_sub(at))
-        };
+        let data_age = data_age(&meta, now);
         let offline = is_offline(&meta, now);
         let ctx = DoorContext {
             now,
@@ -591,11 +609,7 @@ impl Engine {
     pub fn status(&self) -> Result<EngineStatus, EngineError> {
         let now = self.clock.now_secs();
         let meta = meta::read(&self.conn)?;
-        let data_age = if meta.training {
-            Some(0)
-        } else {
-            meta.last_sync_at.map(|at| now.saturating_sub(at))
-        };
+        let data_age = data_age(&meta, now);
         let freshness = match data_age {
             None => Freshness::Never,
             Some(age) if age < self.policy.stale_after => Freshness::Fresh,
@@ -612,7 +626,7 @@ impl Engine {
             freshness,
             clock_rollback: clock_rolled_back(&self.conn, &meta, now)?,
             keyring_version: status::keyring_version(&self.conn)?,
-            offline_units_used: status::stale_units_total(&self.conn, meta.budget_epoch_seq)?,
+            offline_units_used: stale_units_total(&self.conn, &meta, self.policy)?,
             offline_units_budget: self.policy.budget_total,
         })
     }
@@ -734,10 +748,34 @@ fn clock_rolled_back(conn: &Connection, meta: &meta::Meta, now: u64) -> Result<b
     Ok(behind_server || behind_own)
 }
 
+/// Seconds since the last successful sync (`None`: never). A training database never syncs; its
+/// data is as old as its practice state says.
+fn data_age(meta: &meta::Meta, now: u64) -> Option<u64> {
+    if meta.training {
+        Some(meta.practice.data_age_secs)
+    } else {
+        meta.last_sync_at.map(|at| now.saturating_sub(at))
+    }
+}
+
+/// Units accepted while stale since the last sync, or the whole budget when a training database
+/// pretends it is used up.
+fn stale_units_total(
+    conn: &Connection,
+    meta: &meta::Meta,
+    policy: FreshnessPolicy,
+) -> Result<u32, StoreError> {
+    let used = status::stale_units_total(conn, meta.budget_epoch_seq)?;
+    Ok(if meta.training && meta.practice.budget_used_up {
+        used.max(policy.budget_total)
+    } else {
+        used
+    })
+}
+
 /// Offline unless a sync succeeded within [`ONLINE_WINDOW_SECS`].
 fn is_offline(meta: &meta::Meta, now: u64) -> bool {
-    meta.last_sync_at
-        .is_none_or(|at| now.saturating_sub(at) > ONLINE_WINDOW_SECS)
+    data_age(meta, now).is_none_or(|age| age > ONLINE_WINDOW_SECS)
 }
 
 fn hash_pin(pin: &str, salt: &[u8; 16]) -> Result<[u8; 32], EngineError> {

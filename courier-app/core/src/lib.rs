@@ -9,8 +9,9 @@
 //!   encrypted local database; [`sync`]: enrollment and the sync client; [`clock`]: injected
 //!   time and randomness.
 //! - For apps over the engine: [`live`] (the scan screen's frame loop and preview),
-//!   [`data_dir`] (profile, settings, logout), [`history`] (rows for the history and counter
-//!   screens), [`status_bar`], [`assist`] (the 线下协助 QR) and [`training`] (practice tickets).
+//!   [`data_dir`] (profile, settings, logout), [`enroll_qr`] (the enrollment QR), [`history`]
+//!   (rows for the history and counter screens), [`status_bar`], [`assist`] (the 线下协助 QR)
+//!   and [`training`] (practice tickets and practice sync states).
 #![forbid(unsafe_code)]
 
 pub mod decode;
@@ -25,6 +26,7 @@ pub mod sync;
 
 pub mod assist;
 pub mod data_dir;
+pub mod enroll_qr;
 pub mod history;
 pub mod live;
 pub mod status_bar;

@@ -34,6 +34,10 @@ pub fn status_bar(status: &EngineStatus) -> StatusBar {
             .data_age_secs
             .is_some_and(|age| age <= ONLINE_WINDOW_SECS);
     let last_sync_text = match (status.training, status.data_age_secs) {
+        // A training database never syncs; a practice sync state pretends an age.
+        (true, Some(age)) if status.freshness != Freshness::Fresh => {
+            format!("练习：模拟{}同步", age_text(age))
+        }
         (true, _) => "练习模式，不会同步".to_owned(),
         (false, None) => "从未同步".to_owned(),
         (false, Some(age)) => format!("{}同步", age_text(age)),
@@ -54,7 +58,7 @@ pub fn status_bar(status: &EngineStatus) -> StatusBar {
         online,
         training: status.training,
         last_sync_text,
-        stale: !status.training && status.freshness != Freshness::Fresh,
+        stale: status.freshness != Freshness::Fresh,
         freshness_text: status.freshness.message().to_owned(),
         warning,
     }
@@ -110,6 +114,22 @@ mod tests {
         let never = status_bar(&status(None, Freshness::Never, None));
         assert!(never.stale);
         assert_eq!(never.last_sync_text, "从未同步");
+    }
+
+    #[test]
+    fn training_shows_its_practice_age_only_when_it_pretends_old_data() {
+        let practice = |age, freshness| {
+            status_bar(&EngineStatus {
+                training: true,
+                ..status(Some(age), freshness, None)
+            })
+        };
+        let fresh = practice(0, Freshness::Fresh);
+        assert!(!fresh.online && !fresh.stale);
+        assert_eq!(fresh.last_sync_text, "练习模式，不会同步");
+        let old = practice(80 * 3600, Freshness::TooOld);
+        assert!(!old.online && old.stale);
+        assert_eq!(old.last_sync_text, "练习：模拟3天前同步");
     }
 
     #[test]

@@ -579,3 +579,121 @@ async fn the_cli_enrolls_scans_and_syncs() {
     assert!(synced.contains("待上传 0 条"), "{synced}");
     assert_eq!(fake.lock().unwrap().stored.len(), 1);
 }
+
+/// Runs the CLI on `db` off the async runtime.
+async fn cli(db: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_shuipiao-courier"));
+    command.arg("--db").arg(db).args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// A photo of `text` as a QR code, as a phone would take of the admin console's screen.
+fn qr_photo(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    use shuipiao_courier::frame::{FrameSource, SyntheticSource};
+    let frame = SyntheticSource::new(text, 640, 480).next_frame().unwrap();
+    let path = dir.join(name);
+    image::GrayImage::from_raw(frame.width(), frame.height(), frame.into_luma())
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_enrolls_from_the_enrollment_qr_text_or_a_photo_of_it() {
+    let (url, _fake) = start(fake_with_rows()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let enroll_text = format!("SPENROLL:1:ENROLL-1:{url}/");
+
+    // A ticket is not an enrollment QR: a clear refusal, and no database is made.
+    let by_text = dir.path().join("text").join("courier.db");
+    let ticket_text = ticket(live_book(102, 10));
+    let refused = cli(
+        &by_text,
+        &["enroll", "--qr-text", &ticket_text, "--name", "柜台"],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("这是水票二维码"), "{stderr}");
+    assert!(!by_text.parent().unwrap().exists(), "nothing written");
+    let both = cli(
+        &by_text,
+        &[
+            "enroll",
+            "--qr-text",
+            &enroll_text,
+            "--server",
+            &url,
+            "--name",
+            "柜台",
+        ],
+    )
+    .await;
+    assert_eq!(
+        both.status.code(),
+        Some(2),
+        "the QR or the typed address, not both"
+    );
+
+    let enrolled = cli(
+        &by_text,
+        &["enroll", "--qr-text", &enroll_text, "--name", "柜台"],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&enrolled.stdout);
+    assert!(
+        enrolled.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    assert!(
+        stdout.contains("注册成功") && stdout.contains("首次同步完成"),
+        "{stdout}"
+    );
+    let identity = store::meta::read(&store::open(&by_text).unwrap())
+        .unwrap()
+        .identity
+        .unwrap();
+    assert_eq!(identity.server_url, url, "the address from the QR");
+
+    // A photo: a ticket in it is refused, the enrollment QR enrolls.
+    let by_photo = dir.path().join("photo.db");
+    let ticket_photo = qr_photo(dir.path(), "ticket.png", &ticket_text);
+    let refused = cli(
+        &by_photo,
+        &[
+            "enroll",
+            "--image",
+            ticket_photo.to_str().unwrap(),
+            "--name",
+            "手机",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("这是水票二维码"), "{stderr}");
+    assert!(!by_photo.exists());
+    let photo = qr_photo(dir.path(), "enroll.png", &enroll_text);
+    let enrolled = cli(
+        &by_photo,
+        &[
+            "--json",
+            "enroll",
+            "--image",
+            photo.to_str().unwrap(),
+            "--name",
+            "手机",
+        ],
+    )
+    .await;
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&enrolled.stdout).unwrap();
+    assert_eq!(answer["courier"], "张师傅");
+}

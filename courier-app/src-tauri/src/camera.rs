@@ -1,8 +1,10 @@
 //! Wires the engine's live loop to the window: previews and camera trouble become events, and a
-//! code read becomes a verdict (the loop pauses until the courier taps 继续扫码).
+//! code read becomes a verdict (the loop pauses until the courier taps 继续扫码), or, on the
+//! enrollment screen, the server address and code of an enrollment QR.
 
 use serde::Serialize;
 use shuipiao_courier::engine::ScanSource;
+use shuipiao_courier::enroll_qr;
 use shuipiao_courier::live::{Flow, LiveConfig, LiveEvent, LiveScanner, SourceSpec};
 use tauri::{AppHandle, Manager, Runtime};
 
@@ -13,15 +15,25 @@ use crate::state::{AppState, refresh_status};
 /// The `camera` event.
 #[derive(Debug, Clone, Serialize)]
 pub struct CameraEvent {
-    /// `failed` (the loop stopped), `unreadable` (hold still), `duplicate` (same ticket again)
-    /// or `error` (the scan could not be recorded).
+    /// `failed` (the loop stopped), `unreadable` (hold still), `duplicate` (same ticket again),
+    /// `error` (the scan could not be recorded) or `not_enrollment` (a code that is not an
+    /// enrollment QR, while enrolling).
     pub kind: &'static str,
     /// zh-CN text.
     pub message: String,
 }
 
+/// What codes read by the camera are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Tickets at the door: each code read is a scan.
+    Tickets,
+    /// The enrollment QR: the first one read fills the enrollment form.
+    Enrollment,
+}
+
 /// Starts the camera loop on the source from the environment or the settings.
-pub fn start<R: Runtime>(app: &AppHandle<R>) -> Result<(), CommandError> {
+pub fn start<R: Runtime>(app: &AppHandle<R>, purpose: Purpose) -> Result<(), CommandError> {
     let state = app.state::<AppState>();
     let spec = match &state.camera_override {
         Some(spec) => spec.clone(),
@@ -30,13 +42,13 @@ pub fn start<R: Runtime>(app: &AppHandle<R>) -> Result<(), CommandError> {
     let spec = SourceSpec::parse(&spec)?;
     let app = app.clone();
     let scanner = LiveScanner::start(spec, LiveConfig::default(), move |event| {
-        on_event(&app, event)
+        on_event(&app, purpose, event)
     });
     state.set_scanner(Some(scanner));
     Ok(())
 }
 
-fn on_event<R: Runtime>(app: &AppHandle<R>, event: LiveEvent) -> Flow {
+fn on_event<R: Runtime>(app: &AppHandle<R>, purpose: Purpose, event: LiveEvent) -> Flow {
     let camera = |kind, message: &str| {
         events::emit(
             app,
@@ -63,6 +75,18 @@ fn on_event<R: Runtime>(app: &AppHandle<R>, event: LiveEvent) -> Flow {
         LiveEvent::Failed { message } => {
             camera("failed", &message);
             Flow::Continue
+        }
+        LiveEvent::Code { text } if purpose == Purpose::Enrollment => {
+            match enroll_qr::parse(&text) {
+                Ok(qr) => {
+                    events::emit(app, events::ENROLL_QR, qr);
+                    Flow::Pause
+                }
+                Err(error) => {
+                    camera("not_enrollment", error.user_message());
+                    Flow::Continue
+                }
+            }
         }
         LiveEvent::Code { text } => {
             let state = app.state::<AppState>();

@@ -1,4 +1,5 @@
-//! Events the shell pushes to the UI: verdicts, camera previews and state, and the status bar.
+//! Events the shell pushes to the UI: verdicts, camera previews and state, the status bar, and
+//! enrollment QRs read.
 
 use serde::Serialize;
 use shuipiao_courier::engine::ScanOutcome;
@@ -13,6 +14,8 @@ pub const PREVIEW: &str = "preview";
 pub const CAMERA: &str = "camera";
 /// The status bar changed.
 pub const STATUS: &str = "status";
+/// An enrollment QR was read (`{server_url, code}`).
+pub const ENROLL_QR: &str = "enroll_qr";
 
 /// A verdict with the warnings already worded.
 #[derive(Debug, Clone, Serialize)]

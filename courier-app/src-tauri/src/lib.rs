@@ -53,6 +53,7 @@ pub fn setup<R: Runtime>(builder: Builder<R>, launch: Launch) -> Builder<R> {
         .invoke_handler(tauri::generate_handler![
             commands::device::overview,
             commands::device::enroll,
+            commands::device::scan_enrollment_qr,
             commands::device::sync_now,
             commands::device::status,
             commands::device::assist_qr,
@@ -61,7 +62,7 @@ pub fn setup<R: Runtime>(builder: Builder<R>, launch: Launch) -> Builder<R> {
             commands::scan::stop_camera,
             commands::scan::resume_camera,
             commands::scan::set_choice,
-            commands::scan::scan_text,
+            commands::scan::practice_scan,
             commands::scan::counter_keys,
             commands::scan::arm_override,
             commands::scan::set_supervisor_pin,

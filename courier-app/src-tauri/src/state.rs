@@ -149,20 +149,44 @@ impl AppState {
         *lock(&self.pending_pin) = Some(pin);
     }
 
-    /// Decides `text` with the current choice (and an armed override, used up by this scan).
-    pub fn scan(&self, text: &str, source: ScanSource) -> Result<ScanOutcome, CommandError> {
+    /// The scan input of the current choice, with an armed override (used up by this call).
+    fn with_input<T>(
+        &self,
+        source: ScanSource,
+        f: impl FnOnce(&ScanInput<'_>) -> Result<T, CommandError>,
+    ) -> Result<T, CommandError> {
         let choice = self.choice();
         let pin = lock(&self.pending_pin).take();
-        self.with_engine(|engine| {
-            Ok(engine.scan(
-                text,
-                &ScanInput {
-                    product: choice.product,
-                    quantity: choice.quantity,
-                    source,
-                    supervisor_pin: pin.as_deref(),
-                },
-            )?)
+        f(&ScanInput {
+            product: choice.product,
+            quantity: choice.quantity,
+            source,
+            supervisor_pin: pin.as_deref(),
+        })
+    }
+
+    /// Decides `text` with the current choice (and an armed override).
+    pub fn scan(&self, text: &str, source: ScanSource) -> Result<ScanOutcome, CommandError> {
+        self.with_input(source, |input| {
+            self.with_engine(|engine| Ok(engine.scan(text, input)?))
+        })
+    }
+
+    /// 练习模式: scans practice ticket `index` (as listed when 练习模式 was turned on) in its
+    /// sync state, with the current choice (and an armed override).
+    pub fn practice_scan(&self, index: usize) -> Result<ScanOutcome, CommandError> {
+        if !self.training() {
+            return Err(CommandError::new("not_training", "请先进入练习模式"));
+        }
+        self.with_input(ScanSource::Camera, |input| {
+            let mut training = lock(&self.training);
+            let (engine, tickets) = training
+                .as_mut()
+                .ok_or_else(|| CommandError::new("training", "练习模式尚未准备好"))?;
+            let ticket = tickets
+                .get(index)
+                .ok_or_else(|| CommandError::new("no_practice_ticket", "没有这张练习票"))?;
+            Ok(training::scan_ticket(engine, ticket, input)?)
         })
     }
 

@@ -1,16 +1,20 @@
 //! The commands through Tauri's mock runtime: the same IPC path the window uses, without a
 //! window. Practice tickets (练习模式) stand in for a server.
 
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use shuipiao_courier_app::{Launch, setup, start};
 use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder, mock_context, noop_assets};
 use tauri::webview::InvokeRequest;
-use tauri::{App, WebviewWindow, WebviewWindowBuilder};
+use tauri::{App, Listener, WebviewWindow, WebviewWindowBuilder};
 
 struct Harness {
-    _dir: tempfile::TempDir,
-    _app: App<tauri::test::MockRuntime>,
+    dir: tempfile::TempDir,
+    app: App<tauri::test::MockRuntime>,
     window: WebviewWindow<tauri::test::MockRuntime>,
 }
 
@@ -31,11 +35,21 @@ impl Harness {
         let window = WebviewWindowBuilder::new(&app, "main", Default::default())
             .build()
             .expect("mock window");
-        Harness {
-            _dir: dir,
-            _app: app,
-            window,
-        }
+        Harness { dir, app, window }
+    }
+
+    /// The file the synthetic camera shows.
+    fn camera(&self) -> PathBuf {
+        self.dir.path().join("ticket.txt")
+    }
+
+    /// Every payload of `event` from now on.
+    fn events(&self, event: &str) -> mpsc::Receiver<Value> {
+        let (tx, rx) = mpsc::channel();
+        self.app.listen_any(event, move |event| {
+            let _ = tx.send(serde_json::from_str(event.payload()).expect("json payload"));
+        });
+        rx
     }
 
     fn call(&self, cmd: &str, body: Value) -> Result<Value, Value> {
@@ -82,10 +96,54 @@ fn a_fresh_device_asks_for_enrollment() {
     assert_eq!(overview["settings"]["last_product"], 189);
     assert_eq!(app.error_code("assist_qr", json!({})), "not_enrolled");
     assert_eq!(app.error_code("sync_now", json!({})), "not_enrolled");
+    let keys: Vec<Value> = ["S", "P", "1", "A", "Enter"]
+        .iter()
+        .enumerate()
+        .map(|(i, key)| json!({ "key": key, "at_ms": 1000 + i }))
+        .collect();
     assert_eq!(
-        app.error_code("scan_text", json!({ "text": "SP1AAAA" })),
+        app.error_code("counter_keys", json!({ "keys": keys })),
         "not_enrolled"
     );
+    assert_eq!(
+        app.error_code("practice_scan", json!({ "index": 0 })),
+        "not_training"
+    );
+}
+
+#[test]
+fn the_enrollment_camera_skips_other_codes_and_hands_over_the_enrollment_qr() {
+    let app = Harness::new();
+    let camera_events = app.events("camera");
+    let read = app.events("enroll_qr");
+    std::fs::write(app.camera(), "https://example.com/").expect("show a web link");
+    let () = app.ok("scan_enrollment_qr", json!({}));
+    let wait = Duration::from_secs(60);
+    let refused = loop {
+        let event = camera_events.recv_timeout(wait).expect("a camera event");
+        if event["kind"] == "not_enrollment" {
+            break event;
+        }
+    };
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("不是设备注册二维码")),
+        "{refused}"
+    );
+    assert!(read.try_recv().is_err(), "nothing filled in");
+
+    std::fs::write(
+        app.camera(),
+        "SPENROLL:1:K7Q2X3ABCDEFGHIJ:https://shuipiao.example.com/",
+    )
+    .expect("show the enrollment QR");
+    let qr = read.recv_timeout(wait).expect("the enrollment QR");
+    assert_eq!(
+        qr,
+        json!({ "server_url": "https://shuipiao.example.com", "code": "K7Q2X3ABCDEFGHIJ" })
+    );
+    let () = app.ok("stop_camera", json!({}));
 }
 
 #[test]
@@ -113,11 +171,7 @@ fn training_mode_scans_undoes_and_lists_like_the_real_thing() {
     let status: Value = app.ok("status", json!({}));
     assert_eq!(status["training"], true);
 
-    let good = cards[0]["ticket"]["text"]
-        .as_str()
-        .expect("text")
-        .to_owned();
-    let verdict: Value = app.ok("scan_text", json!({ "text": good }));
+    let verdict: Value = app.ok("practice_scan", json!({ "index": 0 }));
     assert_eq!(verdict["outcome"]["kind"], "accepted");
     assert_eq!(verdict["outcome"]["title"], "可以送水");
     assert_eq!(verdict["training"], true);
@@ -138,6 +192,45 @@ fn training_mode_scans_undoes_and_lists_like_the_real_thing() {
     let history: Vec<Value> = app.ok("history", json!({}));
     assert_eq!(history[1]["voided"], true, "{history:?}");
     assert_eq!(history[1]["undoable"], false);
+}
+
+#[test]
+fn practice_cards_put_the_training_database_into_their_sync_state() {
+    let app = Harness::new();
+    let cards: Vec<Value> = app.ok("set_training", json!({ "on": true }));
+    let index = |expect: &str| {
+        cards
+            .iter()
+            .position(|c| c["ticket"]["expect"] == expect)
+            .unwrap_or_else(|| panic!("a practice card for {expect}"))
+    };
+    for (expect, reason) in [
+        ("数据过旧", "stale_data"),
+        ("离线额度已用完", "offline_budget_exceeded"),
+    ] {
+        let verdict: Value = app.ok("practice_scan", json!({ "index": index(expect) }));
+        assert_eq!(verdict["outcome"]["reason"], reason);
+        assert_eq!(verdict["outcome"]["title"], expect);
+        assert_eq!(verdict["training"], true);
+        let status: Value = app.ok("status", json!({}));
+        assert_eq!(status["stale"], true, "{status}");
+        assert!(
+            status["last_sync_text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("练习：模拟")),
+            "{status}"
+        );
+    }
+    let _: Value = app.ok("practice_scan", json!({ "index": 0 }));
+    let status: Value = app.ok("status", json!({}));
+    assert_eq!(
+        status["stale"], false,
+        "a plain practice ticket is fresh again"
+    );
+    assert_eq!(
+        app.error_code("practice_scan", json!({ "index": cards.len() })),
+        "no_practice_ticket"
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! The app in a real window, driven over WebDriver (`tauri-driver` in front of WebKitWebDriver)
-//! against a real `shuipiao-server` on loopback: enroll, scan a ticket shown to a synthetic
-//! camera and see green, go offline, scan the used ticket and see orange, come back online and
-//! see the pending count drop to zero, then visit every screen. Screenshots of each screen go to
-//! `SHUIPIAO_SCREENSHOT_DIR`.
+//! against a real `shuipiao-server` on loopback: enroll by showing the synthetic camera the
+//! enrollment QR of the admin console's 设备管理 page, scan a ticket and see green, go offline,
+//! scan the used ticket and see orange, come back online and see the pending count drop to zero,
+//! visit every screen, and practise 数据过旧 and 离线额度已用完 in 练习模式. Screenshots of each
+//! screen go to `SHUIPIAO_SCREENSHOT_DIR`.
 //!
 //! It needs a display, `tauri-driver` and WebKitWebDriver, so it runs only when
 //! `SHUIPIAO_WINDOW_TEST=1`; `scripts/courier-app-window-env.sh` sets that up for
@@ -92,24 +93,29 @@ impl Server {
     }
 }
 
-/// One HTTP/1.1 request on loopback; returns the status and the body as JSON (`null` if empty).
-fn http(
+/// What one HTTP request got back.
+struct Reply {
+    status: u16,
+    /// The header lines as sent.
+    head: String,
+    body: String,
+}
+
+/// One HTTP/1.1 request on loopback with extra header lines (each ending in CRLF).
+fn request(
     port: u16,
     method: &str,
     path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> std::io::Result<(u16, Value)> {
+    headers: &str,
+    content_type: &str,
+    body: &str,
+) -> std::io::Result<Reply> {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n{headers}\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut response = String::new();
@@ -122,18 +128,87 @@ fn http(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .ok_or_else(|| std::io::Error::other("no status"))?;
-    let chunked = head
+    // Header names are matched without case; values (the session cookie) keep theirs.
+    let body = if head
         .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let payload = if chunked {
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(payload)
     } else {
         payload.to_owned()
     };
-    Ok((
+    Ok(Reply {
         status,
-        serde_json::from_str(&payload).unwrap_or(Value::Null),
+        head: head.to_owned(),
+        body,
+    })
+}
+
+/// A JSON API request; returns the status and the body as JSON (`null` if empty).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let reply = request(port, method, path, &auth, "application/json", &body)?;
+    Ok((
+        reply.status,
+        serde_json::from_str(&reply.body).unwrap_or(Value::Null),
     ))
+}
+
+/// What an admin does in the browser: signs in to the console and makes an enrollment code on
+/// 设备管理 for `user_id`; returns the text of the QR shown beside it.
+fn enrollment_qr_from_console(port: u16, user_id: &Value) -> String {
+    // Double-submit CSRF: any token works when cookie and field agree.
+    let csrf = "WINDOWTESTCSRF";
+    let form = format!("csrf={csrf}&username=admin&password={ADMIN_PASSWORD}");
+    let cookie = format!("Cookie: sp_csrf={csrf}\r\n");
+    let login = request(
+        port,
+        "POST",
+        "/login",
+        &cookie,
+        "application/x-www-form-urlencoded",
+        &form,
+    )
+    .expect("sign in to the console");
+    assert_eq!(login.status, 303, "sign-in: {}", login.body);
+    let session = login
+        .head
+        .lines()
+        .filter_map(|line| {
+            line.split_once(": ")
+                .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+                .map(|(_, value)| value)
+        })
+        .find(|cookie| cookie.starts_with("sp_session="))
+        .and_then(|cookie| cookie.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let page = request(
+        port,
+        "POST",
+        "/admin/devices/enrollment-codes",
+        &format!("Cookie: sp_csrf={csrf}; {session}\r\n"),
+        "application/x-www-form-urlencoded",
+        &format!("csrf={csrf}&user_id={user_id}"),
+    )
+    .expect("make an enrollment code");
+    assert_eq!(page.status, 200, "enrollment code page: {}", page.body);
+    page.body
+        .split("data-enroll=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the enrollment QR's text on the page")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
 }
 
 fn dechunk(mut rest: &str) -> String {
@@ -169,9 +244,9 @@ impl Admin {
     }
 }
 
-/// What the plant gave this test: a courier's enrollment code and a customer's ticket.
+/// What the plant gave this test: a courier and a customer's ticket.
 struct Plant {
-    enrollment_code: String,
+    courier_id: Value,
     ticket: String,
 }
 
@@ -224,12 +299,8 @@ fn set_up_plant(server: &Server) -> Plant {
             "role": "courier", "region_id": region["id"],
         }),
     );
-    let code = admin.post(
-        "/api/v1/devices/enrollment-codes",
-        json!({ "user_id": courier["id"] }),
-    );
     Plant {
-        enrollment_code: code["code"].as_str().expect("code").to_owned(),
+        courier_id: courier["id"].clone(),
         ticket: order["books"][0]["qr_text"]
             .as_str()
             .expect("qr text")
@@ -253,13 +324,17 @@ impl Window {
     }
 
     async fn click(&self, css: &str) {
+        self.click_at(Locator::Css(css)).await;
+    }
+
+    async fn click_at(&self, locator: Locator<'_>) {
         let element = self
             .client
             .wait()
             .at_most(WAIT)
-            .for_element(Locator::Css(css))
+            .for_element(locator)
             .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"));
+            .unwrap_or_else(|e| panic!("{locator:?}: {e}"));
         // Centre it first: at the edge of the page the fixed bottom bar would take the click.
         let reference = serde_json::to_value(&element).expect("element reference");
         self.client
@@ -272,7 +347,7 @@ impl Window {
         element
             .click()
             .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+            .unwrap_or_else(|e| panic!("click {locator:?}: {e}"));
     }
 
     async fn fill(&self, css: &str, text: &str) {
@@ -283,6 +358,26 @@ impl Window {
             .unwrap_or_else(|e| panic!("{css}: {e}"));
         field.clear().await.expect("clear");
         field.send_keys(text).await.expect("type");
+    }
+
+    /// The current value of the input `css`.
+    async fn value(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .prop("value")
+            .await
+            .expect("value")
+            .unwrap_or_default()
+    }
+
+    /// Taps the practice card that promises `expect`.
+    async fn practise(&self, expect: &str) {
+        let xpath = format!(
+            "//button[contains(@class, 'practice-card')][div[@class='expect'][contains(., '{expect}')]]"
+        );
+        self.click_at(Locator::XPath(&xpath)).await;
     }
 
     async fn text(&self, css: &str) -> String {
@@ -445,19 +540,40 @@ async fn courier_app_in_a_real_window() {
         .expect("frame ticker");
     let w = Window { client, shots };
 
-    // Enroll.
+    // Enroll by scanning the QR the admin console shows: a water ticket held up by mistake is
+    // refused with a reason, the enrollment QR fills in the address and the code.
     w.visible("#screen-enroll").await;
-    w.fill("#enroll-server", &server.url()).await;
-    w.fill("#enroll-code", &plant.enrollment_code).await;
-    w.fill("#enroll-name", "张师傅的手机").await;
     w.shot("01-enroll").await;
+    w.click("#enroll-scan").await;
+    w.visible("#enroll-camera #preview[src^='data:image/jpeg']")
+        .await;
+    show_ticket(&camera, &plant.ticket);
+    w.text_until("#enroll-camera #camera-hint", "a ticket refused", |t| {
+        t.contains("这是水票二维码")
+    })
+    .await;
+    w.shot("02-enroll-scan-wrong-code").await;
+    let enroll_qr = enrollment_qr_from_console(server.port, &plant.courier_id);
+    assert!(enroll_qr.starts_with("SPENROLL:1:"), "{enroll_qr}");
+    show_ticket(&camera, &enroll_qr);
+    w.visible("#enroll-code.filled").await;
+    show_ticket(&camera, "");
+    w.visible("#enroll-scan").await;
+    assert_eq!(w.value("#enroll-server").await, server.url());
+    let code = w.value("#enroll-code").await;
+    assert!(
+        enroll_qr.ends_with(&format!(":{code}:{}", server.url())),
+        "{code} from {enroll_qr}"
+    );
+    w.fill("#enroll-name", "张师傅的手机").await;
+    w.shot("03-enroll-qr-read").await;
     w.click("#enroll-submit").await;
     w.visible("#enroll-result").await;
     assert_eq!(w.text("#enroll-courier").await, "张师傅");
     assert!(w.text("#enroll-scopes").await.contains("武汉市"));
     w.text_until("#status-online", "online", |t| t == "在线")
         .await;
-    w.shot("02-enrolled").await;
+    w.shot("04-enrolled").await;
 
     // Scan: four bottles, the whole book, and the screen turns green.
     w.click("#enroll-done").await;
@@ -467,13 +583,13 @@ async fn courier_app_in_a_real_window() {
     }
     w.text_until("#qty-value", "4", |t| t == "4").await;
     w.visible("#preview[src^='data:image/jpeg']").await;
-    w.shot("03-scan").await;
+    w.shot("05-scan").await;
     show_ticket(&camera, &plant.ticket);
     w.visible("#verdict[data-kind='accepted']").await;
     let first_scan = Instant::now();
     assert_eq!(w.text("#verdict-title").await, "可以送水");
     assert!(w.text("#verdict-detail").await.contains("剩余 0 张"));
-    w.shot("04-verdict-green").await;
+    w.shot("06-verdict-green").await;
     show_ticket(&camera, "");
     w.click("#verdict-continue").await;
 
@@ -491,18 +607,18 @@ async fn courier_app_in_a_real_window() {
     w.visible("#verdict[data-kind='already_used']").await;
     assert_eq!(w.text("#verdict-title").await, "已使用");
     assert!(w.text("#verdict-detail").await.contains("本机"));
-    w.shot("05-verdict-orange").await;
+    w.shot("07-verdict-orange").await;
     show_ticket(&camera, "");
     w.click("#verdict-continue").await;
     w.text_until("#status-pending", "pending uploads", |t| t != "0")
         .await;
-    w.shot("06-offline-pending").await;
+    w.shot("08-offline-pending").await;
 
     // Something that is not a ticket: red with the reason.
     show_ticket(&camera, "SP1THISISNOTATICKET");
     w.visible("#verdict[data-kind='rejected']").await;
     assert_eq!(w.text("#verdict-title").await, "无法识别");
-    w.shot("07-verdict-red").await;
+    w.shot("09-verdict-red").await;
     show_ticket(&camera, "");
     w.click("#verdict-continue").await;
 
@@ -513,12 +629,12 @@ async fn courier_app_in_a_real_window() {
         .await;
     w.text_until("#status-online", "online", |t| t == "在线")
         .await;
-    w.shot("08-back-online").await;
+    w.shot("10-back-online").await;
 
     // The other screens.
     w.click("#nav-history").await;
     w.visible("#history-list li.redemption").await;
-    w.shot("09-history").await;
+    w.shot("11-history").await;
 
     w.click("#nav-counter").await;
     w.visible("#screen-counter").await;
@@ -530,10 +646,10 @@ async fn courier_app_in_a_real_window() {
         .await
         .expect("scanner keys");
     w.visible("#counter-last.already_used").await;
-    w.shot("10-counter-verdict").await;
+    w.shot("12-counter-verdict").await;
     w.text_until("#verdict", "verdict closed", |t| t.is_empty())
         .await;
-    w.shot("11-counter").await;
+    w.shot("13-counter").await;
 
     w.click("#nav-assist").await;
     w.visible("#assist-qr svg").await;
@@ -542,20 +658,44 @@ async fn courier_app_in_a_real_window() {
             .await
             .contains("/wallet/register?code=")
     );
-    w.shot("12-assist").await;
+    w.shot("14-assist").await;
 
     w.click("#nav-settings").await;
     w.visible("#settings-form").await;
-    w.shot("13-settings").await;
+    w.shot("15-settings").await;
 
     w.click("#training-toggle").await;
     w.visible("#practice-cards .practice-card").await;
     w.visible("#training-badge").await;
-    w.shot("14-training").await;
+    w.shot("16-training").await;
     w.click("#practice-cards .practice-card").await;
     w.visible("#verdict[data-kind='accepted'] #verdict-training")
         .await;
-    w.shot("15-training-verdict").await;
+    w.shot("17-training-verdict").await;
+    w.click("#verdict-continue").await;
+
+    // The two refusals that come from the phone's sync state, not from a ticket.
+    w.practise("数据过旧").await;
+    w.visible("#verdict[data-kind='rejected'] #verdict-training")
+        .await;
+    assert_eq!(w.text("#verdict-title").await, "数据过旧");
+    w.visible("#verdict-override").await;
+    w.shot("18-training-stale-data").await;
+    w.click("#verdict-continue").await;
+    let age = w
+        .text_until("#status-age", "a pretended sync age", |t| {
+            t.starts_with("练习：模拟")
+        })
+        .await;
+    assert!(age.ends_with("天前同步"), "{age}");
+    w.visible("#status-age.stale").await;
+    w.shot("19-training-stale-status").await;
+    w.practise("离线额度已用完").await;
+    w.visible("#verdict[data-kind='rejected'] #verdict-training")
+        .await;
+    assert_eq!(w.text("#verdict-title").await, "离线额度已用完");
+    w.shot("20-training-offline-budget").await;
+    w.click("#verdict-continue").await;
 
     w.client.close().await.expect("close the session");
     server.stop().await;

@@ -1,5 +1,7 @@
 //! `shuipiao-courier`: the courier engine from a terminal, for scripting and headless store
 //! counters. Human output is zh-CN verdict lines; `--json` prints one JSON document per result.
+//! `--training` runs every command on the training database beside the device database
+//! (练习模式: practice keys and tickets, never synced); the device database is not touched.
 
 use std::io::{BufRead, Write};
 use std::num::NonZeroU16;
@@ -11,13 +13,16 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 use shuipiao_courier::clock::{OsRandom, SystemClock};
+use shuipiao_courier::data_dir::DataDir;
 use shuipiao_courier::decode::{self, Decoder};
 use shuipiao_courier::engine::{
     Engine, EngineError, OutcomeKind, ScanInput, ScanOutcome, ScanSource,
 };
+use shuipiao_courier::enroll_qr::{self, EnrollQr};
 use shuipiao_courier::frame;
 use shuipiao_courier::store::outbox::{OutboxEntry, PushState};
 use shuipiao_courier::sync::{self, SyncClient, SyncError};
+use shuipiao_courier::training::{self, PracticeTicket};
 use shuipiao_shared::event::{EventBody, Refusal};
 use shuipiao_shared::ids::{EventId, ProductCode};
 
@@ -34,6 +39,10 @@ struct Cli {
     /// Print JSON instead of zh-CN lines.
     #[arg(long, global = true)]
     json: bool,
+    /// 练习模式: use the training database beside the device database (`training.db`), which
+    /// trusts only practice tickets and never syncs.
+    #[arg(long, global = true)]
+    training: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,19 +50,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Enroll this device with a one-time code from an admin, then sync once.
-    Enroll {
-        /// Server base URL, e.g. https://shuipiao.example.com
-        #[arg(long)]
-        server: String,
-        /// One-time enrollment code.
-        #[arg(long)]
-        code: String,
-        /// Device name for the admin's device list.
-        #[arg(long)]
-        name: String,
-    },
+    Enroll(EnrollArgs),
     /// Decide a scanned code and record it.
     Scan(ScanArgs),
+    /// 练习模式: list the practice tickets, or scan practice ticket N (always on the training
+    /// database).
+    Practice(PracticeArgs),
     /// Undo one of this device's redemptions within 2 minutes.
     Undo {
         /// The redemption's event id (from `scan` or `history`).
@@ -74,6 +76,42 @@ enum Command {
         /// The new PIN.
         pin: String,
     },
+}
+
+/// Where the server address and code come from: typed, or the enrollment QR of the admin
+/// console's 设备管理 page (its text, or a photo of it).
+#[derive(Debug, Args)]
+struct EnrollArgs {
+    /// Server base URL, e.g. https://shuipiao.example.com
+    #[arg(long, requires = "code", required_unless_present_any = ["qr_text", "image"])]
+    server: Option<String>,
+    /// One-time enrollment code.
+    #[arg(long, requires = "server", conflicts_with_all = ["qr_text", "image"])]
+    code: Option<String>,
+    /// The enrollment QR's text (SPENROLL:…).
+    #[arg(long, conflicts_with_all = ["server", "image"])]
+    qr_text: Option<String>,
+    /// A photo or screenshot of the enrollment QR (PNG or JPEG).
+    #[arg(long, conflicts_with = "server")]
+    image: Option<PathBuf>,
+    /// Device name for the admin's device list.
+    #[arg(long)]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+struct PracticeArgs {
+    /// The practice ticket to scan, numbered as listed; without it, list them.
+    number: Option<usize>,
+    /// Product code being delivered (the practice tickets are for it).
+    #[arg(long, default_value_t = 1)]
+    product: u16,
+    /// Units to redeem.
+    #[arg(long, default_value_t = NonZeroU16::MIN)]
+    quantity: NonZeroU16,
+    /// Supervisor PIN, to practise an override of 数据过旧.
+    #[arg(long)]
+    pin: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -122,30 +160,118 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let db = match cli.db {
-        Some(path) => path,
-        None => PathBuf::from("courier-data").join("courier.db"),
-    };
-    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("无法创建数据目录 {}", parent.display()))?;
+/// The database a command works on: the device's, or the training database beside it.
+struct Target {
+    db: PathBuf,
+    training: bool,
+}
+
+impl Target {
+    /// Creates the data directory and opens the engine. Practice tickets are made for
+    /// `product`; commands that list none pass any.
+    fn open(&self, product: ProductCode) -> Result<(Engine, Vec<PracticeTicket>)> {
+        self.create_dir()?;
+        let opened = if self.training {
+            training::open(&self.db, product, Arc::new(SystemClock), Box::new(OsRandom))
+        } else {
+            Engine::open(&self.db, Arc::new(SystemClock), Box::new(OsRandom))
+                .map(|engine| (engine, Vec::new()))
+        };
+        opened
+            .map_err(engine_error)
+            .with_context(|| format!("无法打开设备数据库 {}", self.db.display()))
     }
+
+    fn create_dir(&self) -> Result<()> {
+        if let Some(parent) = self.db.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("无法创建数据目录 {}", parent.display()))?;
+        }
+        Ok(())
+    }
+
+    fn engine(&self) -> Result<Engine> {
+        Ok(self.open(ProductCode(1))?.0)
+    }
+
+    /// Refuses what a training database never does.
+    fn online_only(&self) -> Result<()> {
+        if self.training {
+            bail!("练习模式不联网：不能注册或同步，请去掉 --training");
+        }
+        Ok(())
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let db = cli
+        .db
+        .unwrap_or_else(|| PathBuf::from("courier-data").join("courier.db"));
+    let practice = matches!(cli.command, Command::Practice(_));
+    let target = if cli.training || practice {
+        let dir = DataDir::new(db.parent().unwrap_or(Path::new("")));
+        Target {
+            db: dir.training_db_path(),
+            training: true,
+        }
+    } else {
+        Target {
+            db,
+            training: false,
+        }
+    };
+    let json = cli.json;
     match cli.command {
-        Command::Enroll { server, code, name } => enroll(&db, cli.json, &server, &code, &name),
-        Command::Scan(args) => scan(&db, cli.json, &args),
-        Command::Undo { event_id } => undo(&db, cli.json, &event_id),
-        Command::Sync => run_sync(&db, cli.json),
-        Command::Status => status(&db, cli.json),
-        Command::History { limit } => history(&db, cli.json, limit),
+        Command::Enroll(args) => {
+            target.online_only()?;
+            enroll(&target, json, &enrollment(&args)?, &args.name)
+        }
+        Command::Scan(args) => scan(&target, json, &args),
+        Command::Practice(args) => practise(&target, json, &args),
+        Command::Undo { event_id } => undo(&target, json, &event_id),
+        Command::Sync => {
+            target.online_only()?;
+            run_sync(&target, json)
+        }
+        Command::Status => status(&target, json),
+        Command::History { limit } => history(&target, json, limit),
         Command::SetPin { pin } => {
-            open_engine(&db)?
+            target
+                .engine()?
                 .set_supervisor_pin(&pin)
                 .map_err(engine_error)?;
-            print(cli.json, &serde_json::json!({"ok": true}), || {
+            print(json, &serde_json::json!({"ok": true}), || {
                 "主管密码已设置".to_owned()
             })
         }
+    }
+}
+
+/// The server and code to enroll with, checked before anything is written.
+fn enrollment(args: &EnrollArgs) -> Result<EnrollQr> {
+    let qr_error =
+        |error: enroll_qr::EnrollQrError| anyhow::anyhow!("{}（{error}）", error.user_message());
+    if let Some(text) = &args.qr_text {
+        return enroll_qr::parse(text).map_err(qr_error);
+    }
+    if let Some(path) = &args.image {
+        let frame =
+            frame::load_image(path).with_context(|| format!("无法读取图片 {}", path.display()))?;
+        let texts = decode::recommended().decode(&frame)?;
+        let mut parsed = texts.iter().map(|text| enroll_qr::parse(text));
+        let Some(first) = parsed.next() else {
+            bail!("图片中没有找到二维码");
+        };
+        return first
+            .or_else(|error| parsed.find_map(Result::ok).ok_or(error))
+            .map_err(qr_error);
+    }
+    match (&args.server, &args.code) {
+        (Some(server), Some(code)) => Ok(EnrollQr {
+            server_url: server.clone(),
+            code: code.clone(),
+        }),
+        _ => bail!("请给出 --server 和 --code，或 --qr-text / --image"),
     }
 }
 
@@ -155,12 +281,6 @@ fn engine_error(error: EngineError) -> anyhow::Error {
 
 fn sync_error(error: SyncError) -> anyhow::Error {
     anyhow::anyhow!("{}（{error}）", error.user_message())
-}
-
-fn open_engine(db: &Path) -> Result<Engine> {
-    Engine::open(db, Arc::new(SystemClock), Box::new(OsRandom))
-        .map_err(engine_error)
-        .with_context(|| format!("无法打开设备数据库 {}", db.display()))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -181,10 +301,12 @@ fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) ->
     out.flush().context("无法写入标准输出")
 }
 
-fn enroll(db: &Path, json: bool, server: &str, code: &str, name: &str) -> Result<()> {
+fn enroll(target: &Target, json: bool, with: &EnrollQr, name: &str) -> Result<()> {
+    let db = &target.db;
+    target.create_dir()?;
     let rt = runtime()?;
     let response = rt
-        .block_on(sync::enroll(server, code, name, db))
+        .block_on(sync::enroll(&with.server_url, &with.code, name, db))
         .map_err(|error| anyhow::anyhow!("注册失败：{}（{error}）", error.user_message()))?;
     let client = SyncClient::open(db, Arc::new(SystemClock)).map_err(sync_error)?;
     let report = rt.block_on(client.sync_once());
@@ -216,10 +338,10 @@ fn enroll(db: &Path, json: bool, server: &str, code: &str, name: &str) -> Result
     )
 }
 
-fn scan(db: &Path, json: bool, args: &ScanArgs) -> Result<()> {
+fn scan(target: &Target, json: bool, args: &ScanArgs) -> Result<()> {
     // The camera comes first: with no camera there is nothing to decide.
     let camera_text = args.input.camera.map(read_camera).transpose()?;
-    let mut engine = open_engine(db)?;
+    let mut engine = target.engine()?;
     let input = ScanInput {
         product: ProductCode(args.product),
         quantity: args.quantity,
@@ -232,7 +354,7 @@ fn scan(db: &Path, json: bool, args: &ScanArgs) -> Result<()> {
     };
     let mut decide = |text: &str| -> Result<()> {
         let outcome = engine.scan(text, &input).map_err(engine_error)?;
-        print(json, &outcome, || outcome_line(&outcome))
+        print(json, &outcome, || outcome_line(&outcome, target.training))
     };
     if let Some(text) = args.input.text.as_ref().or(camera_text.as_ref()) {
         decide(text)
@@ -281,13 +403,59 @@ fn read_camera(_index: u32) -> Result<String> {
     bail!("此版本未包含摄像头支持：请以 --features camera 编译 shuipiao-courier")
 }
 
-fn outcome_line(outcome: &ScanOutcome) -> String {
+/// Lists the practice tickets, or scans practice ticket `number` in its sync state.
+fn practise(target: &Target, json: bool, args: &PracticeArgs) -> Result<()> {
+    let product = ProductCode(args.product);
+    let (mut engine, tickets) = target.open(product)?;
+    let Some(number) = args.number else {
+        return print(json, &tickets, || {
+            let mut lines =
+                vec!["练习票（shuipiao-courier practice 编号 即模拟扫描）：".to_owned()];
+            for (index, ticket) in tickets.iter().enumerate() {
+                let hint = ticket
+                    .hint
+                    .as_ref()
+                    .map(|hint| format!("（{hint}）"))
+                    .unwrap_or_default();
+                lines.push(format!(
+                    "{:>3}. {} → 应显示：{}{hint}",
+                    index + 1,
+                    ticket.label,
+                    ticket.expect
+                ));
+            }
+            lines.join("\n")
+        });
+    };
+    let ticket = number
+        .checked_sub(1)
+        .and_then(|index| tickets.get(index))
+        .with_context(|| format!("没有第 {number} 张练习票（共 {} 张）", tickets.len()))?;
+    let input = ScanInput {
+        product,
+        quantity: args.quantity,
+        source: ScanSource::Camera,
+        supervisor_pin: args.pin.as_deref(),
+    };
+    let outcome = training::scan_ticket(&mut engine, ticket, &input).map_err(engine_error)?;
+    print(json, &outcome, || {
+        format!(
+            "练习票：{}（应显示：{}）\n{}",
+            ticket.label,
+            ticket.expect,
+            outcome_line(&outcome, true)
+        )
+    })
+}
+
+fn outcome_line(outcome: &ScanOutcome, training: bool) -> String {
     let mark = match outcome.kind {
         OutcomeKind::Accepted => "【绿】",
         OutcomeKind::AlreadyUsed => "【橙】",
         OutcomeKind::Rejected => "【红】",
     };
-    let mut line = format!("{mark}{}：{}", outcome.title, outcome.detail);
+    let practice = if training { "【练习】" } else { "" };
+    let mut line = format!("{practice}{mark}{}：{}", outcome.title, outcome.detail);
     if let Some(book) = outcome.book_id {
         line.push_str(&format!("（票册 {book}）"));
     }
@@ -305,9 +473,9 @@ fn outcome_line(outcome: &ScanOutcome) -> String {
     line
 }
 
-fn undo(db: &Path, json: bool, event_id: &str) -> Result<()> {
+fn undo(target: &Target, json: bool, event_id: &str) -> Result<()> {
     let id = uuid::Uuid::parse_str(event_id.trim()).context("记录编号格式不正确")?;
-    let undone = open_engine(db)?.undo(EventId(id)).map_err(engine_error)?;
+    let undone = target.engine()?.undo(EventId(id)).map_err(engine_error)?;
     print(json, &undone, || {
         format!(
             "已撤销：票册 {} 退回 {} 张（撤销记录 {}）",
@@ -316,8 +484,9 @@ fn undo(db: &Path, json: bool, event_id: &str) -> Result<()> {
     })
 }
 
-fn run_sync(db: &Path, json: bool) -> Result<()> {
-    let client = SyncClient::open(db, Arc::new(SystemClock)).map_err(sync_error)?;
+fn run_sync(target: &Target, json: bool) -> Result<()> {
+    target.create_dir()?;
+    let client = SyncClient::open(&target.db, Arc::new(SystemClock)).map_err(sync_error)?;
     let report = runtime()?
         .block_on(client.sync_once())
         .map_err(|error| anyhow::anyhow!("同步失败：{}（{error}）", error.user_message()))?;
@@ -340,8 +509,8 @@ fn run_sync(db: &Path, json: bool) -> Result<()> {
     )
 }
 
-fn status(db: &Path, json: bool) -> Result<()> {
-    let status = open_engine(db)?.status().map_err(engine_error)?;
+fn status(target: &Target, json: bool) -> Result<()> {
+    let status = target.engine()?.status().map_err(engine_error)?;
     print(json, &status, || {
         let mut lines = Vec::new();
         match (status.enrolled, status.device_id) {
@@ -356,17 +525,21 @@ fn status(db: &Path, json: bool) -> Result<()> {
             )),
             _ => lines.push("设备尚未注册".to_owned()),
         }
-        lines.push(format!(
-            "待上传 {} 条，被拒 {} 条",
-            status.sync.pending, status.sync.rejected
-        ));
-        lines.push(match status.sync.last_success {
-            Some(at) => format!(
-                "上次同步 {}",
-                shuipiao_courier::engine::format_beijing_time(at)
-            ),
-            None => "从未同步".to_owned(),
-        });
+        if status.training {
+            lines.push("练习模式：记录只留在练习数据库，不会同步".to_owned());
+        } else {
+            lines.push(format!(
+                "待上传 {} 条，被拒 {} 条",
+                status.sync.pending, status.sync.rejected
+            ));
+            lines.push(match status.sync.last_success {
+                Some(at) => format!(
+                    "上次同步 {}",
+                    shuipiao_courier::engine::format_beijing_time(at)
+                ),
+                None => "从未同步".to_owned(),
+            });
+        }
         if let Some(age) = status.data_age_secs {
             lines.push(format!(
                 "数据时长 {} 小时 {} 分",
@@ -389,21 +562,21 @@ fn status(db: &Path, json: bool) -> Result<()> {
     })
 }
 
-fn history(db: &Path, json: bool, limit: usize) -> Result<()> {
-    let entries = open_engine(db)?.history(limit).map_err(engine_error)?;
+fn history(target: &Target, json: bool, limit: usize) -> Result<()> {
+    let entries = target.engine()?.history(limit).map_err(engine_error)?;
     print(json, &entries, || {
         if entries.is_empty() {
             return "暂无记录".to_owned();
         }
         entries
             .iter()
-            .map(history_line)
+            .map(|entry| history_line(entry, target.training))
             .collect::<Vec<_>>()
             .join("\n")
     })
 }
 
-fn history_line(entry: &OutboxEntry) -> String {
+fn history_line(entry: &OutboxEntry, training: bool) -> String {
     let event = &entry.event.event;
     let what = match event.body {
         EventBody::Redemption { book_id, units, .. } => {
@@ -423,6 +596,7 @@ fn history_line(entry: &OutboxEntry) -> String {
         ),
     };
     let pushed = match entry.push_state {
+        _ if training => "练习，不上传".to_owned(),
         PushState::Pending => "待上传".to_owned(),
         PushState::Acked => "已上传".to_owned(),
         PushState::Rejected => format!(

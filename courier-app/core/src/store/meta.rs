@@ -1,7 +1,9 @@
-//! The single `meta` row: enrollment, sync cursors and times, the supervisor PIN hash.
+//! The single `meta` row: enrollment, sync cursors and times, the supervisor PIN hash, and the
+//! simulated sync state of a training database.
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::{DeviceId, ScopeId, UserId};
 
 use crate::store::StoreError;
@@ -27,6 +29,16 @@ pub struct Identity {
     pub scopes: Vec<ScopeId>,
 }
 
+/// The sync state a training database pretends to be in, so a trainee meets the refusals that
+/// come from the phone's sync state rather than from a ticket. The default is a fresh sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PracticeSync {
+    /// Seconds since the pretended last successful sync.
+    pub data_age_secs: u64,
+    /// Pretend the offline budget is used up.
+    pub budget_used_up: bool,
+}
+
 /// The `meta` row.
 #[derive(Debug, Clone)]
 pub struct Meta {
@@ -47,6 +59,8 @@ pub struct Meta {
     pub budget_epoch_seq: u64,
     /// Salt and argon2 hash of the supervisor PIN, if one is set.
     pub pin: Option<([u8; 16], [u8; 32])>,
+    /// The simulated sync state (training databases only; default elsewhere).
+    pub practice: PracticeSync,
 }
 
 /// Reads the meta row.
@@ -54,7 +68,8 @@ pub fn read(conn: &Connection) -> Result<Meta, StoreError> {
     let row = conn.query_row(
         "SELECT training, device_id, device_key, device_token, root_public_key, courier_id,
                 courier_name, scopes, cursor, last_server_time, last_sync_at, last_sync_error,
-                budget_epoch_seq, pin_salt, pin_hash, server_url
+                budget_epoch_seq, pin_salt, pin_hash, server_url, practice_data_age,
+                practice_budget_used_up
          FROM meta WHERE id = 1",
         [],
         |row| {
@@ -75,6 +90,8 @@ pub fn read(conn: &Connection) -> Result<Meta, StoreError> {
                 pin_salt: row.get(13)?,
                 pin_hash: row.get(14)?,
                 server_url: row.get(15)?,
+                practice_data_age: row.get(16)?,
+                practice_budget_used_up: row.get(17)?,
             })
         },
     )?;
@@ -98,6 +115,8 @@ struct RawMeta {
     pin_salt: Option<Vec<u8>>,
     pin_hash: Option<Vec<u8>>,
     server_url: Option<String>,
+    practice_data_age: i64,
+    practice_budget_used_up: bool,
 }
 
 fn array<const N: usize>(bytes: Vec<u8>, what: &str) -> Result<[u8; N], StoreError> {
@@ -140,6 +159,10 @@ impl RawMeta {
             last_sync_error: self.last_sync_error,
             budget_epoch_seq: self.budget_epoch_seq as u64,
             pin,
+            practice: PracticeSync {
+                data_age_secs: self.practice_data_age.max(0) as u64,
+                budget_used_up: self.practice_budget_used_up,
+            },
         })
     }
 }
@@ -191,6 +214,18 @@ pub fn set_pin(tx: &Transaction<'_>, salt: &[u8; 16], hash: &[u8; 32]) -> Result
     tx.execute(
         "UPDATE meta SET pin_salt = ?1, pin_hash = ?2 WHERE id = 1",
         params![salt.to_vec(), hash.to_vec()],
+    )?;
+    Ok(())
+}
+
+/// Records the simulated sync state of a training database.
+pub fn set_practice_sync(tx: &Transaction<'_>, practice: PracticeSync) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE meta SET practice_data_age = ?1, practice_budget_used_up = ?2 WHERE id = 1",
+        params![
+            i64::try_from(practice.data_age_secs).unwrap_or(i64::MAX),
+            practice.budget_used_up
+        ],
     )?;
     Ok(())
 }

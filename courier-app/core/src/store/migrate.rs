@@ -76,6 +76,12 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX scan_log_digest ON scan_log (text_digest, id);
     ",
+    // 2: the simulated sync state of a training database (练习模式 practice of 数据过旧 and
+    // 离线额度已用完); a device database never sets it.
+    r"
+    ALTER TABLE meta ADD COLUMN practice_data_age INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE meta ADD COLUMN practice_budget_used_up INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the schema up to date, one transaction per migration.
@@ -107,5 +113,19 @@ mod tests {
             .query_row("PRAGMA user_version", [], |row| row.get(0))
             .unwrap();
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_data_and_gains_the_practice_state() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute("UPDATE meta SET training = 1, cursor = 42", [])
+            .unwrap();
+        migrate(&mut conn).unwrap();
+        let meta = crate::store::meta::read(&conn).unwrap();
+        assert!(meta.training);
+        assert_eq!(meta.cursor, 42);
+        assert_eq!(meta.practice, crate::store::meta::PracticeSync::default());
     }
 }

@@ -1,4 +1,4 @@
-//! Enrollment, the status bar, sync, 线下协助 and logout.
+//! Enrollment (typed or by the enrollment QR), the status bar, sync, 线下协助 and logout.
 
 use serde::Serialize;
 use shuipiao_courier::assist::qr_svg;
@@ -8,6 +8,7 @@ use shuipiao_courier::sync::SyncReport;
 use tauri::{AppHandle, Manager, Runtime};
 
 use super::blocking;
+use crate::camera::{self, Purpose};
 use crate::error::CommandError;
 use crate::state::{AppState, refresh_status};
 
@@ -57,6 +58,13 @@ pub async fn enroll<R: Runtime>(
     // A failed first sync is in the status bar; the loop retries it.
     let _ = sync_now(app).await;
     Ok(profile)
+}
+
+/// Starts the camera to read an enrollment QR (扫码注册): previews as on the scan screen, the
+/// first enrollment QR read arrives as an `enroll_qr` event; `stop_camera` ends it.
+#[tauri::command]
+pub async fn scan_enrollment_qr<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
+    blocking(&app, |app, _| camera::start(app, Purpose::Enrollment)).await
 }
 
 /// One sync cycle now (the 立即同步 button); the status bar follows as an event.

@@ -1,5 +1,5 @@
 //! The scan and counter screens: camera loop, product and quantity, scanner keys, supervisor
-//! override, and scans of a given text (practice tickets).
+//! override, and practice tickets.
 
 use std::num::NonZeroU16;
 
@@ -9,15 +9,15 @@ use shuipiao_shared::ids::ProductCode;
 use tauri::{AppHandle, Runtime};
 
 use super::blocking;
-use crate::camera;
+use crate::camera::{self, Purpose};
 use crate::error::CommandError;
 use crate::events::VerdictEvent;
 use crate::state::{Choice, refresh_status};
 
-/// Starts the camera preview and decoding.
+/// Starts the camera preview and decoding of tickets.
 #[tauri::command]
 pub async fn start_camera<R: Runtime>(app: AppHandle<R>) -> Result<(), CommandError> {
-    blocking(&app, |app, _| camera::start(app)).await
+    blocking(&app, |app, _| camera::start(app, Purpose::Tickets)).await
 }
 
 /// Stops the camera (leaving the scan screen).
@@ -61,16 +61,16 @@ pub async fn set_choice<R: Runtime>(
     .await
 }
 
-/// Decides a text as if the camera had read it (practice tickets, typed codes).
+/// 练习模式: scans practice ticket `index` (as listed by `set_training`) in its sync state.
 #[tauri::command]
-pub async fn scan_text<R: Runtime>(
+pub async fn practice_scan<R: Runtime>(
     app: AppHandle<R>,
-    text: String,
+    index: usize,
 ) -> Result<VerdictEvent, CommandError> {
     blocking(&app, move |app, state| {
-        let outcome = state.scan(&text, ScanSource::Camera)?;
+        let outcome = state.practice_scan(index)?;
         refresh_status(app);
-        Ok(VerdictEvent::new(outcome, state.training()))
+        Ok(VerdictEvent::new(outcome, true))
     })
     .await
 }

@@ -1,11 +1,16 @@
 //! Devices: the list with last upload and data age (stale after 24 h, as on the devices), disabling
-//! a lost phone, and one-time enrollment codes shown as text and as a QR code to scan.
+//! a lost phone, and one-time enrollment codes shown as text and as a QR code to scan. The QR
+//! carries the server address too (`SPENROLL:1:<code>:<url>`, docs/protocol.md), so a courier
+//! scans it instead of typing either.
 
 use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
+use axum::http::header::HOST;
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::{DeviceId, UserId};
@@ -98,7 +103,30 @@ struct IssuedCodeView {
     code: String,
     staff: String,
     expires: String,
+    /// What the QR encodes; empty when the request named no host to put in it.
+    qr_text: String,
     qr_svg: String,
+}
+
+/// The text of the enrollment QR for `code`: the fixed prefix, format version 1, the code, and the
+/// base URL this console was reached at (`https` when the server or a proxy in front does TLS),
+/// which is the address devices must use too. `None` without a usable host (HTTP/1.0 clients):
+/// then only the typed code is shown.
+fn enroll_qr_text(code: &str, https: bool, uri: &Uri, headers: &HeaderMap) -> Option<String> {
+    let authority = match uri.authority() {
+        Some(authority) => authority.clone(),
+        None => headers
+            .get(HOST)?
+            .to_str()
+            .ok()?
+            .parse::<Authority>()
+            .ok()?,
+    };
+    if authority.as_str().contains('@') {
+        return None;
+    }
+    let scheme = if https { "https" } else { "http" };
+    Some(format!("SPENROLL:1:{code}:{scheme}://{authority}"))
 }
 
 async fn page<S: Store>(
@@ -180,6 +208,7 @@ pub struct CodeForm {
 pub async fn enrollment_code<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
+    uri: Uri,
     Form(form): Form<CodeForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
@@ -205,8 +234,20 @@ pub async fn enrollment_code<S: Store>(
         other => ApiError::internal(&other),
     })?;
     let staff = state.store.user(UserId(user_id)).await?.spec.username;
+    let qr_text = enroll_qr_text(
+        &issued.code,
+        state.config.secure_cookies(),
+        &uri,
+        &admin.headers,
+    )
+    .unwrap_or_default();
     let view = IssuedCodeView {
-        qr_svg: qr::svg(&issued.code).unwrap_or_default(),
+        qr_svg: if qr_text.is_empty() {
+            String::new()
+        } else {
+            qr::svg(&qr_text).unwrap_or_default()
+        },
+        qr_text,
         code: issued.code,
         staff,
         expires: local_time::minute(issued.expires_at),
@@ -218,6 +259,39 @@ pub async fn enrollment_code<S: Store>(
 mod tests {
     use super::*;
     use crate::store::models::NewUser;
+
+    #[test]
+    fn the_enrollment_qr_carries_the_address_the_console_was_reached_at() {
+        let host = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(HOST, value.parse().unwrap());
+            headers
+        };
+        let path = Uri::from_static("/admin/devices/enrollment-codes");
+        assert_eq!(
+            enroll_qr_text("ABCD", false, &path, &host("127.0.0.1:8080")).as_deref(),
+            Some("SPENROLL:1:ABCD:http://127.0.0.1:8080")
+        );
+        assert_eq!(
+            enroll_qr_text("ABCD", true, &path, &host("shuipiao.example.com")).as_deref(),
+            Some("SPENROLL:1:ABCD:https://shuipiao.example.com")
+        );
+        let absolute = Uri::from_static("https://water.example.com/admin/devices/enrollment-codes");
+        assert_eq!(
+            enroll_qr_text("ABCD", true, &absolute, &HeaderMap::new()).as_deref(),
+            Some("SPENROLL:1:ABCD:https://water.example.com"),
+            "HTTP/2 names the authority in the URI"
+        );
+        for bad in ["", "a b", "admin@evil.example", "evil.example/path"] {
+            let value = bad.parse::<axum::http::HeaderValue>().ok();
+            let headers = HeaderMap::from_iter(value.map(|value| (HOST, value)));
+            assert_eq!(
+                enroll_qr_text("ABCD", false, &path, &headers),
+                None,
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_device_is_stale_after_a_day_without_upload() {

@@ -399,6 +399,21 @@ async fn keys_devices_and_users_are_managed_by_admins() {
         .await;
     assert_eq!(code.status, StatusCode::OK);
     assert!(code.text.contains("设备注册码") && code.text.contains("<svg"));
+    // The QR carries the address this console was reached at, beside the code.
+    let shown = code
+        .text
+        .split("class=\"code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the code as text");
+    assert!(
+        code.text.contains(&format!(
+            "data-enroll=\"SPENROLL:1:{shown}:http://{}\"",
+            server.addr
+        )),
+        "{}",
+        code.text
+    );
     let not_staff = admin
         .post_form(
             "/admin/devices/enrollment-codes",
