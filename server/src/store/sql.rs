@@ -36,9 +36,10 @@ pub struct SqlStore {
     write_gate: Option<Arc<Mutex<()>>>,
 }
 
-/// How long a writer waits for the SQLite write gate before answering busy; matches the
-/// connection's `busy_timeout`, which still covers writers in other processes (the CLI).
-const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a writer waits for the SQLite write gate before answering busy. Waiting holds no
+/// connection, so it matches the pool's wait for one; writers in other processes (the CLI) are
+/// still covered by the connection's `busy_timeout`.
+const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A write transaction, holding the SQLite write gate until it ends.
 pub(crate) struct WriteTx {
