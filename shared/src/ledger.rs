@@ -208,11 +208,8 @@ pub fn compute(terms: &BookTerms, events: &[LedgerEvent]) -> BookLedger {
                     Outcome::Voided
                 } else if cutoff.is_some_and(|cut| event.at >= cut) {
                     Outcome::AfterRevocation
-                } else if units <= remaining {
-                    remaining -= units;
-                    Outcome::Counted
                 } else {
-                    Outcome::OverRedeemed
+                    count(&mut remaining, units)
                 };
             RedemptionOutcome {
                 event_id: event.event_id,
@@ -226,6 +223,17 @@ pub fn compute(terms: &BookTerms, events: &[LedgerEvent]) -> BookLedger {
         redemptions: outcomes,
         used_units: terms.units - remaining,
         remaining,
+    }
+}
+
+/// Counts a redemption against what is left if it fits; one that does not is over-redeemed and
+/// a later, smaller one may still fit.
+fn count(remaining: &mut u16, units: u16) -> Outcome {
+    if units <= *remaining {
+        *remaining -= units;
+        Outcome::Counted
+    } else {
+        Outcome::OverRedeemed
     }
 }
 
@@ -283,19 +291,11 @@ pub fn extend(terms: &BookTerms, tip: &LedgerTip, new: &[LedgerEvent]) -> Option
     let mut remaining = terms.units.checked_sub(tip.used_units)?;
     let outcomes = redemptions
         .into_iter()
-        .map(|(event, units)| {
-            let outcome = if units <= remaining {
-                remaining -= units;
-                Outcome::Counted
-            } else {
-                Outcome::OverRedeemed
-            };
-            RedemptionOutcome {
-                event_id: event.event_id,
-                units,
-                outcome,
-                resolution: None,
-            }
+        .map(|(event, units)| RedemptionOutcome {
+            event_id: event.event_id,
+            units,
+            outcome: count(&mut remaining, units),
+            resolution: None,
         })
         .collect();
     Some(BookLedger {
