@@ -8,7 +8,7 @@ use shuipiao_shared::keyring::Keyring;
 use shuipiao_shared::sync::{MAX_PUSH_EVENTS, PullResponse};
 
 use crate::plant::{self, LoadDevice, Plant};
-use crate::server::{self, BACKENDS, PG_SKIPPED, Running, ScratchDb, backend_name};
+use crate::server::{self, BACKENDS, Running, backend_name};
 use crate::{Cell, Options, Table, measure};
 
 /// Runs every page size on both backends.
@@ -29,13 +29,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Table> {
     let http = server::client();
     for backend in BACKENDS {
         let name = backend_name(backend);
-        let Some(db) = ScratchDb::create(backend).await? else {
-            table
-                .rows
-                .push(vec![Cell::text(name), Cell::text(PG_SKIPPED)]);
+        let Some((db, running)) = server::start_or_skip(backend, &mut table).await? else {
             continue;
         };
-        let running = Running::start(&db).await?;
         let plant = Plant::setup(&running, options.books).await?;
         let mut devices = plant.enroll(&running, 1).await?;
         let device = &mut devices[0];

@@ -9,7 +9,7 @@ use shuipiao_server::config::Backend;
 use tokio::task::JoinSet;
 
 use crate::plant::{self, LoadDevice, Plant};
-use crate::server::{self, BACKENDS, PG_SKIPPED, Running, ScratchDb, backend_name};
+use crate::server::{self, BACKENDS, Running, backend_name};
 use crate::{Cell, Options, Table, measure};
 
 /// The goal for batches of 500 (issue 10), in events per second.
@@ -36,13 +36,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Table> {
     let most_devices = options.push_devices.iter().copied().max().unwrap_or(1);
     for backend in BACKENDS {
         let name = backend_name(backend);
-        let Some(db) = ScratchDb::create(backend).await? else {
-            table
-                .rows
-                .push(vec![Cell::text(name), Cell::text(PG_SKIPPED)]);
+        let Some((db, running)) = server::start_or_skip(backend, &mut table).await? else {
             continue;
         };
-        let running = Running::start(&db).await?;
         let plant = Plant::setup(&running, options.books).await?;
         let mut devices = plant.enroll(&running, most_devices).await?;
         for &n_devices in &options.push_devices {

@@ -11,6 +11,8 @@ use sqlx::{Connection, Executor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::{Cell, Table};
+
 /// The variable naming a PostgreSQL cluster to create throw-away databases in.
 pub const PG_URL_VAR: &str = "SHUIPIAO_TEST_PG_URL";
 
@@ -92,6 +94,22 @@ async fn execute(cluster: &str, statement: &str) -> anyhow::Result<()> {
         .with_context(|| statement.to_owned())?;
     conn.close().await?;
     Ok(())
+}
+
+/// A server on a fresh `backend` database, or `None` once `table` says why there is none.
+pub async fn start_or_skip(
+    backend: Backend,
+    table: &mut Table,
+) -> anyhow::Result<Option<(ScratchDb, Running)>> {
+    let Some(db) = ScratchDb::create(backend).await? else {
+        table.rows.push(vec![
+            Cell::text(backend_name(backend)),
+            Cell::text(PG_SKIPPED),
+        ]);
+        return Ok(None);
+    };
+    let running = Running::start(&db).await?;
+    Ok(Some((db, running)))
 }
 
 /// A server serving on loopback until [`Running::stop`].

@@ -15,7 +15,7 @@ use shuipiao_shared::sync::MAX_PUSH_EVENTS;
 use shuipiao_shared::verdict::RejectReason;
 
 use crate::plant::{LoadDevice, PRODUCT, Plant};
-use crate::server::{self, BACKENDS, PG_SKIPPED, Running, ScratchDb, backend_name};
+use crate::server::{self, BACKENDS, Running, backend_name};
 use crate::{Cell, Options, Table, measure};
 
 /// Devices the events are spread over.
@@ -35,13 +35,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Table> {
     let http = server::client();
     for backend in BACKENDS {
         let name = backend_name(backend);
-        let Some(db) = ScratchDb::create(backend).await? else {
-            table
-                .rows
-                .push(vec![Cell::text(name), Cell::text(PG_SKIPPED)]);
+        let Some((db, running)) = server::start_or_skip(backend, &mut table).await? else {
             continue;
         };
-        let running = Running::start(&db).await?;
         // Enough books that no redemption is ever over the book's units.
         let books = (options.stats_events / 40).max(10) as u32;
         let plant = Plant::setup(&running, books).await?;

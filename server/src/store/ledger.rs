@@ -244,17 +244,14 @@ pub(super) async fn compute_books(
                 .filter(|r| r.outcome == Outcome::Counted)
                 .filter_map(|r| at_of.get(&r.event_id).copied())
                 .max();
+            let latest = LedgerTip::of(&ledger, &events).latest_redemption_at;
+            // An appended ledger saw only the new events: fold in what was stored.
             let (last_used_at, latest_redemption_at) = if whole {
-                (
-                    counted_at,
-                    LedgerTip::of(&ledger, &events).latest_redemption_at,
-                )
+                (counted_at, latest)
             } else {
                 (
                     counted_at.max(book.last_used_at),
-                    LedgerTip::of(&ledger, &events)
-                        .latest_redemption_at
-                        .max(book.tip.latest_redemption_at),
+                    latest.max(book.tip.latest_redemption_at),
                 )
             };
             let state = if book.terms.revoked_at.is_some() {
