@@ -15,6 +15,12 @@ pub enum ReadError {
         /// How many bytes the field needs.
         needed: usize,
     },
+    /// The variable-length integer at byte `offset` is overlong or exceeds 64 bits.
+    #[error("invalid variable-length integer at byte {offset}")]
+    BadVarint {
+        /// Where it starts.
+        offset: usize,
+    },
     /// The input goes on for `extra` bytes after the structure ended.
     #[error("{extra} unexpected bytes after the end")]
     Trailing {
@@ -72,6 +78,33 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
+    /// Reads an unsigned LEB128 integer in its shortest form: an overlong encoding or one that
+    /// overflows 64 bits is refused, so each value has exactly one encoding.
+    pub(crate) fn varint(&mut self) -> Result<u64, ReadError> {
+        let start = self.offset;
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.u8()?;
+            let bits = u64::from(byte & 0x7f);
+            if (bits << shift) >> shift != bits {
+                return Err(ReadError::BadVarint { offset: start });
+            }
+            value |= bits << shift;
+            if byte & 0x80 == 0 {
+                if byte == 0 && shift > 0 {
+                    return Err(ReadError::BadVarint { offset: start });
+                }
+                return Ok(value);
+            }
+        }
+        Err(ReadError::BadVarint { offset: start })
+    }
+
+    /// Bytes not yet read.
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.offset
+    }
+
     /// Fails unless every byte has been consumed.
     pub(crate) fn finish(self) -> Result<(), ReadError> {
         match self.buf.len() - self.offset {
@@ -79,6 +112,15 @@ impl<'a> Reader<'a> {
             extra => Err(ReadError::Trailing { extra }),
         }
     }
+}
+
+/// Appends `value` as unsigned LEB128 (7 bits a byte, low bits first), in its shortest form.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value & 0x7f) as u8 | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
 }
 
 /// Serde adapter: `[u8; N]` as a lower-case hex string of exactly `2 * N` characters.
@@ -147,6 +189,30 @@ mod tests {
             })
         );
         assert_eq!(reader.finish(), Err(ReadError::Trailing { extra: 1 }));
+    }
+
+    #[test]
+    fn varints_round_trip_and_refuse_overlong_or_overflowing_forms() {
+        for value in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            let mut reader = Reader::new(&out);
+            assert_eq!(reader.varint(), Ok(value));
+            assert_eq!(reader.finish(), Ok(()));
+        }
+        let bad = |bytes: &[u8]| Reader::new(bytes).varint();
+        assert_eq!(bad(&[0x80, 0x00]), Err(ReadError::BadVarint { offset: 0 }));
+        let mut too_big = vec![0xff; 9];
+        too_big.push(0x02);
+        assert_eq!(bad(&too_big), Err(ReadError::BadVarint { offset: 0 }));
+        assert_eq!(bad(&[0xff; 11]), Err(ReadError::BadVarint { offset: 0 }));
+        assert_eq!(
+            bad(&[0x80]),
+            Err(ReadError::Truncated {
+                offset: 1,
+                needed: 1
+            })
+        );
     }
 
     #[test]

@@ -117,6 +117,7 @@ impl ParseError {
             ParseError::UnsupportedVersion(_) => "unsupported_version",
             ParseError::Payload(ReadError::Truncated { .. }) => "truncated",
             ParseError::Payload(ReadError::Trailing { .. }) => "trailing_bytes",
+            ParseError::Payload(ReadError::BadVarint { .. }) => "bad_varint",
         }
     }
 }

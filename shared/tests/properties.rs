@@ -142,6 +142,27 @@ proptest! {
     }
 
     #[test]
+    fn deltas_round_trip_with_one_encoding_per_delta(
+        revoked in prop::collection::btree_set(any::<u64>(), 0..50),
+        used_up in prop::collection::btree_set(0..2_000_000u64, 0..300),
+        removed in prop::collection::btree_set(0..200u64, 0..20),
+    ) {
+        let root = issuer();
+        let delta = StatusDelta {
+            base_seq: 3,
+            seq: 9,
+            generated_at: 1_700_000_000,
+            revoked_added: revoked.into_iter().collect(),
+            used_up_added: used_up.into_iter().collect(),
+            used_up_removed: removed.into_iter().collect(),
+        };
+        let bytes = delta.sign(&root);
+        let opened = StatusDelta::open(&bytes, &root.verifying_key()).expect("opens");
+        prop_assert_eq!(&opened, &delta);
+        prop_assert_eq!(opened.sign(&root), bytes);
+    }
+
+    #[test]
     fn parsers_are_total_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
         let root = issuer().verifying_key();
         let _ = SignedCredential::from_bytes(&bytes);

@@ -1,4 +1,4 @@
-//! Status snapshot and delta parsers, including the roaring bitmaps behind the signature: the
+//! Status snapshot and delta parsers, including the sets behind the signature: the
 //! input is re-signed with the fuzzing root key when the first byte is odd.
 #![no_main]
 
