@@ -3,6 +3,7 @@
 //! caller's write transaction; ledgers are recomputed by `ledger.rs`.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ed25519_dalek::VerifyingKey;
 use shuipiao_shared::event::{ChainTip, EventBody, GENESIS_HASH, SignedEvent};
@@ -11,6 +12,7 @@ use shuipiao_shared::ledger::ResolutionAction;
 use shuipiao_shared::status::StatusRow;
 use shuipiao_shared::sync::{PushRejection, PushResult, PushVerdict};
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use tokio::sync::Semaphore;
 
 use crate::store::batch::{params, rows_per_statement, value_rows};
 use crate::store::ledger::{Recomputed, compute_books, recompute_books, store_books};
@@ -237,11 +239,13 @@ fn flagged_redemption(event: &SignedEvent) -> bool {
     matches!(event.event.body, EventBody::Redemption { .. }) && event.event.flags.needs_review()
 }
 
-/// Checks every event's device signature, spread over the machine's cores. Runs before the
-/// write transaction: signatures are most of a push's CPU time and need no database state, so
-/// checking them outside keeps the single SQLite writer (or PostgreSQL's status clock lock) busy
-/// only with writing.
+/// Checks every event's device signature, spread over the machine's cores, one batch
+/// verification per part. Runs before the write transaction: signatures are most of a push's
+/// CPU time and need no database state, so checking them outside keeps the single SQLite writer
+/// (or PostgreSQL's status clock lock) busy only with writing. `checkers` holds a permit per
+/// core; each part waits for one.
 pub(super) async fn check_signatures(
+    checkers: &Arc<Semaphore>,
     device: &Device,
     events: &[SignedEvent],
 ) -> StoreResult<Vec<bool>> {
@@ -253,16 +257,21 @@ pub(super) async fn check_signatures(
         .chunks(chunk)
         .map(|part| {
             let part = part.to_vec();
-            tokio::task::spawn_blocking(move || {
-                part.iter()
-                    .map(|event| event.verify(&device_key))
-                    .collect::<Vec<bool>>()
+            let checkers = Arc::clone(checkers);
+            tokio::spawn(async move {
+                let _permit = checkers.acquire_owned().await;
+                tokio::task::spawn_blocking(move || SignedEvent::verify_all(&part, &device_key))
+                    .await
             })
         })
         .collect();
     let mut verified = Vec::with_capacity(events.len());
     for task in tasks {
-        verified.extend(task.await.map_err(|err| StoreError::Other(Box::new(err)))?);
+        let part = task
+            .await
+            .and_then(|checked| checked)
+            .map_err(|err| StoreError::Other(Box::new(err)))?;
+        verified.extend(part);
     }
     Ok(verified)
 }
