@@ -252,23 +252,43 @@ impl LedgerTip {
     pub fn of(ledger: &BookLedger, events: &[LedgerEvent]) -> LedgerTip {
         LedgerTip {
             used_units: ledger.used_units,
-            latest_redemption_at: events
-                .iter()
-                .filter(|e| matches!(e.kind, LedgerEventKind::Redemption { .. }))
-                .map(|e| e.at)
-                .max(),
+            latest_redemption_at: latest_redemption(events),
+        }
+    }
+
+    /// The tip after [`extend`] appended `new` to this one, making `appended`.
+    pub fn extended(&self, appended: &BookLedger, new: &[LedgerEvent]) -> LedgerTip {
+        LedgerTip {
+            used_units: appended.used_units,
+            latest_redemption_at: self.latest_redemption_at.max(latest_redemption(new)),
         }
     }
 }
 
+fn latest_redemption(events: &[LedgerEvent]) -> Option<u64> {
+    events
+        .iter()
+        .filter(|e| matches!(e.kind, LedgerEventKind::Redemption { .. }))
+        .map(|e| e.at)
+        .max()
+}
+
 /// Appends `new` events to a book whose earlier events left `tip`, without those events: the
 /// ledger of the new redemptions alone, with the book's totals. It equals what [`compute`] makes
-/// of all events, restricted to the new redemptions, because every new event is a redemption
-/// later than every earlier one (so earlier outcomes cannot change and the new ones are counted
-/// from the units left) and the book has no cutoff. Otherwise `None`: the caller recomputes.
+/// of all events, restricted to the new redemptions, when the book has no cutoff, every new
+/// event is a redemption, and either
+/// - every new redemption is later than every earlier one: earlier outcomes cannot change, and
+///   the new ones are counted from the units left; or
+/// - the new ones fit in the units left: all are counted, whatever their times, and no earlier
+///   outcome changes. Inserting a redemption before others only lowers the units left at each
+///   later one: one that did not fit still does not, and one that fit still does, since at its
+///   time at least its own units plus everything left at the end (which covers the new ones)
+///   was left. So a courier's late push, or two couriers' pushes crossing, need not reload the
+///   book.
 ///
-/// The caller guarantees no earlier event names a new one. The server's sync does: a device's
-/// void follows its redemption in the device's hash chain, and operators resolve stored events.
+/// Otherwise `None`: the caller recomputes. The caller guarantees no earlier event names a new
+/// one. The server's sync does: a device's void follows its redemption in the device's hash
+/// chain, and operators resolve stored events.
 pub fn extend(terms: &BookTerms, tip: &LedgerTip, new: &[LedgerEvent]) -> Option<BookLedger> {
     if terms.revoked_at.is_some() || terms.key_compromised_at.is_some() {
         return None;
@@ -276,19 +296,21 @@ pub fn extend(terms: &BookTerms, tip: &LedgerTip, new: &[LedgerEvent]) -> Option
     let mut redemptions = new
         .iter()
         .map(|event| match event.kind {
-            LedgerEventKind::Redemption { units }
-                if tip
-                    .latest_redemption_at
-                    .is_none_or(|latest| event.at > latest) =>
-            {
-                Some((event, units))
-            }
+            LedgerEventKind::Redemption { units } => Some((event, units)),
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
     redemptions.sort_by_key(|(e, _)| (e.at, e.device_id, e.device_seq, e.event_id));
     redemptions.dedup_by_key(|(e, _)| e.event_id);
     let mut remaining = terms.units.checked_sub(tip.used_units)?;
+    let in_order = redemptions
+        .iter()
+        .all(|(e, _)| tip.latest_redemption_at.is_none_or(|latest| e.at > latest));
+    let asked: u32 = redemptions.iter().map(|(_, units)| u32::from(*units)).sum();
+    let all_fit = asked <= u32::from(remaining);
+    if !in_order && !all_fit {
+        return None;
+    }
     let outcomes = redemptions
         .into_iter()
         .map(|(event, units)| RedemptionOutcome {

@@ -316,8 +316,8 @@ proptest! {
 proptest! {
     #![proptest_config(cases(10_000))]
 
-    /// Appending later redemptions to a stored tip gives the full recomputation's outcomes, and
-    /// the shortcut is taken whenever its conditions hold.
+    /// Appending redemptions to a stored tip gives the full recomputation's outcomes and tip, and
+    /// the shortcut is taken whenever its conditions hold (all later, or all fitting).
     #[test]
     fn extending_a_tip_equals_recomputing(
         (terms, earlier) in any_history(),
@@ -338,14 +338,21 @@ proptest! {
         let all: Vec<LedgerEvent> = earlier.iter().chain(&later).copied().collect();
         let full = ledger::compute(&terms, &all);
 
+        let in_order = later
+            .iter()
+            .all(|e| tip.latest_redemption_at.is_none_or(|latest| e.at > latest));
+        let asked: u16 = later.iter().map(|e| match e.kind {
+            LedgerEventKind::Redemption { units } => units,
+            _ => 0,
+        }).sum();
+        let all_fit = tip.used_units + asked <= terms.units;
         let applies = terms.revoked_at.is_none()
             && terms.key_compromised_at.is_none()
-            && later
-                .iter()
-                .all(|e| tip.latest_redemption_at.is_none_or(|latest| e.at > latest));
+            && (in_order || all_fit);
         let extended = ledger::extend(&terms, &tip, &later);
         prop_assert_eq!(extended.is_some(), applies);
         if let Some(extended) = extended {
+            prop_assert_eq!(tip.extended(&extended, &later), ledger::LedgerTip::of(&full, &all));
             prop_assert_eq!(extended.used_units, full.used_units);
             prop_assert_eq!(extended.remaining, full.remaining);
             prop_assert_eq!(extended.redemptions.len(), later.len());

@@ -37,8 +37,8 @@ pub(super) struct Recomputed {
     pub ledger: BookLedger,
     /// Whether `ledger` was computed from all the book's events (see [`ledger::extend`]).
     pub whole: bool,
-    /// Its new ledger tip's time, stored beside `used_units`.
-    pub latest_redemption_at: Option<u64>,
+    /// Its new ledger tip, stored in `used_units` and `ledger_at`.
+    pub tip: LedgerTip,
 }
 
 /// What is stored of a book besides its events.
@@ -244,14 +244,13 @@ pub(super) async fn compute_books(
                 .filter(|r| r.outcome == Outcome::Counted)
                 .filter_map(|r| at_of.get(&r.event_id).copied())
                 .max();
-            let latest = LedgerTip::of(&ledger, &events).latest_redemption_at;
             // An appended ledger saw only the new events: fold in what was stored.
-            let (last_used_at, latest_redemption_at) = if whole {
-                (counted_at, latest)
+            let (last_used_at, tip) = if whole {
+                (counted_at, LedgerTip::of(&ledger, &events))
             } else {
                 (
                     counted_at.max(book.last_used_at),
-                    latest.max(book.tip.latest_redemption_at),
+                    book.tip.extended(&ledger, &events),
                 )
             };
             let state = if book.terms.revoked_at.is_some() {
@@ -268,7 +267,7 @@ pub(super) async fn compute_books(
                 last_used_at,
                 ledger,
                 whole,
-                latest_redemption_at,
+                tip,
             }
         })
         .collect())
@@ -297,7 +296,7 @@ pub(super) async fn store_books(
                     .bind(rows::book_state_text(book.state))
                     .bind(book.last_used_at.map(|at| at as i64))
                     .bind(book.seq)
-                    .bind(book.latest_redemption_at.map(|at| at as i64))
+                    .bind(book.tip.latest_redemption_at.map(|at| at as i64))
             });
         query.execute(&mut *conn).await?;
     }

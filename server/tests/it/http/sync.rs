@@ -19,6 +19,7 @@ on_both_backends!(
     forged_and_reused_events_are_rejected,
     offline_double_redemption_goes_to_review,
     later_redemptions_append_to_a_flagged_book,
+    crossing_pushes_count_as_a_recomputation_would,
     voids_and_revocation_flow_to_devices,
     pull_pages_and_keyring_delivery,
 );
@@ -460,6 +461,43 @@ async fn later_redemptions_append_to_a_flagged_book(db: TestDb) {
     expected.sort();
     assert_eq!(open, expected);
     assert_eq!(s.status_of(&next, book).await.0, 3);
+}
+
+async fn crossing_pushes_count_as_a_recomputation_would(db: TestDb) {
+    let s = setup(&db).await;
+    let book = s.book(4).await;
+    let mut late = s.server.device(&s.admin, "courier1").await;
+    let mut early = s.server.device(&s.admin, "courier2").await;
+    let mut earliest = s.server.device(&s.admin, "courier3").await;
+    early.clock = late.clock - 600;
+    earliest.clock = late.clock - 1200;
+    let last = late.redeem(book, 2);
+    assert_eq!(
+        verdicts(&s.push(&late, &[last]).await),
+        [PushVerdict::Accepted]
+    );
+    // Earlier, but it fits in what is left: counted, nothing else changes.
+    let fits = early.redeem(book, 1);
+    assert_eq!(
+        verdicts(&s.push(&early, &[fits]).await),
+        [PushVerdict::Accepted]
+    );
+    assert_eq!(s.status_of(&late, book).await.0, 3);
+    assert!(s.review().await.is_empty());
+    // Earlier still and past what is left: in scan order it comes first, so the latest scan is
+    // the one over-redeemed.
+    let first = earliest.redeem(book, 2);
+    assert_eq!(
+        verdicts(&s.push(&earliest, &[first]).await),
+        [PushVerdict::Accepted]
+    );
+    let review = s.review().await;
+    let flagged: Vec<&str> = review
+        .iter()
+        .map(|i| i["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(flagged, [last.event.event_id.0.to_string()]);
+    assert_eq!(s.status_of(&late, book).await.0, 3);
 }
 
 async fn voids_and_revocation_flow_to_devices(db: TestDb) {
