@@ -113,11 +113,16 @@ impl Plant {
                 tip: ChainTip::GENESIS,
                 // Devices start at different books, as couriers on different routes do.
                 first_book: idx * 7_919,
-                scanned_from_ms: (now as u64 - 3_600) * 1000,
             });
         }
         Ok(devices)
     }
+}
+
+/// Unix milliseconds an hour ago: scans that long past are inside every validity window and
+/// behind the server's clock.
+pub fn an_hour_ago_ms() -> u64 {
+    (shuipiao_server::unix_now() as u64 - 3_600) * 1000
 }
 
 /// An enrolled device that makes redemptions.
@@ -133,13 +138,19 @@ pub struct LoadDevice {
     // Invariant: the last event the server holds from this device.
     tip: ChainTip,
     first_book: usize,
-    scanned_from_ms: u64,
 }
 
 impl LoadDevice {
     /// The next `count` redemptions of this device's chain, one unit each on `books` in turn,
-    /// one millisecond apart. They continue the chain only once pushed (see [`Self::pushed`]).
-    pub fn redemptions(&self, books: &[BookId], count: usize) -> Vec<SignedEvent> {
+    /// scanned one millisecond apart from `scanned_from_ms` (unix milliseconds). They continue
+    /// the chain only once pushed (see [`Self::pushed`]).
+    pub fn redemptions(
+        &self,
+        books: &[BookId],
+        count: usize,
+        scanned_from_ms: u64,
+    ) -> Vec<SignedEvent> {
+        let first_seq = self.tip.device_seq + 1;
         self.chain(count, |device_seq| {
             let book_idx = (self.first_book + device_seq as usize) % books.len();
             let body = EventBody::Redemption {
@@ -147,7 +158,7 @@ impl LoadDevice {
                 units: 1,
                 product: PRODUCT,
             };
-            (self.scanned_from_ms + device_seq, body)
+            (scanned_from_ms + (device_seq - first_seq), body)
         })
     }
 

@@ -35,7 +35,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Table> {
         let plant = Plant::setup(&running, options.books).await?;
         let mut devices = plant.enroll(&running, 1).await?;
         let device = &mut devices[0];
-        let chain = device.redemptions(&plant.books, plant.books.len());
+        let chain = device.redemptions(&plant.books, plant.books.len(), plant::an_hour_ago_ms());
         for events in chain.chunks(MAX_PUSH_EVENTS) {
             plant::push(
                 &http,

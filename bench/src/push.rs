@@ -41,6 +41,9 @@ pub async fn run(options: &Options) -> anyhow::Result<Table> {
         };
         let plant = Plant::setup(&running, options.books).await?;
         let mut devices = plant.enroll(&running, most_devices).await?;
+        // Each cell's scans come after the previous cell's, as a day's scans reach the server
+        // after yesterday's: a book's new redemptions usually follow its stored ones.
+        let mut scan_clock_ms = plant::an_hour_ago_ms();
         for &n_devices in &options.push_devices {
             for &batch in &options.push_batches {
                 let mut cell = cell(
@@ -49,6 +52,7 @@ pub async fn run(options: &Options) -> anyhow::Result<Table> {
                     &plant,
                     &mut devices[..n_devices],
                     batch,
+                    &mut scan_clock_ms,
                     options,
                 )
                 .await?;
@@ -103,6 +107,7 @@ async fn cell(
     plant: &Plant,
     devices: &mut [LoadDevice],
     batch: usize,
+    scan_clock_ms: &mut u64,
     options: &Options,
 ) -> anyhow::Result<CellResult> {
     let per_device = options
@@ -113,8 +118,9 @@ async fn cell(
         * batch;
     let chains: Vec<_> = devices
         .iter()
-        .map(|device| device.redemptions(&plant.books, per_device))
+        .map(|device| device.redemptions(&plant.books, per_device, *scan_clock_ms))
         .collect();
+    *scan_clock_ms += per_device as u64;
     let bodies: Vec<Vec<Vec<u8>>> = chains
         .iter()
         .map(|chain| chain.chunks(batch).map(plant::push_body).collect())
