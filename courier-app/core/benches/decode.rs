@@ -36,10 +36,19 @@ fn main() {
     );
 
     let local = Enhancement::LocalContrast { radius: 12 };
+    let third = Enhancement::Downscale { factor: 3 };
     let decoders: Vec<(&str, Box<dyn Decoder>)> = vec![
         ("rqrr", Box::new(Rqrr)),
         ("rxing", Box::new(Rxing::plain())),
-        ("rxing-pyramid", Box::new(Rxing::pyramid())),
+        ("rxing-closed", Box::new(Rxing::closed())),
+        (
+            "downscale+rxing",
+            Box::new(Enhanced::new(third, Rxing::plain())),
+        ),
+        (
+            "downscale+rxing-closed",
+            Box::new(Enhanced::new(third, Rxing::closed())),
+        ),
         (
             "stretch+rxing",
             Box::new(Enhanced::new(Enhancement::Stretch, Rxing::plain())),

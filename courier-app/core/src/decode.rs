@@ -98,7 +98,15 @@ pub fn recommended() -> Chain {
             Enhancement::Smooth { radius: 1 },
             Rxing::plain(),
         )),
-        Box::new(Rxing::pyramid()),
+        Box::new(Rxing::closed()),
+        Box::new(Enhanced::new(
+            Enhancement::Downscale { factor: 3 },
+            Rxing::plain(),
+        )),
+        Box::new(Enhanced::new(
+            Enhancement::Downscale { factor: 3 },
+            Rxing::closed(),
+        )),
     ])
 }
 

@@ -3,9 +3,10 @@
 //!
 //! At the door a camera delivers a frame every 33 ms showing nearly the same scene, so the scan
 //! loop need not finish every retry on one frame: [`Chain::decode_within`] runs the fast first
-//! decoder, then retries only while a time budget lasts, and the next frame resumes the retries
-//! where this one stopped. A hard frame then costs a bounded time per frame instead of tens of
-//! milliseconds at once, and the whole chain is still tried within a few frames.
+//! decoder, then retries only while they fit in a time budget, and the next frame resumes the
+//! retries where this one stopped. A hard frame then costs about one decoder's time per frame
+//! instead of tens of milliseconds at once, and the whole chain is still tried within a few
+//! frames.
 
 use std::time::{Duration, Instant};
 
@@ -17,11 +18,12 @@ pub struct Chain {
     decoders: Vec<Box<dyn Decoder + Send + Sync>>,
 }
 
-/// Where the next frame resumes a chain's retries (see [`Chain::decode_within`]); one per scan
-/// loop.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Where the next frame resumes a chain's decoders (see [`Chain::decode_within`]), and what each
+/// cost when it last ran; one per scan loop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resume {
-    next_retry: usize,
+    next: usize,
+    last_cost: Vec<Duration>,
 }
 
 impl Chain {
@@ -30,11 +32,13 @@ impl Chain {
         Self { decoders }
     }
 
-    /// Runs the first decoder, then the retries from where `resume` says: the first of them
-    /// always (so every frame moves the retries on), each further one only while less than
-    /// `budget` has passed since the call began. Retries left over wait for the next frame;
-    /// after the last one (or a read) the next frame starts over. With nothing read the result
-    /// is like [`Decoder::decode`]'s: `Ok(vec![])` or the most telling failure.
+    /// Runs the decoders from where `resume` says (the fast first one on a fresh frame): the
+    /// first of them always, so every frame moves the chain on, and each further one only if
+    /// its cost when it last ran still fits in what is left of `budget`. So a frame costs about
+    /// the larger of the budget and one decoder, never a fast pass plus a slow retry. Decoders
+    /// left over wait for the next frame; after the last one (or a read) the next frame starts
+    /// over. With nothing read the result is like [`Decoder::decode`]'s: `Ok(vec![])` or the
+    /// most telling failure.
     pub fn decode_within(
         &self,
         frame: &Frame,
@@ -42,26 +46,27 @@ impl Chain {
         resume: &mut Resume,
     ) -> Result<Vec<String>, DecodeError> {
         let started = Instant::now();
-        let Some((first, retries)) = self.decoders.split_first() else {
-            return Ok(vec![]);
+        resume.last_cost.resize(self.decoders.len(), Duration::ZERO);
+        let from = if resume.next < self.decoders.len() {
+            resume.next
+        } else {
+            0
         };
         let mut failure = Failure::default();
-        if let Some(texts) = failure.note(first.decode(frame)) {
-            *resume = Resume::default();
-            return Ok(texts);
-        }
-        let from = resume.next_retry.min(retries.len());
-        for (index, retry) in retries.iter().enumerate().skip(from) {
-            if index > from && started.elapsed() >= budget {
-                resume.next_retry = index;
+        for (index, decoder) in self.decoders.iter().enumerate().skip(from) {
+            if index > from && started.elapsed() + resume.last_cost[index] > budget {
+                resume.next = index;
                 return failure.into_result();
             }
-            if let Some(texts) = failure.note(retry.decode(frame)) {
-                *resume = Resume::default();
+            let began = Instant::now();
+            let result = decoder.decode(frame);
+            resume.last_cost[index] = began.elapsed();
+            if let Some(texts) = failure.note(result) {
+                resume.next = 0;
                 return Ok(texts);
             }
         }
-        *resume = Resume::default();
+        resume.next = 0;
         failure.into_result()
     }
 }
@@ -153,22 +158,23 @@ mod tests {
     }
 
     #[test]
-    fn without_budget_left_each_frame_runs_the_fast_pass_and_one_more_retry() {
+    fn without_budget_left_each_frame_moves_the_chain_on_by_one() {
         let (chain, calls) = chain(&[None, None, None, Some("票")]);
         let frame = Frame::new(4, 4, vec![0; 16]).expect("frame");
         let mut resume = Resume::default();
         let none = Duration::ZERO;
-        assert_eq!(chain.decode_within(&frame, none, &mut resume), Ok(vec![]));
-        assert_eq!(counts(&calls), [1, 1, 0, 0]);
-        assert_eq!(chain.decode_within(&frame, none, &mut resume), Ok(vec![]));
-        assert_eq!(counts(&calls), [2, 1, 1, 0]);
+        for expected in [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0]] {
+            assert_eq!(chain.decode_within(&frame, none, &mut resume), Ok(vec![]));
+            assert_eq!(counts(&calls), expected);
+        }
         assert_eq!(
             chain.decode_within(&frame, none, &mut resume),
             Ok(vec!["票".to_owned()])
         );
-        assert_eq!(counts(&calls), [3, 1, 1, 1]);
-        // A read starts the next frame over.
-        assert_eq!(resume, Resume::default());
+        assert_eq!(counts(&calls), [1, 1, 1, 1]);
+        // A read starts the next frame over, with the fast pass.
+        assert_eq!(chain.decode_within(&frame, none, &mut resume), Ok(vec![]));
+        assert_eq!(counts(&calls), [2, 1, 1, 1]);
     }
 
     #[test]
@@ -181,8 +187,45 @@ mod tests {
             Ok(vec![])
         );
         assert_eq!(counts(&calls), [1, 1, 1]);
-        assert_eq!(resume, Resume::default());
+        assert_eq!(resume.next, 0);
         assert_eq!(chain.decode(&frame), Ok(vec![]));
         assert_eq!(counts(&calls), [2, 2, 2]);
+    }
+
+    /// Reads nothing, slowly.
+    struct Slow(std::sync::Arc<AtomicUsize>);
+
+    impl Decoder for Slow {
+        fn name(&self) -> &'static str {
+            "slow"
+        }
+        fn detect(&self, _: &Frame) -> Result<Vec<String>, DecodeError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(15));
+            Ok(vec![])
+        }
+    }
+
+    #[test]
+    fn a_retry_known_not_to_fit_waits_for_a_frame_of_its_own() {
+        let slow_calls = std::sync::Arc::new(AtomicUsize::new(0));
+        let (fast, fast_calls) = chain(&[None]);
+        let chain = Chain::new(vec![
+            Box::new(fast),
+            Box::new(Slow(std::sync::Arc::clone(&slow_calls))),
+        ]);
+        let frame = Frame::new(4, 4, vec![0; 16]).expect("frame");
+        let budget = Duration::from_millis(10);
+        let mut resume = Resume::default();
+        let runs = |resume: &mut Resume| {
+            assert_eq!(chain.decode_within(&frame, budget, resume), Ok(vec![]));
+            (counts(&fast_calls)[0], slow_calls.load(Ordering::SeqCst))
+        };
+        // Its cost unknown, the slow retry runs after the fast pass once...
+        assert_eq!(runs(&mut resume), (1, 1));
+        // ...and from then on alone, on the frame after a fast pass.
+        assert_eq!(runs(&mut resume), (2, 1));
+        assert_eq!(runs(&mut resume), (2, 2));
+        assert_eq!(runs(&mut resume), (3, 2));
     }
 }

@@ -23,12 +23,19 @@ pub enum Enhancement {
         /// Box half-width, px.
         radius: u32,
     },
+    /// Each `factor`×`factor` block becomes its mean: a smaller frame in which blur and noise
+    /// are averaged away while a frame-filling code still spans enough pixels per module.
+    Downscale {
+        /// Block width, px.
+        factor: u32,
+    },
 }
 
 impl Enhancement {
     /// Returns the enhanced copy of `frame`.
     pub fn apply(self, frame: &Frame) -> Frame {
         let luma = match self {
+            Self::Downscale { factor } => return downscale(frame, factor.max(1)),
             Self::Stretch => stretch(frame.luma()),
             Self::LocalContrast { radius } => {
                 let means = box_means(frame, radius as usize);
@@ -101,6 +108,29 @@ fn box_means(frame: &Frame, radius: usize) -> Vec<u8> {
     out
 }
 
+/// Block means (rounded), dropping the right and bottom edges that do not fill a block. A frame
+/// smaller than one block is kept as it is.
+fn downscale(frame: &Frame, factor: u32) -> Frame {
+    let (width, height) = (frame.width() / factor, frame.height() / factor);
+    let (f, stride) = (factor as usize, frame.width() as usize);
+    let luma = frame.luma();
+    let mut out = Vec::with_capacity(width as usize * height as usize);
+    for y in 0..height as usize {
+        for x in 0..width as usize {
+            let mut sum = f * f / 2;
+            for dy in 0..f {
+                let start = (y * f + dy) * stride + x * f;
+                sum += luma[start..start + f]
+                    .iter()
+                    .map(|&v| usize::from(v))
+                    .sum::<usize>();
+            }
+            out.push((sum / (f * f)) as u8);
+        }
+    }
+    Frame::new(width, height, out).unwrap_or_else(|_| frame.clone())
+}
+
 /// Runs another decoder on an enhanced copy of the frame.
 pub struct Enhanced<D> {
     enhancement: Enhancement,
@@ -120,6 +150,7 @@ impl<D: Decoder> Decoder for Enhanced<D> {
             Enhancement::Stretch => "stretch",
             Enhancement::LocalContrast { .. } => "local-contrast",
             Enhancement::Smooth { .. } => "smooth",
+            Enhancement::Downscale { .. } => "downscale",
         }
     }
 
@@ -131,6 +162,22 @@ impl<D: Decoder> Decoder for Enhanced<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downscale_takes_rounded_block_means_and_drops_partial_blocks() {
+        #[rustfmt::skip]
+        let luma = vec![
+            0, 2, 9, 9, 7,
+            1, 2, 9, 8, 7,
+        ];
+        let frame = Frame::new(5, 2, luma).unwrap();
+        let small = Enhancement::Downscale { factor: 2 }.apply(&frame);
+        assert_eq!((small.width(), small.height()), (2, 1));
+        // (0 + 2 + 1 + 2 + 2) / 4 = 1, (9 + 9 + 9 + 8 + 2) / 4 = 9; the last column is dropped.
+        assert_eq!(small.luma(), [1, 9]);
+        // Smaller than a block: unchanged.
+        assert_eq!(Enhancement::Downscale { factor: 3 }.apply(&frame), frame);
+    }
 
     #[test]
     fn stretch_maps_percentiles_to_the_full_range() {

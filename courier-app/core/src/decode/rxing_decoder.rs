@@ -1,9 +1,15 @@
 //! rxing (a ZXing port), QR only, try-harder: the most robust decoder measured here (92 % of
-//! real photos at ~1 ms, FINDINGS). The plain pass reads the frame's luma in place; the pyramid
-//! pass also tries 1/3-scale copies (averaging away noise and blur) with a morphological
-//! close, which costs several times more and so only runs after the plain pass failed.
+//! real photos at ~1 ms, FINDINGS). The plain pass reads the frame's luma in place; the closed
+//! pass also closes the binarised image (dilate, then erode), which joins modules that noise or
+//! blur broke apart. These are the steps of rxing's own pyramid reader (`FilteredImageReader`),
+//! kept apart so the scan loop can spread them over frames (`Chain::decode_within`).
 
-use rxing::{BarcodeFormat, DecodeHints, Exceptions};
+use std::collections::HashSet;
+
+use rxing::common::HybridBinarizer;
+use rxing::{
+    BarcodeFormat, BinaryBitmap, DecodeHints, Exceptions, Luma8Source, MultiFormatReader, Reader,
+};
 
 use super::{DecodeError, Decoder};
 use crate::frame::Frame;
@@ -11,42 +17,32 @@ use crate::frame::Frame;
 /// The rxing decoder, restricted to QR codes and in try-harder mode.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Rxing {
-    pyramid: bool,
+    closed: bool,
 }
 
 impl Rxing {
-    /// Full-resolution pass only.
+    /// The frame as it is.
     pub fn plain() -> Self {
-        Self { pyramid: false }
+        Self { closed: false }
     }
 
-    /// Full resolution, then downscaled layers, each also with a morphological close.
-    pub fn pyramid() -> Self {
-        Self { pyramid: true }
+    /// The binarised frame morphologically closed.
+    pub fn closed() -> Self {
+        Self { closed: true }
     }
 }
 
 impl Decoder for Rxing {
     fn name(&self) -> &'static str {
-        if self.pyramid {
-            "rxing-pyramid"
-        } else {
-            "rxing"
-        }
+        if self.closed { "rxing-closed" } else { "rxing" }
     }
 
     fn detect(&self, frame: &Frame) -> Result<Vec<String>, DecodeError> {
         let mut hints = DecodeHints::default().with(rxing::DecodeHintValue::TryHarder(true));
         let format = Some(BarcodeFormat::QR_CODE);
         let (width, height) = (frame.width(), frame.height());
-        let result = if self.pyramid {
-            rxing::helpers::detect_in_luma_filtered_with_hints(
-                frame.luma().to_vec(),
-                width,
-                height,
-                format,
-                &mut hints,
-            )
+        let result = if self.closed {
+            closed(frame, &mut hints)
         } else {
             rxing::helpers::detect_in_luma_slice_with_hints(
                 frame.luma(),
@@ -65,4 +61,12 @@ impl Decoder for Rxing {
             }),
         }
     }
+}
+
+fn closed(frame: &Frame, hints: &mut DecodeHints) -> rxing::common::Result<rxing::RXingResult> {
+    hints.PossibleFormats = Some(HashSet::from([BarcodeFormat::QR_CODE]));
+    let source = Luma8Source::new_with_slice(frame.luma(), frame.width(), frame.height())?;
+    let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(source));
+    bitmap.close()?;
+    MultiFormatReader::default().decode_with_hints(&mut bitmap, hints)
 }
