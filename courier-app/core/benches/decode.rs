@@ -50,6 +50,13 @@ fn main() {
             Box::new(Enhanced::new(third, Rxing::closed())),
         ),
         (
+            "double+stretch+rxing",
+            Box::new(Enhanced::new(
+                Enhancement::Double,
+                Enhanced::new(Enhancement::Stretch, Rxing::plain()),
+            )),
+        ),
+        (
             "stretch+rxing",
             Box::new(Enhanced::new(Enhancement::Stretch, Rxing::plain())),
         ),
