@@ -187,10 +187,8 @@ pub async fn check_password<S: Store>(
     let key = account_key(login, user.as_ref());
     let failures = &state.limits.password_failures;
     failures.take(key.clone()).map_err(PasswordError::Limited)?;
-    let password_ok = match &user {
-        Some(user) => password::verify(password, user.spec.password_hash.clone()).await,
-        None => false,
-    };
+    let hash = user.as_ref().map(|user| user.spec.password_hash.clone());
+    let password_ok = password::verify(password, hash).await;
     match user.filter(|user| password_ok && user.disabled_at.is_none()) {
         Some(user) => {
             failures.clear(&key);
