@@ -9,6 +9,7 @@ packages=(
     libclang-dev libv4l-dev      # the courier engine's `camera` feature (nokhwa, bindgen)
     chromium chromium-driver fonts-noto-cjk  # web page tests in headless Chromium, CJK fonts
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver xvfb xauth  # courier app: Tauri 2 stack and its window test
+    libdbus-1-dev gnome-keyring dbus  # courier `keystore` feature (Secret Service) and its tests' real keyring daemon
 )
 
 missing=()

@@ -240,7 +240,8 @@ impl DataDir {
         Ok(profile)
     }
 
-    /// Logout: removes both databases, their key files and the profile; settings stay. Close
+    /// Logout: removes both databases, their key files or keystore records and the profile;
+    /// settings stay (a keystore entry stays too, until a new database overwrites it). Close
     /// every engine and sync client on the databases first.
     pub fn wipe(&self) -> io::Result<()> {
         let Ok(entries) = std::fs::read_dir(&self.root) else {

@@ -269,7 +269,7 @@ impl EngineError {
     /// zh-CN text for the courier.
     pub fn user_message(&self) -> &'static str {
         match self {
-            EngineError::Store(_) => "本地数据库出错，请重启应用或联系水厂",
+            EngineError::Store(error) => error.user_message(),
             EngineError::NotEnrolled => "设备尚未注册，请先用注册码注册",
             EngineError::NoSupervisorPin => "尚未设置主管密码",
             EngineError::WrongSupervisorPin => "主管密码错误",

@@ -484,7 +484,7 @@ fn the_database_is_encrypted_and_does_not_open_without_its_key() {
     let bytes = std::fs::read(&device.db).unwrap();
     assert!(!bytes.starts_with(b"SQLite format 3"));
 
-    let key_path = store::key_path(&device.db);
+    let key_path = store::key_source::key_path(&device.db);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -5,6 +5,7 @@ use serde::Serialize;
 use shuipiao_courier::data_dir::EnrollError;
 use shuipiao_courier::engine::EngineError;
 use shuipiao_courier::live::SpecError;
+use shuipiao_courier::store::StoreError;
 use shuipiao_courier::sync::SyncError;
 
 /// `{code, message}` as the UI receives it.
@@ -28,6 +29,12 @@ impl CommandError {
 
 impl From<EngineError> for CommandError {
     fn from(error: EngineError) -> Self {
+        CommandError::new(error.code(), error.user_message())
+    }
+}
+
+impl From<StoreError> for CommandError {
+    fn from(error: StoreError) -> Self {
         CommandError::new(error.code(), error.user_message())
     }
 }

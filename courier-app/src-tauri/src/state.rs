@@ -12,6 +12,7 @@ use shuipiao_courier::data_dir::DataDir;
 use shuipiao_courier::engine::{Engine, ScanInput, ScanOutcome, ScanSource};
 use shuipiao_courier::live::LiveScanner;
 use shuipiao_courier::status_bar::{StatusBar, status_bar};
+use shuipiao_courier::store::key_source;
 use shuipiao_courier::sync::{LoopConfig, SyncClient, run_sync_loop};
 use shuipiao_courier::training::{self, PracticeTicket};
 use shuipiao_courier::wedge::{WedgeConfig, WedgeParser};
@@ -119,8 +120,10 @@ impl AppState {
             let mut slot = lock(&self.training);
             if slot.is_none() {
                 let product = lock(&self.choice).product;
+                let db_path = self.data.training_db_path();
+                key_source::provision(&db_path)?;
                 *slot = Some(training::open(
-                    &self.data.training_db_path(),
+                    &db_path,
                     product,
                     Arc::new(SystemClock),
                     Box::new(OsRandom),
@@ -274,9 +277,12 @@ impl AppState {
     }
 }
 
+/// Opens the device engine; a new database gets its key in the platform keystore.
 fn open_engine(data: &DataDir) -> Result<Engine, CommandError> {
+    let db_path = data.db_path();
+    key_source::provision(&db_path)?;
     Ok(Engine::open(
-        &data.db_path(),
+        &db_path,
         Arc::new(SystemClock),
         Box::new(OsRandom),
     )?)

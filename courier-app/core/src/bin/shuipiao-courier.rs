@@ -33,7 +33,8 @@ use shuipiao_shared::ids::{EventId, ProductCode};
     about = "水票 courier engine (offline verdicts, sync)"
 )]
 struct Cli {
-    /// Device database; its key file sits beside it as `<db>.key`.
+    /// Device database; its key file sits beside it as `<db>.key` (with the `keystore` feature,
+    /// a new database's key goes to the platform keystore instead).
     #[arg(long, global = true, env = "SHUIPIAO_COURIER_DB")]
     db: Option<PathBuf>,
     /// Print JSON instead of zh-CN lines.
@@ -170,7 +171,7 @@ impl Target {
     /// Creates the data directory and opens the engine. Practice tickets are made for
     /// `product`; commands that list none pass any.
     fn open(&self, product: ProductCode) -> Result<(Engine, Vec<PracticeTicket>)> {
-        self.create_dir()?;
+        self.prepare()?;
         let opened = if self.training {
             training::open(&self.db, product, Arc::new(SystemClock), Box::new(OsRandom))
         } else {
@@ -182,11 +183,16 @@ impl Target {
             .with_context(|| format!("无法打开设备数据库 {}", self.db.display()))
     }
 
-    fn create_dir(&self) -> Result<()> {
+    /// Creates the data directory and, with the `keystore` feature, gives a new database its key
+    /// in the platform keystore (a key file where the keystore cannot take it).
+    fn prepare(&self) -> Result<()> {
         if let Some(parent) = self.db.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("无法创建数据目录 {}", parent.display()))?;
         }
+        #[cfg(feature = "keystore")]
+        shuipiao_courier::store::key_source::provision(&self.db)
+            .map_err(|error| anyhow::anyhow!("{}（{error}）", error.user_message()))?;
         Ok(())
     }
 
@@ -303,7 +309,7 @@ fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) ->
 
 fn enroll(target: &Target, json: bool, with: &EnrollQr, name: &str) -> Result<()> {
     let db = &target.db;
-    target.create_dir()?;
+    target.prepare()?;
     let rt = runtime()?;
     let response = rt
         .block_on(sync::enroll(&with.server_url, &with.code, name, db))
@@ -485,7 +491,7 @@ fn undo(target: &Target, json: bool, event_id: &str) -> Result<()> {
 }
 
 fn run_sync(target: &Target, json: bool) -> Result<()> {
-    target.create_dir()?;
+    target.prepare()?;
     let client = SyncClient::open(&target.db, Arc::new(SystemClock)).map_err(sync_error)?;
     let report = runtime()?
         .block_on(client.sync_once())

@@ -9,9 +9,11 @@
 //! Ids are stored as SQLite integers with `as i64` / `as u64` casts: the cast is a bijection, so
 //! even ids above `i64::MAX` round-trip exactly.
 //!
-//! **Key handling:** where the platform has a keystore the shell passes the 32-byte key to
-//! [`open_with_key`]; elsewhere [`open`] keeps it in a `0600` key file next to the database.
+//! **Key handling:** [`key_source`] keeps the 32-byte key in a `0600` key file next to the
+//! database or, when the app provisioned it there, in the platform keystore; [`open_with_key`]
+//! takes a key from anywhere else.
 
+pub mod key_source;
 pub mod meta;
 pub mod migrate;
 pub mod outbox;
@@ -19,8 +21,6 @@ pub mod scan_log;
 pub mod snapshot;
 pub mod status;
 
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
@@ -46,6 +46,28 @@ pub enum StoreError {
     /// The key file does not hold a 32-byte hex key.
     #[error("key file {0} is malformed")]
     KeyMalformed(PathBuf),
+    /// The record of a keystore-keyed database cannot be read.
+    #[error("key source record {0} is malformed")]
+    KeySourceMalformed(PathBuf),
+    /// The database's key is in the platform keystore, which cannot be reached now.
+    #[error("database {db}: keystore unavailable: {reason}")]
+    KeystoreUnavailable {
+        /// The database.
+        db: PathBuf,
+        /// What the keystore said.
+        reason: String,
+    },
+    /// The database's key is recorded in the keystore, which has no such entry.
+    #[error("database {db}: keystore entry {account} is missing")]
+    KeystoreKeyMissing {
+        /// The database.
+        db: PathBuf,
+        /// The entry's account.
+        account: String,
+    },
+    /// The keystore entry holds no key, or another database's.
+    #[error("database {0}: the keystore entry does not open it")]
+    KeystoreKeyWrong(PathBuf),
     /// The database was written by a newer app version.
     #[error("database schema version {0} is newer than this app")]
     SchemaTooNew(i64),
@@ -62,8 +84,26 @@ impl StoreError {
             StoreError::KeyFile { .. } => "store_key_file",
             StoreError::KeyMissing(_) => "store_key_missing",
             StoreError::KeyMalformed(_) => "store_key_malformed",
+            StoreError::KeySourceMalformed(_) => "store_key_source_malformed",
+            StoreError::KeystoreUnavailable { .. } => "store_keystore_unavailable",
+            StoreError::KeystoreKeyMissing { .. } => "store_keystore_key_missing",
+            StoreError::KeystoreKeyWrong(_) => "store_keystore_key_wrong",
             StoreError::SchemaTooNew(_) => "store_schema_too_new",
             StoreError::Corrupt(_) => "store_corrupt",
+        }
+    }
+
+    /// zh-CN text for the courier. The keystore cases say not to reinstall or clear data: the
+    /// database may hold redemptions not yet uploaded.
+    pub fn user_message(&self) -> &'static str {
+        match self {
+            StoreError::KeystoreUnavailable { .. } => {
+                "无法使用系统钥匙串，本机数据暂时打不开：请解锁系统钥匙串（或重新登录系统）后重启应用；仍不行请联系水厂，切勿卸载应用或清除数据"
+            }
+            StoreError::KeystoreKeyMissing { .. } | StoreError::KeystoreKeyWrong(_) => {
+                "系统钥匙串中没有本机数据库的正确密钥，本机数据打不开：请联系水厂，切勿卸载应用或清除数据"
+            }
+            _ => "本地数据库出错，请重启应用或联系水厂",
         }
     }
 }
@@ -78,19 +118,24 @@ impl std::fmt::Debug for DbKey {
     }
 }
 
-/// Where the key file of `db_path` lives: beside it, with `.key` appended.
-pub fn key_path(db_path: &Path) -> PathBuf {
-    let mut name = db_path.as_os_str().to_owned();
-    name.push(".key");
-    PathBuf::from(name)
-}
-
-/// Opens (creating if needed) the database at `db_path` with the key file beside it. A new
-/// database gets a fresh random key written `0600`; an existing database without its key file is
-/// an error rather than a silent new empty database.
+/// Opens (creating if needed) the database at `db_path` with its key from where
+/// [`key_source::locate`] finds it. A new database gets a key file; an existing one whose key
+/// cannot be had is an error, and nothing is written.
 pub fn open(db_path: &Path) -> Result<Connection, StoreError> {
-    let key = load_or_create_key(db_path)?;
-    open_with_key(db_path, &key)
+    match key_source::locate(db_path)? {
+        Some(key_source::KeySource::Keystore(entry)) => {
+            let key = key_source::read_keystore(db_path, &entry)?;
+            open_with_key(db_path, &key).map_err(|error| match error {
+                StoreError::Sqlite(rusqlite::Error::SqliteFailure(failure, _))
+                    if failure.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    StoreError::KeystoreKeyWrong(db_path.to_path_buf())
+                }
+                other => other,
+            })
+        }
+        _ => open_with_key(db_path, &key_source::load_or_create_key_file(db_path)?),
+    }
 }
 
 /// Opens (creating if needed) the database at `db_path` with `key`, sets WAL and
@@ -106,41 +151,4 @@ pub fn open_with_key(db_path: &Path, key: &DbKey) -> Result<Connection, StoreErr
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     migrate::migrate(&mut conn)?;
     Ok(conn)
-}
-
-fn load_or_create_key(db_path: &Path) -> Result<DbKey, StoreError> {
-    let path = key_path(db_path);
-    let key_file_error = |source| StoreError::KeyFile {
-        path: path.clone(),
-        source,
-    };
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let bytes = data_encoding::HEXLOWER
-                .decode(text.trim().as_bytes())
-                .map_err(|_| StoreError::KeyMalformed(path.clone()))?;
-            let key: [u8; 32] = bytes
-                .try_into()
-                .map_err(|_| StoreError::KeyMalformed(path.clone()))?;
-            Ok(DbKey(key))
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            if db_path.exists() {
-                return Err(StoreError::KeyMissing(db_path.to_path_buf()));
-            }
-            let mut key = [0u8; 32];
-            getrandom::fill(&mut key)
-                .map_err(|error| key_file_error(std::io::Error::other(error.to_string())))?;
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&path).map_err(key_file_error)?;
-            file.write_all(data_encoding::HEXLOWER.encode(&key).as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(key_file_error)?;
-            Ok(DbKey(key))
-        }
-        Err(error) => Err(key_file_error(error)),
-    }
 }

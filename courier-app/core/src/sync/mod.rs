@@ -161,7 +161,7 @@ impl SyncError {
     /// zh-CN text for the courier.
     pub fn user_message(&self) -> &'static str {
         match self {
-            SyncError::Store(_) => "本地数据库出错，请重启应用或联系水厂",
+            SyncError::Store(error) => error.user_message(),
             SyncError::Http(_) => "无法连接服务器，请检查网络，稍后会自动重试",
             SyncError::Server {
                 status: 401 | 403, ..
