@@ -239,27 +239,46 @@ fn flagged_redemption(event: &SignedEvent) -> bool {
     matches!(event.event.body, EventBody::Redemption { .. }) && event.event.flags.needs_review()
 }
 
+/// One permit per core for checking pushed signatures: a hundred devices pushing at once would
+/// otherwise start a blocking thread each and spend the cores switching between them. Clones
+/// share the permits.
+#[derive(Clone, Debug)]
+pub(super) struct SignatureCheckers {
+    permits: Arc<Semaphore>,
+    cores: usize,
+}
+
+impl SignatureCheckers {
+    /// As many checkers as the machine has cores.
+    pub(super) fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        SignatureCheckers {
+            permits: Arc::new(Semaphore::new(cores)),
+            cores,
+        }
+    }
+}
+
 /// Checks every event's device signature, spread over the machine's cores, one batch
-/// verification per part. Runs before the write transaction: signatures are most of a push's
-/// CPU time and need no database state, so checking them outside keeps the single SQLite writer
-/// (or PostgreSQL's status clock lock) busy only with writing. `checkers` holds a permit per
-/// core; each part waits for one.
+/// verification per part, each part waiting for one of `checkers`. Runs before the write
+/// transaction: signatures are most of a push's CPU time and need no database state, so
+/// checking them outside keeps the single SQLite writer (or PostgreSQL's status clock lock) busy
+/// only with writing.
 pub(super) async fn check_signatures(
-    checkers: &Arc<Semaphore>,
+    checkers: &SignatureCheckers,
     device: &Device,
     events: &[SignedEvent],
 ) -> StoreResult<Vec<bool>> {
     let device_key = VerifyingKey::from_bytes(&device.public_key)
         .map_err(|_| rows::corrupt("devices.public_key"))?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = events.len().div_ceil(threads).max(1);
+    let chunk = events.len().div_ceil(checkers.cores).max(1);
     let tasks: Vec<_> = events
         .chunks(chunk)
         .map(|part| {
             let part = part.to_vec();
-            let checkers = Arc::clone(checkers);
+            let permits = Arc::clone(&checkers.permits);
             tokio::spawn(async move {
-                let _permit = checkers.acquire_owned().await;
+                let _permit = permits.acquire_owned().await;
                 tokio::task::spawn_blocking(move || SignedEvent::verify_all(&part, &device_key))
                     .await
             })

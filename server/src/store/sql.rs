@@ -14,7 +14,7 @@ use shuipiao_shared::sync::PushResult;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
 use sqlx::{Any, AnyConnection, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::config::{Backend, DatabaseUrl};
 use crate::store::audit::{self, AuditPage, AuditQuery};
@@ -34,9 +34,8 @@ pub struct SqlStore {
     /// Waiting inside SQLite means sleeping and polling (1, 2, 5, 10 … ms), so concurrent pushes
     /// left the lock idle between writers; a queue hands it over at once.
     write_gate: Option<Arc<Mutex<()>>>,
-    /// One permit per core for checking pushed signatures: a hundred devices pushing at once
-    /// would otherwise start a blocking thread each and spend the cores switching between them.
-    signature_checkers: Arc<Semaphore>,
+    /// Where pushed signatures are checked, off the async runtime.
+    signature_checkers: events::SignatureCheckers,
 }
 
 /// How long a writer waits for the SQLite write gate before answering busy. Waiting holds no
@@ -194,12 +193,11 @@ impl Store for SqlStore {
         let (pool, backend) = backend::open(url).await?;
         reports::decode_old_events(&pool, backend::begin_write_statement(backend)).await?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(SqlStore {
             pool,
             backend,
             write_gate,
-            signature_checkers: Arc::new(Semaphore::new(cores)),
+            signature_checkers: events::SignatureCheckers::new(),
         })
     }
 
