@@ -116,6 +116,17 @@ impl Plant {
         package["id"].as_i64().expect("package id")
     }
 
+    /// A customer `username` holding one 10-unit 家庭月套餐 book of 18.9 L buckets, redeemable
+    /// anywhere for 31 days: the book and the QR text the wallet shows for it.
+    pub async fn family_book(&self, username: &str) -> (BookId, String) {
+        let package = self
+            .package("家庭月套餐", 10, BUCKET, ScopeId::ANYWHERE, 31)
+            .await;
+        let customer = self.customer(username).await;
+        let book = self.issue(&customer, package, 1).await[0];
+        (book, customer.qr_text(book).await)
+    }
+
     /// A customer account with a wallet login `username`.
     pub async fn customer(&self, username: &str) -> Customer {
         let account = self

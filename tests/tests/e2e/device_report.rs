@@ -3,9 +3,7 @@
 //! events stay pending on the phone, and the admin's device list shows how many, with the time
 //! the device reported it.
 
-use shuipiao_shared::ids::ScopeId;
 use shuipiao_tests::database::TestDb;
-use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::world::{World, accepted};
 use sqlx::{Connection, Executor};
 
@@ -14,12 +12,7 @@ crate::on_both_backends!(device_reports_pending_events);
 async fn device_reports_pending_events(db: TestDb) {
     let world = World::start(db).await;
     let plant = &world.plant;
-    let package = plant
-        .package("家庭月套餐", 10, BUCKET, ScopeId::ANYWHERE, 31)
-        .await;
-    let customer = plant.customer("zhang-wei").await;
-    let book = plant.issue(&customer, package, 1).await[0];
-    let qr = customer.qr_text(book).await;
+    let (_, qr) = plant.family_book("zhang-wei").await;
     let mut device = world.device("courier-li").await;
     let before = plant.admin.page("/admin/devices").await;
     assert!(

@@ -1,12 +1,10 @@
 //! Scenario 1: an admin issues a 10-unit book, the customer shows its QR, a courier offline
 //! redeems 3, syncs, the server counts 3 (7 left) and a second courier pulls and sees 7.
 
-use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::ledger::Outcome;
 use shuipiao_shared::status::BookState;
 use shuipiao_tests::database::TestDb;
 use shuipiao_tests::device::Device;
-use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::world::{World, accepted};
 
 crate::on_both_backends!(happy_path);
@@ -14,12 +12,7 @@ crate::on_both_backends!(happy_path);
 async fn happy_path(db: TestDb) {
     let world = World::start(db).await;
     let plant = &world.plant;
-    let package = plant
-        .package("家庭月套餐", 10, BUCKET, ScopeId::ANYWHERE, 31)
-        .await;
-    let customer = plant.customer("zhang-wei").await;
-    let book = plant.issue(&customer, package, 1).await[0];
-    let qr = customer.qr_text(book).await;
+    let (book, qr) = plant.family_book("zhang-wei").await;
 
     let mut first = world.device("courier-li").await;
     let second: Device = world.device("courier-wang").await;

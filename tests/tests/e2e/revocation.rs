@@ -4,12 +4,10 @@
 
 use shuipiao_courier::engine::OutcomeKind;
 use shuipiao_shared::event::{EventBody, Refusal};
-use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::ledger::Outcome;
 use shuipiao_shared::status::BookState;
 use shuipiao_shared::verdict::RejectReason;
 use shuipiao_tests::database::TestDb;
-use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::world::{World, accepted, rejected};
 
 crate::on_both_backends!(revocation);
@@ -17,12 +15,7 @@ crate::on_both_backends!(revocation);
 async fn revocation(db: TestDb) {
     let world = World::start(db).await;
     let plant = &world.plant;
-    let package = plant
-        .package("家庭月套餐", 10, BUCKET, ScopeId::ANYWHERE, 31)
-        .await;
-    let customer = plant.customer("lost-card").await;
-    let book = plant.issue(&customer, package, 1).await[0];
-    let qr = customer.qr_text(book).await;
+    let (book, qr) = plant.family_book("lost-card").await;
 
     let mut online = world.device("courier-online").await;
     let mut offline = world.device("courier-offline").await;
