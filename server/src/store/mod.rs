@@ -169,17 +169,6 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn members(&self, enterprise_id: i64)
     -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
 
-    /// Makes an existing customer account a member of an enterprise and queues `messages` in
-    /// the same step; `Conflict` if it is not a customer account or already in an enterprise.
-    fn join_enterprise(
-        &self,
-        account_id: i64,
-        enterprise_id: i64,
-        messages: &[NewNotification],
-        now: i64,
-        audit: &AuditEntry,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
-
     // Enterprise membership, by invitation and consent.
     /// Stores an invitation and queues its message in one step, if `limits` allow: `Conflict`
     /// ([`ALREADY_INVITED`], [`RECENTLY_DECLINED`], [`TOO_MANY_INVITATIONS`]) if not, counted

@@ -463,35 +463,6 @@ impl Store for SqlStore {
         found.iter().map(rows::account).collect()
     }
 
-    async fn join_enterprise(
-        &self,
-        account_id: i64,
-        enterprise_id: i64,
-        messages: &[NewNotification],
-        now: i64,
-        audit: &AuditEntry,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        let joined = sqlx::query(
-            "UPDATE accounts SET enterprise_id = $2 WHERE id = $1 AND kind = 'customer' \
-             AND enterprise_id IS NULL",
-        )
-        .bind(account_id)
-        .bind(enterprise_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if joined == 0 {
-            return Err(StoreError::Conflict(
-                "not a customer account outside any enterprise".into(),
-            ));
-        }
-        outbox::enqueue(&mut tx, messages, now).await?;
-        insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn create_invitation(
         &self,
         invitation: &NewInvitation,
