@@ -43,6 +43,9 @@ pub enum EnterpriseError {
     /// Only an enterprise admin invites.
     #[error("只有企业管理员可以邀请成员")]
     NotEnterpriseAdmin,
+    /// Another enterprise's members.
+    #[error("只能查看本企业的成员")]
+    OtherEnterprise,
     /// An invitation needs a name for the enterprise's list.
     #[error("请填写成员姓名")]
     NameMissing,
@@ -523,6 +526,8 @@ async fn give_back<S: Store>(
 pub struct AllocatedBook {
     /// Book number, to take it back by.
     pub id: BookId,
+    /// The member holding it.
+    pub holder: i64,
     /// Package name, else product name.
     pub title: String,
     /// Units handed out.
@@ -531,32 +536,44 @@ pub struct AllocatedBook {
     pub used: u16,
     /// Status now.
     pub status: WalletStatus,
-    /// Last day it can be used (local date).
-    pub valid_until: String,
-    /// When a unit was last used (local time), if ever.
-    pub last_used: Option<String>,
-    /// Unused and still valid: the enterprise may take it back.
-    pub reclaimable: bool,
+    /// Unix seconds after which it cannot be used.
+    pub valid_until: i64,
+    /// Device time of the last counted use, if any.
+    pub last_used_at: Option<i64>,
 }
 
 impl AllocatedBook {
     fn of(book: &Book, names: &Names, now: i64) -> AllocatedBook {
-        let status = WalletStatus::of(book, now);
         AllocatedBook {
             id: book.issued.id,
+            holder: book.issued.account_id,
             title: names.title(book),
             units: book.issued.units,
             used: book.used_units,
-            status,
-            valid_until: local_time::date(i64::from(book.issued.valid_until)),
-            last_used: book.last_used_at.map(local_time::minute),
-            reclaimable: status.redeemable() && book.used_units == 0,
+            status: WalletStatus::of(book, now),
+            valid_until: i64::from(book.issued.valid_until),
+            last_used_at: book.last_used_at,
         }
     }
 
     /// Units left.
     pub fn remaining(&self) -> u16 {
         self.units.saturating_sub(self.used)
+    }
+
+    /// Unused and still valid: the enterprise may take it back.
+    pub fn reclaimable(&self) -> bool {
+        self.status.redeemable() && self.used == 0
+    }
+
+    /// The last day it can be used (local date).
+    pub fn valid_until_date(&self) -> String {
+        local_time::date(self.valid_until)
+    }
+
+    /// When a unit was last used (local time), if ever.
+    pub fn last_used(&self) -> Option<String> {
+        self.last_used_at.map(local_time::minute)
     }
 }
 
@@ -585,13 +602,22 @@ impl MemberBooks {
     }
 }
 
-/// The enterprise's members, each with the books the enterprise handed them (and nothing else).
+/// The enterprise's members, each with the books the enterprise handed them (and nothing else),
+/// for the enterprise's own admin or the plant's staff.
 pub async fn member_books<S: Store>(
     store: &S,
-    admin: &User,
+    user: &User,
+    enterprise_id: i64,
     now: i64,
 ) -> Result<Vec<MemberBooks>, EnterpriseError> {
-    let enterprise_id = admin_enterprise(admin)?;
+    let allowed = match user.spec.role {
+        Role::Operator | Role::Admin => true,
+        Role::EnterpriseAdmin => user.spec.account_id == Some(enterprise_id),
+        _ => false,
+    };
+    if !allowed {
+        return Err(EnterpriseError::OtherEnterprise);
+    }
     let names = Names::load(store).await?;
     let allocated = store.allocated_books(enterprise_id).await?;
     Ok(store

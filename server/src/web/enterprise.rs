@@ -81,7 +81,7 @@ async fn page<S: Store>(
             status: WalletStatus::of(book, now),
         })
         .collect();
-    let members = enterprise::member_books(&state.store, user, now)
+    let members = enterprise::member_books(&state.store, user, enterprise, now)
         .await
         .map_err(page_error)?;
     let invitations = enterprise::invitations(&state.store, user)

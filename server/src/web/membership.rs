@@ -26,7 +26,9 @@ pub(super) fn page_error(err: EnterpriseError) -> PageError {
     match err {
         EnterpriseError::Store(err) => err.into(),
         EnterpriseError::Issue(err) => ApiError::from(err).into(),
-        EnterpriseError::NotEnterpriseAdmin => ApiError::forbidden().into(),
+        EnterpriseError::NotEnterpriseAdmin | EnterpriseError::OtherEnterprise => {
+            ApiError::forbidden().into()
+        }
         other => ApiError::bad_request(other.to_string()).into(),
     }
 }

@@ -225,6 +225,18 @@ async fn assert_unreadable(admin: &mut Browser<'_>, token: &str, book: &NewBook)
     );
     let wallet = admin.get("/wallet").await;
     assert!(!wallet.text.contains(&format!("/wallet/books/{id}\"")));
+    // Nor can it bind the book to its own browser's key (which would re-sign it).
+    let token = csrf(admin);
+    let key = "ab".repeat(32);
+    let bind = admin
+        .post_form(
+            &format!("/wallet/books/{id}/holder-key"),
+            &[("csrf", &token), ("public_key", &key)],
+        )
+        .await;
+    assert_eq!(bind.status, StatusCode::NOT_FOUND, "{}", bind.text);
+    let stored = admin.server.store.book(book.id).await.unwrap();
+    assert_eq!(stored.state, BookState::Active);
 }
 
 async fn enterprise_id_of(store: &SqlStore, account_id: i64) -> Option<i64> {
@@ -397,6 +409,26 @@ async fn allocated_books_show_their_figures_but_never_their_qr(db: TestDb) {
         overview.text
     );
     assert!(!overview.text.contains(&allocated.qr_text));
+    let figures = server
+        .call(
+            Method::GET,
+            &format!("/api/v1/accounts/{enterprise}/allocated-books"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(figures.status, StatusCode::OK);
+    assert!(
+        figures
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| { b["book_id"] == allocated.id.0 && b["units"] == 5 && b["used_units"] == 0 }),
+        "{:?}",
+        figures.json
+    );
+    assert!(!figures.text.contains(&allocated.qr_text));
     assert_unreadable(&mut admin, &token, &allocated).await;
 
     // The member holds it: the QR is theirs to show.
