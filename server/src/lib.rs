@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod enrollment;
+pub mod enterprise;
 pub mod http;
 pub mod issuance;
 pub mod keys;

@@ -46,18 +46,6 @@ pub enum SignupError {
     /// Password too short.
     #[error("密码至少需要 8 位")]
     WeakPassword,
-    /// Only an enterprise admin invites members.
-    #[error("只有企业管理员可以邀请成员")]
-    NotEnterpriseAdmin,
-    /// The customer is a member already.
-    #[error("该客户已是本企业成员")]
-    AlreadyMember,
-    /// The customer belongs to another enterprise.
-    #[error("该客户已加入其他企业")]
-    InOtherEnterprise,
-    /// A member needs a name.
-    #[error("请填写成员姓名")]
-    NameMissing,
     /// The welcome gifts cannot be issued (no gift product, no usable key), so nobody is
     /// registered without them.
     #[error("暂时无法注册,请稍后再试")]
@@ -81,7 +69,24 @@ pub fn parse_referral_code(text: &str) -> Option<UserId> {
         .flatten()
 }
 
-fn code_hash(master: &MasterKey, phone: &Phone, code: &str) -> Vec<u8> {
+/// The per-phone limits on codes sent at `now`, as (since, at most this many since then).
+pub(crate) fn code_limits(now: i64) -> Vec<(i64, i64)> {
+    vec![(now - 60, CODES_PER_MINUTE), (now - 3_600, CODES_PER_HOUR)]
+}
+
+/// A fresh six-digit code.
+pub(crate) fn new_code() -> String {
+    let number = u32::from_be_bytes(crate::random::bytes::<4>()) % 1_000_000;
+    format!("{number:06}")
+}
+
+/// Whether `code` looks like one of [`new_code`]'s, before anything is looked up.
+pub(crate) fn well_formed_code(code: &str) -> bool {
+    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The keyed hash a code is stored as: bound to the phone it was sent to.
+pub(crate) fn code_hash(master: &MasterKey, phone: &Phone, code: &str) -> Vec<u8> {
     master
         .mac(
             b"shuipiao phone code v1",
@@ -103,8 +108,7 @@ pub async fn send_code<S: Store>(
     {
         return Err(SignupError::TooManyCodes);
     }
-    let number = u32::from_be_bytes(crate::random::bytes::<4>()) % 1_000_000;
-    let code = format!("{number:06}");
+    let code = new_code();
     store
         .create_phone_code(
             &index,
@@ -132,7 +136,7 @@ async fn use_code<S: Store>(
     now: i64,
 ) -> Result<(), SignupError> {
     let code = code.trim();
-    if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+    if !well_formed_code(code) {
         return Err(SignupError::WrongCode);
     }
     let used = store
@@ -161,19 +165,18 @@ pub async fn sign_in_with_code<S: Store>(
     }
 }
 
-/// A customer row for `phone`; its login name comes from the phone's blind index, so it
-/// carries no personal data.
-fn new_customer(
+/// A customer row for `phone`, in no enterprise (joining one takes the customer's consent); its
+/// login name comes from the phone's blind index, so it carries no personal data.
+pub(crate) fn new_customer(
     master: &MasterKey,
     phone: &Phone,
     name: String,
     password_hash: String,
-    enterprise_id: Option<i64>,
 ) -> NewCustomer {
     let phone_index = phone.index(master);
     NewCustomer {
         name,
-        enterprise_id,
+        enterprise_id: None,
         username: format!("p{}", data_encoding::HEXLOWER.encode(&phone_index[..8])),
         password_hash,
         phone_index,
@@ -183,98 +186,11 @@ fn new_customer(
     }
 }
 
-async fn hash_password(password: String) -> Result<String, StoreError> {
+/// Argon2 hash of a password (a random one for customers who sign in by SMS code only).
+pub(crate) async fn hash_password(password: String) -> Result<String, StoreError> {
     password::hash(password)
         .await
         .map_err(|err| StoreError::Other(Box::new(err)))
-}
-
-/// An enterprise admin adds a member by phone number. A phone without an account gets a member
-/// account and user, told by SMS to sign in with a code; a customer who already has an account
-/// joins with it (its books stay its own) and is told on their usual channel.
-pub async fn invite_member<S: Store>(
-    store: &S,
-    master: &MasterKey,
-    admin: &User,
-    phone: &Phone,
-    name: &str,
-    now: i64,
-) -> Result<User, SignupError> {
-    let Some(enterprise_id) = admin
-        .spec
-        .account_id
-        .filter(|_| admin.spec.role == Role::EnterpriseAdmin)
-    else {
-        return Err(SignupError::NotEnterpriseAdmin);
-    };
-    let enterprise = store.account(enterprise_id).await?.spec.name;
-    let audit = |detail: serde_json::Value| {
-        AuditEntry::new(
-            Some(admin.id),
-            "enterprise.invite",
-            format!("account:{enterprise_id}"),
-            detail,
-        )
-    };
-    match store.user_by_phone(&phone.index(master)).await {
-        Ok(existing) => {
-            let (Role::Customer, Some(account_id)) = (existing.spec.role, existing.spec.account_id)
-            else {
-                return Err(SignupError::AlreadyRegistered);
-            };
-            match store.account(account_id).await?.spec.enterprise_id {
-                Some(id) if id == enterprise_id => return Err(SignupError::AlreadyMember),
-                Some(_) => return Err(SignupError::InOtherEnterprise),
-                None => {}
-            }
-            let messages = notify::for_account(
-                store,
-                account_id,
-                MessageKind::Invited,
-                &notify::invited_text(&enterprise),
-                Some(&format!("invited:{enterprise_id}:{account_id}")),
-            )
-            .await?;
-            let entry = audit(serde_json::json!({
-                "phone": phone.masked(),
-                "member_account": account_id,
-            }));
-            return match store
-                .join_enterprise(account_id, enterprise_id, &messages, now, &entry)
-                .await
-            {
-                Err(StoreError::Conflict(_)) => Err(SignupError::InOtherEnterprise),
-                other => Ok(other.map(|()| existing)?),
-            };
-        }
-        Err(StoreError::NotFound) => {}
-        Err(err) => return Err(err.into()),
-    }
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(SignupError::NameMissing);
-    }
-    let customer = new_customer(
-        master,
-        phone,
-        name.chars().take(40).collect(),
-        hash_password(token::secret().text).await?,
-        Some(enterprise_id),
-    );
-    let entry = audit(serde_json::json!({ "phone": phone.masked() }));
-    let user = match store.register_customer(&customer, now, &entry).await {
-        Err(StoreError::Conflict(_)) => return Err(SignupError::AlreadyRegistered),
-        other => other?,
-    };
-    let message = notify::by_sms(
-        Some(user.id),
-        customer.phone_sealed,
-        MessageKind::Invited,
-        notify::invited_text(&enterprise),
-        Some(format!("invited:{}", user.id.0)),
-    );
-    store.enqueue_notifications(&[message], now).await?;
-    Ok(user)
 }
 
 /// What a customer typed to register.
@@ -391,7 +307,7 @@ pub async fn register<S: Store>(
     let customer = NewCustomer {
         referrer: referrer.as_ref().map(|r| r.id),
         browser_hash,
-        ..new_customer(master, &form.phone, name, password_hash, None)
+        ..new_customer(master, &form.phone, name, password_hash)
     };
     let audit = AuditEntry::new(
         None,

@@ -93,39 +93,26 @@ pub fn source_label(source: &str) -> &'static str {
     }
 }
 
-/// Whether `user` may read `book`: holders their own, enterprise admins their members', staff all.
-pub async fn may_read<S: Store>(store: &S, user: &User, book: &Book) -> StoreResult<bool> {
-    Ok(match user.spec.role {
+/// Whether `user` may read `book` (its QR included): holders their own account's, staff all.
+/// An enterprise admin is the holder of the enterprise's own books only: of the books it handed
+/// to members it sees figures on the enterprise page ([`crate::enterprise::member_books`]),
+/// never the QR, and a member's own books not at all.
+pub fn may_read(user: &User, book: &Book) -> bool {
+    match user.spec.role {
         Role::Operator | Role::Admin => true,
-        Role::Customer => user.spec.account_id == Some(book.issued.account_id),
-        Role::EnterpriseAdmin => match user.spec.account_id {
-            Some(enterprise) if enterprise == book.issued.account_id => true,
-            Some(enterprise) => {
-                store
-                    .account(book.issued.account_id)
-                    .await?
-                    .spec
-                    .enterprise_id
-                    == Some(enterprise)
-            }
-            None => false,
-        },
+        Role::Customer | Role::EnterpriseAdmin => {
+            user.spec.account_id == Some(book.issued.account_id)
+        }
         Role::Courier | Role::StoreStaff | Role::Statistician => false,
-    })
+    }
 }
 
-/// Books a holder keeps: their account's, and for an enterprise admin also the members'.
+/// Books a holder keeps: their account's.
 pub async fn holder_books<S: Store>(store: &S, user: &User) -> StoreResult<Vec<Book>> {
-    let Some(account_id) = user.spec.account_id else {
-        return Ok(Vec::new());
-    };
-    let mut books = store.books_of_account(account_id).await?;
-    if user.spec.role == Role::EnterpriseAdmin {
-        for member in store.members(account_id).await? {
-            books.extend(store.books_of_account(member.id).await?);
-        }
+    match user.spec.account_id {
+        Some(account_id) => store.books_of_account(account_id).await,
+        None => Ok(Vec::new()),
     }
-    Ok(books)
 }
 
 /// One line of the wallet list.
@@ -268,7 +255,7 @@ impl From<StoreError> for AllocationError {
 }
 
 /// An enterprise admin gives `units` of an enterprise-held book to a member, or takes an unused
-/// member book back (`to_account` = the enterprise).
+/// book it handed to a member back (`to_account` = the enterprise).
 pub async fn enterprise_allocate<S: Store>(
     store: &S,
     master: &MasterKey,
@@ -297,6 +284,10 @@ pub async fn enterprise_allocate<S: Store>(
     let giving = holder == enterprise && members.contains(&to_account);
     let taking_back = members.contains(&holder) && to_account == enterprise;
     if !giving && !taking_back {
+        return Err(AllocationError::NotYours);
+    }
+    // Only what the enterprise handed out comes back: a member's own books stay theirs.
+    if taking_back && !crate::enterprise::handed_out(store, enterprise, from).await? {
         return Err(AllocationError::NotYours);
     }
     if taking_back && book.used_units > 0 {

@@ -291,6 +291,12 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             accounts::members::<S>,
         ),
         route(
+            get.clone(),
+            "/api/v1/accounts/{id}/allocated-books",
+            Access::Roles(&[Role::EnterpriseAdmin, Role::Operator, Role::Admin]),
+            accounts::allocated_books::<S>,
+        ),
+        route(
             post.clone(),
             "/api/v1/users",
             Access::Roles(ADMIN),

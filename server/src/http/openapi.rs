@@ -38,6 +38,7 @@ use crate::http::{ops, v1};
         v1::catalogue::create_package,
         v1::accounts::create_account,
         v1::accounts::members,
+        v1::accounts::allocated_books,
         v1::accounts::create_user,
         v1::books::issue_order,
         v1::books::my_books,

@@ -37,10 +37,11 @@ pub fn expiring_text(title: &str, remaining: u16, date: &str) -> String {
     format!("【水票】您的{title}还剩{remaining}张,将于{date}到期,请尽快使用。")
 }
 
-/// An enterprise added the customer as a member.
-pub fn invited_text(enterprise: &str) -> String {
+/// An enterprise invites the customer: nothing happens unless they accept, in the wallet or
+/// with the code on the join page.
+pub fn invitation_text(enterprise: &str, code: &str, days: i64) -> String {
     format!(
-        "【水票】{enterprise}已将您加入企业用水,请用本手机号通过验证码登录“我的水票”查看分配给您的水票。"
+        "【水票】{enterprise}邀请您加入企业用水,邀请码{code},{days}天内有效。请在“我的水票”中接受或拒绝,或在“加入企业”页输入手机号和邀请码。如不认识该企业,请忽略本短信。"
     )
 }
 

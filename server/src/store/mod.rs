@@ -9,6 +9,7 @@ pub mod audit;
 mod backend;
 mod batch;
 mod customers;
+mod enterprise;
 mod events;
 mod feedback;
 mod ledger;
@@ -30,6 +31,9 @@ use shuipiao_shared::sync::PushResult;
 
 use crate::config::{Backend, DatabaseUrl};
 use audit::{AuditPage, AuditQuery};
+pub use enterprise::{
+    ALREADY_INVITED, CANNOT_JOIN, NOT_PENDING, RECENTLY_DECLINED, TOO_MANY_INVITATIONS,
+};
 use models::*;
 pub use outbox::NOT_FAILED;
 use reports::{Bucket, DeviceActivity, ReportData};
@@ -164,16 +168,73 @@ pub trait Store: Clone + Send + Sync + 'static {
     /// Member accounts of an enterprise.
     fn members(&self, enterprise_id: i64)
     -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
-    /// Makes an existing customer account a member of an enterprise and queues `messages` in
-    /// the same step; `Conflict` if it is not a customer account or already in an enterprise.
-    fn join_enterprise(
+
+    // Enterprise membership, by invitation and consent.
+    /// Stores an invitation and queues its message in one step, if `limits` allow: `Conflict`
+    /// ([`ALREADY_INVITED`], [`RECENTLY_DECLINED`], [`TOO_MANY_INVITATIONS`]) if not, counted
+    /// so that concurrent invitations of one enterprise cannot pass a limit together.
+    fn create_invitation(
         &self,
-        account_id: i64,
+        invitation: &NewInvitation,
+        limits: &InvitationLimits,
+        message: &NewNotification,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<Invitation>> + Send;
+    /// One invitation.
+    fn invitation(&self, id: i64) -> impl Future<Output = StoreResult<Invitation>> + Send;
+    /// An enterprise's newest invitations, whatever their state.
+    fn invitations_of(
+        &self,
         enterprise_id: i64,
-        messages: &[NewNotification],
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send;
+    /// The pending, unexpired invitations of a phone (by its blind index).
+    fn open_invitations(
+        &self,
+        phone_index: &[u8],
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Vec<Invitation>>> + Send;
+    /// The phone's open invitation whose code hash is `code_hash`; every call uses up one
+    /// attempt of each open invitation of the phone, whether it matches or not.
+    fn check_invitation_code(
+        &self,
+        phone_index: &[u8],
+        code_hash: &[u8],
+        now: i64,
+    ) -> impl Future<Output = StoreResult<Option<Invitation>>> + Send;
+    /// Answers a pending, unexpired invitation: accepting makes `account_id` (a customer account
+    /// in no enterprise) a member. `Conflict` ([`NOT_PENDING`], [`CANNOT_JOIN`]) changes nothing.
+    fn answer_invitation(
+        &self,
+        id: i64,
+        account_id: Option<i64>,
+        accept: bool,
         now: i64,
         audit: &AuditEntry,
     ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Withdraws an enterprise's pending invitation; `NotFound` if it is not one.
+    fn withdraw_invitation(
+        &self,
+        id: i64,
+        enterprise_id: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// A member account leaves its enterprise; `NotFound` if it is not a member of it.
+    fn leave_enterprise(
+        &self,
+        account_id: i64,
+        enterprise_id: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Books an enterprise handed to other accounts (split orders, allocations from its own
+    /// books) and their replacements for the same holder, newest first.
+    fn allocated_books(
+        &self,
+        enterprise_id: i64,
+    ) -> impl Future<Output = StoreResult<Vec<Book>>> + Send;
     /// Adds a user.
     fn create_user(
         &self,

@@ -658,7 +658,7 @@ pub enum MessageKind {
     Expiring,
     /// A lost book was replaced.
     Reissued,
-    /// An enterprise added the customer as a member.
+    /// An enterprise invited the customer to become a member.
     Invited,
 }
 
@@ -947,4 +947,109 @@ pub struct Feedback {
     pub assignee_id: Option<UserId>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// Where an enterprise invitation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationState {
+    /// Sent, not answered yet (it may have expired meanwhile).
+    Pending,
+    /// The customer joined.
+    Accepted,
+    /// The customer said no.
+    Declined,
+    /// The enterprise took it back before an answer.
+    Withdrawn,
+    /// Nobody answered in time and the enterprise invited the phone again.
+    Expired,
+    /// The customer joined and has left since.
+    Left,
+}
+
+impl InvitationState {
+    /// Every state.
+    pub const ALL: [InvitationState; 6] = [
+        InvitationState::Pending,
+        InvitationState::Accepted,
+        InvitationState::Declined,
+        InvitationState::Withdrawn,
+        InvitationState::Expired,
+        InvitationState::Left,
+    ];
+
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationState::Pending => "pending",
+            InvitationState::Accepted => "accepted",
+            InvitationState::Declined => "declined",
+            InvitationState::Withdrawn => "withdrawn",
+            InvitationState::Expired => "expired",
+            InvitationState::Left => "left",
+        }
+    }
+
+    /// Parses stored text.
+    pub fn parse(text: &str) -> Option<InvitationState> {
+        InvitationState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+/// An invitation to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvitation {
+    /// The inviting enterprise.
+    pub enterprise_id: i64,
+    /// Blind index of the invited phone.
+    pub phone_index: Vec<u8>,
+    /// The phone as the enterprise may see it (`139****5678`).
+    pub phone_masked: String,
+    /// What the enterprise calls the invitee.
+    pub name: String,
+    /// Keyed hash of the code the invitation message carries.
+    pub code_hash: Vec<u8>,
+    /// The enterprise admin who sent it.
+    pub invited_by: UserId,
+    /// Unix seconds after which it can no longer be accepted.
+    pub expires_at: i64,
+}
+
+/// What may be sent, counted in the transaction that stores an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationLimits {
+    /// Per phone, from every enterprise: (since, at most this many since then).
+    pub per_phone: Vec<(i64, i64)>,
+    /// Per enterprise: (since, at most this many since then).
+    pub per_enterprise: (i64, i64),
+    /// No new invitation from the same enterprise if the phone declined one since then.
+    pub declined_since: i64,
+}
+
+/// A stored invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    /// Server id.
+    pub id: i64,
+    /// The inviting enterprise.
+    pub enterprise_id: i64,
+    /// Its name, as the invitee sees it.
+    pub enterprise_name: String,
+    /// Blind index of the invited phone.
+    pub phone_index: Vec<u8>,
+    /// The masked phone.
+    pub phone_masked: String,
+    /// What the enterprise calls the invitee.
+    pub name: String,
+    /// Where it stands.
+    pub state: InvitationState,
+    /// The account that answered it.
+    pub account_id: Option<i64>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// When it was answered or withdrawn.
+    pub answered_at: Option<i64>,
 }

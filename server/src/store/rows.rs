@@ -282,3 +282,21 @@ pub(super) fn review_item(row: &AnyRow) -> StoreResult<ReviewItem> {
             .transpose()?,
     })
 }
+
+pub(super) fn invitation(row: &AnyRow) -> StoreResult<Invitation> {
+    let state: String = get(row, "state")?;
+    Ok(Invitation {
+        id: get(row, "id")?,
+        enterprise_id: get(row, "enterprise_id")?,
+        enterprise_name: get(row, "enterprise_name")?,
+        phone_index: get(row, "phone_index")?,
+        phone_masked: get(row, "phone_masked")?,
+        name: get(row, "name")?,
+        state: InvitationState::parse(&state)
+            .ok_or_else(|| corrupt("enterprise_invitations.state"))?,
+        account_id: get(row, "account_id")?,
+        expires_at: get(row, "expires_at")?,
+        created_at: get(row, "created_at")?,
+        answered_at: get(row, "answered_at")?,
+    })
+}

@@ -21,8 +21,8 @@ use crate::store::audit::{self, AuditPage, AuditQuery};
 use crate::store::models::*;
 use crate::store::reports::{self, Bucket, DeviceActivity, ReportData};
 use crate::store::{
-    Store, StoreError, StoreResult, backend, customers, events, feedback, ledger, outbox, rewards,
-    rows,
+    Store, StoreError, StoreResult, backend, customers, enterprise, events, feedback, ledger,
+    outbox, rewards, rows,
 };
 
 /// The SQL store for both backends.
@@ -70,7 +70,7 @@ impl DerefMut for WriteTx {
 }
 
 /// Selects books (`b`) with the package of their order; callers append `WHERE …`.
-const SELECT_BOOKS: &str = "SELECT b.id, b.order_id, b.account_id, b.product_code, b.units, \
+pub(super) const SELECT_BOOKS: &str = "SELECT b.id, b.order_id, b.account_id, b.product_code, b.units, \
     b.scope_id, b.valid_from, b.valid_until, b.kid, b.qr_text, b.source, b.replaces_book_id, \
     b.used_units, b.state, b.revoked_at, b.revoke_reason, b.last_used_at, b.status_seq, \
     o.package_id FROM books b LEFT JOIN orders o ON o.id = b.order_id";
@@ -463,33 +463,93 @@ impl Store for SqlStore {
         found.iter().map(rows::account).collect()
     }
 
-    async fn join_enterprise(
+    async fn create_invitation(
         &self,
-        account_id: i64,
-        enterprise_id: i64,
-        messages: &[NewNotification],
+        invitation: &NewInvitation,
+        limits: &InvitationLimits,
+        message: &NewNotification,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Invitation> {
+        let mut tx = self.begin_write().await?;
+        let id = enterprise::create(&mut tx, invitation, limits, now).await?;
+        outbox::enqueue(&mut tx, std::slice::from_ref(message), now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        let stored = enterprise::fetch(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn invitation(&self, id: i64) -> StoreResult<Invitation> {
+        let mut conn = self.pool.acquire().await?;
+        enterprise::fetch(&mut conn, id).await
+    }
+
+    async fn invitations_of(&self, enterprise_id: i64, limit: u32) -> StoreResult<Vec<Invitation>> {
+        let mut conn = self.pool.acquire().await?;
+        enterprise::of_enterprise(&mut conn, enterprise_id, limit).await
+    }
+
+    async fn open_invitations(&self, phone_index: &[u8], now: i64) -> StoreResult<Vec<Invitation>> {
+        let mut conn = self.pool.acquire().await?;
+        enterprise::open_for_phone(&mut conn, phone_index, now).await
+    }
+
+    async fn check_invitation_code(
+        &self,
+        phone_index: &[u8],
+        code_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<Option<Invitation>> {
+        let mut tx = self.begin_write().await?;
+        let matched = enterprise::check_code(&mut tx, phone_index, code_hash, now).await?;
+        tx.commit().await?;
+        Ok(matched)
+    }
+
+    async fn answer_invitation(
+        &self,
+        id: i64,
+        account_id: Option<i64>,
+        accept: bool,
         now: i64,
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let joined = sqlx::query(
-            "UPDATE accounts SET enterprise_id = $2 WHERE id = $1 AND kind = 'customer' \
-             AND enterprise_id IS NULL",
-        )
-        .bind(account_id)
-        .bind(enterprise_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if joined == 0 {
-            return Err(StoreError::Conflict(
-                "not a customer account outside any enterprise".into(),
-            ));
-        }
-        outbox::enqueue(&mut tx, messages, now).await?;
+        enterprise::answer(&mut tx, id, account_id, accept, now).await?;
         insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
+    }
+
+    async fn withdraw_invitation(
+        &self,
+        id: i64,
+        enterprise_id: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        enterprise::withdraw(&mut tx, id, enterprise_id, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+
+    async fn leave_enterprise(
+        &self,
+        account_id: i64,
+        enterprise_id: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        enterprise::leave(&mut tx, account_id, enterprise_id, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+
+    async fn allocated_books(&self, enterprise_id: i64) -> StoreResult<Vec<Book>> {
+        let mut conn = self.pool.acquire().await?;
+        enterprise::allocated_books(&mut conn, enterprise_id).await
     }
 
     async fn create_user(&self, user: &NewUser, now: i64, audit: &AuditEntry) -> StoreResult<User> {

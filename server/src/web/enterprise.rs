@@ -1,5 +1,6 @@
 //! The enterprise admin's page: the tickets the enterprise bought, handing units to members,
-//! taking unused books back, and who used what.
+//! taking unused allocated books back, who used what of what they were given, and the
+//! invitations sent (pending ones can be withdrawn). The rules are in [`crate::enterprise`].
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -9,37 +10,37 @@ use axum::{Extension, Form};
 use serde::Deserialize;
 use shuipiao_shared::ids::BookId;
 
+use crate::enterprise::{self, EnterpriseError, InvitationStatus, MemberBooks};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ApiPath};
 use crate::issuance::IssueError;
-use crate::local_time;
 use crate::pii::Phone;
-use crate::signup::{self, SignupError};
 use crate::store::Store;
 use crate::store::models::User;
 use crate::wallet::{self, AllocationError, Names, WalletStatus};
 use crate::web::csrf;
+use crate::web::membership::page_error;
 use crate::web::wallet::{Chrome, with_token};
 use crate::web::{DoneQuery, PageError, render};
 
-struct BookRow {
+struct PoolRow {
     id: u64,
     title: String,
     remaining: u16,
     units: u16,
-    used: u16,
     status: WalletStatus,
-    last_used: String,
-    reclaimable: bool,
 }
 
-struct MemberView {
+struct InvitationRow {
     id: i64,
     name: String,
-    books: Vec<BookRow>,
-    used: u32,
-    remaining: u32,
+    phone: String,
+    status: InvitationStatus,
+    /// Unanswered and not expired: it can be withdrawn.
+    pending: bool,
+    sent: String,
+    expires: String,
 }
 
 #[derive(Template)]
@@ -47,40 +48,13 @@ struct MemberView {
 struct EnterprisePage {
     chrome: Chrome,
     enterprise_name: String,
-    pool: Vec<BookRow>,
-    members: Vec<MemberView>,
+    pool: Vec<PoolRow>,
+    members: Vec<MemberBooks>,
+    invitations: Vec<InvitationRow>,
+    ttl_days: i64,
     pool_units: u32,
     error: Option<String>,
     notice: Option<&'static str>,
-}
-
-async fn rows<S: Store>(
-    store: &S,
-    names: &Names,
-    account: i64,
-    now: i64,
-) -> Result<Vec<BookRow>, PageError> {
-    Ok(store
-        .books_of_account(account)
-        .await?
-        .into_iter()
-        .map(|book| {
-            let status = WalletStatus::of(&book, now);
-            BookRow {
-                id: book.issued.id.0,
-                title: names.title(&book),
-                remaining: book.issued.units.saturating_sub(book.used_units),
-                units: book.issued.units,
-                used: book.used_units,
-                status,
-                last_used: book
-                    .last_used_at
-                    .map(local_time::minute)
-                    .unwrap_or_default(),
-                reclaimable: status.redeemable() && book.used_units == 0,
-            }
-        })
-        .collect())
 }
 
 async fn page<S: Store>(
@@ -94,22 +68,39 @@ async fn page<S: Store>(
     let enterprise = user.spec.account_id.ok_or_else(ApiError::forbidden)?;
     let now = crate::unix_now();
     let names = Names::load(&state.store).await?;
-    let pool = rows(&state.store, &names, enterprise, now).await?;
-    let mut members = Vec::new();
-    for member in state.store.members(enterprise).await? {
-        let books = rows(&state.store, &names, member.id, now).await?;
-        members.push(MemberView {
-            id: member.id,
-            name: member.spec.name,
-            used: books.iter().map(|b| u32::from(b.used)).sum(),
-            remaining: books
-                .iter()
-                .filter(|b| b.status.redeemable())
-                .map(|b| u32::from(b.remaining))
-                .sum(),
-            books,
-        });
-    }
+    let pool: Vec<PoolRow> = state
+        .store
+        .books_of_account(enterprise)
+        .await?
+        .iter()
+        .map(|book| PoolRow {
+            id: book.issued.id.0,
+            title: names.title(book),
+            remaining: book.issued.units.saturating_sub(book.used_units),
+            units: book.issued.units,
+            status: WalletStatus::of(book, now),
+        })
+        .collect();
+    let members = enterprise::member_books(&state.store, user, enterprise, now)
+        .await
+        .map_err(page_error)?;
+    let invitations = enterprise::invitations(&state.store, user)
+        .await
+        .map_err(page_error)?
+        .into_iter()
+        .map(|invitation| {
+            let status = InvitationStatus::of(&invitation, now);
+            InvitationRow {
+                id: invitation.id,
+                status,
+                pending: status == InvitationStatus::Pending,
+                sent: crate::local_time::minute(invitation.created_at),
+                expires: crate::local_time::minute(invitation.expires_at),
+                name: invitation.name,
+                phone: invitation.phone_masked,
+            }
+        })
+        .collect();
     let page = EnterprisePage {
         chrome: Chrome::new(user, &token),
         enterprise_name: state.store.account(enterprise).await?.spec.name,
@@ -120,6 +111,8 @@ async fn page<S: Store>(
             .sum(),
         pool,
         members,
+        invitations,
+        ttl_days: enterprise::INVITATION_TTL_DAYS,
         error,
         notice,
     };
@@ -133,11 +126,11 @@ pub async fn overview<S: Store>(
     headers: HeaderMap,
     Query(query): Query<DoneQuery>,
 ) -> Result<Response, PageError> {
-    let notice = query.notice("已完成,成员会收到短信通知");
+    let notice = query.notice("已完成,相关成员会收到通知");
     page(&state, &user, &headers, notice, None).await
 }
 
-/// A member to add.
+/// A phone number to invite.
 #[derive(Debug, Deserialize)]
 pub struct InviteForm {
     #[serde(default)]
@@ -148,7 +141,7 @@ pub struct InviteForm {
     csrf: String,
 }
 
-/// `POST /wallet/enterprise/invite`: adds a member by phone number.
+/// `POST /wallet/enterprise/invite`: invites a phone number; it joins only if its owner accepts.
 pub async fn invite<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
@@ -164,14 +157,40 @@ pub async fn invite<S: Store>(
         Err(err) => return refuse(err.to_string()).await,
     };
     let now = crate::unix_now();
-    match signup::invite_member(&state.store, &state.master, &user, &phone, &form.name, now).await {
+    match enterprise::invite(&state.store, &state.master, &user, &phone, &form.name, now).await {
         Ok(_) => Ok(Redirect::to("/wallet/enterprise?done=1").into_response()),
-        Err(SignupError::Store(err)) => Err(err.into()),
+        Err(err @ (EnterpriseError::Store(_) | EnterpriseError::Issue(_))) => Err(page_error(err)),
         Err(err) => refuse(err.to_string()).await,
     }
 }
 
-/// Give units to a member, or (with `member` empty) take a member's unused book back.
+/// The invitation to withdraw.
+#[derive(Debug, Deserialize)]
+pub struct WithdrawForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /wallet/enterprise/invitations/{id}/withdraw`: takes back an unanswered invitation.
+pub async fn withdraw<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<i64>,
+    Form(form): Form<WithdrawForm>,
+) -> Result<Response, PageError> {
+    let refuse = |message: String| page(&state, &user, &headers, None, Some(message));
+    if !csrf::verify(&headers, &form.csrf) {
+        return refuse("页面已过期,请重新提交".into()).await;
+    }
+    match enterprise::withdraw(&state.store, &user, id, crate::unix_now()).await {
+        Ok(()) => Ok(Redirect::to("/wallet/enterprise?done=1").into_response()),
+        Err(err @ (EnterpriseError::Store(_) | EnterpriseError::Issue(_))) => Err(page_error(err)),
+        Err(err) => refuse(err.to_string()).await,
+    }
+}
+
+/// Give units to a member, or (with `member` empty) take an allocated book back.
 #[derive(Debug, Deserialize)]
 pub struct AllocateForm {
     book: String,
@@ -194,38 +213,22 @@ pub async fn allocate<S: Store>(
     if !csrf::verify(&headers, &form.csrf) {
         return refuse("页面已过期,请重新提交".into()).await;
     }
-    let enterprise = user.spec.account_id.ok_or_else(ApiError::forbidden)?;
     let Ok(book_id) = form.book.trim().parse::<u64>() else {
         return refuse("请选择水票".into()).await;
     };
     let book = BookId(book_id);
-    let (to_account, units) = if form.member.trim().is_empty() {
-        let Ok(held) = state.store.book(book).await else {
-            return refuse(AllocationError::NotYours.to_string()).await;
-        };
-        (
-            enterprise,
-            held.issued.units.saturating_sub(held.used_units),
-        )
+    let now = crate::unix_now();
+    let (store, master) = (&state.store, &state.master);
+    let done = if form.member.trim().is_empty() {
+        enterprise::reclaim(store, master, &user, book, now).await
     } else {
         let (Ok(member), Ok(units)) = (form.member.trim().parse(), form.units.trim().parse())
         else {
             return refuse("请选择成员并填写张数".into()).await;
         };
-        (member, units)
+        wallet::enterprise_allocate(store, master, &user, book, member, units, now).await
     };
-    let now = crate::unix_now();
-    match wallet::enterprise_allocate(
-        &state.store,
-        &state.master,
-        &user,
-        book,
-        to_account,
-        units,
-        now,
-    )
-    .await
-    {
+    match done {
         Ok(_) => Ok(Redirect::to("/wallet/enterprise?done=1").into_response()),
         Err(AllocationError::Issue(IssueError::Invalid(message))) => refuse(message).await,
         Err(AllocationError::Issue(IssueError::Store(err))) => Err(err.into()),

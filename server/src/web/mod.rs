@@ -9,6 +9,7 @@ mod assets;
 pub mod csrf;
 mod enterprise;
 mod feedback;
+mod membership;
 mod points;
 mod qr;
 mod register;
@@ -173,6 +174,41 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             "/wallet/enterprise/invite",
             Access::Roles(&[Role::EnterpriseAdmin]),
             enterprise::invite::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/enterprise/invitations/{id}/withdraw",
+            Access::Roles(&[Role::EnterpriseAdmin]),
+            enterprise::withdraw::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/invitations/{id}",
+            Access::Roles(&[Role::Customer]),
+            membership::answer::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/enterprise/leave",
+            Access::Roles(&[Role::Customer]),
+            membership::leave::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
+            "/wallet/join",
+            Access::Public,
+            membership::join_form,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/join",
+            Access::Public,
+            membership::join::<S>,
         ),
         Route::new(
             Surface::Page,

@@ -15,6 +15,7 @@ use shuipiao_shared::event::EventBody;
 use shuipiao_shared::ids::{BookId, ScopeId};
 use shuipiao_shared::ledger::Outcome;
 
+use crate::enterprise;
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiPath};
@@ -58,7 +59,6 @@ struct EntryView {
     id: u64,
     title: String,
     product_name: String,
-    holder_name: String,
     remaining: u16,
     units: u16,
     status: WalletStatus,
@@ -72,7 +72,6 @@ impl EntryView {
             id: entry.book.issued.id.0,
             title: entry.title.clone(),
             product_name: entry.product_name.clone(),
-            holder_name: entry.holder_name.clone(),
             remaining: entry.remaining(),
             units: entry.book.issued.units,
             status: entry.status,
@@ -87,11 +86,17 @@ struct ProductOption {
     name: String,
 }
 
+/// An enterprise's invitation to the customer, as its card shows it.
+struct InvitationCard {
+    id: i64,
+    enterprise_name: String,
+    expires: String,
+}
+
 #[derive(Template)]
 #[template(path = "wallet_list.html")]
 struct ListPage {
     chrome: Chrome,
-    show_holder: bool,
     entries: Vec<EntryView>,
     total_books: usize,
     redeemable_units: u32,
@@ -99,11 +104,15 @@ struct ListPage {
     statuses: [WalletStatus; 5],
     query: ListQuery,
     filtered: bool,
-    error: Option<&'static str>,
+    notice: Option<&'static str>,
+    error: Option<String>,
     referral_code: String,
+    invitations: Vec<InvitationCard>,
+    /// The enterprise the customer is a member of.
+    membership: Option<String>,
 }
 
-/// Filters of the wallet list, as typed into the form.
+/// Filters of the wallet list, as typed into the form, and what a form just did.
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
@@ -116,6 +125,9 @@ pub struct ListQuery {
     status: String,
     #[serde(default)]
     q: String,
+    /// `joined`, `declined` or `left` after an enterprise form.
+    #[serde(default)]
+    done: String,
 }
 
 impl ListQuery {
@@ -147,6 +159,15 @@ impl ListQuery {
             .iter()
             .any(|field| !field.trim().is_empty())
     }
+
+    fn notice(&self) -> Option<&'static str> {
+        match self.done.as_str() {
+            "joined" => Some("已加入企业"),
+            "declined" => Some("已拒绝邀请"),
+            "left" => Some("已退出企业,企业分配给您且未用完的水票已退回企业"),
+            _ => None,
+        }
+    }
 }
 
 /// `GET /wallet`.
@@ -156,12 +177,23 @@ pub async fn list<S: Store>(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let token = csrf::token(&headers);
+    list_page(&state, &user, &headers, query, None).await
+}
+
+/// The wallet list narrowed by `query`, with `error` from a form that was refused.
+pub(super) async fn list_page<S: Store>(
+    state: &AppState<S>,
+    user: &User,
+    headers: &HeaderMap,
+    query: ListQuery,
+    error: Option<String>,
+) -> Result<Response, PageError> {
+    let token = csrf::token(headers);
     let now = crate::unix_now();
-    let all = wallet::entries(&state.store, &user, now).await?;
-    let (filter, error) = match query.filter() {
+    let all = wallet::entries(&state.store, user, now).await?;
+    let (filter, filter_error) = match query.filter() {
         Ok(filter) => (filter, None),
-        Err(message) => (WalletFilter::default(), Some(message)),
+        Err(message) => (WalletFilter::default(), Some(message.to_string())),
     };
     let redeemable_units = all
         .iter()
@@ -183,18 +215,32 @@ pub async fn list<S: Store>(
             name: p.name,
         })
         .collect();
+    let invitations = enterprise::open_invitations(&state.store, &state.master, user, now)
+        .await?
+        .into_iter()
+        .map(|invitation| InvitationCard {
+            id: invitation.id,
+            enterprise_name: invitation.enterprise_name,
+            expires: local_time::minute(invitation.expires_at),
+        })
+        .collect();
+    let membership = enterprise::membership(&state.store, user)
+        .await?
+        .map(|enterprise| enterprise.spec.name);
     let page = ListPage {
-        chrome: Chrome::new(&user, &token),
-        show_holder: user.spec.role == Role::EnterpriseAdmin,
+        chrome: Chrome::new(user, &token),
         entries,
         total_books: all.len(),
         redeemable_units,
         products,
         statuses: WalletStatus::ALL,
         filtered: query.is_set(),
+        notice: query.notice(),
         query,
-        error,
+        error: error.or(filter_error),
         referral_code: crate::signup::referral_code(user.id),
+        invitations,
+        membership,
     };
     Ok(with_token(&token, render(&page)))
 }
@@ -272,7 +318,7 @@ async fn book_view<S: Store>(
     id: u64,
 ) -> Result<(BookView, Book), PageError> {
     let book = state.store.book(BookId(id)).await?;
-    if !wallet::may_read(&state.store, user, &book).await? {
+    if !wallet::may_read(user, &book) {
         return Err(ApiError::not_found().into());
     }
     let names = Names::load(&state.store).await?;
@@ -384,7 +430,7 @@ pub async fn rotating_qr_svg<S: Store>(
     Query(query): Query<ProofQuery>,
 ) -> Result<Response, PageError> {
     let book = state.store.book(BookId(id)).await?;
-    if !wallet::may_read(&state.store, &user, &book).await? {
+    if !wallet::may_read(&user, &book) {
         return Err(ApiError::not_found().into());
     }
     let now = crate::unix_now();
@@ -431,7 +477,7 @@ pub async fn bind_holder_key<S: Store>(
         return Err(ApiError::forbidden().into());
     }
     let book = state.store.book(BookId(id)).await?;
-    if !wallet::may_read(&state.store, &user, &book).await? {
+    if !wallet::may_read(&user, &book) {
         return Err(ApiError::not_found().into());
     }
     if !rotating_qr::may_bind(&user, &book) {

@@ -102,8 +102,13 @@ impl Gateway {
         );
     }
 
-    /// The six-digit code of the newest code message to `phone`.
+    /// The six-digit code of the `nth` code message to `phone`.
     pub async fn code_for(&self, phone: &str, nth: usize) -> String {
+        self.code_after(phone, "验证码是", nth).await
+    }
+
+    /// The six characters after `marker` in the `nth` message to `phone` that has it.
+    pub async fn code_after(&self, phone: &str, marker: &str, nth: usize) -> String {
         for _ in 0..150 {
             let codes: Vec<String> = self
                 .received()
@@ -111,7 +116,7 @@ impl Gateway {
                 .filter(|m| m["phone"] == phone)
                 .filter_map(|m| {
                     let text = m["text"].as_str()?.to_string();
-                    let start = text.find("验证码是")? + "验证码是".len();
+                    let start = text.find(marker)? + marker.len();
                     Some(text[start..].chars().take(6).collect())
                 })
                 .collect();
@@ -120,6 +125,9 @@ impl Gateway {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("no code #{nth} for {phone}; received {:?}", self.received());
+        panic!(
+            "no {marker} #{nth} for {phone}; received {:?}",
+            self.received()
+        );
     }
 }

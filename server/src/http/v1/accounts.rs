@@ -7,6 +7,7 @@ use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
 use crate::auth::password;
+use crate::enterprise::{self, EnterpriseError};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
@@ -49,6 +50,63 @@ pub async fn members<S: Store>(
         return Err(ApiError::forbidden());
     }
     Ok(Json(state.store.members(id).await?))
+}
+
+/// A book an enterprise handed to a member, as the enterprise may see it: the figures, never
+/// the QR (see [`crate::enterprise::AllocatedBook`]).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AllocatedBookBody {
+    /// Book number.
+    pub book_id: u64,
+    /// The member account holding it.
+    pub account_id: i64,
+    /// Package name, else product name.
+    pub title: String,
+    /// Units handed out.
+    pub units: u16,
+    /// Units used.
+    pub used_units: u16,
+    /// `unused`, `partial`, `used_up`, `expired` or `revoked`.
+    pub status: String,
+    /// Unix seconds after which it cannot be used.
+    pub valid_until: i64,
+    /// Device time of the last counted use.
+    pub last_used_at: Option<i64>,
+}
+
+/// The books an enterprise handed to its members (split orders, allocations, their reissues),
+/// with how much of each was used; an enterprise admin sees only their own enterprise. A
+/// member's own books are not here.
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/allocated-books", tag = "accounts",
+    params(("id" = i64, Path, description = "enterprise account id")),
+    responses((status = 200, body = Vec<AllocatedBookBody>), (status = 403)))]
+pub async fn allocated_books<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<AllocatedBookBody>>, ApiError> {
+    let members = enterprise::member_books(&state.store, &user, id, crate::unix_now())
+        .await
+        .map_err(|err| match err {
+            EnterpriseError::Store(err) => ApiError::from(err),
+            _ => ApiError::forbidden(),
+        })?;
+    Ok(Json(
+        members
+            .iter()
+            .flat_map(|member| &member.books)
+            .map(|book| AllocatedBookBody {
+                book_id: book.id.0,
+                account_id: book.holder,
+                title: book.title.clone(),
+                units: book.units,
+                used_units: book.used,
+                status: book.status.key().to_string(),
+                valid_until: book.valid_until,
+                last_used_at: book.last_used_at,
+            })
+            .collect(),
+    ))
 }
 
 /// `POST /api/v1/users`.

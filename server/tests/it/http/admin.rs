@@ -163,17 +163,38 @@ async fn admin_builds_catalogue_staff_and_enterprise_orders() {
         StatusCode::FORBIDDEN,
         "an enterprise admin sees only their enterprise"
     );
-    let books = ok(server
+    // The enterprise sees what it handed out, as figures; the QR codes stay with the members.
+    let allocated_path = format!("/api/v1/accounts/{}/allocated-books", enterprise["id"]);
+    let allocated = ok(server
+        .call(Method::GET, &allocated_path, Some(&xyadmin), None)
+        .await)
+    .await;
+    let allocated = allocated.as_array().unwrap();
+    let units: u64 = allocated.iter().map(|b| b["units"].as_u64().unwrap()).sum();
+    assert_eq!((allocated.len(), units), (4, 100));
+    assert!(
+        allocated
+            .iter()
+            .all(|b| b["status"] == "unused" && b.get("qr_text").is_none())
+    );
+    let mine = ok(server
         .call(Method::GET, "/api/v1/books/mine", Some(&xyadmin), None)
         .await)
     .await;
-    let units: u64 = books
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["units"].as_u64().unwrap())
-        .sum();
-    assert_eq!(units, 100);
+    assert_eq!(
+        mine.as_array().unwrap().len(),
+        0,
+        "the enterprise holds none of its members' books"
+    );
+    let elsewhere = server
+        .call(
+            Method::GET,
+            "/api/v1/accounts/999/allocated-books",
+            Some(&xyadmin),
+            None,
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
 
     let (_, statistician) = server.user("stats", Role::Statistician, None).await;
     let summary = ok(server

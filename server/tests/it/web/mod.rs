@@ -7,6 +7,7 @@ mod browser;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
+mod membership;
 mod register;
 mod rewards;
 mod wallet;

@@ -215,17 +215,24 @@ async fn holders_never_see_another_holders_book() {
         .await;
     assert_eq!(own.status, StatusCode::OK);
 
-    // The enterprise admin sees the members' books with their names, not the families'.
+    // The enterprise admin holds only the enterprise's own books: of what it handed to its
+    // members it sees the figures on the enterprise page, never a QR; the families' not at all.
     let mut admin = Browser::new(&server);
     admin.sign_in("hjadmin").await;
     let list = admin.get("/wallet").await;
+    let overview = admin.get("/wallet/enterprise").await;
     for book in &fixture.members {
         assert!(
-            list.text
+            !list
+                .text
                 .contains(&format!("/wallet/books/{}\"", book.id.0))
         );
+        assert!(overview.text.contains(&format!("票号 {}", book.id.0)));
+        let detail = admin.get(&format!("/wallet/books/{}", book.id.0)).await;
+        assert_eq!(detail.status, StatusCode::NOT_FOUND);
+        assert!(!detail.text.contains(&book.qr_text));
     }
-    assert!(list.text.contains("汉江员工1") && list.text.contains("汉江员工2"));
+    assert!(overview.text.contains("汉江员工1") && overview.text.contains("汉江员工2"));
     let family = admin
         .get(&format!("/wallet/books/{}", fixture.zhang[0].id.0))
         .await;
