@@ -256,10 +256,13 @@ pub trait Store: Clone + Send + Sync + 'static {
         messages: &[NewNotification],
         now: i64,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
-    /// Pending messages due at `now`.
-    fn due_notifications(
+    /// Claims pending messages due at `now` (oldest first, up to `limit`) for the caller until
+    /// `claimed_until` or until it records their delivery, so no other server delivers them
+    /// meanwhile.
+    fn claim_notifications(
         &self,
         now: i64,
+        claimed_until: i64,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
     /// A user's messages, newest first.
@@ -269,7 +272,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
     /// Records a delivery attempt over `channel`: sent, or failed with a retry time, or dead
-    /// without one.
+    /// without one. Ends the claim.
     fn record_delivery(
         &self,
         id: i64,

@@ -1,5 +1,5 @@
-//! The notification outbox (queue, due messages, delivery results) and the cursor of the job
-//! that turns counted redemptions into messages.
+//! The notification outbox (queue, claims of due messages, delivery results) and the cursor of
+//! the job that turns counted redemptions into messages.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -71,25 +71,41 @@ fn notification(row: &AnyRow) -> StoreResult<Notification> {
 const COLUMNS: &str = "id, user_id, channel, recipient_sealed, address_sealed, kind, body, \
     dedupe_key, state, attempts, next_attempt_at, last_error, created_at, sent_at";
 
-/// Pending messages due at `now`, oldest first.
-pub(super) async fn due(
+/// Claims up to `limit` pending messages due at `now`, oldest first, for one dispatcher until
+/// `claimed_until`: a message claimed and not yet recorded is claimed by nobody else, so two
+/// servers never deliver it twice.
+///
+/// The claim is one conditional `UPDATE`: on PostgreSQL a dispatcher that finds a row claimed
+/// meanwhile re-checks the condition on the claimed row and skips it.
+pub(super) async fn claim(
     conn: &mut AnyConnection,
     now: i64,
+    claimed_until: i64,
     limit: u32,
 ) -> StoreResult<Vec<Notification>> {
+    let due = "state = 'pending' AND next_attempt_at <= $1 \
+        AND (claimed_until IS NULL OR claimed_until <= $1)";
     let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM notifications WHERE state = 'pending' AND next_attempt_at <= $1 \
-         ORDER BY next_attempt_at, id LIMIT $2"
+        "UPDATE notifications SET claimed_until = $2 \
+         WHERE id IN (SELECT id FROM notifications WHERE {due} \
+                      ORDER BY next_attempt_at, id LIMIT $3) \
+         AND {due} RETURNING {COLUMNS}"
     )))
     .bind(now)
+    .bind(claimed_until)
     .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
-    found.iter().map(notification).collect()
+    let mut claimed = found
+        .iter()
+        .map(notification)
+        .collect::<StoreResult<Vec<_>>>()?;
+    claimed.sort_by_key(|message| (message.next_attempt_at, message.id));
+    Ok(claimed)
 }
 
 /// Records one delivery attempt over `channel` (the queued one, or SMS when that channel is
-/// off): sent, retried at `retry_at`, or dead when there is none.
+/// off): sent, retried at `retry_at`, or dead when there is none. The claim ends.
 pub(super) async fn record_attempt(
     conn: &mut AnyConnection,
     id: i64,
@@ -105,7 +121,8 @@ pub(super) async fn record_attempt(
     };
     sqlx::query(
         "UPDATE notifications SET state = $2, channel = $3, attempts = attempts + 1, \
-         last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at), sent_at = $6 \
+         last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at), sent_at = $6, \
+         claimed_until = NULL \
          WHERE id = $1",
     )
     .bind(id)

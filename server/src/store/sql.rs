@@ -618,9 +618,16 @@ impl Store for SqlStore {
         Ok(added)
     }
 
-    async fn due_notifications(&self, now: i64, limit: u32) -> StoreResult<Vec<Notification>> {
-        let mut conn = self.pool.acquire().await?;
-        outbox::due(&mut conn, now, limit).await
+    async fn claim_notifications(
+        &self,
+        now: i64,
+        claimed_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>> {
+        let mut tx = self.begin_write().await?;
+        let claimed = outbox::claim(&mut tx, now, claimed_until, limit).await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     async fn notifications_of(&self, user: UserId, limit: u32) -> StoreResult<Vec<Notification>> {

@@ -322,7 +322,10 @@ async fn outbox_filters_and_resends_failed_messages(db: TestDb) {
         .resend_notification(wechat.id, NOW + 5, &audit("notification.resend"))
         .await
         .unwrap();
-    let due = store.due_notifications(NOW + 5, 10).await.unwrap();
+    let due = store
+        .claim_notifications(NOW + 5, NOW + 65, 10)
+        .await
+        .unwrap();
     assert_eq!(due.len(), 1, "due now; the push retry is due later");
     assert_eq!(
         (due[0].id, due[0].state, due[0].attempts),
@@ -354,7 +357,7 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(added, 2, "the second `k` is a duplicate");
-    let due = store.due_notifications(NOW, 10).await.unwrap();
+    let due = store.claim_notifications(NOW, NOW + 60, 10).await.unwrap();
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].spec.kind, MessageKind::Expiring);
     store
@@ -367,12 +370,15 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         .unwrap();
     assert!(
         store
-            .due_notifications(NOW + 29, 10)
+            .claim_notifications(NOW + 29, NOW + 89, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    let retry = store.due_notifications(NOW + 30, 10).await.unwrap();
+    let retry = store
+        .claim_notifications(NOW + 30, NOW + 90, 10)
+        .await
+        .unwrap();
     assert_eq!((retry.len(), retry[0].attempts), (1, 1));
     assert_eq!(retry[0].last_error.as_deref(), Some("503"));
     store
@@ -381,7 +387,7 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         .unwrap();
     assert!(
         store
-            .due_notifications(i64::MAX / 2, 10)
+            .claim_notifications(i64::MAX / 2, i64::MAX / 2, 10)
             .await
             .unwrap()
             .is_empty()
