@@ -105,21 +105,11 @@ pub async fn send_code<S: Store>(
     }
     let number = u32::from_be_bytes(crate::random::bytes::<4>()) % 1_000_000;
     let code = format!("{number:06}");
+    let expires_at = now + CODE_TTL_SECS;
     store
-        .create_phone_code(
-            &index,
-            &code_hash(master, phone, &code),
-            now + CODE_TTL_SECS,
-            now,
-        )
+        .create_phone_code(&index, &code_hash(master, phone, &code), expires_at, now)
         .await?;
-    let message = notify::by_sms(
-        None,
-        phone.seal(master),
-        MessageKind::Code,
-        notify::code_text(&code, CODE_TTL_SECS / 60),
-        None,
-    );
+    let message = notify::code_message(master, phone.seal(master), &code, expires_at, now);
     store.enqueue_notifications(&[message], now).await?;
     Ok(())
 }

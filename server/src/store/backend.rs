@@ -55,6 +55,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261204000301, "books_flagged"),
     migration!(20261204000401, "holder_bound"),
     migration!(20261207000501, "outbox_claims"),
+    migration!(20261207000502, "outbox_secrets"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -31,7 +31,7 @@ use shuipiao_shared::sync::PushResult;
 use crate::config::{Backend, DatabaseUrl};
 use audit::{AuditPage, AuditQuery};
 use models::*;
-pub use outbox::NOT_FAILED;
+pub use outbox::{NOT_FAILED, SECRET_EXPIRED, SECRET_GONE};
 use reports::{Bucket, DeviceActivity, ReportData};
 pub use rewards::{NOT_ENOUGH_POINTS, OUT_OF_STOCK};
 pub use sql::SqlStore;
@@ -258,7 +258,8 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<u64>> + Send;
     /// Claims pending messages due at `now` (oldest first, up to `limit`) for the caller until
     /// `claimed_until` or until it records their delivery, so no other server delivers them
-    /// meanwhile.
+    /// meanwhile. In the same step, erases the secrets past their expiry and gives up on the
+    /// pending messages that carried them.
     fn claim_notifications(
         &self,
         now: i64,
@@ -272,7 +273,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
     /// Records a delivery attempt over `channel`: sent, or failed with a retry time, or dead
-    /// without one. Ends the claim.
+    /// without one. Ends the claim; a sent or dead message's secret is erased.
     fn record_delivery(
         &self,
         id: i64,
@@ -288,7 +289,8 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
     /// Queues a failed message again, due now; `NotFound` for an unknown id, `Conflict`
-    /// ([`NOT_FAILED`]) for one that did not fail.
+    /// ([`NOT_FAILED`]) for one that did not fail, `Conflict` ([`SECRET_GONE`]) for one whose
+    /// secret (a code) was erased or expired.
     fn resend_notification(
         &self,
         id: i64,

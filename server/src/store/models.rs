@@ -733,6 +733,20 @@ pub struct NewNotification {
     pub body: String,
     /// Queued at most once per key (e.g. `expiring:12`).
     pub dedupe_key: Option<String>,
+    /// The secret part of the text (a sign-in code), kept apart from `body`, which masks it.
+    pub secret: Option<SealedSecret>,
+}
+
+/// The secret part of a message, sealed under a subkey of the master key
+/// (`crate::notify::code_message`): the store keeps it only while the message may still be
+/// delivered, and erases it once the message is sent, given up on or past `expires_at`, so
+/// no operator and no later copy of the database can read a live code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// Nonce, ciphertext and tag.
+    pub sealed: Vec<u8>,
+    /// After this time (unix seconds) the secret is useless and is not delivered.
+    pub expires_at: i64,
 }
 
 /// Where a queued message stands.

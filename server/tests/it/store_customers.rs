@@ -11,6 +11,7 @@ use crate::support::{self, NOW, TestDb, audit, catalogue, master, on_both_backen
 
 on_both_backends!(
     phone_codes_are_single_use_and_limited,
+    outbox_claims_messages_and_erases_secrets,
     one_account_per_phone,
     outbox_dedupes_and_records_attempts,
     registration_with_gifts_is_all_or_nothing,
@@ -76,6 +77,93 @@ async fn phone_codes_are_single_use_and_limited(db: TestDb) {
     assert!(
         !store.use_phone_code(&phone, b"guess", NOW).await.unwrap(),
         "five misses end the code"
+    );
+}
+
+async fn outbox_claims_messages_and_erases_secrets(db: TestDb) {
+    let store = support::open(&db).await;
+    let code = |at: i64| {
+        shuipiao_server::notify::code_message(&master(), vec![9; 16], "123456", at + 600, NOW)
+    };
+    let plain = shuipiao_server::notify::by_sms(
+        None,
+        vec![9; 16],
+        MessageKind::Issued,
+        "【水票】到账".into(),
+        None,
+    );
+    store
+        .enqueue_notifications(&[code(NOW), code(NOW), plain], NOW)
+        .await
+        .unwrap();
+    let claimed = store.claim_notifications(NOW, NOW + 60, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        claimed[0].spec.secret.is_some(),
+        "delivery needs the secret"
+    );
+    let rest = store.claim_notifications(NOW, NOW + 60, 10).await.unwrap();
+    assert_eq!(rest.len(), 1, "claimed messages are nobody else's");
+    assert!(
+        store
+            .claim_notifications(NOW + 59, NOW + 119, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "until their claim lapses"
+    );
+    let (sent, failed) = (&claimed[0], &claimed[1]);
+    store
+        .record_delivery(sent.id, Channel::Sms, Ok(()), None, NOW)
+        .await
+        .unwrap();
+    store
+        .record_delivery(failed.id, Channel::Sms, Err("503"), Some(NOW + 30), NOW)
+        .await
+        .unwrap();
+    let lapsed = store
+        .claim_notifications(NOW + 60, NOW + 120, 10)
+        .await
+        .unwrap();
+    let ids: Vec<i64> = lapsed.iter().map(|m| m.id).collect();
+    assert_eq!(
+        ids,
+        vec![rest[0].id, failed.id],
+        "the lapsed claim and the retry"
+    );
+    let all = store
+        .list_notifications(&NotificationFilter::default(), 10)
+        .await
+        .unwrap();
+    let secret_of = |id: i64| all.iter().find(|m| m.id == id).unwrap().spec.secret.clone();
+    assert_eq!(secret_of(sent.id), None, "erased once sent");
+    assert!(secret_of(failed.id).is_some(), "kept for the retry");
+    assert!(sent.spec.body.contains("验证码是******"));
+
+    // Past its expiry the secret is erased and the message given up on, never resent.
+    store
+        .claim_notifications(NOW + 600, NOW + 660, 10)
+        .await
+        .unwrap();
+    let all = store
+        .list_notifications(&NotificationFilter::default(), 10)
+        .await
+        .unwrap();
+    let expired = all.iter().find(|m| m.id == failed.id).unwrap();
+    assert_eq!(
+        (expired.state, expired.spec.secret.clone()),
+        (NotificationState::Dead, None)
+    );
+    assert_eq!(
+        expired.last_error.as_deref(),
+        Some(shuipiao_server::store::SECRET_EXPIRED)
+    );
+    let resend = store
+        .resend_notification(failed.id, NOW + 700, &audit("notification.resend"))
+        .await;
+    assert!(
+        matches!(&resend, Err(StoreError::Conflict(d)) if d == shuipiao_server::store::SECRET_GONE),
+        "{resend:?}"
     );
 }
 
@@ -225,6 +313,7 @@ async fn outbox_filters_and_resends_failed_messages(db: TestDb) {
         kind,
         body: "【水票】提醒".into(),
         dedupe_key: None,
+        secret: None,
     };
     store
         .enqueue_notifications(
@@ -348,6 +437,7 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         kind: MessageKind::Expiring,
         body: "【水票】提醒".into(),
         dedupe_key: key.map(str::to_string),
+        secret: None,
     };
     let added = store
         .enqueue_notifications(

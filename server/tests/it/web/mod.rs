@@ -4,6 +4,7 @@
 mod admin;
 mod admin_browser;
 mod browser;
+mod codes;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
