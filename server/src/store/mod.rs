@@ -200,21 +200,18 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn user_by_phone(&self, phone_index: &[u8]) -> impl Future<Output = StoreResult<User>> + Send;
 
     // Customers signing up.
-    /// Stores a one-time code for a phone.
+    /// Stores a one-time code for a phone and queues its message, unless the phone's codes
+    /// already reach one of `limits`; counting and storing are one atomic step, whatever runs
+    /// at the same time. `false` when a limit refused it (nothing stored).
     fn create_phone_code(
         &self,
-        phone_index: &[u8],
-        code_hash: &[u8],
-        expires_at: i64,
+        code: &NewPhoneCode,
+        limits: &[CodeLimit],
         now: i64,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Codes sent to a phone since `since`.
-    fn phone_codes_since(
-        &self,
-        phone_index: &[u8],
-        since: i64,
-    ) -> impl Future<Output = StoreResult<i64>> + Send;
-    /// Uses the phone's newest live code if `code_hash` matches it; a miss counts against it.
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Uses the phone's newest live code if `code_hash` matches it; every guess, right or
+    /// wrong, takes one of the code's attempts first, atomically, so guesses sent at once are
+    /// never checked more often than the code allows, and a code is used once.
     fn use_phone_code(
         &self,
         phone_index: &[u8],

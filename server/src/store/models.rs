@@ -749,6 +749,28 @@ pub struct SealedSecret {
     pub expires_at: i64,
 }
 
+/// A one-time code for a phone and the message that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPhoneCode {
+    /// Blind index of the phone number.
+    pub phone_index: Vec<u8>,
+    /// Keyed hash of the phone number and the code; the code itself is never stored.
+    pub code_hash: Vec<u8>,
+    /// The code stops working at this time (unix seconds).
+    pub expires_at: i64,
+    /// The SMS with the code, sealed as its secret.
+    pub message: NewNotification,
+}
+
+/// At most `count` codes for one phone within the last `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeLimit {
+    /// Length of the window in seconds.
+    pub window_secs: i64,
+    /// Codes allowed in it.
+    pub count: i64,
+}
+
 /// Where a queued message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotificationState {

@@ -35,15 +35,36 @@ fn customer(phone: &str, username: &str) -> NewCustomer {
     }
 }
 
+/// A code for `phone` (a blind index) with hash `hash`, carried by a message to a made-up
+/// sealed number.
+fn phone_code(phone: &[u8], hash: &[u8], expires_at: i64) -> NewPhoneCode {
+    NewPhoneCode {
+        phone_index: phone.to_vec(),
+        code_hash: hash.to_vec(),
+        expires_at,
+        message: shuipiao_server::notify::code_message(
+            &master(),
+            vec![9; 16],
+            "123456",
+            expires_at,
+            NOW,
+        ),
+    }
+}
+
 async fn phone_codes_are_single_use_and_limited(db: TestDb) {
     let store = support::open(&db).await;
     let phone = [1u8; 32];
-    store
-        .create_phone_code(&phone, b"good", NOW + 600, NOW)
-        .await
-        .unwrap();
-    assert_eq!(store.phone_codes_since(&phone, NOW).await.unwrap(), 1);
-    assert_eq!(store.phone_codes_since(&phone, NOW + 1).await.unwrap(), 0);
+    let create = |hash: &'static [u8], at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .create_phone_code(&phone_code(&phone, hash, at + 600), &[], at)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(create(b"good", NOW).await);
     assert!(!store.use_phone_code(&phone, b"bad", NOW).await.unwrap());
     assert!(
         !store.use_phone_code(&[2; 32], b"good", NOW).await.unwrap(),
@@ -55,10 +76,7 @@ async fn phone_codes_are_single_use_and_limited(db: TestDb) {
         "used up"
     );
 
-    store
-        .create_phone_code(&phone, b"late", NOW + 600, NOW)
-        .await
-        .unwrap();
+    assert!(create(b"late", NOW).await);
     assert!(
         !store
             .use_phone_code(&phone, b"late", NOW + 600)
@@ -67,10 +85,7 @@ async fn phone_codes_are_single_use_and_limited(db: TestDb) {
         "expired"
     );
 
-    store
-        .create_phone_code(&phone, b"guess", NOW + 600, NOW)
-        .await
-        .unwrap();
+    assert!(create(b"guess", NOW).await);
     for _ in 0..5 {
         assert!(!store.use_phone_code(&phone, b"wrong", NOW).await.unwrap());
     }
@@ -78,13 +93,42 @@ async fn phone_codes_are_single_use_and_limited(db: TestDb) {
         !store.use_phone_code(&phone, b"guess", NOW).await.unwrap(),
         "five misses end the code"
     );
+    let codes = NotificationFilter {
+        kind: Some(MessageKind::Code),
+        ..NotificationFilter::default()
+    };
+    let queued = store.list_notifications(&codes, 10).await.unwrap();
+    assert_eq!(queued.len(), 3, "each code queued its message");
+
+    // One a minute and five an hour: a refused code stores nothing and queues nothing.
+    let limited = [3u8; 32];
+    let ask = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .create_phone_code(
+                    &phone_code(&limited, b"x", at + 600),
+                    &shuipiao_server::signup::CODE_LIMITS,
+                    at,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert!(ask(NOW).await);
+    assert!(!ask(NOW + 60).await, "a minute after is still within it");
+    for n in 1..5 {
+        assert!(ask(NOW + 61 * n).await, "code {n}");
+    }
+    assert!(!ask(NOW + 3_000).await, "five an hour");
+    assert!(ask(NOW + 3_601).await, "the first one left the hour");
+    let queued = store.list_notifications(&codes, 20).await.unwrap();
+    assert_eq!(queued.len(), 3 + 6);
 }
 
 async fn outbox_claims_messages_and_erases_secrets(db: TestDb) {
     let store = support::open(&db).await;
-    let code = |at: i64| {
-        shuipiao_server::notify::code_message(&master(), vec![9; 16], "123456", at + 600, NOW)
-    };
+    let code = |at: i64| phone_code(&[4; 32], b"h", at + 600).message;
     let plain = shuipiao_server::notify::by_sms(
         None,
         vec![9; 16],

@@ -1,9 +1,11 @@
-//! SMS codes over real HTTP on both backends, as an attacker would use them: no operator ever
-//! reads a live code in the outbox.
+//! SMS codes over real HTTP on both backends, sent as an attacker would send them: the
+//! per-phone limits and the guesses per code hold when many requests arrive at once, a code
+//! signs in once, and no operator ever reads a live code in the outbox.
 
 use axum::http::StatusCode;
 use shuipiao_server::config::{Config, Rate};
 use shuipiao_server::notify::dispatch::Dispatcher;
+use shuipiao_server::pii::Phone;
 use shuipiao_server::signup::CODE_TTL_SECS;
 use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{MessageKind, NotificationFilter, NotificationState, Role};
@@ -13,7 +15,12 @@ use super::Browser;
 use crate::gateway::Gateway;
 use crate::support::{self, TestDb, TestServer, on_both_backends};
 
-on_both_backends!(operators_never_read_a_live_code);
+on_both_backends!(
+    codes_asked_at_once_send_one,
+    guesses_at_once_stop_at_the_attempt_limit,
+    a_code_used_at_once_signs_in_once,
+    operators_never_read_a_live_code,
+);
 
 /// A server whose SMS go to a mock gateway; per-client limits are high, so only the per-phone
 /// rules in the database can refuse.
@@ -63,6 +70,113 @@ async fn sign_in(server: &TestServer, phone: &str, code: &str) -> support::Respo
     browser
         .post_form("/login/sms", &sign_in_fields(phone, code, &csrf))
         .await
+}
+
+/// The code rows of a phone: (attempts, used).
+async fn code_rows(db: &TestDb, phone: &str) -> Vec<(i64, bool)> {
+    let index = Phone::parse(phone).unwrap().index(&support::master());
+    let mut conn = sqlx::AnyConnection::connect(db.url.expose()).await.unwrap();
+    sqlx::query("SELECT attempts, used_at FROM phone_codes WHERE phone_index = $1 ORDER BY id")
+        .bind(index)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let used: Option<i64> = row.try_get("used_at").unwrap();
+            (row.try_get("attempts").unwrap(), used.is_some())
+        })
+        .collect()
+}
+
+/// Asks for a code for `phone` and returns it as the gateway received it.
+async fn code_for(server: &TestServer, gateway: &Gateway, phone: &str) -> String {
+    let (mut browser, csrf) = sms_page(server).await;
+    let sent = browser
+        .post_form("/login/sms", &ask_fields(phone, &csrf))
+        .await;
+    assert!(sent.text.contains("验证码已发送"), "{}", sent.text);
+    gateway.code_for(phone, 0).await
+}
+
+async fn codes_asked_at_once_send_one(db: TestDb) {
+    let (server, gateway) = server_with_gateway(&db).await;
+    let (browser, csrf) = sms_page(&server).await;
+    let phone = "13600000001";
+    let ask = browser.form("/login/sms", &ask_fields(phone, &csrf));
+    let answers = server.at_once(vec![ask; 10]).await;
+    let sent = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::OK && a.text.contains("验证码已发送"))
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::BAD_REQUEST && a.text.contains("验证码发送太频繁"))
+        .count();
+    assert_eq!(
+        (sent, refused),
+        (1, 9),
+        "one code a minute per phone: {:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert_eq!(code_rows(&db, phone).await.len(), 1, "one code stored");
+    let codes = NotificationFilter {
+        kind: Some(MessageKind::Code),
+        ..NotificationFilter::default()
+    };
+    let queued = server.store.list_notifications(&codes, 50).await.unwrap();
+    assert_eq!(queued.len(), 1, "one SMS queued");
+    gateway.code_for(phone, 0).await;
+}
+
+async fn guesses_at_once_stop_at_the_attempt_limit(db: TestDb) {
+    let (server, gateway) = server_with_gateway(&db).await;
+    let phone = "13600000002";
+    let code = code_for(&server, &gateway, phone).await;
+    let wrong = if code == "111111" { "222222" } else { "111111" };
+    let (browser, csrf) = sms_page(&server).await;
+    let guess = browser.form("/login/sms", &sign_in_fields(phone, wrong, &csrf));
+    let answers = server.at_once(vec![guess; 20]).await;
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text);
+        assert!(
+            answer.text.contains("验证码错误或已过期"),
+            "{}",
+            answer.text
+        );
+    }
+    assert_eq!(
+        code_rows(&db, phone).await,
+        vec![(5, false)],
+        "no more guesses checked than the limit allows"
+    );
+    let late = sign_in(&server, phone, &code).await;
+    assert!(
+        late.text.contains("验证码错误或已过期"),
+        "the right code no longer works: {}",
+        late.text
+    );
+}
+
+async fn a_code_used_at_once_signs_in_once(db: TestDb) {
+    let (server, gateway) = server_with_gateway(&db).await;
+    let phone = "13600000003";
+    support::phone_customer(&server.store, phone, "李家").await;
+    let code = code_for(&server, &gateway, phone).await;
+    let (browser, csrf) = sms_page(&server).await;
+    let sign_in = browser.form("/login/sms", &sign_in_fields(phone, &code, &csrf));
+    let answers = server.at_once(vec![sign_in; 10]).await;
+    let signed_in = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::SEE_OTHER && a.header("location") == Some("/wallet"))
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::BAD_REQUEST && a.text.contains("验证码错误或已过期"))
+        .count();
+    assert_eq!((signed_in, refused), (1, 9), "a code is used once");
+    let rows = code_rows(&db, phone).await;
+    assert!(rows.len() == 1 && rows[0].1, "{rows:?}");
 }
 
 async fn operators_never_read_a_live_code(db: TestDb) {
