@@ -8,6 +8,7 @@ mod codes;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
+mod races;
 mod register;
 mod rewards;
 mod wallet;
