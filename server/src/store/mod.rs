@@ -422,7 +422,8 @@ pub trait Store: Clone + Send + Sync + 'static {
         audit: &AuditEntry,
     ) -> impl Future<Output = StoreResult<Book>> + Send;
     /// Revokes `old` and stores its replacements (each naming `old` in `replaces`: a reissue, or
-    /// the parts of a split) in one transaction.
+    /// the parts of a split) in one transaction; `Conflict` if `old` is already revoked or the
+    /// replacements hold more units than it has left at that moment.
     fn replace_book(
         &self,
         old: BookId,

@@ -967,6 +967,18 @@ impl Store for SqlStore {
             )));
         }
         let mut tx = self.begin_write().await?;
+        // The caller read the book before this transaction: under the status clock, which every
+        // redemption's transaction takes too, check that its units left still cover the
+        // replacements, or a redemption counted meanwhile would be handed out again.
+        lock_status_clock(&mut tx).await?;
+        let book = fetch_book(&mut tx, old).await?;
+        let left = book.issued.units.saturating_sub(book.used_units);
+        let replacing: u32 = replacements.iter().map(|b| u32::from(b.units)).sum();
+        if replacing > u32::from(left) {
+            return Err(StoreError::Conflict(format!(
+                "book {old} has {left} units left, not {replacing}"
+            )));
+        }
         revoke_in(&mut tx, old, reason, now).await?;
         let mut books = Vec::with_capacity(replacements.len());
         for replacement in replacements {

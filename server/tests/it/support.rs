@@ -285,6 +285,22 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
+impl Request {
+    /// A JSON request with an optional bearer token.
+    pub fn json(method: Method, path: &str, token: Option<&str>, body: Value) -> Request {
+        let mut headers = vec![("Content-Type".into(), "application/json".into())];
+        if let Some(token) = token {
+            headers.push(("Authorization".into(), format!("Bearer {token}")));
+        }
+        Request {
+            method,
+            path: path.into(),
+            headers,
+            body: serde_json::to_vec(&body).unwrap(),
+        }
+    }
+}
+
 impl TestServer {
     /// A JSON request with an optional bearer token.
     pub async fn call(
