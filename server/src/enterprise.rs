@@ -213,13 +213,16 @@ pub async fn invite<S: Store>(
         per_enterprise: (now - 3_600, INVITATIONS_PER_ENTERPRISE_PER_HOUR),
         declined_since: now - DECLINED_QUIET_DAYS * DAY_SECS,
     };
-    // The code must reach the phone being invited, so it goes by SMS like sign-in codes.
-    let message = notify::by_sms(
+    // The code must reach the phone being invited, so it goes by SMS like sign-in codes, and
+    // like them it is sealed in the outbox, never readable by an operator.
+    let message = notify::sealed_code_message(
+        master,
         existing.map(|user| user.id),
         phone.seal(master),
         MessageKind::Invited,
-        notify::invitation_text(&enterprise, &code, INVITATION_TTL_DAYS),
-        None,
+        notify::invitation_text(&enterprise, notify::SECRET_MASK, INVITATION_TTL_DAYS),
+        &code,
+        invitation.expires_at,
     );
     let audit = AuditEntry::new(
         Some(admin.id),

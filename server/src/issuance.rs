@@ -381,9 +381,17 @@ pub async fn allocate<S: Store>(
         format!("book:{from}"),
         serde_json::json!({ "to_account": to_account, "units": units }),
     );
-    let books = store
+    let books = match store
         .replace_book(from, &replacements, "企业内分配", now, &audit)
-        .await?;
+        .await
+    {
+        // Another allocation, a take-back or a redemption changed the book since it was read.
+        Err(StoreError::Conflict(detail)) => {
+            tracing::info!(book = %from, %detail, "allocation refused: the book changed");
+            return Err(IssueError::Invalid("该水票刚刚有变动,请刷新后重试".into()));
+        }
+        other => other?,
+    };
     let body = notify::issued_text("企业水票", u32::from(units));
     let key = format!("issued:allocation:{}", replacements[0].id.0);
     notify::tell_account(

@@ -10,15 +10,24 @@ use crate::config::{MasterKey, PromotionConfig};
 use crate::issuance::{self, IssueError, PlannedGift};
 use crate::notify;
 use crate::pii::{BadPhone, Phone};
-use crate::store::models::{AuditEntry, MessageKind, NewCustomer, Role, User, Welcome};
+use crate::store::models::{
+    AuditEntry, CodeLimit, MessageKind, NewCustomer, NewPhoneCode, Role, User, Welcome,
+};
 use crate::store::{Store, StoreError};
 
 /// How long a code works.
 pub const CODE_TTL_SECS: i64 = 10 * 60;
-/// Codes per phone per minute.
-const CODES_PER_MINUTE: i64 = 1;
-/// Codes per phone per hour.
-const CODES_PER_HOUR: i64 = 5;
+/// Codes per phone: one a minute, five an hour.
+pub const CODE_LIMITS: [CodeLimit; 2] = [
+    CodeLimit {
+        window_secs: 60,
+        count: 1,
+    },
+    CodeLimit {
+        window_secs: 3_600,
+        count: 5,
+    },
+];
 /// Shortest password a customer may choose.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
@@ -71,7 +80,10 @@ pub fn parse_referral_code(text: &str) -> Option<UserId> {
 
 /// The per-phone limits on codes sent at `now`, as (since, at most this many since then).
 pub(crate) fn code_limits(now: i64) -> Vec<(i64, i64)> {
-    vec![(now - 60, CODES_PER_MINUTE), (now - 3_600, CODES_PER_HOUR)]
+    CODE_LIMITS
+        .iter()
+        .map(|limit| (now - limit.window_secs, limit.count))
+        .collect()
 }
 
 /// A fresh six-digit code.
@@ -95,37 +107,30 @@ pub(crate) fn code_hash(master: &MasterKey, phone: &Phone, code: &str) -> Vec<u8
         .to_vec()
 }
 
-/// Sends a six-digit code to `phone` by SMS (through the outbox), within the rate limits.
+/// Sends a six-digit code to `phone` by SMS (through the outbox), within the per-phone limits,
+/// which hold however many requests arrive at once.
 pub async fn send_code<S: Store>(
     store: &S,
     master: &MasterKey,
     phone: &Phone,
     now: i64,
 ) -> Result<(), SignupError> {
-    let index = phone.index(master);
-    if store.phone_codes_since(&index, now - 60).await? >= CODES_PER_MINUTE
-        || store.phone_codes_since(&index, now - 3_600).await? >= CODES_PER_HOUR
-    {
-        return Err(SignupError::TooManyCodes);
-    }
     let code = new_code();
-    store
-        .create_phone_code(
-            &index,
-            &code_hash(master, phone, &code),
-            now + CODE_TTL_SECS,
-            now,
-        )
-        .await?;
-    let message = notify::by_sms(
-        None,
-        phone.seal(master),
-        MessageKind::Code,
-        notify::code_text(&code, CODE_TTL_SECS / 60),
-        None,
-    );
-    store.enqueue_notifications(&[message], now).await?;
-    Ok(())
+    let expires_at = now + CODE_TTL_SECS;
+    let new_code = NewPhoneCode {
+        phone_index: phone.index(master),
+        code_hash: code_hash(master, phone, &code),
+        expires_at,
+        message: notify::code_message(master, phone.seal(master), &code, expires_at, now),
+    };
+    if store
+        .create_phone_code(&new_code, &CODE_LIMITS, now)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(SignupError::TooManyCodes)
+    }
 }
 
 async fn use_code<S: Store>(

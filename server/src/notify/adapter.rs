@@ -7,7 +7,8 @@
 //!
 //! `id` is the outbox id and stays the same across retries, so a gateway can drop duplicates.
 //! A channel whose gateway is off hands its messages to SMS; SMS without a gateway writes them
-//! to the log, so a newcomer sees every message in the console.
+//! to the log, so a newcomer sees every message in the console. A message's secret (a code) is
+//! opened only here, into the payload or that log line.
 
 use serde_json::json;
 
@@ -76,6 +77,8 @@ impl Adapters {
         message: &Notification,
     ) -> Result<(), DeliveryError> {
         let spec = &message.spec;
+        let text = crate::notify::delivered_text(master, spec)
+            .map_err(|err| DeliveryError(format!("message secret: {err}")))?;
         let address = || {
             let sealed = spec
                 .address_sealed
@@ -92,7 +95,7 @@ impl Adapters {
                     "template_id": wechat.template_id,
                     "data": {
                         "first": { "value": spec.kind.label() },
-                        "keyword1": { "value": spec.body },
+                        "keyword1": { "value": text },
                         "remark": { "value": "打开“我的水票”查看详情" },
                     },
                 });
@@ -103,7 +106,7 @@ impl Adapters {
                     "id": message.id,
                     "token": address()?,
                     "title": spec.kind.label(),
-                    "body": spec.body,
+                    "body": text,
                 });
                 push.post(&payload).await
             }
@@ -115,13 +118,16 @@ impl Adapters {
                         let payload = json!({
                             "id": message.id,
                             "phone": phone.digits(),
-                            "text": spec.body,
+                            "text": text,
                         });
                         sms.post(&payload).await
                     }
                     None => {
+                        // Without a gateway the log is the channel, codes included, so a demo
+                        // can be tried without one (documented in server/README.md). Only
+                        // here does a code reach the log; configure a gateway in production.
                         tracing::info!(to = %phone.masked(), kind = spec.kind.as_str(),
-                            text = %spec.body, "notification");
+                            %text, "notification");
                         Ok(())
                     }
                 }

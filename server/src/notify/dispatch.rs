@@ -1,6 +1,7 @@
-//! Delivering the outbox: each due message goes to its channel's adapter; a failure is retried
-//! with exponential backoff and the message is dead-lettered after the configured number of
-//! attempts, whatever its channel.
+//! Delivering the outbox: each due message is claimed (several servers may run rounds on one
+//! database), then goes to its channel's adapter; a failure is retried with exponential backoff
+//! and the message is dead-lettered after the configured number of attempts, whatever its
+//! channel.
 
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ use crate::store::{Store, StoreResult};
 pub const FIRST_BACKOFF_SECS: i64 = 30;
 /// Longest wait between two attempts.
 pub const MAX_BACKOFF_SECS: i64 = 3_600;
+/// How long a round's messages stay claimed by this server. A round delivers one message after
+/// another, each within the gateway's 10 s timeout, so a claim outlives its round; if the server
+/// dies mid-round, the others deliver its messages after this.
+pub const CLAIM_SECS: i64 = 30 * 60;
 
 /// When to try again after the `attempts`-th failed attempt, or `None` to give up.
 pub fn retry_at(now: i64, attempts: u32, max_attempts: u32) -> Option<i64> {
@@ -57,10 +62,15 @@ impl<S: Store> Dispatcher<S> {
         }
     }
 
-    /// Delivers the messages due at `now` (up to `limit`).
+    /// Delivers the messages due at `now` (up to `limit`), claimed first so that another server
+    /// running the same round at the same time delivers none of them again.
     pub async fn run_once(&self, now: i64, limit: u32) -> StoreResult<Round> {
         let mut round = Round::default();
-        for message in self.store.due_notifications(now, limit).await? {
+        let claimed = self
+            .store
+            .claim_notifications(now, now + CLAIM_SECS, limit)
+            .await?;
+        for message in claimed {
             let carrier = self.adapters.carrier(message.spec.channel);
             let result = self
                 .adapters

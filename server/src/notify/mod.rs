@@ -1,7 +1,9 @@
-//! Messages to customers (DESIGN.md §7): what is said on issue, redemption, before expiry, on
+//! Messages to customers: what is said on issue, redemption, before expiry, on
 //! reissue and for sign-in codes; which channel carries it ([`route`]); queued in the store's
 //! outbox and delivered by the [`dispatch`]er through the channel's [`adapter`] (SMS gateway,
 //! WeChat template messages, app push; SMS is written to the log until a gateway is set).
+//! A code is never stored in a message's text: the text masks it and the code is sealed
+//! beside it until the message is sent or the code expires ([`code_message`]).
 //!
 //! **Architecture Invariant:** queuing happens in the same step as the change it reports (or
 //! from a job with its own cursor), delivery never blocks a request, and a message is sent at
@@ -14,12 +16,80 @@ pub mod jobs;
 
 use shuipiao_shared::ids::UserId;
 
-use crate::store::models::{Channel, MessageKind, NewNotification, Recipient};
+use crate::config::MasterKey;
+use crate::keys::seal::{self, UnsealError};
+use crate::store::models::{Channel, MessageKind, NewNotification, Recipient, SealedSecret};
 use crate::store::{Store, StoreResult};
 
 /// The sign-in or registration code.
 pub fn code_text(code: &str, minutes: i64) -> String {
     format!("【水票】您的验证码是{code},{minutes}分钟内有效。请勿告诉他人。")
+}
+
+/// What a stored message holds in place of its secret: the outbox, the admin pages and every
+/// list of messages only ever show this; the adapter puts the secret back to deliver.
+pub const SECRET_MASK: &str = "******";
+
+/// Subkey purpose for secrets in the outbox.
+const SECRET_PURPOSE: &[u8] = b"shuipiao outbox secret v1";
+
+/// The SMS carrying a sign-in or registration code that works until `expires_at`: its text
+/// shows [`SECRET_MASK`], and the code travels beside it sealed ([`sealed_code_message`]).
+pub fn code_message(
+    master: &MasterKey,
+    phone_sealed: Vec<u8>,
+    code: &str,
+    expires_at: i64,
+    now: i64,
+) -> NewNotification {
+    let text = code_text(SECRET_MASK, (expires_at - now) / 60);
+    sealed_code_message(
+        master,
+        None,
+        phone_sealed,
+        MessageKind::Code,
+        text,
+        code,
+        expires_at,
+    )
+}
+
+/// An SMS whose `text` holds [`SECRET_MASK`] where `code` goes: the code travels beside it
+/// sealed, bound to the sealed phone number it goes to, so it opens only in that message, and
+/// it is erased once the message is sent or `expires_at` passes.
+pub fn sealed_code_message(
+    master: &MasterKey,
+    user: Option<UserId>,
+    phone_sealed: Vec<u8>,
+    kind: MessageKind,
+    text: String,
+    code: &str,
+    expires_at: i64,
+) -> NewNotification {
+    let key = master.mac(SECRET_PURPOSE, b"");
+    let secret = SealedSecret {
+        sealed: seal::seal_bytes(&key, &phone_sealed, code.as_bytes()),
+        expires_at,
+    };
+    NewNotification {
+        secret: Some(secret),
+        ..by_sms(user, phone_sealed, kind, text, None)
+    }
+}
+
+/// The text to deliver: the stored text, with its secret (if it has one) opened in place of
+/// [`SECRET_MASK`]. Only adapters call this, at the moment they send.
+pub fn delivered_text(
+    master: &MasterKey,
+    message: &NewNotification,
+) -> Result<String, UnsealError> {
+    let Some(secret) = &message.secret else {
+        return Ok(message.body.clone());
+    };
+    let key = master.mac(SECRET_PURPOSE, b"");
+    let opened = seal::open_bytes(&key, &message.recipient_sealed, &secret.sealed)?;
+    let opened = String::from_utf8(opened).map_err(|_| UnsealError)?;
+    Ok(message.body.replacen(SECRET_MASK, &opened, 1))
 }
 
 /// New books arrived.
@@ -83,6 +153,7 @@ pub fn by_sms(
         kind,
         body,
         dedupe_key,
+        secret: None,
     }
 }
 
@@ -109,6 +180,7 @@ pub async fn for_account<S: Store>(
                 kind,
                 body: body.to_string(),
                 dedupe_key: dedupe.map(|key| format!("{key}:{}", recipient.user_id.0)),
+                secret: None,
             }
         })
         .collect())
@@ -136,6 +208,38 @@ pub async fn tell_account<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_is_stored_masked_and_opens_only_in_its_own_message() {
+        let master = MasterKey::from_bytes([5; 32]);
+        let message = code_message(&master, b"phone-a".to_vec(), "042917", 1_600, 1_000);
+        assert_eq!(
+            message.body,
+            "【水票】您的验证码是******,10分钟内有效。请勿告诉他人。"
+        );
+        let secret = message.secret.as_ref().expect("the code travels sealed");
+        assert_eq!(secret.expires_at, 1_600);
+        assert!(!secret.sealed.windows(6).any(|w| w == b"042917"));
+        assert_eq!(
+            delivered_text(&master, &message).unwrap(),
+            "【水票】您的验证码是042917,10分钟内有效。请勿告诉他人。"
+        );
+        let moved = NewNotification {
+            recipient_sealed: b"phone-b".to_vec(),
+            ..message.clone()
+        };
+        assert_eq!(delivered_text(&master, &moved), Err(UnsealError));
+        let other = MasterKey::from_bytes([6; 32]);
+        assert_eq!(delivered_text(&other, &message), Err(UnsealError));
+        let plain = by_sms(
+            None,
+            b"p".to_vec(),
+            MessageKind::Issued,
+            "到账".into(),
+            None,
+        );
+        assert_eq!(delivered_text(&master, &plain).unwrap(), "到账");
+    }
 
     #[test]
     fn codes_go_by_sms_and_wechat_comes_before_push() {

@@ -55,6 +55,9 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261204000301, "books_flagged"),
     migration!(20261204000401, "holder_bound"),
     migration!(20261207000201, "enterprise_invitations"),
+    migration!(20261207000501, "outbox_claims"),
+    migration!(20261207000502, "outbox_secrets"),
+    migration!(20261207000503, "key_locks"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {
@@ -81,7 +84,10 @@ fn migrator(backend: Backend) -> Migrator {
 }
 
 /// Statement that opens a write transaction. SQLite takes the write lock up front so a
-/// transaction that reads before it writes never fails to upgrade its lock.
+/// transaction that reads before it writes never fails to upgrade its lock, which also runs
+/// write transactions one at a time. PostgreSQL runs them in parallel at READ COMMITTED: a
+/// transaction that reads, decides and then writes must lock first (`sql::lock_key`,
+/// `sql::lock_status_clock`) or decide inside one conditional statement (`UPDATE … WHERE …`).
 pub(super) fn begin_write_statement(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",

@@ -1,42 +1,46 @@
-//! Customers who sign up themselves: one-time phone codes (limited attempts), registration with
-//! its referral record, and lookups by the phone's blind index.
+//! Customers who sign up themselves: one-time phone codes (limited per phone and in attempts,
+//! both atomic under concurrent requests), registration with its referral record, and lookups
+//! by the phone's blind index.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use subtle::ConstantTimeEq;
 
-use crate::store::models::{AccountKind, AuditEntry, NewCustomer, Role};
+use crate::store::models::{AccountKind, AuditEntry, CodeLimit, NewCustomer, NewPhoneCode, Role};
 use crate::store::{StoreError, StoreResult, sql};
 use shuipiao_shared::ids::UserId;
 
 /// Wrong guesses allowed on one code before it stops working.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
 
-/// Stores a fresh code for a phone.
+/// Stores a fresh code for a phone unless its codes reach one of `limits` (`false`: nothing
+/// stored). The phone's key lock makes counting and inserting one step on PostgreSQL, where
+/// two requests would otherwise both count the same codes and both insert.
 pub(super) async fn insert_code(
     conn: &mut AnyConnection,
-    phone_index: &[u8],
-    code_hash: &[u8],
-    expires_at: i64,
+    code: &NewPhoneCode,
+    limits: &[CodeLimit],
     now: i64,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
+    sql::lock_key(conn, "phone-codes", &code.phone_index, now).await?;
+    for limit in limits {
+        if codes_since(conn, &code.phone_index, now - limit.window_secs).await? >= limit.count {
+            return Ok(false);
+        }
+    }
     sqlx::query(
         "INSERT INTO phone_codes (phone_index, code_hash, expires_at, created_at) VALUES ($1, $2, $3, $4)",
     )
-    .bind(phone_index.to_vec())
-    .bind(code_hash.to_vec())
-    .bind(expires_at)
+    .bind(code.phone_index.clone())
+    .bind(code.code_hash.clone())
+    .bind(code.expires_at)
     .bind(now)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Codes sent to a phone since `since` (for rate limits).
-pub(super) async fn codes_since(
-    conn: &mut AnyConnection,
-    phone_index: &[u8],
-    since: i64,
-) -> StoreResult<i64> {
+async fn codes_since(conn: &mut AnyConnection, phone_index: &[u8], since: i64) -> StoreResult<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM phone_codes WHERE phone_index = $1 AND created_at >= $2",
     )
@@ -48,40 +52,42 @@ pub(super) async fn codes_since(
 
 /// Checks a code against the phone's newest live code: a match uses it up, a miss counts
 /// against it. `Ok(false)` for a wrong, expired, used or exhausted code.
+///
+/// The guess first takes one of the code's attempts in a single conditional `UPDATE`, and only
+/// a guess that got one is compared; on PostgreSQL a concurrent guess waits for the row and
+/// re-checks the condition, so no more than [`MAX_CODE_ATTEMPTS`] guesses are ever compared.
 pub(super) async fn use_code(
     conn: &mut AnyConnection,
     phone_index: &[u8],
     code_hash: &[u8],
     now: i64,
 ) -> StoreResult<bool> {
-    let row = sqlx::query(
-        "SELECT id, code_hash, attempts FROM phone_codes \
-         WHERE phone_index = $1 AND used_at IS NULL AND expires_at > $2 \
-         ORDER BY id DESC LIMIT 1",
+    let claimed: Option<(i64, Vec<u8>)> = sqlx::query_as(
+        "UPDATE phone_codes SET attempts = attempts + 1 \
+         WHERE id = (SELECT id FROM phone_codes \
+                     WHERE phone_index = $1 AND used_at IS NULL AND expires_at > $2 \
+                     ORDER BY id DESC LIMIT 1) \
+         AND used_at IS NULL AND attempts < $3 \
+         RETURNING id, code_hash",
     )
     .bind(phone_index.to_vec())
     .bind(now)
+    .bind(MAX_CODE_ATTEMPTS)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else {
+    let Some((id, stored)) = claimed else {
         return Ok(false);
     };
-    let id: i64 = row.try_get("id")?;
-    let stored: Vec<u8> = row.try_get("code_hash")?;
-    let attempts: i64 = row.try_get("attempts")?;
-    if attempts >= MAX_CODE_ATTEMPTS {
+    if !bool::from(stored.ct_eq(code_hash)) {
         return Ok(false);
     }
-    let matches = bool::from(stored.ct_eq(code_hash));
-    let update = if matches {
-        sqlx::query("UPDATE phone_codes SET used_at = $2 WHERE id = $1")
-            .bind(id)
-            .bind(now)
-    } else {
-        sqlx::query("UPDATE phone_codes SET attempts = attempts + 1 WHERE id = $1").bind(id)
-    };
-    update.execute(conn).await?;
-    Ok(matches)
+    let used = sqlx::query("UPDATE phone_codes SET used_at = $2 WHERE id = $1 AND used_at IS NULL")
+        .bind(id)
+        .bind(now)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(used == 1)
 }
 
 /// Creates the account, the user and the sign-up record in the caller's transaction.

@@ -35,7 +35,7 @@ pub use enterprise::{
     ALREADY_INVITED, CANNOT_JOIN, NOT_PENDING, RECENTLY_DECLINED, TOO_MANY_INVITATIONS,
 };
 use models::*;
-pub use outbox::NOT_FAILED;
+pub use outbox::{NOT_FAILED, SECRET_EXPIRED, SECRET_GONE};
 use reports::{Bucket, DeviceActivity, ReportData};
 pub use rewards::{NOT_ENOUGH_POINTS, OUT_OF_STOCK};
 pub use sql::SqlStore;
@@ -261,21 +261,18 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn user_by_phone(&self, phone_index: &[u8]) -> impl Future<Output = StoreResult<User>> + Send;
 
     // Customers signing up.
-    /// Stores a one-time code for a phone.
+    /// Stores a one-time code for a phone and queues its message, unless the phone's codes
+    /// already reach one of `limits`; counting and storing are one atomic step, whatever runs
+    /// at the same time. `false` when a limit refused it (nothing stored).
     fn create_phone_code(
         &self,
-        phone_index: &[u8],
-        code_hash: &[u8],
-        expires_at: i64,
+        code: &NewPhoneCode,
+        limits: &[CodeLimit],
         now: i64,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Codes sent to a phone since `since`.
-    fn phone_codes_since(
-        &self,
-        phone_index: &[u8],
-        since: i64,
-    ) -> impl Future<Output = StoreResult<i64>> + Send;
-    /// Uses the phone's newest live code if `code_hash` matches it; a miss counts against it.
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Uses the phone's newest live code if `code_hash` matches it; every guess, right or
+    /// wrong, takes one of the code's attempts first, atomically, so guesses sent at once are
+    /// never checked more often than the code allows, and a code is used once.
     fn use_phone_code(
         &self,
         phone_index: &[u8],
@@ -317,10 +314,14 @@ pub trait Store: Clone + Send + Sync + 'static {
         messages: &[NewNotification],
         now: i64,
     ) -> impl Future<Output = StoreResult<u64>> + Send;
-    /// Pending messages due at `now`.
-    fn due_notifications(
+    /// Claims pending messages due at `now` (oldest first, up to `limit`) for the caller until
+    /// `claimed_until` or until it records their delivery, so no other server delivers them
+    /// meanwhile. In the same step, erases the secrets past their expiry and gives up on the
+    /// pending messages that carried them.
+    fn claim_notifications(
         &self,
         now: i64,
+        claimed_until: i64,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
     /// A user's messages, newest first.
@@ -330,7 +331,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
     /// Records a delivery attempt over `channel`: sent, or failed with a retry time, or dead
-    /// without one.
+    /// without one. Ends the claim; a sent or dead message's secret is erased.
     fn record_delivery(
         &self,
         id: i64,
@@ -346,7 +347,8 @@ pub trait Store: Clone + Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<Notification>>> + Send;
     /// Queues a failed message again, due now; `NotFound` for an unknown id, `Conflict`
-    /// ([`NOT_FAILED`]) for one that did not fail.
+    /// ([`NOT_FAILED`]) for one that did not fail, `Conflict` ([`SECRET_GONE`]) for one whose
+    /// secret (a code) was erased or expired.
     fn resend_notification(
         &self,
         id: i64,
@@ -481,7 +483,8 @@ pub trait Store: Clone + Send + Sync + 'static {
         audit: &AuditEntry,
     ) -> impl Future<Output = StoreResult<Book>> + Send;
     /// Revokes `old` and stores its replacements (each naming `old` in `replaces`: a reissue, or
-    /// the parts of a split) in one transaction.
+    /// the parts of a split) in one transaction; `Conflict` if `old` is already revoked or the
+    /// replacements hold more units than it has left at that moment.
     fn replace_book(
         &self,
         old: BookId,

@@ -733,6 +733,42 @@ pub struct NewNotification {
     pub body: String,
     /// Queued at most once per key (e.g. `expiring:12`).
     pub dedupe_key: Option<String>,
+    /// The secret part of the text (a sign-in code), kept apart from `body`, which masks it.
+    pub secret: Option<SealedSecret>,
+}
+
+/// The secret part of a message, sealed under a subkey of the master key
+/// (`crate::notify::code_message`): the store keeps it only while the message may still be
+/// delivered, and erases it once the message is sent, given up on or past `expires_at`, so
+/// no operator and no later copy of the database can read a live code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// Nonce, ciphertext and tag.
+    pub sealed: Vec<u8>,
+    /// After this time (unix seconds) the secret is useless and is not delivered.
+    pub expires_at: i64,
+}
+
+/// A one-time code for a phone and the message that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPhoneCode {
+    /// Blind index of the phone number.
+    pub phone_index: Vec<u8>,
+    /// Keyed hash of the phone number and the code; the code itself is never stored.
+    pub code_hash: Vec<u8>,
+    /// The code stops working at this time (unix seconds).
+    pub expires_at: i64,
+    /// The SMS with the code, sealed as its secret.
+    pub message: NewNotification,
+}
+
+/// At most `count` codes for one phone within the last `window_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeLimit {
+    /// Length of the window in seconds.
+    pub window_secs: i64,
+    /// Codes allowed in it.
+    pub count: i64,
 }
 
 /// Where a queued message stands.

@@ -1,12 +1,13 @@
-//! The notification outbox (queue, due messages, delivery results) and the cursor of the job
-//! that turns counted redemptions into messages.
+//! The notification outbox (queue, claims of due messages, delivery results, secrets erased
+//! once sent or expired) and the cursor of the job that turns counted redemptions into
+//! messages.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::store::models::{
     AuditEntry, Channel, MessageKind, NewNotification, Notification, NotificationFilter,
-    NotificationState, Recipient, UsageChange,
+    NotificationState, Recipient, SealedSecret, UsageChange,
 };
 use crate::store::{StoreError, StoreResult, rows, sql};
 use shuipiao_shared::ids::{BookId, UserId};
@@ -21,8 +22,9 @@ pub(super) async fn enqueue(
     for message in messages {
         added += sqlx::query(
             "INSERT INTO notifications (user_id, channel, recipient_sealed, address_sealed, kind, \
-             body, dedupe_key, state, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8) \
+             body, dedupe_key, state, next_attempt_at, created_at, secret_sealed, \
+             secret_expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8, $9, $10) \
              ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(message.user_id.map(|u| u.0 as i64))
@@ -33,6 +35,8 @@ pub(super) async fn enqueue(
         .bind(&message.body)
         .bind(message.dedupe_key.clone())
         .bind(now)
+        .bind(message.secret.as_ref().map(|s| s.sealed.clone()))
+        .bind(message.secret.as_ref().map(|s| s.expires_at))
         .execute(&mut *conn)
         .await?
         .rows_affected();
@@ -46,6 +50,11 @@ fn notification(row: &AnyRow) -> StoreResult<Notification> {
     let kind: String = row.try_get("kind")?;
     let user_id: Option<i64> = row.try_get("user_id")?;
     let attempts: i64 = row.try_get("attempts")?;
+    let secret_sealed: Option<Vec<u8>> = row.try_get("secret_sealed")?;
+    let secret_expires_at: Option<i64> = row.try_get("secret_expires_at")?;
+    let secret = secret_sealed
+        .zip(secret_expires_at)
+        .map(|(sealed, expires_at)| SealedSecret { sealed, expires_at });
     Ok(Notification {
         id: row.try_get("id")?,
         spec: NewNotification {
@@ -57,6 +66,7 @@ fn notification(row: &AnyRow) -> StoreResult<Notification> {
             kind: MessageKind::parse(&kind).ok_or_else(|| rows::corrupt("notifications.kind"))?,
             body: row.try_get("body")?,
             dedupe_key: row.try_get("dedupe_key")?,
+            secret,
         },
         state: NotificationState::parse(&state)
             .ok_or_else(|| rows::corrupt("notifications.state"))?,
@@ -69,27 +79,59 @@ fn notification(row: &AnyRow) -> StoreResult<Notification> {
 }
 
 const COLUMNS: &str = "id, user_id, channel, recipient_sealed, address_sealed, kind, body, \
-    dedupe_key, state, attempts, next_attempt_at, last_error, created_at, sent_at";
+    dedupe_key, state, attempts, next_attempt_at, last_error, created_at, sent_at, \
+    secret_sealed, secret_expires_at";
 
-/// Pending messages due at `now`, oldest first.
-pub(super) async fn due(
+/// The last error of a message given up on because its secret expired before delivery.
+pub const SECRET_EXPIRED: &str = "验证码已过期,未发送";
+
+/// Claims up to `limit` pending messages due at `now`, oldest first, for one dispatcher until
+/// `claimed_until`: a message claimed and not yet recorded is claimed by nobody else, so two
+/// servers never deliver it twice. First, in the same step, erases every secret past its expiry
+/// and gives up on the pending messages that carried one.
+///
+/// The claim is one conditional `UPDATE`: on PostgreSQL a dispatcher that finds a row claimed
+/// meanwhile re-checks the condition on the claimed row and skips it.
+pub(super) async fn claim(
     conn: &mut AnyConnection,
     now: i64,
+    claimed_until: i64,
     limit: u32,
 ) -> StoreResult<Vec<Notification>> {
+    sqlx::query(
+        "UPDATE notifications SET secret_sealed = NULL, \
+         last_error = CASE WHEN state = 'pending' THEN $2 ELSE last_error END, \
+         state = CASE WHEN state = 'pending' THEN 'dead' ELSE state END \
+         WHERE secret_sealed IS NOT NULL AND secret_expires_at <= $1",
+    )
+    .bind(now)
+    .bind(SECRET_EXPIRED)
+    .execute(&mut *conn)
+    .await?;
+    let due = "state = 'pending' AND next_attempt_at <= $1 \
+        AND (claimed_until IS NULL OR claimed_until <= $1)";
     let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM notifications WHERE state = 'pending' AND next_attempt_at <= $1 \
-         ORDER BY next_attempt_at, id LIMIT $2"
+        "UPDATE notifications SET claimed_until = $2 \
+         WHERE id IN (SELECT id FROM notifications WHERE {due} \
+                      ORDER BY next_attempt_at, id LIMIT $3) \
+         AND {due} RETURNING {COLUMNS}"
     )))
     .bind(now)
+    .bind(claimed_until)
     .bind(i64::from(limit))
     .fetch_all(conn)
     .await?;
-    found.iter().map(notification).collect()
+    let mut claimed = found
+        .iter()
+        .map(notification)
+        .collect::<StoreResult<Vec<_>>>()?;
+    claimed.sort_by_key(|message| (message.next_attempt_at, message.id));
+    Ok(claimed)
 }
 
 /// Records one delivery attempt over `channel` (the queued one, or SMS when that channel is
-/// off): sent, retried at `retry_at`, or dead when there is none.
+/// off): sent, retried at `retry_at`, or dead when there is none. The claim ends, and a sent or
+/// dead message's secret is erased.
 pub(super) async fn record_attempt(
     conn: &mut AnyConnection,
     id: i64,
@@ -105,7 +147,9 @@ pub(super) async fn record_attempt(
     };
     sqlx::query(
         "UPDATE notifications SET state = $2, channel = $3, attempts = attempts + 1, \
-         last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at), sent_at = $6 \
+         last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at), sent_at = $6, \
+         claimed_until = NULL, \
+         secret_sealed = CASE WHEN $2 = 'pending' THEN secret_sealed ELSE NULL END \
          WHERE id = $1",
     )
     .bind(id)
@@ -146,8 +190,9 @@ pub(super) async fn list(
 }
 
 /// Puts a failed message (dead, or pending after a failed attempt) back in the queue, due
-/// now, with a fresh attempt count and no error; `NotFound` for an unknown id, `Conflict` for a message
-/// that did not fail.
+/// now, with a fresh attempt count and no error; `NotFound` for an unknown id, `Conflict` for a
+/// message that did not fail ([`NOT_FAILED`]) or whose secret is gone or expired
+/// ([`SECRET_GONE`]): a code is never sent late, and nothing could fill in its text.
 pub(super) async fn resend(
     conn: &mut AnyConnection,
     id: i64,
@@ -160,9 +205,21 @@ pub(super) async fn resend(
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    let message = notification(&found.ok_or(StoreError::NotFound)?)?;
+    let found = found.ok_or(StoreError::NotFound)?;
+    let had_secret = found
+        .try_get::<Option<i64>, _>("secret_expires_at")?
+        .is_some();
+    let message = notification(&found)?;
     if !message.failed() {
         return Err(StoreError::Conflict(NOT_FAILED.into()));
+    }
+    let secret_live = message
+        .spec
+        .secret
+        .as_ref()
+        .is_some_and(|secret| secret.expires_at > now);
+    if had_secret && !secret_live {
+        return Err(StoreError::Conflict(SECRET_GONE.into()));
     }
     sqlx::query(
         "UPDATE notifications SET state = 'pending', attempts = 0, next_attempt_at = $2, \
@@ -177,6 +234,9 @@ pub(super) async fn resend(
 
 /// The conflict detail of [`resend`] for a message that was delivered or never failed.
 pub const NOT_FAILED: &str = "notification did not fail";
+
+/// The conflict detail of [`resend`] for a message whose secret was erased or expired.
+pub const SECRET_GONE: &str = "notification secret is gone";
 
 /// Binds (or with `None` unbinds) a user's WeChat openid or push token.
 pub(super) async fn bind_channel(

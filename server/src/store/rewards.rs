@@ -1,5 +1,6 @@
 //! Points and the gift catalogue: balances as sums of a ledger, and gift orders that check the
-//! balance and the stock in the same transaction that spends them.
+//! balance and the stock in the same transaction that spends them, under a lock on the
+//! account's points.
 
 use sqlx::{AnyConnection, Row};
 
@@ -118,7 +119,9 @@ pub(super) async fn gifts(conn: &mut AnyConnection) -> StoreResult<Vec<Gift>> {
 }
 
 /// Spends points on one gift: takes one from stock and records the order; `Conflict` with
-/// [`NOT_ENOUGH_POINTS`] or [`OUT_OF_STOCK`] changes nothing.
+/// [`NOT_ENOUGH_POINTS`] or [`OUT_OF_STOCK`] changes nothing. The account's points are locked
+/// before the balance is read, so orders placed at once (run in parallel on PostgreSQL) are
+/// checked one after another and never spend more than the balance.
 pub(super) async fn order_gift(
     conn: &mut AnyConnection,
     account_id: i64,
@@ -126,6 +129,7 @@ pub(super) async fn order_gift(
     gift_id: i64,
     now: i64,
 ) -> StoreResult<i64> {
+    sql::lock_key(conn, "points", &account_id.to_be_bytes(), now).await?;
     let points: i64 = sqlx::query_scalar("SELECT points FROM gifts WHERE id = $1")
         .bind(gift_id)
         .fetch_one(&mut *conn)

@@ -113,6 +113,32 @@ pub(super) async fn insert_audit(
     Ok(())
 }
 
+/// Locks `key` within `scope` (e.g. a phone's blind index for its codes) until the transaction
+/// ends. On PostgreSQL a second transaction locking the same key waits here until the first
+/// commits, so what it reads afterwards includes the first one's writes; SQLite write
+/// transactions run one at a time anyway. Take key locks before the status clock, never after.
+pub(crate) async fn lock_key(
+    conn: &mut AnyConnection,
+    scope: &str,
+    key: &[u8],
+    now: i64,
+) -> StoreResult<()> {
+    let mut lock_key = Vec::with_capacity(scope.len() + 1 + key.len());
+    lock_key.extend_from_slice(scope.as_bytes());
+    lock_key.push(b':');
+    lock_key.extend_from_slice(key);
+    // DO UPDATE, not DO NOTHING: only an update takes the existing row's lock.
+    sqlx::query(
+        "INSERT INTO key_locks (lock_key, taken_at) VALUES ($1, $2) \
+         ON CONFLICT (lock_key) DO UPDATE SET taken_at = excluded.taken_at",
+    )
+    .bind(lock_key)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Takes the status clock's row lock without advancing it. Every transaction that changes books
 /// locks the clock before any book row, so on PostgreSQL two of them can never deadlock.
 pub(crate) async fn lock_status_clock(conn: &mut AnyConnection) -> StoreResult<()> {
@@ -603,18 +629,17 @@ impl Store for SqlStore {
 
     async fn create_phone_code(
         &self,
-        phone_index: &[u8],
-        code_hash: &[u8],
-        expires_at: i64,
+        code: &NewPhoneCode,
+        limits: &[CodeLimit],
         now: i64,
-    ) -> StoreResult<()> {
-        let mut conn = self.pool.acquire().await?;
-        customers::insert_code(&mut conn, phone_index, code_hash, expires_at, now).await
-    }
-
-    async fn phone_codes_since(&self, phone_index: &[u8], since: i64) -> StoreResult<i64> {
-        let mut conn = self.pool.acquire().await?;
-        customers::codes_since(&mut conn, phone_index, since).await
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let created = customers::insert_code(&mut tx, code, limits, now).await?;
+        if created {
+            outbox::enqueue(&mut tx, std::slice::from_ref(&code.message), now).await?;
+        }
+        tx.commit().await?;
+        Ok(created)
     }
 
     async fn use_phone_code(
@@ -678,9 +703,16 @@ impl Store for SqlStore {
         Ok(added)
     }
 
-    async fn due_notifications(&self, now: i64, limit: u32) -> StoreResult<Vec<Notification>> {
-        let mut conn = self.pool.acquire().await?;
-        outbox::due(&mut conn, now, limit).await
+    async fn claim_notifications(
+        &self,
+        now: i64,
+        claimed_until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>> {
+        let mut tx = self.begin_write().await?;
+        let claimed = outbox::claim(&mut tx, now, claimed_until, limit).await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     async fn notifications_of(&self, user: UserId, limit: u32) -> StoreResult<Vec<Notification>> {
@@ -995,6 +1027,18 @@ impl Store for SqlStore {
             )));
         }
         let mut tx = self.begin_write().await?;
+        // The caller read the book before this transaction: under the status clock, which every
+        // redemption's transaction takes too, check that its units left still cover the
+        // replacements, or a redemption counted meanwhile would be handed out again.
+        lock_status_clock(&mut tx).await?;
+        let book = fetch_book(&mut tx, old).await?;
+        let left = book.issued.units.saturating_sub(book.used_units);
+        let replacing: u32 = replacements.iter().map(|b| u32::from(b.units)).sum();
+        if replacing > u32::from(left) {
+            return Err(StoreError::Conflict(format!(
+                "book {old} has {left} units left, not {replacing}"
+            )));
+        }
         revoke_in(&mut tx, old, reason, now).await?;
         let mut books = Vec::with_capacity(replacements.len());
         for replacement in replacements {

@@ -1,6 +1,6 @@
 //! Customer messages end to end on the store: routing to SMS, WeChat and push; each channel's
 //! payload, retries, backoff and dead letter against its own mock gateway; redemption and
-//! expiry messages queued exactly once.
+//! expiry messages queued exactly once; two servers delivering each message once.
 
 use axum::http::{Method, StatusCode};
 use shuipiao_server::config::{GatewayConfig, NotifyConfig};
@@ -15,7 +15,9 @@ use shuipiao_server::store::models::{
 use shuipiao_server::store::{SqlStore, Store};
 
 use crate::gateway::Gateway;
-use crate::support::{self, NOW};
+use crate::support::{self, NOW, TestDb, on_both_backends};
+
+on_both_backends!(two_servers_deliver_each_message_once);
 
 fn dispatcher_for(store: &SqlStore, config: NotifyConfig) -> Dispatcher<SqlStore> {
     let adapters = Adapters::from_config(&config).unwrap();
@@ -516,4 +518,21 @@ async fn the_app_binds_and_unbinds_a_push_token_over_http() {
         notify::route(MessageKind::Redeemed, recipient).0,
         Channel::Sms
     );
+}
+
+/// Two servers on one database run their delivery rounds at the same moment: each message
+/// reaches the gateway once.
+async fn two_servers_deliver_each_message_once(db: TestDb) {
+    let store = support::open(&db).await;
+    let gateway = Gateway::start().await;
+    let messages: Vec<NewNotification> = (0..20)
+        .map(|n| sms("13900000009", &format!("【水票】第{n}条")))
+        .collect();
+    store.enqueue_notifications(&messages, NOW).await.unwrap();
+    let first = http_dispatcher(&store, &gateway, 3);
+    let second = http_dispatcher(&support::open(&db).await, &gateway, 3);
+    let (a, b) = tokio::join!(first.run_once(NOW, 100), second.run_once(NOW, 100));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.sent + b.sent, 20, "{a:?} {b:?}");
+    assert_eq!(gateway.received().len(), 20, "no message went out twice");
 }

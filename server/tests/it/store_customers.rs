@@ -11,6 +11,7 @@ use crate::support::{self, NOW, TestDb, audit, catalogue, master, on_both_backen
 
 on_both_backends!(
     phone_codes_are_single_use_and_limited,
+    outbox_claims_messages_and_erases_secrets,
     one_account_per_phone,
     outbox_dedupes_and_records_attempts,
     registration_with_gifts_is_all_or_nothing,
@@ -34,15 +35,36 @@ fn customer(phone: &str, username: &str) -> NewCustomer {
     }
 }
 
+/// A code for `phone` (a blind index) with hash `hash`, carried by a message to a made-up
+/// sealed number.
+fn phone_code(phone: &[u8], hash: &[u8], expires_at: i64) -> NewPhoneCode {
+    NewPhoneCode {
+        phone_index: phone.to_vec(),
+        code_hash: hash.to_vec(),
+        expires_at,
+        message: shuipiao_server::notify::code_message(
+            &master(),
+            vec![9; 16],
+            "123456",
+            expires_at,
+            NOW,
+        ),
+    }
+}
+
 async fn phone_codes_are_single_use_and_limited(db: TestDb) {
     let store = support::open(&db).await;
     let phone = [1u8; 32];
-    store
-        .create_phone_code(&phone, b"good", NOW + 600, NOW)
-        .await
-        .unwrap();
-    assert_eq!(store.phone_codes_since(&phone, NOW).await.unwrap(), 1);
-    assert_eq!(store.phone_codes_since(&phone, NOW + 1).await.unwrap(), 0);
+    let create = |hash: &'static [u8], at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .create_phone_code(&phone_code(&phone, hash, at + 600), &[], at)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(create(b"good", NOW).await);
     assert!(!store.use_phone_code(&phone, b"bad", NOW).await.unwrap());
     assert!(
         !store.use_phone_code(&[2; 32], b"good", NOW).await.unwrap(),
@@ -54,10 +76,7 @@ async fn phone_codes_are_single_use_and_limited(db: TestDb) {
         "used up"
     );
 
-    store
-        .create_phone_code(&phone, b"late", NOW + 600, NOW)
-        .await
-        .unwrap();
+    assert!(create(b"late", NOW).await);
     assert!(
         !store
             .use_phone_code(&phone, b"late", NOW + 600)
@@ -66,16 +85,129 @@ async fn phone_codes_are_single_use_and_limited(db: TestDb) {
         "expired"
     );
 
-    store
-        .create_phone_code(&phone, b"guess", NOW + 600, NOW)
-        .await
-        .unwrap();
+    assert!(create(b"guess", NOW).await);
     for _ in 0..5 {
         assert!(!store.use_phone_code(&phone, b"wrong", NOW).await.unwrap());
     }
     assert!(
         !store.use_phone_code(&phone, b"guess", NOW).await.unwrap(),
         "five misses end the code"
+    );
+    let codes = NotificationFilter {
+        kind: Some(MessageKind::Code),
+        ..NotificationFilter::default()
+    };
+    let queued = store.list_notifications(&codes, 10).await.unwrap();
+    assert_eq!(queued.len(), 3, "each code queued its message");
+
+    // One a minute and five an hour: a refused code stores nothing and queues nothing.
+    let limited = [3u8; 32];
+    let ask = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .create_phone_code(
+                    &phone_code(&limited, b"x", at + 600),
+                    &shuipiao_server::signup::CODE_LIMITS,
+                    at,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert!(ask(NOW).await);
+    assert!(!ask(NOW + 60).await, "a minute after is still within it");
+    for n in 1..5 {
+        assert!(ask(NOW + 61 * n).await, "code {n}");
+    }
+    assert!(!ask(NOW + 3_000).await, "five an hour");
+    assert!(ask(NOW + 3_601).await, "the first one left the hour");
+    let queued = store.list_notifications(&codes, 20).await.unwrap();
+    assert_eq!(queued.len(), 3 + 6);
+}
+
+async fn outbox_claims_messages_and_erases_secrets(db: TestDb) {
+    let store = support::open(&db).await;
+    let code = |at: i64| phone_code(&[4; 32], b"h", at + 600).message;
+    let plain = shuipiao_server::notify::by_sms(
+        None,
+        vec![9; 16],
+        MessageKind::Issued,
+        "【水票】到账".into(),
+        None,
+    );
+    store
+        .enqueue_notifications(&[code(NOW), code(NOW), plain], NOW)
+        .await
+        .unwrap();
+    let claimed = store.claim_notifications(NOW, NOW + 60, 2).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        claimed[0].spec.secret.is_some(),
+        "delivery needs the secret"
+    );
+    let rest = store.claim_notifications(NOW, NOW + 60, 10).await.unwrap();
+    assert_eq!(rest.len(), 1, "claimed messages are nobody else's");
+    assert!(
+        store
+            .claim_notifications(NOW + 59, NOW + 119, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "until their claim lapses"
+    );
+    let (sent, failed) = (&claimed[0], &claimed[1]);
+    store
+        .record_delivery(sent.id, Channel::Sms, Ok(()), None, NOW)
+        .await
+        .unwrap();
+    store
+        .record_delivery(failed.id, Channel::Sms, Err("503"), Some(NOW + 30), NOW)
+        .await
+        .unwrap();
+    let lapsed = store
+        .claim_notifications(NOW + 60, NOW + 120, 10)
+        .await
+        .unwrap();
+    let ids: Vec<i64> = lapsed.iter().map(|m| m.id).collect();
+    assert_eq!(
+        ids,
+        vec![rest[0].id, failed.id],
+        "the lapsed claim and the retry"
+    );
+    let all = store
+        .list_notifications(&NotificationFilter::default(), 10)
+        .await
+        .unwrap();
+    let secret_of = |id: i64| all.iter().find(|m| m.id == id).unwrap().spec.secret.clone();
+    assert_eq!(secret_of(sent.id), None, "erased once sent");
+    assert!(secret_of(failed.id).is_some(), "kept for the retry");
+    assert!(sent.spec.body.contains("验证码是******"));
+
+    // Past its expiry the secret is erased and the message given up on, never resent.
+    store
+        .claim_notifications(NOW + 600, NOW + 660, 10)
+        .await
+        .unwrap();
+    let all = store
+        .list_notifications(&NotificationFilter::default(), 10)
+        .await
+        .unwrap();
+    let expired = all.iter().find(|m| m.id == failed.id).unwrap();
+    assert_eq!(
+        (expired.state, expired.spec.secret.clone()),
+        (NotificationState::Dead, None)
+    );
+    assert_eq!(
+        expired.last_error.as_deref(),
+        Some(shuipiao_server::store::SECRET_EXPIRED)
+    );
+    let resend = store
+        .resend_notification(failed.id, NOW + 700, &audit("notification.resend"))
+        .await;
+    assert!(
+        matches!(&resend, Err(StoreError::Conflict(d)) if d == shuipiao_server::store::SECRET_GONE),
+        "{resend:?}"
     );
 }
 
@@ -225,6 +357,7 @@ async fn outbox_filters_and_resends_failed_messages(db: TestDb) {
         kind,
         body: "【水票】提醒".into(),
         dedupe_key: None,
+        secret: None,
     };
     store
         .enqueue_notifications(
@@ -322,7 +455,10 @@ async fn outbox_filters_and_resends_failed_messages(db: TestDb) {
         .resend_notification(wechat.id, NOW + 5, &audit("notification.resend"))
         .await
         .unwrap();
-    let due = store.due_notifications(NOW + 5, 10).await.unwrap();
+    let due = store
+        .claim_notifications(NOW + 5, NOW + 65, 10)
+        .await
+        .unwrap();
     assert_eq!(due.len(), 1, "due now; the push retry is due later");
     assert_eq!(
         (due[0].id, due[0].state, due[0].attempts),
@@ -345,6 +481,7 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         kind: MessageKind::Expiring,
         body: "【水票】提醒".into(),
         dedupe_key: key.map(str::to_string),
+        secret: None,
     };
     let added = store
         .enqueue_notifications(
@@ -354,7 +491,7 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(added, 2, "the second `k` is a duplicate");
-    let due = store.due_notifications(NOW, 10).await.unwrap();
+    let due = store.claim_notifications(NOW, NOW + 60, 10).await.unwrap();
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].spec.kind, MessageKind::Expiring);
     store
@@ -367,12 +504,15 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         .unwrap();
     assert!(
         store
-            .due_notifications(NOW + 29, 10)
+            .claim_notifications(NOW + 29, NOW + 89, 10)
             .await
             .unwrap()
             .is_empty()
     );
-    let retry = store.due_notifications(NOW + 30, 10).await.unwrap();
+    let retry = store
+        .claim_notifications(NOW + 30, NOW + 90, 10)
+        .await
+        .unwrap();
     assert_eq!((retry.len(), retry[0].attempts), (1, 1));
     assert_eq!(retry[0].last_error.as_deref(), Some("503"));
     store
@@ -381,7 +521,7 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         .unwrap();
     assert!(
         store
-            .due_notifications(i64::MAX / 2, 10)
+            .claim_notifications(i64::MAX / 2, i64::MAX / 2, 10)
             .await
             .unwrap()
             .is_empty()

@@ -275,6 +275,32 @@ pub async fn start_with(db: &TestDb, edit: impl FnOnce(&mut Config)) -> TestServ
 
 pub use crate::client::{Body, Response};
 
+/// A request to send together with others ([`TestServer::at_once`]); everything owned, so each
+/// can go out on its own task.
+#[derive(Clone)]
+pub struct Request {
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A JSON request with an optional bearer token.
+    pub fn json(method: Method, path: &str, token: Option<&str>, body: Value) -> Request {
+        let mut headers = vec![("Content-Type".into(), "application/json".into())];
+        if let Some(token) = token {
+            headers.push(("Authorization".into(), format!("Bearer {token}")));
+        }
+        Request {
+            method,
+            path: path.into(),
+            headers,
+            body: serde_json::to_vec(&body).unwrap(),
+        }
+    }
+}
+
 impl TestServer {
     /// A JSON request with an optional bearer token.
     pub async fn call(
@@ -295,6 +321,33 @@ impl TestServer {
         }
         let body = Body::Bytes(bytes.as_deref().unwrap_or_default());
         crate::client::send(&self.addr, &method, path, &headers, body).await
+    }
+
+    /// Sends every request at once, each on its own connection and task, as a script racing
+    /// the server would; the responses come back in the order of `requests`.
+    pub async fn at_once(&self, requests: Vec<Request>) -> Vec<Response> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (n, request) in requests.into_iter().enumerate() {
+            let addr = self.addr.clone();
+            tasks.spawn(async move {
+                let headers: Vec<(&str, &str)> = request
+                    .headers
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str()))
+                    .collect();
+                let body = Body::Bytes(&request.body);
+                let response =
+                    crate::client::send(&addr, &request.method, &request.path, &headers, body)
+                        .await;
+                (n, response)
+            });
+        }
+        let mut responses = tasks.join_all().await;
+        responses.sort_by_key(|(n, _)| *n);
+        responses
+            .into_iter()
+            .map(|(_, response)| response)
+            .collect()
     }
 
     /// Any request, headers as given.

@@ -1,6 +1,7 @@
 //! The notification outbox as support sees it: every message with its channel, state and last
 //! error, filtered by state, channel, kind and the customer's phone (found through the phone's
-//! blind index), and a resend for a message whose delivery failed.
+//! blind index), and a resend for a message whose delivery failed. Codes show masked
+//! (验证码是******): the stored text never holds them, so support cannot sign in as a customer.
 
 use askama::Template;
 use axum::Form;
@@ -15,7 +16,7 @@ use crate::pii::Phone;
 use crate::store::models::{
     AuditEntry, Channel, MessageKind, Notification, NotificationFilter, NotificationState,
 };
-use crate::store::{NOT_FAILED, Store, StoreError};
+use crate::store::{NOT_FAILED, SECRET_GONE, Store, StoreError};
 use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, PlainForm, done};
 
@@ -183,6 +184,9 @@ pub async fn resend<S: Store>(
             StoreError::NotFound => ApiError::bad_request("通知不存在"),
             StoreError::Conflict(detail) if detail == NOT_FAILED => {
                 ApiError::bad_request("只能重发发送失败的通知")
+            }
+            StoreError::Conflict(detail) if detail == SECRET_GONE => {
+                ApiError::bad_request("验证码已失效,不能重发,请客户重新获取验证码")
             }
             other => other.into(),
         })?;

@@ -931,6 +931,7 @@ async fn support_filters_notifications_and_resends_a_dead_one() {
         kind: MessageKind::Issued,
         body: "【水票】您的家庭月套餐已到账,共4张".into(),
         dedupe_key: None,
+        secret: None,
     };
     let now = shuipiao_server::unix_now();
     server

@@ -4,10 +4,12 @@
 mod admin;
 mod admin_browser;
 mod browser;
+mod codes;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
 mod membership;
+mod races;
 mod register;
 mod rewards;
 mod wallet;
@@ -92,11 +94,7 @@ impl<'a> Browser<'a> {
 
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> support::Response {
         let cookie = self.jar.header();
-        let body = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={}", urlencode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let body = form_body(fields);
         let mut headers = self.headers(&cookie);
         headers.push(("Content-Type", "application/x-www-form-urlencoded"));
         let response = self
@@ -105,6 +103,27 @@ impl<'a> Browser<'a> {
             .await;
         self.jar.take(&response);
         response
+    }
+
+    /// The form POST [`Browser::post_form`] would send, to send with others
+    /// ([`TestServer::at_once`]); its answer does not touch the jar.
+    pub fn form(&self, path: &str, fields: &[(&str, &str)]) -> support::Request {
+        let cookie = self.jar.header();
+        let mut headers: Vec<(String, String)> = self
+            .headers(&cookie)
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        headers.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        support::Request {
+            method: Method::POST,
+            path: path.into(),
+            headers,
+            body: form_body(fields).into_bytes(),
+        }
     }
 
     /// Signs in through the login form; panics unless it redirects.
@@ -130,6 +149,14 @@ impl<'a> Browser<'a> {
         assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
         response.header("location").unwrap().to_string()
     }
+}
+
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn urlencode(text: &str) -> String {
