@@ -1,4 +1,4 @@
-//! Messages to customers (DESIGN.md §7): what is said on issue, redemption, before expiry, on
+//! Messages to customers: what is said on issue, redemption, before expiry, on
 //! reissue and for sign-in codes; which channel carries it ([`route`]); queued in the store's
 //! outbox and delivered by the [`dispatch`]er through the channel's [`adapter`] (SMS gateway,
 //! WeChat template messages, app push; SMS is written to the log until a gateway is set).
