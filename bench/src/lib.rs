@@ -1,6 +1,6 @@
 //! The benchmark harness: each suite measures one hot path the way it runs in production (real
 //! HTTP on loopback, a real device store, the protocol crate) and returns a [`Table`] with its
-//! figures against the goals of DESIGN.md and issue 10.
+//! figures against the goals listed in docs/performance.md.
 //!
 //! Run: `cargo run -p shuipiao-bench --release -- <suite> [--quick]`. [`run`] is the same entry
 //! point for `tests/smoke.rs`, which runs every suite with [`Options::quick`] in a debug build so

@@ -12,7 +12,7 @@ use crate::plant::{self, LoadDevice, Plant};
 use crate::server::{self, BACKENDS, Running, backend_name};
 use crate::{Cell, Options, Table, measure};
 
-/// The goal for batches of 500 (issue 10), in events per second.
+/// The goal for batches of 500, in events per second (docs/performance.md).
 pub fn goal(backend: Backend) -> f64 {
     match backend {
         Backend::Sqlite => 20_000.0,

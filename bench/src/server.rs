@@ -1,20 +1,19 @@
-//! The server under test: a fresh database per run (a SQLite file in a temp dir, or a new
-//! database in the PostgreSQL cluster named by `SHUIPIAO_TEST_PG_URL`, dropped afterwards) and
+//! The server under test: a fresh database per run (`shuipiao_test_support::TestDb`: a SQLite
+//! file in a temp dir, or a new database in the `SHUIPIAO_TEST_PG_URL` cluster, dropped afterwards) and
 //! `shuipiao_server::serve_store` on 127.0.0.1:0 inside the bench's runtime, as the binary serves.
 
 use std::time::Duration;
 
 use anyhow::Context;
-use shuipiao_server::config::{Backend, Config, DatabaseUrl, MasterKey};
+use shuipiao_server::config::{Backend, Config, MasterKey};
 use shuipiao_server::store::{SqlStore, Store};
-use sqlx::{Connection, Executor};
+use shuipiao_test_support::TestDb;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::{Cell, Table};
 
-/// The variable naming a PostgreSQL cluster to create throw-away databases in.
-pub const PG_URL_VAR: &str = "SHUIPIAO_TEST_PG_URL";
+pub use shuipiao_test_support::database::PG_URL_VAR;
 
 /// The row text of a PostgreSQL measurement that could not run.
 pub const PG_SKIPPED: &str = "skipped: SHUIPIAO_TEST_PG_URL not set";
@@ -30,78 +29,18 @@ pub fn backend_name(backend: Backend) -> &'static str {
     }
 }
 
-/// A database that exists for one run.
-pub struct ScratchDb {
-    /// Where it is.
-    pub url: DatabaseUrl,
-    /// The PostgreSQL cluster URL and database name, to drop it afterwards.
-    postgres: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl ScratchDb {
-    /// A fresh database on `backend`; `None` for PostgreSQL when `SHUIPIAO_TEST_PG_URL` is unset.
-    pub async fn create(backend: Backend) -> anyhow::Result<Option<ScratchDb>> {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::Builder::new()
-                    .prefix("shuipiao-bench-")
-                    .tempdir()?;
-                let url = format!("sqlite://{}/server.db", dir.path().display());
-                Ok(Some(ScratchDb {
-                    url: DatabaseUrl::new(url),
-                    postgres: None,
-                    _dir: Some(dir),
-                }))
-            }
-            Backend::Postgres => {
-                let Ok(cluster) = std::env::var(PG_URL_VAR) else {
-                    return Ok(None);
-                };
-                let suffix: String = shuipiao_server::random::bytes::<6>()
-                    .iter()
-                    .map(|byte| format!("{byte:02x}"))
-                    .collect();
-                let name = format!("sp_bench_{suffix}");
-                execute(&cluster, &format!("CREATE DATABASE {name}")).await?;
-                let base = cluster.split('?').next().unwrap_or(&cluster);
-                let prefix = base.rsplit_once('/').map_or(base, |(prefix, _db)| prefix);
-                Ok(Some(ScratchDb {
-                    url: DatabaseUrl::new(format!("{prefix}/{name}")),
-                    postgres: Some((cluster, name)),
-                    _dir: None,
-                }))
-            }
-        }
-    }
-
-    /// Removes the database (a SQLite temp dir goes when the value drops).
-    pub async fn remove(self) -> anyhow::Result<()> {
-        if let Some((cluster, name)) = &self.postgres {
-            execute(cluster, &format!("DROP DATABASE {name} WITH (FORCE)")).await?;
-        }
-        Ok(())
-    }
-}
-
-async fn execute(cluster: &str, statement: &str) -> anyhow::Result<()> {
-    sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(cluster)
-        .await
-        .with_context(|| format!("connect to {PG_URL_VAR}"))?;
-    conn.execute(sqlx::AssertSqlSafe(statement.to_owned()))
-        .await
-        .with_context(|| statement.to_owned())?;
-    conn.close().await?;
-    Ok(())
-}
-
 /// A server on a fresh `backend` database, or `None` once `table` says why there is none.
 pub async fn start_or_skip(
     backend: Backend,
     table: &mut Table,
-) -> anyhow::Result<Option<(ScratchDb, Running)>> {
-    let Some(db) = ScratchDb::create(backend).await? else {
+) -> anyhow::Result<Option<(TestDb, Running)>> {
+    let db = match backend {
+        Backend::Sqlite => Some(TestDb::sqlite()),
+        Backend::Postgres => TestDb::postgres_if_configured()
+            .await
+            .with_context(|| format!("a throw-away database in {PG_URL_VAR}"))?,
+    };
+    let Some(db) = db else {
         table.rows.push(vec![
             Cell::text(backend_name(backend)),
             Cell::text(PG_SKIPPED),
@@ -126,7 +65,7 @@ pub struct Running {
 
 impl Running {
     /// Opens and migrates `db` and serves it on 127.0.0.1:0 with the default configuration.
-    pub async fn start(db: &ScratchDb) -> anyhow::Result<Running> {
+    pub async fn start(db: &TestDb) -> anyhow::Result<Running> {
         let store = SqlStore::connect(&db.url)
             .await
             .with_context(|| format!("open {}", db.url.redacted()))?;

@@ -1,4 +1,4 @@
-//! The v1 ticket-book credential: what a QR code carries (DESIGN.md §2).
+//! The v1 ticket-book credential: what a QR code carries (docs/protocol.md, "Ticket book credential").
 //!
 //! A credential is a fixed 33-byte big-endian body followed by a 64-byte Ed25519 signature over
 //! the body. As QR text it is `SP1` followed by the RFC 4648 base32 of those 97 bytes (upper case,

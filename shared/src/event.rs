@@ -1,4 +1,4 @@
-//! Device events (DESIGN.md §5): redemptions, voids and refused scan attempts, each signed by the
+//! Device events (docs/protocol.md, "Events and the hash chain"): redemptions, voids and refused scan attempts, each signed by the
 //! device and linked into a per-device hash chain.
 //!
 //! Every event a device makes takes the next `device_seq` (1, 2, 3, … with no gaps) and carries

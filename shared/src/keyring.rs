@@ -1,4 +1,4 @@
-//! Issuer keys and the root-signed keyring bundle (DESIGN.md §3).
+//! Issuer keys and the root-signed keyring bundle (docs/protocol.md, "Keyring bundle").
 //!
 //! Devices pin the root public key at enrollment. A bundle lists every issuer public key with its
 //! validity window and state, carries a monotonic version, and is signed by the root key; a

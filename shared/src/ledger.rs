@@ -1,4 +1,4 @@
-//! Conflict resolution (DESIGN.md §6): a book's ledger as a pure function of its set of events.
+//! Conflict resolution (docs/protocol.md, "Ledger"): a book's ledger as a pure function of its set of events.
 //!
 //! Events are facts — the water was delivered — so none is dropped. Redemptions are ordered by
 //! `(scanned_at, device_id, device_seq)`; voids (by the device that made the redemption, or an

@@ -3,7 +3,7 @@
 //!
 //! Rows carry `seq`, the server's status sequence at the change; a device keeps counting its own
 //! pushed event against a book until it holds a row whose `seq` is at least the event's
-//! `server_seq` (DESIGN.md §5).
+//! `server_seq` (docs/protocol.md, "Sync API and versioning").
 //!
 //! Snapshot layout (big-endian, **do not reorder**, it is signed):
 //! `"SPS1" | seq u64 | generated_at u64 | len u32 | revoked (roaring) | len u32 | used_up

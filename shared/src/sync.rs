@@ -1,4 +1,4 @@
-//! Request and response bodies of the device API, version 1 (`/api/v1`, DESIGN.md §5).
+//! Request and response bodies of the device API, version 1 (`/api/v1`, docs/protocol.md "Sync API and versioning").
 //!
 //! Every body rejects unknown fields, so a client and server that disagree on the version fail
 //! loudly instead of silently ignoring data. Changes are additive, behind new optional fields or

@@ -1,4 +1,4 @@
-//! The door decision (DESIGN.md §4) as a pure function of the scanned text, the keyring, the
+//! The door decision (docs/protocol.md, "Door verdict") as a pure function of the scanned text, the keyring, the
 //! device's local view of book status and the device context.
 //!
 //! Checks run in the documented order — decode, parse, key known and usable, signature (and the
@@ -124,7 +124,7 @@ impl RejectReason {
     }
 }
 
-/// Freshness rules for status data (DESIGN.md §4).
+/// Freshness rules for status data (docs/protocol.md, "Door verdict").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FreshnessPolicy {
     /// Below this age (seconds) data is fresh.

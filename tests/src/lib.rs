@@ -2,28 +2,26 @@
 //! process for crash tests), real courier engines with their own SQLite files, a fault-injecting
 //! TCP proxy, and assertions on the exact end state. The scenarios live in `tests/tests/`.
 //!
-//! - [`database`]: a fresh SQLite file or PostgreSQL database per test.
+//! Fresh databases per test, the both-backends macro and seeded randomness come from
+//! `shuipiao-test-support`.
 //! - [`server`]: the server in-process; [`processes`]: server and courier binaries as children.
 //! - [`api`]: the JSON API as an admin, operator or customer uses it; [`plant`]: a plant set up
 //!   through that API (catalogue, customer, couriers, books).
 //! - [`device`]: a courier device (engine, sync client, shifted clock); [`clock`]: that clock.
 //! - [`keyed`]: a device that is only a key and a hash chain, for load and replays.
 //! - [`inspect`]: what the server holds, and assertions that name the diverging event or book.
-//! - [`proxy`]: drop, delay, truncate and duplicate traffic, and balance it over several servers;
-//!   [`rng`]: seeded randomness.
+//! - [`proxy`]: drop, delay, truncate and duplicate traffic, and balance it over several servers.
 //! - [`world`]: database + server + plant for one scenario, and verdict assertions.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod clock;
-pub mod database;
 pub mod device;
 pub mod inspect;
 pub mod keyed;
 pub mod plant;
 pub mod processes;
 pub mod proxy;
-pub mod rng;
 pub mod server;
 pub mod world;
 

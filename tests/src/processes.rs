@@ -13,7 +13,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::database::TestDb;
+use shuipiao_test_support::TestDb;
 use crate::server::{ADMIN, PASSWORD, master_key_hex};
 
 /// Path of a workspace binary built into the same target directory as this test.

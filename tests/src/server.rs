@@ -9,7 +9,7 @@ use shuipiao_server::store::{SqlStore, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::database::TestDb;
+use shuipiao_test_support::TestDb;
 
 /// The master key of every test server (sealing keys at rest; a test value, never a real one).
 pub const MASTER_KEY: [u8; 32] = [0x5a; 32];

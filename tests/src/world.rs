@@ -6,7 +6,7 @@ use shuipiao_server::config::Config;
 use shuipiao_shared::ids::EventId;
 use shuipiao_shared::verdict::RejectReason;
 
-use crate::database::TestDb;
+use shuipiao_test_support::TestDb;
 use crate::device::Device;
 use crate::inspect::ServerView;
 use crate::plant::Plant;

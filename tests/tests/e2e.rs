@@ -34,28 +34,3 @@ mod e2e {
     pub mod two_instances;
 }
 
-/// Runs an async scenario taking a fresh `TestDb`, on SQLite and (when configured) PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(shuipiao_tests::database::TestDb::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(db) = shuipiao_tests::database::TestDb::postgres().await else {
-                        return;
-                    };
-                    super::$name(db).await;
-                }
-            )*
-        }
-    };
-}
-pub(crate) use on_both_backends;

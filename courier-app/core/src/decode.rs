@@ -1,6 +1,6 @@
 //! QR decoding behind one trait, so the scan loop can swap or chain decoders on measurement
 //! rather than on faith. Decoders are third-party code fed with whatever the camera sees, and
-//! rqrr has been seen panicking on a real photo (FINDINGS): every call therefore runs under
+//! rqrr has been seen panicking on a real photo (docs/performance.md, "Decoders and frames"): every call therefore runs under
 //! `catch_unwind`, and a panic becomes [`DecodeError::Panicked`] instead of taking down the app
 //! at the customer's door. (This relies on the default `panic = "unwind"`; the workspace
 //! profiles keep it.)

@@ -1,4 +1,4 @@
-//! Root and issuer keys (DESIGN.md §3): creation, rotation, compromise, and what the root key
+//! Root and issuer keys (docs/protocol.md, "Keyring bundle"): creation, rotation, compromise, and what the root key
 //! signs for devices: the keyring bundle and the status snapshot. Private halves live only
 //! sealed in the store.
 

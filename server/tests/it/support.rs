@@ -1,5 +1,5 @@
-//! Test harness: fresh databases (temp SQLite file always, a new PostgreSQL database when
-//! SHUIPIAO_TEST_PG_URL is set), a real server on 127.0.0.1:0, users, devices and signed events.
+//! Test harness: a real server on 127.0.0.1:0 over a fresh database (`shuipiao_test_support`),
+//! users, devices and signed events.
 
 use axum::http::{Method, StatusCode};
 use ed25519_dalek::SigningKey;
@@ -11,70 +11,13 @@ use shuipiao_server::{auth, keys};
 use shuipiao_shared::event::{ChainTip, Event, EventBody, EventFlags, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::sync::EnrollResponse;
-use sqlx::{Connection, Executor};
+pub use shuipiao_test_support::{TestDb, on_both_backends};
 use tokio::sync::oneshot;
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const MASTER: [u8; 32] = [42; 32];
 /// Small limit so the oversized-body test stays cheap.
 pub const BODY_LIMIT: usize = 512 * 1024;
-
-/// A throw-away database; the temp dir (SQLite) lives as long as this.
-pub struct TestDb {
-    pub url: DatabaseUrl,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    /// A database the test manages itself (e.g. one written by the CLI).
-    pub fn at(url: &str) -> TestDb {
-        TestDb {
-            url: DatabaseUrl::new(url),
-            _dir: None,
-        }
-    }
-}
-
-pub fn sqlite_db() -> TestDb {
-    let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::new(format!("sqlite://{}/test.db", dir.path().display()));
-    TestDb {
-        url,
-        _dir: Some(dir),
-    }
-}
-
-/// A fresh database in the PostgreSQL cluster named by SHUIPIAO_TEST_PG_URL, or None (and a
-/// note on stderr) when it is not set.
-pub async fn postgres_db() -> Option<TestDb> {
-    let Ok(admin_url) = std::env::var("SHUIPIAO_TEST_PG_URL") else {
-        // CI must never skip the PostgreSQL backend silently: scripts/test-all.sh sets the URL.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "SHUIPIAO_TEST_PG_URL is not set under CI: run the tests through scripts/test-all.sh"
-        );
-        eprintln!("SHUIPIAO_TEST_PG_URL not set: PostgreSQL backend skipped");
-        return None;
-    };
-    sqlx::any::install_default_drivers();
-    let name = format!(
-        "sp_test_{}",
-        data_encoding::HEXLOWER.encode(&shuipiao_server::random::bytes::<8>())
-    );
-    let mut conn = sqlx::AnyConnection::connect(&admin_url)
-        .await
-        .expect("connect to SHUIPIAO_TEST_PG_URL");
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    let base = admin_url.split('?').next().unwrap();
-    let (prefix, _db) = base.rsplit_once('/').unwrap();
-    Some(TestDb {
-        url: DatabaseUrl::new(format!("{prefix}/{name}")),
-        _dir: None,
-    })
-}
 
 pub async fn open(db: &TestDb) -> SqlStore {
     SqlStore::connect(&db.url).await.unwrap()
@@ -478,27 +421,3 @@ impl TestDevice {
         )
     }
 }
-
-/// Runs a test taking a fresh [`TestDb`] on SQLite and, when configured, on PostgreSQL.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::support::sqlite_db()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let Some(db) = $crate::support::postgres_db().await else { return };
-                    super::$name(db).await;
-                }
-            )*
-        }
-    };
-}
-pub(crate) use on_both_backends;

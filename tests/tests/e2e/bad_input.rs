@@ -10,11 +10,11 @@ use shuipiao_shared::ids::{BookId, EventId, ScopeId};
 use shuipiao_shared::keyring::Kid;
 use shuipiao_shared::status::BookState;
 use shuipiao_shared::verdict::RejectReason;
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::plant::{BUCKET, SMALL_BOTTLE};
 use shuipiao_tests::world::{World, rejected};
 
-crate::on_both_backends!(bad_input);
+shuipiao_test_support::on_both_backends!(bad_input);
 
 fn parse(text: &str) -> SignedCredential {
     SignedCredential::from_qr_text(text).expect("the wallet's QR text parses")

@@ -3,11 +3,11 @@
 //! events stay pending on the phone, and the admin's device list shows how many, with the time
 //! the device reported it.
 
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::world::{World, accepted};
 use sqlx::{Connection, Executor};
 
-crate::on_both_backends!(device_reports_pending_events);
+shuipiao_test_support::on_both_backends!(device_reports_pending_events);
 
 async fn device_reports_pending_events(db: TestDb) {
     let world = World::start(db).await;

@@ -7,11 +7,11 @@ use shuipiao_courier::engine::OutcomeKind;
 use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::ledger::{Outcome, ResolutionAction};
 use shuipiao_shared::status::BookState;
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::world::{World, accepted};
 
-crate::on_both_backends!(offline_double_spend);
+shuipiao_test_support::on_both_backends!(offline_double_spend);
 
 async fn offline_double_spend(db: TestDb) {
     let world = World::start(db).await;

@@ -9,11 +9,11 @@ use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::ledger::Outcome;
 use shuipiao_shared::status::BookState;
 use shuipiao_shared::verdict::RejectReason;
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::world::{World, accepted, rejected};
 
-crate::on_both_backends!(freshness);
+shuipiao_test_support::on_both_backends!(freshness);
 
 const HOUR: u64 = 3600;
 

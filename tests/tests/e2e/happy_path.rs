@@ -3,11 +3,11 @@
 
 use shuipiao_shared::ledger::Outcome;
 use shuipiao_shared::status::BookState;
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::device::Device;
 use shuipiao_tests::world::{World, accepted};
 
-crate::on_both_backends!(happy_path);
+shuipiao_test_support::on_both_backends!(happy_path);
 
 async fn happy_path(db: TestDb) {
     let world = World::start(db).await;

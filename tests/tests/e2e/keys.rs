@@ -8,11 +8,11 @@ use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::ledger::Outcome;
 use shuipiao_shared::status::BookState;
 use shuipiao_shared::verdict::RejectReason;
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::world::{World, accepted, rejected};
 
-crate::on_both_backends!(rotation_and_compromise);
+shuipiao_test_support::on_both_backends!(rotation_and_compromise);
 
 async fn rotation_and_compromise(db: TestDb) {
     let world = World::start(db).await;

@@ -15,7 +15,7 @@ use ed25519_dalek::SigningKey;
 use shuipiao_shared::event::SignedEvent;
 use shuipiao_shared::ids::{BookId, ScopeId};
 use shuipiao_shared::sync::{MAX_PUSH_EVENTS, PushVerdict};
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::keyed::{self, KeyedDevice};
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::world::World;

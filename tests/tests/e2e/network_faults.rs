@@ -9,15 +9,15 @@ use std::collections::BTreeMap;
 use shuipiao_courier::engine::OutcomeKind;
 use shuipiao_shared::event::EventBody;
 use shuipiao_shared::ids::{BookId, ScopeId};
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::device::Device;
 use shuipiao_tests::inspect::live_redemptions;
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::proxy::{FaultProxy, Plan};
-use shuipiao_tests::rng::Rng;
+use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::world::World;
 
-crate::on_both_backends!(sync_through_a_faulty_network);
+shuipiao_test_support::on_both_backends!(sync_through_a_faulty_network);
 
 /// Sync rounds under faults; `SHUIPIAO_E2E_FAULT_ROUNDS` raises it.
 const DEFAULT_ROUNDS: usize = 25;

@@ -7,10 +7,10 @@ use shuipiao_shared::event::{EventBody, Refusal};
 use shuipiao_shared::ledger::Outcome;
 use shuipiao_shared::status::BookState;
 use shuipiao_shared::verdict::RejectReason;
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::world::{World, accepted, rejected};
 
-crate::on_both_backends!(revocation);
+shuipiao_test_support::on_both_backends!(revocation);
 
 async fn revocation(db: TestDb) {
     let world = World::start(db).await;

@@ -8,11 +8,11 @@ use shuipiao_courier::sync::FAR_BEHIND_PAGES;
 use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::status::BookState;
 use shuipiao_shared::verdict::RejectReason;
-use shuipiao_tests::database::TestDb;
+use shuipiao_test_support::TestDb;
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::world::{World, accepted, rejected};
 
-crate::on_both_backends!(far_behind_device_loads_the_snapshot);
+shuipiao_test_support::on_both_backends!(far_behind_device_loads_the_snapshot);
 
 async fn far_behind_device_loads_the_snapshot(db: TestDb) {
     let world = World::start_with(db, |config| config.pull_page_size = 1).await;

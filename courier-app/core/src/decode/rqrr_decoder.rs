@@ -1,5 +1,5 @@
 //! rqrr (pure Rust, quirc port): kept as a second opinion. On real photos it reads 56 % at
-//! ~12 ms (FINDINGS), so it is never the only decoder.
+//! ~12 ms (docs/performance.md, "Decoders and frames"), so it is never the only decoder.
 
 use super::{DecodeError, Decoder};
 use crate::frame::Frame;

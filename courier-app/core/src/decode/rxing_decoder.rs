@@ -1,5 +1,5 @@
 //! rxing (a ZXing port), QR only, try-harder: the most robust decoder measured here (92 % of
-//! real photos at ~1 ms, FINDINGS). The plain pass reads the frame's luma in place; the closed
+//! real photos at ~1 ms; docs/performance.md, "Decoders and frames"). The plain pass reads the frame's luma in place; the closed
 //! pass also closes the binarised image (dilate, then erode), which joins modules that noise or
 //! blur broke apart. These are the steps of rxing's own pyramid reader (`FilteredImageReader`),
 //! kept apart so the scan loop can spread them over frames (`Chain::decode_within`).

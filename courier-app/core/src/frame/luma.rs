@@ -1,6 +1,6 @@
 //! Pixel-format converters into luma. Decoders only need brightness, so the YUV formats that
 //! cameras deliver are not colour-converted at all: their Y bytes are the luma plane already
-//! (≈ 0.3 ms per 720p frame versus ≈ 5 ms through RGB, see FINDINGS). RGB and MJPEG are the
+//! (≈ 0.3 ms per 720p frame versus ≈ 5 ms through RGB; docs/performance.md, "Decoders and frames"). RGB and MJPEG are the
 //! fallbacks for cameras that offer nothing else.
 
 use super::{Frame, FrameError, pixel_count};

@@ -1,4 +1,4 @@
-//! Enrollment and the sync client (DESIGN.md §5): reqwest over rustls on tokio, beside the
+//! Enrollment and the sync client (docs/protocol.md, "Sync API and versioning"): reqwest over rustls on tokio, beside the
 //! engine and never in its way.
 //!
 //! **Architecture Invariant:** the client opens its own connection to the device database and

@@ -1,4 +1,4 @@
-//! Device sync (DESIGN.md §5): push events, pull changed book statuses, fetch the status
+//! Device sync (docs/protocol.md, "Sync API and versioning"): push events, pull changed book statuses, fetch the status
 //! snapshot, ask where the stored chain ends.
 
 use axum::extract::State;

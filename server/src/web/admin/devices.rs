@@ -25,7 +25,7 @@ use crate::store::reports::DeviceActivity;
 use crate::web::admin::{Admin, Chrome, DoneQuery, PlainForm, done};
 use crate::web::{PageError, qr};
 
-/// Devices whose last upload is older than this are stale (DESIGN.md §4).
+/// Devices whose last upload is older than this are stale (docs/protocol.md, "Door verdict").
 pub(super) const STALE_AFTER_SECS: i64 = 24 * 3_600;
 /// Enrollment codes last a day.
 const CODE_TTL_SECS: i64 = 86_400;

@@ -18,7 +18,7 @@ async fn ok(response: support::Response) -> Value {
 
 #[tokio::test]
 async fn admin_builds_catalogue_staff_and_enterprise_orders() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, admin) = server.user("admin", Role::Admin, None).await;
     let call = |method: Method, path: &'static str, body: Option<Value>| {

@@ -10,7 +10,7 @@ use crate::support::{self, BODY_LIMIT, Body, NOW, audit};
 
 #[tokio::test]
 async fn login_sets_an_http_only_cookie_and_logout_ends_the_session() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, token) = server.user("admin", Role::Admin, None).await;
     let response = server
@@ -89,7 +89,7 @@ fn concrete(path: &str) -> String {
 /// (anything but 401/403), every other role gets 403, and no token gets 401.
 #[tokio::test]
 async fn route_role_matrix() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let store: &SqlStore = &server.store;
     let enterprise = store
@@ -205,7 +205,7 @@ async fn route_role_matrix() {
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_error_body() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, admin) = server.user("admin", Role::Admin, None).await;
     let bearer = format!("Bearer {admin}");
@@ -317,7 +317,7 @@ async fn bad_input_gets_a_clear_error_body() {
 
 #[tokio::test]
 async fn holders_see_only_their_own_books() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let cat = support::catalogue(&server.store, 4).await;
     let (_, operator) = server.user("operator", Role::Operator, None).await;

@@ -9,7 +9,7 @@ use crate::support::{self, NOW};
 
 #[tokio::test]
 async fn enrollment_is_one_time_and_tokens_work_until_disabled() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, admin) = server.user("admin", Role::Admin, None).await;
     let (courier, _) = server.user("courier", Role::Courier, None).await;

@@ -18,7 +18,7 @@ fn set_cookies(response: &support::Response) -> Vec<&str> {
 
 #[tokio::test]
 async fn pages_and_api_carry_the_security_headers() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let page = server
         .raw(Method::GET, "/login", &[], Body::Bytes(b""))
@@ -55,7 +55,7 @@ async fn pages_and_api_carry_the_security_headers() {
 
 #[tokio::test]
 async fn cookie_secure_marks_every_cookie() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start_with(&db, |config| config.cookie_secure = true).await;
     server.user("he", Role::Customer, None).await;
     let login = server
@@ -92,7 +92,7 @@ async fn cookie_secure_marks_every_cookie() {
 
 #[tokio::test]
 async fn page_behaviour_comes_from_the_script_file() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let script = server
         .raw(Method::GET, "/static/shuipiao.js", &[], Body::Bytes(b""))

@@ -108,7 +108,7 @@ fn retry_after(response: &support::Response) -> Duration {
 
 #[tokio::test]
 async fn api_password_login_is_limited_per_client() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = server(&db, |config| config.limits.login = Rate::new(3, 2)).await;
     server.user("lin", Role::Customer, None).await;
 
@@ -132,7 +132,7 @@ async fn api_password_login_is_limited_per_client() {
 
 #[tokio::test]
 async fn forwarded_for_from_an_untrusted_peer_does_not_escape_the_limit() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start_with(&db, |config| config.limits.login = Rate::new(2, 60)).await;
     for client in ["192.0.2.1", "192.0.2.2"] {
         let wrong = api_login(&server, client, "nobody", "guess").await;
@@ -148,7 +148,7 @@ async fn forwarded_for_from_an_untrusted_peer_does_not_escape_the_limit() {
 
 #[tokio::test]
 async fn wrong_passwords_lock_the_account_whoever_asks() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = server(&db, |config| {
         config.limits.login = Rate::new(0, 0);
         config.limits.password_failures = Rate::new(2, 2);
@@ -203,7 +203,7 @@ async fn login_form(
 
 #[tokio::test]
 async fn web_password_login_shows_a_page_when_limited() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = server(&db, |config| config.limits.login = Rate::new(2, 2)).await;
     server.user("wu", Role::Admin, None).await;
     let mut attacker = Browser::new(&server);
@@ -243,7 +243,7 @@ async fn phone_form(
 
 #[tokio::test]
 async fn sms_codes_are_limited_per_client_on_top_of_per_phone() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = server(&db, |config| config.limits.sms_code = Rate::new(2, 2)).await;
     let mut attacker = Browser::new(&server);
     attacker.forwarded_for = Some(ATTACKER);
@@ -287,7 +287,7 @@ async fn sms_codes_are_limited_per_client_on_top_of_per_phone() {
 
 #[tokio::test]
 async fn sms_sign_in_and_registration_are_limited_per_client() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = server(&db, |config| {
         config.limits.login = Rate::new(2, 2);
         config.limits.register = Rate::new(1, 2);
@@ -377,7 +377,7 @@ fn enroll_body(code: &str) -> Value {
 
 #[tokio::test]
 async fn failed_enrollments_are_limited_per_client_and_successes_are_free() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = server(&db, |config| config.limits.enroll = Rate::new(2, 2)).await;
     let (_, admin) = server.user("admin", Role::Admin, None).await;
     let (courier, _) = server.user("courier", Role::Courier, None).await;

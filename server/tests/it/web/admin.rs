@@ -57,7 +57,7 @@ fn csrf(browser: &Browser<'_>) -> String {
 
 #[tokio::test]
 async fn each_role_sees_its_own_menu() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, mut admin) = console(&server, "admin", Role::Admin).await;
     let page = admin.get("/admin").await;
@@ -95,7 +95,7 @@ async fn each_role_sees_its_own_menu() {
 
 #[tokio::test]
 async fn support_finds_revokes_and_reissues_a_book() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (fixture, mut operator) = console(&server, "op", Role::Operator).await;
     let book = &fixture.zhang[0];
@@ -206,7 +206,7 @@ async fn support_finds_revokes_and_reissues_a_book() {
 
 #[tokio::test]
 async fn the_support_inbox_assigns_and_closes_customer_problems() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (fixture, mut operator) = console(&server, "op", Role::Operator).await;
     let zhang = server.store.user_by_name("zhang").await.unwrap();
@@ -267,7 +267,7 @@ async fn the_support_inbox_assigns_and_closes_customer_problems() {
 
 #[tokio::test]
 async fn issuing_shows_a_preview_then_issues_to_members() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, mut operator) = console(&server, "op", Role::Operator).await;
     let accounts = server.store.accounts().await.unwrap();
@@ -320,7 +320,7 @@ async fn issuing_shows_a_preview_then_issues_to_members() {
 
 #[tokio::test]
 async fn an_over_redemption_is_resolved_from_the_queue() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (fixture, mut operator) = console(&server, "op", Role::Operator).await;
     let (_, admin_token) = server.user("admin2", Role::Admin, None).await;
@@ -374,7 +374,7 @@ async fn an_over_redemption_is_resolved_from_the_queue() {
 
 #[tokio::test]
 async fn keys_devices_and_users_are_managed_by_admins() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, mut admin) = console(&server, "admin", Role::Admin).await;
     let token = csrf(&admin);
@@ -637,12 +637,12 @@ async fn statistics_match_figures_computed_by_hand(db: TestDb) {
 
 #[tokio::test]
 async fn statistics_on_sqlite() {
-    statistics_match_figures_computed_by_hand(support::sqlite_db()).await;
+    statistics_match_figures_computed_by_hand(TestDb::sqlite()).await;
 }
 
 #[tokio::test]
 async fn statistics_on_postgres() {
-    if let Some(db) = support::postgres_db().await {
+    if let Some(db) = TestDb::postgres().await {
         statistics_match_figures_computed_by_hand(db).await;
     }
 }
@@ -695,12 +695,12 @@ async fn console_queries(db: TestDb) {
 
 #[tokio::test]
 async fn console_queries_on_sqlite() {
-    console_queries(support::sqlite_db()).await;
+    console_queries(TestDb::sqlite()).await;
 }
 
 #[tokio::test]
 async fn console_queries_on_postgres() {
-    if let Some(db) = support::postgres_db().await {
+    if let Some(db) = TestDb::postgres().await {
         console_queries(db).await;
     }
 }
@@ -783,12 +783,12 @@ async fn audit_log_pages(db: TestDb) {
 
 #[tokio::test]
 async fn audit_log_pages_on_sqlite() {
-    audit_log_pages(support::sqlite_db()).await;
+    audit_log_pages(TestDb::sqlite()).await;
 }
 
 #[tokio::test]
 async fn audit_log_pages_on_postgres() {
-    if let Some(db) = support::postgres_db().await {
+    if let Some(db) = TestDb::postgres().await {
         audit_log_pages(db).await;
     }
 }
@@ -797,7 +797,7 @@ async fn audit_log_pages_on_postgres() {
 /// one is shown on the device list with its time and error, an overlong error is refused.
 #[tokio::test]
 async fn devices_show_what_they_reported_when_pulling() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, mut admin) = console(&server, "admin", Role::Admin).await;
     let (_, admin_token) = server.user("admin2", Role::Admin, None).await;
@@ -905,19 +905,19 @@ async fn old_events_are_decoded_on_start(db: TestDb) {
 
 #[tokio::test]
 async fn old_events_are_decoded_on_sqlite() {
-    old_events_are_decoded_on_start(support::sqlite_db()).await;
+    old_events_are_decoded_on_start(TestDb::sqlite()).await;
 }
 
 #[tokio::test]
 async fn old_events_are_decoded_on_postgres() {
-    if let Some(db) = support::postgres_db().await {
+    if let Some(db) = TestDb::postgres().await {
         old_events_are_decoded_on_start(db).await;
     }
 }
 
 #[tokio::test]
 async fn support_filters_notifications_and_resends_a_dead_one() {
-    let db = support::sqlite_db();
+    let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, mut operator) = console(&server, "op", Role::Operator).await;
     let master = support::master();
