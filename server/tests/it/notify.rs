@@ -88,7 +88,7 @@ fn state_of(
 
 #[tokio::test]
 async fn each_channel_gets_its_own_payload_and_fails_on_its_own() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let store = support::open(&db).await;
     let (sms_gateway, wechat_gateway, push_gateway) = (
         Gateway::start().await,
@@ -221,7 +221,7 @@ async fn each_channel_gets_its_own_payload_and_fails_on_its_own() {
 
 #[tokio::test]
 async fn a_channel_turned_off_falls_back_to_sms_and_unbinding_stops_routing_there() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let store = support::open(&db).await;
     let sms_gateway = Gateway::start().await;
     let push_gateway = Gateway::start().await;
@@ -274,7 +274,7 @@ async fn a_channel_turned_off_falls_back_to_sms_and_unbinding_stops_routing_ther
 
 #[tokio::test]
 async fn failed_deliveries_back_off_then_succeed_or_dead_letter() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let store = support::open(&db).await;
     let gateway = Gateway::start().await;
     let dispatcher = http_dispatcher(&store, &gateway, 3);
@@ -366,7 +366,7 @@ async fn failed_deliveries_back_off_then_succeed_or_dead_letter() {
 
 #[tokio::test]
 async fn redemptions_and_expiry_are_told_once() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let store = &server.store;
     let catalogue = support::catalogue(store, 4).await;
@@ -453,7 +453,7 @@ async fn redemptions_and_expiry_are_told_once() {
 
 #[tokio::test]
 async fn the_app_binds_and_unbinds_a_push_token_over_http() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let master = support::master();
     let user = support::phone_customer(&server.store, "13600000001", "赵家").await;

@@ -4,7 +4,7 @@
 use axum::http::{Method, StatusCode};
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
-use shuipiao_server::config::{Config, DatabaseUrl, MasterKey};
+use shuipiao_server::config::{Config, MasterKey};
 use shuipiao_server::store::models::*;
 use shuipiao_server::store::{SqlStore, Store};
 use shuipiao_server::{auth, keys};

@@ -4,7 +4,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use shuipiao_server::store::models::Role;
 
-use crate::support;
+use crate::support::{self, TestDb};
 
 async fn ok(response: support::Response) -> Value {
     assert!(

@@ -6,7 +6,7 @@ use shuipiao_server::http::{Access, Surface, routes};
 use shuipiao_server::store::models::{AccountKind, NewAccount, Role};
 use shuipiao_server::store::{SqlStore, Store};
 
-use crate::support::{self, BODY_LIMIT, Body, NOW, audit};
+use crate::support::{self, BODY_LIMIT, Body, NOW, TestDb, audit};
 
 #[tokio::test]
 async fn login_sets_an_http_only_cookie_and_logout_ends_the_session() {

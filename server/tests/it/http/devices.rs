@@ -5,7 +5,7 @@ use serde_json::json;
 use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{NewEnrollmentCode, Role};
 
-use crate::support::{self, NOW};
+use crate::support::{self, NOW, TestDb};
 
 #[tokio::test]
 async fn enrollment_is_one_time_and_tokens_work_until_disabled() {

@@ -5,7 +5,7 @@ use axum::http::{Method, StatusCode};
 use shuipiao_server::http::CONTENT_SECURITY_POLICY;
 use shuipiao_server::store::models::Role;
 
-use crate::support::{self, Body, PASSWORD};
+use crate::support::{self, Body, PASSWORD, TestDb};
 
 fn set_cookies(response: &support::Response) -> Vec<&str> {
     response

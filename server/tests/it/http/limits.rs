@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use shuipiao_server::config::{Config, Rate};
 use shuipiao_server::store::models::Role;
 
-use crate::support::{self, Body, PASSWORD, TestServer};
+use crate::support::{self, Body, PASSWORD, TestDb, TestServer};
 use crate::web::Browser;
 
 const ATTACKER: &str = "203.0.113.7";

@@ -9,7 +9,7 @@ use crate::support;
 
 #[tokio::test]
 async fn openapi_document_matches_snapshot() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let response = server
         .call(Method::GET, "/api/v1/openapi.json", None, None)

@@ -38,7 +38,7 @@ fn client_trusting(cert_pem: &str) -> reqwest::Client {
 async fn serves_https_with_the_configured_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let (tls, cert_pem) = self_signed(dir.path(), "server");
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start_with(&db, |config: &mut Config| config.tls = Some(tls)).await;
     let port = server.addr.rsplit_once(':').unwrap().1;
     let client = client_trusting(&cert_pem);
@@ -139,7 +139,7 @@ async fn unusable_tls_files_stop_the_server_with_the_reason() {
         ),
     ];
     for (tls, reason) in cases {
-        let db = TestDb::sqlite();
+        let db = support::TestDb::sqlite();
         let store = support::open(&db).await;
         let config = Config {
             database_url: db.url.clone(),

@@ -120,7 +120,7 @@ async fn an_admin_issues_revokes_resolves_and_exports() {
     let Some(driver) = driver().await else {
         return;
     };
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     demo::fill(
         &server.store,

@@ -153,7 +153,7 @@ async fn a_customer_finds_a_book_and_its_qr_scans_back_to_the_credential() {
     let Some(driver) = driver().await else {
         return;
     };
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let fixture = wallet_fixture(&server).await;
     let base = format!("http://{}", server.addr);

@@ -37,7 +37,7 @@ async fn the_wallet_shows_a_rotating_code_that_a_screenshot_cannot_replay() {
     let Some(driver) = driver().await else {
         return;
     };
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let fixture = holder_fixture(&server).await;
     let base = format!("http://{}", server.addr);

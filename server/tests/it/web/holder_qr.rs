@@ -69,7 +69,7 @@ fn hex(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn a_holder_binds_a_book_and_only_a_current_proof_draws_its_code() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let fixture = holder_fixture(&server).await;
     let old = fixture.bound_package_book.id;

@@ -79,7 +79,7 @@ async fn referrer_of(db: &support::TestDb, username_phone_user: u64) -> Option<i
 #[tokio::test]
 async fn a_courier_qr_sign_up_is_attributed_and_gets_the_welcome_gift() {
     sqlx::any::install_default_drivers();
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let (server, gateway) = server_with_gateway(&db).await;
     let (courier, _) = server.user("courier1", Role::Courier, None).await;
     let staff_code = signup::referral_code(courier.id);
@@ -128,7 +128,7 @@ async fn a_courier_qr_sign_up_is_attributed_and_gets_the_welcome_gift() {
 
 #[tokio::test]
 async fn a_registration_whose_gifts_cannot_be_issued_stores_nothing() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let gateway = Gateway::start().await;
     let sms = gateway.config();
     let server = support::start_with(&db, |config: &mut Config| {
@@ -173,7 +173,7 @@ async fn a_registration_whose_gifts_cannot_be_issued_stores_nothing() {
 
 #[tokio::test]
 async fn customers_sign_in_by_sms_code_or_phone_and_password() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let (server, gateway) = server_with_gateway(&db).await;
     let master = support::master();
     let phone = shuipiao_server::pii::Phone::parse("13611112222").unwrap();
@@ -289,7 +289,7 @@ async fn customers_sign_in_by_sms_code_or_phone_and_password() {
 
 #[tokio::test]
 async fn referrals_reward_both_once_and_not_from_a_farming_browser() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let (server, gateway) = server_with_gateway(&db).await;
 
     let mut alice = Browser::new(&server);
@@ -373,7 +373,7 @@ async fn referrals_reward_both_once_and_not_from_a_farming_browser() {
 
 #[tokio::test]
 async fn codes_are_rate_limited_and_die_after_five_wrong_guesses() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let (server, gateway) = server_with_gateway(&db).await;
     let mut browser = Browser::new(&server);
     browser.get("/wallet/register").await;

@@ -10,7 +10,7 @@ use crate::support::{self, audit};
 
 #[tokio::test]
 async fn points_from_deliveries_buy_gifts_while_stock_lasts() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let fixture = wallet_fixture(&server).await;
     let store = &server.store;
@@ -86,7 +86,7 @@ async fn points_from_deliveries_buy_gifts_while_stock_lasts() {
 
 #[tokio::test]
 async fn feedback_reaches_the_support_inbox_and_names_the_courier() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let fixture = wallet_fixture(&server).await;
     let mut zhang = Browser::new(&server);

@@ -8,7 +8,7 @@ use crate::support;
 
 #[tokio::test]
 async fn sign_in_needs_the_form_token_and_the_right_password() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     wallet_fixture(&server).await;
 
@@ -75,7 +75,7 @@ async fn sign_in_needs_the_form_token_and_the_right_password() {
 
 #[tokio::test]
 async fn after_sign_in_only_same_site_paths_are_followed() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     wallet_fixture(&server).await;
     for next in [
@@ -103,7 +103,7 @@ async fn after_sign_in_only_same_site_paths_are_followed() {
 
 #[tokio::test]
 async fn the_wallet_lists_filters_and_explains_each_book() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let fixture = wallet_fixture(&server).await;
     let mut browser = Browser::new(&server);
@@ -192,7 +192,7 @@ async fn the_wallet_lists_filters_and_explains_each_book() {
 
 #[tokio::test]
 async fn holders_never_see_another_holders_book() {
-    let db = TestDb::sqlite();
+    let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
     let fixture = wallet_fixture(&server).await;
     let mut wang = Browser::new(&server);
