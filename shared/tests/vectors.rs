@@ -665,7 +665,7 @@ fn verdicts_file(k: &Keys) -> Value {
         })
         .collect();
     json!({
-        "description": "The door decision (docs/protocol.md, "Door verdict") for one scan: credential text, the device's view of the book, and the device context, against the keyring bundle below (verified with root_public_key).",
+        "description": "The door decision (docs/protocol.md, section Door verdict) for one scan: credential text, the device's view of the book, and the device context, against the keyring bundle below (verified with root_public_key).",
         "root_public_key": hex(k.root.verifying_key().as_bytes()),
         "keyring_bundle": hex(&keyring_v3(k).sign(&k.root)),
         "policy": FreshnessPolicy::default(),
@@ -826,7 +826,7 @@ fn events_file(k: &Keys) -> Value {
         .map(|e| json!({"event": e, "record": hex(&e.to_bytes()), "hash": hex(&e.hash())}))
         .collect();
     json!({
-        "description": "Device events and hash chains (docs/protocol.md, "Events and the hash chain"). `events` lists a valid chain of device 7 with each event's JSON form, its record bytes and its hash. Each case verifies a list of records from the genesis tip with device_public_key and expects either the final tip or the first broken link.",
+        "description": "Device events and hash chains (docs/protocol.md, section Events and the hash chain). `events` lists a valid chain of device 7 with each event's JSON form, its record bytes and its hash. Each case verifies a list of records from the genesis tip with device_public_key and expects either the final tip or the first broken link.",
         "device_seed": hex(&[0x21; 32]),
         "device_public_key": hex(k.device.verifying_key().as_bytes()),
         "device_id": 7,
@@ -910,7 +910,7 @@ fn ledger_file() -> Value {
         key_compromised_at: Some(NOW + 1),
     };
     json!({
-        "description": "Conflict resolution (docs/protocol.md, "Ledger"): a book's ledger from its events in any order. Expected redemptions are listed in ledger order (scanned_at, device_id, device_seq).",
+        "description": "Conflict resolution (docs/protocol.md, section Ledger): a book's ledger from its events in any order. Expected redemptions are listed in ledger order (scanned_at, device_id, device_seq).",
         "cases": [
             case("offline double spend of a 1-unit ticket", units(1), vec![b, a],
                 vec![(&a, "counted", None), (&b, "over_redeemed", None)], 1),
