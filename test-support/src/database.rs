@@ -106,7 +106,11 @@ impl TestDb {
     /// theirs to the throw-away cluster; long runs such as the benchmarks remove each one.
     pub async fn remove(self) -> Result<(), sqlx::Error> {
         if let Some((cluster, name)) = &self.postgres {
-            execute(cluster, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            execute(
+                cluster,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await?;
         }
         Ok(())
     }

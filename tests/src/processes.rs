@@ -13,8 +13,8 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use shuipiao_test_support::TestDb;
 use crate::server::{ADMIN, PASSWORD, master_key_hex};
+use shuipiao_test_support::TestDb;
 
 /// Path of a workspace binary built into the same target directory as this test.
 ///

@@ -6,11 +6,11 @@ use shuipiao_server::config::Config;
 use shuipiao_shared::ids::EventId;
 use shuipiao_shared::verdict::RejectReason;
 
-use shuipiao_test_support::TestDb;
 use crate::device::Device;
 use crate::inspect::ServerView;
 use crate::plant::Plant;
 use crate::server::InProcessServer;
+use shuipiao_test_support::TestDb;
 
 /// Database, server and plant.
 pub struct World {

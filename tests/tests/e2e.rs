@@ -33,4 +33,3 @@ mod e2e {
     pub mod snapshot;
     pub mod two_instances;
 }
-

@@ -18,9 +18,9 @@ use shuipiao_shared::event::{ChainTip, verify_chain};
 use shuipiao_shared::ids::{EventId, ScopeId};
 use shuipiao_shared::ledger::Outcome;
 use shuipiao_test_support::TestDb;
+use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::processes::courier_command;
-use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -10,11 +10,11 @@ use shuipiao_courier::engine::OutcomeKind;
 use shuipiao_shared::event::EventBody;
 use shuipiao_shared::ids::{BookId, ScopeId};
 use shuipiao_test_support::TestDb;
+use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::device::Device;
 use shuipiao_tests::inspect::live_redemptions;
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::proxy::{FaultProxy, Plan};
-use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::world::World;
 
 shuipiao_test_support::on_both_backends!(sync_through_a_faulty_network);

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::status::BookState;
 use shuipiao_test_support::TestDb;
+use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::device::Device;
 use shuipiao_tests::inspect::ServerView;
 use shuipiao_tests::plant::{BUCKET, Plant};
 use shuipiao_tests::processes::{ServerProcess, create_admin};
 use shuipiao_tests::proxy::FaultProxy;
-use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::world::accepted;
 
 shuipiao_test_support::on_both_backends!(server_killed_during_push);

@@ -29,12 +29,12 @@ use shuipiao_shared::ids::{BookId, EventId, ScopeId};
 use shuipiao_shared::status::{BookState, StatusRow};
 use shuipiao_shared::sync::{MAX_PUSH_EVENTS, PullResponse, PushResult, PushVerdict};
 use shuipiao_test_support::TestDb;
+use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::inspect::ServerView;
 use shuipiao_tests::keyed::{self, KeyedDevice, PushFailure};
 use shuipiao_tests::plant::{BUCKET, Plant};
 use shuipiao_tests::processes::{ServerProcess, create_admin};
 use shuipiao_tests::proxy::{FaultProxy, Plan};
-use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::world::World;
 
 const BOOKS: usize = 6;
