@@ -83,7 +83,11 @@ pub async fn create_code<S: Store>(
 }
 
 /// Scopes a user's devices serve: anywhere, plus every scope naming their region or store.
-async fn scopes_served<S: Store>(store: &S, user: &User) -> Result<Vec<NamedScope>, StoreError> {
+/// Told to a device at enrollment, and what the server checks its redemptions against on push.
+pub(crate) async fn scopes_served<S: Store>(
+    store: &S,
+    user: &User,
+) -> Result<Vec<NamedScope>, StoreError> {
     let outlets = store.outlets().await?;
     let outlet = user
         .spec

@@ -54,6 +54,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261204000201, "notify_channels"),
     migration!(20261204000301, "books_flagged"),
     migration!(20261204000401, "holder_bound"),
+    migration!(20261207000101, "review_reasons"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shuipiao_shared::event::{ChainTip, SignedEvent};
-use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
 use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
@@ -1163,12 +1163,13 @@ impl Store for SqlStore {
         &self,
         device: &Device,
         events: &[SignedEvent],
+        served: &[ScopeId],
         now: i64,
     ) -> StoreResult<Vec<PushResult>> {
         let signature_ok =
             events::check_signatures(&self.signature_checkers, device, events).await?;
         let mut tx = self.begin_write().await?;
-        let results = events::ingest(&mut tx, device, events, &signature_ok, now).await?;
+        let results = events::ingest(&mut tx, device, events, &signature_ok, served, now).await?;
         tx.commit().await?;
         Ok(results)
     }
@@ -1221,7 +1222,7 @@ impl Store for SqlStore {
         note: &str,
         now: i64,
         audit: &AuditEntry,
-    ) -> StoreResult<StatusRow> {
+    ) -> StoreResult<Option<StatusRow>> {
         let mut tx = self.begin_write().await?;
         let row =
             events::resolve(&mut tx, target, resolution_id, action, operator, note, now).await?;
@@ -1246,7 +1247,7 @@ impl Store for SqlStore {
             .fetch_one(&self.pool)
             .await?;
         let open_reviews: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM review_queue WHERE resolution_event_id IS NULL",
+            "SELECT COUNT(DISTINCT event_id) FROM review_queue WHERE resolution_event_id IS NULL",
         )
         .fetch_one(&self.pool)
         .await?;
