@@ -121,8 +121,16 @@ pub async fn enroll<S: Store>(
     if name.is_empty() || name.chars().count() > 64 {
         return Err(EnrollError::Invalid("设备名称必须为 1–64 个字符"));
     }
-    if VerifyingKey::from_bytes(&request.device_pubkey).is_err() {
-        return Err(EnrollError::Invalid("设备公钥无效"));
+    // A small-order point would let anyone "sign" events that verify under it (the same rule
+    // as for holder keys, `rotating_qr::holder_key`).
+    match VerifyingKey::from_bytes(&request.device_pubkey) {
+        Ok(key) if !key.is_weak() => {}
+        Ok(_) => {
+            return Err(EnrollError::Invalid(
+                "设备公钥无效(弱密钥),请在设备上重新生成密钥后再注册",
+            ));
+        }
+        Err(_) => return Err(EnrollError::Invalid("设备公钥无效")),
     }
     let secret = token::secret();
     let device = store

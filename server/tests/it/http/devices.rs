@@ -1,11 +1,13 @@
-//! Device enrollment and device tokens.
+//! Device enrollment and device tokens: one-time codes, sound keys, disabled devices.
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{NewEnrollmentCode, Role};
 
-use crate::support::{self, NOW};
+use crate::support::{self, NOW, TestDb, on_both_backends};
+
+on_both_backends!(weak_device_keys_are_refused_at_enrollment);
 
 #[tokio::test]
 async fn enrollment_is_one_time_and_tokens_work_until_disabled() {
@@ -169,4 +171,64 @@ async fn enrollment_is_one_time_and_tokens_work_until_disabled() {
             && actions.contains(&"device.enrollment_code".to_string()),
         "{actions:?}"
     );
+}
+
+/// A device key of small order would let anyone sign events that verify under it; holder keys
+/// already refuse them. Enrollment refuses them with a clear message and keeps the code.
+async fn weak_device_keys_are_refused_at_enrollment(db: TestDb) {
+    let server = support::start(&db).await;
+    let (_, admin) = server.user("admin", Role::Admin, None).await;
+    let (courier, _) = server.user("courier", Role::Courier, None).await;
+    let code = server
+        .call(
+            Method::POST,
+            "/api/v1/devices/enrollment-codes",
+            Some(&admin),
+            Some(json!({ "user_id": courier.id.0 })),
+        )
+        .await;
+    let code = code.json["code"].as_str().unwrap().to_string();
+    let enroll = |pubkey: String| {
+        let (server, code) = (&server, code.clone());
+        async move {
+            server
+                .call(
+                    Method::POST,
+                    "/api/v1/devices/enroll",
+                    None,
+                    Some(json!({ "code": code, "device_pubkey": pubkey, "name": "张师傅的手机" })),
+                )
+                .await
+        }
+    };
+    // The identity, the point of order 2 and a point of order 4, as Ed25519 encodes them.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut order_two = [0xff; 32];
+    order_two[0] = 0xec;
+    order_two[31] = 0x7f;
+    let order_four = [0u8; 32];
+    for weak in [identity, order_two, order_four] {
+        let refused = enroll(data_encoding::HEXLOWER.encode(&weak)).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{:?}",
+            refused.json
+        );
+        assert!(
+            refused.json["message"].as_str().unwrap().contains("弱密钥"),
+            "{:?}",
+            refused.json
+        );
+    }
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let enrolled = enroll(data_encoding::HEXLOWER.encode(key.verifying_key().as_bytes())).await;
+    assert_eq!(
+        enrolled.status,
+        StatusCode::OK,
+        "the code survives a refused key: {:?}",
+        enrolled.json
+    );
+    assert!(server.store.devices().await.unwrap().len() == 1);
 }
