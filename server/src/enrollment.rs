@@ -50,6 +50,9 @@ pub async fn create_code<S: Store>(
     now: i64,
 ) -> Result<IssuedCode, EnrollError> {
     let user = store.user(user_id).await?;
+    if user.disabled_at.is_some() {
+        return Err(EnrollError::Invalid("该用户已停用,不能生成设备注册码"));
+    }
     match user.spec.role {
         Role::Courier => {}
         Role::StoreStaff if user.spec.outlet_id.is_some() => {}

@@ -469,7 +469,8 @@ pub trait Store: Clone + Send + Sync + 'static {
         now: i64,
         audit: &AuditEntry,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Uses a code once and enrolls a device; `NotFound` if the code is unknown, used or expired.
+    /// Uses a code once and enrolls a device; `NotFound` if the code is unknown, used or
+    /// expired, or its user has been disabled since it was made.
     fn enroll_device(
         &self,
         code_hash: &[u8],
@@ -588,7 +589,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Notifications queued since `since` that were given up on (every delivery attempt failed).
     fn dead_notifications(&self, since: i64) -> impl Future<Output = StoreResult<i64>> + Send;
-    /// Sets a user's role and whether they are disabled (disabling ends their sessions).
+    /// Sets a user's role and whether they are disabled. Disabling ends their sessions and
+    /// disables their devices, each with its own `device.disable` audit entry by the same actor,
+    /// in the same transaction; enabling the user again leaves the devices disabled.
     fn update_user(
         &self,
         id: UserId,

@@ -122,6 +122,34 @@ pub(crate) async fn lock_status_clock(conn: &mut AnyConnection) -> StoreResult<(
     Ok(())
 }
 
+/// Disables every enabled device of `user`, each with a `device.disable` audit entry by
+/// `actor`: a disabled courier's phone must stop pushing, not only their sign-in.
+async fn disable_devices_of(
+    conn: &mut AnyConnection,
+    user: UserId,
+    actor: Option<UserId>,
+    now: i64,
+) -> StoreResult<()> {
+    let disabled: Vec<i64> = sqlx::query_scalar(
+        "UPDATE devices SET disabled_at = $1 WHERE user_id = $2 AND disabled_at IS NULL \
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(user.0 as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    for device in disabled {
+        let audit = AuditEntry::new(
+            actor,
+            "device.disable",
+            format!("device:{device}"),
+            serde_json::json!({ "user_disabled": user.0 }),
+        );
+        insert_audit(conn, &audit, now).await?;
+    }
+    Ok(())
+}
+
 async fn insert_book(
     conn: &mut AnyConnection,
     book: &NewBook,
@@ -1088,8 +1116,9 @@ impl Store for SqlStore {
     ) -> StoreResult<Device> {
         let mut tx = self.begin_write().await?;
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT user_id FROM enrollment_codes \
-             WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+            "SELECT c.user_id FROM enrollment_codes c JOIN users u ON u.id = c.user_id \
+             WHERE c.code_hash = $1 AND c.used_at IS NULL AND c.expires_at > $2 \
+             AND u.disabled_at IS NULL",
         )
         .bind(code_hash)
         .bind(now)
@@ -1344,6 +1373,9 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         let user = reports::update_user(&mut tx, id, role, disabled, now).await?;
         insert_audit(&mut tx, audit, now).await?;
+        if disabled {
+            disable_devices_of(&mut tx, id, audit.actor, now).await?;
+        }
         tx.commit().await?;
         Ok(user)
     }
