@@ -363,34 +363,39 @@ impl Store for SqlStore {
     }
 
     async fn scopes(&self) -> StoreResult<Vec<Scope>> {
+        // Three statements whatever the number of scopes: every push reads them (the scopes a
+        // device serves), so no statement per scope.
         let mut conn = self.pool.acquire().await?;
         let found: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM scopes ORDER BY id")
             .fetch_all(&mut *conn)
             .await?;
-        let mut scopes = Vec::with_capacity(found.len());
-        for (id, name) in found {
-            let region_ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT region_id FROM scope_regions WHERE scope_id = $1 ORDER BY region_id",
-            )
-            .bind(id)
+        let members = |sql| sqlx::query_as::<_, (i64, i64)>(sql);
+        let regions = members("SELECT scope_id, region_id FROM scope_regions ORDER BY 1, 2")
             .fetch_all(&mut *conn)
             .await?;
-            let outlet_ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT outlet_id FROM scope_outlets WHERE scope_id = $1 ORDER BY outlet_id",
-            )
-            .bind(id)
+        let outlets = members("SELECT scope_id, outlet_id FROM scope_outlets ORDER BY 1, 2")
             .fetch_all(&mut *conn)
             .await?;
-            scopes.push(Scope {
-                id: shuipiao_shared::ids::ScopeId(
-                    u32::try_from(id).map_err(|_| rows::corrupt("scopes.id"))?,
-                ),
-                name,
-                region_ids,
-                outlet_ids,
-            });
-        }
-        Ok(scopes)
+        let of = |pairs: &[(i64, i64)], scope: i64| -> Vec<i64> {
+            pairs
+                .iter()
+                .filter(|(id, _)| *id == scope)
+                .map(|(_, member)| *member)
+                .collect()
+        };
+        found
+            .into_iter()
+            .map(|(id, name)| {
+                Ok(Scope {
+                    id: shuipiao_shared::ids::ScopeId(
+                        u32::try_from(id).map_err(|_| rows::corrupt("scopes.id"))?,
+                    ),
+                    name,
+                    region_ids: of(&regions, id),
+                    outlet_ids: of(&outlets, id),
+                })
+            })
+            .collect()
     }
 
     async fn create_package(
