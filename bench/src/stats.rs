@@ -119,11 +119,14 @@ async fn store_history(
         });
         let record = server.store.device(device.id).await?;
         for events in chain.chunks(MAX_PUSH_EVENTS) {
-            server
-                .store
-                .push_events(&record, events, shuipiao_server::unix_now())
-                .await
-                .context("store the history")?;
+            shuipiao_server::sync::push(
+                &server.store,
+                &record,
+                events,
+                shuipiao_server::unix_now(),
+            )
+            .await
+            .context("store the history")?;
         }
         stored += chain.len();
     }

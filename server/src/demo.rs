@@ -40,6 +40,9 @@ pub enum DemoError {
     /// Hashing a password failed.
     #[error(transparent)]
     Password(#[from] password::HashError),
+    /// Pushing the season's events failed.
+    #[error(transparent)]
+    Push(#[from] crate::sync::PushError),
 }
 
 /// What the demo made.
@@ -535,7 +538,7 @@ pub async fn fill<S: Store>(
     }
     for device in &mut devices {
         for batch in device.pending.chunks(200) {
-            store.push_events(&device.device, batch, now).await?;
+            crate::sync::push(store, &device.device, batch, now).await?;
             maker.summary.events += batch.len();
         }
         device.pending.clear();

@@ -50,6 +50,9 @@ pub async fn create_code<S: Store>(
     now: i64,
 ) -> Result<IssuedCode, EnrollError> {
     let user = store.user(user_id).await?;
+    if user.disabled_at.is_some() {
+        return Err(EnrollError::Invalid("该用户已停用,不能生成设备注册码"));
+    }
     match user.spec.role {
         Role::Courier => {}
         Role::StoreStaff if user.spec.outlet_id.is_some() => {}
@@ -83,7 +86,11 @@ pub async fn create_code<S: Store>(
 }
 
 /// Scopes a user's devices serve: anywhere, plus every scope naming their region or store.
-async fn scopes_served<S: Store>(store: &S, user: &User) -> Result<Vec<NamedScope>, StoreError> {
+/// Told to a device at enrollment, and what the server checks its redemptions against on push.
+pub(crate) async fn scopes_served<S: Store>(
+    store: &S,
+    user: &User,
+) -> Result<Vec<NamedScope>, StoreError> {
     let outlets = store.outlets().await?;
     let outlet = user
         .spec
@@ -117,8 +124,16 @@ pub async fn enroll<S: Store>(
     if name.is_empty() || name.chars().count() > 64 {
         return Err(EnrollError::Invalid("设备名称必须为 1–64 个字符"));
     }
-    if VerifyingKey::from_bytes(&request.device_pubkey).is_err() {
-        return Err(EnrollError::Invalid("设备公钥无效"));
+    // A small-order point would let anyone "sign" events that verify under it (the same rule
+    // as for holder keys, `rotating_qr::holder_key`).
+    match VerifyingKey::from_bytes(&request.device_pubkey) {
+        Ok(key) if !key.is_weak() => {}
+        Ok(_) => {
+            return Err(EnrollError::Invalid(
+                "设备公钥无效(弱密钥),请在设备上重新生成密钥后再注册",
+            ));
+        }
+        Err(_) => return Err(EnrollError::Invalid("设备公钥无效")),
     }
     let secret = token::secret();
     let device = store

@@ -20,6 +20,7 @@ pub mod rewards;
 pub mod rotating_qr;
 pub mod signup;
 pub mod store;
+pub mod sync;
 pub mod tls;
 pub mod wallet;
 pub mod web;

@@ -98,10 +98,11 @@ pub enum PushVerdict {
     Rejected,
 }
 
-/// Why an event was not stored. Only a broken chain or a reused id is refused: an event whose
-/// link and signature are sound is a fact and is stored, and anything odd about its content
-/// (a book this server does not know, a void of another device's redemption) goes to the review
-/// queue with a `conflict` verdict, so one odd event never stalls a device's chain.
+/// Why an event was not stored. Only a broken chain, a reused id or a number no store can hold
+/// is refused: an event whose link and signature are sound is a fact and is stored, and
+/// anything odd about its content (a book this server does not know, a void of another device's
+/// redemption, a redemption outside the book's terms) goes to the review queue with a
+/// `conflict` verdict, so one odd event never stalls an honest device's chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum PushRejection {
@@ -114,6 +115,25 @@ pub enum PushRejection {
     },
     /// The event arrived after an earlier one in the batch was rejected; resend it later.
     AfterRejected,
+    /// A number in the event is larger than the server can store (`2^63 - 1`); no honest
+    /// device writes one. Added to version 1 after the other kinds: a device that does not know
+    /// it fails to read the answer, which only a device sending such numbers ever gets.
+    OutOfRange {
+        /// Which number.
+        field: EventField,
+    },
+}
+
+/// A number of a pushed event, as named in [`PushRejection::OutOfRange`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventField {
+    /// `device_seq`.
+    DeviceSeq,
+    /// `scanned_at`.
+    ScannedAt,
+    /// The `book_id` of a redemption or a void.
+    BookId,
 }
 
 impl PushRejection {
@@ -278,6 +298,23 @@ mod optional_blob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_rejections_name_the_field_and_are_final() {
+        let rejection = PushRejection::OutOfRange {
+            field: EventField::BookId,
+        };
+        let text = serde_json::to_string(&rejection).unwrap();
+        assert_eq!(text, r#"{"kind":"out_of_range","field":"book_id"}"#);
+        assert_eq!(
+            serde_json::from_str::<PushRejection>(&text).unwrap(),
+            rejection
+        );
+        assert!(
+            !rejection.is_retryable(),
+            "resending the same event cannot help"
+        );
+    }
 
     #[test]
     fn pull_query_report_fields_are_optional_both_ways() {

@@ -179,6 +179,80 @@ pub trait StatusView {
     fn stale_units_total(&self) -> u32;
 }
 
+/// What a book's own terms allow: when, where and for which product it may be redeemed.
+///
+/// The door checks them in [`decide`]; the server checks every pushed redemption against the
+/// book's stored terms with the same two functions, so a modified device cannot redeem outside
+/// them unnoticed, and an honest device is never flagged for what the door accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UseTerms {
+    /// Product the units are for.
+    pub product: ProductCode,
+    /// Where it may be redeemed; [`ScopeId::ANYWHERE`] for everywhere.
+    pub scope: ScopeId,
+    /// First valid second (unix, UTC).
+    pub valid_from: u32,
+    /// Last valid second (unix, UTC), inclusive.
+    pub valid_until: u32,
+}
+
+impl UseTerms {
+    /// The terms a credential carries.
+    pub fn of(credential: &Credential) -> UseTerms {
+        UseTerms {
+            product: credential.product,
+            scope: credential.scope,
+            valid_from: credential.valid_from,
+            valid_until: credential.valid_until,
+        }
+    }
+
+    /// Whether the book is valid at `at` (unix seconds): [`RejectReason::NotYetValid`] before
+    /// its first second, [`RejectReason::Expired`] after its last.
+    pub fn check_time(&self, at: u64) -> Result<(), RejectReason> {
+        if at < u64::from(self.valid_from) {
+            return Err(RejectReason::NotYetValid);
+        }
+        if at > u64::from(self.valid_until) {
+            return Err(RejectReason::Expired);
+        }
+        Ok(())
+    }
+
+    /// Whether a device serving `scopes` may redeem the book: [`RejectReason::OutOfScope`].
+    pub fn check_scope(&self, scopes: &[ScopeId]) -> Result<(), RejectReason> {
+        if self.scope != ScopeId::ANYWHERE && !scopes.contains(&self.scope) {
+            return Err(RejectReason::OutOfScope);
+        }
+        Ok(())
+    }
+
+    /// Whether `product` may be delivered on the book: [`RejectReason::WrongProduct`].
+    pub fn check_product(&self, product: ProductCode) -> Result<(), RejectReason> {
+        if self.product != product {
+            return Err(RejectReason::WrongProduct);
+        }
+        Ok(())
+    }
+
+    /// Every term a redemption of `product` at `at` by a device serving `scopes` breaks, in the
+    /// order the door checks them (the door stops at the first; a reviewer wants them all).
+    pub fn breaches(
+        &self,
+        at: u64,
+        scopes: &[ScopeId],
+        product: ProductCode,
+    ) -> impl Iterator<Item = RejectReason> {
+        [
+            self.check_time(at),
+            self.check_scope(scopes),
+            self.check_product(product),
+        ]
+        .into_iter()
+        .filter_map(Result::err)
+    }
+}
+
 /// The circumstances of one scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DoorContext<'a> {
@@ -284,11 +358,9 @@ pub fn decide_parsed(
     if credential.valid_from < key.not_before || credential.valid_until > key.not_after {
         return reject(RejectReason::BadSignature);
     }
-    if ctx.now < u64::from(credential.valid_from) {
-        return reject(RejectReason::NotYetValid);
-    }
-    if ctx.now > u64::from(credential.valid_until) {
-        return reject(RejectReason::Expired);
+    let terms = UseTerms::of(&credential);
+    if let Err(reason) = terms.check_time(ctx.now) {
+        return reject(reason);
     }
     match rotating.map(|code| code.proof_time(ctx.now)) {
         None | Some(ProofTime::Current) => {}
@@ -299,11 +371,11 @@ pub fn decide_parsed(
     if book.revoked {
         return reject(RejectReason::Revoked);
     }
-    if credential.scope != ScopeId::ANYWHERE && !ctx.scopes.contains(&credential.scope) {
-        return reject(RejectReason::OutOfScope);
+    if let Err(reason) = terms.check_scope(ctx.scopes) {
+        return reject(reason);
     }
-    if credential.product != ctx.product {
-        return reject(RejectReason::WrongProduct);
+    if let Err(reason) = terms.check_product(ctx.product) {
+        return reject(reason);
     }
     let left = credential.units.saturating_sub(book.used_units);
     if left == 0 {
@@ -376,5 +448,53 @@ impl Verdict {
             }
             Verdict::Reject { credential, .. } => credential.map(|c| c.book_id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_terms_bound_time_scope_and_product() {
+        let terms = UseTerms {
+            product: ProductCode(189),
+            scope: ScopeId(7),
+            valid_from: 100,
+            valid_until: 200,
+        };
+        assert_eq!(terms.check_time(99), Err(RejectReason::NotYetValid));
+        assert_eq!(terms.check_time(100), Ok(()));
+        assert_eq!(terms.check_time(200), Ok(()), "the last second is valid");
+        assert_eq!(terms.check_time(201), Err(RejectReason::Expired));
+        assert_eq!(terms.check_time(u64::MAX), Err(RejectReason::Expired));
+        let served = [ScopeId::ANYWHERE, ScopeId(7)];
+        assert_eq!(terms.check_scope(&served), Ok(()));
+        assert_eq!(
+            terms.check_scope(&[ScopeId::ANYWHERE]),
+            Err(RejectReason::OutOfScope)
+        );
+        assert_eq!(terms.check_product(ProductCode(189)), Ok(()));
+        assert_eq!(
+            terms.check_product(ProductCode(113)),
+            Err(RejectReason::WrongProduct)
+        );
+        let anywhere = UseTerms {
+            scope: ScopeId::ANYWHERE,
+            ..terms
+        };
+        assert_eq!(anywhere.check_scope(&[]), Ok(()));
+        assert_eq!(terms.breaches(150, &served, ProductCode(189)).count(), 0);
+        assert_eq!(
+            terms
+                .breaches(201, &[], ProductCode(113))
+                .collect::<Vec<_>>(),
+            [
+                RejectReason::Expired,
+                RejectReason::OutOfScope,
+                RejectReason::WrongProduct
+            ],
+            "every breach, in the door's order"
+        );
     }
 }

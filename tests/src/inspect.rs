@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use shuipiao_server::config::DatabaseUrl;
-use shuipiao_server::store::models::{Book, KeyPurpose, ReviewItem};
+use shuipiao_server::store::models::{Book, KeyPurpose, ReviewItem, ReviewReason};
 use shuipiao_server::store::{SqlStore, Store};
 use shuipiao_shared::event::{EventBody, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, UserId};
@@ -353,7 +353,14 @@ impl ServerView {
             .review
             .iter()
             .filter(|item| item.resolution.is_none())
-            .filter(|item| item.reason == "over_redeemed" || item.reason == "after_revocation")
+            .filter(|item| {
+                item.reasons.iter().any(|reason| {
+                    matches!(
+                        reason,
+                        ReviewReason::OverRedeemed | ReviewReason::AfterRevocation
+                    )
+                })
+            })
             .map(|item| item.event_id)
             .collect();
         let name = |id: &EventId| self.events.get(id).map_or_else(|| id.to_string(), describe);

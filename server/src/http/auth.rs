@@ -111,12 +111,25 @@ async fn device_of<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result
     if !token::matches(secret, &device.token_hash) {
         return Err(ApiError::unauthorized());
     }
-    if device.disabled_at.is_some() {
-        return Err(ApiError::new(
+    let disabled = |message| {
+        ApiError::new(
             axum::http::StatusCode::FORBIDDEN,
             ErrorCode::DeviceDisabled,
-            "该设备已被停用,请联系管理员",
-        ));
+            message,
+        )
+    };
+    if device.disabled_at.is_some() {
+        return Err(disabled("该设备已被停用,请联系管理员"));
+    }
+    // Disabling a user disables their devices in the same step; this check also covers a
+    // device whose user was disabled some other way (e.g. by hand in the database).
+    let user = state
+        .store
+        .user(device.user_id)
+        .await
+        .map_err(not_found_is_unauthorized)?;
+    if user.disabled_at.is_some() {
+        return Err(disabled("该设备的使用人已被停用,请联系管理员"));
     }
     Ok(device)
 }

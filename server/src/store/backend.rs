@@ -54,6 +54,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261204000201, "notify_channels"),
     migration!(20261204000301, "books_flagged"),
     migration!(20261204000401, "holder_bound"),
+    migration!(20261207000101, "review_reasons"),
     migration!(20261207000201, "enterprise_invitations"),
     migration!(20261207000501, "outbox_claims"),
     migration!(20261207000502, "outbox_secrets"),

@@ -15,13 +15,16 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::store::batch::{params, rows_per_statement, value_rows};
-use crate::store::models::{BookEvent, BookHistory};
+use crate::store::models::{BookEvent, BookHistory, ReviewReason};
 use crate::store::sql::lock_status_clock;
 use crate::store::{StoreResult, rows};
 
-/// Review reasons the ledger decides (refreshed on every recomputation); `flagged` comes from
-/// the device and is left alone.
-const LEDGER_REASONS: [&str; 2] = ["over_redeemed", "after_revocation"];
+/// Review reasons the ledger decides, refreshed on every whole recomputation. The queue keeps
+/// one row per (event, reason), so a refresh deletes and re-adds only these rows and never
+/// touches a reason the ledger does not decide (a device flag, an odd event found at push):
+/// those stay until an operator resolves the event.
+const LEDGER_REASONS: [ReviewReason; 2] =
+    [ReviewReason::OverRedeemed, ReviewReason::AfterRevocation];
 
 /// A book after recomputation.
 pub(super) struct Recomputed {
@@ -317,14 +320,14 @@ async fn refresh_review_items(
             params(3, chunk.len())
         );
         let query = sqlx::query(AssertSqlSafe(sql))
-            .bind(LEDGER_REASONS[0])
-            .bind(LEDGER_REASONS[1]);
+            .bind(LEDGER_REASONS[0].as_str())
+            .bind(LEDGER_REASONS[1].as_str());
         let query = chunk
             .iter()
             .fold(query, |query, book| query.bind(book.book_id.0 as i64));
         query.execute(&mut *conn).await?;
     }
-    let flagged: Vec<(String, i64, &str)> = recomputed
+    let flagged: Vec<(String, i64, ReviewReason)> = recomputed
         .iter()
         .flat_map(|book| {
             book.ledger
@@ -343,7 +346,7 @@ async fn refresh_review_items(
     for chunk in flagged.chunks(rows_per_statement(conn, 4)) {
         let sql = format!(
             "INSERT INTO review_queue (event_id, book_id, reason, created_at) VALUES {} \
-             ON CONFLICT (event_id) DO NOTHING",
+             ON CONFLICT (event_id, reason) DO NOTHING",
             value_rows(chunk.len(), 4)
         );
         let query = chunk
@@ -352,7 +355,7 @@ async fn refresh_review_items(
                 query
                     .bind(item.0.clone())
                     .bind(item.1)
-                    .bind(item.2)
+                    .bind(item.2.as_str())
                     .bind(now)
             });
         query.execute(&mut *conn).await?;

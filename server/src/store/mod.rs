@@ -24,7 +24,7 @@ use std::future::Future;
 use std::ops::Range;
 
 use shuipiao_shared::event::{ChainTip, SignedEvent};
-use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
 use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
@@ -533,7 +533,8 @@ pub trait Store: Clone + Send + Sync + 'static {
         now: i64,
         audit: &AuditEntry,
     ) -> impl Future<Output = StoreResult<()>> + Send;
-    /// Uses a code once and enrolls a device; `NotFound` if the code is unknown, used or expired.
+    /// Uses a code once and enrolls a device; `NotFound` if the code is unknown, used or
+    /// expired, or its user has been disabled since it was made.
     fn enroll_device(
         &self,
         code_hash: &[u8],
@@ -553,11 +554,14 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     // Sync.
-    /// Stores a pushed batch of `device`'s events: one result per event, in order; never all-or-nothing.
+    /// Stores a pushed batch of `device`'s events: one result per event, in order; never
+    /// all-or-nothing. Redemptions are checked against their books' terms and `served`, the
+    /// scopes the device's user serves; what breaks them is stored and queued for review.
     fn push_events(
         &self,
         device: &Device,
         events: &[SignedEvent],
+        served: &[ScopeId],
         now: i64,
     ) -> impl Future<Output = StoreResult<Vec<PushResult>>> + Send;
     /// Book statuses changed after `cursor`, in sequence (= commit) order.
@@ -576,7 +580,8 @@ pub trait Store: Clone + Send + Sync + 'static {
         &self,
         open_only: bool,
     ) -> impl Future<Output = StoreResult<Vec<ReviewItem>>> + Send;
-    /// Resolves a review item with a resolution event `resolution_id`; returns the book's new status.
+    /// Resolves a review item with a resolution event `resolution_id`; returns the book's new
+    /// status, or none for an item about no book.
     #[allow(clippy::too_many_arguments)]
     fn resolve_review(
         &self,
@@ -587,7 +592,7 @@ pub trait Store: Clone + Send + Sync + 'static {
         note: &str,
         now: i64,
         audit: &AuditEntry,
-    ) -> impl Future<Output = StoreResult<StatusRow>> + Send;
+    ) -> impl Future<Output = StoreResult<Option<StatusRow>>> + Send;
 
     // Audit.
     /// Totals for reports.
@@ -648,7 +653,9 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Notifications queued since `since` that were given up on (every delivery attempt failed).
     fn dead_notifications(&self, since: i64) -> impl Future<Output = StoreResult<i64>> + Send;
-    /// Sets a user's role and whether they are disabled (disabling ends their sessions).
+    /// Sets a user's role and whether they are disabled. Disabling ends their sessions and
+    /// disables their devices, each with its own `device.disable` audit entry by the same actor,
+    /// in the same transaction; enabling the user again leaves the devices disabled.
     fn update_user(
         &self,
         id: UserId,

@@ -2,10 +2,11 @@
 //! Protocol types from `shuipiao-shared` are wrapped here, never given database traits.
 
 use serde::{Deserialize, Serialize};
-use shuipiao_shared::event::Event;
+use shuipiao_shared::event::{Event, EventFlags};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::ledger::{BookLedger, ResolutionAction};
 use shuipiao_shared::status::BookState;
+use shuipiao_shared::verdict::RejectReason;
 use utoipa::ToSchema;
 
 /// A product (one bottle size).
@@ -520,17 +521,136 @@ pub struct AuditRecord {
     pub at: i64,
 }
 
-/// A redemption waiting for (or given) an operator's decision.
+/// Why a stored event waits for an operator. One event may have several: stored as one
+/// `review_queue` row per (event, reason), and listed together on one review item.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// Counted past the book's units (e.g. two offline couriers redeemed the same ticket).
+    OverRedeemed,
+    /// Redeemed at or after the book's revocation or its key's compromise.
+    AfterRevocation,
+    /// About a book this server never issued (e.g. after restoring an old backup).
+    UnknownBook,
+    /// Names another courier than the one the device was enrolled for.
+    ForeignCourier,
+    /// A void of something that is not this device's redemption of that book.
+    InvalidVoid,
+    /// A redemption of a book whose scope the device does not serve.
+    OutOfScope,
+    /// A redemption of another product than the book's.
+    WrongProduct,
+    /// A redemption scanned before the book's first valid second.
+    NotYetValid,
+    /// A redemption scanned after the book's last valid second.
+    Expired,
+    /// The device flagged the redemption: stale data, supervisor override or clock rollback.
+    Flagged,
+    /// Stored by a newer server version (during a rolling upgrade); shown as 其他.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ReviewReason {
+    /// Every reason this version stores, in the order an item lists them.
+    pub const ALL: [ReviewReason; 10] = [
+        ReviewReason::OverRedeemed,
+        ReviewReason::AfterRevocation,
+        ReviewReason::UnknownBook,
+        ReviewReason::ForeignCourier,
+        ReviewReason::InvalidVoid,
+        ReviewReason::OutOfScope,
+        ReviewReason::WrongProduct,
+        ReviewReason::NotYetValid,
+        ReviewReason::Expired,
+        ReviewReason::Flagged,
+    ];
+
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewReason::OverRedeemed => "over_redeemed",
+            ReviewReason::AfterRevocation => "after_revocation",
+            ReviewReason::UnknownBook => "unknown_book",
+            ReviewReason::ForeignCourier => "foreign_courier",
+            ReviewReason::InvalidVoid => "invalid_void",
+            ReviewReason::OutOfScope => "out_of_scope",
+            ReviewReason::WrongProduct => "wrong_product",
+            ReviewReason::NotYetValid => "not_yet_valid",
+            ReviewReason::Expired => "expired",
+            ReviewReason::Flagged => "flagged",
+            ReviewReason::Unknown => "unknown",
+        }
+    }
+
+    /// Parses stored text; `None` for a reason this version does not know.
+    pub fn parse(text: &str) -> Option<ReviewReason> {
+        ReviewReason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
+    /// The reason for a redemption outside its book's terms, as [`UseTerms`] names it.
+    ///
+    /// [`UseTerms`]: shuipiao_shared::verdict::UseTerms
+    pub fn outside_terms(refusal: RejectReason) -> Option<ReviewReason> {
+        match refusal {
+            RejectReason::OutOfScope => Some(ReviewReason::OutOfScope),
+            RejectReason::WrongProduct => Some(ReviewReason::WrongProduct),
+            RejectReason::NotYetValid => Some(ReviewReason::NotYetValid),
+            RejectReason::Expired => Some(ReviewReason::Expired),
+            _ => None,
+        }
+    }
+
+    /// zh-CN text for an operator; a device flag says which circumstances `flags` records.
+    pub fn label(self, flags: EventFlags) -> String {
+        let text = match self {
+            ReviewReason::OverRedeemed => "超额核销(多台设备离线重复核销)",
+            ReviewReason::AfterRevocation => "作废后仍被核销",
+            ReviewReason::UnknownBook => "服务器无此票本(可能来自旧备份)",
+            ReviewReason::ForeignCourier => "记录的送水员与设备登记的不符",
+            ReviewReason::InvalidVoid => "撤销的不是本设备对该票本的核销",
+            ReviewReason::OutOfScope => "票本不在该设备的服务区域",
+            ReviewReason::WrongProduct => "核销的产品与票本不符",
+            ReviewReason::NotYetValid => "核销时票本尚未生效",
+            ReviewReason::Expired => "核销时票本已过期",
+            ReviewReason::Unknown => "其他",
+            ReviewReason::Flagged => {
+                let circumstances: Vec<&str> = [
+                    (flags.stale, "数据过旧"),
+                    (flags.supervisor_override, "主管授权"),
+                    (flags.clock_rollback, "时钟回拨"),
+                ]
+                .into_iter()
+                .filter_map(|(on, text)| on.then_some(text))
+                .collect();
+                return if circumstances.is_empty() {
+                    "设备标记".to_string()
+                } else {
+                    format!("设备标记:{}", circumstances.join("、"))
+                };
+            }
+        };
+        text.to_string()
+    }
+}
+
+/// A stored event waiting for (or given) an operator's decision, with every reason it is there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReviewItem {
-    /// The flagged redemption.
+    /// The event: a redemption, or an odd void or scan attempt.
     #[schema(value_type = String)]
     pub event_id: EventId,
-    /// Its book.
-    #[schema(value_type = u64)]
-    pub book_id: BookId,
-    /// `over_redeemed`, `after_revocation` or `flagged` (stale, override, clock rollback).
-    pub reason: String,
+    /// Its book; none for a refused scan of a code that named no book.
+    #[schema(value_type = Option<u64>)]
+    pub book_id: Option<BookId>,
+    /// The first of `reasons`, for clients from before an item listed several.
+    pub reason: ReviewReason,
+    /// Everything wrong with the event, in a fixed order (ledger reasons first).
+    pub reasons: Vec<ReviewReason>,
+    /// zh-CN text of each of `reasons`, in the same order.
+    pub labels: Vec<String>,
     /// Device that recorded it.
     #[schema(value_type = u64)]
     pub device_id: DeviceId,

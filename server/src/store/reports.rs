@@ -277,8 +277,9 @@ pub(super) async fn data(
            e.product_code, e.refusal, COUNT(*) AS n_events, \
            CAST(SUM(CASE WHEN e.kind = 'redemption' AND {NOT_VOIDED} THEN e.units ELSE 0 END) \
              AS BIGINT) AS bottles, \
-           CAST(SUM(CASE WHEN q.event_id IS NULL THEN 0 ELSE 1 END) AS BIGINT) AS anomalies \
-           FROM events e LEFT JOIN review_queue q ON q.event_id = e.event_id \
+           CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM review_queue q \
+             WHERE q.event_id = e.event_id) THEN 1 ELSE 0 END) AS BIGINT) AS anomalies \
+           FROM events e \
            WHERE e.scanned_at >= $1 AND e.scanned_at < $2 \
            GROUP BY 1, e.device_id, e.kind, e.product_code, e.refusal \
          ) g JOIN devices d ON d.id = g.device_id JOIN users u ON u.id = d.user_id \

@@ -1,7 +1,9 @@
 //! Decoding database rows into store models; a row that does not decode is reported as corrupt.
 
+use shuipiao_shared::event::SignedEvent;
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
+use shuipiao_shared::verdict::UseTerms;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -263,18 +265,43 @@ pub(super) fn parse_action(text: &str) -> StoreResult<ResolutionAction> {
     }
 }
 
-pub(super) fn review_item(row: &AnyRow) -> StoreResult<ReviewItem> {
+/// One review item from its rows (one per reason, ordered by the query), all about one event.
+pub(super) fn review_item(group: &[AnyRow]) -> StoreResult<ReviewItem> {
+    let row = group.first().ok_or_else(|| corrupt("review_queue"))?;
     let event_id: String = get(row, "event_id")?;
     let resolution_event_id: Option<String> = get(row, "resolution_event_id")?;
     let action: Option<String> = get(row, "action")?;
+    let signed: Vec<u8> = get(row, "signed")?;
+    let flags = SignedEvent::from_bytes(&signed)
+        .map_err(|_| corrupt("events.signed"))?
+        .event
+        .flags;
+    let mut reasons = group
+        .iter()
+        .map(|row| {
+            let text: String = get(row, "reason")?;
+            Ok(ReviewReason::parse(&text).unwrap_or(ReviewReason::Unknown))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    reasons.sort();
+    reasons.dedup();
+    let created_at = group
+        .iter()
+        .map(|row| get::<i64>(row, "created_at"))
+        .collect::<StoreResult<Vec<_>>>()?
+        .into_iter()
+        .min()
+        .unwrap_or_default();
     Ok(ReviewItem {
         event_id: parse_event_id(&event_id)?,
-        book_id: BookId(int(row, "book_id")?),
-        reason: get(row, "reason")?,
+        book_id: opt_int(row, "book_id")?.map(BookId),
+        reason: reasons.first().copied().unwrap_or(ReviewReason::Unknown),
+        labels: reasons.iter().map(|reason| reason.label(flags)).collect(),
+        reasons,
         device_id: DeviceId(int(row, "device_id")?),
         device_seq: int(row, "device_seq")?,
         scanned_at: int(row, "scanned_at")?,
-        created_at: get(row, "created_at")?,
+        created_at,
         resolution: action.as_deref().map(parse_action).transpose()?,
         resolution_event_id: resolution_event_id
             .as_deref()
@@ -299,4 +326,17 @@ pub(super) fn invitation(row: &AnyRow) -> StoreResult<Invitation> {
         created_at: get(row, "created_at")?,
         answered_at: get(row, "answered_at")?,
     })
+}
+
+/// A book's id and the terms a redemption of it is checked against.
+pub(super) fn book_terms(row: &AnyRow) -> StoreResult<(BookId, UseTerms)> {
+    Ok((
+        BookId(int(row, "id")?),
+        UseTerms {
+            product: ProductCode(int(row, "product_code")?),
+            scope: ScopeId(int(row, "scope_id")?),
+            valid_from: int(row, "valid_from")?,
+            valid_until: int(row, "valid_until")?,
+        },
+    ))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shuipiao_shared::event::{ChainTip, SignedEvent};
-use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
+use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
 use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
@@ -145,6 +145,34 @@ pub(crate) async fn lock_status_clock(conn: &mut AnyConnection) -> StoreResult<(
     sqlx::query("UPDATE status_clock SET seq = seq WHERE id = 1")
         .execute(conn)
         .await?;
+    Ok(())
+}
+
+/// Disables every enabled device of `user`, each with a `device.disable` audit entry by
+/// `actor`: a disabled courier's phone must stop pushing, not only their sign-in.
+async fn disable_devices_of(
+    conn: &mut AnyConnection,
+    user: UserId,
+    actor: Option<UserId>,
+    now: i64,
+) -> StoreResult<()> {
+    let disabled: Vec<i64> = sqlx::query_scalar(
+        "UPDATE devices SET disabled_at = $1 WHERE user_id = $2 AND disabled_at IS NULL \
+         RETURNING id",
+    )
+    .bind(now)
+    .bind(user.0 as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    for device in disabled {
+        let audit = AuditEntry::new(
+            actor,
+            "device.disable",
+            format!("device:{device}"),
+            serde_json::json!({ "user_disabled": user.0 }),
+        );
+        insert_audit(conn, &audit, now).await?;
+    }
     Ok(())
 }
 
@@ -361,34 +389,39 @@ impl Store for SqlStore {
     }
 
     async fn scopes(&self) -> StoreResult<Vec<Scope>> {
+        // Three statements whatever the number of scopes: every push reads them (the scopes a
+        // device serves), so no statement per scope.
         let mut conn = self.pool.acquire().await?;
         let found: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM scopes ORDER BY id")
             .fetch_all(&mut *conn)
             .await?;
-        let mut scopes = Vec::with_capacity(found.len());
-        for (id, name) in found {
-            let region_ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT region_id FROM scope_regions WHERE scope_id = $1 ORDER BY region_id",
-            )
-            .bind(id)
+        let members = |sql| sqlx::query_as::<_, (i64, i64)>(sql);
+        let regions = members("SELECT scope_id, region_id FROM scope_regions ORDER BY 1, 2")
             .fetch_all(&mut *conn)
             .await?;
-            let outlet_ids: Vec<i64> = sqlx::query_scalar(
-                "SELECT outlet_id FROM scope_outlets WHERE scope_id = $1 ORDER BY outlet_id",
-            )
-            .bind(id)
+        let outlets = members("SELECT scope_id, outlet_id FROM scope_outlets ORDER BY 1, 2")
             .fetch_all(&mut *conn)
             .await?;
-            scopes.push(Scope {
-                id: shuipiao_shared::ids::ScopeId(
-                    u32::try_from(id).map_err(|_| rows::corrupt("scopes.id"))?,
-                ),
-                name,
-                region_ids,
-                outlet_ids,
-            });
-        }
-        Ok(scopes)
+        let of = |pairs: &[(i64, i64)], scope: i64| -> Vec<i64> {
+            pairs
+                .iter()
+                .filter(|(id, _)| *id == scope)
+                .map(|(_, member)| *member)
+                .collect()
+        };
+        found
+            .into_iter()
+            .map(|(id, name)| {
+                Ok(Scope {
+                    id: shuipiao_shared::ids::ScopeId(
+                        u32::try_from(id).map_err(|_| rows::corrupt("scopes.id"))?,
+                    ),
+                    name,
+                    region_ids: of(&regions, id),
+                    outlet_ids: of(&outlets, id),
+                })
+            })
+            .collect()
     }
 
     async fn create_package(
@@ -1192,8 +1225,9 @@ impl Store for SqlStore {
     ) -> StoreResult<Device> {
         let mut tx = self.begin_write().await?;
         let found: Option<i64> = sqlx::query_scalar(
-            "SELECT user_id FROM enrollment_codes \
-             WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2",
+            "SELECT c.user_id FROM enrollment_codes c JOIN users u ON u.id = c.user_id \
+             WHERE c.code_hash = $1 AND c.used_at IS NULL AND c.expires_at > $2 \
+             AND u.disabled_at IS NULL",
         )
         .bind(code_hash)
         .bind(now)
@@ -1267,12 +1301,13 @@ impl Store for SqlStore {
         &self,
         device: &Device,
         events: &[SignedEvent],
+        served: &[ScopeId],
         now: i64,
     ) -> StoreResult<Vec<PushResult>> {
         let signature_ok =
             events::check_signatures(&self.signature_checkers, device, events).await?;
         let mut tx = self.begin_write().await?;
-        let results = events::ingest(&mut tx, device, events, &signature_ok, now).await?;
+        let results = events::ingest(&mut tx, device, events, &signature_ok, served, now).await?;
         tx.commit().await?;
         Ok(results)
     }
@@ -1325,7 +1360,7 @@ impl Store for SqlStore {
         note: &str,
         now: i64,
         audit: &AuditEntry,
-    ) -> StoreResult<StatusRow> {
+    ) -> StoreResult<Option<StatusRow>> {
         let mut tx = self.begin_write().await?;
         let row =
             events::resolve(&mut tx, target, resolution_id, action, operator, note, now).await?;
@@ -1350,7 +1385,7 @@ impl Store for SqlStore {
             .fetch_one(&self.pool)
             .await?;
         let open_reviews: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM review_queue WHERE resolution_event_id IS NULL",
+            "SELECT COUNT(DISTINCT event_id) FROM review_queue WHERE resolution_event_id IS NULL",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -1447,6 +1482,9 @@ impl Store for SqlStore {
         let mut tx = self.begin_write().await?;
         let user = reports::update_user(&mut tx, id, role, disabled, now).await?;
         insert_audit(&mut tx, audit, now).await?;
+        if disabled {
+            disable_devices_of(&mut tx, id, audit.actor, now).await?;
+        }
         tx.commit().await?;
         Ok(user)
     }

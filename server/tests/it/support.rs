@@ -373,7 +373,9 @@ impl TestServer {
             key,
             courier: courier.id,
             tip: ChainTip::GENESIS,
-            clock: 1_700_000_000,
+            // Now: books issued by the test are valid from their issue time, and the server
+            // flags a redemption scanned outside its book's validity.
+            clock: shuipiao_server::unix_now() as u64,
         }
     }
 }

@@ -50,7 +50,7 @@ async fn offline_double_spend(db: TestDb) {
         open.iter()
             .map(|item| (item.event_id, item.book_id, item.reason.as_str()))
             .collect::<Vec<_>>(),
-        vec![(second, ticket, "over_redeemed")],
+        vec![(second, Some(ticket), "over_redeemed")],
         "the review queue must hold exactly Wang's redemption: {open:#?}"
     );
 

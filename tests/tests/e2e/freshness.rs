@@ -5,6 +5,7 @@
 //! operator as `flagged`.
 
 use shuipiao_courier::engine::{Freshness, Warning};
+use shuipiao_server::store::models::ReviewReason;
 use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::ledger::Outcome;
 use shuipiao_shared::status::BookState;
@@ -101,7 +102,7 @@ async fn freshness(db: TestDb) {
         .review(false)
         .await
         .into_iter()
-        .filter(|item| item.reason == "flagged")
+        .filter(|item| item.reasons.contains(&ReviewReason::Flagged))
         .map(|item| item.event_id)
         .collect();
     flagged.sort();

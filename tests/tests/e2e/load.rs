@@ -12,6 +12,7 @@
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
+use shuipiao_server::store::models::ReviewReason;
 use shuipiao_shared::event::SignedEvent;
 use shuipiao_shared::ids::{BookId, ScopeId};
 use shuipiao_shared::sync::{MAX_PUSH_EVENTS, PushVerdict};
@@ -155,7 +156,7 @@ async fn load(db: TestDb) {
     let over = view
         .review
         .iter()
-        .filter(|item| item.reason == "over_redeemed")
+        .filter(|item| item.reasons.contains(&ReviewReason::OverRedeemed))
         .count();
     assert_eq!(
         counted + over,

@@ -60,7 +60,7 @@ async fn revocation(db: TestDb) {
         open.iter()
             .map(|item| (item.event_id, item.book_id, item.reason.as_str()))
             .collect::<Vec<_>>(),
-        vec![(late, book, "after_revocation")],
+        vec![(late, Some(book), "after_revocation")],
         "{open:#?}"
     );
 

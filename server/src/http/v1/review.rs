@@ -23,7 +23,8 @@ pub struct ReviewQuery {
     pub all: bool,
 }
 
-/// Lists review items (open ones unless `all=true`).
+/// Lists review items (open ones unless `all=true`): one per event, with every reason and its
+/// zh-CN label.
 #[utoipa::path(get, path = "/api/v1/review", tag = "review",
     params(("all" = Option<bool>, Query, description = "include resolved items")), responses((status = 200, body = Vec<ReviewItem>)))]
 pub async fn list<S: Store>(
@@ -45,16 +46,16 @@ pub struct Resolve {
     pub note: String,
 }
 
-/// Resolves a flagged redemption; the resolution is itself a ledger event.
+/// Resolves a review item; the resolution is itself a ledger event.
 #[utoipa::path(post, path = "/api/v1/review/{event_id}/resolve", tag = "review", request_body = Resolve,
-    params(("event_id" = String, Path, description = "the flagged redemption")),
-    responses((status = 200, description = "the book's new status row (shuipiao_shared::status::StatusRow)"), (status = 404), (status = 409)))]
+    params(("event_id" = String, Path, description = "the flagged event")),
+    responses((status = 200, description = "the book's new status row (shuipiao_shared::status::StatusRow), or null for an item about no book"), (status = 404), (status = 409)))]
 pub async fn resolve<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentUser(operator)): Extension<CurrentUser>,
     ApiPath(event_id): ApiPath<uuid::Uuid>,
     ApiJson(request): ApiJson<Resolve>,
-) -> Result<Json<StatusRow>, ApiError> {
+) -> Result<Json<Option<StatusRow>>, ApiError> {
     let now = crate::unix_now();
     let resolution_id = EventId::v7((now.max(0) as u64) * 1000, crate::random::bytes::<10>());
     let audit = AuditEntry::new(

@@ -15,6 +15,7 @@ use crate::http::auth::CurrentDevice;
 use crate::http::error::{ApiError, ApiJson, ApiQuery};
 use crate::keys;
 use crate::store::Store;
+use crate::sync::{self, PushError};
 
 /// Uploads events; one verdict per event, never all-or-nothing, and retries are harmless.
 #[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync",
@@ -25,16 +26,15 @@ pub async fn push<S: Store>(
     Extension(CurrentDevice(device)): Extension<CurrentDevice>,
     ApiJson(request): ApiJson<PushRequest>,
 ) -> Result<Json<PushResponse>, ApiError> {
-    if request.events.len() > MAX_PUSH_EVENTS {
-        return Err(ApiError::bad_request(format!(
-            "一次最多上传 {MAX_PUSH_EVENTS} 条记录"
-        )));
-    }
     let now = crate::unix_now();
-    let results = state
-        .store
-        .push_events(&device, &request.events, now)
-        .await?;
+    let results = sync::push(&state.store, &device, &request.events, now)
+        .await
+        .map_err(|err| match err {
+            PushError::TooMany => {
+                ApiError::bad_request(format!("一次最多上传 {MAX_PUSH_EVENTS} 条记录"))
+            }
+            PushError::Store(err) => err.into(),
+        })?;
     state
         .metrics
         .record_verdicts(results.iter().map(|r| r.verdict));

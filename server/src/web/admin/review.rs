@@ -1,6 +1,7 @@
-//! The review queue: flagged redemptions (over-redeemed, after revocation, stale data, supervisor
-//! override, clock rollback) with the operator's charge / write-off / void, and the trail of past
-//! decisions from the audit log.
+//! The review queue: one item per flagged event with every reason it is there (over-redeemed,
+//! after revocation, a device flag, a redemption outside its book's terms, an odd void or
+//! courier), the operator's charge / write-off / void, and the trail of past decisions from the
+//! audit log.
 
 use std::collections::HashMap;
 
@@ -26,18 +27,6 @@ const TRAIL_LENGTH: usize = 20;
 /// Audit entries searched for them.
 const AUDIT_WINDOW: u32 = 1_000;
 
-fn reason_label(reason: &str) -> &'static str {
-    match reason {
-        "over_redeemed" => "超额核销(多台设备离线重复核销)",
-        "after_revocation" => "作废后仍被核销",
-        "flagged" => "设备标记(数据过旧/主管授权/时钟回拨)",
-        "unknown_book" => "服务器无此票本(可能来自旧备份)",
-        "invalid_void" => "撤销的不是本设备对该票本的核销",
-        "foreign_courier" => "记录的送水员与设备登记的不符",
-        _ => "其他",
-    }
-}
-
 fn action_label(action: ResolutionAction) -> &'static str {
     match action {
         ResolutionAction::Charge => "向客户收费",
@@ -57,8 +46,8 @@ fn parse_action(text: &str) -> Option<ResolutionAction> {
 
 struct ItemRow {
     event_id: String,
-    book_id: u64,
-    reason: &'static str,
+    book_id: Option<u64>,
+    reasons: String,
     device: String,
     scanned: String,
     queued: String,
@@ -87,8 +76,8 @@ pub struct ReviewQuery {
 fn item_row(item: &ReviewItem, devices: &HashMap<DeviceId, String>) -> ItemRow {
     ItemRow {
         event_id: item.event_id.to_string(),
-        book_id: item.book_id.0,
-        reason: reason_label(&item.reason),
+        book_id: item.book_id.map(|id| id.0),
+        reasons: item.labels.join(";"),
         device: devices
             .get(&item.device_id)
             .cloned()

@@ -6,5 +6,6 @@ mod devices;
 mod headers;
 mod limits;
 mod openapi;
+mod push_review;
 mod sync;
 mod tls;

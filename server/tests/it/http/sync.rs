@@ -412,6 +412,8 @@ async fn later_redemptions_append_to_a_flagged_book(db: TestDb) {
     let mut late = s.server.device(&s.admin, "courier1").await;
     let mut early = s.server.device(&s.admin, "courier2").await;
     let mut next = s.server.device(&s.admin, "courier3").await;
+    // Every scan falls after the book's issue, which is when it becomes valid.
+    late.clock += 1_200;
     early.clock = late.clock - 600;
     next.clock = late.clock + 600;
     let over = late.redeem(book, 2);
@@ -469,6 +471,8 @@ async fn crossing_pushes_count_as_a_recomputation_would(db: TestDb) {
     let mut late = s.server.device(&s.admin, "courier1").await;
     let mut early = s.server.device(&s.admin, "courier2").await;
     let mut earliest = s.server.device(&s.admin, "courier3").await;
+    // Every scan falls after the book's issue, which is when it becomes valid.
+    late.clock += 1_800;
     early.clock = late.clock - 600;
     earliest.clock = late.clock - 1200;
     let last = late.redeem(book, 2);
