@@ -8,7 +8,7 @@ use crate::store::models::{
     AuditEntry, Channel, MessageKind, NewNotification, Notification, NotificationFilter,
     NotificationState, Recipient, UsageChange,
 };
-use crate::store::{StoreError, StoreResult, rows, sql};
+use crate::store::{ConflictKind, StoreError, StoreResult, rows, sql};
 use shuipiao_shared::ids::{BookId, UserId};
 
 /// Queues messages; one whose dedupe key is already queued is skipped. Returns how many were new.
@@ -162,7 +162,7 @@ pub(super) async fn resend(
     .await?;
     let message = notification(&found.ok_or(StoreError::NotFound)?)?;
     if !message.failed() {
-        return Err(StoreError::Conflict(NOT_FAILED.into()));
+        return Err(StoreError::Conflict(ConflictKind::NotFailed));
     }
     sqlx::query(
         "UPDATE notifications SET state = 'pending', attempts = 0, next_attempt_at = $2, \
@@ -175,9 +175,6 @@ pub(super) async fn resend(
     sql::insert_audit(conn, audit, now).await
 }
 
-/// The conflict detail of [`resend`] for a message that was delivered or never failed.
-pub const NOT_FAILED: &str = "notification did not fail";
-
 /// Binds (or with `None` unbinds) a user's WeChat openid or push token.
 pub(super) async fn bind_channel(
     conn: &mut AnyConnection,
@@ -187,9 +184,7 @@ pub(super) async fn bind_channel(
     now: i64,
 ) -> StoreResult<()> {
     if channel == Channel::Sms {
-        return Err(StoreError::Conflict(
-            "the SMS address is the phone number".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::SmsChannel));
     }
     let query = match address_sealed {
         Some(address) => sqlx::query(

@@ -4,13 +4,8 @@
 use sqlx::{AnyConnection, Row};
 
 use crate::store::models::{AuditEntry, Gift, PointsEntry};
-use crate::store::{StoreError, StoreResult, sql};
+use crate::store::{ConflictKind, StoreError, StoreResult, sql};
 use shuipiao_shared::ids::UserId;
-
-/// Conflict detail when the balance is too small.
-pub const NOT_ENOUGH_POINTS: &str = "not enough points";
-/// Conflict detail when the gift is gone.
-pub const OUT_OF_STOCK: &str = "out of stock";
 
 /// Adds points once per `reference` (a repeated reference is ignored).
 pub(super) async fn credit(
@@ -118,7 +113,7 @@ pub(super) async fn gifts(conn: &mut AnyConnection) -> StoreResult<Vec<Gift>> {
 }
 
 /// Spends points on one gift: takes one from stock and records the order; `Conflict` with
-/// [`NOT_ENOUGH_POINTS`] or [`OUT_OF_STOCK`] changes nothing.
+/// [`ConflictKind::NotEnoughPoints`] or [`ConflictKind::OutOfStock`] changes nothing.
 pub(super) async fn order_gift(
     conn: &mut AnyConnection,
     account_id: i64,
@@ -131,7 +126,7 @@ pub(super) async fn order_gift(
         .fetch_one(&mut *conn)
         .await?;
     if balance(conn, account_id).await? < points {
-        return Err(StoreError::Conflict(NOT_ENOUGH_POINTS.into()));
+        return Err(StoreError::Conflict(ConflictKind::NotEnoughPoints));
     }
     let taken = sqlx::query("UPDATE gifts SET stock = stock - 1 WHERE id = $1 AND stock > 0")
         .bind(gift_id)
@@ -139,7 +134,7 @@ pub(super) async fn order_gift(
         .await?
         .rows_affected();
     if taken == 0 {
-        return Err(StoreError::Conflict(OUT_OF_STOCK.into()));
+        return Err(StoreError::Conflict(ConflictKind::OutOfStock));
     }
     let order_id: i64 = sqlx::query_scalar(
         "INSERT INTO gift_orders (gift_id, account_id, user_id, points, created_at) \

@@ -21,8 +21,8 @@ use crate::store::audit::{self, AuditPage, AuditQuery};
 use crate::store::models::*;
 use crate::store::reports::{self, Bucket, DeviceActivity, ReportData};
 use crate::store::{
-    Store, StoreError, StoreResult, backend, customers, events, feedback, ledger, outbox, rewards,
-    rows,
+    ConflictKind, Store, StoreError, StoreResult, backend, customers, events, feedback, ledger,
+    outbox, rewards, rows,
 };
 
 /// The SQL store for both backends.
@@ -180,9 +180,7 @@ async fn revoke_in(
     .rows_affected();
     if changed == 0 {
         fetch_book(conn, id).await?;
-        return Err(StoreError::Conflict(format!(
-            "book {id} is already revoked"
-        )));
+        return Err(StoreError::Conflict(ConflictKind::AlreadyRevoked));
     }
     ledger::recompute_books(conn, &[id], now).await?;
     Ok(())
@@ -213,9 +211,8 @@ impl Store for SqlStore {
     async fn backup_to(&self, path: &str) -> StoreResult<()> {
         match self.backend {
             Backend::Sqlite => backend::vacuum_into(&self.pool, path).await,
-            Backend::Postgres => Err(StoreError::Conflict(
-                "backup of PostgreSQL is done with pg_dump (see docs/runbook)".into(),
-            )),
+            // PostgreSQL is copied with pg_dump (see the runbook).
+            Backend::Postgres => Err(StoreError::Conflict(ConflictKind::BackupUnsupported)),
         }
     }
 
@@ -423,9 +420,7 @@ impl Store for SqlStore {
                 .fetch_one(&mut *tx)
                 .await?;
             if kind != AccountKind::Enterprise.as_str() {
-                return Err(StoreError::Conflict(format!(
-                    "account {enterprise_id} is not an enterprise"
-                )));
+                return Err(StoreError::Conflict(ConflictKind::NotEnterprise));
             }
         }
         let id: i64 = sqlx::query_scalar(
@@ -482,9 +477,7 @@ impl Store for SqlStore {
         .await?
         .rows_affected();
         if joined == 0 {
-            return Err(StoreError::Conflict(
-                "not a customer account outside any enterprise".into(),
-            ));
+            return Err(StoreError::Conflict(ConflictKind::NotJoinable));
         }
         outbox::enqueue(&mut tx, messages, now).await?;
         insert_audit(&mut tx, audit, now).await?;
@@ -930,9 +923,9 @@ impl Store for SqlStore {
         audit: &AuditEntry,
     ) -> StoreResult<Vec<Book>> {
         if replacements.is_empty() || replacements.iter().any(|b| b.replaces != Some(old)) {
-            return Err(StoreError::Conflict(format!(
-                "replacements do not all name book {old}"
-            )));
+            return Err(StoreError::Other(
+                format!("replacements do not all name book {old}").into(),
+            ));
         }
         let mut tx = self.begin_write().await?;
         revoke_in(&mut tx, old, reason, now).await?;
@@ -1032,9 +1025,7 @@ impl Store for SqlStore {
             .fetch_one(&mut *tx)
             .await?;
         if newest.is_some_and(|newest| newest >= version as i64) {
-            return Err(StoreError::Conflict(format!(
-                "keyring version {version} is not the newest"
-            )));
+            return Err(StoreError::Conflict(ConflictKind::StaleKeyring));
         }
         sqlx::query(
             "INSERT INTO keyring_bundles (version, bundle, created_at) VALUES ($1, $2, $3)",

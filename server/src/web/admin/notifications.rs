@@ -15,7 +15,7 @@ use crate::pii::Phone;
 use crate::store::models::{
     AuditEntry, Channel, MessageKind, Notification, NotificationFilter, NotificationState,
 };
-use crate::store::{NOT_FAILED, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, PlainForm, done};
 
@@ -120,7 +120,7 @@ async fn filter<S: Store>(
         let user = match state.store.user_by_phone(&phone.index(&state.master)).await {
             Ok(user) => user,
             Err(StoreError::NotFound) => return Err("该手机号没有注册账户".into()),
-            Err(err) => return Err(format!("查询失败:{err}")),
+            Err(err) => return Err(ApiError::from(err).message),
         };
         filter.user_id = Some(user.id);
     }
@@ -181,9 +181,6 @@ pub async fn resend<S: Store>(
         .await
         .map_err(|err| match err {
             StoreError::NotFound => ApiError::bad_request("通知不存在"),
-            StoreError::Conflict(detail) if detail == NOT_FAILED => {
-                ApiError::bad_request("只能重发发送失败的通知")
-            }
             other => other.into(),
         })?;
     Ok(done("/admin/notifications", "resent"))

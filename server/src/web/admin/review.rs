@@ -176,9 +176,7 @@ pub async fn resolve<S: Store>(
         )
         .await
         .map_err(|err| match err {
-            StoreError::NotFound | StoreError::Conflict(_) => {
-                ApiError::bad_request("该冲突不存在或已处理")
-            }
+            StoreError::NotFound => ApiError::bad_request("该冲突不存在"),
             other => other.into(),
         })?;
     Ok(done("/admin/review", "resolved"))

@@ -14,7 +14,7 @@ use shuipiao_shared::ledger::{Outcome, ResolutionAction};
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiPath};
-use crate::issuance::{self, IssueError};
+use crate::issuance;
 use crate::local_time;
 use crate::pii::Phone;
 use crate::store::models::{Book, BookHistory};
@@ -306,15 +306,6 @@ impl ReasonForm {
     }
 }
 
-fn book_action_error(err: IssueError) -> PageError {
-    match err {
-        IssueError::Store(StoreError::Conflict(_)) => {
-            ApiError::bad_request("该水票已作废,不能重复操作").into()
-        }
-        other => ApiError::from(other).into(),
-    }
-}
-
 /// `POST /admin/books/{id}/revoke`.
 pub async fn revoke<S: Store>(
     State(state): State<AppState<S>>,
@@ -331,7 +322,7 @@ pub async fn revoke<S: Store>(
         crate::unix_now(),
     )
     .await
-    .map_err(book_action_error)?;
+    .map_err(ApiError::from)?;
     Ok(done(&format!("/admin/books/{id}"), "revoked"))
 }
 
@@ -352,7 +343,7 @@ pub async fn reissue<S: Store>(
         crate::unix_now(),
     )
     .await
-    .map_err(book_action_error)?;
+    .map_err(ApiError::from)?;
     Ok(done(&format!("/admin/books/{}", new.issued.id), "reissued"))
 }
 

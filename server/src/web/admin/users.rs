@@ -16,7 +16,7 @@ use crate::http::error::{ApiError, ApiPath};
 use crate::local_time;
 use crate::store::audit;
 use crate::store::models::{AuditEntry, AuditRecord, NewUser, Role, User};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
 
@@ -208,11 +208,7 @@ pub async fn create<S: Store>(
     state
         .store
         .create_user(&new_user, crate::unix_now(), &audit)
-        .await
-        .map_err(|err| match err {
-            StoreError::Conflict(_) => ApiError::bad_request("登录名已被使用,或区域/门店不存在"),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(done("/admin/users", "user_created"))
 }
 

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod conflicts;
 mod devices;
 mod headers;
 mod limits;
