@@ -65,12 +65,13 @@ async fn matching(
 /// The page `query` asks for.
 pub(super) async fn page(pool: &AnyPool, query: &AuditQuery) -> StoreResult<AuditPage> {
     let limit = query.limit.max(1);
+    // Keyset bounds come from the address bar: any i64 must work, so no arithmetic may overflow.
     let (bounds, oldest_first) = match (query.before, query.after) {
         (Some(before), _) => ((0, before), false),
         (None, Some(after)) => ((after, i64::MAX), true),
         (None, None) => ((0, i64::MAX), false),
     };
-    let mut entries = matching(pool, query, bounds, oldest_first, limit + 1).await?;
+    let mut entries = matching(pool, query, bounds, oldest_first, limit.saturating_add(1)).await?;
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
     if oldest_first {
@@ -81,8 +82,8 @@ pub(super) async fn page(pool: &AnyPool, query: &AuditQuery) -> StoreResult<Audi
         StoreResult::Ok(!matching(pool, query, bounds, false, 1).await?.is_empty())
     };
     let (older, newer) = match (query.before, query.after) {
-        (Some(before), _) => (more, beyond((before - 1, i64::MAX)).await?),
-        (None, Some(after)) => (beyond((0, after + 1)).await?, more),
+        (Some(before), _) => (more, beyond((before.saturating_sub(1), i64::MAX)).await?),
+        (None, Some(after)) => (beyond((0, after.saturating_add(1))).await?, more),
         (None, None) => (more, false),
     };
     Ok(AuditPage {

@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::{ProductCode, ScopeId};
@@ -12,7 +12,7 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::store::models::{AuditEntry, NewPackage, Product};
 use crate::store::{Store, StoreError};
-use crate::web::PageError;
+use crate::web::{PageError, PageQuery};
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
 
 struct PackageRow {
@@ -44,7 +44,7 @@ struct CataloguePage {
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<DoneQuery>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let products = store.products().await?;

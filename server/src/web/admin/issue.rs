@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -13,8 +13,8 @@ use crate::http::error::ApiError;
 use crate::issuance::{self, Allocation, IssueOrder};
 use crate::store::Store;
 use crate::store::models::{Account, AccountKind, Package};
-use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, done};
+use crate::web::{PageError, PageQuery};
 
 /// Packages in one order, at most.
 const MAX_QUANTITY: u32 = 1_000;
@@ -200,7 +200,7 @@ fn choices(accounts: &[Account], packages: &[Package]) -> (Vec<Choice>, Vec<Choi
 pub async fn form<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(mut form): Query<IssueForm>,
+    PageQuery(mut form): PageQuery<IssueForm>,
 ) -> Result<Response, PageError> {
     let (accounts, packages) = catalogue(&state.store).await?;
     if form.quantity.is_empty() {

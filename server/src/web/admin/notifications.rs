@@ -4,20 +4,20 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
 use crate::pii::Phone;
 use crate::store::models::{
     AuditEntry, Channel, MessageKind, Notification, NotificationFilter, NotificationState,
 };
 use crate::store::{Store, StoreError};
-use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, PlainForm, done};
+use crate::web::{PageError, PagePath, PageQuery};
 
 /// Rows on one page: the newest messages matching the filter.
 const PAGE_ROWS: u32 = 200;
@@ -131,7 +131,7 @@ async fn filter<S: Store>(
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<NotificationsQuery>,
+    PageQuery(query): PageQuery<NotificationsQuery>,
 ) -> Result<Response, PageError> {
     let (rows, error) = match filter(&state, &query, crate::unix_now()).await {
         Ok(filter) => {
@@ -165,7 +165,7 @@ pub async fn list<S: Store>(
 pub async fn resend<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<i64>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<PlainForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;

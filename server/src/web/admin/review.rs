@@ -6,18 +6,18 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::{DeviceId, EventId};
 use shuipiao_shared::ledger::ResolutionAction;
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
 use crate::store::models::{AuditEntry, ReviewItem};
 use crate::store::{Store, StoreError};
-use crate::web::PageError;
+use crate::web::{PageError, PagePath, PageQuery};
 use crate::web::admin::users::{AuditRow, audit_rows};
 use crate::web::admin::{Admin, Chrome, done};
 
@@ -103,7 +103,7 @@ fn item_row(item: &ReviewItem, devices: &HashMap<DeviceId, String>) -> ItemRow {
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<ReviewQuery>,
+    PageQuery(query): PageQuery<ReviewQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let show_all = query.all.is_some();
@@ -145,7 +145,7 @@ pub struct ResolveForm {
 pub async fn resolve<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(event_id): ApiPath<uuid::Uuid>,
+    PagePath(event_id): PagePath<uuid::Uuid>,
     Form(form): Form<ResolveForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;

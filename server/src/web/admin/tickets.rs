@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::credential::SignedCredential;
@@ -13,14 +13,14 @@ use shuipiao_shared::ids::BookId;
 use shuipiao_shared::ledger::{Outcome, ResolutionAction};
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::issuance;
 use crate::local_time;
 use crate::pii::Phone;
 use crate::store::models::{Book, BookHistory};
 use crate::store::{Store, StoreError};
 use crate::wallet::{self, Names, WalletStatus};
-use crate::web::PageError;
+use crate::web::{PageError, PagePath, PageQuery};
 use crate::web::admin::figures::refusal_label;
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
 
@@ -107,7 +107,7 @@ pub struct SearchQuery {
 pub async fn search<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<SearchQuery>,
+    PageQuery(query): PageQuery<SearchQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let mut books = Vec::new();
@@ -246,8 +246,8 @@ struct BookPage {
 pub async fn book<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
-    Query(query): Query<DoneQuery>,
+    PagePath(id): PagePath<u64>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let book = store.book(BookId(id)).await?;
@@ -310,7 +310,7 @@ impl ReasonForm {
 pub async fn revoke<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, PageError> {
     let reason = form.checked(&admin)?;
@@ -330,7 +330,7 @@ pub async fn revoke<S: Store>(
 pub async fn reissue<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, PageError> {
     let reason = form.checked(&admin)?;

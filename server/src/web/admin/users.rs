@@ -5,20 +5,20 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::UserId;
 
 use crate::auth::password;
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
 use crate::store::audit;
 use crate::store::models::{AuditEntry, AuditRecord, NewUser, Role, User};
 use crate::store::Store;
-use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
+use crate::web::{PageError, PagePath, PageQuery};
 
 /// Roles the console hands out; customers and enterprise admins sign up through the wallet.
 const STAFF_ROLES: [Role; 5] = [
@@ -68,7 +68,7 @@ struct UsersPage {
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<DoneQuery>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let regions: Vec<Place> = store
@@ -243,7 +243,7 @@ fn allowed_change(
 pub async fn update<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Form(form): Form<UpdateForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
@@ -349,7 +349,7 @@ pub struct AuditQuery {
 pub async fn audit<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<AuditQuery>,
+    PageQuery(query): PageQuery<AuditQuery>,
 ) -> Result<Response, PageError> {
     let needle = query.q.trim();
     let page = state

@@ -4,6 +4,7 @@ mod admin;
 mod auth;
 mod conflicts;
 mod devices;
+mod extremes;
 mod headers;
 mod limits;
 mod openapi;

@@ -131,7 +131,8 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn urlencode(text: &str) -> String {
+/// `text` percent-encoded for a query string or a form body.
+pub fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
