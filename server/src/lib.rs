@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod catalogue;
 pub mod config;
 pub mod demo;
 pub mod enrollment;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pii;
 pub mod random;
+pub mod review;
 pub mod rewards;
 pub mod rotating_qr;
 pub mod signup;

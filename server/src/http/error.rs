@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use shuipiao_shared::sync::{ErrorBody, ErrorCode};
 
+use crate::catalogue::CatalogueError;
 use crate::issuance::IssueError;
 use crate::keys::KeyError;
+use crate::review::ReviewError;
 use crate::store::{ConflictKind, StoreError};
 
 /// An error answered to an API client.
@@ -164,6 +166,24 @@ pub fn conflict_message(kind: ConflictKind) -> &'static str {
         ConflictKind::BackupExists => "备份文件已存在",
         ConflictKind::BackupUnsupported => "PostgreSQL 数据库请用 pg_dump 备份",
         ConflictKind::Constraint => "数据不符合要求或与现有数据冲突",
+    }
+}
+
+impl From<CatalogueError> for ApiError {
+    fn from(err: CatalogueError) -> ApiError {
+        match err {
+            CatalogueError::Invalid(message) => ApiError::bad_request(message),
+            CatalogueError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(err: ReviewError) -> ApiError {
+        match err {
+            ReviewError::NoteTooLong => ApiError::bad_request(err.to_string()),
+            ReviewError::Store(err) => err.into(),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 use axum::http::{Method, StatusCode};
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::Role;
 
 use crate::support::{self, TestDb, TestServer, on_both_backends};
@@ -206,6 +207,19 @@ async fn pages_show_the_same_conflict_messages(db: TestDb) {
     assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.text);
     assert!(page.text.contains("用户名已存在"), "{}", page.text);
     no_database_text("user page", &page.text);
+    let package = [
+        ("csrf", csrf.as_str()),
+        ("name", "家庭月套餐"),
+        ("price", "60"),
+        ("paid_units", "1"),
+        ("validity_days", "31"),
+        ("product", "189"),
+    ];
+    let page = browser.post_form("/admin/packages", &package).await;
+    assert_eq!(page.status, StatusCode::CONFLICT, "{}", page.text);
+    assert!(page.text.contains("已有同名套餐"), "{}", page.text);
+    no_database_text("package page", &page.text);
+    assert_eq!(server.store.packages().await.unwrap().len(), 1);
 }
 
 on_both_backends!(

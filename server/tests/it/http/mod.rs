@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod bounds;
 mod conflicts;
 mod devices;
 mod extremes;
