@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_browser;
+mod audit;
 mod browser;
 mod enterprise;
 mod holder_browser;
