@@ -122,6 +122,7 @@ impl From<StoreError> for ApiError {
                 ErrorCode::Conflict,
                 conflict_message(kind),
             ),
+            StoreError::BadText => ApiError::bad_request("文字中含有无法保存的字符"),
             StoreError::Busy(_) => {
                 tracing::warn!(error = %err, "database busy");
                 ApiError {

@@ -44,6 +44,10 @@ pub enum StoreError {
     /// own text is logged where it is classified, never carried: clients are told only the kind.
     #[error("conflict: {0}")]
     Conflict(ConflictKind),
+    /// A text the database cannot store or compare (PostgreSQL refuses the NUL character): the
+    /// request was bad, nothing was changed.
+    #[error("text the database cannot hold")]
+    BadText,
     /// The database is overloaded (no free connection, lock wait timed out, serialization
     /// failure): nothing was changed, and the same call may succeed later.
     #[error("database busy: {0}")]
@@ -224,6 +228,9 @@ fn conflict_kind(err: &dyn sqlx::error::DatabaseError) -> Option<ConflictKind> {
 /// SQLite busy / locked, PostgreSQL serialization failure / deadlock / lock timeout.
 const RETRYABLE_CODES: [&str; 6] = ["5", "6", "517", "40001", "40P01", "55P03"];
 
+/// PostgreSQL: a character the encoding cannot hold (NUL), or cannot translate.
+const BAD_TEXT_CODES: [&str; 2] = ["22021", "22P05"];
+
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> StoreError {
         match &err {
@@ -243,6 +250,12 @@ impl From<sqlx::Error> for StoreError {
                     .is_some_and(|code| RETRYABLE_CODES.contains(&code.as_ref()))
                 {
                     StoreError::Busy(Box::new(err))
+                } else if db_err
+                    .code()
+                    .is_some_and(|code| BAD_TEXT_CODES.contains(&code.as_ref()))
+                {
+                    tracing::info!(detail = db_err.message(), "text the database refused");
+                    StoreError::BadText
                 } else {
                     StoreError::Other(Box::new(err))
                 }

@@ -346,7 +346,12 @@ impl TestServer {
 
     /// Redeems the last unit of a one-unit `book` twice from a fresh courier's device, so the
     /// second redemption waits in the review queue; returns its event id.
-    pub async fn over_redeemed(&self, admin_token: &str, courier_name: &str, book: BookId) -> String {
+    pub async fn over_redeemed(
+        &self,
+        admin_token: &str,
+        courier_name: &str,
+        book: BookId,
+    ) -> String {
         let mut device = self.device(admin_token, courier_name).await;
         let events = vec![device.redeem(book, 1), device.redeem(book, 1)];
         let pushed = self

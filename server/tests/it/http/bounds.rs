@@ -335,16 +335,10 @@ async fn reasons_and_notes_are_bounded(db: TestDb) {
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.text.contains("原因最多 200 字"), "{}", page.text);
-    let stored = server
-        .store
-        .book(BookId(book))
-        .await
-        .unwrap();
+    let stored = server.store.book(BookId(book)).await.unwrap();
     assert_eq!(stored.revoked_at, None, "nothing was revoked");
 
-    let event_id = server
-        .over_redeemed(&admin, "courier1", BookId(book))
-        .await;
+    let event_id = server.over_redeemed(&admin, "courier1", BookId(book)).await;
     let response = server
         .call(
             Method::POST,

@@ -15,7 +15,8 @@ use crate::support::{self, TestDb, on_both_backends};
 use crate::web::urlencode;
 
 /// Numbers at the edges of every integer type a parameter may be read as, dates far outside
-/// the calendar, nothing, not a number, and a 10 kB string.
+/// the calendar, nothing, not a number, a NUL character (which PostgreSQL cannot store) and a
+/// 10 kB string.
 fn extreme_values() -> Vec<String> {
     let mut values: Vec<String> = [
         "9223372036854775807",
@@ -33,6 +34,7 @@ fn extreme_values() -> Vec<String> {
         "0000-01-01",
         "",
         "abc",
+        "a\0b",
     ]
     .map(String::from)
     .to_vec();
@@ -240,4 +242,40 @@ async fn extreme_parameters_never_break_a_get_route(db: TestDb) {
     );
 }
 
-on_both_backends!(extreme_parameters_never_break_a_get_route);
+/// A NUL character in a request body, which PostgreSQL refuses to store or compare, is a bad
+/// request, not a server error: anonymously at the login, and in an admin's new region.
+async fn a_nul_character_is_a_bad_request(db: TestDb) {
+    let server = support::start(&db).await;
+    let (_, admin) = server.user("admin", Role::Admin, None).await;
+    let login = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({ "username": "a\0b", "password": "whatever1" })),
+        )
+        .await;
+    assert!(
+        matches!(login.status.as_u16(), 400 | 401),
+        "{} {}",
+        login.status,
+        login.text
+    );
+    let region = server
+        .call(
+            Method::POST,
+            "/api/v1/regions",
+            Some(&admin),
+            Some(serde_json::json!({ "name": "武\0汉" })),
+        )
+        .await;
+    assert!(!region.status.is_server_error(), "{}", region.text);
+    if region.status == StatusCode::BAD_REQUEST {
+        assert_eq!(region.json["message"], "文字中含有无法保存的字符");
+    }
+}
+
+on_both_backends!(
+    extreme_parameters_never_break_a_get_route,
+    a_nul_character_is_a_bad_request
+);
