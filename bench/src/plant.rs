@@ -63,16 +63,23 @@ impl Plant {
             enterprise_id: None,
         };
         let account = store.create_account(&account, now, &audit()).await?;
-        let order = IssueOrder {
-            account_id: account.id,
-            package_id: package.id,
-            quantity: books,
-            allocations: vec![],
-        };
-        // Issued yesterday, so redemptions made an hour ago fall inside the validity window.
-        let issued = issuance::issue_order(store, &server.master, &order, None, now - 86_400)
-            .await
-            .context("issue the books")?;
+        // Orders of at most the most packages one order may hold; issued yesterday, so
+        // redemptions made an hour ago fall inside the validity window.
+        let mut issued = Vec::new();
+        let mut left = books;
+        while left > 0 {
+            let order = IssueOrder {
+                account_id: account.id,
+                package_id: package.id,
+                quantity: left.min(issuance::MAX_QUANTITY),
+                allocations: vec![],
+            };
+            let order = issuance::issue_order(store, &server.master, &order, None, now - 86_400)
+                .await
+                .context("issue the books")?;
+            left -= u32::try_from(order.books.len()).context("books of one order")?;
+            issued.extend(order.books.iter().map(|book| book.id));
+        }
         let courier = NewUser {
             username: "bench-courier".into(),
             // No password: the courier never signs in, only their devices sync.
@@ -84,7 +91,7 @@ impl Plant {
         };
         let courier = store.create_user(&courier, now, &audit()).await?;
         Ok(Plant {
-            books: issued.books.iter().map(|book| book.id).collect(),
+            books: issued,
             courier: courier.id,
         })
     }
