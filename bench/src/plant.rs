@@ -63,17 +63,25 @@ impl Plant {
             enterprise_id: None,
         };
         let account = store.create_account(&account, now, &audit()).await?;
-        let order = IssueOrder {
-            account_id: account.id,
-            package_id: package.id,
-            quantity: books,
-            allocations: vec![],
-        };
-        // Issued before the oldest history the statistics suite stores (90 days back), so
-        // every redemption of every suite falls inside the validity window the server checks.
-        let issued = issuance::issue_order(store, &server.master, &order, None, now - 100 * 86_400)
-            .await
-            .context("issue the books")?;
+        // Orders of at most the most packages one order may hold, issued before the oldest
+        // history the statistics suite stores (90 days back), so every redemption of every
+        // suite falls inside the validity window the server checks.
+        let mut issued = Vec::new();
+        let mut left = books;
+        while left > 0 {
+            let order = IssueOrder {
+                account_id: account.id,
+                package_id: package.id,
+                quantity: left.min(issuance::MAX_QUANTITY),
+                allocations: vec![],
+            };
+            let order =
+                issuance::issue_order(store, &server.master, &order, None, now - 100 * 86_400)
+                    .await
+                    .context("issue the books")?;
+            left -= u32::try_from(order.books.len()).context("books of one order")?;
+            issued.extend(order.books.iter().map(|book| book.id));
+        }
         let courier = NewUser {
             username: "bench-courier".into(),
             // No password: the courier never signs in, only their devices sync.
@@ -85,7 +93,7 @@ impl Plant {
         };
         let courier = store.create_user(&courier, now, &audit()).await?;
         Ok(Plant {
-            books: issued.books.iter().map(|book| book.id).collect(),
+            books: issued,
             courier: courier.id,
         })
     }

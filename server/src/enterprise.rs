@@ -23,7 +23,7 @@ use crate::store::models::{
     Account, AuditEntry, Book, Invitation, InvitationLimits, InvitationState, MessageKind,
     NewInvitation, Role, User,
 };
-use crate::store::{self, Store, StoreError, StoreResult};
+use crate::store::{ConflictKind, Store, StoreError, StoreResult};
 use crate::wallet::{self, AllocationError, Names, WalletStatus};
 
 /// How long an invitation can be accepted.
@@ -235,12 +235,15 @@ pub async fn invite<S: Store>(
         .await
     {
         Ok(stored) => Ok(stored),
-        Err(StoreError::Conflict(detail)) => Err(match detail.as_str() {
-            store::ALREADY_INVITED => EnterpriseError::AlreadyInvited,
-            store::RECENTLY_DECLINED => EnterpriseError::RecentlyDeclined,
-            store::TOO_MANY_INVITATIONS => EnterpriseError::TooManyInvitations,
-            _ => EnterpriseError::Store(StoreError::Conflict(detail)),
-        }),
+        Err(StoreError::Conflict(ConflictKind::AlreadyInvited)) => {
+            Err(EnterpriseError::AlreadyInvited)
+        }
+        Err(StoreError::Conflict(ConflictKind::RecentlyDeclined)) => {
+            Err(EnterpriseError::RecentlyDeclined)
+        }
+        Err(StoreError::Conflict(ConflictKind::TooManyInvitations)) => {
+            Err(EnterpriseError::TooManyInvitations)
+        }
         Err(err) => Err(err.into()),
     }
 }
@@ -316,10 +319,8 @@ async fn record_answer<S: Store>(
         .answer_invitation(invitation.id, account_id, accept, now, &audit)
         .await
     {
-        Err(StoreError::Conflict(detail)) if detail == store::NOT_PENDING => {
-            Err(EnterpriseError::NoInvitation)
-        }
-        Err(StoreError::Conflict(detail)) if detail == store::CANNOT_JOIN => {
+        Err(StoreError::Conflict(ConflictKind::NotPending)) => Err(EnterpriseError::NoInvitation),
+        Err(StoreError::Conflict(ConflictKind::NotJoinable)) => {
             Err(EnterpriseError::InOtherEnterprise)
         }
         other => Ok(other?),

@@ -16,7 +16,7 @@ use crate::config::MasterKey;
 use crate::keys::{self, ActiveKey, KeyError};
 use crate::notify;
 use crate::store::models::{
-    AccountKind, AuditEntry, Book, KeyPurpose, MessageKind, NewBook, NewOrder,
+    AccountKind, AuditEntry, Book, KeyPurpose, MessageKind, NewBook, NewOrder, NewPackage,
 };
 use crate::store::{Store, StoreError};
 
@@ -32,6 +32,59 @@ pub enum IssueError {
     /// The request does not make sense (zero units, allocation mismatch…).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Packages in one order, at most: every book of an order is signed and stored in one request.
+pub const MAX_QUANTITY: u32 = 1_000;
+/// Books in one order, at most (one per package, or one per member of an enterprise's split).
+pub const MAX_ORDER_BOOKS: usize = 1_000;
+
+/// What an order of a package comes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderSize {
+    /// Units of the book each package gives.
+    pub units_per_package: u16,
+    /// Units of the whole order.
+    pub total_units: u32,
+    /// Price of the whole order in fen.
+    pub total_fen: i64,
+}
+
+/// The one rule for the size of an order, checked by the issue page's preview and by
+/// [`issue_order`] before anything is allocated: 1 to [`MAX_QUANTITY`] packages whose books fit
+/// in a credential and whose total price fits in a number (rows stored before the catalogue's
+/// rules existed may hold more).
+pub fn order_size(package: &NewPackage, quantity: u32) -> Result<OrderSize, IssueError> {
+    if quantity == 0 || quantity > MAX_QUANTITY {
+        return Err(IssueError::Invalid(format!(
+            "数量应在 1 到 {MAX_QUANTITY} 之间"
+        )));
+    }
+    let units_per_package = package
+        .paid_units
+        .checked_add(package.bonus_units)
+        .and_then(|units| u16::try_from(units).ok())
+        .ok_or_else(|| IssueError::Invalid("该套餐每本水票的张数超出上限,不能发放".into()))?;
+    let total_fen = package
+        .price_fen
+        .checked_mul(i64::from(quantity))
+        .ok_or_else(|| IssueError::Invalid("订单金额超出上限".into()))?;
+    Ok(OrderSize {
+        units_per_package,
+        // At most 65 535 × 1 000.
+        total_units: u32::from(units_per_package) * quantity,
+        total_fen,
+    })
+}
+
+/// Checks that an order names at most [`MAX_ORDER_BOOKS`] books.
+pub fn check_book_count(books: usize) -> Result<(), IssueError> {
+    if books > MAX_ORDER_BOOKS {
+        return Err(IssueError::Invalid(format!(
+            "一个订单最多发放 {MAX_ORDER_BOOKS} 本水票"
+        )));
+    }
+    Ok(())
 }
 
 /// Units of an order given to one member account of the buying enterprise.
@@ -138,13 +191,10 @@ pub async fn issue_order<S: Store>(
     actor: Option<UserId>,
     now: i64,
 ) -> Result<IssuedOrder, IssueError> {
-    if order.quantity == 0 {
-        return Err(IssueError::Invalid("数量必须大于 0".into()));
-    }
+    check_book_count(order.allocations.len())?;
     let package = store.package(order.package_id).await?;
+    let size = order_size(&package.spec, order.quantity)?;
     let buyer = store.account(order.account_id).await?;
-    let units_per_package = package.spec.paid_units + package.spec.bonus_units;
-    let total_units = u64::from(units_per_package) * u64::from(order.quantity);
     let valid_from = unix_u32(now);
     let valid_until = valid_from.saturating_add(package.spec.validity_days.saturating_mul(86_400));
     let base = |account_id: i64, units: u16, source: &'static str| BookSpec {
@@ -159,19 +209,19 @@ pub async fn issue_order<S: Store>(
         holder_key: None,
     };
     let specs: Vec<BookSpec> = if order.allocations.is_empty() {
-        let units = u16::try_from(units_per_package)
-            .map_err(|_| IssueError::Invalid("每本水票最多 65535 张".into()))?;
         (0..order.quantity)
-            .map(|_| base(order.account_id, units, "purchase"))
+            .map(|_| base(order.account_id, size.units_per_package, "purchase"))
             .collect()
     } else {
         if buyer.spec.kind != AccountKind::Enterprise {
             return Err(IssueError::Invalid("只有企业账户可以分配给成员".into()));
         }
+        // At most 1 000 × 65 535.
         let allocated: u64 = order.allocations.iter().map(|a| u64::from(a.units)).sum();
-        if allocated != total_units {
+        if allocated != u64::from(size.total_units) {
             return Err(IssueError::Invalid(format!(
-                "分配合计 {allocated} 张,与订单 {total_units} 张不符"
+                "分配合计 {allocated} 张,与订单 {} 张不符",
+                size.total_units
             )));
         }
         let members = store.members(order.account_id).await?;
@@ -188,12 +238,12 @@ pub async fn issue_order<S: Store>(
         specs
     };
     let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
-    let ids = store.allocate_book_ids(specs.len() as u32).await?;
+    let count = u32::try_from(specs.len()).expect("an order holds at most MAX_ORDER_BOOKS books");
+    let ids = store.allocate_book_ids(count).await?;
     let books: Vec<NewBook> = ids
         .zip(&specs)
         .map(|(id, spec)| sign_book(master, &issuer, id, spec))
         .collect();
-    let total_fen = package.spec.price_fen * i64::from(order.quantity);
     let audit = AuditEntry::new(
         actor,
         "order.issue",
@@ -208,7 +258,7 @@ pub async fn issue_order<S: Store>(
         account_id: order.account_id,
         package_id: order.package_id,
         quantity: order.quantity,
-        total_fen,
+        total_fen: size.total_fen,
         created_by: actor,
     };
     let order_id = store.record_order(&new_order, &books, now, &audit).await?;
@@ -232,6 +282,21 @@ pub async fn issue_order<S: Store>(
     Ok(IssuedOrder { order_id, books })
 }
 
+/// Longest reason for a revocation or a reissue, in characters: it is kept with the book and in
+/// the audit log.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// The trimmed reason of a revocation or a reissue: required, at most [`MAX_REASON_CHARS`].
+fn checked_reason(reason: &str) -> Result<&str, IssueError> {
+    match reason.trim() {
+        "" => Err(IssueError::Invalid("请填写原因".into())),
+        reason if reason.chars().count() > MAX_REASON_CHARS => Err(IssueError::Invalid(format!(
+            "原因最多 {MAX_REASON_CHARS} 字"
+        ))),
+        reason => Ok(reason),
+    }
+}
+
 /// Lost-ticket recovery and key-compromise reissue: revokes `old` and issues its remaining units
 /// in a new book under the active issuer key, naming `old` as the book it replaces.
 pub async fn reissue<S: Store>(
@@ -242,6 +307,7 @@ pub async fn reissue<S: Store>(
     actor: Option<UserId>,
     now: i64,
 ) -> Result<Book, IssueError> {
+    let reason = checked_reason(reason)?;
     let book = store.book(old).await?;
     let replaced = replace(store, master, &book, reason, None, actor, now).await?;
     let id = replaced.issued.id;
@@ -357,6 +423,7 @@ pub async fn allocate<S: Store>(
     .into_iter()
     .filter(|(_, n)| *n > 0)
     .collect();
+    // Two parts at most: the receiver's and the rest.
     let ids = store.allocate_book_ids(parts.len() as u32).await?;
     let replacements: Vec<NewBook> = ids
         .zip(&parts)
@@ -386,8 +453,8 @@ pub async fn allocate<S: Store>(
         .await
     {
         // Another allocation, a take-back or a redemption changed the book since it was read.
-        Err(StoreError::Conflict(detail)) => {
-            tracing::info!(book = %from, %detail, "allocation refused: the book changed");
+        Err(StoreError::Conflict(kind)) => {
+            tracing::info!(book = %from, %kind, "allocation refused: the book changed");
             return Err(IssueError::Invalid("该水票刚刚有变动,请刷新后重试".into()));
         }
         other => other?,
@@ -573,6 +640,7 @@ pub async fn revoke<S: Store>(
     actor: Option<UserId>,
     now: i64,
 ) -> Result<Book, IssueError> {
+    let reason = checked_reason(reason)?;
     let audit = AuditEntry::new(
         actor,
         "book.revoke",

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod catalogue;
 pub mod config;
 pub mod demo;
 pub mod enrollment;
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pii;
 pub mod random;
+pub mod review;
 pub mod rewards;
 pub mod rotating_qr;
 pub mod signup;

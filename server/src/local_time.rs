@@ -3,7 +3,7 @@
 
 use time::format_description::FormatItem;
 use time::macros::{format_description, offset};
-use time::{Date, OffsetDateTime, UtcOffset};
+use time::{Date, Month, OffsetDateTime, UtcOffset};
 
 const BEIJING: UtcOffset = offset!(+8);
 const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
@@ -40,6 +40,27 @@ pub fn day_end(text: &str) -> Option<i64> {
     day_start(text).map(|start| start + 86_400)
 }
 
+/// A `YYYY-MM` month in Beijing as its first second and the first second after it; `None` if
+/// the text is not such a month (four-digit years only, so the month after December always
+/// exists on the calendar).
+pub fn month_span(text: &str) -> Option<(i64, i64)> {
+    let (year, month) = text.trim().split_once('-')?;
+    if year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) || month.len() > 2 {
+        return None;
+    }
+    let year: i32 = year.parse().ok()?;
+    let month = Month::try_from(month.parse::<u8>().ok()?).ok()?;
+    let next = match month {
+        Month::December => Date::from_calendar_date(year.checked_add(1)?, Month::January, 1),
+        month => Date::from_calendar_date(year, month.next(), 1),
+    };
+    let start = |day: Date| day.midnight().assume_offset(BEIJING).unix_timestamp();
+    Some((
+        start(Date::from_calendar_date(year, month, 1).ok()?),
+        start(next.ok()?),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +76,30 @@ mod tests {
         assert_eq!(minute(midnight + 3_660), "2026-11-27 01:01");
         assert_eq!(day_start("27/11/2026"), None);
         assert_eq!(day_start(""), None);
+    }
+
+    #[test]
+    fn months_are_whole_beijing_months() {
+        let november = month_span("2026-11").unwrap();
+        assert_eq!(
+            november,
+            (
+                day_start("2026-11-01").unwrap(),
+                day_start("2026-12-01").unwrap()
+            )
+        );
+        let december = month_span("2026-12").unwrap();
+        assert_eq!(december.1, day_start("2027-01-01").unwrap());
+        for bad in [
+            "2147483647-12",
+            "9999-99",
+            "2026-13",
+            "2026-0",
+            "26-11",
+            "-2026-11",
+            "2026",
+        ] {
+            assert_eq!(month_span(bad), None, "{bad}");
+        }
     }
 }

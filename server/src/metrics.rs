@@ -1,5 +1,5 @@
-//! Process metrics in the Prometheus text format: request counts by route and status, and sync
-//! verdict counts. Counters only; they reset when the process restarts.
+//! Process metrics in the Prometheus text format: request counts by route and status, handler
+//! panics by route, and sync verdict counts. Counters only; they reset when the process restarts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -11,6 +11,7 @@ use shuipiao_shared::sync::PushVerdict;
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    panics: Mutex<BTreeMap<&'static str, u64>>,
     verdicts: Mutex<BTreeMap<&'static str, u64>>,
 }
 
@@ -30,6 +31,12 @@ impl Metrics {
         *requests
             .entry((method.to_string(), route.to_string(), status))
             .or_default() += 1;
+    }
+
+    /// Counts a handler panic on `route` (a route template), answered with a 500.
+    pub fn record_panic(&self, route: &'static str) {
+        let mut panics = self.panics.lock().unwrap_or_else(|e| e.into_inner());
+        *panics.entry(route).or_default() += 1;
     }
 
     /// Counts pushed events by verdict.
@@ -54,6 +61,14 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "shuipiao_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}"
+            );
+        }
+        out.push_str("# HELP shuipiao_http_panics_total Handler panics answered with a 500.\n");
+        out.push_str("# TYPE shuipiao_http_panics_total counter\n");
+        for (route, count) in self.panics.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "shuipiao_http_panics_total{{route=\"{route}\"}} {count}"
             );
         }
         out.push_str("# HELP shuipiao_sync_events_total Pushed events by verdict.\n");

@@ -1,7 +1,7 @@
 //! Points and gifts for customers: what a balance buys, and why an order was refused.
 
 use crate::store::models::User;
-use crate::store::{Store, StoreError};
+use crate::store::{ConflictKind, Store, StoreError};
 
 /// Why a gift could not be ordered; the message is shown to the customer.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +33,8 @@ pub async fn order_gift<S: Store>(
         .await
         .map_err(|err| match err {
             StoreError::NotFound => GiftError::Unknown,
-            StoreError::Conflict(detail) if detail == crate::store::NOT_ENOUGH_POINTS => {
-                GiftError::NotEnoughPoints
-            }
-            StoreError::Conflict(detail) if detail == crate::store::OUT_OF_STOCK => {
-                GiftError::OutOfStock
-            }
+            StoreError::Conflict(ConflictKind::NotEnoughPoints) => GiftError::NotEnoughPoints,
+            StoreError::Conflict(ConflictKind::OutOfStock) => GiftError::OutOfStock,
             other => GiftError::Store(other),
         })
 }

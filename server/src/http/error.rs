@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use shuipiao_shared::sync::{ErrorBody, ErrorCode};
 
+use crate::catalogue::CatalogueError;
 use crate::issuance::IssueError;
 use crate::keys::KeyError;
-use crate::store::StoreError;
+use crate::review::ReviewError;
+use crate::store::{ConflictKind, StoreError};
 
 /// An error answered to an API client.
 #[derive(Debug)]
@@ -115,11 +117,12 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::NotFound => ApiError::not_found(),
-            StoreError::Conflict(detail) => ApiError::new(
+            StoreError::Conflict(kind) => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::Conflict,
-                format!("数据冲突:{detail}"),
+                conflict_message(kind),
             ),
+            StoreError::BadText => ApiError::bad_request("文字中含有无法保存的字符"),
             StoreError::Busy(_) => {
                 tracing::warn!(error = %err, "database busy");
                 ApiError {
@@ -132,6 +135,61 @@ impl From<StoreError> for ApiError {
                 }
             }
             StoreError::Other(_) => ApiError::internal(&err),
+        }
+    }
+}
+
+/// What a client is told about a conflict: a fixed zh-CN text per kind (the database's own
+/// message was logged when the conflict was classified).
+pub fn conflict_message(kind: ConflictKind) -> &'static str {
+    match kind {
+        ConflictKind::DuplicateUsername => "用户名已存在",
+        ConflictKind::DuplicatePhone => "该手机号已注册",
+        ConflictKind::DuplicateProductCode => "产品编号已存在",
+        ConflictKind::DuplicateProductName => "产品名称已存在",
+        ConflictKind::DuplicateRegionName => "区域名称已存在",
+        ConflictKind::DuplicateOutletName => "门店名称已存在",
+        ConflictKind::DuplicateScopeName => "使用范围名称已存在",
+        ConflictKind::DuplicatePackageName => "已有同名套餐",
+        ConflictKind::DuplicateGiftName => "已有同名礼品",
+        ConflictKind::DuplicateDeviceKey => "该设备已注册",
+        ConflictKind::MissingReference => "关联的记录不存在,请刷新后重试",
+        ConflictKind::NotEnterprise => "所属账户不是企业账户",
+        ConflictKind::NotJoinable => "该客户已加入其他企业",
+        ConflictKind::AlreadyInvited => "已邀请该手机号,请等待对方接受",
+        ConflictKind::RecentlyDeclined => "对方已拒绝本企业的邀请,30 天内不能再次邀请",
+        ConflictKind::TooManyInvitations => "邀请发送太频繁,请稍后再试",
+        ConflictKind::NotPending => "邀请不存在或已失效",
+        ConflictKind::UnitsChanged => "该水票刚刚有变动,请刷新后重试",
+        ConflictKind::AlreadyRevoked => "该水票已作废,不能重复操作",
+        ConflictKind::AlreadyResolved => "该冲突已处理",
+        ConflictKind::UnknownBook => "本服务器没有这本水票的记录,请先恢复数据再处理",
+        ConflictKind::NotEnoughPoints => "积分不足",
+        ConflictKind::OutOfStock => "该礼品已兑完",
+        ConflictKind::NotFailed => "只能重发发送失败的通知",
+        ConflictKind::SecretGone => "验证码已失效,不能重发,请客户重新获取验证码",
+        ConflictKind::SmsChannel => "短信通知发往注册手机号,无需绑定",
+        ConflictKind::ActiveKeyExists | ConflictKind::StaleKeyring => "密钥正在更新,请稍后重试",
+        ConflictKind::BackupExists => "备份文件已存在",
+        ConflictKind::BackupUnsupported => "PostgreSQL 数据库请用 pg_dump 备份",
+        ConflictKind::Constraint => "数据不符合要求或与现有数据冲突",
+    }
+}
+
+impl From<CatalogueError> for ApiError {
+    fn from(err: CatalogueError) -> ApiError {
+        match err {
+            CatalogueError::Invalid(message) => ApiError::bad_request(message),
+            CatalogueError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(err: ReviewError) -> ApiError {
+        match err {
+            ReviewError::NoteTooLong => ApiError::bad_request(err.to_string()),
+            ReviewError::Store(err) => err.into(),
         }
     }
 }

@@ -21,6 +21,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
+use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -411,6 +412,49 @@ async fn count_request<S: Store>(
     response
 }
 
+/// Answers a panic of a route's handler instead of dropping the connection: a 500 in the route's
+/// own surface (the JSON error, or the error page), logged and counted in `/metrics`.
+#[derive(Clone)]
+struct PanicAnswer {
+    surface: Surface,
+    route: &'static str,
+    metrics: Arc<Metrics>,
+}
+
+impl ResponseForPanic for PanicAnswer {
+    type ResponseBody = axum::body::Body;
+
+    fn response_for_panic(&mut self, panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+        use axum::response::IntoResponse;
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        self.metrics.record_panic(self.route);
+        let cause = std::io::Error::other(format!("{} panicked: {message}", self.route));
+        let err = error::ApiError::internal(&cause);
+        match self.surface {
+            Surface::Api => err.into_response(),
+            Surface::Page => crate::web::PageError::from(err).into_response(),
+        }
+    }
+}
+
+/// `handler` with its panics answered by [`PanicAnswer`].
+fn catch_panics<T: Clone + Send + Sync + 'static>(
+    handler: MethodRouter<T>,
+    surface: Surface,
+    route: &'static str,
+    metrics: &Arc<Metrics>,
+) -> MethodRouter<T> {
+    handler.layer(CatchPanicLayer::custom(PanicAnswer {
+        surface,
+        route,
+        metrics: metrics.clone(),
+    }))
+}
+
 /// Unknown paths: a JSON error under `/api/`, an error page elsewhere.
 async fn not_found(uri: axum::http::Uri) -> Response {
     use axum::response::IntoResponse;
@@ -450,9 +494,9 @@ async fn secure_cookies(mut response: Response) -> Response {
     response
 }
 
-/// The application: every route behind its access check, with body limit, tracing, metrics and
-/// security headers (content security policy, no MIME sniffing, no framing, no referrer to other
-/// sites; HSTS and `Secure` cookies when clients come over HTTPS).
+/// The application: every route behind its access check and its panic answer, with body limit,
+/// tracing, metrics and security headers (content security policy, no MIME sniffing, no framing,
+/// no referrer to other sites; HSTS and `Secure` cookies when clients come over HTTPS).
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new();
     for entry in routes::<S>() {
@@ -460,7 +504,13 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             (state.clone(), entry.access, entry.surface),
             auth::authorize::<S>,
         );
-        router = router.route(entry.path, entry.handler.layer(check));
+        let handler = catch_panics(
+            entry.handler.layer(check),
+            entry.surface,
+            entry.path,
+            &state.metrics,
+        );
+        router = router.route(entry.path, handler);
     }
     let mut router = router
         .route_layer(middleware::from_fn_with_state(
@@ -500,4 +550,57 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         router = router.layer(middleware::map_response(secure_cookies));
     }
     router.with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get_raw(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        String::from_utf8(raw).unwrap()
+    }
+
+    /// A handler that panics answers 500 in its surface's form, and the panic is counted.
+    #[tokio::test]
+    async fn a_panic_is_answered_and_counted() {
+        async fn boom() -> &'static str {
+            panic!("boom")
+        }
+        let metrics = Arc::new(Metrics::default());
+        let app: Router = Router::new()
+            .route(
+                "/api/v1/boom",
+                catch_panics(get(boom), Surface::Api, "/api/v1/boom", &metrics),
+            )
+            .route(
+                "/boom",
+                catch_panics(get(boom), Surface::Page, "/boom", &metrics),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let api = get_raw(addr, "/api/v1/boom").await;
+        assert!(api.starts_with("HTTP/1.1 500"), "{api}");
+        assert!(api.contains(r#""code":"internal""#), "{api}");
+        let page = get_raw(addr, "/boom").await;
+        assert!(page.starts_with("HTTP/1.1 500"), "{page}");
+        assert!(
+            page.contains("text/html") && page.contains("服务暂时不可用"),
+            "{page}"
+        );
+        let counted = metrics.render();
+        assert!(
+            counted.contains(r#"shuipiao_http_panics_total{route="/boom"} 1"#)
+                && counted.contains(r#"shuipiao_http_panics_total{route="/api/v1/boom"} 1"#),
+            "{counted}"
+        );
+    }
 }

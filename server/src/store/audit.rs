@@ -14,6 +14,10 @@ pub struct AuditQuery {
     pub text: String,
     /// Entries without an actor (command line, system) match the text too.
     pub actorless: bool,
+    /// Only entries of this action (e.g. `order.issue`); empty for every action.
+    pub action: String,
+    /// Only entries by the user with this login name; empty for every actor.
+    pub actor: String,
     /// Only entries older than this id.
     pub before: Option<i64>,
     /// Only entries newer than this id (ignored with `before`).
@@ -48,7 +52,8 @@ async fn matching(
          WHERE a.id > $1 AND a.id < $2 AND ($3 = '' OR a.action LIKE $4 ESCAPE '\\' \
          OR a.target LIKE $4 ESCAPE '\\' OR a.detail LIKE $4 ESCAPE '\\' \
          OR u.username LIKE $4 ESCAPE '\\' OR (a.actor_user_id IS NULL AND $5 = 1)) \
-         ORDER BY a.id {order} LIMIT $6"
+         AND ($6 = '' OR a.action = $6) AND ($7 = '' OR u.username = $7) \
+         ORDER BY a.id {order} LIMIT $8"
     );
     let found = sqlx::query(AssertSqlSafe(sql))
         .bind(above)
@@ -56,6 +61,8 @@ async fn matching(
         .bind(&query.text)
         .bind(reports::contains_pattern(&query.text))
         .bind(i64::from(query.actorless))
+        .bind(&query.action)
+        .bind(&query.actor)
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?;
@@ -65,12 +72,13 @@ async fn matching(
 /// The page `query` asks for.
 pub(super) async fn page(pool: &AnyPool, query: &AuditQuery) -> StoreResult<AuditPage> {
     let limit = query.limit.max(1);
+    // Keyset bounds come from the address bar: any i64 must work, so no arithmetic may overflow.
     let (bounds, oldest_first) = match (query.before, query.after) {
         (Some(before), _) => ((0, before), false),
         (None, Some(after)) => ((after, i64::MAX), true),
         (None, None) => ((0, i64::MAX), false),
     };
-    let mut entries = matching(pool, query, bounds, oldest_first, limit + 1).await?;
+    let mut entries = matching(pool, query, bounds, oldest_first, limit.saturating_add(1)).await?;
     let more = entries.len() > limit as usize;
     entries.truncate(limit as usize);
     if oldest_first {
@@ -81,8 +89,8 @@ pub(super) async fn page(pool: &AnyPool, query: &AuditQuery) -> StoreResult<Audi
         StoreResult::Ok(!matching(pool, query, bounds, false, 1).await?.is_empty())
     };
     let (older, newer) = match (query.before, query.after) {
-        (Some(before), _) => (more, beyond((before - 1, i64::MAX)).await?),
-        (None, Some(after)) => (beyond((0, after + 1)).await?, more),
+        (Some(before), _) => (more, beyond((before.saturating_sub(1), i64::MAX)).await?),
+        (None, Some(after)) => (beyond((0, after.saturating_add(1))).await?, more),
         (None, None) => (more, false),
     };
     Ok(AuditPage {

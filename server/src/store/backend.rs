@@ -11,7 +11,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AssertSqlSafe, Executor, SqlSafeStr};
 
 use crate::config::{Backend, DatabaseUrl};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{ConflictKind, StoreError, StoreResult};
 
 /// One embedded migration: the same name exists under `migrations/sqlite` and `migrations/postgres`.
 struct MigrationFile {
@@ -167,7 +167,7 @@ async fn open_sqlite(url: &str) -> StoreResult<AnyPool> {
 /// Copies a live SQLite database to `dest` with `VACUUM INTO`.
 pub(super) async fn vacuum_into(pool: &AnyPool, dest: &str) -> StoreResult<()> {
     if Path::new(dest).exists() {
-        return Err(StoreError::Conflict(format!("{dest} already exists")));
+        return Err(StoreError::Conflict(ConflictKind::BackupExists));
     }
     let quoted = dest.replace('\'', "''");
     pool.execute(AssertSqlSafe(format!("VACUUM INTO '{quoted}'")))

@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use subtle::ConstantTimeEq;
 
 use crate::store::models::{AccountKind, AuditEntry, CodeLimit, NewCustomer, NewPhoneCode, Role};
-use crate::store::{StoreError, StoreResult, sql};
+use crate::store::{ConflictKind, StoreError, StoreResult, sql};
 use shuipiao_shared::ids::UserId;
 
 /// Wrong guesses allowed on one code before it stops working.
@@ -102,7 +102,7 @@ pub(super) async fn register(
         .fetch_optional(&mut *conn)
         .await?;
     if taken.is_some() {
-        return Err(StoreError::Conflict("phone already registered".into()));
+        return Err(StoreError::Conflict(ConflictKind::DuplicatePhone));
     }
     let account_id: i64 = sqlx::query_scalar(
         "INSERT INTO accounts (kind, name, enterprise_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",

@@ -9,18 +9,7 @@ use subtle::ConstantTimeEq;
 use crate::store::customers::MAX_CODE_ATTEMPTS;
 use crate::store::models::{Book, Invitation, InvitationLimits, InvitationState, NewInvitation};
 use crate::store::sql::SELECT_BOOKS;
-use crate::store::{StoreError, StoreResult, rows};
-
-/// Conflict detail: the enterprise already has an open invitation for the phone.
-pub const ALREADY_INVITED: &str = "invitation already pending";
-/// Conflict detail: the phone declined this enterprise recently.
-pub const RECENTLY_DECLINED: &str = "invitation recently declined";
-/// Conflict detail: a sending limit is reached.
-pub const TOO_MANY_INVITATIONS: &str = "too many invitations";
-/// Conflict detail: the invitation is answered, withdrawn or expired.
-pub const NOT_PENDING: &str = "invitation not pending";
-/// Conflict detail: the account is not a customer account outside every enterprise.
-pub const CANNOT_JOIN: &str = "account cannot join an enterprise";
+use crate::store::{ConflictKind, StoreError, StoreResult, rows};
 
 const SELECT_INVITATIONS: &str = "SELECT i.id, i.enterprise_id, a.name AS enterprise_name, \
     i.phone_index, i.phone_masked, i.name, i.state, i.account_id, i.expires_at, i.created_at, \
@@ -68,7 +57,7 @@ pub(super) async fn create(
     .fetch_one(&mut *conn)
     .await?;
     if open > 0 {
-        return Err(StoreError::Conflict(ALREADY_INVITED.into()));
+        return Err(StoreError::Conflict(ConflictKind::AlreadyInvited));
     }
     let declined: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM enterprise_invitations WHERE enterprise_id = $1 \
@@ -80,7 +69,7 @@ pub(super) async fn create(
     .fetch_one(&mut *conn)
     .await?;
     if declined > 0 {
-        return Err(StoreError::Conflict(RECENTLY_DECLINED.into()));
+        return Err(StoreError::Conflict(ConflictKind::RecentlyDeclined));
     }
     for &(since, most) in &limits.per_phone {
         let sent: i64 = sqlx::query_scalar(
@@ -91,7 +80,7 @@ pub(super) async fn create(
         .fetch_one(&mut *conn)
         .await?;
         if sent >= most {
-            return Err(StoreError::Conflict(TOO_MANY_INVITATIONS.into()));
+            return Err(StoreError::Conflict(ConflictKind::TooManyInvitations));
         }
     }
     let (since, most) = limits.per_enterprise;
@@ -103,7 +92,7 @@ pub(super) async fn create(
     .fetch_one(&mut *conn)
     .await?;
     if sent >= most {
-        return Err(StoreError::Conflict(TOO_MANY_INVITATIONS.into()));
+        return Err(StoreError::Conflict(ConflictKind::TooManyInvitations));
     }
     Ok(sqlx::query_scalar(
         "INSERT INTO enterprise_invitations (enterprise_id, phone_index, phone_masked, name, \
@@ -223,7 +212,7 @@ pub(super) async fn answer(
     .await?
     .rows_affected();
     if answered == 0 {
-        return Err(StoreError::Conflict(NOT_PENDING.into()));
+        return Err(StoreError::Conflict(ConflictKind::NotPending));
     }
     if !accept {
         return Ok(());
@@ -239,7 +228,7 @@ pub(super) async fn answer(
     .await?
     .rows_affected();
     if joined == 0 {
-        return Err(StoreError::Conflict(CANNOT_JOIN.into()));
+        return Err(StoreError::Conflict(ConflictKind::NotJoinable));
     }
     Ok(())
 }

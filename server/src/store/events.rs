@@ -21,7 +21,7 @@ use crate::store::ledger::{Recomputed, compute_books, recompute_books, store_boo
 use crate::store::models::{Device, ReviewItem, ReviewReason};
 use crate::store::reports::FigureColumns;
 use crate::store::sql::lock_status_clock;
-use crate::store::{StoreError, StoreResult, rows};
+use crate::store::{ConflictKind, StoreError, StoreResult, rows};
 
 fn body_kind(body: &EventBody) -> &'static str {
     match body {
@@ -575,9 +575,7 @@ pub(super) async fn resolve(
         return Err(StoreError::NotFound);
     };
     if found.iter().any(|(_, resolved_by)| resolved_by.is_some()) {
-        return Err(StoreError::Conflict(format!(
-            "event {target} is already resolved"
-        )));
+        return Err(StoreError::Conflict(ConflictKind::AlreadyResolved));
     }
     if let Some(book_id) = book_id {
         let book_known: Option<i64> = sqlx::query_scalar("SELECT id FROM books WHERE id = $1")
@@ -585,9 +583,12 @@ pub(super) async fn resolve(
             .fetch_optional(&mut *conn)
             .await?;
         if book_known.is_none() {
-            return Err(StoreError::Conflict(format!(
-                "book {book_id} is unknown to this server: restore it before resolving event {target}"
-            )));
+            tracing::warn!(
+                book_id,
+                event = %target,
+                "review item of a book unknown to this server: restore the book before resolving it"
+            );
+            return Err(StoreError::Conflict(ConflictKind::UnknownBook));
         }
     }
     sqlx::query(

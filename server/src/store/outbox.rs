@@ -9,7 +9,7 @@ use crate::store::models::{
     AuditEntry, Channel, MessageKind, NewNotification, Notification, NotificationFilter,
     NotificationState, Recipient, SealedSecret, UsageChange,
 };
-use crate::store::{StoreError, StoreResult, rows, sql};
+use crate::store::{ConflictKind, StoreError, StoreResult, rows, sql};
 use shuipiao_shared::ids::{BookId, UserId};
 
 /// Queues messages; one whose dedupe key is already queued is skipped. Returns how many were new.
@@ -211,7 +211,7 @@ pub(super) async fn resend(
         .is_some();
     let message = notification(&found)?;
     if !message.failed() {
-        return Err(StoreError::Conflict(NOT_FAILED.into()));
+        return Err(StoreError::Conflict(ConflictKind::NotFailed));
     }
     let secret_live = message
         .spec
@@ -219,7 +219,7 @@ pub(super) async fn resend(
         .as_ref()
         .is_some_and(|secret| secret.expires_at > now);
     if had_secret && !secret_live {
-        return Err(StoreError::Conflict(SECRET_GONE.into()));
+        return Err(StoreError::Conflict(ConflictKind::SecretGone));
     }
     sqlx::query(
         "UPDATE notifications SET state = 'pending', attempts = 0, next_attempt_at = $2, \
@@ -232,12 +232,6 @@ pub(super) async fn resend(
     sql::insert_audit(conn, audit, now).await
 }
 
-/// The conflict detail of [`resend`] for a message that was delivered or never failed.
-pub const NOT_FAILED: &str = "notification did not fail";
-
-/// The conflict detail of [`resend`] for a message whose secret was erased or expired.
-pub const SECRET_GONE: &str = "notification secret is gone";
-
 /// Binds (or with `None` unbinds) a user's WeChat openid or push token.
 pub(super) async fn bind_channel(
     conn: &mut AnyConnection,
@@ -247,9 +241,7 @@ pub(super) async fn bind_channel(
     now: i64,
 ) -> StoreResult<()> {
     if channel == Channel::Sms {
-        return Err(StoreError::Conflict(
-            "the SMS address is the phone number".into(),
-        ));
+        return Err(StoreError::Conflict(ConflictKind::SmsChannel));
     }
     let query = match address_sealed {
         Some(address) => sqlx::query(

@@ -5,13 +5,8 @@
 use sqlx::{AnyConnection, Row};
 
 use crate::store::models::{AuditEntry, Gift, PointsEntry};
-use crate::store::{StoreError, StoreResult, sql};
+use crate::store::{ConflictKind, StoreError, StoreResult, sql};
 use shuipiao_shared::ids::UserId;
-
-/// Conflict detail when the balance is too small.
-pub const NOT_ENOUGH_POINTS: &str = "not enough points";
-/// Conflict detail when the gift is gone.
-pub const OUT_OF_STOCK: &str = "out of stock";
 
 /// Adds points once per `reference` (a repeated reference is ignored).
 pub(super) async fn credit(
@@ -119,9 +114,9 @@ pub(super) async fn gifts(conn: &mut AnyConnection) -> StoreResult<Vec<Gift>> {
 }
 
 /// Spends points on one gift: takes one from stock and records the order; `Conflict` with
-/// [`NOT_ENOUGH_POINTS`] or [`OUT_OF_STOCK`] changes nothing. The account's points are locked
-/// before the balance is read, so orders placed at once (run in parallel on PostgreSQL) are
-/// checked one after another and never spend more than the balance.
+/// [`ConflictKind::NotEnoughPoints`] or [`ConflictKind::OutOfStock`] changes nothing. The account's
+/// points are locked before the balance is read, so orders placed at once (run in parallel on
+/// PostgreSQL) are checked one after another and never spend more than the balance.
 pub(super) async fn order_gift(
     conn: &mut AnyConnection,
     account_id: i64,
@@ -135,7 +130,7 @@ pub(super) async fn order_gift(
         .fetch_one(&mut *conn)
         .await?;
     if balance(conn, account_id).await? < points {
-        return Err(StoreError::Conflict(NOT_ENOUGH_POINTS.into()));
+        return Err(StoreError::Conflict(ConflictKind::NotEnoughPoints));
     }
     let taken = sqlx::query("UPDATE gifts SET stock = stock - 1 WHERE id = $1 AND stock > 0")
         .bind(gift_id)
@@ -143,7 +138,7 @@ pub(super) async fn order_gift(
         .await?
         .rows_affected();
     if taken == 0 {
-        return Err(StoreError::Conflict(OUT_OF_STOCK.into()));
+        return Err(StoreError::Conflict(ConflictKind::OutOfStock));
     }
     let order_id: i64 = sqlx::query_scalar(
         "INSERT INTO gift_orders (gift_id, account_id, user_id, points, created_at) \

@@ -52,7 +52,7 @@ pub(super) fn kid_bytes(hex: &str) -> StoreResult<[u8; 4]> {
         .decode(hex.as_bytes())
         .ok()
         .and_then(|bytes| bytes.try_into().ok())
-        .ok_or_else(|| StoreError::Conflict(format!("bad key id `{hex}`")))
+        .ok_or_else(|| StoreError::Other(format!("bad key id `{hex}`").into()))
 }
 
 pub(super) fn product(row: &AnyRow) -> StoreResult<Product> {

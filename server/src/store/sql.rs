@@ -21,8 +21,8 @@ use crate::store::audit::{self, AuditPage, AuditQuery};
 use crate::store::models::*;
 use crate::store::reports::{self, Bucket, DeviceActivity, ReportData};
 use crate::store::{
-    Store, StoreError, StoreResult, backend, customers, enterprise, events, feedback, ledger,
-    outbox, rewards, rows,
+    ConflictKind, Store, StoreError, StoreResult, backend, customers, enterprise, events, feedback,
+    ledger, outbox, rewards, rows,
 };
 
 /// The SQL store for both backends.
@@ -234,9 +234,7 @@ async fn revoke_in(
     .rows_affected();
     if changed == 0 {
         fetch_book(conn, id).await?;
-        return Err(StoreError::Conflict(format!(
-            "book {id} is already revoked"
-        )));
+        return Err(StoreError::Conflict(ConflictKind::AlreadyRevoked));
     }
     ledger::recompute_books(conn, &[id], now).await?;
     Ok(())
@@ -267,9 +265,8 @@ impl Store for SqlStore {
     async fn backup_to(&self, path: &str) -> StoreResult<()> {
         match self.backend {
             Backend::Sqlite => backend::vacuum_into(&self.pool, path).await,
-            Backend::Postgres => Err(StoreError::Conflict(
-                "backup of PostgreSQL is done with pg_dump (see docs/runbook)".into(),
-            )),
+            // PostgreSQL is copied with pg_dump (see the runbook).
+            Backend::Postgres => Err(StoreError::Conflict(ConflictKind::BackupUnsupported)),
         }
     }
 
@@ -482,9 +479,7 @@ impl Store for SqlStore {
                 .fetch_one(&mut *tx)
                 .await?;
             if kind != AccountKind::Enterprise.as_str() {
-                return Err(StoreError::Conflict(format!(
-                    "account {enterprise_id} is not an enterprise"
-                )));
+                return Err(StoreError::Conflict(ConflictKind::NotEnterprise));
             }
         }
         let id: i64 = sqlx::query_scalar(
@@ -1055,9 +1050,9 @@ impl Store for SqlStore {
         audit: &AuditEntry,
     ) -> StoreResult<Vec<Book>> {
         if replacements.is_empty() || replacements.iter().any(|b| b.replaces != Some(old)) {
-            return Err(StoreError::Conflict(format!(
-                "replacements do not all name book {old}"
-            )));
+            return Err(StoreError::Other(
+                format!("replacements do not all name book {old}").into(),
+            ));
         }
         let mut tx = self.begin_write().await?;
         // The caller read the book before this transaction: under the status clock, which every
@@ -1068,9 +1063,8 @@ impl Store for SqlStore {
         let left = book.issued.units.saturating_sub(book.used_units);
         let replacing: u32 = replacements.iter().map(|b| u32::from(b.units)).sum();
         if replacing > u32::from(left) {
-            return Err(StoreError::Conflict(format!(
-                "book {old} has {left} units left, not {replacing}"
-            )));
+            tracing::info!(book = %old, left, replacing, "replacement refused: units left changed");
+            return Err(StoreError::Conflict(ConflictKind::UnitsChanged));
         }
         revoke_in(&mut tx, old, reason, now).await?;
         let mut books = Vec::with_capacity(replacements.len());
@@ -1169,9 +1163,7 @@ impl Store for SqlStore {
             .fetch_one(&mut *tx)
             .await?;
         if newest.is_some_and(|newest| newest >= version as i64) {
-            return Err(StoreError::Conflict(format!(
-                "keyring version {version} is not the newest"
-            )));
+            return Err(StoreError::Conflict(ConflictKind::StaleKeyring));
         }
         sqlx::query(
             "INSERT INTO keyring_bundles (version, bundle, created_at) VALUES ($1, $2, $3)",

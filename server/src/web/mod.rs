@@ -17,8 +17,11 @@ mod session;
 mod wallet;
 
 use askama::Template;
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::de::DeserializeOwned;
 
 use crate::http::error::ApiError;
 use crate::http::{Access, BOOK_READERS, EVERYONE, HOLDERS, Route, Surface};
@@ -241,6 +244,41 @@ impl DoneQuery {
     /// `text` when the form just succeeded.
     fn notice(&self, text: &'static str) -> Option<&'static str> {
         self.done.as_ref().map(|_| text)
+    }
+}
+
+/// `axum::extract::Query` for pages: an address whose query does not parse (a number field
+/// holding letters or out of its type's range) gets a zh-CN error page, not axum's plain-text
+/// rejection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for PageQuery<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| PageQuery(value))
+            .map_err(|_| {
+                ApiError::bad_request("网址中的查询参数有误,请从页面上的链接或表单进入").into()
+            })
+    }
+}
+
+/// `axum::extract::Path` for pages: a malformed id in the address gets the "not found" error
+/// page, as an unknown one does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PagePath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PagePath<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| PagePath(value))
+            .map_err(|_| ApiError::not_found().into())
     }
 }
 

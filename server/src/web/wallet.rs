@@ -18,14 +18,14 @@ use shuipiao_shared::ledger::Outcome;
 use crate::enterprise;
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
 use crate::rotating_qr::{self, QrMode};
 use crate::store::Store;
 use crate::store::models::{Book, BookHistory, Role, User};
 use crate::wallet::{self, Names, WalletEntry, WalletFilter, WalletStatus};
 use crate::web::csrf::{self, CsrfToken};
-use crate::web::{PageError, qr, render};
+use crate::web::{PageError, PagePath, qr, render};
 
 /// What every signed-in wallet page shows in its header.
 pub(super) struct Chrome {
@@ -378,7 +378,7 @@ pub async fn detail<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
 ) -> Result<Response, PageError> {
     let token = csrf::token(&headers);
     let (view, book) = book_view(&state, &user, id).await?;
@@ -403,7 +403,7 @@ struct PrintPage {
 pub async fn print<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
 ) -> Result<Response, PageError> {
     let (view, _) = book_view(&state, &user, id).await?;
     Ok(render(&PrintPage {
@@ -426,7 +426,7 @@ pub struct ProofQuery {
 pub async fn rotating_qr_svg<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Query(query): Query<ProofQuery>,
 ) -> Result<Response, PageError> {
     let book = state.store.book(BookId(id)).await?;
@@ -470,7 +470,7 @@ pub async fn bind_holder_key<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Form(form): Form<BindForm>,
 ) -> Result<Response, PageError> {
     if !csrf::verify(&headers, &form.csrf) {

@@ -5,7 +5,7 @@
 use shuipiao_server::issuance::{self, IssueOrder};
 use shuipiao_server::pii::Phone;
 use shuipiao_server::store::models::*;
-use shuipiao_server::store::{Store, StoreError};
+use shuipiao_server::store::{ConflictKind, Store, StoreError};
 
 use crate::support::{self, NOW, TestDb, audit, catalogue, master, on_both_backends};
 
@@ -206,7 +206,12 @@ async fn outbox_claims_messages_and_erases_secrets(db: TestDb) {
         .resend_notification(failed.id, NOW + 700, &audit("notification.resend"))
         .await;
     assert!(
-        matches!(&resend, Err(StoreError::Conflict(d)) if d == shuipiao_server::store::SECRET_GONE),
+        matches!(
+            &resend,
+            Err(StoreError::Conflict(
+                shuipiao_server::store::ConflictKind::SecretGone
+            ))
+        ),
         "{resend:?}"
     );
 }
@@ -442,7 +447,7 @@ async fn outbox_filters_and_resends_failed_messages(db: TestDb) {
         .resend_notification(code.id, NOW + 5, &audit("notification.resend"))
         .await;
     assert!(
-        matches!(&refused, Err(StoreError::Conflict(d)) if d == shuipiao_server::store::NOT_FAILED),
+        matches!(&refused, Err(StoreError::Conflict(ConflictKind::NotFailed))),
         "a delivered message is not resent: {refused:?}"
     );
     assert!(matches!(
@@ -582,7 +587,10 @@ async fn gifts_spend_points_and_stock_atomically(db: TestDb) {
         .unwrap();
     let short = store.order_gift(account, user.id, cup.id, NOW).await;
     assert!(
-        matches!(&short, Err(StoreError::Conflict(d)) if d == shuipiao_server::store::NOT_ENOUGH_POINTS),
+        matches!(
+            &short,
+            Err(StoreError::Conflict(ConflictKind::NotEnoughPoints))
+        ),
         "{short:?}"
     );
     let change = UsageChange {

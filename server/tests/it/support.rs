@@ -340,6 +340,31 @@ impl TestServer {
         (user, response.json["token"].as_str().unwrap().to_string())
     }
 
+    /// Redeems the last unit of a one-unit `book` twice from a fresh courier's device, so the
+    /// second redemption waits in the review queue; returns its event id.
+    pub async fn over_redeemed(
+        &self,
+        admin_token: &str,
+        courier_name: &str,
+        book: BookId,
+    ) -> String {
+        let mut device = self.device(admin_token, courier_name).await;
+        let events = vec![device.redeem(book, 1), device.redeem(book, 1)];
+        let pushed = self
+            .call(
+                Method::POST,
+                "/api/v1/sync/push",
+                Some(&device.token),
+                Some(serde_json::json!({ "events": events })),
+            )
+            .await;
+        assert_eq!(pushed.status, StatusCode::OK, "{}", pushed.text);
+        let queue = self
+            .call(Method::GET, "/api/v1/review", Some(admin_token), None)
+            .await;
+        queue.json[0]["event_id"].as_str().unwrap().to_string()
+    }
+
     /// Enrolls a device for a fresh courier; returns the device and its token.
     pub async fn device(&self, admin_token: &str, courier_name: &str) -> TestDevice {
         let (courier, _) = self.user(courier_name, Role::Courier, None).await;

@@ -1,26 +1,17 @@
-//! The catalogue: products, regions, stores, scopes and packages.
+//! The catalogue: products, regions, stores, scopes and packages. The rules are in
+//! [`crate::catalogue`]; these handlers parse and present.
 
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::catalogue::{self, PackageDraft};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson};
 use crate::store::Store;
-use crate::store::models::{
-    AuditEntry, NewPackage, NewScope, Outlet, Package, Product, Region, Scope,
-};
-
-fn audit(
-    user: &CurrentUser,
-    action: &'static str,
-    target: String,
-    detail: serde_json::Value,
-) -> AuditEntry {
-    AuditEntry::new(Some(user.0.id), action, target, detail)
-}
+use crate::store::models::{NewPackage, NewScope, Outlet, Package, Product, Region, Scope};
 
 /// Lists products.
 #[utoipa::path(get, path = "/api/v1/products", tag = "catalogue", responses((status = 200, body = Vec<Product>)))]
@@ -37,20 +28,9 @@ pub async fn create_product<S: Store>(
     Extension(user): Extension<CurrentUser>,
     ApiJson(product): ApiJson<Product>,
 ) -> Result<Json<Product>, ApiError> {
-    if product.name.trim().is_empty() {
-        return Err(ApiError::bad_request("产品名称不能为空"));
-    }
-    let entry = audit(
-        &user,
-        "product.create",
-        format!("product:{}", product.code.0),
-        serde_json::json!({ "name": product.name }),
-    );
-    state
-        .store
-        .create_product(&product, crate::unix_now(), &entry)
-        .await?;
-    Ok(Json(product))
+    Ok(Json(
+        catalogue::create_product(&state.store, &product, user.0.id, crate::unix_now()).await?,
+    ))
 }
 
 /// `POST /api/v1/regions`.
@@ -76,17 +56,8 @@ pub async fn create_region<S: Store>(
     Extension(user): Extension<CurrentUser>,
     ApiJson(region): ApiJson<NewRegion>,
 ) -> Result<Json<Region>, ApiError> {
-    let entry = audit(
-        &user,
-        "region.create",
-        format!("region:{}", region.name),
-        serde_json::json!({}),
-    );
     Ok(Json(
-        state
-            .store
-            .create_region(&region.name, crate::unix_now(), &entry)
-            .await?,
+        catalogue::create_region(&state.store, &region.name, user.0.id, crate::unix_now()).await?,
     ))
 }
 
@@ -115,17 +86,15 @@ pub async fn create_outlet<S: Store>(
     Extension(user): Extension<CurrentUser>,
     ApiJson(outlet): ApiJson<NewOutlet>,
 ) -> Result<Json<Outlet>, ApiError> {
-    let entry = audit(
-        &user,
-        "outlet.create",
-        format!("outlet:{}", outlet.name),
-        serde_json::json!({ "region_id": outlet.region_id }),
-    );
     Ok(Json(
-        state
-            .store
-            .create_outlet(outlet.region_id, &outlet.name, crate::unix_now(), &entry)
-            .await?,
+        catalogue::create_outlet(
+            &state.store,
+            outlet.region_id,
+            &outlet.name,
+            user.0.id,
+            crate::unix_now(),
+        )
+        .await?,
     ))
 }
 
@@ -144,17 +113,8 @@ pub async fn create_scope<S: Store>(
     Extension(user): Extension<CurrentUser>,
     ApiJson(scope): ApiJson<NewScope>,
 ) -> Result<Json<Scope>, ApiError> {
-    let entry = audit(
-        &user,
-        "scope.create",
-        format!("scope:{}", scope.name),
-        serde_json::json!({}),
-    );
     Ok(Json(
-        state
-            .store
-            .create_scope(&scope, crate::unix_now(), &entry)
-            .await?,
+        catalogue::create_scope(&state.store, &scope, user.0.id, crate::unix_now()).await?,
     ))
 }
 
@@ -173,21 +133,8 @@ pub async fn create_package<S: Store>(
     Extension(user): Extension<CurrentUser>,
     ApiJson(package): ApiJson<NewPackage>,
 ) -> Result<Json<Package>, ApiError> {
-    if package.paid_units == 0 || package.validity_days == 0 || package.price_fen < 0 {
-        return Err(ApiError::bad_request(
-            "套餐数量、有效期必须大于 0,价格不能为负",
-        ));
-    }
-    let entry = audit(
-        &user,
-        "package.create",
-        format!("package:{}", package.name),
-        serde_json::json!({ "price_fen": package.price_fen }),
-    );
+    let draft = PackageDraft::new(&package)?;
     Ok(Json(
-        state
-            .store
-            .create_package(&package, crate::unix_now(), &entry)
-            .await?,
+        catalogue::create_package(&state.store, &draft, user.0.id, crate::unix_now()).await?,
     ))
 }

@@ -11,8 +11,9 @@ use utoipa::ToSchema;
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery};
+use crate::review;
 use crate::store::Store;
-use crate::store::models::{AuditEntry, ReviewItem};
+use crate::store::models::ReviewItem;
 
 /// Query of the review list.
 #[derive(Debug, Deserialize)]
@@ -56,25 +57,15 @@ pub async fn resolve<S: Store>(
     ApiPath(event_id): ApiPath<uuid::Uuid>,
     ApiJson(request): ApiJson<Resolve>,
 ) -> Result<Json<Option<StatusRow>>, ApiError> {
-    let now = crate::unix_now();
-    let resolution_id = EventId::v7((now.max(0) as u64) * 1000, crate::random::bytes::<10>());
-    let audit = AuditEntry::new(
-        Some(operator.id),
-        "review.resolve",
-        format!("event:{event_id}"),
-        serde_json::json!({ "action": request.action, "note": request.note, "resolution": resolution_id.0 }),
-    );
-    let row = state
-        .store
-        .resolve_review(
-            EventId(event_id),
-            resolution_id,
-            request.action,
-            operator.id,
-            &request.note,
-            now,
-            &audit,
-        )
-        .await?;
+    let row = review::resolve(
+        &state.store,
+        EventId(event_id),
+        request.action,
+        &request.note,
+        operator.id,
+        "api",
+        crate::unix_now(),
+    )
+    .await?;
     Ok(Json(row))
 }

@@ -3,17 +3,18 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::{ProductCode, ScopeId};
 
+use crate::catalogue::{self, PackageDraft};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::store::models::{AuditEntry, NewPackage, Product};
-use crate::store::{Store, StoreError};
-use crate::web::PageError;
+use crate::store::Store;
+use crate::store::models::{NewPackage, Product};
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
+use crate::web::{PageError, PageQuery};
 
 struct PackageRow {
     name: String,
@@ -44,7 +45,7 @@ struct CataloguePage {
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<DoneQuery>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let products = store.products().await?;
@@ -130,48 +131,36 @@ pub struct PackageForm {
     scope: String,
 }
 
-/// Price in yuan (`150`, `150.5`, `150.50`) as fen.
+/// Price in yuan (`150`, `150.5`, `150.50`) as fen; the range is the catalogue's rule.
 fn fen(text: &str) -> Option<i64> {
     let (whole, cents) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
-    if whole.is_empty() || cents.len() > 2 || !cents.bytes().all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || cents.len() > 2
+        || !cents.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
-    let whole: i64 = whole.parse().ok().filter(|n| (0..10_000_000).contains(n))?;
+    let whole: i64 = whole.parse().ok()?;
     let cents: i64 = format!("{cents:0<2}").parse().ok()?;
-    Some(whole * 100 + cents)
+    whole.checked_mul(100)?.checked_add(cents)
 }
 
-/// Reads the form into a package; a zh-CN message for the first thing wrong.
+/// Reads the form into a package; a zh-CN message for text that is not a number. The rules on
+/// the numbers are [`PackageDraft`]'s, the same as the API's.
 fn package_of(form: &PackageForm) -> Result<NewPackage, &'static str> {
-    let name = form.name.trim();
-    if name.is_empty() || name.chars().count() > 40 {
-        return Err("套餐名称为 1–40 个字");
-    }
-    let number = |text: &str, max: u32, message: &'static str| -> Result<u32, &'static str> {
-        text.trim()
-            .parse()
-            .ok()
-            .filter(|n| *n <= max)
-            .ok_or(message)
+    let number = |text: &str, message: &'static str| -> Result<u32, &'static str> {
+        text.trim().parse().map_err(|_| message)
     };
-    let paid_units = number(&form.paid_units, 10_000, "购买张数应为 1–10000")?;
-    let bonus_units = match form.bonus_units.trim() {
-        "" => 0,
-        text => number(text, 10_000, "赠送张数应为 0–10000")?,
-    };
-    if paid_units == 0 || paid_units + bonus_units > u32::from(u16::MAX) {
-        return Err("购买张数应为 1–10000");
-    }
-    let validity_days = number(&form.validity_days, 3_650, "有效天数应为 1–3650")?;
-    if validity_days == 0 {
-        return Err("有效天数应为 1–3650");
-    }
     Ok(NewPackage {
-        name: name.to_string(),
+        name: form.name.clone(),
         price_fen: fen(&form.price).ok_or("价格应为元,最多两位小数,例如 150 或 66.50")?,
-        paid_units,
-        bonus_units,
-        validity_days,
+        paid_units: number(&form.paid_units, catalogue::PAID_UNITS_RULE)?,
+        bonus_units: match form.bonus_units.trim() {
+            "" => 0,
+            text => number(text, catalogue::BONUS_UNITS_RULE)?,
+        },
+        validity_days: number(&form.validity_days, catalogue::VALIDITY_RULE)?,
         product: ProductCode(form.product.trim().parse().map_err(|_| "请选择产品")?),
         scope: ScopeId(match form.scope.trim() {
             "" => 0,
@@ -189,28 +178,10 @@ pub async fn create<S: Store>(
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
     let package = package_of(&form).map_err(ApiError::bad_request)?;
-    let store = &state.store;
-    if store.product(package.product).await.is_err() {
-        return Err(ApiError::bad_request("产品不存在").into());
-    }
-    if package.scope != ScopeId::ANYWHERE
-        && !store.scopes().await?.iter().any(|s| s.id == package.scope)
-    {
-        return Err(ApiError::bad_request("使用范围不存在").into());
-    }
-    let audit = AuditEntry::new(
-        Some(admin.user.id),
-        "package.create",
-        format!("package:{}", package.name),
-        serde_json::json!({ "price_fen": package.price_fen, "units": package.paid_units + package.bonus_units }),
-    );
-    store
-        .create_package(&package, crate::unix_now(), &audit)
+    let draft = PackageDraft::new(&package).map_err(ApiError::from)?;
+    catalogue::create_package(&state.store, &draft, admin.user.id, crate::unix_now())
         .await
-        .map_err(|err| match err {
-            StoreError::Conflict(_) => ApiError::bad_request("已有同名套餐"),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::from)?;
     Ok(done("/admin/packages", "package_created"))
 }
 
@@ -220,6 +191,8 @@ mod tests {
 
     #[test]
     fn prices_are_read_in_yuan() {
+        assert_eq!(fen("99999999999999999999"), None);
+        assert_eq!(fen("92233720368547759"), None, "overflows in fen");
         assert_eq!(fen("150"), Some(15_000));
         assert_eq!(fen("66.5"), Some(6_650));
         assert_eq!(fen("0.05"), Some(5));
@@ -230,7 +203,7 @@ mod tests {
     }
 
     #[test]
-    fn a_package_form_is_checked() {
+    fn a_package_form_is_read() {
         let form = PackageForm {
             name: "买十送一".into(),
             price: "150".into(),
@@ -251,14 +224,13 @@ mod tests {
             edit(&mut f);
             package_of(&f).err()
         };
-        assert_eq!(bad(|f| f.name.clear()), Some("套餐名称为 1–40 个字"));
         assert_eq!(
-            bad(|f| f.paid_units = "0".into()),
-            Some("购买张数应为 1–10000")
+            bad(|f| f.paid_units = "十".into()),
+            Some(catalogue::PAID_UNITS_RULE)
         );
         assert_eq!(
-            bad(|f| f.validity_days = "0".into()),
-            Some("有效天数应为 1–3650")
+            bad(|f| f.validity_days = "99999999999".into()),
+            Some(catalogue::VALIDITY_RULE)
         );
         assert_eq!(bad(|f| f.product.clear()), Some("请选择产品"));
         assert!(bad(|f| f.price = "1,5".into()).is_some());

@@ -5,17 +5,17 @@
 use std::time::Instant;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 
 use crate::http::AppState;
 use crate::store::Store;
 use crate::store::reports::Bucket;
-use crate::web::PageError;
 use crate::web::admin::charts::{self, Series};
 use crate::web::admin::devices::{DeviceRow, device_rows};
 use crate::web::admin::figures::{self, Cell, Overview, Period};
 use crate::web::admin::{Admin, Chrome, DoneQuery};
+use crate::web::{PageError, PageQuery};
 
 /// Days in the dashboard's chart.
 const CHART_DAYS: i64 = 14;
@@ -49,7 +49,7 @@ struct DashboardPage {
 pub async fn show<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<DoneQuery>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let now = crate::unix_now();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header::HOST;
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, Uri};
@@ -17,13 +17,13 @@ use shuipiao_shared::ids::{DeviceId, UserId};
 
 use crate::enrollment::{self, EnrollError};
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
 use crate::store::Store;
 use crate::store::models::{AuditEntry, Device, Role, User};
 use crate::store::reports::DeviceActivity;
 use crate::web::admin::{Admin, Chrome, DoneQuery, PlainForm, done};
-use crate::web::{PageError, qr};
+use crate::web::{PageError, PagePath, PageQuery, qr};
 
 /// Devices whose last upload is older than this are stale (docs/protocol.md, "Door verdict").
 pub(super) const STALE_AFTER_SECS: i64 = 24 * 3_600;
@@ -168,7 +168,7 @@ async fn page<S: Store>(
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<DoneQuery>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     page(&state, &admin, query.done.as_deref(), None).await
 }
@@ -177,7 +177,7 @@ pub async fn list<S: Store>(
 pub async fn disable<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Form(form): Form<PlainForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;

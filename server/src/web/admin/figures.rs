@@ -625,6 +625,41 @@ pub struct StarRule {
     pub min_bottles: i64,
 }
 
+/// What a rule's numbers may be: enough for any real weighting, small enough that no score
+/// overflows.
+pub const STAR_RULE_BOUNDS: &str =
+    "推广之星规则:各项分值应为 0–1000 的整数,最少核销桶数应为 0–1000000";
+
+impl StarRule {
+    /// Most points per bottle, per new customer or per anomaly.
+    pub const MAX_POINTS: i64 = 1_000;
+    /// Most bottles a rule may ask for.
+    pub const MAX_MIN_BOTTLES: i64 = 1_000_000;
+
+    /// A rule within [`STAR_RULE_BOUNDS`].
+    pub fn new(
+        per_bottle: i64,
+        per_guided: i64,
+        per_anomaly: i64,
+        min_bottles: i64,
+    ) -> Result<StarRule, &'static str> {
+        let points = 0..=Self::MAX_POINTS;
+        if ![per_bottle, per_guided, per_anomaly]
+            .iter()
+            .all(|n| points.contains(n))
+            || !(0..=Self::MAX_MIN_BOTTLES).contains(&min_bottles)
+        {
+            return Err(STAR_RULE_BOUNDS);
+        }
+        Ok(StarRule {
+            per_bottle,
+            per_guided,
+            per_anomaly,
+            min_bottles,
+        })
+    }
+}
+
 impl Default for StarRule {
     fn default() -> StarRule {
         StarRule {
@@ -700,8 +735,12 @@ pub fn leaderboard(
         .map(|user| {
             let tally = tallies.get(&user.id).copied().unwrap_or_default();
             let guided = guided.get(&user.id).copied().unwrap_or(0);
-            let score = tally.bottles * rule.per_bottle + guided * rule.per_guided
-                - tally.anomalies * rule.per_anomaly;
+            // Saturating: the rule is bounded, but the counts come from the database.
+            let score = tally
+                .bottles
+                .saturating_mul(rule.per_bottle)
+                .saturating_add(guided.saturating_mul(rule.per_guided))
+                .saturating_sub(tally.anomalies.saturating_mul(rule.per_anomaly));
             let standing = Standing {
                 username: user.spec.username.clone(),
                 bottles: tally.bottles,

@@ -5,18 +5,18 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::UserId;
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
 use crate::store::models::{AuditEntry, Feedback, Role};
 use crate::store::{Store, StoreError};
-use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, done};
+use crate::web::{PageError, PagePath, PageQuery};
 
 /// The states of a ticket, in working order, with their labels.
 const STATES: [(&str, &str); 3] = [
@@ -95,7 +95,7 @@ pub struct InboxQuery {
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<InboxQuery>,
+    PageQuery(query): PageQuery<InboxQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let users = store.users().await?;
@@ -142,7 +142,7 @@ pub struct TicketForm {
 pub async fn update<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<i64>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<TicketForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;

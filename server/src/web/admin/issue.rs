@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -13,11 +13,8 @@ use crate::http::error::ApiError;
 use crate::issuance::{self, Allocation, IssueOrder};
 use crate::store::Store;
 use crate::store::models::{Account, AccountKind, Package};
-use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, done};
-
-/// Packages in one order, at most.
-const MAX_QUANTITY: u32 = 1_000;
+use crate::web::{PageError, PageQuery};
 
 /// How an enterprise's order is handed out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +68,8 @@ fn yuan(fen: i64) -> String {
 }
 
 /// Checks the form against the catalogue and plans the books; a zh-CN message when it is wrong.
-fn plan(
-    form: &IssueForm,
-    accounts: &[Account],
-    packages: &[Package],
-) -> Result<Plan, &'static str> {
+/// The size of the order is [`issuance::order_size`]'s rule, the same as the API's.
+fn plan(form: &IssueForm, accounts: &[Account], packages: &[Package]) -> Result<Plan, String> {
     let account_id: i64 = form.account.trim().parse().map_err(|_| "请选择客户账户")?;
     let buyer = accounts
         .iter()
@@ -87,11 +81,8 @@ fn plan(
         .find(|p| p.id == package_id)
         .ok_or("套餐不存在")?;
     let quantity: u32 = form.quantity.trim().parse().map_err(|_| "数量应为正整数")?;
-    if quantity == 0 || quantity > MAX_QUANTITY {
-        return Err("数量应在 1 到 1000 之间");
-    }
-    let per_package = package.spec.paid_units + package.spec.bonus_units;
-    let units = per_package * quantity;
+    let size = issuance::order_size(&package.spec, quantity).map_err(|err| err.to_string())?;
+    let units = size.total_units;
     let split = match form.split.as_str() {
         "members" => Split::Members,
         _ => Split::Buyer,
@@ -101,25 +92,27 @@ fn plan(
             (0..quantity)
                 .map(|_| PlannedBook {
                     holder: buyer.spec.name.clone(),
-                    units: per_package,
+                    units: u32::from(size.units_per_package),
                 })
                 .collect(),
             Vec::new(),
         ),
         Split::Members => {
             if buyer.spec.kind != AccountKind::Enterprise {
-                return Err("只有企业账户可以分给成员");
+                return Err("只有企业账户可以分给成员".into());
             }
             let members: Vec<&Account> = accounts
                 .iter()
                 .filter(|a| a.spec.enterprise_id == Some(buyer.id))
                 .collect();
             if members.is_empty() {
-                return Err("该企业还没有成员账户");
+                return Err("该企业还没有成员账户".into());
             }
-            let shares = split_evenly(units, members.len() as u32);
+            issuance::check_book_count(members.len()).map_err(|err| err.to_string())?;
+            let count = u32::try_from(members.len()).expect("at most MAX_ORDER_BOOKS members");
+            let shares = split_evenly(units, count);
             if shares.iter().any(|&n| n == 0 || n > u32::from(u16::MAX)) {
-                return Err("张数少于成员人数,无法平均分配");
+                return Err("张数少于成员人数,无法平均分配".into());
             }
             let books = members
                 .iter()
@@ -149,7 +142,7 @@ fn plan(
         },
         books,
         units,
-        price: yuan(package.spec.price_fen * i64::from(quantity)),
+        price: yuan(size.total_fen),
         validity_days: package.spec.validity_days,
     })
 }
@@ -167,7 +160,7 @@ struct IssuePage {
     packages: Vec<Choice>,
     form: IssueForm,
     plan: Option<Plan>,
-    error: Option<&'static str>,
+    error: Option<String>,
 }
 
 async fn catalogue<S: Store>(store: &S) -> Result<(Vec<Account>, Vec<Package>), PageError> {
@@ -200,7 +193,7 @@ fn choices(accounts: &[Account], packages: &[Package]) -> (Vec<Choice>, Vec<Choi
 pub async fn form<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(mut form): Query<IssueForm>,
+    PageQuery(mut form): PageQuery<IssueForm>,
 ) -> Result<Response, PageError> {
     let (accounts, packages) = catalogue(&state.store).await?;
     if form.quantity.is_empty() {
@@ -325,13 +318,18 @@ mod tests {
     fn bad_orders_say_why() {
         let (accounts, packages) = fixture();
         let check = |f: IssueForm| plan(&f, &accounts, &packages).err();
-        assert_eq!(check(form("", "1", "")), Some("请选择客户账户"));
-        assert_eq!(check(form("1", "0", "")), Some("数量应在 1 到 1000 之间"));
-        assert_eq!(check(form("1", "x", "")), Some("数量应为正整数"));
+        let said = |text: &str| Some(text.to_string());
+        assert_eq!(check(form("", "1", "")), said("请选择客户账户"));
+        assert_eq!(check(form("1", "0", "")), said("数量应在 1 到 1000 之间"));
+        assert_eq!(
+            check(form("1", "4294967295", "")),
+            said("数量应在 1 到 1000 之间")
+        );
+        assert_eq!(check(form("1", "x", "")), said("数量应为正整数"));
         assert_eq!(
             check(form("1", "1", "members")),
-            Some("只有企业账户可以分给成员")
+            said("只有企业账户可以分给成员")
         );
-        assert_eq!(check(form("77", "1", "")), Some("客户账户不存在"));
+        assert_eq!(check(form("77", "1", "")), said("客户账户不存在"));
     }
 }

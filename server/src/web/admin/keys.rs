@@ -3,20 +3,20 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::keyring::Kid;
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::issuance;
 use crate::keys::{self, KeyError};
 use crate::local_time;
 use crate::store::models::{KeyPurpose, KeyStatus};
 use crate::store::{Store, StoreError};
-use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, DoneQuery, PlainForm, done};
+use crate::web::{PageError, PagePath, PageQuery};
 
 struct KeyRow {
     kid: String,
@@ -40,7 +40,7 @@ struct KeysPage {
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<DoneQuery>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let mut rows = Vec::new();
@@ -121,7 +121,7 @@ pub struct CompromiseForm {
 pub async fn compromise<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(kid): ApiPath<String>,
+    PagePath(kid): PagePath<String>,
     Form(form): Form<CompromiseForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;

@@ -5,20 +5,20 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
 use crate::pii::Phone;
 use crate::store::models::{
     AuditEntry, Channel, MessageKind, Notification, NotificationFilter, NotificationState,
 };
-use crate::store::{NOT_FAILED, SECRET_GONE, Store, StoreError};
-use crate::web::PageError;
+use crate::store::{Store, StoreError};
 use crate::web::admin::{Admin, Chrome, PlainForm, done};
+use crate::web::{PageError, PagePath, PageQuery};
 
 /// Rows on one page: the newest messages matching the filter.
 const PAGE_ROWS: u32 = 200;
@@ -121,7 +121,7 @@ async fn filter<S: Store>(
         let user = match state.store.user_by_phone(&phone.index(&state.master)).await {
             Ok(user) => user,
             Err(StoreError::NotFound) => return Err("该手机号没有注册账户".into()),
-            Err(err) => return Err(format!("查询失败:{err}")),
+            Err(err) => return Err(ApiError::from(err).message),
         };
         filter.user_id = Some(user.id);
     }
@@ -132,7 +132,7 @@ async fn filter<S: Store>(
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<NotificationsQuery>,
+    PageQuery(query): PageQuery<NotificationsQuery>,
 ) -> Result<Response, PageError> {
     let (rows, error) = match filter(&state, &query, crate::unix_now()).await {
         Ok(filter) => {
@@ -166,7 +166,7 @@ pub async fn list<S: Store>(
 pub async fn resend<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<i64>,
+    PagePath(id): PagePath<i64>,
     Form(form): Form<PlainForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
@@ -182,12 +182,6 @@ pub async fn resend<S: Store>(
         .await
         .map_err(|err| match err {
             StoreError::NotFound => ApiError::bad_request("通知不存在"),
-            StoreError::Conflict(detail) if detail == NOT_FAILED => {
-                ApiError::bad_request("只能重发发送失败的通知")
-            }
-            StoreError::Conflict(detail) if detail == SECRET_GONE => {
-                ApiError::bad_request("验证码已失效,不能重发,请客户重新获取验证码")
-            }
             other => other.into(),
         })?;
     Ok(done("/admin/notifications", "resent"))

@@ -7,20 +7,21 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::{DeviceId, EventId};
 use shuipiao_shared::ledger::ResolutionAction;
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
-use crate::store::models::{AuditEntry, ReviewItem};
+use crate::review::{self, ReviewError};
+use crate::store::models::ReviewItem;
 use crate::store::{Store, StoreError};
-use crate::web::PageError;
 use crate::web::admin::users::{AuditRow, audit_rows};
 use crate::web::admin::{Admin, Chrome, done};
+use crate::web::{PageError, PagePath, PageQuery};
 
 /// Past decisions shown under the queue.
 const TRAIL_LENGTH: usize = 20;
@@ -92,7 +93,7 @@ fn item_row(item: &ReviewItem, devices: &HashMap<DeviceId, String>) -> ItemRow {
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<ReviewQuery>,
+    PageQuery(query): PageQuery<ReviewQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let show_all = query.all.is_some();
@@ -134,41 +135,25 @@ pub struct ResolveForm {
 pub async fn resolve<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(event_id): ApiPath<uuid::Uuid>,
+    PagePath(event_id): PagePath<uuid::Uuid>,
     Form(form): Form<ResolveForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
     let action = parse_action(&form.action)
         .ok_or_else(|| ApiError::bad_request("请选择处理方式:收费、核销或作废"))?;
-    let note = form.note.trim();
-    if note.chars().count() > 200 {
-        return Err(ApiError::bad_request("备注最多 200 字").into());
-    }
-    let now = crate::unix_now();
-    let resolution = EventId::v7((now.max(0) as u64) * 1000, crate::random::bytes::<10>());
-    let audit = AuditEntry::new(
-        Some(admin.user.id),
-        "review.resolve",
-        format!("event:{event_id}"),
-        serde_json::json!({ "action": action, "note": note, "resolution": resolution.0, "via": "admin" }),
-    );
-    state
-        .store
-        .resolve_review(
-            EventId(event_id),
-            resolution,
-            action,
-            admin.user.id,
-            note,
-            now,
-            &audit,
-        )
-        .await
-        .map_err(|err| match err {
-            StoreError::NotFound | StoreError::Conflict(_) => {
-                ApiError::bad_request("该冲突不存在或已处理")
-            }
-            other => other.into(),
-        })?;
+    review::resolve(
+        &state.store,
+        EventId(event_id),
+        action,
+        &form.note,
+        admin.user.id,
+        "admin",
+        crate::unix_now(),
+    )
+    .await
+    .map_err(|err| match err {
+        ReviewError::Store(StoreError::NotFound) => ApiError::bad_request("该冲突不存在"),
+        other => other.into(),
+    })?;
     Ok(done("/admin/review", "resolved"))
 }

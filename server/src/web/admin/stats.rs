@@ -3,7 +3,7 @@
 //! its configurable 推广之星 rule.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
@@ -12,13 +12,13 @@ use crate::http::error::ApiError;
 use crate::local_time;
 use crate::store::Store;
 use crate::store::reports::{Bucket, ReportData};
-use crate::web::PageError;
 use crate::web::admin::charts::{self, Series};
 use crate::web::admin::export::{self, FileFormat};
 use crate::web::admin::figures::{
     self, Cell, Names, Overview, Period, StaffExtras, Standing, StarRule, Table,
 };
 use crate::web::admin::{Admin, Chrome};
+use crate::web::{PageError, PageQuery};
 
 /// Default period: the last 30 days.
 const DEFAULT_DAYS: i64 = 30;
@@ -227,7 +227,7 @@ fn period_text(period: Period) -> (String, String) {
 pub async fn show<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<PeriodQuery>,
+    PageQuery(query): PageQuery<PeriodQuery>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let (period, error) = match query.period(now) {
@@ -268,7 +268,7 @@ fn send_file(name: &str, format: FileFormat, tables: &[Table]) -> Result<Respons
 /// `GET /admin/stats/export?table=KEY|all&format=csv|xlsx&from=…&to=…`.
 pub async fn export<S: Store>(
     State(state): State<AppState<S>>,
-    Query(query): Query<PeriodQuery>,
+    PageQuery(query): PageQuery<PeriodQuery>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
     let period = query.period(now)?;
@@ -285,32 +285,38 @@ pub async fn export<S: Store>(
     send_file(&format!("{}-{from}-{to}", query.table), format, &chosen)
 }
 
-/// The leaderboard form: the month and the 推广之星 rule.
+/// The leaderboard form as typed: the month and the 推广之星 rule (every field text, so bad
+/// input gets a message, not a rejection).
 #[derive(Debug, Default, Deserialize)]
 pub struct StaffQuery {
     #[serde(default)]
     month: String,
     #[serde(default)]
-    per_bottle: Option<i64>,
+    per_bottle: String,
     #[serde(default)]
-    per_guided: Option<i64>,
+    per_guided: String,
     #[serde(default)]
-    per_anomaly: Option<i64>,
+    per_anomaly: String,
     #[serde(default)]
-    min_bottles: Option<i64>,
+    min_bottles: String,
     #[serde(default)]
     format: String,
 }
 
 impl StaffQuery {
-    fn rule(&self) -> StarRule {
+    /// The rule, the default's value for an empty field; [`StarRule::new`] bounds the numbers.
+    fn rule(&self) -> Result<StarRule, &'static str> {
         let default = StarRule::default();
-        StarRule {
-            per_bottle: self.per_bottle.unwrap_or(default.per_bottle),
-            per_guided: self.per_guided.unwrap_or(default.per_guided),
-            per_anomaly: self.per_anomaly.unwrap_or(default.per_anomaly),
-            min_bottles: self.min_bottles.unwrap_or(default.min_bottles),
-        }
+        let number = |text: &str, default: i64| match text.trim() {
+            "" => Ok(default),
+            text => text.parse().map_err(|_| figures::STAR_RULE_BOUNDS),
+        };
+        StarRule::new(
+            number(&self.per_bottle, default.per_bottle)?,
+            number(&self.per_guided, default.per_guided)?,
+            number(&self.per_anomaly, default.per_anomaly)?,
+            number(&self.min_bottles, default.min_bottles)?,
+        )
     }
 
     /// The month (`YYYY-MM`, this month when empty) and its period.
@@ -319,23 +325,11 @@ impl StaffQuery {
             "" => local_time::date(now).chars().take(7).collect(),
             text => text.to_string(),
         };
-        let bad = "月份格式应为 年-月,例如 2026-11";
-        let (year, number) = month.split_once('-').ok_or(bad)?;
-        let (year, number): (i32, u32) = (
-            year.parse().map_err(|_| bad)?,
-            number.parse().map_err(|_| bad)?,
-        );
-        if !(1..=12).contains(&number) {
-            return Err(bad);
-        }
-        let (next_year, next) = if number == 12 {
-            (year + 1, 1)
-        } else {
-            (year, number + 1)
-        };
-        let from = local_time::day_start(&format!("{year:04}-{number:02}-01")).ok_or(bad)?;
-        let to = local_time::day_start(&format!("{next_year:04}-{next:02}-01")).ok_or(bad)?;
-        Ok((format!("{year:04}-{number:02}"), Period { from, to }))
+        let (from, to) = local_time::month_span(&month).ok_or("月份格式应为 年-月,例如 2026-11")?;
+        Ok((
+            local_time::date(from).chars().take(7).collect(),
+            Period { from, to },
+        ))
     }
 
     fn query_string(&self, month: &str, rule: StarRule) -> String {
@@ -383,17 +377,21 @@ struct StaffPage {
 pub async fn staff<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<StaffQuery>,
+    PageQuery(query): PageQuery<StaffQuery>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let (month, period, error) = match query.month(now) {
+    let (month, period, month_error) = match query.month(now) {
         Ok((month, period)) => (month, period, None),
         Err(message) => {
             let (month, period) = StaffQuery::default().month(now)?;
             (month, period, Some(message))
         }
     };
-    let rule = query.rule();
+    let (rule, rule_error) = match query.rule() {
+        Ok(rule) => (rule, None),
+        Err(message) => (StarRule::default(), Some(message)),
+    };
+    let error = month_error.or(rule_error);
     let (table, star) = board(&state.store, period, rule).await?;
     let names: Vec<String> = table.rows.iter().map(|row| row[1].display()).collect();
     let chart = charts::columns("员工核销(桶)", &names, &table.column(4));
@@ -412,10 +410,11 @@ pub async fn staff<S: Store>(
 /// `GET /admin/staff/export?month=…&format=csv|xlsx`.
 pub async fn staff_export<S: Store>(
     State(state): State<AppState<S>>,
-    Query(query): Query<StaffQuery>,
+    PageQuery(query): PageQuery<StaffQuery>,
 ) -> Result<Response, PageError> {
     let (month, period) = query.month(crate::unix_now())?;
+    let rule = query.rule()?;
     let format = file_format(&query.format)?;
-    let (table, _) = board(&state.store, period, query.rule()).await?;
+    let (table, _) = board(&state.store, period, rule).await?;
     send_file(&format!("leaderboard-{month}"), format, &[table])
 }

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::credential::SignedCredential;
@@ -13,16 +13,16 @@ use shuipiao_shared::ids::BookId;
 use shuipiao_shared::ledger::{Outcome, ResolutionAction};
 
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
-use crate::issuance::{self, IssueError};
+use crate::http::error::ApiError;
+use crate::issuance;
 use crate::local_time;
 use crate::pii::Phone;
 use crate::store::models::{Book, BookHistory};
 use crate::store::{Store, StoreError};
 use crate::wallet::{self, Names, WalletStatus};
-use crate::web::PageError;
 use crate::web::admin::figures::refusal_label;
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
+use crate::web::{PageError, PagePath, PageQuery};
 
 /// Books shown for one search.
 const SEARCH_LIMIT: u32 = 100;
@@ -107,7 +107,7 @@ pub struct SearchQuery {
 pub async fn search<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<SearchQuery>,
+    PageQuery(query): PageQuery<SearchQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let mut books = Vec::new();
@@ -246,8 +246,8 @@ struct BookPage {
 pub async fn book<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
-    Query(query): Query<DoneQuery>,
+    PagePath(id): PagePath<u64>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let book = store.book(BookId(id)).await?;
@@ -293,25 +293,10 @@ pub struct ReasonForm {
 }
 
 impl ReasonForm {
-    /// The reason of a form with a valid token: required, at most 200 characters.
+    /// The reason of a form with a valid token (its rules are the domain's).
     fn checked(&self, admin: &Admin) -> Result<&str, PageError> {
         admin.check_form(&self.csrf)?;
-        match self.reason.trim() {
-            "" => Err(ApiError::bad_request("请填写原因").into()),
-            reason if reason.chars().count() > 200 => {
-                Err(ApiError::bad_request("原因最多 200 字").into())
-            }
-            reason => Ok(reason),
-        }
-    }
-}
-
-fn book_action_error(err: IssueError) -> PageError {
-    match err {
-        IssueError::Store(StoreError::Conflict(_)) => {
-            ApiError::bad_request("该水票已作废,不能重复操作").into()
-        }
-        other => ApiError::from(other).into(),
+        Ok(&self.reason)
     }
 }
 
@@ -319,7 +304,7 @@ fn book_action_error(err: IssueError) -> PageError {
 pub async fn revoke<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, PageError> {
     let reason = form.checked(&admin)?;
@@ -331,7 +316,7 @@ pub async fn revoke<S: Store>(
         crate::unix_now(),
     )
     .await
-    .map_err(book_action_error)?;
+    .map_err(ApiError::from)?;
     Ok(done(&format!("/admin/books/{id}"), "revoked"))
 }
 
@@ -339,7 +324,7 @@ pub async fn revoke<S: Store>(
 pub async fn reissue<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Form(form): Form<ReasonForm>,
 ) -> Result<Response, PageError> {
     let reason = form.checked(&admin)?;
@@ -352,7 +337,7 @@ pub async fn reissue<S: Store>(
         crate::unix_now(),
     )
     .await
-    .map_err(book_action_error)?;
+    .map_err(ApiError::from)?;
     Ok(done(&format!("/admin/books/{}", new.issued.id), "reissued"))
 }
 

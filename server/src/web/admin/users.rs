@@ -5,20 +5,20 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::UserId;
 
 use crate::auth::password;
 use crate::http::AppState;
-use crate::http::error::{ApiError, ApiPath};
+use crate::http::error::ApiError;
 use crate::local_time;
+use crate::store::Store;
 use crate::store::audit;
 use crate::store::models::{AuditEntry, AuditRecord, NewUser, Role, User};
-use crate::store::{Store, StoreError};
-use crate::web::PageError;
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
+use crate::web::{PageError, PagePath, PageQuery};
 
 /// Roles the console hands out; customers and enterprise admins sign up through the wallet.
 const STAFF_ROLES: [Role; 5] = [
@@ -68,7 +68,7 @@ struct UsersPage {
 pub async fn list<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<DoneQuery>,
+    PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
     let store = &state.store;
     let regions: Vec<Place> = store
@@ -208,11 +208,7 @@ pub async fn create<S: Store>(
     state
         .store
         .create_user(&new_user, crate::unix_now(), &audit)
-        .await
-        .map_err(|err| match err {
-            StoreError::Conflict(_) => ApiError::bad_request("登录名已被使用,或区域/门店不存在"),
-            other => other.into(),
-        })?;
+        .await?;
     Ok(done("/admin/users", "user_created"))
 }
 
@@ -247,7 +243,7 @@ fn allowed_change(
 pub async fn update<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    ApiPath(id): ApiPath<u64>,
+    PagePath(id): PagePath<u64>,
     Form(form): Form<UpdateForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
@@ -325,11 +321,38 @@ pub(super) async fn audit_rows<S: Store>(
     shown(store, store.audit_log(limit).await?).await
 }
 
+/// Actions the audit page filters by, with their zh-CN names; issuance first, since that is what
+/// a plant reviews per operator.
+const AUDITED_ACTIONS: [(&str, &str); 15] = [
+    ("order.issue", "发放水票(订单)"),
+    ("book.gift", "赠送水票"),
+    ("book.reissue", "补发水票"),
+    ("book.revoke", "作废水票"),
+    ("book.allocate", "企业内分配"),
+    ("book.bind_holder", "启用动态码"),
+    ("review.resolve", "冲突处理"),
+    ("package.create", "上架套餐"),
+    ("account.create", "创建账户"),
+    ("user.create", "创建用户"),
+    ("user.update", "修改用户"),
+    ("device.enrollment_code", "设备注册码"),
+    ("device.disable", "停用设备"),
+    ("key.rotate", "轮换密钥"),
+    ("key.compromise", "标记密钥泄露"),
+];
+
+/// Roles whose members act in the console or for an enterprise, offered as the actor filter.
+const ACTOR_ROLES: [Role; 3] = [Role::Operator, Role::Admin, Role::EnterpriseAdmin];
+
 #[derive(Template)]
 #[template(path = "admin/audit.html")]
 struct AuditPage {
     chrome: Chrome,
     q: String,
+    actor: String,
+    action: String,
+    actors: Vec<String>,
+    actions: &'static [(&'static str, &'static str)],
     rows: Vec<AuditRow>,
     /// Id to page older from, when older entries match.
     older: Option<i64>,
@@ -337,41 +360,64 @@ struct AuditPage {
     newer: Option<i64>,
 }
 
-/// Query of the audit page: the filter and where the page starts.
+/// Query of the audit page: the filters and where the page starts.
 #[derive(Debug, Default, Deserialize)]
 pub struct AuditQuery {
     #[serde(default)]
     q: String,
+    /// Only this login name's entries.
+    #[serde(default)]
+    actor: String,
+    /// Only this action's entries.
+    #[serde(default)]
+    action: String,
     /// Entries older than this id.
     before: Option<i64>,
     /// Entries newer than this id.
     after: Option<i64>,
 }
 
-/// `GET /admin/audit?q=…&before=ID|after=ID`: admin actions, newest first, a page at a time,
-/// filtered by action, target, detail or actor.
+/// `GET /admin/audit?q=…&actor=…&action=…&before=ID|after=ID`: admin actions, newest first, a
+/// page at a time, filtered by text (action, target, detail or actor), by one actor and by one
+/// action, e.g. everything one operator issued.
 pub async fn audit<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
-    Query(query): Query<AuditQuery>,
+    PageQuery(query): PageQuery<AuditQuery>,
 ) -> Result<Response, PageError> {
     let needle = query.q.trim();
+    let actor = query.actor.trim();
+    let action = query.action.trim();
     let page = state
         .store
         .audit_page(&audit::AuditQuery {
             text: needle.into(),
             actorless: SYSTEM_ACTOR.contains(needle),
+            action: action.into(),
+            actor: actor.into(),
             before: query.before,
             after: query.after,
             limit: AUDIT_PAGE,
         })
         .await?;
     let rows = shown(&state.store, page.entries).await?;
+    let actors = state
+        .store
+        .users()
+        .await?
+        .into_iter()
+        .filter(|u| ACTOR_ROLES.contains(&u.spec.role))
+        .map(|u| u.spec.username)
+        .collect();
     Ok(admin.send(&AuditPage {
         chrome: admin.chrome("/admin/audit", None),
         older: rows.last().filter(|_| page.older).map(|r| r.id),
         newer: rows.first().filter(|_| page.newer).map(|r| r.id),
         q: needle.into(),
+        actor: actor.into(),
+        action: action.into(),
+        actors,
+        actions: &AUDITED_ACTIONS,
         rows,
     }))
 }

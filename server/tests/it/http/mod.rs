@@ -2,7 +2,10 @@
 
 mod admin;
 mod auth;
+mod bounds;
+mod conflicts;
 mod devices;
+mod extremes;
 mod headers;
 mod limits;
 mod openapi;

@@ -192,7 +192,7 @@ async fn support_finds_revokes_and_reissues_a_book() {
             &[("csrf", &token), ("reason", "退款")],
         )
         .await;
-    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.text.contains("已作废"));
 
     let log = server.store.audit_log(20).await.unwrap();
@@ -369,7 +369,8 @@ async fn an_over_redemption_is_resolved_from_the_queue() {
     let twice = operator
         .post_form(&path, &[("csrf", &token), ("action", "void")])
         .await;
-    assert_eq!(twice.status, StatusCode::BAD_REQUEST);
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    assert!(twice.text.contains("该冲突已处理"));
 }
 
 #[tokio::test]
@@ -449,8 +450,8 @@ async fn keys_devices_and_users_are_managed_by_admins() {
     assert_eq!(created.status, StatusCode::SEE_OTHER);
     let stat = server.store.user_by_name("stat2").await.unwrap();
     let duplicate = admin.post_form("/admin/users", &new_user).await;
-    assert_eq!(duplicate.status, StatusCode::BAD_REQUEST);
-    assert!(duplicate.text.contains("登录名已被使用"));
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert!(duplicate.text.contains("用户名已存在"));
     let promoted = admin
         .post_form(
             &format!("/admin/users/{}", stat.id.0),
@@ -1008,7 +1009,7 @@ async fn support_filters_notifications_and_resends_a_dead_one() {
     assert_eq!(log[0].action, "notification.resend");
     assert_eq!(log[0].target, format!("notification:{id}"));
     let again = operator.post_form(&path, &[("csrf", &token)]).await;
-    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.text.contains("只能重发发送失败的通知"));
     let missing = operator
         .post_form("/admin/notifications/999999/resend", &[("csrf", &token)])

@@ -3,6 +3,7 @@
 
 mod admin;
 mod admin_browser;
+mod audit;
 mod browser;
 mod codes;
 mod enterprise;
@@ -159,7 +160,8 @@ fn form_body(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-fn urlencode(text: &str) -> String {
+/// `text` percent-encoded for a query string or a form body.
+pub fn urlencode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
