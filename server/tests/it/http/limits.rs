@@ -188,7 +188,7 @@ async fn login_form(
     password: &str,
 ) -> support::Response {
     browser.get("/login").await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     browser
         .post_form(
             "/login",
@@ -235,7 +235,7 @@ async fn phone_form(
     fields: &[(&str, &str)],
 ) -> support::Response {
     browser.get(path).await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     let mut fields = fields.to_vec();
     fields.push(("csrf", &csrf));
     browser.post_form(path, &fields).await

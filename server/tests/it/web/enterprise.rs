@@ -48,7 +48,7 @@ async fn units_go_to_members_and_unused_books_come_back() {
         "{}",
         overview.text
     );
-    let csrf = admin.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = admin.csrf();
     let pool_id = pool.id.0.to_string();
     let member = members[0].id.to_string();
 
