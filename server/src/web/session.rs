@@ -25,9 +25,22 @@ fn start_page(role: Role) -> &'static str {
     }
 }
 
-/// Only same-site paths are followed after login (no open redirect).
+/// Longest `next` followed; the pages' own links are far shorter.
+const MAX_NEXT: usize = 2048;
+
+/// Where to go after signing in, if `next` is a clean path of this site: one leading `/` but
+/// not `//` (another host), only visible ASCII and no `\`. Browsers drop tabs and line breaks
+/// from a URL and read `\` as `/`, so `/<TAB>/evil.example` or `/\evil.example` would leave the
+/// site, and a line break cannot go into a `Location` header at all. Anything else gets `None`,
+/// and the caller falls back to the role's start page.
 fn safe_next(next: Option<&str>) -> Option<&str> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+    next.filter(|next| {
+        let bytes = next.as_bytes();
+        bytes.first() == Some(&b'/')
+            && bytes.get(1) != Some(&b'/')
+            && bytes.len() <= MAX_NEXT
+            && bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'\\')
+    })
 }
 
 /// `GET /`: the wallet for holders, else the sign-in page.
@@ -153,4 +166,102 @@ pub async fn logout<S: Store>(
         Redirect::to("/login"),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    const SITE: &str = "https://plant.example/login";
+
+    /// Where a browser goes when this site redirects to `location`.
+    fn followed(location: &str) -> Option<url::Url> {
+        url::Url::parse(SITE).ok()?.join(location).ok()
+    }
+
+    #[test]
+    fn only_clean_paths_pass() {
+        for good in [
+            "/wallet",
+            "/wallet?status=partial&q=%E5%BC%A0",
+            "/admin/books/7",
+            "/",
+        ] {
+            assert_eq!(safe_next(Some(good)), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "wallet",
+            "//evil.example/x",
+            "/\\evil.example",
+            "/\t/evil.example/x",
+            "/\n/evil.example",
+            "/\r\n/evil",
+            "/ /evil.example",
+            "/wallet\u{3000}",
+            "/\u{7f}",
+            "https://evil.example/",
+            "/wallet\\..\\x",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(MAX_NEXT)))), None);
+        assert_eq!(safe_next(None), None);
+    }
+
+    /// What a redirect target may be made of: a start (`/` or not), then characters browsers
+    /// drop or read as `/` (and one of any kind), then a host-like part and a path; or any text.
+    fn tricky() -> impl Strategy<Value = String> {
+        let special = || {
+            proptest::sample::select(vec!["", "/", "\\", "\t", "\n", "\r", " "])
+                .prop_map(String::from)
+        };
+        let any_char = any::<char>().prop_map(String::from);
+        let host = prop_oneof![
+            Just("evil.example".to_string()),
+            Just("@evil.example".to_string()),
+            Just("https://evil.example".to_string()),
+            Just("javascript:alert(1)".to_string()),
+            "[a-z.:@%0-9]{0,8}",
+        ];
+        let start = proptest::sample::select(vec!["", "/", "//"]);
+        let path = "[a-z0-9/?=&%.#]{0,12}";
+        let structured = (start, special(), special(), any_char, host, path)
+            .prop_map(|(start, a, b, c, host, path)| format!("{start}{a}{b}{c}{host}/{path}"));
+        let plain = (special(), special()).prop_map(|(a, b)| format!("/{a}{b}evil.example/"));
+        prop_oneof![2 => structured, 2 => plain, 1 => any::<String>()]
+    }
+
+    proptest! {
+        // Cheap cases: enough of them to meet each dangerous combination many times.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever a `next` holds, a followed one keeps the browser on this site and fits in a
+        /// `Location` header (no 500).
+        #[test]
+        fn a_followed_next_stays_on_this_site(next in tricky()) {
+            if let Some(path) = safe_next(Some(&next)) {
+                prop_assert!(HeaderValue::from_str(path).is_ok(), "{path:?}");
+                let url = followed(path);
+                prop_assert!(url.is_some(), "{path:?}");
+                let url = url.unwrap();
+                prop_assert_eq!(url.scheme(), "https", "{:?}", path);
+                prop_assert_eq!(url.host_str(), Some("plant.example"), "{:?}", path);
+                prop_assert_eq!(url.port(), None, "{:?}", path);
+            }
+        }
+
+        /// Anything that would take the browser elsewhere is refused.
+        #[test]
+        fn what_leaves_the_site_is_refused(next in tricky()) {
+            let elsewhere = followed(&next).is_none_or(|url| {
+                url.scheme() != "https" || url.host_str() != Some("plant.example")
+            });
+            if elsewhere {
+                prop_assert_eq!(safe_next(Some(&next)), None);
+            }
+        }
+    }
 }
