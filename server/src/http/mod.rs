@@ -446,7 +446,8 @@ async fn secure_cookies(mut response: Response) -> Response {
 
 /// The application: every route behind its access check, with body limit, tracing, metrics and
 /// security headers (content security policy, no MIME sniffing, no framing, no referrer to other
-/// sites; HSTS and `Secure` cookies when clients come over HTTPS).
+/// sites, nothing stored in caches but the static assets; HSTS and `Secure` cookies when
+/// clients come over HTTPS).
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new();
     for entry in routes::<S>() {
@@ -483,6 +484,12 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        // Pages and API answers carry QR codes, tokens and personal data: no cache keeps them
+        // (a shared computer's back button, a proxy). Static assets set their own header.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ));
     if state.config.tls.is_some() {
         router = router.layer(SetResponseHeaderLayer::if_not_present(

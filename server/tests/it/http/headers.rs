@@ -90,6 +90,99 @@ async fn cookie_secure_marks_every_cookie() {
     );
 }
 
+/// Pages and JSON that carry a bearer QR, a token or personal data must not stay in a shared
+/// or browser cache (a kiosk's back button, a proxy): every page, every API answer and every
+/// redirect says `no-store`; only the static assets may be kept.
+#[tokio::test]
+async fn credentials_and_personal_data_are_never_cached() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let fixture = crate::web::wallet_fixture(&server).await;
+    let admin = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({ "username": "admin", "password": PASSWORD })),
+        )
+        .await
+        .json["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let book = fixture.zhang[0].id.0;
+    let mut zhang = crate::web::Browser::new(&server);
+    zhang.sign_in("zhang").await;
+    let mut responses = vec![
+        (
+            "login page",
+            server
+                .raw(Method::GET, "/login", &[], Body::Bytes(b""))
+                .await,
+        ),
+        ("wallet", zhang.get("/wallet").await),
+        (
+            "book with its QR",
+            zhang.get(&format!("/wallet/books/{book}")).await,
+        ),
+        (
+            "printed ticket",
+            zhang.get(&format!("/wallet/books/{book}/print")).await,
+        ),
+        ("points", zhang.get("/wallet/points").await),
+        (
+            "redirect to sign-in",
+            server
+                .raw(Method::GET, "/wallet", &[], Body::Bytes(b""))
+                .await,
+        ),
+    ];
+    let credentials = serde_json::json!({ "username": "admin", "password": PASSWORD });
+    responses.push((
+        "API sign-in with its token",
+        server
+            .call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
+            .await,
+    ));
+    for (what, path) in [
+        ("API book with its QR", format!("/api/v1/books/{book}")),
+        ("API me", "/api/v1/me".to_string()),
+        ("API audit", "/api/v1/audit".to_string()),
+    ] {
+        responses.push((
+            what,
+            server.call(Method::GET, &path, Some(&admin), None).await,
+        ));
+    }
+    let mut console = crate::web::Browser::new(&server);
+    console.sign_in("admin").await;
+    for path in ["/admin", "/admin/tickets", "/admin/users", "/admin/audit"] {
+        responses.push(("admin page", console.get(path).await));
+    }
+    for (what, response) in &responses {
+        assert!(
+            response.status.is_success() || response.status.is_redirection(),
+            "{what}: {} {}",
+            response.status,
+            response.text
+        );
+        assert_eq!(response.header("cache-control"), Some("no-store"), "{what}");
+    }
+    for asset in [
+        "/static/shuipiao.css",
+        "/static/shuipiao.js",
+        "/static/holder.js",
+        "/static/admin.css",
+    ] {
+        let response = server.raw(Method::GET, asset, &[], Body::Bytes(b"")).await;
+        assert_eq!(
+            response.header("cache-control"),
+            Some("public, max-age=3600"),
+            "{asset} stays cacheable"
+        );
+    }
+}
+
 #[tokio::test]
 async fn page_behaviour_comes_from_the_script_file() {
     let db = support::sqlite_db();
