@@ -204,6 +204,54 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Gifts for new customers.
     pub promotions: PromotionConfig,
+    /// Bearer token a Prometheus scraper sends for `/metrics`; without one, `/metrics` answers
+    /// only a scraper on this host (see `metrics::may_scrape`).
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The `/metrics` bearer token. Its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Shortest token accepted, so it cannot be guessed.
+    pub const MIN_CHARS: usize = 16;
+
+    /// The token, to compare with what a scraper sends.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for MetricsToken {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<MetricsToken, String> {
+        let text = text.trim();
+        if text.chars().count() < MetricsToken::MIN_CHARS
+            || !text.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(format!(
+                "the metrics token needs at least {} visible ASCII characters, e.g. from `openssl rand -hex 16`",
+                MetricsToken::MIN_CHARS
+            ));
+        }
+        Ok(MetricsToken(text.to_string()))
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricsToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// The server's own TLS (`[tls]` in the config file): PEM files read at start.
@@ -476,6 +524,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             notify: NotifyConfig::default(),
             promotions: PromotionConfig::default(),
+            metrics_token: None,
         }
     }
 }
@@ -517,6 +566,12 @@ impl Config {
         }
         if let Some(key) = env("SHUIPIAO_MASTER_KEY") {
             config.master_key = Some(MasterKey::from_hex(&key)?);
+        }
+        if let Some(token) = env("SHUIPIAO_METRICS_TOKEN") {
+            config.metrics_token = Some(token.parse().map_err(|reason| ConfigError::Env {
+                name: "SHUIPIAO_METRICS_TOKEN",
+                reason,
+            })?);
         }
         let gateways = [
             ("SHUIPIAO_NOTIFY_SMS_SECRET", &mut config.notify.sms),
@@ -589,6 +644,28 @@ mod tests {
         let config = Config::from_sources(None, |_| None).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database_url.backend().unwrap(), Backend::Sqlite);
+    }
+
+    #[test]
+    fn metrics_token_is_hidden_and_must_be_long() {
+        let token = "0123456789abcdef0123";
+        let config =
+            Config::from_sources(Some(&format!("metrics_token = \"{token}\"")), |_| None).unwrap();
+        assert_eq!(config.metrics_token.as_ref().unwrap().expose(), token);
+        assert!(!format!("{config:?}").contains(token));
+        let env = Config::from_sources(None, |name| {
+            (name == "SHUIPIAO_METRICS_TOKEN").then(|| token.to_string())
+        })
+        .unwrap();
+        assert_eq!(env.metrics_token, config.metrics_token);
+        let short = Config::from_sources(None, |name| {
+            (name == "SHUIPIAO_METRICS_TOKEN").then(|| "short".to_string())
+        })
+        .unwrap_err();
+        assert!(short.to_string().contains("openssl rand"), "{short}");
+        assert!(
+            Config::from_sources(Some("metrics_token = \"has a space in it!\""), |_| None).is_err()
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Who is calling: a user (session cookie or bearer token) or a device (device bearer token), and
 //! the middleware that enforces each route's declared [`Access`] before its handler runs.
 
-use axum::extract::{Request, State};
+use std::net::IpAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::middleware::Next;
@@ -12,8 +14,9 @@ use shuipiao_shared::sync::ErrorCode;
 use crate::auth::password;
 use crate::auth::token::{self, DEVICE_TOKEN_PREFIX};
 use crate::http::error::ApiError;
-use crate::http::rate_limit::{ClientIp, Limited};
+use crate::http::rate_limit::{ClientIp, Limited, PeerAddr};
 use crate::http::{Access, AppState, Surface};
+use crate::metrics::{self, Scrape};
 use crate::pii::Phone;
 use crate::store::models::{Device, Session, User};
 use crate::store::{Store, StoreError};
@@ -246,6 +249,14 @@ pub async fn end_session<S: Store>(
     ))
 }
 
+/// The address the request's connection came from (not what a proxy says of its client).
+fn peer(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|ConnectInfo(PeerAddr(addr))| addr.ip())
+}
+
 /// Checks `access` and puts the caller into the request's extensions.
 async fn admit<S: Store>(
     state: &AppState<S>,
@@ -254,6 +265,15 @@ async fn admit<S: Store>(
 ) -> Result<(), ApiError> {
     match access {
         Access::Public => {}
+        Access::Metrics => {
+            let token = state.config.metrics_token.as_ref();
+            let headers = request.headers();
+            match metrics::may_scrape(token, bearer(headers), peer(request), headers) {
+                Scrape::Allowed => {}
+                Scrape::WrongToken => return Err(ApiError::unauthorized()),
+                Scrape::NotLocal => return Err(ApiError::not_found()),
+            }
+        }
         Access::Device => {
             let device = device_of(state, request.headers()).await?;
             request.extensions_mut().insert(CurrentDevice(device));

@@ -61,8 +61,11 @@ impl<S: Clone> Clone for AppState<S> {
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone (health, metrics, login, enrollment by one-time code).
+    /// Anyone (health, login, enrollment by one-time code).
     Public,
+    /// A metrics scraper: with the configured `metrics_token`, or without one from this host
+    /// (`metrics::may_scrape`).
+    Metrics,
     /// An enrolled, enabled device with its bearer token.
     Device,
     /// A signed-in user holding one of these roles.
@@ -151,7 +154,7 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
     let (get, post) = (Method::GET, Method::POST);
     vec![
         route(get.clone(), "/healthz", Access::Public, ops::healthz::<S>),
-        route(get.clone(), "/metrics", Access::Public, ops::metrics::<S>),
+        route(get.clone(), "/metrics", Access::Metrics, ops::metrics::<S>),
         route(
             get.clone(),
             "/api/v1/openapi.json",

@@ -6,5 +6,6 @@ mod devices;
 mod headers;
 mod limits;
 mod openapi;
+mod ops;
 mod sync;
 mod tls;
