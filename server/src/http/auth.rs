@@ -1,5 +1,17 @@
-//! Who is calling: a user (session cookie or bearer token) or a device (device bearer token), and
-//! the middleware that enforces each route's declared [`Access`] before its handler runs.
+//! Who is calling: a user (bearer token on the API, session cookie on pages) or a device
+//! (device bearer token), and the middleware that enforces each route's declared [`Access`]
+//! before its handler runs.
+//!
+//! **The JSON API is bearer-only.** A browser attaches its cookies to requests other sites make
+//! it send (forms, navigations, `fetch` without CORS). `SameSite=Lax` stops most of them, but not
+//! top-level navigations, nor requests from a sibling subdomain, which count as same-site. The
+//! API's POSTs carry no CSRF token, and some carry no body at all (`keys/rotate`,
+//! `devices/{id}/disable`, `auth/logout`), so a cookie there would leave them to SameSite alone.
+//! No browser adds an `Authorization` header by itself, so the API takes only that, and the
+//! session cookie authenticates pages only, whose forms all carry a CSRF token bound to the
+//! session (`web::csrf`). The wallet's scripts stay on page routes for the same reason:
+//! binding a holder key posts the page's token to `/wallet/books/{id}/holder-key`, and the
+//! rotating QR is a GET of `/wallet/books/{id}/qr.svg`, which changes nothing.
 
 use std::net::IpAddr;
 
@@ -53,10 +65,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    cookie(headers, SESSION_COOKIE)
-}
-
 fn not_found_is_unauthorized(err: StoreError) -> ApiError {
     match err {
         StoreError::NotFound => ApiError::unauthorized(),
@@ -64,18 +72,30 @@ fn not_found_is_unauthorized(err: StoreError) -> ApiError {
     }
 }
 
-/// The session token of a request: the bearer header, else the session cookie.
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
-    bearer(headers).or_else(|| session_cookie(headers))
+/// The session token of a request: the bearer header on the API, the session cookie on pages
+/// (never the other way round, see the module doc).
+pub fn session_token(headers: &HeaderMap, surface: Surface) -> Option<&str> {
+    match surface {
+        Surface::Api => bearer(headers),
+        Surface::Page => cookie(headers, SESSION_COOKIE),
+    }
 }
 
-/// The user behind a session token.
+/// The id of the request's session, e.g. the one a password change keeps.
+pub fn session_id(headers: &HeaderMap, surface: Surface) -> Option<&str> {
+    session_token(headers, surface)
+        .and_then(token::split)
+        .map(|(id, _)| id)
+}
+
+/// The user behind the request's session.
 pub async fn user_of<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
+    surface: Surface,
     now: i64,
 ) -> Result<User, ApiError> {
-    let text = session_token(headers).ok_or_else(ApiError::unauthorized)?;
+    let text = session_token(headers, surface).ok_or_else(ApiError::unauthorized)?;
     let (id, secret) = token::split(text).ok_or_else(ApiError::unauthorized)?;
     if id.starts_with(DEVICE_TOKEN_PREFIX) {
         return Err(ApiError::unauthorized());
@@ -236,17 +256,21 @@ pub async fn start_session<S: Store>(
     })
 }
 
-/// Deletes the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
+/// Deletes the request's session, if any.
 pub async fn end_session<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
-) -> Result<String, StoreError> {
-    if let Some((id, _)) = session_token(headers).and_then(token::split) {
+    surface: Surface,
+) -> Result<(), StoreError> {
+    if let Some(id) = session_id(headers, surface) {
         state.store.delete_session(id).await?;
     }
-    Ok(format!(
-        "{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
-    ))
+    Ok(())
+}
+
+/// The `Set-Cookie` value that clears the session cookie.
+pub fn cleared_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")
 }
 
 /// The address the request's connection came from (not what a proxy says of its client).
@@ -261,6 +285,7 @@ fn peer(request: &Request) -> Option<IpAddr> {
 async fn admit<S: Store>(
     state: &AppState<S>,
     access: Access,
+    surface: Surface,
     request: &mut Request,
 ) -> Result<(), ApiError> {
     match access {
@@ -279,7 +304,7 @@ async fn admit<S: Store>(
             request.extensions_mut().insert(CurrentDevice(device));
         }
         Access::Roles(roles) => {
-            let user = user_of(state, request.headers(), crate::unix_now()).await?;
+            let user = user_of(state, request.headers(), surface, crate::unix_now()).await?;
             if !roles.contains(&user.spec.role) {
                 return Err(ApiError::forbidden());
             }
@@ -297,7 +322,7 @@ pub async fn authorize<S: Store>(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match (admit(&state, access, &mut request).await, surface) {
+    match (admit(&state, access, surface, &mut request).await, surface) {
         (Ok(()), _) => next.run(request).await,
         (Err(err), Surface::Api) => err.into_response(),
         (Err(err), Surface::Page) => crate::web::refuse(err, request.uri()),

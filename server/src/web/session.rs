@@ -8,9 +8,11 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::http::AppState;
-use crate::http::auth::{PasswordError, check_password, end_session, start_session, user_of};
+use crate::http::auth::{
+    PasswordError, check_password, cleared_session_cookie, end_session, start_session, user_of,
+};
 use crate::http::rate_limit::ClientIp;
+use crate::http::{AppState, Surface};
 use crate::store::Store;
 use crate::store::models::Role;
 use crate::web::csrf::{self, CsrfToken};
@@ -45,7 +47,7 @@ fn safe_next(next: Option<&str>) -> Option<&str> {
 
 /// `GET /`: the wallet for holders, else the sign-in page.
 pub async fn home<S: Store>(State(state): State<AppState<S>>, headers: HeaderMap) -> Redirect {
-    match user_of(&state, &headers, crate::unix_now()).await {
+    match user_of(&state, &headers, Surface::Page, crate::unix_now()).await {
         Ok(user) => Redirect::to(start_page(user.spec.role)),
         Err(_) => Redirect::to("/login"),
     }
@@ -83,7 +85,7 @@ pub async fn login_form<S: Store>(
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let token = csrf::token(&headers);
-    let signed_in_as = user_of(&state, &headers, crate::unix_now())
+    let signed_in_as = user_of(&state, &headers, Surface::Page, crate::unix_now())
         .await
         .ok()
         .map(|user| format!("{}({})", user.spec.username, user.spec.role.label()));
@@ -160,9 +162,9 @@ pub async fn logout<S: Store>(
     if !csrf::verify(&headers, &form.csrf) {
         return Err(crate::http::error::ApiError::forbidden().into());
     }
-    let cookie = end_session(&state, &headers).await?;
+    end_session(&state, &headers, Surface::Page).await?;
     Ok((
-        AppendHeaders([(SET_COOKIE, cookie)]),
+        AppendHeaders([(SET_COOKIE, cleared_session_cookie())]),
         Redirect::to("/login"),
     )
         .into_response())

@@ -1,18 +1,17 @@
-//! Login and logout: argon2-checked passwords, sessions as bearer tokens and HttpOnly cookies.
+//! Login and logout over the API: argon2-checked passwords and sessions as bearer tokens (the
+//! API takes no cookie, see `http::auth`).
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::http::header::SET_COOKIE;
-use axum::response::{AppendHeaders, IntoResponse};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
-use crate::http::AppState;
 use crate::http::auth::{CurrentUser, check_password, end_session, start_session};
 use crate::http::error::{ApiError, ApiJson};
 use crate::http::rate_limit::ClientIp;
+use crate::http::{AppState, Surface};
 use crate::store::Store;
 use crate::store::models::Role;
 
@@ -29,7 +28,7 @@ pub struct LoginRequest {
 /// A new session.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
-    /// Bearer token (also set as the `sp_session` cookie).
+    /// Bearer token for the `Authorization` header.
     pub token: String,
     /// The user.
     #[schema(value_type = u64)]
@@ -66,31 +65,25 @@ pub async fn login<S: Store>(
     State(state): State<AppState<S>>,
     client: ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<LoginResponse>, ApiError> {
     let user = check_password(&state, client, &request.username, request.password).await?;
     let session = start_session(&state, &user, crate::unix_now()).await?;
-    Ok((
-        AppendHeaders([(SET_COOKIE, session.cookie)]),
-        axum::Json(LoginResponse {
-            token: session.token,
-            user_id: user.id,
-            role: user.spec.role,
-            expires_at: session.expires_at,
-        }),
-    ))
+    Ok(axum::Json(LoginResponse {
+        token: session.token,
+        user_id: user.id,
+        role: user.spec.role,
+        expires_at: session.expires_at,
+    }))
 }
 
-/// Ends the current session and clears the cookie.
+/// Ends the session of the bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
 pub async fn logout<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    let cookie = end_session(&state, &headers).await?;
-    Ok((
-        axum::http::StatusCode::NO_CONTENT,
-        AppendHeaders([(SET_COOKIE, cookie)]),
-    ))
+) -> Result<StatusCode, ApiError> {
+    end_session(&state, &headers, Surface::Api).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Who am I.

@@ -58,30 +58,42 @@ async fn cookie_secure_marks_every_cookie() {
     let db = support::sqlite_db();
     let server = support::start_with(&db, |config| config.cookie_secure = true).await;
     server.user("he", Role::Customer, None).await;
-    let login = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(serde_json::json!({ "username": "he", "password": PASSWORD })),
+    let mut browser = crate::web::Browser::new(&server);
+    let form = browser.get("/login").await;
+    let csrf = browser.csrf();
+    let login = browser
+        .post_form(
+            "/login",
+            &[("username", "he"), ("password", PASSWORD), ("csrf", &csrf)],
         )
         .await;
-    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.text);
     let register = server
         .raw(Method::GET, "/wallet/register", &[], Body::Bytes(b""))
         .await;
-    let cookies: Vec<&str> = set_cookies(&login)
+    let cookies: Vec<&str> = set_cookies(&form)
         .into_iter()
+        .chain(set_cookies(&login))
         .chain(set_cookies(&register))
         .collect();
+    let names: Vec<&str> = cookies
+        .iter()
+        .map(|cookie| cookie.split('=').next().unwrap())
+        .collect();
     assert_eq!(
-        cookies.len(),
-        3,
-        "session, CSRF and browser id: {cookies:?}"
+        names,
+        ["sp_csrf", "sp_session", "sp_csrf", "sp_browser"],
+        "CSRF, session, CSRF and browser id: {cookies:?}"
     );
     for cookie in cookies {
-        assert!(cookie.ends_with("; Secure"), "{cookie}");
-        assert_eq!(cookie.matches("Secure").count(), 1, "{cookie}");
+        let attributes: Vec<&str> = cookie.split("; ").skip(1).collect();
+        assert_eq!(
+            attributes.iter().filter(|a| **a == "Secure").count(),
+            1,
+            "{cookie}"
+        );
+        assert!(attributes.contains(&"Path=/"), "{cookie}");
+        assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
     }
     assert_eq!(
         login.header("strict-transport-security"),
