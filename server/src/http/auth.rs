@@ -20,6 +20,7 @@ use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cookie::Cookie;
 use shuipiao_shared::ids::DeviceId;
 use shuipiao_shared::sync::ErrorCode;
 
@@ -59,10 +60,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, value)| *key == name && !value.is_empty())
-        .map(|(_, value)| value)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|cookie| cookie.name() == name)
+        .find_map(|cookie| cookie.value_raw().filter(|value| !value.is_empty()))
 }
 
 fn not_found_is_unauthorized(err: StoreError) -> ApiError {
@@ -222,8 +223,8 @@ pub async fn check_password<S: Store>(
 }
 
 /// Opens a session for `user`. The cookie is `SameSite=Lax` so links from a text message open
-/// the wallet signed in; forms carry a CSRF token instead (see `web::csrf`). `Secure` is added
-/// by the router when clients come over HTTPS.
+/// the wallet signed in; forms carry a CSRF token instead (see `web::csrf`). `Secure` and the
+/// `__Host-` prefix are added by the router when clients come over HTTPS.
 pub async fn start_session<S: Store>(
     state: &AppState<S>,
     user: &User,

@@ -21,6 +21,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
+use cookie::Cookie;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -426,7 +427,14 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// Browsers that saw HTTPS once keep to it for a year (sent only when this server does TLS).
 const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
-/// Marks every cookie a response sets `Secure`, so no handler can forget it.
+/// Cookies that under HTTPS travel as `__Host-` cookies: the session and the CSRF token.
+const HOST_ONLY_COOKIES: [&str; 2] = [auth::SESSION_COOKIE, crate::web::csrf::CSRF_COOKIE];
+/// The prefix a browser accepts only on a cookie set by this host over HTTPS, with `Path=/` and
+/// no `Domain`, so a sibling subdomain or a plain-HTTP hop cannot plant it.
+const HOST_PREFIX: &str = "__Host-";
+
+/// Marks every cookie a response sets `Secure` and gives the session and CSRF cookies the
+/// `__Host-` prefix, so no handler can forget either; handlers keep the plain names.
 async fn secure_cookies(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let cookies: Vec<HeaderValue> = headers
@@ -436,21 +444,56 @@ async fn secure_cookies(mut response: Response) -> Response {
         .collect();
     headers.remove(header::SET_COOKIE);
     for cookie in cookies {
-        let secured = match cookie.to_str() {
-            Ok(text) if !text.contains("; Secure") => {
-                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
+        let secured = cookie.to_str().ok().and_then(|text| {
+            let parsed = Cookie::parse(text).ok()?;
+            let mut text = text.to_string();
+            if HOST_ONLY_COOKIES.contains(&parsed.name()) {
+                text.insert_str(0, HOST_PREFIX);
             }
-            _ => cookie,
-        };
-        headers.append(header::SET_COOKIE, secured);
+            if parsed.secure() != Some(true) {
+                text.push_str("; Secure");
+            }
+            HeaderValue::from_str(&text).ok()
+        });
+        headers.append(header::SET_COOKIE, secured.unwrap_or(cookie));
     }
     response
 }
 
+/// Under HTTPS, takes the session and CSRF cookies only under their `__Host-` names and hands
+/// them on under the plain ones; a plain-named one is dropped, as it may have been planted.
+async fn host_cookies(mut request: Request) -> Request {
+    let headers = request.headers_mut();
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter_map(|cookie| {
+            let name = cookie.name();
+            match name.strip_prefix(HOST_PREFIX) {
+                Some(plain) if HOST_ONLY_COOKIES.contains(&plain) => {
+                    Some(format!("{plain}={}", cookie.value()))
+                }
+                _ if HOST_ONLY_COOKIES.contains(&name) => None,
+                _ => Some(format!("{name}={}", cookie.value())),
+            }
+        })
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(header::COOKIE, value);
+    }
+    request
+}
+
 /// The application: every route behind its access check, with body limit, tracing, metrics and
 /// security headers (content security policy, no MIME sniffing, no framing, no referrer to other
-/// sites, nothing stored in caches but the static assets; HSTS and `Secure` cookies when
-/// clients come over HTTPS).
+/// sites, nothing stored in caches but the static assets; HSTS, `Secure` and `__Host-` cookies
+/// when clients come over HTTPS).
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new();
     for entry in routes::<S>() {
@@ -501,7 +544,9 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         ));
     }
     if state.config.secure_cookies() {
-        router = router.layer(middleware::map_response(secure_cookies));
+        router = router
+            .layer(middleware::map_response(secure_cookies))
+            .layer(middleware::map_request(host_cookies));
     }
     router.with_state(state)
 }

@@ -294,6 +294,75 @@ async fn route_role_matrix() {
     );
 }
 
+/// The CSRF token of the forms a page shows the session `token`.
+async fn form_token(server: &support::TestServer, token: &str) -> String {
+    let cookie = format!("sp_session={token}");
+    let page = server
+        .raw(
+            Method::GET,
+            "/login",
+            &[("Cookie", &cookie)],
+            Body::Bytes(b""),
+        )
+        .await;
+    let (_, rest) = page.text.split_once(r#"name="csrf" value=""#).unwrap();
+    rest.split('"').next().unwrap().to_string()
+}
+
+/// Every form a signed-in page posts refuses a token of another session of the same role, a
+/// token planted together with a matching CSRF cookie (from a sibling subdomain or a plain-HTTP
+/// hop), and none at all.
+#[tokio::test]
+async fn every_signed_in_form_wants_its_own_session_token() {
+    let db = support::sqlite_db();
+    let server = support::start(&db).await;
+    let mut sessions = Vec::new();
+    let others = every_role(&server, "-2").await;
+    for ((role, mine), (_, other)) in every_role(&server, "").await.into_iter().zip(others) {
+        sessions.push((role, mine, form_token(&server, &other).await));
+    }
+    let mut checked = 0;
+    for route in routes::<SqlStore>() {
+        let (Surface::Page, Access::Roles(allowed)) = (route.surface, route.access) else {
+            continue;
+        };
+        if route.method != Method::POST {
+            continue;
+        }
+        let (role, mine, foreign) = sessions
+            .iter()
+            .find(|(role, _, _)| allowed.contains(role))
+            .unwrap();
+        let path = concrete(route.path);
+        let cookie = format!("sp_session={mine}; sp_csrf=PLANTEDTOKEN");
+        for csrf in [foreign.as_str(), "PLANTEDTOKEN", ""] {
+            let body = format!(
+                "csrf={csrf}&name=x&phone=13800138000&status=active&new_password=long+enough+pw"
+            );
+            let response = server
+                .raw(
+                    Method::POST,
+                    &path,
+                    &[
+                        ("Cookie", &cookie),
+                        ("Content-Type", "application/x-www-form-urlencoded"),
+                    ],
+                    Body::Bytes(body.as_bytes()),
+                )
+                .await;
+            let refused = response.status.is_client_error() || response.text.contains("页面已过期");
+            assert!(
+                refused && !response.status.is_redirection(),
+                "{role:?} {path} with token {csrf:?}: {} {}",
+                response.status,
+                response.text
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 15, "{checked} forms checked");
+}
+
 /// A caller without a usable session: 401 from the API, the sign-in page from a page.
 fn assert_anonymous(surface: Surface, response: &support::Response, method: &Method, path: &str) {
     match surface {

@@ -53,11 +53,14 @@ async fn pages_and_api_carry_the_security_headers() {
     );
 }
 
+/// Behind HTTPS every cookie is `Secure`, and the session and CSRF cookies are `__Host-`
+/// cookies (host-only, `Path=/`): a sibling subdomain or a plain-HTTP hop cannot plant one, and
+/// a cookie under the plain name is not taken for a session.
 #[tokio::test]
 async fn cookie_secure_marks_every_cookie() {
     let db = support::sqlite_db();
     let server = support::start_with(&db, |config| config.cookie_secure = true).await;
-    server.user("he", Role::Customer, None).await;
+    let (_, token) = server.user("he", Role::Customer, None).await;
     let mut browser = crate::web::Browser::new(&server);
     let form = browser.get("/login").await;
     let csrf = browser.csrf();
@@ -82,7 +85,12 @@ async fn cookie_secure_marks_every_cookie() {
         .collect();
     assert_eq!(
         names,
-        ["sp_csrf", "sp_session", "sp_csrf", "sp_browser"],
+        [
+            "__Host-sp_csrf",
+            "__Host-sp_session",
+            "__Host-sp_csrf",
+            "sp_browser"
+        ],
         "CSRF, session, CSRF and browser id: {cookies:?}"
     );
     for cookie in cookies {
@@ -99,6 +107,30 @@ async fn cookie_secure_marks_every_cookie() {
         login.header("strict-transport-security"),
         None,
         "HSTS is for the server's own TLS only"
+    );
+
+    assert_eq!(browser.get("/wallet").await.status, StatusCode::OK);
+    let host = format!("__Host-sp_session={token}");
+    let plain = format!("sp_session={token}");
+    let wallet = |cookie: String| {
+        let server = &server;
+        async move {
+            server
+                .raw(
+                    Method::GET,
+                    "/wallet",
+                    &[("Cookie", &cookie)],
+                    Body::Bytes(b""),
+                )
+                .await
+                .status
+        }
+    };
+    assert_eq!(wallet(host).await, StatusCode::OK);
+    assert_eq!(
+        wallet(plain).await,
+        StatusCode::SEE_OTHER,
+        "a plain-named cookie may have been planted: it is no session"
     );
 }
 

@@ -4,6 +4,7 @@
 mod admin;
 mod admin_browser;
 mod browser;
+mod csrf;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
@@ -44,6 +45,12 @@ impl Jar {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    /// Sets a cookie as another site or a network attacker might plant it.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.0.retain(|(k, _)| k != name);
+        self.0.push((name.to_string(), value.to_string()));
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {

@@ -31,7 +31,7 @@ async fn sign_in_needs_the_form_token_and_the_right_password() {
     let form = browser
         .get("/login?next=%2Fwallet%3Fstatus%3Dpartial")
         .await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     assert!(form.text.contains("/wallet?status=partial"));
     let wrong = browser
         .post_form(
@@ -64,11 +64,19 @@ async fn sign_in_needs_the_form_token_and_the_right_password() {
             .is_some_and(|c| c.contains("HttpOnly") && c.contains("SameSite=Lax"))
     );
 
-    // Logout needs the token too, then the session is gone.
+    // Logout needs the token too (the page's, which belongs to the new session), then the
+    // session is gone.
     let refused = browser.post_form("/logout", &[("csrf", "nope")]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(browser.get("/wallet").await.status, StatusCode::OK);
-    let out = browser.post_form("/logout", &[("csrf", &csrf)]).await;
+    let refused = browser.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::FORBIDDEN,
+        "the token from before signing in"
+    );
+    let token = browser.csrf();
+    let out = browser.post_form("/logout", &[("csrf", &token)]).await;
     assert_eq!(out.header("location"), Some("/login"));
     assert_eq!(browser.get("/wallet").await.status, StatusCode::SEE_OTHER);
 }
