@@ -363,8 +363,12 @@ pub struct LimitsConfig {
     pub register: Rate,
     /// Failed device enrollments per client (a good code is used up, so success is not counted).
     pub enroll: Rate,
-    /// Wrong passwords per account before it is locked for the rest of the window.
+    /// Wrong passwords for one account from one client before that client waits; the owner
+    /// signing in from another address is not held up.
     pub password_failures: Rate,
+    /// Wrong passwords for one account from all clients together before everyone waits: a
+    /// ceiling for guessing from many addresses, far above one client's allowance.
+    pub password_failures_per_account: Rate,
 }
 
 impl Default for LimitsConfig {
@@ -376,6 +380,7 @@ impl Default for LimitsConfig {
             register: Rate::new(10, 3_600),
             enroll: Rate::new(10, 600),
             password_failures: Rate::new(5, 900),
+            password_failures_per_account: Rate::new(100, 3_600),
         }
     }
 }
@@ -388,6 +393,10 @@ impl LimitsConfig {
             ("limits.register", self.register),
             ("limits.enroll", self.enroll),
             ("limits.password_failures", self.password_failures),
+            (
+                "limits.password_failures_per_account",
+                self.password_failures_per_account,
+            ),
         ];
         for (name, rate) in rates {
             if rate.requests > 0 && rate.window_secs == 0 {
@@ -640,13 +649,6 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_loopback_and_sqlite() {
-        let config = Config::from_sources(None, |_| None).unwrap();
-        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
-        assert_eq!(config.database_url.backend().unwrap(), Backend::Sqlite);
-    }
-
-    #[test]
     fn metrics_token_is_hidden_and_must_be_long() {
         let token = "0123456789abcdef0123";
         let config =
@@ -666,6 +668,13 @@ mod tests {
         assert!(
             Config::from_sources(Some("metrics_token = \"has a space in it!\""), |_| None).is_err()
         );
+    }
+
+    #[test]
+    fn defaults_are_loopback_and_sqlite() {
+        let config = Config::from_sources(None, |_| None).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url.backend().unwrap(), Backend::Sqlite);
     }
 
     #[test]

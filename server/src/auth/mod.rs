@@ -1,4 +1,5 @@
-//! Authentication: passwords, bearer/session tokens, and resolving a request's principal.
+//! Authentication: passwords, signing in with the wrong-password locks, bearer/session tokens.
 
 pub mod password;
+pub mod sign_in;
 pub mod token;

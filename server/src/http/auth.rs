@@ -24,13 +24,12 @@ use cookie::Cookie;
 use shuipiao_shared::ids::DeviceId;
 use shuipiao_shared::sync::ErrorCode;
 
-use crate::auth::password;
+use crate::auth::sign_in::PasswordError;
 use crate::auth::token::{self, DEVICE_TOKEN_PREFIX};
 use crate::http::error::ApiError;
-use crate::http::rate_limit::{ClientIp, Limited, PeerAddr};
+use crate::http::rate_limit::PeerAddr;
 use crate::http::{Access, AppState, Surface};
 use crate::metrics::{self, Scrape};
-use crate::pii::Phone;
 use crate::store::models::{Device, Session, User};
 use crate::store::{Store, StoreError};
 
@@ -156,17 +155,6 @@ pub struct StartedSession {
     pub expires_at: i64,
 }
 
-/// Why a password sign-in was refused.
-#[derive(Debug)]
-pub enum PasswordError {
-    /// Too many sign-ins from this client, or too many wrong passwords for this account.
-    Limited(Limited),
-    /// Unknown login, wrong password or disabled user; which one is never said.
-    Wrong,
-    /// Storage failed.
-    Store(StoreError),
-}
-
 impl From<PasswordError> for ApiError {
     fn from(err: PasswordError) -> ApiError {
         match err {
@@ -174,51 +162,6 @@ impl From<PasswordError> for ApiError {
             PasswordError::Wrong => ApiError::unauthorized(),
             PasswordError::Store(err) => err.into(),
         }
-    }
-}
-
-/// The key of an account's wrong-password count: the user a login names, else the login as
-/// typed, so an unknown name locks like a real one and a lock tells nobody which accounts exist.
-fn account_key(login: &str, user: Option<&User>) -> String {
-    match user {
-        Some(user) => format!("user:{}", user.id.0),
-        None => format!("login:{}", login.trim().to_lowercase()),
-    }
-}
-
-/// Checks a login (user name or phone number) and its password, within the client's sign-in
-/// limit and the account's wrong-password limit; a right password clears the account's count.
-pub async fn check_password<S: Store>(
-    state: &AppState<S>,
-    ClientIp(client): ClientIp,
-    login: &str,
-    password: String,
-) -> Result<User, PasswordError> {
-    state
-        .limits
-        .login
-        .take(client)
-        .map_err(PasswordError::Limited)?;
-    let found = match Phone::parse(login) {
-        Ok(phone) => state.store.user_by_phone(&phone.index(&state.master)).await,
-        Err(_) => state.store.user_by_name(login.trim()).await,
-    };
-    let user = match found {
-        Ok(user) => Some(user),
-        Err(StoreError::NotFound) => None,
-        Err(err) => return Err(PasswordError::Store(err)),
-    };
-    let key = account_key(login, user.as_ref());
-    let failures = &state.limits.password_failures;
-    failures.take(key.clone()).map_err(PasswordError::Limited)?;
-    let hash = user.as_ref().map(|user| user.spec.password_hash.clone());
-    let password_ok = password::verify(password, hash).await;
-    match user.filter(|user| password_ok && user.disabled_at.is_none()) {
-        Some(user) => {
-            failures.clear(&key);
-            Ok(user)
-        }
-        None => Err(PasswordError::Wrong),
     }
 }
 

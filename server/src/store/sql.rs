@@ -820,6 +820,13 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn record_audit(&self, audit: &AuditEntry, now: i64) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn allocate_book_ids(&self, count: u32) -> StoreResult<Range<u64>> {
         let mut tx = self.begin_write().await?;
         let end: i64 = sqlx::query_scalar(

@@ -8,9 +8,8 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::http::auth::{
-    PasswordError, check_password, cleared_session_cookie, end_session, start_session, user_of,
-};
+use crate::auth::sign_in::{self, PasswordError};
+use crate::http::auth::{cleared_session_cookie, end_session, start_session, user_of};
 use crate::http::rate_limit::ClientIp;
 use crate::http::{AppState, Surface};
 use crate::store::Store;
@@ -114,7 +113,7 @@ pub struct LoginForm {
 /// Too many attempts get the 429 message page.
 pub async fn login<S: Store>(
     State(state): State<AppState<S>>,
-    client: ClientIp,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -132,12 +131,23 @@ pub async fn login<S: Store>(
     if !csrf::verify(&headers, &form.csrf) {
         return Ok(refuse("页面已过期,请重新提交"));
     }
-    let user = match check_password(&state, client, &form.username, form.password.clone()).await {
+    let now = crate::unix_now();
+    let checked = sign_in::check_password(
+        &state.store,
+        &state.master,
+        &state.limits,
+        client,
+        &form.username,
+        form.password.clone(),
+        now,
+    )
+    .await;
+    let user = match checked {
         Ok(user) => user,
         Err(PasswordError::Wrong) => return Ok(refuse("账号或密码错误")),
         Err(err) => return Err(crate::http::error::ApiError::from(err).into()),
     };
-    let session = start_session(&state, &user, crate::unix_now()).await?;
+    let session = start_session(&state, &user, now).await?;
     let target = safe_next(Some(&form.next)).unwrap_or(start_page(user.spec.role));
     Ok((
         AppendHeaders([(SET_COOKIE, session.cookie)]),

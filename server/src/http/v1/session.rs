@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
-use crate::http::auth::{CurrentUser, check_password, end_session, start_session};
+use crate::auth::sign_in;
+use crate::http::auth::{CurrentUser, end_session, start_session};
 use crate::http::error::{ApiError, ApiJson};
 use crate::http::rate_limit::ClientIp;
 use crate::http::{AppState, Surface};
@@ -63,11 +64,21 @@ pub struct Me {
         (status = 429, description = "too many sign-ins from this client or wrong passwords for this account; see Retry-After")))]
 pub async fn login<S: Store>(
     State(state): State<AppState<S>>,
-    client: ClientIp,
+    ClientIp(client): ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<axum::Json<LoginResponse>, ApiError> {
-    let user = check_password(&state, client, &request.username, request.password).await?;
-    let session = start_session(&state, &user, crate::unix_now()).await?;
+    let now = crate::unix_now();
+    let user = sign_in::check_password(
+        &state.store,
+        &state.master,
+        &state.limits,
+        client,
+        &request.username,
+        request.password,
+        now,
+    )
+    .await?;
+    let session = start_session(&state, &user, now).await?;
     Ok(axum::Json(LoginResponse {
         token: session.token,
         user_id: user.id,
