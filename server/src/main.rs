@@ -113,22 +113,12 @@ async fn main() -> Result<()> {
             run(store, config).await
         }
         Command::CreateAdmin { username } => {
-            let password = match std::env::var("SHUIPIAO_ADMIN_PASSWORD") {
-                Ok(password) => password,
-                Err(_) => {
-                    eprintln!("password for {username}:");
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            if password.chars().count() < 8 {
-                bail!("the password must have at least 8 characters");
-            }
+            let password = read_password("SHUIPIAO_ADMIN_PASSWORD", &username)?;
+            let password_hash = auth::password::choose(&username, &password).await?;
             let store = open(&config).await?;
             let user = NewUser {
                 username: username.clone(),
-                password_hash: auth::password::hash(password).await?,
+                password_hash,
                 role: Role::Admin,
                 account_id: None,
                 region_id: None,
@@ -200,6 +190,17 @@ async fn main() -> Result<()> {
         }
         Command::Restore { path } => restore(&config, &path).await,
     }
+}
+
+/// A password from the environment variable `var`, else typed on stdin.
+fn read_password(var: &str, username: &str) -> Result<String> {
+    if let Ok(password) = std::env::var(var) {
+        return Ok(password);
+    }
+    eprintln!("password for {username}:");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 async fn open(config: &Config) -> Result<SqlStore> {

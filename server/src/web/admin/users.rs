@@ -158,9 +158,9 @@ fn optional_id(text: &str) -> Result<Option<i64>, PageError> {
     }
 }
 
-/// Checks a new staff user: a login name of letters, digits, `_`, `-` or `.`; a password of at
-/// least 8 characters; a courier's region or a clerk's store.
-fn check_new(form: &CreateForm, role: Role) -> Result<(), &'static str> {
+/// Checks a new staff user: a login name of letters, digits, `_`, `-` or `.`; a password by
+/// the rule of `auth::password`; a courier's region or a clerk's store.
+fn check_new(form: &CreateForm, role: Role) -> Result<(), String> {
     let name = form.username.trim();
     if name.is_empty()
         || name.len() > 32
@@ -168,14 +168,12 @@ fn check_new(form: &CreateForm, role: Role) -> Result<(), &'static str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
     {
-        return Err("登录名为 1–32 位字母、数字、下划线、点或横线");
+        return Err("登录名为 1–32 位字母、数字、下划线、点或横线".into());
     }
-    if form.password.chars().count() < 8 {
-        return Err("密码至少 8 位");
-    }
+    password::check(name, &form.password).map_err(|weak| weak.to_string())?;
     match role {
-        Role::Courier if form.region.trim().is_empty() => Err("送水员需要选择服务区域"),
-        Role::StoreStaff if form.outlet.trim().is_empty() => Err("门店店员需要选择门店"),
+        Role::Courier if form.region.trim().is_empty() => Err("送水员需要选择服务区域".into()),
+        Role::StoreStaff if form.outlet.trim().is_empty() => Err("门店店员需要选择门店".into()),
         _ => Ok(()),
     }
 }
@@ -191,7 +189,7 @@ pub async fn create<S: Store>(
     check_new(&form, role).map_err(ApiError::bad_request)?;
     let new_user = NewUser {
         username: form.username.trim().to_string(),
-        password_hash: password::hash(form.password.clone())
+        password_hash: password::choose(form.username.trim(), &form.password)
             .await
             .map_err(|err| ApiError::internal(&err))?,
         role,
