@@ -1,5 +1,5 @@
-//! `shuipiao-server`: the command line (serve, demo, create-admin, enroll-code, rotate-keys,
-//! backup, restore).
+//! `shuipiao-server`: the command line (serve, demo, create-admin, reset-password, enroll-code,
+//! rotate-keys, compromise-key, backup, restore).
 #![forbid(unsafe_code)]
 
 use std::io::BufRead;
@@ -32,6 +32,13 @@ enum Command {
     Demo,
     /// Create an admin user; the password is read from SHUIPIAO_ADMIN_PASSWORD or stdin.
     CreateAdmin {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Give a staff member (an admin who forgot theirs, say) a new password and end all their
+    /// sessions; the password is read from SHUIPIAO_NEW_PASSWORD or stdin.
+    ResetPassword {
         /// Login name.
         #[arg(long)]
         username: String,
@@ -132,6 +139,17 @@ async fn main() -> Result<()> {
             );
             let created = store.create_user(&user, unix_now(), &audit).await?;
             println!("admin {username} created (id {})", created.id.0);
+            Ok(())
+        }
+        Command::ResetPassword { username } => {
+            let store = open(&config).await?;
+            let user = store
+                .user_by_name(&username)
+                .await
+                .with_context(|| format!("no user {username}"))?;
+            let password = read_password("SHUIPIAO_NEW_PASSWORD", &username)?;
+            auth::credentials::reset_staff(&store, None, &user, &password, unix_now()).await?;
+            println!("new password set for {username}; their sessions have ended");
             Ok(())
         }
         Command::EnrollCode { username, ttl_secs } => {

@@ -67,6 +67,24 @@ pub async fn check_password<S: Store>(
     }
 }
 
+/// Checks the signed-in `user`'s current password before they change it, under the same locks
+/// as signing in, so a stolen session cannot be used to guess the password.
+pub async fn check_current_password<S: Store>(
+    store: &S,
+    limits: &Limits,
+    client: IpAddr,
+    user: &User,
+    password: String,
+    now: i64,
+) -> Result<(), PasswordError> {
+    let key = account_key(&user.spec.username, Some(user));
+    if attempt(store, limits, client, key, Some(user), password, now).await? {
+        Ok(())
+    } else {
+        Err(PasswordError::Wrong)
+    }
+}
+
 /// One counted password attempt for `account` from `client`: whether the password is right
 /// and the user may sign in. Counted before the check, so parallel guesses cannot slip past.
 async fn attempt<S: Store>(

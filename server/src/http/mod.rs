@@ -181,6 +181,12 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             session::me,
         ),
         route(
+            post.clone(),
+            "/api/v1/me/password",
+            Access::Roles(EVERYONE),
+            session::change_password::<S>,
+        ),
+        route(
             Method::PUT,
             "/api/v1/me/channels/{channel}",
             Access::Roles(HOLDERS),

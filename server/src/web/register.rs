@@ -1,5 +1,6 @@
 //! Phone pages: registration (with a referral or staff code from a courier's QR, a store or a
-//! poster) and sign-in by SMS code. Both ask for a code first, then the rest of the form.
+//! poster), sign-in by SMS code, and a new password for a customer who forgot theirs. Each asks
+//! for a code first, then the rest of the form.
 
 use askama::Template;
 use axum::Form;
@@ -9,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::auth::credentials::{self, CredentialError};
 use crate::http::AppState;
 use crate::http::auth::start_session;
 use crate::http::error::ApiError;
@@ -27,12 +29,15 @@ const BROWSER_COOKIE: &str = "sp_browser";
 enum Mode {
     Register,
     SignIn,
+    /// A new password for a forgotten one.
+    Reset,
 }
 
 #[derive(Template)]
 #[template(path = "phone.html")]
 struct PhonePage<'a> {
     register: bool,
+    reset: bool,
     csrf: &'a str,
     form: &'a PhoneForm,
     notice: Option<String>,
@@ -91,6 +96,7 @@ fn page(
     };
     let template = PhonePage {
         register: mode == Mode::Register,
+        reset: mode == Mode::Reset,
         csrf: &token.value,
         form,
         notice,
@@ -134,6 +140,18 @@ pub async fn sign_in_form(headers: HeaderMap) -> Response {
     )
 }
 
+/// `GET /login/reset`.
+pub async fn reset_form(headers: HeaderMap) -> Response {
+    page(
+        Mode::Reset,
+        &csrf::token(&headers),
+        &headers,
+        &PhoneForm::default(),
+        None,
+        None,
+    )
+}
+
 async fn submit<S: Store>(
     mode: Mode,
     state: AppState<S>,
@@ -144,7 +162,7 @@ async fn submit<S: Store>(
     let limit = match (form.action.as_str(), mode) {
         ("send", _) => &state.limits.sms_code,
         (_, Mode::Register) => &state.limits.register,
-        (_, Mode::SignIn) => &state.limits.login,
+        (_, Mode::SignIn | Mode::Reset) => &state.limits.login,
     };
     limit.take(client).map_err(ApiError::from)?;
     let token = csrf::token(&headers);
@@ -183,6 +201,24 @@ async fn submit<S: Store>(
         Mode::SignIn => {
             signup::sign_in_with_code(&state.store, &state.master, &phone, &form.code, now).await
         }
+        Mode::Reset => {
+            let (store, master) = (&state.store, &state.master);
+            match credentials::reset_with_code(
+                store,
+                master,
+                &phone,
+                &form.code,
+                &form.password,
+                now,
+            )
+            .await
+            {
+                Ok(user) => Ok(user),
+                Err(CredentialError::Store(err)) => return Err(err.into()),
+                Err(CredentialError::Hash(err)) => return Err(ApiError::internal(&err).into()),
+                Err(err) => return fail(err.to_string()),
+            }
+        }
     };
     let user = match signed_up {
         Ok(user) => user,
@@ -206,6 +242,17 @@ pub async fn register<S: Store>(
     Form(form): Form<PhoneForm>,
 ) -> Result<Response, PageError> {
     submit(Mode::Register, state, client, headers, form).await
+}
+
+/// `POST /login/reset`: sends a code, or sets the new password with it and signs in (every
+/// other session of the customer ends), within the client's limits on codes and on sign-ins.
+pub async fn reset<S: Store>(
+    State(state): State<AppState<S>>,
+    client: ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<PhoneForm>,
+) -> Result<Response, PageError> {
+    submit(Mode::Reset, state, client, headers, form).await
 }
 
 /// `POST /login/sms`: sends a code, or signs in with it, within the client's limits on codes

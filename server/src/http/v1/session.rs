@@ -1,5 +1,5 @@
-//! Login and logout over the API: argon2-checked passwords and sessions as bearer tokens (the
-//! API takes no cookie, see `http::auth`).
+//! Login and logout over the API: argon2-checked passwords, sessions as bearer tokens (the API
+//! takes no cookie, see `http::auth`), and changing one's own password.
 
 use axum::Extension;
 use axum::extract::State;
@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
+use crate::auth::credentials::{self, Change, CredentialError};
 use crate::auth::sign_in;
-use crate::http::auth::{CurrentUser, end_session, start_session};
+use crate::http::auth::{CurrentUser, end_session, session_id, start_session};
 use crate::http::error::{ApiError, ApiJson};
 use crate::http::rate_limit::ClientIp;
 use crate::http::{AppState, Surface};
@@ -94,6 +95,56 @@ pub async fn logout<S: Store>(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     end_session(&state, &headers, Surface::Api).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/me/password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: String,
+    /// The new password: at least 8 characters, not the login name.
+    pub new_password: String,
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(err: CredentialError) -> ApiError {
+        match err {
+            CredentialError::Limited(limited) => limited.into(),
+            CredentialError::Store(err) => err.into(),
+            CredentialError::Hash(err) => ApiError::internal(&err),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+/// Changes the caller's password. Every other session and API token of the user ends; this one
+/// stays. Wrong current passwords count towards the sign-in lock.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204), (status = 400, description = "wrong current password, or the new one breaks the rule"),
+        (status = 429, description = "too many wrong passwords; see Retry-After")))]
+pub async fn change_password<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let change = Change {
+        current: request.current_password,
+        new: request.new_password,
+    };
+    credentials::change_own(
+        &state.store,
+        &state.limits,
+        client,
+        &user,
+        session_id(&headers, Surface::Api),
+        change,
+        crate::unix_now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

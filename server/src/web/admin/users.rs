@@ -1,5 +1,6 @@
 //! Users and roles (admins only): staff accounts with their region or store, role changes,
-//! disabling and re-enabling sign-in; and the audit log of every admin action.
+//! disabling and re-enabling sign-in, a new password for staff who lost theirs; and the audit
+//! log of every admin action.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::UserId;
 
+use crate::auth::credentials::{self, CredentialError};
 use crate::auth::password;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiPath};
@@ -225,6 +227,14 @@ pub struct UpdateForm {
     status: String,
 }
 
+/// The user a form is about.
+async fn target_user<S: Store>(store: &S, id: u64) -> Result<User, PageError> {
+    store
+        .user(UserId(id))
+        .await
+        .map_err(|_| ApiError::bad_request("用户不存在").into())
+}
+
 /// What an update may change: an admin cannot lock themselves out, customers keep their role.
 fn allowed_change(
     actor: UserId,
@@ -249,11 +259,7 @@ pub async fn update<S: Store>(
     Form(form): Form<UpdateForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
-    let target = state
-        .store
-        .user(UserId(id))
-        .await
-        .map_err(|_| ApiError::bad_request("用户不存在"))?;
+    let target = target_user(&state.store, id).await?;
     let role = match form.role.trim() {
         "" => target.spec.role,
         text => staff_role(text)?,
@@ -279,6 +285,42 @@ pub async fn update<S: Store>(
         .update_user(target.id, role, disabled, crate::unix_now(), &audit)
         .await?;
     Ok(done("/admin/users", "user_updated"))
+}
+
+/// The reset-password form.
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// `POST /admin/users/{id}/password`: gives a staff member a new password (to hand over in
+/// person) and ends all their sessions. Customers reset theirs by SMS code.
+pub async fn reset_password<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    ApiPath(id): ApiPath<u64>,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let target = target_user(&state.store, id).await?;
+    let now = crate::unix_now();
+    match credentials::reset_staff(
+        &state.store,
+        Some(&admin.user),
+        &target,
+        &form.new_password,
+        now,
+    )
+    .await
+    {
+        Ok(()) => Ok(done("/admin/users", "password_reset")),
+        Err(CredentialError::Store(err)) => Err(err.into()),
+        Err(CredentialError::Hash(err)) => Err(ApiError::internal(&err).into()),
+        Err(err) => Err(ApiError::bad_request(err.to_string()).into()),
+    }
 }
 
 /// An audit entry as shown.

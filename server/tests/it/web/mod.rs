@@ -8,6 +8,7 @@ mod csrf;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
+mod passwords;
 mod register;
 mod rewards;
 mod wallet;
