@@ -18,11 +18,39 @@ use crate::http::rate_limit::ClientIp;
 use crate::pii::Phone;
 use crate::signup::{self, Registration, SignupError};
 use crate::store::Store;
+use crate::store::models::User;
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render};
 
 /// Cookie that tells one browser from another, for referral anti-abuse.
 const BROWSER_COOKIE: &str = "sp_browser";
+
+/// Why a phone form was not done: what the person should fix on the form, or a failure for
+/// the error page.
+enum Refused {
+    Form(String),
+    Page(PageError),
+}
+
+impl From<SignupError> for Refused {
+    fn from(err: SignupError) -> Refused {
+        match err {
+            SignupError::Store(err) => Refused::Page(err.into()),
+            other => Refused::Form(other.to_string()),
+        }
+    }
+}
+
+impl From<CredentialError> for Refused {
+    fn from(err: CredentialError) -> Refused {
+        match err {
+            CredentialError::Store(err) => Refused::Page(err.into()),
+            CredentialError::Hash(err) => Refused::Page(ApiError::internal(&err).into()),
+            CredentialError::Limited(limited) => Refused::Page(ApiError::from(limited).into()),
+            other => Refused::Form(other.to_string()),
+        }
+    }
+}
 
 /// Which phone page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +213,8 @@ async fn submit<S: Store>(
             Err(err) => fail(err.to_string()),
         };
     }
-    let signed_up = match mode {
+    let (store, master) = (&state.store, &state.master);
+    let done: Result<User, Refused> = match mode {
         Mode::Register => {
             let registration = Registration {
                 phone,
@@ -196,34 +225,23 @@ async fn submit<S: Store>(
                 browser_id: browser_id(&headers),
             };
             let promotions = &state.config.promotions;
-            signup::register(&state.store, &state.master, promotions, &registration, now).await
+            signup::register(store, master, promotions, &registration, now)
+                .await
+                .map_err(Refused::from)
         }
-        Mode::SignIn => {
-            signup::sign_in_with_code(&state.store, &state.master, &phone, &form.code, now).await
-        }
-        Mode::Reset => {
-            let (store, master) = (&state.store, &state.master);
-            match credentials::reset_with_code(
-                store,
-                master,
-                &phone,
-                &form.code,
-                &form.password,
-                now,
-            )
+        Mode::SignIn => signup::sign_in_with_code(store, master, &phone, &form.code, now)
             .await
-            {
-                Ok(user) => Ok(user),
-                Err(CredentialError::Store(err)) => return Err(err.into()),
-                Err(CredentialError::Hash(err)) => return Err(ApiError::internal(&err).into()),
-                Err(err) => return fail(err.to_string()),
-            }
+            .map_err(Refused::from),
+        Mode::Reset => {
+            credentials::reset_with_code(store, master, &phone, &form.code, &form.password, now)
+                .await
+                .map_err(Refused::from)
         }
     };
-    let user = match signed_up {
+    let user = match done {
         Ok(user) => user,
-        Err(SignupError::Store(err)) => return Err(err.into()),
-        Err(err) => return fail(err.to_string()),
+        Err(Refused::Form(message)) => return fail(message),
+        Err(Refused::Page(err)) => return Err(err),
     };
     let session = start_session(&state, &user, now).await?;
     Ok((
