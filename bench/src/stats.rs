@@ -56,14 +56,20 @@ pub async fn run(options: &Options) -> anyhow::Result<Table> {
             let mut latencies = Vec::with_capacity(ROUNDS);
             for _ in 0..ROUNDS {
                 let sent = Instant::now();
+                // Pages take the session as the cookie a browser keeps, not a bearer token.
                 let answer = http
                     .get(format!("{}{path}", running.url))
-                    .bearer_auth(&token)
+                    .header(reqwest::header::COOKIE, format!("sp_session={token}"))
                     .send()
                     .await?;
                 let status = answer.status();
+                let signed_out = answer.url().path() == "/login";
                 answer.bytes().await?;
                 anyhow::ensure!(status.is_success(), "{path} answered {status}");
+                anyhow::ensure!(
+                    !signed_out,
+                    "{path} sent the statistician to the sign-in page"
+                );
                 latencies.push(sent.elapsed());
             }
             let max = latencies.iter().max().copied().unwrap_or(Duration::ZERO);

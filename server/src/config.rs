@@ -204,6 +204,54 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Gifts for new customers.
     pub promotions: PromotionConfig,
+    /// Bearer token a Prometheus scraper sends for `/metrics`; without one, `/metrics` answers
+    /// only a scraper on this host (see `metrics::may_scrape`).
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// The `/metrics` bearer token. Its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Shortest token accepted, so it cannot be guessed.
+    pub const MIN_CHARS: usize = 16;
+
+    /// The token, to compare with what a scraper sends.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for MetricsToken {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<MetricsToken, String> {
+        let text = text.trim();
+        if text.chars().count() < MetricsToken::MIN_CHARS
+            || !text.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(format!(
+                "the metrics token needs at least {} visible ASCII characters, e.g. from `openssl rand -hex 16`",
+                MetricsToken::MIN_CHARS
+            ));
+        }
+        Ok(MetricsToken(text.to_string()))
+    }
+}
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricsToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// The server's own TLS (`[tls]` in the config file): PEM files read at start.
@@ -315,8 +363,12 @@ pub struct LimitsConfig {
     pub register: Rate,
     /// Failed device enrollments per client (a good code is used up, so success is not counted).
     pub enroll: Rate,
-    /// Wrong passwords per account before it is locked for the rest of the window.
+    /// Wrong passwords for one account from one client before that client waits; the owner
+    /// signing in from another address is not held up.
     pub password_failures: Rate,
+    /// Wrong passwords for one account from all clients together before everyone waits: a
+    /// ceiling for guessing from many addresses, far above one client's allowance.
+    pub password_failures_per_account: Rate,
 }
 
 impl Default for LimitsConfig {
@@ -328,6 +380,7 @@ impl Default for LimitsConfig {
             register: Rate::new(10, 3_600),
             enroll: Rate::new(10, 600),
             password_failures: Rate::new(5, 900),
+            password_failures_per_account: Rate::new(100, 3_600),
         }
     }
 }
@@ -340,6 +393,10 @@ impl LimitsConfig {
             ("limits.register", self.register),
             ("limits.enroll", self.enroll),
             ("limits.password_failures", self.password_failures),
+            (
+                "limits.password_failures_per_account",
+                self.password_failures_per_account,
+            ),
         ];
         for (name, rate) in rates {
             if rate.requests > 0 && rate.window_secs == 0 {
@@ -476,6 +533,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             notify: NotifyConfig::default(),
             promotions: PromotionConfig::default(),
+            metrics_token: None,
         }
     }
 }
@@ -517,6 +575,12 @@ impl Config {
         }
         if let Some(key) = env("SHUIPIAO_MASTER_KEY") {
             config.master_key = Some(MasterKey::from_hex(&key)?);
+        }
+        if let Some(token) = env("SHUIPIAO_METRICS_TOKEN") {
+            config.metrics_token = Some(token.parse().map_err(|reason| ConfigError::Env {
+                name: "SHUIPIAO_METRICS_TOKEN",
+                reason,
+            })?);
         }
         let gateways = [
             ("SHUIPIAO_NOTIFY_SMS_SECRET", &mut config.notify.sms),
@@ -581,6 +645,28 @@ mod tests {
         assert!(
             text.contains("postgres://plant:***@db:5432/shuipiao"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn metrics_token_is_hidden_and_must_be_long() {
+        let token = "0123456789abcdef0123";
+        let config =
+            Config::from_sources(Some(&format!("metrics_token = \"{token}\"")), |_| None).unwrap();
+        assert_eq!(config.metrics_token.as_ref().unwrap().expose(), token);
+        assert!(!format!("{config:?}").contains(token));
+        let env = Config::from_sources(None, |name| {
+            (name == "SHUIPIAO_METRICS_TOKEN").then(|| token.to_string())
+        })
+        .unwrap();
+        assert_eq!(env.metrics_token, config.metrics_token);
+        let short = Config::from_sources(None, |name| {
+            (name == "SHUIPIAO_METRICS_TOKEN").then(|| "short".to_string())
+        })
+        .unwrap_err();
+        assert!(short.to_string().contains("openssl rand"), "{short}");
+        assert!(
+            Config::from_sources(Some("metrics_token = \"has a space in it!\""), |_| None).is_err()
         );
     }
 

@@ -1,5 +1,5 @@
-//! `shuipiao-server`: the command line (serve, demo, create-admin, enroll-code, rotate-keys,
-//! backup, restore).
+//! `shuipiao-server`: the command line (serve, demo, create-admin, reset-password, enroll-code,
+//! rotate-keys, compromise-key, backup, restore).
 #![forbid(unsafe_code)]
 
 use std::io::BufRead;
@@ -32,6 +32,13 @@ enum Command {
     Demo,
     /// Create an admin user; the password is read from SHUIPIAO_ADMIN_PASSWORD or stdin.
     CreateAdmin {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// Give a staff member (an admin who forgot theirs, say) a new password and end all their
+    /// sessions; the password is read from SHUIPIAO_NEW_PASSWORD or stdin.
+    ResetPassword {
         /// Login name.
         #[arg(long)]
         username: String,
@@ -113,22 +120,12 @@ async fn main() -> Result<()> {
             run(store, config).await
         }
         Command::CreateAdmin { username } => {
-            let password = match std::env::var("SHUIPIAO_ADMIN_PASSWORD") {
-                Ok(password) => password,
-                Err(_) => {
-                    eprintln!("password for {username}:");
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            if password.chars().count() < 8 {
-                bail!("the password must have at least 8 characters");
-            }
+            let password = read_password("SHUIPIAO_ADMIN_PASSWORD", &username)?;
+            let password_hash = auth::password::choose(&username, &password).await?;
             let store = open(&config).await?;
             let user = NewUser {
                 username: username.clone(),
-                password_hash: auth::password::hash(password).await?,
+                password_hash,
                 role: Role::Admin,
                 account_id: None,
                 region_id: None,
@@ -142,6 +139,17 @@ async fn main() -> Result<()> {
             );
             let created = store.create_user(&user, unix_now(), &audit).await?;
             println!("admin {username} created (id {})", created.id.0);
+            Ok(())
+        }
+        Command::ResetPassword { username } => {
+            let store = open(&config).await?;
+            let user = store
+                .user_by_name(&username)
+                .await
+                .with_context(|| format!("no user {username}"))?;
+            let password = read_password("SHUIPIAO_NEW_PASSWORD", &username)?;
+            auth::credentials::reset_staff(&store, None, &user, &password, unix_now()).await?;
+            println!("new password set for {username}; their sessions have ended");
             Ok(())
         }
         Command::EnrollCode { username, ttl_secs } => {
@@ -200,6 +208,17 @@ async fn main() -> Result<()> {
         }
         Command::Restore { path } => restore(&config, &path).await,
     }
+}
+
+/// A password from the environment variable `var`, else typed on stdin.
+fn read_password(var: &str, username: &str) -> Result<String> {
+    if let Ok(password) = std::env::var(var) {
+        return Ok(password);
+    }
+    eprintln!("password for {username}:");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 async fn open(config: &Config) -> Result<SqlStore> {

@@ -5,7 +5,8 @@
 
 use shuipiao_shared::ids::{ProductCode, UserId};
 
-use crate::auth::{password, token};
+use crate::auth::password::{self, WeakPassword};
+use crate::auth::token;
 use crate::config::{MasterKey, PromotionConfig};
 use crate::issuance::{self, IssueError, PlannedGift};
 use crate::notify;
@@ -28,8 +29,6 @@ pub const CODE_LIMITS: [CodeLimit; 2] = [
         count: 5,
     },
 ];
-/// Shortest password a customer may choose.
-pub const MIN_PASSWORD_CHARS: usize = 8;
 
 /// Why a sign-up step failed; the message is shown to the customer as is.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +51,9 @@ pub enum SignupError {
     /// The referral code names nobody who may refer.
     #[error("推荐码无效")]
     UnknownReferral,
-    /// Password too short.
-    #[error("密码至少需要 8 位")]
-    WeakPassword,
+    /// The chosen password breaks the rule of `auth::password`.
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
     /// The welcome gifts cannot be issued (no gift product, no usable key), so nobody is
     /// registered without them.
     #[error("暂时无法注册,请稍后再试")]
@@ -133,7 +132,9 @@ pub async fn send_code<S: Store>(
     }
 }
 
-async fn use_code<S: Store>(
+/// Uses the newest live code sent to `phone`: `WrongCode` unless `code` is it (a miss counts
+/// against the code's few guesses).
+pub(crate) async fn use_code<S: Store>(
     store: &S,
     master: &MasterKey,
     phone: &Phone,
@@ -170,6 +171,15 @@ pub async fn sign_in_with_code<S: Store>(
     }
 }
 
+/// The login name of the customer with `phone`: from the phone's blind index, so it carries no
+/// personal data.
+fn customer_username(master: &MasterKey, phone: &Phone) -> String {
+    format!(
+        "p{}",
+        data_encoding::HEXLOWER.encode(&phone.index(master)[..8])
+    )
+}
+
 /// A customer row for `phone`, in no enterprise (joining one takes the customer's consent); its
 /// login name comes from the phone's blind index, so it carries no personal data.
 pub(crate) fn new_customer(
@@ -182,7 +192,7 @@ pub(crate) fn new_customer(
     NewCustomer {
         name,
         enterprise_id: None,
-        username: format!("p{}", data_encoding::HEXLOWER.encode(&phone_index[..8])),
+        username: customer_username(master, phone),
         password_hash,
         phone_index,
         phone_sealed: phone.seal(master),
@@ -281,8 +291,10 @@ pub async fn register<S: Store>(
     now: i64,
 ) -> Result<User, SignupError> {
     let password = form.password.trim();
-    if !password.is_empty() && password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(SignupError::WeakPassword);
+    let username = customer_username(master, &form.phone);
+    if !password.is_empty() {
+        // Checked before the code is used, so a refused password does not waste it.
+        password::check(&username, password)?;
     }
     let referrer = referrer(store, &form.referral).await?;
     let index = form.phone.index(master);
@@ -295,7 +307,9 @@ pub async fn register<S: Store>(
     // Without a password the customer signs in by SMS code only.
     let password_hash = match password {
         "" => hash_password(token::secret().text).await?,
-        chosen => hash_password(chosen.to_string()).await?,
+        chosen => password::choose(&username, chosen)
+            .await
+            .map_err(|err| StoreError::Other(Box::new(err)))?,
     };
     let browser_hash = form
         .browser_id

@@ -87,11 +87,12 @@ impl Api {
         Answer { status, json }
     }
 
-    /// A page of the web console as this user; panics unless it answers 200.
+    /// A page of the web console as this user; panics unless it answers 200. Pages take the
+    /// session as the cookie a browser keeps, never as a bearer token.
     pub async fn page(&self, path: &str) -> String {
         let mut request = self.http.get(format!("{}{path}", self.base));
         if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
+            request = request.header(reqwest::header::COOKIE, format!("sp_session={token}"));
         }
         let response = request
             .send()

@@ -166,7 +166,7 @@ fn http(
 /// What an admin does in the browser: signs in to the console and makes an enrollment code on
 /// 设备管理 for `user_id`; returns the text of the QR shown beside it.
 fn enrollment_qr_from_console(port: u16, user_id: &Value) -> String {
-    // Double-submit CSRF: any token works when cookie and field agree.
+    // Before signing in, double-submit CSRF: any token works when cookie and field agree.
     let csrf = "WINDOWTESTCSRF";
     let form = format!("csrf={csrf}&username=admin&password={ADMIN_PASSWORD}");
     let cookie = format!("Cookie: sp_csrf={csrf}\r\n");
@@ -192,13 +192,24 @@ fn enrollment_qr_from_console(port: u16, user_id: &Value) -> String {
         .and_then(|cookie| cookie.split(';').next())
         .expect("a session cookie")
         .to_owned();
+    // Signed in, the forms carry the session's own token: read it from the page.
+    let cookie = format!("Cookie: {session}\r\n");
+    let devices =
+        request(port, "GET", "/admin/devices", &cookie, "text/html", "").expect("open 设备管理");
+    let token = devices
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page's CSRF token")
+        .to_owned();
     let page = request(
         port,
         "POST",
         "/admin/devices/enrollment-codes",
-        &format!("Cookie: sp_csrf={csrf}; {session}\r\n"),
+        &cookie,
         "application/x-www-form-urlencoded",
-        &format!("csrf={csrf}&user_id={user_id}"),
+        &format!("csrf={token}&user_id={user_id}"),
     )
     .expect("make an enrollment code");
     assert_eq!(page.status, 200, "enrollment code page: {}", page.body);

@@ -1,10 +1,63 @@
-//! Argon2id password hashing, run on the blocking pool so it never stalls the async runtime.
+//! Passwords: the one rule for a password someone chooses ([`check`], applied by [`choose`]
+//! wherever a password is set: sign-up, staff accounts, changes and resets, the command line),
+//! and Argon2id hashing, run on the blocking pool so it never stalls the async runtime.
 
 use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+
+/// Shortest password anyone may choose.
+pub const MIN_CHARS: usize = 8;
+/// Longest: argon2 takes any length, but hashing a huge body on every attempt is needless work.
+pub const MAX_CHARS: usize = 128;
+
+/// Why a chosen password is refused; the message is shown to the person as is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WeakPassword {
+    /// Shorter than [`MIN_CHARS`].
+    #[error("密码至少需要 8 位")]
+    TooShort,
+    /// Longer than [`MAX_CHARS`].
+    #[error("密码不能超过 128 位")]
+    TooLong,
+    /// The login name itself (letter case and surrounding spaces aside): the first guess.
+    #[error("密码不能与登录名相同")]
+    SameAsUsername,
+}
+
+/// The rule for a password `username` chooses.
+pub fn check(username: &str, password: &str) -> Result<(), WeakPassword> {
+    let chars = password.chars().count();
+    if chars < MIN_CHARS {
+        return Err(WeakPassword::TooShort);
+    }
+    if chars > MAX_CHARS {
+        return Err(WeakPassword::TooLong);
+    }
+    if password.trim().to_lowercase() == username.trim().to_lowercase() {
+        return Err(WeakPassword::SameAsUsername);
+    }
+    Ok(())
+}
+
+/// Why a password could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum ChooseError {
+    /// The password breaks the rule.
+    #[error(transparent)]
+    Weak(#[from] WeakPassword),
+    /// Hashing failed.
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+/// Checks a password `username` chooses against [`check`] and hashes it for storing.
+pub async fn choose(username: &str, password: &str) -> Result<String, ChooseError> {
+    check(username, password)?;
+    Ok(hash(password.to_string()).await?)
+}
 
 /// Hashing failed (the blocking task died or argon2 refused the input).
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +119,42 @@ fn decoy() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rule_wants_length_and_not_the_login_name() {
+        assert_eq!(check("zhang", "short"), Err(WeakPassword::TooShort));
+        assert_eq!(
+            check("zhang", "水票水票水票水"),
+            Err(WeakPassword::TooShort)
+        );
+        assert_eq!(
+            check("zhang", "水票水票水票水票"),
+            Ok(()),
+            "characters, not bytes"
+        );
+        assert_eq!(check("zhang", &"x".repeat(129)), Err(WeakPassword::TooLong));
+        assert_eq!(check("zhang", &"x".repeat(128)), Ok(()));
+        assert_eq!(
+            check("operator-li", "Operator-Li"),
+            Err(WeakPassword::SameAsUsername)
+        );
+        assert_eq!(
+            check("operator-li", " operator-li "),
+            Err(WeakPassword::SameAsUsername)
+        );
+        assert_eq!(check("operator-li", "operator-li-2026"), Ok(()));
+        assert_eq!(WeakPassword::TooShort.to_string(), "密码至少需要 8 位");
+    }
+
+    #[tokio::test]
+    async fn choose_checks_then_hashes() {
+        assert!(matches!(
+            choose("zhang", "short").await,
+            Err(ChooseError::Weak(WeakPassword::TooShort))
+        ));
+        let hashed = choose("zhang", "long enough").await.unwrap();
+        assert!(verify("long enough".into(), Some(hashed)).await);
+    }
 
     #[tokio::test]
     async fn a_password_matches_only_its_own_hash() {

@@ -1,20 +1,35 @@
-//! Who is calling: a user (session cookie or bearer token) or a device (device bearer token), and
-//! the middleware that enforces each route's declared [`Access`] before its handler runs.
+//! Who is calling: a user (bearer token on the API, session cookie on pages) or a device
+//! (device bearer token), and the middleware that enforces each route's declared [`Access`]
+//! before its handler runs.
+//!
+//! **The JSON API is bearer-only.** A browser attaches its cookies to requests other sites make
+//! it send (forms, navigations, `fetch` without CORS). `SameSite=Lax` stops most of them, but not
+//! top-level navigations, nor requests from a sibling subdomain, which count as same-site. The
+//! API's POSTs carry no CSRF token, and some carry no body at all (`keys/rotate`,
+//! `devices/{id}/disable`, `auth/logout`), so a cookie there would leave them to SameSite alone.
+//! No browser adds an `Authorization` header by itself, so the API takes only that, and the
+//! session cookie authenticates pages only, whose forms all carry a CSRF token bound to the
+//! session (`web::csrf`). The wallet's scripts stay on page routes for the same reason:
+//! binding a holder key posts the page's token to `/wallet/books/{id}/holder-key`, and the
+//! rotating QR is a GET of `/wallet/books/{id}/qr.svg`, which changes nothing.
 
-use axum::extract::{Request, State};
+use std::net::IpAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cookie::Cookie;
 use shuipiao_shared::ids::DeviceId;
 use shuipiao_shared::sync::ErrorCode;
 
-use crate::auth::password;
+use crate::auth::sign_in::PasswordError;
 use crate::auth::token::{self, DEVICE_TOKEN_PREFIX};
 use crate::http::error::ApiError;
-use crate::http::rate_limit::{ClientIp, Limited};
+use crate::http::rate_limit::PeerAddr;
 use crate::http::{Access, AppState, Surface};
-use crate::pii::Phone;
+use crate::metrics::{self, Scrape};
 use crate::store::models::{Device, Session, User};
 use crate::store::{Store, StoreError};
 
@@ -44,14 +59,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, value)| *key == name && !value.is_empty())
-        .map(|(_, value)| value)
-}
-
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    cookie(headers, SESSION_COOKIE)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|cookie| cookie.name() == name)
+        .find_map(|cookie| cookie.value_raw().filter(|value| !value.is_empty()))
 }
 
 fn not_found_is_unauthorized(err: StoreError) -> ApiError {
@@ -61,18 +72,30 @@ fn not_found_is_unauthorized(err: StoreError) -> ApiError {
     }
 }
 
-/// The session token of a request: the bearer header, else the session cookie.
-pub fn session_token(headers: &HeaderMap) -> Option<&str> {
-    bearer(headers).or_else(|| session_cookie(headers))
+/// The session token of a request: the bearer header on the API, the session cookie on pages
+/// (never the other way round, see the module doc).
+pub fn session_token(headers: &HeaderMap, surface: Surface) -> Option<&str> {
+    match surface {
+        Surface::Api => bearer(headers),
+        Surface::Page => cookie(headers, SESSION_COOKIE),
+    }
 }
 
-/// The user behind a session token.
+/// The id of the request's session, e.g. the one a password change keeps.
+pub fn session_id(headers: &HeaderMap, surface: Surface) -> Option<&str> {
+    session_token(headers, surface)
+        .and_then(token::split)
+        .map(|(id, _)| id)
+}
+
+/// The user behind the request's session.
 pub async fn user_of<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
+    surface: Surface,
     now: i64,
 ) -> Result<User, ApiError> {
-    let text = session_token(headers).ok_or_else(ApiError::unauthorized)?;
+    let text = session_token(headers, surface).ok_or_else(ApiError::unauthorized)?;
     let (id, secret) = token::split(text).ok_or_else(ApiError::unauthorized)?;
     if id.starts_with(DEVICE_TOKEN_PREFIX) {
         return Err(ApiError::unauthorized());
@@ -145,17 +168,6 @@ pub struct StartedSession {
     pub expires_at: i64,
 }
 
-/// Why a password sign-in was refused.
-#[derive(Debug)]
-pub enum PasswordError {
-    /// Too many sign-ins from this client, or too many wrong passwords for this account.
-    Limited(Limited),
-    /// Unknown login, wrong password or disabled user; which one is never said.
-    Wrong,
-    /// Storage failed.
-    Store(StoreError),
-}
-
 impl From<PasswordError> for ApiError {
     fn from(err: PasswordError) -> ApiError {
         match err {
@@ -166,54 +178,9 @@ impl From<PasswordError> for ApiError {
     }
 }
 
-/// The key of an account's wrong-password count: the user a login names, else the login as
-/// typed, so an unknown name locks like a real one and a lock tells nobody which accounts exist.
-fn account_key(login: &str, user: Option<&User>) -> String {
-    match user {
-        Some(user) => format!("user:{}", user.id.0),
-        None => format!("login:{}", login.trim().to_lowercase()),
-    }
-}
-
-/// Checks a login (user name or phone number) and its password, within the client's sign-in
-/// limit and the account's wrong-password limit; a right password clears the account's count.
-pub async fn check_password<S: Store>(
-    state: &AppState<S>,
-    ClientIp(client): ClientIp,
-    login: &str,
-    password: String,
-) -> Result<User, PasswordError> {
-    state
-        .limits
-        .login
-        .take(client)
-        .map_err(PasswordError::Limited)?;
-    let found = match Phone::parse(login) {
-        Ok(phone) => state.store.user_by_phone(&phone.index(&state.master)).await,
-        Err(_) => state.store.user_by_name(login.trim()).await,
-    };
-    let user = match found {
-        Ok(user) => Some(user),
-        Err(StoreError::NotFound) => None,
-        Err(err) => return Err(PasswordError::Store(err)),
-    };
-    let key = account_key(login, user.as_ref());
-    let failures = &state.limits.password_failures;
-    failures.take(key.clone()).map_err(PasswordError::Limited)?;
-    let hash = user.as_ref().map(|user| user.spec.password_hash.clone());
-    let password_ok = password::verify(password, hash).await;
-    match user.filter(|user| password_ok && user.disabled_at.is_none()) {
-        Some(user) => {
-            failures.clear(&key);
-            Ok(user)
-        }
-        None => Err(PasswordError::Wrong),
-    }
-}
-
 /// Opens a session for `user`. The cookie is `SameSite=Lax` so links from a text message open
-/// the wallet signed in; forms carry a CSRF token instead (see `web::csrf`). `Secure` is added
-/// by the router when clients come over HTTPS.
+/// the wallet signed in; forms carry a CSRF token instead (see `web::csrf`). `Secure` and the
+/// `__Host-` prefix are added by the router when clients come over HTTPS.
 pub async fn start_session<S: Store>(
     state: &AppState<S>,
     user: &User,
@@ -246,33 +213,55 @@ pub async fn start_session<S: Store>(
     })
 }
 
-/// Deletes the request's session, if any; returns the `Set-Cookie` value that clears the cookie.
+/// Deletes the request's session, if any.
 pub async fn end_session<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
-) -> Result<String, StoreError> {
-    if let Some((id, _)) = session_token(headers).and_then(token::split) {
+    surface: Surface,
+) -> Result<(), StoreError> {
+    if let Some(id) = session_id(headers, surface) {
         state.store.delete_session(id).await?;
     }
-    Ok(format!(
-        "{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"
-    ))
+    Ok(())
+}
+
+/// The `Set-Cookie` value that clears the session cookie.
+pub fn cleared_session_cookie() -> String {
+    format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0")
+}
+
+/// The address the request's connection came from (not what a proxy says of its client).
+fn peer(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|ConnectInfo(PeerAddr(addr))| addr.ip())
 }
 
 /// Checks `access` and puts the caller into the request's extensions.
 async fn admit<S: Store>(
     state: &AppState<S>,
     access: Access,
+    surface: Surface,
     request: &mut Request,
 ) -> Result<(), ApiError> {
     match access {
         Access::Public => {}
+        Access::Metrics => {
+            let token = state.config.metrics_token.as_ref();
+            let headers = request.headers();
+            match metrics::may_scrape(token, bearer(headers), peer(request), headers) {
+                Scrape::Allowed => {}
+                Scrape::WrongToken => return Err(ApiError::unauthorized()),
+                Scrape::NotLocal => return Err(ApiError::not_found()),
+            }
+        }
         Access::Device => {
             let device = device_of(state, request.headers()).await?;
             request.extensions_mut().insert(CurrentDevice(device));
         }
         Access::Roles(roles) => {
-            let user = user_of(state, request.headers(), crate::unix_now()).await?;
+            let user = user_of(state, request.headers(), surface, crate::unix_now()).await?;
             if !roles.contains(&user.spec.role) {
                 return Err(ApiError::forbidden());
             }
@@ -290,7 +279,7 @@ pub async fn authorize<S: Store>(
     mut request: Request,
     next: Next,
 ) -> Response {
-    match (admit(&state, access, &mut request).await, surface) {
+    match (admit(&state, access, surface, &mut request).await, surface) {
         (Ok(()), _) => next.run(request).await,
         (Err(err), Surface::Api) => err.into_response(),
         (Err(err), Surface::Page) => crate::web::refuse(err, request.uri()),

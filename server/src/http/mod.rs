@@ -21,6 +21,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter, on};
+use cookie::Cookie;
 use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -62,8 +63,11 @@ impl<S: Clone> Clone for AppState<S> {
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone (health, metrics, login, enrollment by one-time code).
+    /// Anyone (health, login, enrollment by one-time code).
     Public,
+    /// A metrics scraper: with the configured `metrics_token`, or without one from this host
+    /// (`metrics::may_scrape`).
+    Metrics,
     /// An enrolled, enabled device with its bearer token.
     Device,
     /// A signed-in user holding one of these roles.
@@ -152,7 +156,7 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
     let (get, post) = (Method::GET, Method::POST);
     vec![
         route(get.clone(), "/healthz", Access::Public, ops::healthz::<S>),
-        route(get.clone(), "/metrics", Access::Public, ops::metrics::<S>),
+        route(get.clone(), "/metrics", Access::Metrics, ops::metrics::<S>),
         route(
             get.clone(),
             "/api/v1/openapi.json",
@@ -176,6 +180,12 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             "/api/v1/me",
             Access::Roles(EVERYONE),
             session::me,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/me/password",
+            Access::Roles(EVERYONE),
+            session::change_password::<S>,
         ),
         route(
             Method::PUT,
@@ -473,7 +483,14 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 /// Browsers that saw HTTPS once keep to it for a year (sent only when this server does TLS).
 const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
-/// Marks every cookie a response sets `Secure`, so no handler can forget it.
+/// Cookies that under HTTPS travel as `__Host-` cookies: the session and the CSRF token.
+const HOST_ONLY_COOKIES: [&str; 2] = [auth::SESSION_COOKIE, crate::web::csrf::CSRF_COOKIE];
+/// The prefix a browser accepts only on a cookie set by this host over HTTPS, with `Path=/` and
+/// no `Domain`, so a sibling subdomain or a plain-HTTP hop cannot plant it.
+const HOST_PREFIX: &str = "__Host-";
+
+/// Marks every cookie a response sets `Secure` and gives the session and CSRF cookies the
+/// `__Host-` prefix, so no handler can forget either; handlers keep the plain names.
 async fn secure_cookies(mut response: Response) -> Response {
     let headers = response.headers_mut();
     let cookies: Vec<HeaderValue> = headers
@@ -483,20 +500,56 @@ async fn secure_cookies(mut response: Response) -> Response {
         .collect();
     headers.remove(header::SET_COOKIE);
     for cookie in cookies {
-        let secured = match cookie.to_str() {
-            Ok(text) if !text.contains("; Secure") => {
-                HeaderValue::from_str(&format!("{text}; Secure")).unwrap_or(cookie)
+        let secured = cookie.to_str().ok().and_then(|text| {
+            let parsed = Cookie::parse(text).ok()?;
+            let mut text = text.to_string();
+            if HOST_ONLY_COOKIES.contains(&parsed.name()) {
+                text.insert_str(0, HOST_PREFIX);
             }
-            _ => cookie,
-        };
-        headers.append(header::SET_COOKIE, secured);
+            if parsed.secure() != Some(true) {
+                text.push_str("; Secure");
+            }
+            HeaderValue::from_str(&text).ok()
+        });
+        headers.append(header::SET_COOKIE, secured.unwrap_or(cookie));
     }
     response
 }
 
+/// Under HTTPS, takes the session and CSRF cookies only under their `__Host-` names and hands
+/// them on under the plain ones; a plain-named one is dropped, as it may have been planted.
+async fn host_cookies(mut request: Request) -> Request {
+    let headers = request.headers_mut();
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter_map(|cookie| {
+            let name = cookie.name();
+            match name.strip_prefix(HOST_PREFIX) {
+                Some(plain) if HOST_ONLY_COOKIES.contains(&plain) => {
+                    Some(format!("{plain}={}", cookie.value()))
+                }
+                _ if HOST_ONLY_COOKIES.contains(&name) => None,
+                _ => Some(format!("{name}={}", cookie.value())),
+            }
+        })
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(header::COOKIE, value);
+    }
+    request
+}
+
 /// The application: every route behind its access check and its panic answer, with body limit,
 /// tracing, metrics and security headers (content security policy, no MIME sniffing, no framing,
-/// no referrer to other sites; HSTS and `Secure` cookies when clients come over HTTPS).
+/// no referrer to other sites, nothing stored in caches but the static assets; HSTS, `Secure` and
+/// `__Host-` cookies when clients come over HTTPS).
 pub fn router<S: Store>(state: AppState<S>) -> Router {
     let mut router = Router::new();
     for entry in routes::<S>() {
@@ -539,6 +592,12 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        // Pages and API answers carry QR codes, tokens and personal data: no cache keeps them
+        // (a shared computer's back button, a proxy). Static assets set their own header.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
         ));
     if state.config.tls.is_some() {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
@@ -547,7 +606,9 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
         ));
     }
     if state.config.secure_cookies() {
-        router = router.layer(middleware::map_response(secure_cookies));
+        router = router
+            .layer(middleware::map_response(secure_cookies))
+            .layer(middleware::map_request(host_cookies));
     }
     router.with_state(state)
 }

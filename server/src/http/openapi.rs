@@ -16,6 +16,7 @@ use crate::http::{ops, v1};
         v1::session::login,
         v1::session::logout,
         v1::session::me,
+        v1::session::change_password,
         v1::channels::bind,
         v1::channels::unbind,
         v1::devices::enroll,

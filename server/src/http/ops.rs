@@ -26,8 +26,11 @@ pub async fn healthz<S: Store>(State(state): State<AppState<S>>) -> Result<Json<
     Ok(Json(Health { status: "ok" }))
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+/// Prometheus text exposition, for the scraper with the configured `metrics_token` (as its
+/// bearer token), or without one for a scraper on the server's own host.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
+    (status = 401, description = "`metrics_token` is set and the request does not carry it"),
+    (status = 404, description = "no `metrics_token` is set and the request is not from this host")))]
 pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

@@ -1,5 +1,6 @@
 //! Per-client rate limits on the doors guessers knock on: sign-in, SMS codes, registration and
-//! device enrollment, plus a per-account lock after repeated wrong passwords.
+//! device enrollment, plus the wrong-password locks of `auth::sign_in` (per account and client,
+//! and a much higher ceiling per account).
 //!
 //! Each limit is a GCRA (a token bucket kept as one timestamp per key): `requests` may come at
 //! once, then one more every `window_secs / requests`. Keys live in memory, so each server
@@ -134,6 +135,23 @@ impl<K: Hash + Eq> Limiter<K> {
         }
     }
 
+    /// Whether the next request of `key` would be refused.
+    pub fn exhausted(&self, key: &K) -> bool {
+        self.exhausted_at(key, Instant::now())
+    }
+
+    /// [`Limiter::exhausted`] at a given instant.
+    pub fn exhausted_at(&self, key: &K, now: Instant) -> bool {
+        let Some(interval) = self.interval else {
+            return false;
+        };
+        let cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+        cells
+            .next_at
+            .get(key)
+            .is_some_and(|at| (*at).max(now) + interval - now > self.window)
+    }
+
     /// Forgets `key`: its whole allowance is back.
     pub fn clear(&self, key: &K) {
         self.cells
@@ -155,8 +173,10 @@ pub struct Limits {
     pub register: Limiter<IpAddr>,
     /// Failed device enrollments per client.
     pub enroll: Limiter<IpAddr>,
-    /// Wrong passwords per account (see [`crate::http::auth::check_password`]).
-    pub password_failures: Limiter<String>,
+    /// Wrong passwords per account and client (see [`crate::auth::sign_in`]).
+    pub password_failures: Limiter<(String, IpAddr)>,
+    /// Wrong passwords per account from all clients together.
+    pub password_failures_per_account: Limiter<String>,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -169,6 +189,7 @@ impl Limits {
             register: Limiter::new(config.register),
             enroll: Limiter::new(config.enroll),
             password_failures: Limiter::new(config.password_failures),
+            password_failures_per_account: Limiter::new(config.password_failures_per_account),
             trusted_proxies: config.trusted_proxies.clone(),
         }
     }
@@ -308,6 +329,23 @@ mod tests {
         limiter.clear(&1);
         limiter.take_at(1, start).unwrap();
         limiter.take_at(1, start).unwrap();
+    }
+
+    #[test]
+    fn exhausted_tells_whether_the_next_request_would_be_refused() {
+        let limiter = Limiter::<u8>::new(Rate::new(2, 10));
+        let start = Instant::now();
+        assert!(!limiter.exhausted_at(&1, start));
+        limiter.take_at(1, start).unwrap();
+        assert!(!limiter.exhausted_at(&1, start));
+        limiter.take_at(1, start).unwrap();
+        assert!(limiter.exhausted_at(&1, start));
+        assert!(!limiter.exhausted_at(&2, start), "another key");
+        assert!(
+            !limiter.exhausted_at(&1, at(start, 5_000)),
+            "one back after 5 s"
+        );
+        assert!(!Limiter::<u8>::new(Rate::new(0, 0)).exhausted_at(&1, start));
     }
 
     #[test]

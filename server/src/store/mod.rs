@@ -460,6 +460,22 @@ pub trait Store: Clone + Send + Sync + 'static {
     fn session(&self, id: &str) -> impl Future<Output = StoreResult<Session>> + Send;
     /// Ends a session.
     fn delete_session(&self, id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Stores a user's new password hash and ends their sessions but `keep_session`, with the
+    /// audit entry, in one transaction; `NotFound` for an unknown user.
+    fn set_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Records something that happened without a change of its own (e.g. a sign-in lock).
+    fn record_audit(
+        &self,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// One user by the blind index of their phone number.
     fn user_by_phone(&self, phone_index: &[u8]) -> impl Future<Output = StoreResult<User>> + Send;

@@ -940,6 +940,42 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn set_password(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        keep_session: Option<&str>,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(user.0 as i64)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // No session id is empty, so "" keeps none.
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
+            .bind(user.0 as i64)
+            .bind(keep_session.unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_audit(&self, audit: &AuditEntry, now: i64) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn allocate_book_ids(&self, count: u32) -> StoreResult<Range<u64>> {
         let mut tx = self.begin_write().await?;
         let end: i64 = sqlx::query_scalar(

@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** pages call the same domain modules as the JSON API (`wallet`,
 //! `issuance`, the store); no business rule lives in a handler or a template.
 
+mod account;
 pub mod admin;
 mod assets;
 pub mod csrf;
@@ -72,6 +73,20 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             "/login/sms",
             Access::Public,
             register::sign_in::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
+            "/login/reset",
+            Access::Public,
+            register::reset_form,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/login/reset",
+            Access::Public,
+            register::reset::<S>,
         ),
         Route::new(
             Surface::Page,
@@ -212,6 +227,20 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             "/wallet/join",
             Access::Public,
             membership::join::<S>,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::GET,
+            "/wallet/password",
+            Access::Roles(HOLDERS),
+            account::wallet_form,
+        ),
+        Route::new(
+            Surface::Page,
+            Method::POST,
+            "/wallet/password",
+            Access::Roles(HOLDERS),
+            account::wallet_change::<S>,
         ),
         Route::new(
             Surface::Page,

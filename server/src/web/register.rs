@@ -1,5 +1,6 @@
 //! Phone pages: registration (with a referral or staff code from a courier's QR, a store or a
-//! poster) and sign-in by SMS code. Both ask for a code first, then the rest of the form.
+//! poster), sign-in by SMS code, and a new password for a customer who forgot theirs. Each asks
+//! for a code first, then the rest of the form.
 
 use askama::Template;
 use axum::Form;
@@ -9,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::auth::credentials::{self, CredentialError};
 use crate::http::AppState;
 use crate::http::auth::start_session;
 use crate::http::error::ApiError;
@@ -16,23 +18,54 @@ use crate::http::rate_limit::ClientIp;
 use crate::pii::Phone;
 use crate::signup::{self, Registration, SignupError};
 use crate::store::Store;
+use crate::store::models::User;
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render};
 
 /// Cookie that tells one browser from another, for referral anti-abuse.
 const BROWSER_COOKIE: &str = "sp_browser";
 
+/// Why a phone form was not done: what the person should fix on the form, or a failure for
+/// the error page.
+enum Refused {
+    Form(String),
+    Page(PageError),
+}
+
+impl From<SignupError> for Refused {
+    fn from(err: SignupError) -> Refused {
+        match err {
+            SignupError::Store(err) => Refused::Page(err.into()),
+            other => Refused::Form(other.to_string()),
+        }
+    }
+}
+
+impl From<CredentialError> for Refused {
+    fn from(err: CredentialError) -> Refused {
+        match err {
+            CredentialError::Store(err) => Refused::Page(err.into()),
+            CredentialError::Hash(err) => Refused::Page(ApiError::internal(&err).into()),
+            CredentialError::Limited(limited) => Refused::Page(ApiError::from(limited).into()),
+            other => Refused::Form(other.to_string()),
+        }
+    }
+}
+
 /// Which phone page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Register,
     SignIn,
+    /// A new password for a forgotten one.
+    Reset,
 }
 
 #[derive(Template)]
 #[template(path = "phone.html")]
 struct PhonePage<'a> {
     register: bool,
+    reset: bool,
     csrf: &'a str,
     form: &'a PhoneForm,
     notice: Option<String>,
@@ -91,6 +124,7 @@ fn page(
     };
     let template = PhonePage {
         register: mode == Mode::Register,
+        reset: mode == Mode::Reset,
         csrf: &token.value,
         form,
         notice,
@@ -134,6 +168,18 @@ pub async fn sign_in_form(headers: HeaderMap) -> Response {
     )
 }
 
+/// `GET /login/reset`.
+pub async fn reset_form(headers: HeaderMap) -> Response {
+    page(
+        Mode::Reset,
+        &csrf::token(&headers),
+        &headers,
+        &PhoneForm::default(),
+        None,
+        None,
+    )
+}
+
 async fn submit<S: Store>(
     mode: Mode,
     state: AppState<S>,
@@ -144,7 +190,7 @@ async fn submit<S: Store>(
     let limit = match (form.action.as_str(), mode) {
         ("send", _) => &state.limits.sms_code,
         (_, Mode::Register) => &state.limits.register,
-        (_, Mode::SignIn) => &state.limits.login,
+        (_, Mode::SignIn | Mode::Reset) => &state.limits.login,
     };
     limit.take(client).map_err(ApiError::from)?;
     let token = csrf::token(&headers);
@@ -167,7 +213,8 @@ async fn submit<S: Store>(
             Err(err) => fail(err.to_string()),
         };
     }
-    let signed_up = match mode {
+    let (store, master) = (&state.store, &state.master);
+    let done: Result<User, Refused> = match mode {
         Mode::Register => {
             let registration = Registration {
                 phone,
@@ -178,16 +225,23 @@ async fn submit<S: Store>(
                 browser_id: browser_id(&headers),
             };
             let promotions = &state.config.promotions;
-            signup::register(&state.store, &state.master, promotions, &registration, now).await
+            signup::register(store, master, promotions, &registration, now)
+                .await
+                .map_err(Refused::from)
         }
-        Mode::SignIn => {
-            signup::sign_in_with_code(&state.store, &state.master, &phone, &form.code, now).await
+        Mode::SignIn => signup::sign_in_with_code(store, master, &phone, &form.code, now)
+            .await
+            .map_err(Refused::from),
+        Mode::Reset => {
+            credentials::reset_with_code(store, master, &phone, &form.code, &form.password, now)
+                .await
+                .map_err(Refused::from)
         }
     };
-    let user = match signed_up {
+    let user = match done {
         Ok(user) => user,
-        Err(SignupError::Store(err)) => return Err(err.into()),
-        Err(err) => return fail(err.to_string()),
+        Err(Refused::Form(message)) => return fail(message),
+        Err(Refused::Page(err)) => return Err(err),
     };
     let session = start_session(&state, &user, now).await?;
     Ok((
@@ -206,6 +260,17 @@ pub async fn register<S: Store>(
     Form(form): Form<PhoneForm>,
 ) -> Result<Response, PageError> {
     submit(Mode::Register, state, client, headers, form).await
+}
+
+/// `POST /login/reset`: sends a code, or sets the new password with it and signs in (every
+/// other session of the customer ends), within the client's limits on codes and on sign-ins.
+pub async fn reset<S: Store>(
+    State(state): State<AppState<S>>,
+    client: ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<PhoneForm>,
+) -> Result<Response, PageError> {
+    submit(Mode::Reset, state, client, headers, form).await
 }
 
 /// `POST /login/sms`: sends a code, or signs in with it, within the client's limits on codes

@@ -8,9 +8,10 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::http::AppState;
-use crate::http::auth::{PasswordError, check_password, end_session, start_session, user_of};
+use crate::auth::sign_in::{self, PasswordError};
+use crate::http::auth::{cleared_session_cookie, end_session, start_session, user_of};
 use crate::http::rate_limit::ClientIp;
+use crate::http::{AppState, Surface};
 use crate::store::Store;
 use crate::store::models::Role;
 use crate::web::csrf::{self, CsrfToken};
@@ -25,14 +26,27 @@ fn start_page(role: Role) -> &'static str {
     }
 }
 
-/// Only same-site paths are followed after login (no open redirect).
+/// Longest `next` followed; the pages' own links are far shorter.
+const MAX_NEXT: usize = 2048;
+
+/// Where to go after signing in, if `next` is a clean path of this site: one leading `/` but
+/// not `//` (another host), only visible ASCII and no `\`. Browsers drop tabs and line breaks
+/// from a URL and read `\` as `/`, so `/<TAB>/evil.example` or `/\evil.example` would leave the
+/// site, and a line break cannot go into a `Location` header at all. Anything else gets `None`,
+/// and the caller falls back to the role's start page.
 fn safe_next(next: Option<&str>) -> Option<&str> {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+    next.filter(|next| {
+        let bytes = next.as_bytes();
+        bytes.first() == Some(&b'/')
+            && bytes.get(1) != Some(&b'/')
+            && bytes.len() <= MAX_NEXT
+            && bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'\\')
+    })
 }
 
 /// `GET /`: the wallet for holders, else the sign-in page.
 pub async fn home<S: Store>(State(state): State<AppState<S>>, headers: HeaderMap) -> Redirect {
-    match user_of(&state, &headers, crate::unix_now()).await {
+    match user_of(&state, &headers, Surface::Page, crate::unix_now()).await {
         Ok(user) => Redirect::to(start_page(user.spec.role)),
         Err(_) => Redirect::to("/login"),
     }
@@ -70,7 +84,7 @@ pub async fn login_form<S: Store>(
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let token = csrf::token(&headers);
-    let signed_in_as = user_of(&state, &headers, crate::unix_now())
+    let signed_in_as = user_of(&state, &headers, Surface::Page, crate::unix_now())
         .await
         .ok()
         .map(|user| format!("{}({})", user.spec.username, user.spec.role.label()));
@@ -99,7 +113,7 @@ pub struct LoginForm {
 /// Too many attempts get the 429 message page.
 pub async fn login<S: Store>(
     State(state): State<AppState<S>>,
-    client: ClientIp,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -117,12 +131,23 @@ pub async fn login<S: Store>(
     if !csrf::verify(&headers, &form.csrf) {
         return Ok(refuse("页面已过期,请重新提交"));
     }
-    let user = match check_password(&state, client, &form.username, form.password.clone()).await {
+    let now = crate::unix_now();
+    let checked = sign_in::check_password(
+        &state.store,
+        &state.master,
+        &state.limits,
+        client,
+        &form.username,
+        form.password.clone(),
+        now,
+    )
+    .await;
+    let user = match checked {
         Ok(user) => user,
         Err(PasswordError::Wrong) => return Ok(refuse("账号或密码错误")),
         Err(err) => return Err(crate::http::error::ApiError::from(err).into()),
     };
-    let session = start_session(&state, &user, crate::unix_now()).await?;
+    let session = start_session(&state, &user, now).await?;
     let target = safe_next(Some(&form.next)).unwrap_or(start_page(user.spec.role));
     Ok((
         AppendHeaders([(SET_COOKIE, session.cookie)]),
@@ -147,10 +172,108 @@ pub async fn logout<S: Store>(
     if !csrf::verify(&headers, &form.csrf) {
         return Err(crate::http::error::ApiError::forbidden().into());
     }
-    let cookie = end_session(&state, &headers).await?;
+    end_session(&state, &headers, Surface::Page).await?;
     Ok((
-        AppendHeaders([(SET_COOKIE, cookie)]),
+        AppendHeaders([(SET_COOKIE, cleared_session_cookie())]),
         Redirect::to("/login"),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    const SITE: &str = "https://plant.example/login";
+
+    /// Where a browser goes when this site redirects to `location`.
+    fn followed(location: &str) -> Option<url::Url> {
+        url::Url::parse(SITE).ok()?.join(location).ok()
+    }
+
+    #[test]
+    fn only_clean_paths_pass() {
+        for good in [
+            "/wallet",
+            "/wallet?status=partial&q=%E5%BC%A0",
+            "/admin/books/7",
+            "/",
+        ] {
+            assert_eq!(safe_next(Some(good)), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "wallet",
+            "//evil.example/x",
+            "/\\evil.example",
+            "/\t/evil.example/x",
+            "/\n/evil.example",
+            "/\r\n/evil",
+            "/ /evil.example",
+            "/wallet\u{3000}",
+            "/\u{7f}",
+            "https://evil.example/",
+            "/wallet\\..\\x",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(MAX_NEXT)))), None);
+        assert_eq!(safe_next(None), None);
+    }
+
+    /// What a redirect target may be made of: a start (`/` or not), then characters browsers
+    /// drop or read as `/` (and one of any kind), then a host-like part and a path; or any text.
+    fn tricky() -> impl Strategy<Value = String> {
+        let special = || {
+            proptest::sample::select(vec!["", "/", "\\", "\t", "\n", "\r", " "])
+                .prop_map(String::from)
+        };
+        let any_char = any::<char>().prop_map(String::from);
+        let host = prop_oneof![
+            Just("evil.example".to_string()),
+            Just("@evil.example".to_string()),
+            Just("https://evil.example".to_string()),
+            Just("javascript:alert(1)".to_string()),
+            "[a-z.:@%0-9]{0,8}",
+        ];
+        let start = proptest::sample::select(vec!["", "/", "//"]);
+        let path = "[a-z0-9/?=&%.#]{0,12}";
+        let structured = (start, special(), special(), any_char, host, path)
+            .prop_map(|(start, a, b, c, host, path)| format!("{start}{a}{b}{c}{host}/{path}"));
+        let plain = (special(), special()).prop_map(|(a, b)| format!("/{a}{b}evil.example/"));
+        prop_oneof![2 => structured, 2 => plain, 1 => any::<String>()]
+    }
+
+    proptest! {
+        // Cheap cases: enough of them to meet each dangerous combination many times.
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever a `next` holds, a followed one keeps the browser on this site and fits in a
+        /// `Location` header (no 500).
+        #[test]
+        fn a_followed_next_stays_on_this_site(next in tricky()) {
+            if let Some(path) = safe_next(Some(&next)) {
+                prop_assert!(HeaderValue::from_str(path).is_ok(), "{path:?}");
+                let url = followed(path);
+                prop_assert!(url.is_some(), "{path:?}");
+                let url = url.unwrap();
+                prop_assert_eq!(url.scheme(), "https", "{:?}", path);
+                prop_assert_eq!(url.host_str(), Some("plant.example"), "{:?}", path);
+                prop_assert_eq!(url.port(), None, "{:?}", path);
+            }
+        }
+
+        /// Anything that would take the browser elsewhere is refused.
+        #[test]
+        fn what_leaves_the_site_is_refused(next in tricky()) {
+            let elsewhere = followed(&next).is_none_or(|url| {
+                url.scheme() != "https" || url.host_str() != Some("plant.example")
+            });
+            if elsewhere {
+                prop_assert_eq!(safe_next(Some(&next)), None);
+            }
+        }
+    }
 }

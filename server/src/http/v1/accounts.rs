@@ -115,7 +115,7 @@ pub async fn allocated_books<S: Store>(
 pub struct CreateUser {
     /// Login name.
     pub username: String,
-    /// Initial password (at least 8 characters).
+    /// Initial password: at least 8 characters, not the login name.
     pub password: String,
     /// Role.
     pub role: Role,
@@ -146,8 +146,8 @@ pub async fn create_user<S: Store>(
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiJson(request): ApiJson<CreateUser>,
 ) -> Result<Json<CreatedUser>, ApiError> {
-    if request.username.trim().is_empty() || request.password.chars().count() < 8 {
-        return Err(ApiError::bad_request("用户名不能为空,密码至少 8 位"));
+    if request.username.trim().is_empty() {
+        return Err(ApiError::bad_request("用户名不能为空"));
     }
     let holder = matches!(request.role, Role::Customer | Role::EnterpriseAdmin);
     if holder != request.account_id.is_some() {
@@ -157,9 +157,12 @@ pub async fn create_user<S: Store>(
     }
     let new_user = NewUser {
         username: request.username.trim().to_string(),
-        password_hash: password::hash(request.password)
+        password_hash: password::choose(request.username.trim(), &request.password)
             .await
-            .map_err(|err| ApiError::internal(&err))?,
+            .map_err(|err| match err {
+                password::ChooseError::Weak(weak) => ApiError::bad_request(weak.to_string()),
+                password::ChooseError::Hash(err) => ApiError::internal(&err),
+            })?,
         role: request.role,
         account_id: request.account_id,
         region_id: request.region_id,

@@ -1,18 +1,19 @@
-//! Login and logout: argon2-checked passwords, sessions as bearer tokens and HttpOnly cookies.
+//! Login and logout over the API: argon2-checked passwords, sessions as bearer tokens (the API
+//! takes no cookie, see `http::auth`), and changing one's own password.
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::http::header::SET_COOKIE;
-use axum::response::{AppendHeaders, IntoResponse};
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
-use crate::http::AppState;
-use crate::http::auth::{CurrentUser, check_password, end_session, start_session};
+use crate::auth::credentials::{self, Change, CredentialError};
+use crate::auth::sign_in;
+use crate::http::auth::{CurrentUser, end_session, session_id, start_session};
 use crate::http::error::{ApiError, ApiJson};
 use crate::http::rate_limit::ClientIp;
+use crate::http::{AppState, Surface};
 use crate::store::Store;
 use crate::store::models::Role;
 
@@ -29,7 +30,7 @@ pub struct LoginRequest {
 /// A new session.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LoginResponse {
-    /// Bearer token (also set as the `sp_session` cookie).
+    /// Bearer token for the `Authorization` header.
     pub token: String,
     /// The user.
     #[schema(value_type = u64)]
@@ -64,33 +65,87 @@ pub struct Me {
         (status = 429, description = "too many sign-ins from this client or wrong passwords for this account; see Retry-After")))]
 pub async fn login<S: Store>(
     State(state): State<AppState<S>>,
-    client: ClientIp,
+    ClientIp(client): ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<impl IntoResponse, ApiError> {
-    let user = check_password(&state, client, &request.username, request.password).await?;
-    let session = start_session(&state, &user, crate::unix_now()).await?;
-    Ok((
-        AppendHeaders([(SET_COOKIE, session.cookie)]),
-        axum::Json(LoginResponse {
-            token: session.token,
-            user_id: user.id,
-            role: user.spec.role,
-            expires_at: session.expires_at,
-        }),
-    ))
+) -> Result<axum::Json<LoginResponse>, ApiError> {
+    let now = crate::unix_now();
+    let user = sign_in::check_password(
+        &state.store,
+        &state.master,
+        &state.limits,
+        client,
+        &request.username,
+        request.password,
+        now,
+    )
+    .await?;
+    let session = start_session(&state, &user, now).await?;
+    Ok(axum::Json(LoginResponse {
+        token: session.token,
+        user_id: user.id,
+        role: user.spec.role,
+        expires_at: session.expires_at,
+    }))
 }
 
-/// Ends the current session and clears the cookie.
+/// Ends the session of the bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
 pub async fn logout<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
-) -> Result<impl IntoResponse, ApiError> {
-    let cookie = end_session(&state, &headers).await?;
-    Ok((
-        axum::http::StatusCode::NO_CONTENT,
-        AppendHeaders([(SET_COOKIE, cookie)]),
-    ))
+) -> Result<StatusCode, ApiError> {
+    end_session(&state, &headers, Surface::Api).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/me/password`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: String,
+    /// The new password: at least 8 characters, not the login name.
+    pub new_password: String,
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(err: CredentialError) -> ApiError {
+        match err {
+            CredentialError::Limited(limited) => limited.into(),
+            CredentialError::Store(err) => err.into(),
+            CredentialError::Hash(err) => ApiError::internal(&err),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+/// Changes the caller's password. Every other session and API token of the user ends; this one
+/// stays. Wrong current passwords count towards the sign-in lock.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = PasswordChange,
+    responses((status = 204), (status = 400, description = "wrong current password, or the new one breaks the rule"),
+        (status = 429, description = "too many wrong passwords; see Retry-After")))]
+pub async fn change_password<S: Store>(
+    State(state): State<AppState<S>>,
+    Extension(CurrentUser(user)): Extension<CurrentUser>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    let change = Change {
+        current: request.current_password,
+        new: request.new_password,
+    };
+    credentials::change_own(
+        &state.store,
+        &state.limits,
+        client,
+        &user,
+        session_id(&headers, Surface::Api),
+        change,
+        crate::unix_now(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Who am I.

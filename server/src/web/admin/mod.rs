@@ -18,6 +18,7 @@ mod inbox;
 mod issue;
 mod keys;
 mod notifications;
+mod password;
 mod review;
 mod stats;
 mod tickets;
@@ -196,7 +197,7 @@ impl Admin {
         self.user.spec.role == Role::Admin
     }
 
-    /// Refuses a form whose CSRF token does not match the cookie (400: the page went stale).
+    /// Refuses a form whose CSRF token is not this session's (400: the page went stale).
     fn check_form(&self, submitted: &str) -> Result<(), PageError> {
         if csrf::verify(&self.headers, submitted) {
             Ok(())
@@ -246,6 +247,8 @@ fn notice(done: &str) -> Option<&'static str> {
         "disabled" => "设备已停用。",
         "user_created" => "用户已创建。",
         "user_updated" => "用户已更新。",
+        "password_changed" => "密码已修改,其他设备上的登录已退出。",
+        "password_reset" => "密码已重置,该员工的所有登录已退出,请把新密码当面告诉本人。",
         "ticket_updated" => "工单已更新。",
         "package_created" => "套餐已上架,可以发放了。",
         "resent" => "通知已重新排队,稍后发送。",
@@ -345,9 +348,22 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             ADMIN,
             devices::enrollment_code::<S>,
         ),
+        page(get.clone(), "/admin/password", REPORTS, password::form),
+        page(
+            post.clone(),
+            "/admin/password",
+            REPORTS,
+            password::change::<S>,
+        ),
         page(get.clone(), "/admin/users", ADMIN, users::list::<S>),
         page(post.clone(), "/admin/users", ADMIN, users::create::<S>),
-        page(post, "/admin/users/{id}", ADMIN, users::update::<S>),
+        page(post.clone(), "/admin/users/{id}", ADMIN, users::update::<S>),
+        page(
+            post,
+            "/admin/users/{id}/password",
+            ADMIN,
+            users::reset_password::<S>,
+        ),
         page(get.clone(), "/admin/audit", ADMIN, users::audit::<S>),
         page(get.clone(), "/admin/stats", REPORTS, stats::show::<S>),
         page(

@@ -1,5 +1,6 @@
 //! Users and roles (admins only): staff accounts with their region or store, role changes,
-//! disabling and re-enabling sign-in; and the audit log of every admin action.
+//! disabling and re-enabling sign-in, a new password for staff who lost theirs; and the audit
+//! log of every admin action.
 
 use std::collections::HashMap;
 
@@ -10,6 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::UserId;
 
+use crate::auth::credentials::{self, CredentialError};
 use crate::auth::password;
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -158,9 +160,9 @@ fn optional_id(text: &str) -> Result<Option<i64>, PageError> {
     }
 }
 
-/// Checks a new staff user: a login name of letters, digits, `_`, `-` or `.`; a password of at
-/// least 8 characters; a courier's region or a clerk's store.
-fn check_new(form: &CreateForm, role: Role) -> Result<(), &'static str> {
+/// Checks a new staff user: a login name of letters, digits, `_`, `-` or `.`; a password by
+/// the rule of `auth::password`; a courier's region or a clerk's store.
+fn check_new(form: &CreateForm, role: Role) -> Result<(), String> {
     let name = form.username.trim();
     if name.is_empty()
         || name.len() > 32
@@ -168,14 +170,12 @@ fn check_new(form: &CreateForm, role: Role) -> Result<(), &'static str> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
     {
-        return Err("登录名为 1–32 位字母、数字、下划线、点或横线");
+        return Err("登录名为 1–32 位字母、数字、下划线、点或横线".into());
     }
-    if form.password.chars().count() < 8 {
-        return Err("密码至少 8 位");
-    }
+    password::check(name, &form.password).map_err(|weak| weak.to_string())?;
     match role {
-        Role::Courier if form.region.trim().is_empty() => Err("送水员需要选择服务区域"),
-        Role::StoreStaff if form.outlet.trim().is_empty() => Err("门店店员需要选择门店"),
+        Role::Courier if form.region.trim().is_empty() => Err("送水员需要选择服务区域".into()),
+        Role::StoreStaff if form.outlet.trim().is_empty() => Err("门店店员需要选择门店".into()),
         _ => Ok(()),
     }
 }
@@ -191,7 +191,7 @@ pub async fn create<S: Store>(
     check_new(&form, role).map_err(ApiError::bad_request)?;
     let new_user = NewUser {
         username: form.username.trim().to_string(),
-        password_hash: password::hash(form.password.clone())
+        password_hash: password::choose(form.username.trim(), &form.password)
             .await
             .map_err(|err| ApiError::internal(&err))?,
         role,
@@ -223,6 +223,14 @@ pub struct UpdateForm {
     status: String,
 }
 
+/// The user a form is about.
+async fn target_user<S: Store>(store: &S, id: u64) -> Result<User, PageError> {
+    store
+        .user(UserId(id))
+        .await
+        .map_err(|_| ApiError::bad_request("用户不存在").into())
+}
+
 /// What an update may change: an admin cannot lock themselves out, customers keep their role.
 fn allowed_change(
     actor: UserId,
@@ -247,11 +255,7 @@ pub async fn update<S: Store>(
     Form(form): Form<UpdateForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
-    let target = state
-        .store
-        .user(UserId(id))
-        .await
-        .map_err(|_| ApiError::bad_request("用户不存在"))?;
+    let target = target_user(&state.store, id).await?;
     let role = match form.role.trim() {
         "" => target.spec.role,
         text => staff_role(text)?,
@@ -277,6 +281,42 @@ pub async fn update<S: Store>(
         .update_user(target.id, role, disabled, crate::unix_now(), &audit)
         .await?;
     Ok(done("/admin/users", "user_updated"))
+}
+
+/// The reset-password form.
+#[derive(Debug, Deserialize)]
+pub struct ResetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    new_password: String,
+}
+
+/// `POST /admin/users/{id}/password`: gives a staff member a new password (to hand over in
+/// person) and ends all their sessions. Customers reset theirs by SMS code.
+pub async fn reset_password<S: Store>(
+    State(state): State<AppState<S>>,
+    admin: Admin,
+    PagePath(id): PagePath<u64>,
+    Form(form): Form<ResetForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let target = target_user(&state.store, id).await?;
+    let now = crate::unix_now();
+    match credentials::reset_staff(
+        &state.store,
+        Some(&admin.user),
+        &target,
+        &form.new_password,
+        now,
+    )
+    .await
+    {
+        Ok(()) => Ok(done("/admin/users", "password_reset")),
+        Err(CredentialError::Store(err)) => Err(err.into()),
+        Err(CredentialError::Hash(err)) => Err(ApiError::internal(&err).into()),
+        Err(err) => Err(ApiError::bad_request(err.to_string()).into()),
+    }
 }
 
 /// An audit entry as shown.

@@ -9,35 +9,10 @@ use shuipiao_server::store::{SqlStore, Store};
 use crate::support::{self, BODY_LIMIT, Body, NOW, TestDb, audit};
 
 #[tokio::test]
-async fn login_sets_an_http_only_cookie_and_logout_ends_the_session() {
+async fn login_gives_a_bearer_token_and_logout_ends_the_session() {
     let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let (_, token) = server.user("admin", Role::Admin, None).await;
-    let response = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(json!({ "username": "admin", "password": support::PASSWORD })),
-        )
-        .await;
-    let cookie = response.header("set-cookie").unwrap().to_string();
-    assert!(cookie.starts_with("sp_session="), "{cookie}");
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
-        "{cookie}"
-    );
-    let session = cookie.split(';').next().unwrap().to_string();
-    let me = server
-        .raw(
-            Method::GET,
-            "/api/v1/me",
-            &[("Cookie", &session)],
-            Body::Bytes(b""),
-        )
-        .await;
-    assert_eq!(me.status, StatusCode::OK, "the cookie alone signs in");
-
     let me = server
         .call(Method::GET, "/api/v1/me", Some(&token), None)
         .await;
@@ -78,6 +53,96 @@ async fn login_sets_an_http_only_cookie_and_logout_ends_the_session() {
     assert_eq!(nobody.status, StatusCode::UNAUTHORIZED);
 }
 
+/// A browser that signed in through the login form: its `Cookie` header.
+async fn web_session(server: &support::TestServer, username: &str) -> String {
+    let mut browser = crate::web::Browser::new(server);
+    browser.sign_in(username).await;
+    browser.jar.header()
+}
+
+/// The JSON API never takes the session cookie, so a cross-site form or `fetch` that a
+/// signed-in admin's browser sends with its cookies cannot rotate keys, disable a device or
+/// sign the admin out: only the bearer header authenticates there.
+async fn the_api_ignores_the_session_cookie(db: support::TestDb) {
+    let server = support::start(&db).await;
+    let (_, admin) = server.user("admin", Role::Admin, None).await;
+    let device = server.device(&admin, "courier").await;
+    let cookie = web_session(&server, "admin").await;
+    let keys_before = server.store.signing_keys().await.unwrap().len();
+    let bodyless = [
+        "/api/v1/keys/rotate".to_string(),
+        format!("/api/v1/devices/{}/disable", device.id.0),
+        "/api/v1/auth/logout".to_string(),
+    ];
+    for path in &bodyless {
+        let forged = server
+            .raw(
+                Method::POST,
+                path,
+                &[("Cookie", &cookie), ("Origin", "https://evil.example")],
+                Body::Bytes(b""),
+            )
+            .await;
+        assert_eq!(
+            (forged.status, forged.json["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+            "{path} with the cookie only: {}",
+            forged.text
+        );
+    }
+    let me = server
+        .raw(
+            Method::GET,
+            "/api/v1/me",
+            &[("Cookie", &cookie)],
+            Body::Bytes(b""),
+        )
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.text);
+    assert_eq!(
+        server.store.signing_keys().await.unwrap().len(),
+        keys_before
+    );
+    let still = server.store.device(device.id).await.unwrap();
+    assert!(still.disabled_at.is_none(), "the device is still enabled");
+    let wallet = server
+        .raw(
+            Method::GET,
+            "/admin",
+            &[("Cookie", &cookie)],
+            Body::Bytes(b""),
+        )
+        .await;
+    assert_eq!(
+        wallet.status,
+        StatusCode::OK,
+        "the web session is still open"
+    );
+
+    let login = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({ "username": "admin", "password": support::PASSWORD })),
+        )
+        .await;
+    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(
+        login.header("set-cookie"),
+        None,
+        "an API sign-in gives a bearer token, not a cookie"
+    );
+    let bearer_on_a_page = server.call(Method::GET, "/admin", Some(&admin), None).await;
+    assert_eq!(
+        bearer_on_a_page.status,
+        StatusCode::SEE_OTHER,
+        "pages take the cookie only"
+    );
+}
+
+support::on_both_backends!(the_api_ignores_the_session_cookie);
+
 fn concrete(path: &str) -> String {
     path.replace("{id}", "1")
         .replace("{kid}", "00000000")
@@ -85,18 +150,15 @@ fn concrete(path: &str) -> String {
         .replace("{channel}", "push")
 }
 
-/// Every route in the table, called by every role: allowed roles get past the access check
-/// (anything but 401/403), every other role gets 403, and no token gets 401.
-#[tokio::test]
-async fn route_role_matrix() {
-    let db = TestDb::sqlite();
-    let server = support::start(&db).await;
+/// A signed-in user of every role (named after it, plus `suffix`), with their API token; the
+/// holders in a customer and an enterprise account of their own.
+async fn every_role(server: &support::TestServer, suffix: &str) -> Vec<(Role, String)> {
     let store: &SqlStore = &server.store;
     let enterprise = store
         .create_account(
             &NewAccount {
                 kind: AccountKind::Enterprise,
-                name: "企业".into(),
+                name: format!("企业{suffix}"),
                 enterprise_id: None,
             },
             NOW,
@@ -104,7 +166,7 @@ async fn route_role_matrix() {
         )
         .await
         .unwrap();
-    let customer = support::customer_account(store, "客户").await;
+    let customer = support::customer_account(store, &format!("客户{suffix}")).await;
     let mut tokens = Vec::new();
     for role in Role::ALL {
         let account = match role {
@@ -112,43 +174,95 @@ async fn route_role_matrix() {
             Role::EnterpriseAdmin => Some(enterprise.id),
             _ => None,
         };
-        let (_, token) = server.user(role.as_str(), role, account).await;
+        let name = format!("{}{suffix}", role.as_str());
+        let (_, token) = server.user(&name, role, account).await;
         tokens.push((role, token));
     }
+    tokens
+}
+
+/// How a caller presents its session: API clients the bearer header, browsers the cookie.
+#[derive(Clone, Copy)]
+enum Carrier {
+    Bearer,
+    Cookie,
+}
+
+/// Calls `path` presenting `token` (if any) the way `carrier` says, with a JSON body on POSTs.
+async fn call_with(
+    server: &support::TestServer,
+    method: &Method,
+    path: &str,
+    token: Option<&str>,
+    carrier: Carrier,
+) -> support::Response {
+    let body = (*method == Method::POST).then(|| json!({}));
+    match (carrier, token) {
+        (Carrier::Bearer, _) | (_, None) => server.call(method.clone(), path, token, body).await,
+        (Carrier::Cookie, Some(token)) => {
+            let cookie = format!("sp_session={token}");
+            let bytes = body.map(|body| body.to_string()).unwrap_or_default();
+            let mut headers = vec![("Cookie", cookie.as_str())];
+            if !bytes.is_empty() {
+                headers.push(("Content-Type", "application/json"));
+            }
+            server
+                .raw(
+                    method.clone(),
+                    path,
+                    &headers,
+                    Body::Bytes(bytes.as_bytes()),
+                )
+                .await
+        }
+    }
+}
+
+/// Every route in the table, called by every role: allowed roles get past the access check
+/// (anything but 401/403), every other role gets 403, and no token gets 401. API routes take
+/// the session only as a bearer token and pages only as the cookie: the other way round counts
+/// as no session at all.
+#[tokio::test]
+async fn route_role_matrix() {
+    let db = TestDb::sqlite();
+    let server = support::start(&db).await;
+    let tokens = every_role(&server, "").await;
     let table = routes::<SqlStore>();
     // Logout ends the caller's session, so it is walked last.
-    let (last, first): (Vec<_>, Vec<_>) =
-        table.iter().partition(|r| r.path == "/api/v1/auth/logout");
+    let (last, first): (Vec<_>, Vec<_>) = table.iter().partition(|r| r.path.ends_with("/logout"));
     let mut checked = 0;
     for route in first.into_iter().chain(last) {
         let path = concrete(route.path);
-        let body = (route.method == Method::POST).then(|| json!({}));
+        let method = &route.method;
+        let (carrier, wrong_carrier) = match route.surface {
+            Surface::Api => (Carrier::Bearer, Carrier::Cookie),
+            Surface::Page => (Carrier::Cookie, Carrier::Bearer),
+        };
         match route.access {
-            Access::Public => continue,
+            Access::Public | Access::Metrics => continue,
             Access::Device => {
                 for (role, token) in &tokens {
-                    let response = server
-                        .call(route.method.clone(), &path, Some(token), body.clone())
-                        .await;
+                    let response = call_with(&server, method, &path, Some(token), carrier).await;
                     assert_eq!(
                         response.status,
                         StatusCode::UNAUTHORIZED,
-                        "{role:?} session on device route {} {path}",
-                        route.method
+                        "{role:?} session on device route {method} {path}",
                     );
                 }
             }
             Access::Roles(allowed) => {
                 for (role, token) in &tokens {
-                    let response = server
-                        .call(route.method.clone(), &path, Some(token), body.clone())
-                        .await;
+                    if allowed.contains(role) {
+                        let wrong =
+                            call_with(&server, method, &path, Some(token), wrong_carrier).await;
+                        assert_anonymous(route.surface, &wrong, method, &path);
+                    }
+                    let response = call_with(&server, method, &path, Some(token), carrier).await;
                     if allowed.contains(role) {
                         assert!(
                             response.status != StatusCode::UNAUTHORIZED
                                 && response.status != StatusCode::FORBIDDEN,
-                            "{role:?} is allowed on {} {path} but got {} {:?}",
-                            route.method,
+                            "{role:?} is allowed on {method} {path} but got {} {:?}",
                             response.status,
                             response.json
                         );
@@ -156,8 +270,7 @@ async fn route_role_matrix() {
                         assert_eq!(
                             response.status,
                             StatusCode::FORBIDDEN,
-                            "{role:?} must be refused on {} {path}",
-                            route.method
+                            "{role:?} must be refused on {method} {path}",
                         );
                         match route.surface {
                             Surface::Api => assert_eq!(response.json["code"], "forbidden"),
@@ -172,35 +285,105 @@ async fn route_role_matrix() {
                 }
             }
         }
-        let anonymous = server
-            .call(route.method.clone(), &path, None, body.clone())
-            .await;
-        match route.surface {
-            Surface::Api => assert_eq!(
-                anonymous.status,
-                StatusCode::UNAUTHORIZED,
-                "no token on {} {path}",
-                route.method
-            ),
-            Surface::Page => {
-                assert_eq!(
-                    anonymous.status,
-                    StatusCode::SEE_OTHER,
-                    "no session on page {} {path}",
-                    route.method
-                );
-                let location = anonymous.header("location").unwrap_or_default();
-                assert!(
-                    location.starts_with("/login?next=%2F"),
-                    "{path} → {location}"
-                );
-            }
-        }
+        let anonymous = call_with(&server, method, &path, None, carrier).await;
+        assert_anonymous(route.surface, &anonymous, method, &path);
     }
     assert!(
         checked > 100,
         "the matrix covered {checked} route × role pairs"
     );
+}
+
+/// The CSRF token of the forms a page shows the session `token`.
+async fn form_token(server: &support::TestServer, token: &str) -> String {
+    let cookie = format!("sp_session={token}");
+    let page = server
+        .raw(
+            Method::GET,
+            "/login",
+            &[("Cookie", &cookie)],
+            Body::Bytes(b""),
+        )
+        .await;
+    let (_, rest) = page.text.split_once(r#"name="csrf" value=""#).unwrap();
+    rest.split('"').next().unwrap().to_string()
+}
+
+/// Every form a signed-in page posts refuses a token of another session of the same role, a
+/// token planted together with a matching CSRF cookie (from a sibling subdomain or a plain-HTTP
+/// hop), and none at all.
+#[tokio::test]
+async fn every_signed_in_form_wants_its_own_session_token() {
+    let db = TestDb::sqlite();
+    let server = support::start(&db).await;
+    let mut sessions = Vec::new();
+    let others = every_role(&server, "-2").await;
+    for ((role, mine), (_, other)) in every_role(&server, "").await.into_iter().zip(others) {
+        sessions.push((role, mine, form_token(&server, &other).await));
+    }
+    let mut checked = 0;
+    for route in routes::<SqlStore>() {
+        let (Surface::Page, Access::Roles(allowed)) = (route.surface, route.access) else {
+            continue;
+        };
+        if route.method != Method::POST {
+            continue;
+        }
+        let (role, mine, foreign) = sessions
+            .iter()
+            .find(|(role, _, _)| allowed.contains(role))
+            .unwrap();
+        let path = concrete(route.path);
+        let cookie = format!("sp_session={mine}; sp_csrf=PLANTEDTOKEN");
+        for csrf in [foreign.as_str(), "PLANTEDTOKEN", ""] {
+            let body = format!(
+                "csrf={csrf}&name=x&phone=13800138000&status=active&new_password=long+enough+pw"
+            );
+            let response = server
+                .raw(
+                    Method::POST,
+                    &path,
+                    &[
+                        ("Cookie", &cookie),
+                        ("Content-Type", "application/x-www-form-urlencoded"),
+                    ],
+                    Body::Bytes(body.as_bytes()),
+                )
+                .await;
+            let refused = response.status.is_client_error() || response.text.contains("页面已过期");
+            assert!(
+                refused && !response.status.is_redirection(),
+                "{role:?} {path} with token {csrf:?}: {} {}",
+                response.status,
+                response.text
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 15, "{checked} forms checked");
+}
+
+/// A caller without a usable session: 401 from the API, the sign-in page from a page.
+fn assert_anonymous(surface: Surface, response: &support::Response, method: &Method, path: &str) {
+    match surface {
+        Surface::Api => assert_eq!(
+            (response.status, response.json["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("unauthorized")),
+            "no usable session on {method} {path}"
+        ),
+        Surface::Page => {
+            assert_eq!(
+                response.status,
+                StatusCode::SEE_OTHER,
+                "no usable session on page {method} {path}"
+            );
+            let location = response.header("location").unwrap_or_default();
+            assert!(
+                location.starts_with("/login?next=%2F"),
+                "{path} → {location}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -175,7 +175,7 @@ async fn extreme_parameters_never_break_a_get_route(db: TestDb) {
             )
         });
         let callers: Vec<(String, Option<Arc<str>>)> = match route.access {
-            Access::Public => vec![("anonymous".into(), None)],
+            Access::Public | Access::Metrics => vec![("anonymous".into(), None)],
             Access::Device => vec![("device".into(), Some(device_token.clone()))],
             Access::Roles(allowed) => tokens
                 .iter()

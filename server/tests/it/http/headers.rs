@@ -53,41 +53,178 @@ async fn pages_and_api_carry_the_security_headers() {
     );
 }
 
+/// Behind HTTPS every cookie is `Secure`, and the session and CSRF cookies are `__Host-`
+/// cookies (host-only, `Path=/`): a sibling subdomain or a plain-HTTP hop cannot plant one, and
+/// a cookie under the plain name is not taken for a session.
 #[tokio::test]
 async fn cookie_secure_marks_every_cookie() {
     let db = TestDb::sqlite();
     let server = support::start_with(&db, |config| config.cookie_secure = true).await;
-    server.user("he", Role::Customer, None).await;
-    let login = server
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(serde_json::json!({ "username": "he", "password": PASSWORD })),
+    let (_, token) = server.user("he", Role::Customer, None).await;
+    let mut browser = crate::web::Browser::new(&server);
+    let form = browser.get("/login").await;
+    let csrf = browser.csrf();
+    let login = browser
+        .post_form(
+            "/login",
+            &[("username", "he"), ("password", PASSWORD), ("csrf", &csrf)],
         )
         .await;
-    assert_eq!(login.status, StatusCode::OK);
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.text);
     let register = server
         .raw(Method::GET, "/wallet/register", &[], Body::Bytes(b""))
         .await;
-    let cookies: Vec<&str> = set_cookies(&login)
+    let cookies: Vec<&str> = set_cookies(&form)
         .into_iter()
+        .chain(set_cookies(&login))
         .chain(set_cookies(&register))
         .collect();
+    let names: Vec<&str> = cookies
+        .iter()
+        .map(|cookie| cookie.split('=').next().unwrap())
+        .collect();
     assert_eq!(
-        cookies.len(),
-        3,
-        "session, CSRF and browser id: {cookies:?}"
+        names,
+        [
+            "__Host-sp_csrf",
+            "__Host-sp_session",
+            "__Host-sp_csrf",
+            "sp_browser"
+        ],
+        "CSRF, session, CSRF and browser id: {cookies:?}"
     );
     for cookie in cookies {
-        assert!(cookie.ends_with("; Secure"), "{cookie}");
-        assert_eq!(cookie.matches("Secure").count(), 1, "{cookie}");
+        let attributes: Vec<&str> = cookie.split("; ").skip(1).collect();
+        assert_eq!(
+            attributes.iter().filter(|a| **a == "Secure").count(),
+            1,
+            "{cookie}"
+        );
+        assert!(attributes.contains(&"Path=/"), "{cookie}");
+        assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
     }
     assert_eq!(
         login.header("strict-transport-security"),
         None,
         "HSTS is for the server's own TLS only"
     );
+
+    assert_eq!(browser.get("/wallet").await.status, StatusCode::OK);
+    let host = format!("__Host-sp_session={token}");
+    let plain = format!("sp_session={token}");
+    let wallet = |cookie: String| {
+        let server = &server;
+        async move {
+            server
+                .raw(
+                    Method::GET,
+                    "/wallet",
+                    &[("Cookie", &cookie)],
+                    Body::Bytes(b""),
+                )
+                .await
+                .status
+        }
+    };
+    assert_eq!(wallet(host).await, StatusCode::OK);
+    assert_eq!(
+        wallet(plain).await,
+        StatusCode::SEE_OTHER,
+        "a plain-named cookie may have been planted: it is no session"
+    );
+}
+
+/// Pages and JSON that carry a bearer QR, a token or personal data must not stay in a shared
+/// or browser cache (a kiosk's back button, a proxy): every page, every API answer and every
+/// redirect says `no-store`; only the static assets may be kept.
+#[tokio::test]
+async fn credentials_and_personal_data_are_never_cached() {
+    let db = TestDb::sqlite();
+    let server = support::start(&db).await;
+    let fixture = crate::web::wallet_fixture(&server).await;
+    let admin = server
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(serde_json::json!({ "username": "admin", "password": PASSWORD })),
+        )
+        .await
+        .json["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let book = fixture.zhang[0].id.0;
+    let mut zhang = crate::web::Browser::new(&server);
+    zhang.sign_in("zhang").await;
+    let mut responses = vec![
+        (
+            "login page",
+            server
+                .raw(Method::GET, "/login", &[], Body::Bytes(b""))
+                .await,
+        ),
+        ("wallet", zhang.get("/wallet").await),
+        (
+            "book with its QR",
+            zhang.get(&format!("/wallet/books/{book}")).await,
+        ),
+        (
+            "printed ticket",
+            zhang.get(&format!("/wallet/books/{book}/print")).await,
+        ),
+        ("points", zhang.get("/wallet/points").await),
+        (
+            "redirect to sign-in",
+            server
+                .raw(Method::GET, "/wallet", &[], Body::Bytes(b""))
+                .await,
+        ),
+    ];
+    let credentials = serde_json::json!({ "username": "admin", "password": PASSWORD });
+    responses.push((
+        "API sign-in with its token",
+        server
+            .call(Method::POST, "/api/v1/auth/login", None, Some(credentials))
+            .await,
+    ));
+    for (what, path) in [
+        ("API book with its QR", format!("/api/v1/books/{book}")),
+        ("API me", "/api/v1/me".to_string()),
+        ("API audit", "/api/v1/audit".to_string()),
+    ] {
+        responses.push((
+            what,
+            server.call(Method::GET, &path, Some(&admin), None).await,
+        ));
+    }
+    let mut console = crate::web::Browser::new(&server);
+    console.sign_in("admin").await;
+    for path in ["/admin", "/admin/tickets", "/admin/users", "/admin/audit"] {
+        responses.push(("admin page", console.get(path).await));
+    }
+    for (what, response) in &responses {
+        assert!(
+            response.status.is_success() || response.status.is_redirection(),
+            "{what}: {} {}",
+            response.status,
+            response.text
+        );
+        assert_eq!(response.header("cache-control"), Some("no-store"), "{what}");
+    }
+    for asset in [
+        "/static/shuipiao.css",
+        "/static/shuipiao.js",
+        "/static/holder.js",
+        "/static/admin.css",
+    ] {
+        let response = server.raw(Method::GET, asset, &[], Body::Bytes(b"")).await;
+        assert_eq!(
+            response.header("cache-control"),
+            Some("public, max-age=3600"),
+            "{asset} stays cacheable"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Per-client rate limits and the per-account password lock over real HTTP: each limit answers
+//! Per-client rate limits and the password lock per account and client over real HTTP: each limit answers
 //! 429 with `Retry-After` (the JSON error on the API, a zh-CN page on the web), another client is
 //! unaffected, and the client gets back in once it has waited.
 //!
@@ -11,6 +11,7 @@ use axum::http::{Method, StatusCode};
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 use shuipiao_server::config::{Config, Rate};
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::Role;
 
 use crate::support::{self, Body, PASSWORD, TestDb, TestServer};
@@ -146,41 +147,119 @@ async fn forwarded_for_from_an_untrusted_peer_does_not_escape_the_limit() {
     );
 }
 
-#[tokio::test]
-async fn wrong_passwords_lock_the_account_whoever_asks() {
-    let db = TestDb::sqlite();
+/// A 429 of a lock that lasts for minutes.
+fn assert_locked(response: &support::Response) {
+    assert_eq!(
+        (response.status, response.json["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")),
+        "{}",
+        response.text
+    );
+    assert!(response.header("retry-after").is_some());
+}
+
+/// The lock entries of the audit log: (target, client, scope).
+async fn lockouts(server: &TestServer) -> Vec<(String, String, String)> {
+    let log = server.store.audit_log(100).await.unwrap();
+    log.into_iter()
+        .filter(|entry| entry.action == "auth.lockout")
+        .map(|entry| {
+            let detail: Value = serde_json::from_str(&entry.detail).unwrap();
+            let text = |key: &str| detail[key].as_str().unwrap_or_default().to_string();
+            (entry.target, text("client"), text("scope"))
+        })
+        .collect()
+}
+
+/// Wrong passwords lock the account only for the client that typed them: whoever knows a
+/// staff login can no longer keep its owner out from another address. The lock is audited.
+async fn wrong_passwords_lock_only_the_guessing_client(db: support::TestDb) {
     let server = server(&db, |config| {
         config.limits.login = Rate::new(0, 0);
-        config.limits.password_failures = Rate::new(2, 2);
+        config.limits.password_failures = Rate::new(2, 600);
     })
     .await;
-    server.user("chen", Role::Customer, None).await;
+    server.user("chen", Role::Operator, None).await;
     server.user("zhou", Role::Customer, None).await;
 
     for _ in 0..2 {
         let wrong = api_login(&server, ATTACKER, "chen", "guess").await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     }
-    let wait = api_limited(&api_login(&server, NEIGHBOUR, "chen", PASSWORD).await);
+    assert_locked(&api_login(&server, ATTACKER, "chen", PASSWORD).await);
+    let owner = api_login(&server, NEIGHBOUR, "chen", PASSWORD).await;
+    assert_eq!(
+        owner.status,
+        StatusCode::OK,
+        "the owner signs in from elsewhere: {}",
+        owner.text
+    );
+    let mut browser = Browser::new(&server);
+    browser.forwarded_for = Some(NEIGHBOUR);
+    let web = login_form(&mut browser, "chen", PASSWORD).await;
+    assert_eq!(web.status, StatusCode::SEE_OTHER, "{}", web.text);
     let other_account = api_login(&server, ATTACKER, "zhou", PASSWORD).await;
     assert_eq!(other_account.status, StatusCode::OK, "only chen is locked");
+    assert_eq!(
+        lockouts(&server).await,
+        [(
+            "user:chen".to_string(),
+            ATTACKER.to_string(),
+            "client".to_string()
+        )],
+        "one audit entry for the lock"
+    );
 
     // An unknown name locks the same way, so a lock tells nobody which accounts exist.
     for _ in 0..2 {
         let wrong = api_login(&server, ATTACKER, "nobody", "guess").await;
         assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     }
-    api_limited(&api_login(&server, ATTACKER, "nobody", "guess").await);
+    assert_locked(&api_login(&server, ATTACKER, "nobody", "guess").await);
 
-    tokio::time::sleep(wait).await;
-    let back = api_login(&server, NEIGHBOUR, "chen", PASSWORD).await;
-    assert_eq!(back.status, StatusCode::OK, "{}", back.text);
-    // A right password clears the count: two more wrong ones are needed to lock again.
-    let wrong = api_login(&server, ATTACKER, "chen", "guess").await;
+    // A right password clears the client's count: two more wrong ones are needed to lock again.
+    let wrong = api_login(&server, NEIGHBOUR, "chen", "guess").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     let again = api_login(&server, NEIGHBOUR, "chen", PASSWORD).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let wrong = api_login(&server, NEIGHBOUR, "chen", "guess").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let still = api_login(&server, NEIGHBOUR, "chen", PASSWORD).await;
+    assert_eq!(still.status, StatusCode::OK, "{}", still.text);
 }
+
+/// Guesses from many addresses still meet a ceiling per account, much higher than one
+/// client's allowance; reaching it locks the account for everyone and is audited.
+async fn many_addresses_meet_the_account_ceiling(db: support::TestDb) {
+    let server = server(&db, |config| {
+        config.limits.login = Rate::new(0, 0);
+        config.limits.password_failures = Rate::new(2, 600);
+        config.limits.password_failures_per_account = Rate::new(4, 600);
+    })
+    .await;
+    server.user("chen", Role::Admin, None).await;
+    for client in ["203.0.113.1", "203.0.113.2"] {
+        for _ in 0..2 {
+            let wrong = api_login(&server, client, "chen", "guess").await;
+            assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        }
+    }
+    assert_locked(&api_login(&server, NEIGHBOUR, "chen", PASSWORD).await);
+    let scopes: Vec<String> = lockouts(&server)
+        .await
+        .into_iter()
+        .map(|(target, _, scope)| format!("{target} {scope}"))
+        .collect();
+    assert!(
+        scopes.contains(&"user:chen account".to_string()),
+        "{scopes:?}"
+    );
+}
+
+support::on_both_backends!(
+    wrong_passwords_lock_only_the_guessing_client,
+    many_addresses_meet_the_account_ceiling
+);
 
 async fn login_form(
     browser: &mut Browser<'_>,
@@ -188,7 +267,7 @@ async fn login_form(
     password: &str,
 ) -> support::Response {
     browser.get("/login").await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     browser
         .post_form(
             "/login",
@@ -235,7 +314,7 @@ async fn phone_form(
     fields: &[(&str, &str)],
 ) -> support::Response {
     browser.get(path).await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     let mut fields = fields.to_vec();
     fields.push(("csrf", &csrf));
     browser.post_form(path, &fields).await

@@ -9,6 +9,7 @@ mod extremes;
 mod headers;
 mod limits;
 mod openapi;
+mod ops;
 mod push_review;
 mod sync;
 mod tls;

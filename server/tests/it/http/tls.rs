@@ -1,5 +1,5 @@
 //! The server's own HTTPS: a self-signed certificate made in the test, a client that trusts only
-//! it, HSTS and `Secure` cookies over TLS, plain HTTP refused, unusable files named at start.
+//! it, HSTS and `Secure` `__Host-` cookies over TLS, plain HTTP refused, unusable files named at start.
 
 use std::path::Path;
 
@@ -76,7 +76,13 @@ async fn serves_https_with_the_configured_certificate() {
         .await
         .unwrap();
     assert_eq!(login.status(), StatusCode::OK);
-    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    let page = client
+        .get(format!("https://localhost:{port}/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-sp_csrf="), "{cookie}");
     assert!(cookie.ends_with("; Secure"), "{cookie}");
 
     let stranger = client_trusting(&self_signed(dir.path(), "other").1);

@@ -52,7 +52,7 @@ async fn console<'a>(
 }
 
 fn csrf(browser: &Browser<'_>) -> String {
-    browser.jar.get("sp_csrf").unwrap().to_string()
+    browser.csrf()
 }
 
 #[tokio::test]

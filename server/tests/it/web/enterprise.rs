@@ -480,7 +480,7 @@ async fn units_go_to_members_and_unused_books_come_back(db: TestDb) {
         "{}",
         overview.text
     );
-    let csrf = csrf(&admin);
+    let csrf = admin.csrf();
     let pool_id = pool.id.0.to_string();
     let member = members[0].id.to_string();
 

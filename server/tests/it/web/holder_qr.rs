@@ -84,7 +84,7 @@ async fn a_holder_binds_a_book_and_only_a_current_proof_draws_its_code() {
     let mut stranger = Browser::new(&server);
     stranger.sign_in("stranger").await;
     stranger.get("/wallet").await;
-    let csrf = stranger.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = stranger.csrf();
     let refused = stranger
         .post_form(
             &format!("/wallet/books/{}/holder-key", old.0),
@@ -104,7 +104,7 @@ async fn a_holder_binds_a_book_and_only_a_current_proof_draws_its_code() {
     );
     let printed = browser.get(&format!("/wallet/books/{}/print", old.0)).await;
     assert!(printed.text.contains("不能打印"));
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     let bind_path = format!("/wallet/books/{}/holder-key", old.0);
 
     // Bad input changes nothing.

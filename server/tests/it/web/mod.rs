@@ -6,10 +6,12 @@ mod admin_browser;
 mod audit;
 mod browser;
 mod codes;
+mod csrf;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
 mod membership;
+mod passwords;
 mod races;
 mod register;
 mod rewards;
@@ -50,6 +52,12 @@ impl Jar {
             .join("; ")
     }
 
+    /// Sets a cookie as another site or a network attacker might plant it.
+    pub fn set(&mut self, name: &str, value: &str) {
+        self.0.retain(|(k, _)| k != name);
+        self.0.push((name.to_string(), value.to_string()));
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -64,6 +72,8 @@ pub struct Browser<'a> {
     pub jar: Jar,
     /// Sent as `X-Forwarded-For`, to look like this client behind a trusted proxy.
     pub forwarded_for: Option<&'a str>,
+    /// The CSRF token in the forms of the last page loaded.
+    form_token: Option<String>,
 }
 
 impl<'a> Browser<'a> {
@@ -72,6 +82,7 @@ impl<'a> Browser<'a> {
             server,
             jar: Jar::default(),
             forwarded_for: None,
+            form_token: None,
         }
     }
 
@@ -89,8 +100,23 @@ impl<'a> Browser<'a> {
             .server
             .raw(Method::GET, path, &self.headers(&cookie), Body::Bytes(b""))
             .await;
-        self.jar.take(&response);
+        self.take(&response);
         response
+    }
+
+    /// Keeps the response's cookies, and the CSRF token of its forms if it is a page with any.
+    fn take(&mut self, response: &support::Response) {
+        self.jar.take(response);
+        if let Some(token) = form_token(&response.text) {
+            self.form_token = Some(token);
+        }
+    }
+
+    /// The CSRF token a form of the last loaded page would submit, as a person's browser does.
+    pub fn csrf(&self) -> String {
+        self.form_token
+            .clone()
+            .expect("a page with a form was loaded")
     }
 
     pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)]) -> support::Response {
@@ -102,7 +128,7 @@ impl<'a> Browser<'a> {
             .server
             .raw(Method::POST, path, &headers, Body::Bytes(body.as_bytes()))
             .await;
-        self.jar.take(&response);
+        self.take(&response);
         response
     }
 
@@ -127,16 +153,12 @@ impl<'a> Browser<'a> {
         }
     }
 
-    /// Signs in through the login form; panics unless it redirects.
+    /// Signs in through the login form and, like a browser, loads the page it redirects to;
+    /// panics unless it redirects. Returns where it went.
     pub async fn sign_in(&mut self, username: &str) -> String {
         let form = self.get("/login").await;
         assert_eq!(form.status, StatusCode::OK);
-        let csrf = self
-            .jar
-            .get("sp_csrf")
-            .expect("login page sets a CSRF cookie")
-            .to_string();
-        assert!(form.text.contains(&csrf), "the form carries the token");
+        let csrf = self.csrf();
         let response = self
             .post_form(
                 "/login",
@@ -148,7 +170,9 @@ impl<'a> Browser<'a> {
             )
             .await;
         assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.text);
-        response.header("location").unwrap().to_string()
+        let location = response.header("location").unwrap().to_string();
+        self.get(&location).await;
+        location
     }
 }
 
@@ -158,6 +182,12 @@ fn form_body(fields: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{k}={}", urlencode(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// The value of a page's hidden `csrf` field.
+fn form_token(html: &str) -> Option<String> {
+    let (_, rest) = html.split_once(r#"name="csrf" value=""#)?;
+    rest.split('"').next().map(str::to_string)
 }
 
 /// `text` percent-encoded for a query string or a form body.

@@ -37,7 +37,7 @@ async fn register(
         .await;
     assert_eq!(form.status, StatusCode::OK);
     assert!(form.text.contains(&format!("value=\"{referral}\"")));
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     let sent = browser
         .post_form(
             "/wallet/register",
@@ -110,7 +110,7 @@ async fn a_courier_qr_sign_up_is_attributed_and_gets_the_welcome_gift() {
     // The same phone cannot register twice.
     let mut again = Browser::new(&server);
     again.get("/wallet/register").await;
-    let csrf = again.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = again.csrf();
     let twice = again
         .post_form(
             "/wallet/register",
@@ -201,7 +201,7 @@ async fn customers_sign_in_by_sms_code_or_phone_and_password() {
 
     let mut by_password = Browser::new(&server);
     by_password.get("/login").await;
-    let csrf = by_password.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = by_password.csrf();
     let signed_in = by_password
         .post_form(
             "/login",
@@ -221,7 +221,7 @@ async fn customers_sign_in_by_sms_code_or_phone_and_password() {
 
     let mut by_code = Browser::new(&server);
     by_code.get("/login/sms").await;
-    let csrf = by_code.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = by_code.csrf();
     let sent = by_code
         .post_form(
             "/login/sms",
@@ -256,7 +256,7 @@ async fn customers_sign_in_by_sms_code_or_phone_and_password() {
     // A phone without an account: the code arrives but signs nobody in.
     let mut stranger = Browser::new(&server);
     stranger.get("/login/sms").await;
-    let csrf = stranger.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = stranger.csrf();
     stranger
         .post_form(
             "/login/sms",
@@ -319,7 +319,7 @@ async fn referrals_reward_both_once_and_not_from_a_farming_browser() {
     assert!(alice_wallet.text.contains("推荐奖励") || alice_wallet.text.contains("18.9L"));
 
     // Bob's browser signs up a third phone with Alice's code: no referral gift for anyone.
-    let csrf = bob.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = bob.csrf();
     bob.post_form("/logout", &[("csrf", &csrf)]).await;
     let done = register(&mut bob, &gateway, "13900000003", &code, 0).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
@@ -340,7 +340,7 @@ async fn referrals_reward_both_once_and_not_from_a_farming_browser() {
     // Bad inputs are explained and change nothing.
     let mut eve = Browser::new(&server);
     eve.get("/wallet/register").await;
-    let csrf = eve.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = eve.csrf();
     for (phone, referral, needle) in [
         ("12345", "", "请输入 11 位手机号码"),
         ("13900000004", "SP999999", "推荐码无效"),
@@ -377,7 +377,7 @@ async fn codes_are_rate_limited_and_die_after_five_wrong_guesses() {
     let (server, gateway) = server_with_gateway(&db).await;
     let mut browser = Browser::new(&server);
     browser.get("/wallet/register").await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     let send = [
         ("phone", "13700000000"),
         ("action", "send"),

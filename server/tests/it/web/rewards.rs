@@ -35,7 +35,7 @@ async fn points_from_deliveries_buy_gifts_while_stock_lasts() {
         page.text
     );
     assert!(page.text.contains("送水得积分") && page.text.contains("饮水机滤芯"));
-    let csrf = zhang.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = zhang.csrf();
 
     let poor = zhang
         .post_form(
@@ -70,7 +70,7 @@ async fn points_from_deliveries_buy_gifts_while_stock_lasts() {
     assert_eq!(gifts.iter().find(|g| g.id == cup.id).unwrap().stock, 0);
     let mut wang = Browser::new(&server);
     wang.sign_in("wang").await;
-    let csrf = wang.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = wang.csrf();
     let gone = wang
         .post_form(
             &format!("/wallet/points/gifts/{}", cup.id),
@@ -92,7 +92,7 @@ async fn feedback_reaches_the_support_inbox_and_names_the_courier() {
     let mut zhang = Browser::new(&server);
     zhang.sign_in("zhang").await;
     zhang.get("/wallet/feedback").await;
-    let csrf = zhang.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = zhang.csrf();
     let own = fixture.zhang[0].id.0.to_string();
     let other = fixture.wang[0].id.0.to_string();
 

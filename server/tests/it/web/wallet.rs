@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 
 use super::{Browser, wallet_fixture};
-use crate::support;
+use crate::support::{self, TestDb};
 
 #[tokio::test]
 async fn sign_in_needs_the_form_token_and_the_right_password() {
@@ -31,7 +31,7 @@ async fn sign_in_needs_the_form_token_and_the_right_password() {
     let form = browser
         .get("/login?next=%2Fwallet%3Fstatus%3Dpartial")
         .await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     assert!(form.text.contains("/wallet?status=partial"));
     let wrong = browser
         .post_form(
@@ -64,13 +64,46 @@ async fn sign_in_needs_the_form_token_and_the_right_password() {
             .is_some_and(|c| c.contains("HttpOnly") && c.contains("SameSite=Lax"))
     );
 
-    // Logout needs the token too, then the session is gone.
+    // Logout needs the token too (the page's, which belongs to the new session), then the
+    // session is gone.
     let refused = browser.post_form("/logout", &[("csrf", "nope")]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert_eq!(browser.get("/wallet").await.status, StatusCode::OK);
-    let out = browser.post_form("/logout", &[("csrf", &csrf)]).await;
+    let refused = browser.post_form("/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::FORBIDDEN,
+        "the token from before signing in"
+    );
+    let token = browser.csrf();
+    let out = browser.post_form("/logout", &[("csrf", &token)]).await;
     assert_eq!(out.header("location"), Some("/login"));
     assert_eq!(browser.get("/wallet").await.status, StatusCode::SEE_OTHER);
+}
+
+/// Loads `/login?next=…` in a fresh browser and signs zhang in with the form's `next` set to
+/// `next`: the form page, and the answer to the sign-in.
+async fn sign_in_with_next(
+    server: &support::TestServer,
+    next: &str,
+) -> (support::Response, support::Response) {
+    let mut browser = Browser::new(server);
+    let form = browser
+        .get(&format!("/login?next={}", super::urlencode(next)))
+        .await;
+    let csrf = browser.csrf();
+    let response = browser
+        .post_form(
+            "/login",
+            &[
+                ("username", "zhang"),
+                ("password", support::PASSWORD),
+                ("csrf", &csrf),
+                ("next", next),
+            ],
+        )
+        .await;
+    (form, response)
 }
 
 #[tokio::test]
@@ -83,20 +116,7 @@ async fn after_sign_in_only_same_site_paths_are_followed() {
         "https://evil.example/",
         "/\\evil.example",
     ] {
-        let mut browser = Browser::new(&server);
-        browser.get("/login").await;
-        let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
-        let response = browser
-            .post_form(
-                "/login",
-                &[
-                    ("username", "zhang"),
-                    ("password", support::PASSWORD),
-                    ("csrf", &csrf),
-                    ("next", next),
-                ],
-            )
-            .await;
+        let (_, response) = sign_in_with_next(&server, next).await;
         assert_eq!(response.header("location"), Some("/wallet"), "next={next}");
     }
 }
@@ -237,4 +257,46 @@ async fn holders_never_see_another_holders_book() {
         .get(&format!("/wallet/books/{}", fixture.zhang[0].id.0))
         .await;
     assert_eq!(family.status, StatusCode::NOT_FOUND);
+}
+
+/// Browsers drop tabs and newlines from a URL and read `\\` as `/`, so `/<TAB>/evil.example`
+/// would leave the site: only a clean path is followed after sign-in, and a line break in
+/// `next` is refused like any other junk, never a 500.
+#[tokio::test]
+async fn sign_in_follows_only_a_clean_path() {
+    let db = TestDb::sqlite();
+    let server = support::start(&db).await;
+    wallet_fixture(&server).await;
+    for next in [
+        "/\t/evil.example/x",
+        "/\n/evil.example/x",
+        "/\r\n/evil.example",
+        "/ /evil.example",
+        "/\u{3000}/evil.example",
+        "/\\/evil.example",
+        "/wallet\nSet-Cookie: a=b",
+        "/wallet?x=\u{7f}",
+    ] {
+        let (form, response) = sign_in_with_next(&server, next).await;
+        assert_eq!(form.status, StatusCode::OK, "next={next:?}");
+        assert!(
+            form.text.contains(r#"name="next" value="""#),
+            "the form does not carry next={next:?}: {}",
+            form.text
+        );
+        assert_eq!(
+            (response.status, response.header("location")),
+            (StatusCode::SEE_OTHER, Some("/wallet")),
+            "next={next:?}: {}",
+            response.text
+        );
+    }
+    let clean = "/wallet/points?tab=gifts&x=%2F%2F";
+    let (form, response) = sign_in_with_next(&server, clean).await;
+    assert!(form.text.contains("tab=gifts"), "{}", form.text);
+    assert_eq!(
+        response.header("location"),
+        Some(clean),
+        "a clean path is followed"
+    );
 }
