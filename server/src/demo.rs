@@ -1,6 +1,9 @@
 //! The demo data set: a bottled-water plant in Hubei (regions 武汉/襄阳/宜昌), its stores, couriers,
 //! customers, an enterprise in 襄阳 that bought 100 tickets for its staff, and a summer season of
 //! redemptions pushed through the real sync path by enrolled courier devices.
+//!
+//! The plant's history begins with orders placed 95 days ago, so its issuer key dates from then:
+//! a device refuses a book whose validity starts before its key's, as a forgery.
 
 use std::fmt;
 
@@ -14,6 +17,7 @@ use crate::config::MasterKey;
 use crate::config::PromotionConfig;
 use crate::enrollment::{self, EnrollError};
 use crate::issuance::{self, Allocation, Gift, IssueError, IssueOrder};
+use crate::keys::{self, KeyError};
 use crate::notify::jobs;
 use crate::pii::Phone;
 use crate::store::models::*;
@@ -37,6 +41,9 @@ pub enum DemoError {
     /// Enrolling a device failed.
     #[error(transparent)]
     Enroll(#[from] EnrollError),
+    /// Making the plant's keys failed.
+    #[error(transparent)]
+    Key(#[from] KeyError),
     /// Hashing a password failed.
     #[error(transparent)]
     Password(#[from] password::HashError),
@@ -189,12 +196,28 @@ impl<S: Store> Maker<'_, S> {
     }
 }
 
-/// Fills an empty database with the demo data set.
+/// Makes the plant's keys as of `since`, the start of the history the demo invents. A server
+/// that already made its keys at start-up gets a new issuer key from `since`; the key it
+/// replaces has signed nothing yet, since the demo fills only an empty catalogue.
+async fn keys_since<S: Store>(store: &S, master: &MasterKey, since: i64) -> Result<(), KeyError> {
+    keys::ensure(store, master, since).await?;
+    let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
+    if i64::from(issuer.row.not_before) > since {
+        keys::rotate_issuer(store, master, None, since).await?;
+    }
+    Ok(())
+}
+
+/// Fills an empty database with the demo data set, making its keys first if there are none.
 pub async fn fill<S: Store>(
     store: &S,
     master: &MasterKey,
     now: i64,
 ) -> Result<DemoSummary, DemoError> {
+    // Orders were placed just before the season began.
+    let season_start = (now - 90 * 86_400).max(0) as u64;
+    let ordered_at = season_start as i64 - 5 * 86_400;
+    keys_since(store, master, ordered_at).await?;
     let mut maker = Maker {
         store,
         now,
@@ -441,9 +464,6 @@ pub async fn fill<S: Store>(
         members.push(member);
     }
 
-    // Orders were placed just before the season began.
-    let season_start = (now - 90 * 86_400).max(0) as u64;
-    let ordered_at = season_start as i64 - 5 * 86_400;
     let mut books = Vec::new();
     for account in &customer_accounts {
         let package = &packages[dice.below(3) as usize];

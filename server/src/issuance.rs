@@ -143,7 +143,11 @@ fn holder_tag(master: &MasterKey, account_id: i64) -> u32 {
     u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
 }
 
+/// Signs a book whose window lies inside its key's, as devices require of a genuine book: it
+/// never outlives the key, and never starts before it (which happens when another instance, its
+/// clock running ahead of ours, made the key moments ago; the book then waits those seconds).
 fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -> NewBook {
+    let valid_from = spec.valid_from.max(issuer.row.not_before);
     let valid_until = spec.valid_until.min(issuer.row.not_after);
     let credential = Credential {
         kid: Kid(issuer.row.kid),
@@ -151,7 +155,7 @@ fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -
         product: spec.product,
         units: spec.units,
         scope: spec.scope,
-        valid_from: spec.valid_from,
+        valid_from,
         valid_until,
         holder_tag: holder_tag(master, spec.account_id),
     };
@@ -170,7 +174,7 @@ fn sign_book(master: &MasterKey, issuer: &ActiveKey, id: u64, spec: &BookSpec) -
         product: spec.product,
         units: spec.units,
         scope: spec.scope,
-        valid_from: spec.valid_from,
+        valid_from,
         valid_until,
         kid_hex: Kid(issuer.row.kid).to_string(),
         qr_text,

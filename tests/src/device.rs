@@ -11,7 +11,7 @@ use shuipiao_courier::store::outbox::{self, OutboxEntry};
 use shuipiao_courier::store::{meta, status};
 use shuipiao_courier::sync::{self, SyncClient, SyncError, SyncReport};
 use shuipiao_shared::event::SignedEvent;
-use shuipiao_shared::ids::{BookId, DeviceId, ProductCode};
+use shuipiao_shared::ids::{BookId, DeviceId, ProductCode, ScopeId};
 use shuipiao_shared::verdict::BookView;
 
 use crate::clock::ShiftedClock;
@@ -27,6 +27,8 @@ pub struct Device {
     pub name: String,
     /// Its server-assigned id.
     pub id: DeviceId,
+    /// The scopes its courier serves, as enrollment answered.
+    pub scopes: Vec<ScopeId>,
     /// Its clock.
     pub clock: ShiftedClock,
     db_path: PathBuf,
@@ -61,6 +63,7 @@ impl Device {
         Device {
             name: name.to_owned(),
             id: enrolled.device_id,
+            scopes: enrolled.scopes.iter().map(|named| named.scope).collect(),
             clock,
             db_path,
             engine,

@@ -1,6 +1,7 @@
 //! The workspace binaries as child processes, for the crash tests: `shuipiao-server serve` on
 //! 127.0.0.1:0 (killed with SIGKILL mid-push and started again on the same database), and the
-//! `shuipiao-courier` CLI (killed at random points of a scan or a sync).
+//! `shuipiao-courier` CLI (killed at random points of a scan or a sync); and for the demo a
+//! newcomer runs: `shuipiao-server demo` and `enroll-code`.
 //!
 //! Integration tests only get `CARGO_BIN_EXE_*` for their own package, so the binaries are
 //! looked up beside the test executable's target directory; `cargo nextest run --workspace` (and
@@ -82,7 +83,25 @@ pub async fn create_admin(db: &TestDb) {
     );
 }
 
-/// `shuipiao-server serve` as a child process.
+/// A one-time enrollment code for `username`'s phone, from `shuipiao-server enroll-code`.
+pub async fn enroll_code(db: &TestDb, username: &str) -> String {
+    let output = server_command(db)
+        .args(["enroll-code", "--username", username])
+        .output()
+        .await
+        .expect("run shuipiao-server enroll-code");
+    assert!(
+        output.status.success(),
+        "shuipiao-server enroll-code --username {username} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .expect("the code is UTF-8")
+        .trim()
+        .to_owned()
+}
+
+/// `shuipiao-server serve` (or `demo`) as a child process.
 pub struct ServerProcess {
     /// Where it listens.
     pub addr: SocketAddr,
@@ -94,8 +113,18 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts serving `db` on 127.0.0.1:0 and waits until it answers.
     pub async fn start(db: &TestDb) -> ServerProcess {
+        ServerProcess::run(db, "serve").await
+    }
+
+    /// `shuipiao-server demo`: fills the empty `db` with the demo plant, as a newcomer's first
+    /// command does, then serves it like [`ServerProcess::start`].
+    pub async fn demo(db: &TestDb) -> ServerProcess {
+        ServerProcess::run(db, "demo").await
+    }
+
+    async fn run(db: &TestDb, subcommand: &str) -> ServerProcess {
         let mut child = server_command(db)
-            .arg("serve")
+            .arg(subcommand)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -142,4 +171,20 @@ pub fn courier_command(db: &Path) -> std::process::Command {
         .arg("--json")
         .env_remove("SHUIPIAO_COURIER_DB");
     command
+}
+
+/// Enrolls the `shuipiao-courier` device database `db` at `server_url` with a one-time `code`,
+/// as `shuipiao-courier enroll` typed by hand does.
+pub fn enroll_courier(db: &Path, server_url: &str, code: &str, name: &str) {
+    let output = courier_command(db)
+        .args([
+            "enroll", "--server", server_url, "--code", code, "--name", name,
+        ])
+        .output()
+        .expect("run shuipiao-courier enroll");
+    assert!(
+        output.status.success(),
+        "shuipiao-courier enroll: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -4,7 +4,7 @@
 //!
 //! Every scenario runs on SQLite, and again on PostgreSQL when `SHUIPIAO_TEST_PG_URL` is set
 //! (always under CI, where a missing URL fails); the two-instance scenario runs on PostgreSQL
-//! only. The crash tests and the two-instance scenario run the `shuipiao-server` and
+//! only. The crash tests, the demo and the two-instance scenario run the `shuipiao-server` and
 //! `shuipiao-courier` binaries from the same target directory: `cargo nextest run --workspace`
 //! builds them. Knobs, all optional:
 //!
@@ -21,6 +21,7 @@
 mod e2e {
     pub mod bad_input;
     pub mod courier_kills;
+    pub mod demo;
     pub mod device_report;
     pub mod double_spend;
     pub mod freshness;

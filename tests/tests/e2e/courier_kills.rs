@@ -20,7 +20,7 @@ use shuipiao_shared::ledger::Outcome;
 use shuipiao_test_support::TestDb;
 use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::plant::BUCKET;
-use shuipiao_tests::processes::courier_command;
+use shuipiao_tests::processes::{courier_command, enroll_courier};
 use shuipiao_tests::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -116,16 +116,7 @@ async fn courier_killed_at_random_points() {
     let dir = tempfile::tempdir().expect("device dir");
     let db = dir.path().join("courier.db");
     let code = plant.courier_code("counter-clerk").await;
-    let enrolled = courier_command(&db)
-        .args(["enroll", "--server", &world.server.url, "--code", &code])
-        .args(["--name", "柜台扫码枪"])
-        .output()
-        .expect("run shuipiao-courier enroll");
-    assert!(
-        enrolled.status.success(),
-        "enroll: {}",
-        String::from_utf8_lossy(&enrolled.stderr)
-    );
+    enroll_courier(&db, &world.server.url, &code, "柜台扫码枪");
 
     // Calibration: how long an unkilled run of eight scans and its sync take on this machine,
     // so kill points spread over the whole of a run instead of bunching at its start.

@@ -1,7 +1,8 @@
 //! Scenario 4: key rotation and compromise. After a rotation, books under the retired key still
 //! verify. When that key is marked compromised, a device refuses its books once the new keyring
 //! arrives; the customer's wallet holds reissued books that work; and a device that redeemed an
-//! old book offline after the compromise is flagged `after_revocation`.
+//! old book offline after the compromise is flagged `after_revocation`. A key made by an
+//! instance whose clock runs ahead never makes the books issued under it look forged.
 
 use shuipiao_courier::clock::Clock;
 use shuipiao_shared::ids::ScopeId;
@@ -10,9 +11,10 @@ use shuipiao_shared::status::BookState;
 use shuipiao_shared::verdict::RejectReason;
 use shuipiao_test_support::TestDb;
 use shuipiao_tests::plant::BUCKET;
+use shuipiao_tests::server::master_key;
 use shuipiao_tests::world::{World, accepted, rejected};
 
-shuipiao_test_support::on_both_backends!(rotation_and_compromise);
+shuipiao_test_support::on_both_backends!(rotation_and_compromise, a_key_made_on_a_clock_ahead);
 
 async fn rotation_and_compromise(db: TestDb) {
     let world = World::start(db).await;
@@ -109,4 +111,35 @@ async fn rotation_and_compromise(db: TestDb) {
         RejectReason::KeyCompromised,
         "密钥已停用",
     );
+}
+
+/// Another instance behind the load balancer, its clock two minutes ahead, rotates the issuer
+/// key; this one issues a book under it at once. Its window may not start before the key's (a
+/// device would call it forged): the customer waits until the key's window opens.
+async fn a_key_made_on_a_clock_ahead(db: TestDb) {
+    let world = World::start(db).await;
+    let plant = &world.plant;
+    let package = plant
+        .package("家庭月套餐", 10, BUCKET, ScopeId::ANYWHERE, 31)
+        .await;
+    let customer = plant.customer("early-buyer").await;
+    let mut phone = world.device("courier-early").await;
+
+    // What `shuipiao-server rotate-keys` does on the instance whose clock runs ahead.
+    let ahead = shuipiao_server::unix_now() + 120;
+    shuipiao_server::keys::rotate_issuer(&world.server.store, &master_key(), None, ahead)
+        .await
+        .expect("rotate the issuer key");
+    let book = plant.issue(&customer, package, 1).await[0];
+    let qr = customer.qr_text(book).await;
+    phone.sync().await;
+
+    rejected(
+        "before the new key's window opens",
+        &phone.scan(&qr, 1),
+        RejectReason::NotYetValid,
+        "未生效",
+    );
+    phone.clock.advance_secs(120);
+    accepted("once the new key's window is open", &phone.scan(&qr, 1), 9);
 }

@@ -104,9 +104,10 @@ struct EnrollArgs {
 struct PracticeArgs {
     /// The practice ticket to scan, numbered as listed; without it, list them.
     number: Option<usize>,
-    /// Product code being delivered (the practice tickets are for it).
-    #[arg(long, default_value_t = 1)]
-    product: u16,
+    /// Product code being delivered (the practice tickets are for it); by default the
+    /// product chosen on this device.
+    #[arg(long)]
+    product: Option<u16>,
     /// Units to redeem.
     #[arg(long, default_value_t = NonZeroU16::MIN)]
     quantity: NonZeroU16,
@@ -136,9 +137,10 @@ struct ScanInputArgs {
 struct ScanArgs {
     #[command(flatten)]
     input: ScanInputArgs,
-    /// Product code being delivered.
-    #[arg(long, default_value_t = 1)]
-    product: u16,
+    /// Product code being delivered; by default the product chosen on this device (the app's
+    /// 默认产品 in `settings.json` beside the database: 18.9L 桶装水 until changed there).
+    #[arg(long)]
+    product: Option<u16>,
     /// Units to redeem.
     #[arg(long, default_value_t = NonZeroU16::MIN)]
     quantity: NonZeroU16,
@@ -161,10 +163,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// The database a command works on: the device's, or the training database beside it.
+/// The database a command works on: the device's, or the training database beside it, and
+/// the app's data directory that holds them.
 struct Target {
     db: PathBuf,
     training: bool,
+    data: DataDir,
 }
 
 impl Target {
@@ -200,6 +204,19 @@ impl Target {
         Ok(self.open(ProductCode(1))?.0)
     }
 
+    /// The product being delivered: `given`, or the one chosen on this device, as the app
+    /// keeps it in its settings (a fresh device: 18.9L 桶装水).
+    fn product(&self, given: Option<u16>) -> Result<ProductCode> {
+        match given {
+            Some(code) => Ok(ProductCode(code)),
+            None => Ok(self
+                .data
+                .settings()
+                .with_context(|| format!("无法读取本机设置 {}", self.data.root().display()))?
+                .last_product),
+        }
+    }
+
     /// Refuses what a training database never does.
     fn online_only(&self) -> Result<()> {
         if self.training {
@@ -214,16 +231,18 @@ fn run(cli: Cli) -> Result<()> {
         .db
         .unwrap_or_else(|| PathBuf::from("courier-data").join("courier.db"));
     let practice = matches!(cli.command, Command::Practice(_));
+    let data = DataDir::new(db.parent().unwrap_or(Path::new("")));
     let target = if cli.training || practice {
-        let dir = DataDir::new(db.parent().unwrap_or(Path::new("")));
         Target {
-            db: dir.training_db_path(),
+            db: data.training_db_path(),
             training: true,
+            data,
         }
     } else {
         Target {
             db,
             training: false,
+            data,
         }
     };
     let json = cli.json;
@@ -347,9 +366,10 @@ fn enroll(target: &Target, json: bool, with: &EnrollQr, name: &str) -> Result<()
 fn scan(target: &Target, json: bool, args: &ScanArgs) -> Result<()> {
     // The camera comes first: with no camera there is nothing to decide.
     let camera_text = args.input.camera.map(read_camera).transpose()?;
+    let product = target.product(args.product)?;
     let mut engine = target.engine()?;
     let input = ScanInput {
-        product: ProductCode(args.product),
+        product,
         quantity: args.quantity,
         source: if args.scanner || args.input.stdin {
             ScanSource::Scanner
@@ -411,7 +431,7 @@ fn read_camera(_index: u32) -> Result<String> {
 
 /// Lists the practice tickets, or scans practice ticket `number` in its sync state.
 fn practise(target: &Target, json: bool, args: &PracticeArgs) -> Result<()> {
-    let product = ProductCode(args.product);
+    let product = target.product(args.product)?;
     let (mut engine, tickets) = target.open(product)?;
     let Some(number) = args.number else {
         return print(json, &tickets, || {

@@ -18,7 +18,8 @@ use shuipiao_shared::sync::PullResponse;
 /// "Now" of the tests: 2026-09-21T14:13:20Z.
 pub const NOW: u64 = 1_790_000_000;
 pub const HOUR: u64 = 3600;
-pub const BUCKET: ProductCode = ProductCode(1);
+/// 18.9L buckets: what a fresh device delivers unless the courier picks another product.
+pub const BUCKET: ProductCode = ProductCode(189);
 pub const OTHER_PRODUCT: ProductCode = ProductCode(2);
 pub const WUHAN: ScopeId = ScopeId(1);
 pub const XIANGYANG: ScopeId = ScopeId(2);
