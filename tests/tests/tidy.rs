@@ -303,7 +303,24 @@ fn both_migration_directories_hold_the_same_migrations() {
                     .unwrap_or_else(|e| panic!("{backend}/{name}: {e}")),
             )
         };
-        let (sqlite, postgres) = (read("sqlite"), read("postgres"));
+        let (mut sqlite, mut postgres) = (read("sqlite"), read("postgres"));
+        // SQLite cannot drop a constraint or a NOT NULL in place, so such a migration rebuilds
+        // the table (copy, drop, create, refill) where PostgreSQL alters it: there the two must
+        // agree on the indexes they leave, and PostgreSQL may only alter tables besides.
+        if sqlite
+            .iter()
+            .any(|s| s.starts_with("CREATE TABLE") && s.contains(" AS SELECT "))
+        {
+            let is_index = |s: &String| s.starts_with("CREATE INDEX");
+            assert!(
+                postgres
+                    .iter()
+                    .all(|s| is_index(s) || s.starts_with("ALTER TABLE")),
+                "{name}: a rebuild on SQLite must be only ALTER TABLE on PostgreSQL"
+            );
+            sqlite.retain(is_index);
+            postgres.retain(is_index);
+        }
         assert_eq!(
             sqlite.len(),
             postgres.len(),

@@ -266,6 +266,14 @@ impl TestServer {
         crate::client::send(&self.addr, &method, path, &headers, body).await
     }
 
+    /// GETs a page as a browser signed in with the session `token` does: with the session
+    /// cookie (pages never take a bearer token).
+    pub async fn page(&self, path: &str, token: &str) -> Response {
+        let cookie = format!("sp_session={token}");
+        self.raw(Method::GET, path, &[("Cookie", &cookie)], Body::Bytes(b""))
+            .await
+    }
+
     /// Sends every request at once, each on its own connection and task, as a script racing
     /// the server would; the responses come back in the order of `requests`.
     pub async fn at_once(&self, requests: Vec<Request>) -> Vec<Response> {

@@ -70,14 +70,12 @@ async fn orders_are_bounded_before_anything_is_allocated(db: TestDb) {
         .await;
         refused(&response, QUANTITY_MESSAGE);
         let preview = server
-            .call(
-                Method::GET,
+            .page(
                 &format!(
                     "/admin/issue?account={}&package={}&quantity={quantity}",
                     account.id, catalogue.package_id
                 ),
-                Some(&operator),
-                None,
+                &operator,
             )
             .await;
         assert_eq!(preview.status, StatusCode::OK);
@@ -158,14 +156,12 @@ async fn overflowing_packages_are_refused_at_issue(db: TestDb) {
         .await;
         refused(&response, message);
         let preview = server
-            .call(
-                Method::GET,
+            .page(
                 &format!(
                     "/admin/issue?account={}&package={package_id}&quantity=2",
                     account.id
                 ),
-                Some(&operator),
-                None,
+                &operator,
             )
             .await;
         assert_eq!(preview.status, StatusCode::OK);
@@ -190,7 +186,7 @@ async fn package_rules_are_the_same_on_the_api_and_the_page(db: TestDb) {
     let mut browser = Browser::new(&server);
     browser.sign_in("admin").await;
     browser.get("/admin/packages").await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     let good = json!({ "name": "买十送一", "price_fen": 15000, "paid_units": 10, "bonus_units": 1,
                        "validity_days": 365, "product": 189, "scope": 0 });
     let cases: [(&str, Value, &str); 9] = [
@@ -326,7 +322,7 @@ async fn reasons_and_notes_are_bounded(db: TestDb) {
     let mut browser = Browser::new(&server);
     browser.sign_in("operator").await;
     browser.get("/admin/tickets").await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     let page = browser
         .post_form(
             &format!("/admin/books/{book}/revoke"),

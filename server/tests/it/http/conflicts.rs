@@ -196,7 +196,7 @@ async fn pages_show_the_same_conflict_messages(db: TestDb) {
     let mut browser = Browser::new(&server);
     browser.sign_in("admin").await;
     browser.get("/admin/users").await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     let user = [
         ("csrf", csrf.as_str()),
         ("username", "admin"),

@@ -232,7 +232,7 @@ async fn disabling_a_user_disables_their_devices(db: TestDb) {
 
     let mut admin = Browser::new(&server);
     admin.sign_in("admin").await;
-    let csrf = admin.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = admin.csrf();
     let path = format!("/admin/users/{}", leaving.courier.0);
     let disabled = admin
         .post_form(

@@ -68,6 +68,7 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
         | "/api/v1/scopes"
         | "/api/v1/packages"
         | "/api/v1/accounts/{id}/members"
+        | "/api/v1/accounts/{id}/allocated-books"
         | "/api/v1/books/mine"
         | "/api/v1/books/{id}"
         | "/api/v1/stats/summary"
@@ -76,6 +77,8 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
         | "/api/v1/audit"
         | "/"
         | "/login/sms"
+        | "/login/reset"
+        | "/wallet/join"
         | "/static/shuipiao.css"
         | "/static/shuipiao.js"
         | "/static/holder.js"
@@ -96,7 +99,7 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
         "/wallet/books/{id}/qr.svg" => &["window", "proof"],
         "/wallet/points" | "/wallet/enterprise" | "/wallet/feedback" | "/admin"
         | "/admin/books/{id}" | "/admin/packages" | "/admin/keys" | "/admin/devices"
-        | "/admin/users" => DONE,
+        | "/admin/users" | "/wallet/password" | "/admin/password" => DONE,
         "/admin/tickets" => &["q"],
         "/admin/inbox" | "/admin/review" => &["all", "done"],
         "/admin/notifications" => &["state", "channel", "kind", "phone", "days", "done"],

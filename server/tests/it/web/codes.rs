@@ -41,7 +41,7 @@ async fn server_with_gateway(db: &TestDb) -> (TestServer, Gateway) {
 async fn sms_page(server: &TestServer) -> (Browser<'_>, String) {
     let mut browser = Browser::new(server);
     browser.get("/login/sms").await;
-    let csrf = browser.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = browser.csrf();
     (browser, csrf)
 }
 
@@ -248,14 +248,14 @@ async fn operators_never_read_a_live_code(db: TestDb) {
         .expect("the undelivered code was given up on");
     assert_eq!(expired.last_error.as_deref(), Some("验证码已过期,未发送"));
     assert_eq!(stored_secrets(&db, "").await.1, 0, "no sealed code remains");
-    let token = operator.jar.get("sp_csrf").unwrap().to_string();
+    let token = operator.csrf();
     let resend = operator
         .post_form(
             &format!("/admin/notifications/{}/resend", expired.id),
             &[("csrf", &token)],
         )
         .await;
-    assert_eq!(resend.status, StatusCode::BAD_REQUEST);
+    assert_eq!(resend.status, StatusCode::CONFLICT);
     assert!(resend.text.contains("验证码已失效"), "{}", resend.text);
 
     // The code the customer received still signs in.

@@ -65,7 +65,7 @@ async fn api_token(server: &TestServer, username: &str) -> String {
 }
 
 pub(super) fn csrf(browser: &Browser<'_>) -> String {
-    browser.jar.get("sp_csrf").unwrap().to_string()
+    browser.csrf()
 }
 
 /// The id in the first `action="/wallet/invitations/{id}"` of a page.
@@ -113,9 +113,7 @@ pub(super) async fn join(
     code: &str,
     answer: &str,
 ) -> support::Response {
-    if browser.jar.get("sp_csrf").is_none() {
-        browser.get("/wallet/join").await;
-    }
+    browser.get("/wallet/join").await;
     let token = csrf(browser);
     browser
         .post_form(

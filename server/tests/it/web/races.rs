@@ -43,7 +43,7 @@ async fn gift_orders_at_once_spend_the_points_once(db: TestDb) {
     let mut zhang = Browser::new(&server);
     zhang.sign_in("zhang").await;
     zhang.get("/wallet/points").await;
-    let csrf = zhang.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = zhang.csrf();
     let order = zhang.form(
         &format!("/wallet/points/gifts/{}", cup.id),
         &[("csrf", &csrf)],
@@ -91,7 +91,7 @@ async fn enterprise_pool(server: &TestServer) -> (i64, Vec<i64>, BookId, Browser
     let mut admin = Browser::new(server);
     admin.sign_in("hjadmin").await;
     admin.get("/wallet/enterprise").await;
-    let csrf = admin.jar.get("sp_csrf").unwrap().to_string();
+    let csrf = admin.csrf();
     let members = members.iter().map(|m| m.id).collect();
     (enterprise, members, pool, admin, csrf)
 }
