@@ -10,6 +10,7 @@ packages=(
     chromium chromium-driver fonts-noto-cjk  # web page tests in headless Chromium, CJK fonts
     libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver xvfb xauth  # courier app: Tauri 2 stack and its window test
     libdbus-1-dev gnome-keyring dbus  # courier `keystore` feature (Secret Service) and its tests' real keyring daemon
+    curl python3-venv            # the API contract run: schemathesis in a virtualenv against the demo
 )
 
 missing=()

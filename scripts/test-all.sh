@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace the way CI does: installs the system packages, starts a
 # throw-away PostgreSQL so the store contract suite runs against both backends, prepares the
-# courier app's window test (Xvfb, tauri-driver), then runs `cargo nextest run --workspace` and the
-# feature suites (camera; keystore inside its own D-Bus session with a real gnome-keyring).
+# courier app's window test (Xvfb, tauri-driver), then runs `cargo nextest run --workspace`, the
+# API contract run (scripts/api-contract.sh) and the feature suites (camera; keystore inside its
+# own D-Bus session with a real gnome-keyring).
 # Extra arguments go to nextest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ echo "PostgreSQL for tests: $SHUIPIAO_TEST_PG_URL" >&2
 source scripts/courier-app-window-env.sh
 "${window_display[@]}" cargo nextest run --workspace --profile ci "$@"
 check_window_screenshots
+# The JSON API against its OpenAPI document: schemathesis, every check, against the demo plant.
+bash scripts/api-contract.sh
 # The real-camera source is behind a feature (it needs V4L headers); with no camera attached its
 # test checks that opening one fails with a clear error instead of a panic.
 cargo nextest run -p shuipiao-courier --features camera --profile ci --test camera "$@"

@@ -106,6 +106,7 @@ pub struct IssueOrder {
     /// Package bought.
     pub package_id: i64,
     /// Number of packages.
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: u32,
     /// For enterprises: split the units among members (must add up to the order's units).
     /// Without it, one book per package goes to the buyer.

@@ -34,6 +34,7 @@ pub type EventHash = [u8; 32];
 pub const GENESIS_HASH: EventHash = [0; 32];
 
 /// Circumstances recorded on an event, for review and statistics.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventFlags {
@@ -78,6 +79,7 @@ impl EventFlags {
 }
 
 /// Why a scan was refused, as logged in a scan attempt.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Refusal {
@@ -88,6 +90,7 @@ pub enum Refusal {
 }
 
 /// What happened.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EventBody {
@@ -129,6 +132,7 @@ impl EventBody {
 }
 
 /// An event before signing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
@@ -139,6 +143,7 @@ pub struct Event {
     /// 1, 2, 3, … per device, no gaps.
     pub device_seq: u64,
     /// Hash of the device's previous record.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-f]{64}$"))]
     #[serde(with = "crate::bytes::hex_array")]
     pub prev_hash: EventHash,
     /// Device clock, unix seconds.
@@ -152,12 +157,14 @@ pub struct Event {
 }
 
 /// An event with the device's signature: what devices store, push and the server keeps.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignedEvent {
     /// The signed event.
     pub event: Event,
     /// Ed25519 signature by the device key over [`Event::signed_bytes`].
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-f]{128}$"))]
     #[serde(with = "crate::bytes::hex_array")]
     pub signature: [u8; 64],
 }
@@ -414,6 +421,7 @@ impl ChainTip {
 }
 
 /// How one link of a chain is broken.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Error, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum LinkError {

@@ -6,27 +6,32 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Server-assigned serial of a ticket book; never reused.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct BookId(pub u64);
 
 /// Server-assigned serial of an enrolled device.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct DeviceId(pub u64);
 
 /// Server-assigned serial of a user (customer, courier, store staff, operator, …).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct UserId(pub u64);
 
 /// Product code, e.g. one code per bottle size (18.9 L, 11.3 L, 7.5 L).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProductCode(pub u16);
 
 /// A scope: a region or a group of stores defined on the server. [`ScopeId::ANYWHERE`] is valid
 /// everywhere.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ScopeId(pub u32);
@@ -38,6 +43,7 @@ impl ScopeId {
 
 /// Identifier of an event (redemption, void, scan attempt, resolution): a UUIDv7, so ids sort
 /// roughly by creation time and can be made offline without coordination.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EventId(pub Uuid);

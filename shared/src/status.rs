@@ -28,6 +28,7 @@ const SNAPSHOT_MAGIC: &[u8; 4] = b"SPS1";
 const DELTA_MAGIC: &[u8; 4] = b"SPD1";
 
 /// State of a book on the server.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BookState {
@@ -40,6 +41,7 @@ pub enum BookState {
 }
 
 /// One changed book, as pulled by devices.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusRow {

@@ -17,12 +17,14 @@ pub const API_PREFIX: &str = "/api/v1";
 pub const MAX_PUSH_EVENTS: usize = 500;
 
 /// `POST /api/v1/devices/enroll`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     /// One-time enrollment code from an admin.
     pub code: String,
     /// The device's Ed25519 public key; the private key never leaves the device.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-f]{64}$"))]
     #[serde(with = "crate::bytes::hex_array")]
     pub device_pubkey: [u8; 32],
     /// A name for the device list, e.g. "张师傅的手机".
@@ -30,6 +32,7 @@ pub struct EnrollRequest {
 }
 
 /// Who a device works for.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceRole {
@@ -40,6 +43,7 @@ pub enum DeviceRole {
 }
 
 /// A region or store name for display.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamedScope {
@@ -50,6 +54,7 @@ pub struct NamedScope {
 }
 
 /// Answer to an enrollment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollResponse {
@@ -58,6 +63,7 @@ pub struct EnrollResponse {
     /// Bearer token for sync calls; shown once, stored hashed on the server.
     pub device_token: String,
     /// The root public key to pin.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-f]{64}$"))]
     #[serde(with = "crate::bytes::hex_array")]
     pub root_public_key: [u8; 32],
     /// Courier or store.
@@ -77,6 +83,7 @@ pub struct EnrollResponse {
 }
 
 /// `POST /api/v1/sync/push`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
@@ -85,6 +92,7 @@ pub struct PushRequest {
 }
 
 /// The server's verdict on one pushed event.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PushVerdict {
@@ -103,6 +111,7 @@ pub enum PushVerdict {
 /// anything odd about its content (a book this server does not know, a void of another device's
 /// redemption, a redemption outside the book's terms) goes to the review queue with a
 /// `conflict` verdict, so one odd event never stalls an honest device's chain.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum PushRejection {
@@ -125,6 +134,7 @@ pub enum PushRejection {
 }
 
 /// A number of a pushed event, as named in [`PushRejection::OutOfRange`].
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventField {
@@ -151,6 +161,7 @@ impl PushRejection {
 }
 
 /// Result for one event of a push.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushResult {
@@ -168,6 +179,7 @@ pub struct PushResult {
 }
 
 /// Answer to a push.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushResponse {
@@ -207,12 +219,14 @@ pub struct PullQuery {
 }
 
 /// Answer to a pull.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullResponse {
     /// Books changed after the cursor, in `seq` order.
     pub statuses: Vec<StatusRow>,
     /// A root-signed keyring bundle, if newer than the device's.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Byte))]
     #[serde(default, with = "optional_blob")]
     pub keyring: Option<Vec<u8>>,
     /// Server time, unix seconds; devices measure data age and clock rollback against it.
@@ -226,6 +240,7 @@ pub struct PullResponse {
 
 /// Answer to `GET /api/v1/sync/status`: where the server's copy of this device's chain ends,
 /// so a device resumes after a crash without guessing.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncStatusResponse {
@@ -234,6 +249,7 @@ pub struct SyncStatusResponse {
     /// Highest `device_seq` stored; 0 if none.
     pub last_device_seq: u64,
     /// Hash of that event.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[0-9a-f]{64}$"))]
     #[serde(with = "crate::bytes::hex_array")]
     pub last_hash: EventHash,
     /// Server time, unix seconds.
@@ -241,6 +257,7 @@ pub struct SyncStatusResponse {
 }
 
 /// Machine-readable error class of an API error.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -269,6 +286,7 @@ pub enum ErrorCode {
 }
 
 /// Body of every API error: clients match on `code`, never on `message`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {

@@ -18,6 +18,7 @@ use crate::keyring::Keyring;
 
 /// Why a code was refused. The serialized names and [`RejectReason::code`] numbers are stable:
 /// they are stored in events and counted in statistics. Add variants; never renumber.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[repr(u8)]

@@ -558,7 +558,9 @@ pub fn router<S: Store>(state: AppState<S>) -> Router {
             auth::authorize::<S>,
         );
         let handler = catch_panics(
-            entry.handler.layer(check),
+            // A route layer: a method the path does not declare answers 405 with `Allow`,
+            // before any access check.
+            entry.handler.route_layer(check),
             entry.surface,
             entry.path,
             &state.metrics,

@@ -5,11 +5,11 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::openapi::ApiDoc;
+use crate::http::openapi;
 use crate::store::Store;
 
 /// Answer of `/healthz`.
@@ -40,5 +40,5 @@ pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> impl IntoRes
 
 /// This API's OpenAPI document.
 pub async fn openapi_json() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(openapi::document())
 }

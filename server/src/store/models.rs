@@ -46,6 +46,7 @@ pub struct Outlet {
 #[serde(deny_unknown_fields)]
 pub struct NewScope {
     /// Name.
+    #[schema(min_length = 1, max_length = 40)]
     pub name: String,
     /// Regions in the scope.
     pub region_ids: Vec<i64>,
@@ -72,14 +73,19 @@ pub struct Scope {
 #[serde(deny_unknown_fields)]
 pub struct NewPackage {
     /// Name, e.g. 家庭月套餐.
+    #[schema(min_length = 1, max_length = 40)]
     pub name: String,
     /// Price in fen.
+    #[schema(minimum = 0, maximum = 999_999_999)]
     pub price_fen: i64,
     /// Units paid for.
+    #[schema(minimum = 1, maximum = 10_000)]
     pub paid_units: u32,
     /// Bonus units (买十送一 gives 1 per 10).
+    #[schema(maximum = 10_000)]
     pub bonus_units: u32,
     /// Days a book stays valid after issue.
+    #[schema(minimum = 1, maximum = 3_650)]
     pub validity_days: u32,
     /// Product the units are for.
     #[schema(value_type = u16)]

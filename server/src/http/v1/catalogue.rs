@@ -38,6 +38,7 @@ pub async fn create_product<S: Store>(
 #[serde(deny_unknown_fields)]
 pub struct NewRegion {
     /// Name, e.g. 武汉.
+    #[schema(min_length = 1, max_length = 40)]
     pub name: String,
 }
 
@@ -68,6 +69,7 @@ pub struct NewOutlet {
     /// Region.
     pub region_id: i64,
     /// Name.
+    #[schema(min_length = 1, max_length = 40)]
     pub name: String,
 }
 

@@ -36,8 +36,8 @@ impl From<EnrollError> for ApiError {
 /// Failed attempts count against the client's limit; a success is given back, since it used up
 /// a code an admin made.
 #[utoipa::path(post, path = "/api/v1/devices/enroll", tag = "devices",
-    request_body(content = Object, description = "shuipiao_shared::sync::EnrollRequest"),
-    responses((status = 200, description = "shuipiao_shared::sync::EnrollResponse"), (status = 400, description = "bad or used code"),
+    request_body = EnrollRequest,
+    responses((status = 200, body = EnrollResponse), (status = 400, description = "bad or used code"),
         (status = 429, description = "too many failed enrollments from this client; see Retry-After")))]
 pub async fn enroll<S: Store>(
     State(state): State<AppState<S>>,
@@ -58,6 +58,7 @@ pub struct CodeRequest {
     #[schema(value_type = u64)]
     pub user_id: UserId,
     /// Lifetime in seconds (60 s – 7 days; default 1 day).
+    #[schema(minimum = 60, maximum = 604_800)]
     pub ttl_secs: Option<i64>,
 }
 

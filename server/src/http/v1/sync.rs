@@ -19,8 +19,8 @@ use crate::sync::{self, PushError};
 
 /// Uploads events; one verdict per event, never all-or-nothing, and retries are harmless.
 #[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync",
-    request_body(content = Object, description = "shuipiao_shared::sync::PushRequest"),
-    responses((status = 200, description = "shuipiao_shared::sync::PushResponse"), (status = 400, description = "malformed or too many events"), (status = 401)))]
+    request_body = PushRequest,
+    responses((status = 200, body = PushResponse, description = "one verdict per event"), (status = 400, description = "malformed or too many events")))]
 pub async fn push<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentDevice(device)): Extension<CurrentDevice>,
@@ -51,7 +51,7 @@ pub async fn push<S: Store>(
            ("limit" = Option<u32>, Query, description = "most rows wanted"),
            ("pending_events" = Option<u64>, Query, description = "events the device holds that the server has not stored; shown on the device list"),
            ("last_sync_error" = Option<String>, Query, description = "the device's previous failed sync, at most 200 characters")),
-    responses((status = 200, description = "shuipiao_shared::sync::PullResponse"), (status = 400, description = "malformed query or report"), (status = 401)))]
+    responses((status = 200, body = PullResponse), (status = 400, description = "malformed query or report")))]
 pub async fn pull<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentDevice(device)): Extension<CurrentDevice>,
@@ -93,7 +93,7 @@ pub async fn pull<S: Store>(
 /// device that is new or far behind: it loads the sets in one go and pulls rows after the
 /// snapshot's sequence.
 #[utoipa::path(get, path = "/api/v1/sync/snapshot", tag = "sync",
-    responses((status = 200, description = "shuipiao_shared::status::StatusSnapshot, signed", content_type = "application/octet-stream"), (status = 401)))]
+    responses((status = 200, description = "shuipiao_shared::status::StatusSnapshot, signed", content_type = "application/octet-stream")))]
 pub async fn snapshot<S: Store>(
     State(state): State<AppState<S>>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -103,7 +103,7 @@ pub async fn snapshot<S: Store>(
 
 /// Where the server's copy of this device's chain ends.
 #[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync",
-    responses((status = 200, description = "shuipiao_shared::sync::SyncStatusResponse"), (status = 401)))]
+    responses((status = 200, body = SyncStatusResponse)))]
 pub async fn status<S: Store>(
     State(state): State<AppState<S>>,
     Extension(CurrentDevice(device)): Extension<CurrentDevice>,

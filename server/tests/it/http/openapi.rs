@@ -40,3 +40,41 @@ async fn openapi_document_matches_snapshot() {
         );
     }
 }
+
+/// A method a path does not declare answers 405 with the declared ones in `Allow`, before any
+/// access check: not 401 or 403, which would say the caller, not the method, is wrong.
+#[tokio::test]
+async fn undeclared_methods_answer_405_with_allow() {
+    let db = support::TestDb::sqlite();
+    let server = support::start(&db).await;
+    let routes = shuipiao_server::http::routes::<shuipiao_server::store::SqlStore>();
+    let mut checked = 0;
+    for route in &routes {
+        let declared: Vec<&Method> = routes
+            .iter()
+            .filter(|other| other.path == route.path)
+            .map(|other| &other.method)
+            .collect();
+        let path = route.path.replace("{id}", "1").replace("{kid}", "0a0b0c0d");
+        let path = path
+            .replace("{event_id}", "01a0862e-4370-7453-b56a-9ebb90390000")
+            .replace("{channel}", "push");
+        for method in [Method::PUT, Method::PATCH, Method::DELETE, Method::POST] {
+            if declared.contains(&&method) {
+                continue;
+            }
+            let response = server.call(method.clone(), &path, None, None).await;
+            assert_eq!(
+                response.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+            let allow = response.header("allow").unwrap_or_default().to_string();
+            for method in &declared {
+                assert!(allow.contains(method.as_str()), "{path}: Allow {allow}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked} undeclared methods tried");
+}
