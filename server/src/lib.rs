@@ -21,6 +21,7 @@ pub mod review;
 pub mod rewards;
 pub mod rotating_qr;
 pub mod signup;
+pub mod stats;
 pub mod store;
 pub mod sync;
 pub mod tls;

@@ -9,11 +9,11 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::http::AppState;
+use crate::stats::{self, Cell, Overview, Period};
 use crate::store::Store;
 use crate::store::reports::Bucket;
 use crate::web::admin::charts::{self, Series};
 use crate::web::admin::devices::{DeviceRow, device_rows};
-use crate::web::admin::figures::{self, Cell, Overview, Period};
 use crate::web::admin::{Admin, Chrome, DoneQuery};
 use crate::web::{PageError, PageQuery};
 
@@ -60,7 +60,7 @@ pub async fn show<S: Store>(
     };
     let latency_ms = started.elapsed().as_millis();
     let summary = store.summary().await?;
-    let today_start = figures::day_start(now);
+    let today_start = stats::day_start(now);
     let fortnight = Period {
         from: today_start - (CHART_DAYS - 1) * 86_400,
         to: today_start + 86_400,
@@ -68,14 +68,14 @@ pub async fn show<S: Store>(
     let data = store
         .report_data(fortnight.from, fortnight.to, Bucket::Day)
         .await?;
-    let today = figures::overview(
+    let today = stats::overview(
         &data,
         Period {
             from: today_start,
             to: fortnight.to,
         },
     );
-    let recent = figures::daily(&data, fortnight);
+    let recent = stats::daily(&data, fortnight);
     let labels: Vec<String> = recent
         .rows
         .iter()

@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
-use crate::web::admin::figures::{Cell, Table};
+use crate::stats::{Cell, Table};
 
 /// A download format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,7 +13,6 @@ mod charts;
 mod dashboard;
 mod devices;
 mod export;
-mod figures;
 mod inbox;
 mod issue;
 mod keys;

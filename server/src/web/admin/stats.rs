@@ -10,20 +10,12 @@ use serde::Deserialize;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
+use crate::stats::{self, Cell, Figures, Overview, Period, Standing, StarRule, Table};
 use crate::store::Store;
-use crate::store::reports::{Bucket, ReportData};
 use crate::web::admin::charts::{self, Series};
 use crate::web::admin::export::{self, FileFormat};
-use crate::web::admin::figures::{
-    self, Cell, Names, Overview, Period, StaffExtras, Standing, StarRule, Table,
-};
 use crate::web::admin::{Admin, Chrome};
 use crate::web::{PageError, PageQuery};
-
-/// Default period: the last 30 days.
-const DEFAULT_DAYS: i64 = 30;
-/// Longest period one page shows.
-const MAX_DAYS: i64 = 366;
 
 /// The period form as typed.
 #[derive(Debug, Default, Deserialize)]
@@ -39,72 +31,9 @@ pub struct PeriodQuery {
 }
 
 impl PeriodQuery {
-    /// The period (to-date inclusive), the last 30 days when empty.
     fn period(&self, now: i64) -> Result<Period, &'static str> {
-        let today_end = figures::day_start(now) + 86_400;
-        let to = match self.to.trim() {
-            "" => today_end,
-            text => local_time::day_end(text).ok_or("结束日期格式应为 年-月-日")?,
-        };
-        let from = match self.from.trim() {
-            "" => to - DEFAULT_DAYS * 86_400,
-            text => local_time::day_start(text).ok_or("开始日期格式应为 年-月-日")?,
-        };
-        if from >= to {
-            return Err("开始日期应早于结束日期");
-        }
-        if to - from > MAX_DAYS * 86_400 {
-            return Err("统计区间最长 366 天");
-        }
-        Ok(Period { from, to })
+        Period::between(&self.from, &self.to, now)
     }
-}
-
-async fn names<S: Store>(store: &S) -> Result<Names, PageError> {
-    Ok(Names::new(
-        &store.products().await?,
-        &store.regions().await?,
-        &store.outlets().await?,
-        &store.packages().await?,
-        &store.users().await?,
-    ))
-}
-
-/// The report data of `period`, counted per `bucket`.
-async fn report<S: Store>(
-    store: &S,
-    period: Period,
-    bucket: Bucket,
-) -> Result<ReportData, PageError> {
-    Ok(store.report_data(period.from, period.to, bucket).await?)
-}
-
-/// What the statistics page shows: its tables and the report data of the period, by the hour.
-struct Figures {
-    data: ReportData,
-    tables: Vec<Table>,
-}
-
-/// Every table of the statistics page, in page order, with what they were computed from.
-async fn figures_of<S: Store>(store: &S, period: Period, now: i64) -> Result<Figures, PageError> {
-    let names = names(store).await?;
-    let data = report(store, period, Bucket::Hour).await?;
-    let (span, bucket) = figures::forecast_span(now);
-    let history = report(store, span, bucket).await?;
-    let tables = vec![
-        figures::daily(&data, period),
-        figures::by_hour(&data, period),
-        figures::by_weekday(&data, period),
-        figures::by_month(&data, period),
-        figures::regions(&data, period, &names),
-        figures::outlets(&data, period, &names),
-        figures::by_product(&data, period, &names),
-        figures::packages(&data, period, &names),
-        figures::reject_reasons(&data, period),
-        figures::staff(&data, period, &names),
-        figures::forecast(&history, &names, now),
-    ];
-    Ok(Figures { data, tables })
 }
 
 struct Chart {
@@ -234,8 +163,8 @@ pub async fn show<S: Store>(
         Ok(period) => (period, None),
         Err(message) => (PeriodQuery::default().period(now)?, Some(message)),
     };
-    let Figures { data, tables: all } = figures_of(&state.store, period, now).await?;
-    let overview = figures::overview(&data, period);
+    let Figures { data, tables: all } = stats::figures(&state.store, period, now).await?;
+    let overview = stats::overview(&data, period);
     let (from, to) = period_text(period);
     Ok(admin.send(&StatsPage {
         chrome: admin.chrome("/admin/stats", None),
@@ -273,7 +202,7 @@ pub async fn export<S: Store>(
     let now = crate::unix_now();
     let period = query.period(now)?;
     let format = file_format(&query.format)?;
-    let all = figures_of(&state.store, period, now).await?.tables;
+    let all = stats::figures(&state.store, period, now).await?.tables;
     let (from, to) = period_text(period);
     let chosen: Vec<Table> = match query.table.as_str() {
         "all" => all,
@@ -309,7 +238,7 @@ impl StaffQuery {
         let default = StarRule::default();
         let number = |text: &str, default: i64| match text.trim() {
             "" => Ok(default),
-            text => text.parse().map_err(|_| figures::STAR_RULE_BOUNDS),
+            text => text.parse().map_err(|_| stats::STAR_RULE_BOUNDS),
         };
         StarRule::new(
             number(&self.per_bottle, default.per_bottle)?,
@@ -319,17 +248,8 @@ impl StaffQuery {
         )
     }
 
-    /// The month (`YYYY-MM`, this month when empty) and its period.
     fn month(&self, now: i64) -> Result<(String, Period), &'static str> {
-        let month = match self.month.trim() {
-            "" => local_time::date(now).chars().take(7).collect(),
-            text => text.to_string(),
-        };
-        let (from, to) = local_time::month_span(&month).ok_or("月份格式应为 年-月,例如 2026-11")?;
-        Ok((
-            local_time::date(from).chars().take(7).collect(),
-            Period { from, to },
-        ))
+        Period::month(&self.month, now)
     }
 
     fn query_string(&self, month: &str, rule: StarRule) -> String {
@@ -338,26 +258,6 @@ impl StaffQuery {
             rule.per_bottle, rule.per_guided, rule.per_anomaly, rule.min_bottles
         )
     }
-}
-
-/// The month's leaderboard: new customers guided are sign-ups with the staff member's code,
-/// ratings come from customers' feedback.
-async fn board<S: Store>(
-    store: &S,
-    period: Period,
-    rule: StarRule,
-) -> Result<(Table, Option<Standing>), PageError> {
-    let names = names(store).await?;
-    let data = report(store, period, Bucket::Day).await?;
-    let extras = StaffExtras {
-        guided: store
-            .guided_customers(period.from, period.to)
-            .await?
-            .into_iter()
-            .collect(),
-        ratings: figures::ratings(&store.feedback_inbox(false).await?, period),
-    };
-    Ok(figures::leaderboard(&data, period, &names, &extras, rule))
 }
 
 #[derive(Template)]
@@ -392,7 +292,7 @@ pub async fn staff<S: Store>(
         Err(message) => (StarRule::default(), Some(message)),
     };
     let error = month_error.or(rule_error);
-    let (table, star) = board(&state.store, period, rule).await?;
+    let (table, star) = stats::board(&state.store, period, rule).await?;
     let names: Vec<String> = table.rows.iter().map(|row| row[1].display()).collect();
     let chart = charts::columns("员工核销(桶)", &names, &table.column(4));
     Ok(admin.send(&StaffPage {
@@ -415,6 +315,6 @@ pub async fn staff_export<S: Store>(
     let (month, period) = query.month(crate::unix_now())?;
     let rule = query.rule()?;
     let format = file_format(&query.format)?;
-    let (table, _) = board(&state.store, period, rule).await?;
+    let (table, _) = stats::board(&state.store, period, rule).await?;
     send_file(&format!("leaderboard-{month}"), format, &[table])
 }

@@ -17,10 +17,10 @@ use crate::http::error::ApiError;
 use crate::issuance;
 use crate::local_time;
 use crate::pii::Phone;
+use crate::stats::refusal_label;
 use crate::store::models::{Book, BookHistory};
 use crate::store::{Store, StoreError};
 use crate::wallet::{self, Names, WalletStatus};
-use crate::web::admin::figures::refusal_label;
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
 use crate::web::{PageError, PagePath, PageQuery};
 
