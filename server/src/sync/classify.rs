@@ -42,7 +42,8 @@ pub struct PushFacts<'a> {
     pub courier: UserId,
     /// The pushed batch, in the order pushed.
     pub events: &'a [SignedEvent],
-    /// Whether each event's signature is the device's, in the same order.
+    /// Whether each event's signature is the device's, in the same order; an event without a
+    /// verdict here counts as badly signed.
     pub signature_ok: &'a [bool],
     /// Where the stored chain of the device ends.
     pub tip: ChainTip,
@@ -160,7 +161,9 @@ pub fn classify(facts: &PushFacts<'_>) -> PushPlan {
         if chain_broken {
             continue;
         }
-        let next_tip = match tip.link(facts.device, event, |_| facts.signature_ok[idx]) {
+        // An event without a verdict counts as badly signed.
+        let signature_ok = facts.signature_ok.get(idx).copied().unwrap_or(false);
+        let next_tip = match tip.link(facts.device, event, |_| signature_ok) {
             Ok(next_tip) => next_tip,
             Err(link) => {
                 chain_broken = true;
@@ -397,6 +400,37 @@ mod tests {
         assert_eq!(
             named_books(&[event(1, 1, scan(max))]),
             BTreeSet::from([BookId(max)])
+        );
+    }
+
+    #[test]
+    fn an_event_without_a_signature_verdict_counts_as_badly_signed() {
+        let events = [event(
+            1,
+            1,
+            EventBody::ScanAttempt {
+                book_id: None,
+                refusal: shuipiao_shared::event::Refusal::AlreadyUsed,
+            },
+        )];
+        let facts = PushFacts {
+            device: DeviceId(1),
+            courier: UserId(1),
+            events: &events,
+            signature_ok: &[],
+            tip: ChainTip::GENESIS,
+            stored: HashMap::new(),
+            books: HashMap::new(),
+            own_redemptions: HashMap::new(),
+            served: &[],
+        };
+        let plan = classify(&facts);
+        assert!(plan.insert.is_empty() && plan.tip.is_none());
+        assert_eq!(
+            plan.settle(&events, &[])[0].rejection,
+            Some(PushRejection::Chain {
+                link: shuipiao_shared::event::LinkError::BadSignature
+            })
         );
     }
 }

@@ -6,12 +6,12 @@
 //! the batch and applies the decision of [`classify`], a pure function of those facts, in one
 //! transaction.
 
+pub mod classify;
+mod signatures;
+
 use shuipiao_shared::event::{EventBody, SignedEvent};
 use shuipiao_shared::ids::ScopeId;
 use shuipiao_shared::sync::{MAX_PUSH_EVENTS, PushResult};
-
-pub mod classify;
-mod signatures;
 
 use crate::enrollment;
 use crate::store::models::Device;
