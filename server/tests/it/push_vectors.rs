@@ -363,9 +363,14 @@ fn chain_cases() -> Vec<Case> {
     let mut c = Chain::new(DEVICE);
     let r = c.next(NOW, redeem(3001));
     cases.push(
-        case("ordinary redemption", "A redemption of a known book within its terms is accepted and answers its book's next status sequence.", ChainTip::GENESIS)
-            .books(&[book(3001, 10)])
-            .stores(&r, Accepted, NEXT_SEQ, &[]),
+        case(
+            "ordinary redemption",
+            "A redemption of a known book within its terms is accepted and answers \
+            its book's next status sequence.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 10)])
+        .stores(&r, Accepted, NEXT_SEQ, &[]),
     );
 
     let mut c = Chain::new(DEVICE);
@@ -373,19 +378,31 @@ fn chain_cases() -> Vec<Case> {
     let forged = c.next(NOW + 1, refused_scan(Some(u64::MAX)));
     let unreadable = c.next(NOW + 2, refused_scan(None));
     cases.push(
-        case("refused scans", "Refused scans are stored and move no book, so they answer no status sequence; one whose code named an id past 2^63 - 1 (a forged code may name any) is stored too.", ChainTip::GENESIS)
-            .books(&[book(3001, 10)])
-            .stores(&s, Accepted, None, &[])
-            .stores(&forged, Accepted, None, &[])
-            .stores(&unreadable, Accepted, None, &[]),
+        case(
+            "refused scans",
+            "Refused scans are stored and move no book, so they answer no status \
+            sequence; one whose code named an id past 2^63 - 1 (a forged code may \
+            name any) is stored too.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 10)])
+        .stores(&s, Accepted, None, &[])
+        .stores(&forged, Accepted, None, &[])
+        .stores(&unreadable, Accepted, None, &[]),
     );
 
     let mut c = Chain::new(DEVICE);
     let first = c.next(NOW, redeem(3001));
     let second = c.next(NOW + 60, redeem(3002));
     let third = c.next(NOW + 120, refused_scan(Some(3001)));
-    let mut reversed = case("pushed in reverse", "Events are taken in chain order whatever order they are pushed in; answers keep the pushed order. The two books moved get the next two status sequences in book id order.", ChainTip::GENESIS)
-        .books(&[book(3001, 10), book(3002, 10)]);
+    let mut reversed = case(
+        "pushed in reverse",
+        "Events are taken in chain order whatever order they are pushed in; \
+        answers keep the pushed order. The two books moved get the next two \
+        status sequences in book id order.",
+        ChainTip::GENESIS,
+    )
+    .books(&[book(3001, 10), book(3002, 10)]);
     reversed = reversed
         .stores(&third, Accepted, None, &[])
         .stores(&second, Accepted, Some(STATUS_SEQ + 2), &[])
@@ -407,13 +424,19 @@ fn chain_cases() -> Vec<Case> {
     let tip = c.tip();
     let after = c.next(NOW + 60, redeem(3001));
     cases.push(
-        case("resent stored events", "Events already stored with the same bytes are duplicates answering the status sequence they were stored with (none for a refused scan); the next event continues the chain.", tip)
-            .books(&[book(3001, 10).with(&stored_redemption)])
-            .stored(&stored_redemption, Some(420))
-            .stored(&stored_scan, None)
-            .answers(&stored_redemption, true, Duplicate, Some(420), None)
-            .answers(&stored_scan, true, Duplicate, None, None)
-            .stores(&after, Accepted, NEXT_SEQ, &[]),
+        case(
+            "resent stored events",
+            "Events already stored with the same bytes are duplicates answering the \
+            status sequence they were stored with (none for a refused scan); the \
+            next event continues the chain.",
+            tip,
+        )
+        .books(&[book(3001, 10).with(&stored_redemption)])
+        .stored(&stored_redemption, Some(420))
+        .stored(&stored_scan, None)
+        .answers(&stored_redemption, true, Duplicate, Some(420), None)
+        .answers(&stored_scan, true, Duplicate, None, None)
+        .stores(&after, Accepted, NEXT_SEQ, &[]),
     );
 
     let mut c = Chain::new(DEVICE);
@@ -423,10 +446,15 @@ fn chain_cases() -> Vec<Case> {
     forged.event.scanned_at += 1;
     let forged = forged.event.sign(&device_key());
     cases.push(
-        case("stored id with other content", "An event whose id is stored with other bytes is refused as id_reused, before its link is looked at.", tip)
-            .books(&[book(3001, 10).with(&stored)])
-            .stored(&stored, Some(420))
-            .rejects(&forged, true, PushRejection::IdReused),
+        case(
+            "stored id with other content",
+            "An event whose id is stored with other bytes is refused as id_reused, \
+            before its link is looked at.",
+            tip,
+        )
+        .books(&[book(3001, 10).with(&stored)])
+        .stored(&stored, Some(420))
+        .rejects(&forged, true, PushRejection::IdReused),
     );
 
     let mut c = Chain::new(DEVICE);
@@ -435,12 +463,18 @@ fn chain_cases() -> Vec<Case> {
     let mut reused = c.next(NOW + 60, redeem(3001));
     reused.event.event_id = scan.event.event_id;
     let reused = reused.event.sign(&device_key());
-    let copies = case("copies within the batch", "A second copy of an event in the same batch is a duplicate answering what the first copy answers; another event with an id used earlier in the batch is id_reused, and being no link it breaks nothing.", ChainTip::GENESIS)
-        .books(&[book(3001, 10)])
-        .stores(&r, Accepted, NEXT_SEQ, &[])
-        .answers(&r, true, Duplicate, NEXT_SEQ, None)
-        .stores(&scan, Accepted, None, &[])
-        .rejects(&reused, true, PushRejection::IdReused);
+    let copies = case(
+        "copies within the batch",
+        "A second copy of an event in the same batch is a duplicate answering \
+        what the first copy answers; another event with an id used earlier in \
+        the batch is id_reused, and being no link it breaks nothing.",
+        ChainTip::GENESIS,
+    )
+    .books(&[book(3001, 10)])
+    .stores(&r, Accepted, NEXT_SEQ, &[])
+    .answers(&r, true, Duplicate, NEXT_SEQ, None)
+    .stores(&scan, Accepted, None, &[])
+    .rejects(&reused, true, PushRejection::IdReused);
     cases.push(copies);
 
     let mut c = Chain::new(DEVICE);
@@ -449,11 +483,26 @@ fn chain_cases() -> Vec<Case> {
     let three = c.next(NOW + 60, redeem(3001));
     let four = c.next(NOW + 90, refused_scan(None));
     cases.push(
-        case("gap", "A missing event rejects the first event after it (chain, gap) and every later new event (after_rejected); the events before it are stored.", ChainTip::GENESIS)
-            .books(&[book(3001, 10)])
-            .stores(&one, Accepted, NEXT_SEQ, &[])
-            .rejects(&three, true, PushRejection::Chain { link: LinkError::Gap { expected: 2, found: 3 } })
-            .rejects(&four, true, PushRejection::AfterRejected),
+        case(
+            "gap",
+            "A missing event rejects the first event after it (chain, gap) and \
+            every later new event (after_rejected); the events before it are \
+            stored.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 10)])
+        .stores(&one, Accepted, NEXT_SEQ, &[])
+        .rejects(
+            &three,
+            true,
+            PushRejection::Chain {
+                link: LinkError::Gap {
+                    expected: 2,
+                    found: 3,
+                },
+            },
+        )
+        .rejects(&four, true, PushRejection::AfterRejected),
     );
 
     let mut c = Chain::new(DEVICE);
@@ -461,12 +510,24 @@ fn chain_cases() -> Vec<Case> {
     let bad_link = c.next_with(NOW + 30, redeem(3001), |e| e.prev_hash = [0xab; 32]);
     let after = c.next(NOW + 60, redeem(3001));
     cases.push(
-        case("bad link", "An event whose prev_hash is not the hash of the event before is rejected (chain, bad_link), and so is every later new event, a copy of a stored one still answering duplicate.", ChainTip::GENESIS)
-            .books(&[book(3001, 10)])
-            .stores(&one, Accepted, NEXT_SEQ, &[])
-            .rejects(&bad_link, true, PushRejection::Chain { link: LinkError::BadLink })
-            .answers(&one, true, Duplicate, NEXT_SEQ, None)
-            .rejects(&after, true, PushRejection::AfterRejected),
+        case(
+            "bad link",
+            "An event whose prev_hash is not the hash of the event before is \
+            rejected (chain, bad_link), and so is every later new event, a copy of \
+            a stored one still answering duplicate.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 10)])
+        .stores(&one, Accepted, NEXT_SEQ, &[])
+        .rejects(
+            &bad_link,
+            true,
+            PushRejection::Chain {
+                link: LinkError::BadLink,
+            },
+        )
+        .answers(&one, true, Duplicate, NEXT_SEQ, None)
+        .rejects(&after, true, PushRejection::AfterRejected),
     );
 
     let mut c = Chain::new(DEVICE);
@@ -475,7 +536,8 @@ fn chain_cases() -> Vec<Case> {
     cases.push(
         case(
             "bad signature",
-            "An event not signed by the device's key is rejected (chain, bad_signature).",
+            "An event not signed by the device's key is rejected (chain, \
+            bad_signature).",
             ChainTip::GENESIS,
         )
         .books(&[book(3001, 10)])
@@ -494,7 +556,8 @@ fn chain_cases() -> Vec<Case> {
     cases.push(
         case(
             "another device's event",
-            "An event naming another device is rejected (chain, wrong_device), though signed with this device's key.",
+            "An event naming another device is rejected (chain, wrong_device), \
+            though signed with this device's key.",
             ChainTip::GENESIS,
         )
         .books(&[book(3001, 10)])
@@ -513,7 +576,8 @@ fn chain_cases() -> Vec<Case> {
     cases.push(
         case(
             "device_seq out of range",
-            "A sound link numbered past 2^63 - 1 is refused as out_of_range (device_seq).",
+            "A sound link numbered past 2^63 - 1 is refused as out_of_range \
+            (device_seq).",
             tip,
         )
         .books(&[book(3001, 10)])
@@ -530,10 +594,21 @@ fn chain_cases() -> Vec<Case> {
     let late = c.next_with(NOW, redeem(3001), |e| e.scanned_at = STORABLE + 1);
     let after = c.next(NOW, redeem(3001));
     cases.push(
-        case("scanned_at out of range", "A scan time past 2^63 - 1 is refused as out_of_range (scanned_at), and every later new event after it.", ChainTip::GENESIS)
-            .books(&[book(3001, 10)])
-            .rejects(&late, true, PushRejection::OutOfRange { field: EventField::ScannedAt })
-            .rejects(&after, true, PushRejection::AfterRejected),
+        case(
+            "scanned_at out of range",
+            "A scan time past 2^63 - 1 is refused as out_of_range (scanned_at), and \
+            every later new event after it.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 10)])
+        .rejects(
+            &late,
+            true,
+            PushRejection::OutOfRange {
+                field: EventField::ScannedAt,
+            },
+        )
+        .rejects(&after, true, PushRejection::AfterRejected),
     );
 
     let mut c = Chain::new(DEVICE);
@@ -543,7 +618,8 @@ fn chain_cases() -> Vec<Case> {
     cases.push(
         case(
             "book_id out of range",
-            "A redemption naming a book past 2^63 - 1 is refused as out_of_range (book_id).",
+            "A redemption naming a book past 2^63 - 1 is refused as out_of_range \
+            (book_id).",
             ChainTip::GENESIS,
         )
         .rejects(
@@ -557,7 +633,8 @@ fn chain_cases() -> Vec<Case> {
     cases.push(
         case(
             "void book_id out of range",
-            "A void naming a book past 2^63 - 1 is refused as out_of_range (book_id).",
+            "A void naming a book past 2^63 - 1 is refused as out_of_range \
+            (book_id).",
             ChainTip::GENESIS,
         )
         .rejects(
@@ -580,30 +657,45 @@ fn review_cases() -> Vec<Case> {
     let tip = c.tip();
     let undo = c.next(NOW + 60, void(3001, &stored));
     cases.push(
-        case("void of the device's stored redemption", "A void of this device's stored redemption of the same book is accepted and moves the book.", tip)
-            .books(&[book(3001, 10).with(&stored)])
-            .own(&stored, 3001)
-            .stores(&undo, Accepted, NEXT_SEQ, &[]),
+        case(
+            "void of the device's stored redemption",
+            "A void of this device's stored redemption of the same book is accepted \
+            and moves the book.",
+            tip,
+        )
+        .books(&[book(3001, 10).with(&stored)])
+        .own(&stored, 3001)
+        .stores(&undo, Accepted, NEXT_SEQ, &[]),
     );
 
     let mut c = Chain::new(DEVICE);
     let r = c.next(NOW, redeem(3001));
     let undo = c.next(NOW + 60, void(3001, &r));
     cases.push(
-        case("void of a redemption of the same batch", "A void of a redemption stored earlier in the same batch is accepted; both answer the book's one new status sequence.", ChainTip::GENESIS)
-            .books(&[book(3001, 10)])
-            .stores(&r, Accepted, NEXT_SEQ, &[])
-            .stores(&undo, Accepted, NEXT_SEQ, &[]),
+        case(
+            "void of a redemption of the same batch",
+            "A void of a redemption stored earlier in the same batch is accepted; \
+            both answer the book's one new status sequence.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 10)])
+        .stores(&r, Accepted, NEXT_SEQ, &[])
+        .stores(&undo, Accepted, NEXT_SEQ, &[]),
     );
 
     let mut c = Chain::new(DEVICE);
     let r = c.next(NOW, redeem(3001));
     let wrong_book = c.next(NOW + 60, void(3002, &r));
     cases.push(
-        case("void naming another book", "A void of the device's redemption of book 3001 that names book 3002 is stored and queued as invalid_void.", ChainTip::GENESIS)
-            .books(&[book(3001, 10), book(3002, 10)])
-            .stores(&r, Accepted, NEXT_SEQ, &[])
-            .stores(&wrong_book, Conflict, Some(STATUS_SEQ + 2), &[InvalidVoid]),
+        case(
+            "void naming another book",
+            "A void of the device's redemption of book 3001 that names book 3002 is \
+            stored and queued as invalid_void.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 10), book(3002, 10)])
+        .stores(&r, Accepted, NEXT_SEQ, &[])
+        .stores(&wrong_book, Conflict, Some(STATUS_SEQ + 2), &[InvalidVoid]),
     );
 
     let mut other = Chain::new(OTHER_DEVICE);
@@ -612,10 +704,16 @@ fn review_cases() -> Vec<Case> {
     let undo_theirs = c.next(NOW, void(3001, &theirs));
     let undo_unknown = c.next(NOW + 30, void(3999, &theirs));
     cases.push(
-        case("voids of what is not the device's", "A void of another device's redemption is queued as invalid_void (the ledger ignores it, so the redemption still counts); a void of a book the server does not know is queued as unknown_book and moves nothing.", ChainTip::GENESIS)
-            .books(&[book(3001, 10).with(&theirs)])
-            .stores(&undo_theirs, Conflict, NEXT_SEQ, &[InvalidVoid])
-            .stores(&undo_unknown, Conflict, None, &[UnknownBook]),
+        case(
+            "voids of what is not the device's",
+            "A void of another device's redemption is queued as invalid_void (the \
+            ledger ignores it, so the redemption still counts); a void of a book \
+            the server does not know is queued as unknown_book and moves nothing.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 10).with(&theirs)])
+        .stores(&undo_theirs, Conflict, NEXT_SEQ, &[InvalidVoid])
+        .stores(&undo_unknown, Conflict, None, &[UnknownBook]),
     );
 
     let mut other = Chain::new(OTHER_DEVICE);
@@ -623,10 +721,16 @@ fn review_cases() -> Vec<Case> {
     let mut c = Chain::new(DEVICE);
     let earlier = c.next(NOW, redeem(3001));
     cases.push(
-        case("an earlier redemption takes the last unit", "The ledger orders redemptions by scan time: a pushed redemption earlier than a stored one of a 1-unit book counts, and the stored one is queued as over_redeemed.", ChainTip::GENESIS)
-            .books(&[book(3001, 1).with(&later)])
-            .stores(&earlier, Accepted, NEXT_SEQ, &[])
-            .reasons(&later, &[OverRedeemed]),
+        case(
+            "an earlier redemption takes the last unit",
+            "The ledger orders redemptions by scan time: a pushed redemption \
+            earlier than a stored one of a 1-unit book counts, and the stored one \
+            is queued as over_redeemed.",
+            ChainTip::GENESIS,
+        )
+        .books(&[book(3001, 1).with(&later)])
+        .stores(&earlier, Accepted, NEXT_SEQ, &[])
+        .reasons(&later, &[OverRedeemed]),
     );
 
     let mut other = Chain::new(OTHER_DEVICE);
@@ -648,9 +752,28 @@ fn review_cases() -> Vec<Case> {
     let mut far = book(3001, 1).with(&theirs);
     far.scope = XIANGYANG;
     cases.push(
-        case("every reason at once", "A redemption by another courier, of another product, outside the scopes served, after the book's last valid second, under a supervisor override and past the book's units is stored and lists every reason, ledger reasons first.", ChainTip::GENESIS)
-            .books(&[far])
-            .stores(&everything, Conflict, NEXT_SEQ, &[OverRedeemed, ForeignCourier, OutOfScope, WrongProduct, Expired, Flagged]),
+        case(
+            "every reason at once",
+            "A redemption by another courier, of another product, outside the \
+            scopes served, after the book's last valid second, under a supervisor \
+            override and past the book's units is stored and lists every reason, \
+            ledger reasons first.",
+            ChainTip::GENESIS,
+        )
+        .books(&[far])
+        .stores(
+            &everything,
+            Conflict,
+            NEXT_SEQ,
+            &[
+                OverRedeemed,
+                ForeignCourier,
+                OutOfScope,
+                WrongProduct,
+                Expired,
+                Flagged,
+            ],
+        ),
     );
     cases
 }
@@ -794,8 +917,19 @@ fn matrix_cases() -> Vec<Case> {
             cases.push(
                 case(
                     &format!("{flag_name} × {anomaly}"),
-                    &format!("A {kind} with flags {flag_name} and anomaly {anomaly}: stored, queued for review with {}.",
-                        if reasons.is_empty() { "nothing".to_string() } else { reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ") }),
+                    &format!(
+                        "A {kind} with flags {flag_name} and anomaly {anomaly}: stored, queued \
+                        for review with {}.",
+                        if reasons.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            reasons
+                                .iter()
+                                .map(|r| r.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    ),
                     ChainTip::GENESIS,
                 )
                 .books(&[known])
@@ -814,7 +948,17 @@ fn push_file() -> Value {
         .map(Case::json)
         .collect();
     json!({
-        "description": "The server's push decision (docs/protocol.md, section Events and the hash chain, and the review queue): each case gives the facts the store loads for a pushed batch of device 7 (courier 31, serving scope 1) and expects each event's answer in pushed order, the events stored in chain order, the new chain tip (null when unchanged) and every review reason the queue holds afterwards. Event records are signed with device_seed; signature_ok is each event's signature verdict. Each book lists its use terms, its ledger terms and its stored ledger events; the books a push moves get status sequences status_seq + 1, + 2 … in book id order and their ledgers are computed from their stored events and the stored new ones.",
+        "description": "The server's push decision (docs/protocol.md, section Events and the \
+        hash chain, and the review queue): each case gives the facts the store \
+        loads for a pushed batch of device 7 (courier 31, serving scope 1) and \
+        expects each event's answer in pushed order, the events stored in \
+        chain order, the new chain tip (null when unchanged) and every review \
+        reason the queue holds afterwards. Event records are signed with \
+        device_seed; signature_ok is each event's signature verdict. Each book \
+        lists its use terms, its ledger terms and its stored ledger events; \
+        the books a push moves get status sequences status_seq + 1, + 2 … in \
+        book id order and their ledgers are computed from their stored events \
+        and the stored new ones.",
         "device_seed": hex(&[0x21; 32]),
         "device_public_key": hex(device_key().verifying_key().as_bytes()),
         "cases": cases,
@@ -839,7 +983,7 @@ fn committed_push_vectors_match_the_generator() {
     assert!(
         committed == generated,
         "server/vectors/push.json differs from what the generator makes; if the change is \
-         deliberate, run SHUIPIAO_WRITE_VECTORS=1 with this test"
+        deliberate, run SHUIPIAO_WRITE_VECTORS=1 with this test"
     );
 }
 
