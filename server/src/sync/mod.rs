@@ -1,6 +1,6 @@
 //! Device sync: a pushed batch from the device's signatures to the stored events.
 //!
-//! This module checks the batch's signatures ([`signatures`], before any transaction) and works
+//! This module checks the batch's signatures (`signatures`, before any transaction) and works
 //! out the scopes the device's user serves by the same rule as at enrollment, so the server
 //! re-checks each redemption's scope as the door did. The store then loads what it holds about
 //! the batch and applies the decision of [`classify`], a pure function of those facts, in one
