@@ -108,6 +108,30 @@ fn tauri_shell_stays_thin() {
     );
 }
 
+/// The push decision is a pure function of the facts the store loads, pinned by vectors that
+/// need no database: it names no storage, runtime or HTTP crate, and of the server only the
+/// store's plain records.
+#[test]
+fn push_decision_is_pure() {
+    let path = repo_root().join("server/src/sync/classify.rs");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let impure: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            ["sqlx::", "tokio::", "axum::", "hyper::", "tower::"]
+                .iter()
+                .any(|name| line.contains(name))
+                || line
+                    .replace("crate::store::models::", "")
+                    .contains("crate::")
+        })
+        .collect();
+    assert!(
+        impure.is_empty(),
+        "server/src/sync/classify.rs must stay pure (the store loads its facts): {impure:?}"
+    );
+}
+
 fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

@@ -1,27 +1,25 @@
-//! Device events in SQL: ingesting a pushed batch (chain, signature, idempotency) in a few
-//! statements, the review queue and operator resolutions. Every function runs inside the
-//! caller's write transaction; ledgers are recomputed by `ledger.rs`.
+//! Device events in SQL: loading the facts of a pushed batch and applying the push decision
+//! (`sync::classify`) in a few statements, the review queue and operator resolutions. Every
+//! function runs inside the caller's write transaction; ledgers are recomputed by `ledger.rs`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
 
-use ed25519_dalek::VerifyingKey;
 use shuipiao_shared::event::{ChainTip, EventBody, GENESIS_HASH, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ScopeId, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
 use shuipiao_shared::status::StatusRow;
-use shuipiao_shared::sync::{EventField, PushRejection, PushResult, PushVerdict};
+use shuipiao_shared::sync::PushResult;
 use shuipiao_shared::verdict::UseTerms;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
-use tokio::sync::Semaphore;
 
 use crate::store::batch::{params, rows_per_statement, value_rows};
-use crate::store::ledger::{Recomputed, compute_books, recompute_books, store_books};
+use crate::store::ledger::{compute_books, recompute_books, store_books};
 use crate::store::models::{Device, ReviewItem, ReviewReason};
 use crate::store::reports::FigureColumns;
 use crate::store::sql::lock_status_clock;
 use crate::store::{ConflictKind, StoreError, StoreResult, rows};
+use crate::sync::classify::{self, MovedBook, PushFacts, StoredEvent};
 
 fn body_kind(body: &EventBody) -> &'static str {
     match body {
@@ -74,16 +72,12 @@ fn tip_from_row(seq: i64, hash: Option<Vec<u8>>) -> StoreResult<ChainTip> {
     })
 }
 
-/// The terms of the books among `events` that exist, by id: one statement per chunk of ids.
+/// The terms of the `books` that exist, by id: one statement per chunk of ids.
 async fn book_terms(
     conn: &mut AnyConnection,
-    events: &[SignedEvent],
+    books: &BTreeSet<BookId>,
 ) -> StoreResult<HashMap<BookId, UseTerms>> {
-    let named: BTreeSet<i64> = events
-        .iter()
-        .filter_map(|e| stored_book_id(&e.event.body))
-        .collect();
-    let named: Vec<i64> = named.into_iter().collect();
+    let named: Vec<i64> = books.iter().map(|book| book.0 as i64).collect();
     let mut terms = HashMap::new();
     for chunk in named.chunks(rows_per_statement(conn, 1)) {
         let sql = format!(
@@ -105,7 +99,7 @@ async fn book_terms(
 async fn stored_events(
     conn: &mut AnyConnection,
     events: &[SignedEvent],
-) -> StoreResult<HashMap<EventId, (Vec<u8>, Option<i64>)>> {
+) -> StoreResult<HashMap<EventId, StoredEvent>> {
     let mut stored = HashMap::new();
     for chunk in events.chunks(rows_per_statement(conn, 1)) {
         let sql = format!(
@@ -119,31 +113,28 @@ async fn stored_events(
             });
         for row in query.fetch_all(&mut *conn).await? {
             let event_id: String = row.try_get("event_id")?;
+            let server_seq: Option<i64> = row.try_get("server_seq")?;
             stored.insert(
                 rows::parse_event_id(&event_id)?,
-                (row.try_get("signed")?, row.try_get("server_seq")?),
+                StoredEvent {
+                    signed: row.try_get("signed")?,
+                    server_seq: server_seq.map(|seq| seq as u64),
+                },
             );
         }
     }
     Ok(stored)
 }
 
-/// The voids among `events` whose target is a stored redemption of the same book by `device`,
-/// by void id: one statement per chunk of targets.
-async fn voids_of_own_redemptions(
+/// `device`'s stored redemptions among `targets`, with their book: one statement per chunk.
+async fn own_redemptions(
     conn: &mut AnyConnection,
     device: DeviceId,
-    events: &[SignedEvent],
-) -> StoreResult<HashSet<EventId>> {
-    let voids: Vec<(EventId, BookId, EventId)> = events
-        .iter()
-        .filter_map(|e| match e.event.body {
-            EventBody::Void { book_id, target } => Some((e.event.event_id, book_id, target)),
-            _ => None,
-        })
-        .collect();
-    let mut own: HashMap<EventId, Option<i64>> = HashMap::new();
-    for chunk in voids.chunks(rows_per_statement(conn, 1).saturating_sub(1).max(1)) {
+    targets: &BTreeSet<EventId>,
+) -> StoreResult<HashMap<EventId, BookId>> {
+    let targets: Vec<&EventId> = targets.iter().collect();
+    let mut own = HashMap::new();
+    for chunk in targets.chunks(rows_per_statement(conn, 1).saturating_sub(1).max(1)) {
         let sql = format!(
             "SELECT event_id, book_id FROM events WHERE device_id = $1 AND kind = 'redemption' \
              AND event_id IN ({})",
@@ -151,21 +142,17 @@ async fn voids_of_own_redemptions(
         );
         let query = chunk.iter().fold(
             sqlx::query(AssertSqlSafe(sql)).bind(device.0 as i64),
-            |query, (_, _, target)| query.bind(target.0.to_string()),
+            |query, target| query.bind(target.0.to_string()),
         );
         for row in query.fetch_all(&mut *conn).await? {
             let event_id: String = row.try_get("event_id")?;
-            own.insert(rows::parse_event_id(&event_id)?, row.try_get("book_id")?);
+            let book_id: Option<i64> = row.try_get("book_id")?;
+            if let Some(book_id) = book_id {
+                own.insert(rows::parse_event_id(&event_id)?, BookId(book_id as u64));
+            }
         }
     }
-    Ok(voids
-        .into_iter()
-        .filter(|(_, book, target)| {
-            own.get(target)
-                .is_some_and(|stored| *stored == i64::try_from(book.0).ok())
-        })
-        .map(|(void, _, _)| void)
-        .collect())
+    Ok(own)
 }
 
 /// Inserts accepted events; those that moved a book carry its new status sequence number.
@@ -194,7 +181,10 @@ async fn insert_events(
                     .bind(event.event.scanned_at as i64)
                     .bind(event.to_bytes())
                     .bind(now)
-                    .bind(moves_book(event).and_then(|book| seq_of_book.get(&book).copied()))
+                    .bind(
+                        classify::moves_book(event)
+                            .and_then(|book| seq_of_book.get(&book).copied()),
+                    )
                     .bind(figures.units)
                     .bind(figures.product_code)
                     .bind(figures.refusal)
@@ -205,112 +195,10 @@ async fn insert_events(
     Ok(())
 }
 
-fn result(
-    event: &SignedEvent,
-    verdict: PushVerdict,
-    server_seq: Option<u64>,
-    rejection: Option<PushRejection>,
-) -> PushResult {
-    PushResult {
-        event_id: event.event.event_id,
-        device_seq: event.event.device_seq,
-        verdict,
-        server_seq,
-        rejection,
-    }
-}
-
-fn rejected(event: &SignedEvent, rejection: PushRejection) -> PushResult {
-    result(event, PushVerdict::Rejected, None, Some(rejection))
-}
-
-/// The largest number the store holds: every integer column is a signed 64-bit integer.
-const STORABLE: u64 = i64::MAX as u64;
-
-/// The first number of `event` that no column can hold, if any. No honest device writes one:
-/// sequence numbers count events, scan times are clock readings and a redemption or void names
-/// a book the device verified, so such an event is refused. A refused scan's book id is not
-/// checked: it is whatever a code shown to the device said (a forged code may name any id), so
-/// it is stored, without its `book_id` column (see [`stored_book_id`]).
-fn out_of_range(event: &SignedEvent) -> Option<EventField> {
-    let e = &event.event;
-    if e.device_seq > STORABLE {
-        return Some(EventField::DeviceSeq);
-    }
-    if e.scanned_at > STORABLE {
-        return Some(EventField::ScannedAt);
-    }
-    match e.body {
-        EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. }
-            if book_id.0 > STORABLE =>
-        {
-            Some(EventField::BookId)
-        }
-        _ => None,
-    }
-}
-
 /// The `book_id` column of an event: none for a scan attempt whose code named an id past what
 /// the column holds (no such book exists; the signed record keeps the id).
 fn stored_book_id(body: &EventBody) -> Option<i64> {
     body.book_id().and_then(|id| i64::try_from(id.0).ok())
-}
-
-/// The book a redemption or void moves; scan attempts move none.
-fn moves_book(event: &SignedEvent) -> Option<BookId> {
-    match event.event.body {
-        EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. } => Some(book_id),
-        EventBody::ScanAttempt { .. } => None,
-    }
-}
-
-fn flagged_redemption(event: &SignedEvent) -> bool {
-    matches!(event.event.body, EventBody::Redemption { .. }) && event.event.flags.needs_review()
-}
-
-/// Everything that needs an operator's eye about a pushed event whose link is sound: a device
-/// flag, a courier other than the device's, a book this server does not know, a redemption
-/// outside its book's terms (by the door's own rules, [`UseTerms::breaches`]), or a void of
-/// something but this device's redemption of that book (`own_redemption(target, book)` says
-/// whether it is one). In [`ReviewReason`] order; empty for an ordinary event.
-fn review_reasons(
-    event: &SignedEvent,
-    device: &Device,
-    served: &[ScopeId],
-    terms: &HashMap<BookId, UseTerms>,
-    own_redemption: impl FnOnce(EventId, BookId) -> bool,
-) -> Vec<ReviewReason> {
-    let e = &event.event;
-    let mut reasons = Vec::new();
-    if e.courier_id != device.user_id {
-        reasons.push(ReviewReason::ForeignCourier);
-    }
-    match e.body {
-        EventBody::Redemption {
-            book_id, product, ..
-        } => match terms.get(&book_id) {
-            Some(terms) => reasons.extend(
-                terms
-                    .breaches(e.scanned_at, served, product)
-                    .filter_map(ReviewReason::outside_terms),
-            ),
-            None => reasons.push(ReviewReason::UnknownBook),
-        },
-        EventBody::Void { book_id, .. } if !terms.contains_key(&book_id) => {
-            reasons.push(ReviewReason::UnknownBook);
-        }
-        EventBody::Void { book_id, target } => {
-            if !own_redemption(target, book_id) {
-                reasons.push(ReviewReason::InvalidVoid);
-            }
-        }
-        EventBody::ScanAttempt { .. } => {}
-    }
-    if flagged_redemption(event) {
-        reasons.push(ReviewReason::Flagged);
-    }
-    reasons.sort();
-    reasons
 }
 
 /// Queues `items` (each an event and one reason), skipping (event, reason) pairs already
@@ -340,66 +228,11 @@ async fn insert_review_items(
     Ok(())
 }
 
-/// One permit per core for checking pushed signatures: a hundred devices pushing at once would
-/// otherwise start a blocking thread each and spend the cores switching between them. Clones
-/// share the permits.
-#[derive(Clone, Debug)]
-pub(super) struct SignatureCheckers {
-    permits: Arc<Semaphore>,
-    cores: usize,
-}
-
-impl SignatureCheckers {
-    /// As many checkers as the machine has cores.
-    pub(super) fn new() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        SignatureCheckers {
-            permits: Arc::new(Semaphore::new(cores)),
-            cores,
-        }
-    }
-}
-
-/// Checks every event's device signature, spread over the machine's cores, one batch
-/// verification per part, each part waiting for one of `checkers`. Runs before the write
-/// transaction: signatures are most of a push's CPU time and need no database state, so
-/// checking them outside keeps the single SQLite writer (or PostgreSQL's status clock lock) busy
-/// only with writing.
-pub(super) async fn check_signatures(
-    checkers: &SignatureCheckers,
-    device: &Device,
-    events: &[SignedEvent],
-) -> StoreResult<Vec<bool>> {
-    let device_key = VerifyingKey::from_bytes(&device.public_key)
-        .map_err(|_| rows::corrupt("devices.public_key"))?;
-    let chunk = events.len().div_ceil(checkers.cores).max(1);
-    let tasks: Vec<_> = events
-        .chunks(chunk)
-        .map(|part| {
-            let part = part.to_vec();
-            let permits = Arc::clone(&checkers.permits);
-            tokio::spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                tokio::task::spawn_blocking(move || SignedEvent::verify_all(&part, &device_key))
-                    .await
-            })
-        })
-        .collect();
-    let mut verified = Vec::with_capacity(events.len());
-    for task in tasks {
-        let part = task
-            .await
-            .and_then(|checked| checked)
-            .map_err(|err| StoreError::Other(Box::new(err)))?;
-        verified.extend(part);
-    }
-    Ok(verified)
-}
-
 /// Stores a pushed batch of one device's events and returns one result per event, in the
-/// pushed order. Events are checked in chain order, whatever order they were pushed in;
-/// `signature_ok[i]` is [`check_signatures`]' answer for `events[i]`. `served` are the scopes
-/// the device's user serves, which its redemptions are checked against with the door's rules.
+/// pushed order: loads the facts [`classify`] reads under the device's row lock, applies its
+/// plan and answers with [`PushPlan::settle`](classify::PushPlan::settle).
+/// `signature_ok[i]` says whether `events[i]` carries the device's signature; `served` are the
+/// scopes the device's user serves.
 pub(super) async fn ingest(
     conn: &mut AnyConnection,
     device: &Device,
@@ -408,110 +241,38 @@ pub(super) async fn ingest(
     served: &[ScopeId],
     now: i64,
 ) -> StoreResult<Vec<PushResult>> {
-    let mut tip = chain_tip_in(conn, device.id).await?;
-    let start_seq = tip.device_seq;
-    let stored = stored_events(conn, events).await?;
-    let terms = book_terms(conn, events).await?;
-    let own_voids = voids_of_own_redemptions(conn, device.id, events).await?;
-    let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_by_key(|&idx| events[idx].event.device_seq);
-    let mut results: Vec<Option<PushResult>> = vec![None; events.len()];
-    // Events accepted in this batch, by id: their position, for in-batch duplicates and voids.
-    let mut fresh: HashMap<EventId, usize> = HashMap::new();
-    let mut chain_broken = false;
-    let mut review: Vec<(usize, ReviewReason)> = Vec::new();
-    for idx in order {
-        let event = &events[idx];
-        let event_id = event.event.event_id;
-        if let Some((stored_bytes, server_seq)) = stored.get(&event_id) {
-            results[idx] = Some(if *stored_bytes == event.to_bytes() {
-                result(
-                    event,
-                    PushVerdict::Duplicate,
-                    server_seq.map(|s| s as u64),
-                    None,
-                )
-            } else {
-                rejected(event, PushRejection::IdReused)
-            });
-            continue;
-        }
-        if let Some(&first) = fresh.get(&event_id) {
-            results[idx] = Some(if events[first] == *event {
-                result(event, PushVerdict::Duplicate, None, None)
-            } else {
-                rejected(event, PushRejection::IdReused)
-            });
-            continue;
-        }
-        if chain_broken {
-            results[idx] = Some(rejected(event, PushRejection::AfterRejected));
-            continue;
-        }
-        let next_tip = match tip.link(device.id, event, |_| signature_ok[idx]) {
-            Ok(next_tip) => next_tip,
-            Err(link) => {
-                chain_broken = true;
-                results[idx] = Some(rejected(event, PushRejection::Chain { link }));
-                continue;
-            }
-        };
-        if let Some(field) = out_of_range(event) {
-            chain_broken = true;
-            results[idx] = Some(rejected(event, PushRejection::OutOfRange { field }));
-            continue;
-        }
-        // A well-signed link is a fact and is always stored, so one odd event never stalls the
-        // device's chain; everything odd about it goes to the review queue instead.
-        let reasons = review_reasons(event, device, served, &terms, |target, book| {
-            own_voids.contains(&event_id)
-                || fresh.get(&target).is_some_and(|&pos| {
-                    matches!(events[pos].event.body,
-                        EventBody::Redemption { book_id, .. } if book_id == book)
-                })
-        });
-        tip = next_tip;
-        fresh.insert(event_id, idx);
-        let verdict = if reasons.is_empty() {
-            PushVerdict::Accepted
-        } else {
-            PushVerdict::Conflict
-        };
-        review.extend(reasons.into_iter().map(|reason| (idx, reason)));
-        results[idx] = Some(result(event, verdict, None, None));
-    }
-    let mut accepted: Vec<usize> = fresh.values().copied().collect();
-    accepted.sort_by_key(|&idx| events[idx].event.device_seq);
-    let to_insert: Vec<&SignedEvent> = accepted.iter().map(|&idx| &events[idx]).collect();
-    // Ledger changes: only redemptions and voids of known books move a book. The new ledgers
-    // are computed before the events are stored, so each event is written once, with its
-    // book's status sequence number.
-    let moving: Vec<&SignedEvent> = to_insert
-        .iter()
-        .copied()
-        .filter(|event| moves_book(event).is_some_and(|book| terms.contains_key(&book)))
-        .collect();
-    let books: Vec<BookId> = moving
-        .iter()
-        .filter_map(|event| moves_book(event))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let recomputed = compute_books(conn, &books, &moving).await?;
+    let facts = PushFacts {
+        device: device.id,
+        courier: device.user_id,
+        events,
+        signature_ok,
+        tip: chain_tip_in(conn, device.id).await?,
+        stored: stored_events(conn, events).await?,
+        books: book_terms(conn, &classify::named_books(events)).await?,
+        own_redemptions: own_redemptions(conn, device.id, &classify::void_targets(events)).await?,
+        served,
+    };
+    let plan = classify::classify(&facts);
+    // The new ledgers are computed before the events are stored, so each event is written
+    // once, with its book's status sequence number.
+    let moving: Vec<&SignedEvent> = plan.moving.iter().map(|&idx| &events[idx]).collect();
+    let recomputed = compute_books(conn, &plan.books, &moving).await?;
     let seq_of_book: HashMap<BookId, i64> = recomputed
         .iter()
         .map(|book| (book.book_id, book.seq))
         .collect();
+    let to_insert: Vec<&SignedEvent> = plan.insert.iter().map(|&idx| &events[idx]).collect();
     insert_events(conn, &to_insert, &seq_of_book, now).await?;
     // The ledger queues its reasons in `store_books`, the push its own after it; each (event,
     // reason) is one row, so an event both flagged and over-redeemed keeps both.
     store_books(conn, &recomputed, now).await?;
-    let review: Vec<(&SignedEvent, ReviewReason)> = review
-        .into_iter()
-        .map(|(idx, reason)| (&events[idx], reason))
+    let review: Vec<(&SignedEvent, ReviewReason)> = plan
+        .review
+        .iter()
+        .map(|&(idx, reason)| (&events[idx], reason))
         .collect();
     insert_review_items(conn, &review, now).await?;
-    if tip.device_seq != start_seq {
+    if let Some(tip) = plan.tip {
         sqlx::query("UPDATE devices SET chain_seq = $1, chain_hash = $2 WHERE id = $3")
             .bind(tip.device_seq as i64)
             .bind(tip.hash.to_vec())
@@ -519,37 +280,15 @@ pub(super) async fn ingest(
             .execute(&mut *conn)
             .await?;
     }
-    let mut results: Vec<PushResult> = results
-        .into_iter()
-        .map(|r| r.ok_or_else(|| rows::corrupt("unanswered event")))
-        .collect::<StoreResult<_>>()?;
-    let ledger_of: HashMap<BookId, &Recomputed> =
-        recomputed.iter().map(|book| (book.book_id, book)).collect();
-    for &idx in &accepted {
-        let Some(book) = moves_book(&events[idx]).and_then(|book| ledger_of.get(&book)) else {
-            continue;
-        };
-        let event_id = results[idx].event_id;
-        if book
-            .ledger
-            .redemptions
-            .iter()
-            .any(|r| r.event_id == event_id && r.needs_review())
-        {
-            results[idx].verdict = PushVerdict::Conflict;
-        }
-        results[idx].server_seq = Some(book.seq as u64);
-    }
-    // In-batch duplicates answer with their first copy's sequence.
-    for idx in 0..results.len() {
-        if results[idx].verdict == PushVerdict::Duplicate
-            && results[idx].server_seq.is_none()
-            && let Some(&first) = fresh.get(&results[idx].event_id)
-        {
-            results[idx].server_seq = results[first].server_seq;
-        }
-    }
-    Ok(results)
+    let moved: Vec<MovedBook<'_>> = recomputed
+        .iter()
+        .map(|book| MovedBook {
+            book_id: book.book_id,
+            seq: book.seq as u64,
+            ledger: &book.ledger,
+        })
+        .collect();
+    Ok(plan.settle(events, &moved))
 }
 
 /// Records an operator's resolution of a review item as an event and recomputes its book; the
@@ -666,58 +405,4 @@ pub(super) async fn review_items(
 fn same_event(a: &AnyRow, b: &AnyRow) -> bool {
     let id = |row: &AnyRow| row.try_get::<String, _>("event_id").ok();
     id(a) == id(b)
-}
-
-#[cfg(test)]
-mod tests {
-    use ed25519_dalek::SigningKey;
-    use shuipiao_shared::event::{Event, EventFlags};
-    use shuipiao_shared::ids::ProductCode;
-
-    use super::*;
-
-    fn event(device_seq: u64, scanned_at: u64, body: EventBody) -> SignedEvent {
-        Event {
-            event_id: EventId::v7(1_000, [1; 10]),
-            device_id: DeviceId(1),
-            device_seq,
-            prev_hash: GENESIS_HASH,
-            scanned_at,
-            courier_id: UserId(1),
-            flags: EventFlags::default(),
-            body,
-        }
-        .sign(&SigningKey::from_bytes(&[1; 32]))
-    }
-
-    #[test]
-    fn numbers_past_a_signed_64_bit_integer_are_named() {
-        let redemption = |id| EventBody::Redemption {
-            book_id: BookId(id),
-            units: 1,
-            product: ProductCode(189),
-        };
-        let scan = |id| EventBody::ScanAttempt {
-            book_id: Some(BookId(id)),
-            refusal: shuipiao_shared::event::Refusal::AlreadyUsed,
-        };
-        let max = i64::MAX as u64;
-        assert_eq!(out_of_range(&event(max, max, redemption(max))), None);
-        assert_eq!(
-            out_of_range(&event(max + 1, 1, redemption(1))),
-            Some(EventField::DeviceSeq)
-        );
-        assert_eq!(
-            out_of_range(&event(1, max + 1, redemption(1))),
-            Some(EventField::ScannedAt)
-        );
-        assert_eq!(
-            out_of_range(&event(1, 1, redemption(max + 1))),
-            Some(EventField::BookId)
-        );
-        let forged = event(1, 1, scan(u64::MAX));
-        assert_eq!(out_of_range(&forged), None, "a refused scan names any id");
-        assert_eq!(stored_book_id(&forged.event.body), None);
-        assert_eq!(stored_book_id(&scan(max)), Some(i64::MAX));
-    }
 }

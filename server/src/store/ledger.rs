@@ -18,6 +18,7 @@ use crate::store::batch::{params, rows_per_statement, value_rows};
 use crate::store::models::{BookEvent, BookHistory, ReviewReason};
 use crate::store::sql::lock_status_clock;
 use crate::store::{StoreResult, rows};
+use crate::sync::classify;
 
 /// Review reasons the ledger decides, refreshed on every whole recomputation. The queue keeps
 /// one row per (event, reason), so a refresh deletes and re-adds only these rows and never
@@ -330,17 +331,10 @@ async fn refresh_review_items(
     let flagged: Vec<(String, i64, ReviewReason)> = recomputed
         .iter()
         .flat_map(|book| {
-            book.ledger
-                .redemptions
-                .iter()
-                .filter(|r| r.needs_review())
-                .map(|r| {
-                    let reason = match r.outcome {
-                        Outcome::AfterRevocation => LEDGER_REASONS[1],
-                        _ => LEDGER_REASONS[0],
-                    };
-                    (r.event_id.0.to_string(), book.book_id.0 as i64, reason)
-                })
+            book.ledger.redemptions.iter().filter_map(|r| {
+                classify::ledger_reason(r)
+                    .map(|reason| (r.event_id.0.to_string(), book.book_id.0 as i64, reason))
+            })
         })
         .collect();
     for chunk in flagged.chunks(rows_per_statement(conn, 4)) {

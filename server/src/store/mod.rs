@@ -774,13 +774,16 @@ pub trait Store: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     // Sync.
-    /// Stores a pushed batch of `device`'s events: one result per event, in order; never
-    /// all-or-nothing. Redemptions are checked against their books' terms and `served`, the
-    /// scopes the device's user serves; what breaks them is stored and queued for review.
+    /// Stores a pushed batch of `device`'s events as `sync::classify` decides: one result per
+    /// event, in order; never all-or-nothing. `signature_ok[i]` says whether `events[i]` carries
+    /// the device's signature (checked by the caller, outside the write transaction).
+    /// Redemptions are checked against their books' terms and `served`, the scopes the device's
+    /// user serves; what breaks them is stored and queued for review.
     fn push_events(
         &self,
         device: &Device,
         events: &[SignedEvent],
+        signature_ok: &[bool],
         served: &[ScopeId],
         now: i64,
     ) -> impl Future<Output = StoreResult<Vec<PushResult>>> + Send;

@@ -34,8 +34,6 @@ pub struct SqlStore {
     /// Waiting inside SQLite means sleeping and polling (1, 2, 5, 10 … ms), so concurrent pushes
     /// left the lock idle between writers; a queue hands it over at once.
     write_gate: Option<Arc<Mutex<()>>>,
-    /// Where pushed signatures are checked, off the async runtime.
-    signature_checkers: events::SignatureCheckers,
 }
 
 /// How long a writer waits for the SQLite write gate before answering busy. Waiting holds no
@@ -249,7 +247,6 @@ impl Store for SqlStore {
             pool,
             backend,
             write_gate,
-            signature_checkers: events::SignatureCheckers::new(),
         })
     }
 
@@ -1329,13 +1326,12 @@ impl Store for SqlStore {
         &self,
         device: &Device,
         events: &[SignedEvent],
+        signature_ok: &[bool],
         served: &[ScopeId],
         now: i64,
     ) -> StoreResult<Vec<PushResult>> {
-        let signature_ok =
-            events::check_signatures(&self.signature_checkers, device, events).await?;
         let mut tx = self.begin_write().await?;
-        let results = events::ingest(&mut tx, device, events, &signature_ok, served, now).await?;
+        let results = events::ingest(&mut tx, device, events, signature_ok, served, now).await?;
         tx.commit().await?;
         Ok(results)
     }

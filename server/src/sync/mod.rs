@@ -1,9 +1,13 @@
-//! Device sync: what a pushed batch is checked against besides its hash chain.
+//! Device sync: a pushed batch from the device's signatures to the stored events.
 //!
-//! The store decides each event's fate in chain order (`store::events`); this module gives it
-//! the one thing the store cannot know by itself, the scopes the device's user serves, worked
-//! out by the same rule as at enrollment, so the server re-checks each redemption's scope as
-//! the door did.
+//! This module checks the batch's signatures (`signatures`, before any transaction) and works
+//! out the scopes the device's user serves by the same rule as at enrollment, so the server
+//! re-checks each redemption's scope as the door did. The store then loads what it holds about
+//! the batch and applies the decision of [`classify`], a pure function of those facts, in one
+//! transaction.
+
+pub mod classify;
+mod signatures;
 
 use shuipiao_shared::event::{EventBody, SignedEvent};
 use shuipiao_shared::ids::ScopeId;
@@ -47,5 +51,8 @@ pub async fn push<S: Store>(
     } else {
         Vec::new()
     };
-    Ok(store.push_events(device, events, &served, now).await?)
+    let signature_ok = signatures::check(device, events).await?;
+    Ok(store
+        .push_events(device, events, &signature_ok, &served, now)
+        .await?)
 }
