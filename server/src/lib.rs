@@ -3,6 +3,7 @@
 //! [`serve`] runs the whole server on a listener the caller binds, so tests use `127.0.0.1:0`.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod auth;
 pub mod catalogue;
 pub mod config;

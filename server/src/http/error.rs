@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use shuipiao_shared::sync::{ErrorBody, ErrorCode};
 
+use crate::accounts::AccountError;
 use crate::catalogue::CatalogueError;
 use crate::issuance::IssueError;
 use crate::keys::KeyError;
@@ -173,6 +174,16 @@ pub fn conflict_message(kind: ConflictKind) -> &'static str {
         ConflictKind::BackupExists => "备份文件已存在",
         ConflictKind::BackupUnsupported => "PostgreSQL 数据库请用 pg_dump 备份",
         ConflictKind::Constraint => "数据不符合要求或与现有数据冲突",
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> ApiError {
+        match err {
+            AccountError::Store(err) => err.into(),
+            AccountError::Hash(err) => ApiError::internal(&err),
+            invalid => ApiError::bad_request(invalid.to_string()),
+        }
     }
 }
 
