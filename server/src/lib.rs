@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod enrollment;
 pub mod enterprise;
+pub mod feedback;
 pub mod http;
 pub mod issuance;
 pub mod keys;

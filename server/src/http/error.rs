@@ -11,6 +11,7 @@ use shuipiao_shared::sync::{ErrorBody, ErrorCode};
 
 use crate::accounts::AccountError;
 use crate::catalogue::CatalogueError;
+use crate::feedback::FeedbackError;
 use crate::issuance::IssueError;
 use crate::keys::KeyError;
 use crate::review::ReviewError;
@@ -182,6 +183,15 @@ impl From<AccountError> for ApiError {
         match err {
             AccountError::Store(err) => err.into(),
             AccountError::Hash(err) => ApiError::internal(&err),
+            invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<FeedbackError> for ApiError {
+    fn from(err: FeedbackError) -> ApiError {
+        match err {
+            FeedbackError::Store(err) => err.into(),
             invalid => ApiError::bad_request(invalid.to_string()),
         }
     }

@@ -10,6 +10,7 @@ mod csrf;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
+mod inbox;
 mod membership;
 mod passwords;
 mod races;
