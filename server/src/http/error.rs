@@ -14,6 +14,7 @@ use crate::catalogue::CatalogueError;
 use crate::feedback::FeedbackError;
 use crate::issuance::IssueError;
 use crate::keys::KeyError;
+use crate::notify::ResendError;
 use crate::review::ReviewError;
 use crate::store::{ConflictKind, StoreError};
 
@@ -193,6 +194,15 @@ impl From<FeedbackError> for ApiError {
         match err {
             FeedbackError::Store(err) => err.into(),
             invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<ResendError> for ApiError {
+    fn from(err: ResendError) -> ApiError {
+        match err {
+            ResendError::Unknown => ApiError::bad_request(err.to_string()),
+            ResendError::Store(err) => err.into(),
         }
     }
 }
