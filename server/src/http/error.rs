@@ -11,6 +11,7 @@ use shuipiao_shared::sync::{ErrorBody, ErrorCode};
 
 use crate::accounts::AccountError;
 use crate::catalogue::CatalogueError;
+use crate::enrollment::DisableError;
 use crate::feedback::FeedbackError;
 use crate::issuance::IssueError;
 use crate::keys::KeyError;
@@ -203,6 +204,17 @@ impl From<ResendError> for ApiError {
         match err {
             ResendError::Unknown => ApiError::bad_request(err.to_string()),
             ResendError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<DisableError> for ApiError {
+    fn from(err: DisableError) -> ApiError {
+        match err {
+            DisableError::Unknown => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, err.to_string())
+            }
+            DisableError::Store(err) => err.into(),
         }
     }
 }
