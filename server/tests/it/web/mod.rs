@@ -177,6 +177,17 @@ impl<'a> Browser<'a> {
     }
 }
 
+/// An error page with status 400 that shows `message`.
+pub fn refused_page(page: &support::Response, message: &str) {
+    assert_eq!(
+        page.status,
+        StatusCode::BAD_REQUEST,
+        "{message}: {}",
+        page.text
+    );
+    assert!(page.text.contains(message), "{message}: {}", page.text);
+}
+
 fn form_body(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
