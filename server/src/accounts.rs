@@ -318,12 +318,12 @@ pub struct UserChange {
 /// What a change may do: an admin cannot lock themselves out; only staff change role, and only
 /// to a staff role; a courier has a region and a clerk a store.
 fn allowed_change(
-    actor: UserId,
+    actor: Option<UserId>,
     target: &User,
     role: Role,
     disabled: bool,
 ) -> Result<(), AccountError> {
-    if target.id == actor && (role != target.spec.role || disabled) {
+    if Some(target.id) == actor && (role != target.spec.role || disabled) {
         return Err(AccountError::SelfLockout);
     }
     if role == target.spec.role {
@@ -355,9 +355,7 @@ pub async fn update_user<S: Store>(
         Err(err) => return Err(err.into()),
     };
     let role = change.role.unwrap_or(target.spec.role);
-    if let Some(actor) = admin.user {
-        allowed_change(actor, &target, role, change.disabled)?;
-    }
+    allowed_change(admin.user, &target, role, change.disabled)?;
     let audit = AuditEntry::new(
         admin.user,
         "user.update",
@@ -451,23 +449,23 @@ mod tests {
     #[test]
     fn admins_cannot_lock_themselves_out() {
         let me = user(1, Role::Admin, None);
-        assert!(allowed_change(me.id, &me, Role::Admin, false).is_ok());
-        assert!(allowed_change(me.id, &me, Role::Operator, false).is_err());
-        assert!(allowed_change(me.id, &me, Role::Admin, true).is_err());
+        assert!(allowed_change(Some(me.id), &me, Role::Admin, false).is_ok());
+        assert!(allowed_change(Some(me.id), &me, Role::Operator, false).is_err());
+        assert!(allowed_change(Some(me.id), &me, Role::Admin, true).is_err());
         let other = user(2, Role::Operator, None);
-        assert!(allowed_change(me.id, &other, Role::Admin, true).is_ok());
+        assert!(allowed_change(Some(me.id), &other, Role::Admin, true).is_ok());
         assert!(matches!(
-            allowed_change(me.id, &other, Role::Courier, false),
+            allowed_change(Some(me.id), &other, Role::Courier, false),
             Err(AccountError::NoRegionForCourier)
         ));
         assert!(matches!(
-            allowed_change(me.id, &other, Role::Customer, false),
+            allowed_change(Some(me.id), &other, Role::Customer, false),
             Err(AccountError::NotStaffRole)
         ));
         let placed = user(4, Role::Operator, Some(7));
-        assert!(allowed_change(me.id, &placed, Role::Courier, false).is_ok());
+        assert!(allowed_change(Some(me.id), &placed, Role::Courier, false).is_ok());
         let customer = user(3, Role::Customer, None);
-        assert!(allowed_change(me.id, &customer, Role::Customer, true).is_ok());
-        assert!(allowed_change(me.id, &customer, Role::Courier, false).is_err());
+        assert!(allowed_change(Some(me.id), &customer, Role::Customer, true).is_ok());
+        assert!(allowed_change(Some(me.id), &customer, Role::Courier, false).is_err());
     }
 }
