@@ -12,6 +12,7 @@ use shuipiao_shared::event::{ChainTip, Event, EventBody, EventFlags, SignedEvent
 use shuipiao_shared::ids::{EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::sync::EnrollRequest;
 
+use crate::accounts::{self, AccountError, Actor, UserRequest};
 use crate::auth::password;
 use crate::config::MasterKey;
 use crate::config::PromotionConfig;
@@ -32,6 +33,9 @@ pub const DEMO_PHONE: &str = "13800138000";
 /// Why the demo could not be filled.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
+    /// A demo user or account broke a rule, or the database already holds demo data.
+    #[error(transparent)]
+    Account(#[from] AccountError),
     /// Storage failed (e.g. the database already holds demo data).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -154,22 +158,22 @@ impl<S: Store> Maker<'_, S> {
         outlet_id: Option<i64>,
         password_hash: &str,
     ) -> Result<User, DemoError> {
-        let audit = self.audit("user.create", format!("user:{username}"));
-        let user = self
-            .store
-            .create_user(
-                &NewUser {
-                    username: username.to_string(),
-                    password_hash: password_hash.to_string(),
-                    role,
-                    account_id,
-                    region_id,
-                    outlet_id,
-                },
-                self.now,
-                &audit,
-            )
-            .await?;
+        let request = UserRequest {
+            username,
+            password: DEMO_PASSWORD,
+            role,
+            account_id,
+            region_id,
+            outlet_id,
+        };
+        let user = accounts::create_user_with_hash(
+            self.store,
+            &request,
+            password_hash,
+            Actor::DEMO,
+            self.now,
+        )
+        .await?;
         self.summary.users.push((username.to_string(), role));
         Ok(user)
     }
@@ -180,19 +184,12 @@ impl<S: Store> Maker<'_, S> {
         name: &str,
         enterprise_id: Option<i64>,
     ) -> Result<Account, DemoError> {
-        let audit = self.audit("account.create", format!("account:{name}"));
-        Ok(self
-            .store
-            .create_account(
-                &NewAccount {
-                    kind,
-                    name: name.to_string(),
-                    enterprise_id,
-                },
-                self.now,
-                &audit,
-            )
-            .await?)
+        let account = NewAccount {
+            kind,
+            name: name.to_string(),
+            enterprise_id,
+        };
+        Ok(accounts::create_account(self.store, &account, Actor::DEMO, self.now).await?)
     }
 }
 

@@ -2,7 +2,7 @@
 //! redeemed by a device that sends its public key and receives a token (stored hashed).
 
 use ed25519_dalek::VerifyingKey;
-use shuipiao_shared::ids::{ScopeId, UserId};
+use shuipiao_shared::ids::{DeviceId, ScopeId, UserId};
 use shuipiao_shared::sync::{DeviceRole, EnrollRequest, EnrollResponse, NamedScope};
 
 use crate::auth::token;
@@ -83,6 +83,41 @@ pub async fn create_code<S: Store>(
         )
         .await?;
     Ok(IssuedCode { code, expires_at })
+}
+
+/// Why a device was not disabled; the message is shown as is.
+#[derive(Debug, thiserror::Error)]
+pub enum DisableError {
+    /// No such device, or it is disabled already.
+    #[error("设备不存在或已停用")]
+    Unknown,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// `actor` disables device `id`: its token stops working at once. `via` names the surface in
+/// the audit entry. A device already disabled is refused, so each disabling is audited once.
+pub async fn disable_device<S: Store>(
+    store: &S,
+    id: DeviceId,
+    actor: UserId,
+    via: &'static str,
+    now: i64,
+) -> Result<(), DisableError> {
+    let audit = AuditEntry::new(
+        Some(actor),
+        "device.disable",
+        format!("device:{}", id.0),
+        serde_json::json!({ "via": via }),
+    );
+    store
+        .disable_device(id, now, &audit)
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound => DisableError::Unknown,
+            other => DisableError::Store(other),
+        })
 }
 
 /// Scopes a user's devices serve: anywhere, plus every scope naming their region or store.

@@ -3,12 +3,14 @@
 //! [`serve`] runs the whole server on a listener the caller binds, so tests use `127.0.0.1:0`.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
 pub mod auth;
 pub mod catalogue;
 pub mod config;
 pub mod demo;
 pub mod enrollment;
 pub mod enterprise;
+pub mod feedback;
 pub mod http;
 pub mod issuance;
 pub mod keys;

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use shuipiao_server::accounts::{self, Actor, UserRequest};
 use shuipiao_server::config::{Backend, Config, MasterKey};
-use shuipiao_server::store::models::{AuditEntry, NewUser, Role};
+use shuipiao_server::store::models::Role;
 use shuipiao_server::store::{SqlStore, Store};
 use shuipiao_server::{auth, demo, enrollment, issuance, keys, serve_store, unix_now};
 use tokio::net::TcpListener;
@@ -122,24 +123,21 @@ async fn main() -> Result<()> {
         }
         Command::CreateAdmin { username } => {
             let password = read_password("SHUIPIAO_ADMIN_PASSWORD", &username)?;
-            let password_hash = auth::password::choose(&username, &password).await?;
             let store = open(&config).await?;
-            let user = NewUser {
-                username: username.clone(),
-                password_hash,
+            let request = UserRequest {
+                username: &username,
+                password: &password,
                 role: Role::Admin,
                 account_id: None,
                 region_id: None,
                 outlet_id: None,
             };
-            let audit = AuditEntry::new(
-                None,
-                "user.create",
-                format!("user:{username}"),
-                serde_json::json!({ "role": "admin", "via": "cli" }),
+            let created =
+                accounts::create_user(&store, &request, Actor::COMMAND_LINE, unix_now()).await?;
+            println!(
+                "admin {} created (id {})",
+                created.spec.username, created.id.0
             );
-            let created = store.create_user(&user, unix_now(), &audit).await?;
-            println!("admin {username} created (id {})", created.id.0);
             Ok(())
         }
         Command::ResetPassword { username } => {

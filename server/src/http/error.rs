@@ -9,9 +9,13 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use shuipiao_shared::sync::{ErrorBody, ErrorCode};
 
+use crate::accounts::AccountError;
 use crate::catalogue::CatalogueError;
+use crate::enrollment::DisableError;
+use crate::feedback::FeedbackError;
 use crate::issuance::IssueError;
 use crate::keys::KeyError;
+use crate::notify::ResendError;
 use crate::review::ReviewError;
 use crate::store::{ConflictKind, StoreError};
 
@@ -173,6 +177,45 @@ pub fn conflict_message(kind: ConflictKind) -> &'static str {
         ConflictKind::BackupExists => "备份文件已存在",
         ConflictKind::BackupUnsupported => "PostgreSQL 数据库请用 pg_dump 备份",
         ConflictKind::Constraint => "数据不符合要求或与现有数据冲突",
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> ApiError {
+        match err {
+            AccountError::Store(err) => err.into(),
+            AccountError::Hash(err) => ApiError::internal(&err),
+            invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<FeedbackError> for ApiError {
+    fn from(err: FeedbackError) -> ApiError {
+        match err {
+            FeedbackError::Store(err) => err.into(),
+            invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<ResendError> for ApiError {
+    fn from(err: ResendError) -> ApiError {
+        match err {
+            ResendError::Unknown => ApiError::bad_request(err.to_string()),
+            ResendError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<DisableError> for ApiError {
+    fn from(err: DisableError) -> ApiError {
+        match err {
+            DisableError::Unknown => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, err.to_string())
+            }
+            DisableError::Store(err) => err.into(),
+        }
     }
 }
 

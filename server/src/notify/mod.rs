@@ -18,8 +18,10 @@ use shuipiao_shared::ids::UserId;
 
 use crate::config::MasterKey;
 use crate::keys::seal::{self, UnsealError};
-use crate::store::models::{Channel, MessageKind, NewNotification, Recipient, SealedSecret};
-use crate::store::{Store, StoreResult};
+use crate::store::models::{
+    AuditEntry, Channel, MessageKind, NewNotification, Recipient, SealedSecret,
+};
+use crate::store::{Store, StoreError, StoreResult};
 
 /// The sign-in or registration code.
 pub fn code_text(code: &str, minutes: i64) -> String {
@@ -262,4 +264,39 @@ mod tests {
         );
         assert_eq!(route(MessageKind::Code, &recipient), (Channel::Sms, None));
     }
+}
+
+/// Why a message was not queued again; the message is shown as is.
+#[derive(Debug, thiserror::Error)]
+pub enum ResendError {
+    /// No such message.
+    #[error("通知不存在")]
+    Unknown,
+    /// The message did not fail, its code has expired, or storage failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Support (`actor`) queues message `id` again, due now, with the attempts reset. Only a failed
+/// message (dead, or pending after a failed attempt) is resent, and a code message only while
+/// its code still works: the store checks both in the same transaction as the write.
+pub async fn resend<S: Store>(
+    store: &S,
+    id: i64,
+    actor: UserId,
+    now: i64,
+) -> Result<(), ResendError> {
+    let audit = AuditEntry::new(
+        Some(actor),
+        "notification.resend",
+        format!("notification:{id}"),
+        serde_json::json!({}),
+    );
+    store
+        .resend_notification(id, now, &audit)
+        .await
+        .map_err(|err| match err {
+            StoreError::NotFound => ResendError::Unknown,
+            other => ResendError::Store(other),
+        })
 }

@@ -7,21 +7,18 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
-use shuipiao_shared::event::EventBody;
-use shuipiao_shared::ids::BookId;
 
+use crate::feedback::{self, FeedbackError, FeedbackInput};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
+use crate::http::error::ApiError;
 use crate::local_time;
-use crate::store::models::{FeedbackKind, NewFeedback, User};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
+use crate::store::models::{FeedbackKind, User};
 use crate::wallet;
 use crate::web::csrf;
 use crate::web::wallet::{Chrome, with_token};
 use crate::web::{DoneQuery, PageError, render};
-
-/// Longest message accepted.
-const MAX_MESSAGE_CHARS: usize = 500;
 
 struct BookOption {
     id: u64,
@@ -133,71 +130,6 @@ pub async fn form<S: Store>(
     .await
 }
 
-/// Checks the form: the feedback to store, or what to fix.
-async fn validate<S: Store>(
-    store: &S,
-    user: &User,
-    form: &FeedbackForm,
-) -> Result<Result<NewFeedback, &'static str>, StoreError> {
-    let Some(kind) = FeedbackKind::parse(form.kind.trim()) else {
-        return Ok(Err("请选择反馈类型"));
-    };
-    let rating = match form.rating.trim() {
-        "" => None,
-        text => match text.parse::<u8>() {
-            Ok(r @ 1..=5) => Some(r),
-            _ => return Ok(Err("评分应为 1 到 5 星")),
-        },
-    };
-    if kind == FeedbackKind::Rating && rating.is_none() {
-        return Ok(Err("请为送水服务打分"));
-    }
-    let message = form.message.trim();
-    if kind != FeedbackKind::Rating && message.is_empty() {
-        return Ok(Err("请描述遇到的问题"));
-    }
-    if message.chars().count() > MAX_MESSAGE_CHARS {
-        return Ok(Err("内容不能超过 500 字"));
-    }
-    let book = match form.book.trim() {
-        "" => None,
-        text => {
-            let Ok(id) = text.parse::<u64>() else {
-                return Ok(Err("请选择您自己的水票"));
-            };
-            let book = match store.book(BookId(id)).await {
-                Ok(book) => book,
-                Err(StoreError::NotFound) => return Ok(Err("请选择您自己的水票")),
-                Err(err) => return Err(err),
-            };
-            if !wallet::may_read(user, &book) {
-                return Ok(Err("请选择您自己的水票"));
-            }
-            Some(book.issued.id)
-        }
-    };
-    // A rating is about whoever delivered last on that book.
-    let staff_user_id = match (kind, book) {
-        (FeedbackKind::Rating, Some(book)) => store
-            .book_history(book)
-            .await?
-            .events
-            .iter()
-            .rev()
-            .find(|e| matches!(e.event.body, EventBody::Redemption { .. }))
-            .map(|e| e.event.courier_id),
-        _ => None,
-    };
-    Ok(Ok(NewFeedback {
-        user_id: user.id,
-        book_id: book,
-        kind,
-        rating,
-        staff_user_id,
-        message: message.to_string(),
-    }))
-}
-
 /// `POST /wallet/feedback`.
 pub async fn submit<S: Store>(
     State(state): State<AppState<S>>,
@@ -216,14 +148,17 @@ pub async fn submit<S: Store>(
         )
         .await;
     }
-    match validate(&state.store, &user, &form).await? {
-        Ok(feedback) => {
-            state
-                .store
-                .create_feedback(&feedback, crate::unix_now())
-                .await?;
-            Ok(Redirect::to("/wallet/feedback?done=1").into_response())
+    let input = FeedbackInput {
+        kind: &form.kind,
+        rating: &form.rating,
+        message: &form.message,
+        book: &form.book,
+    };
+    match feedback::submit(&state.store, &user, input, crate::unix_now()).await {
+        Ok(_) => Ok(Redirect::to("/wallet/feedback?done=1").into_response()),
+        Err(FeedbackError::Invalid(message)) => {
+            page(&state, &user, &headers, form, None, Some(message)).await
         }
-        Err(message) => page(&state, &user, &headers, form, None, Some(message)).await,
+        Err(other) => Err(ApiError::from(other).into()),
     }
 }

@@ -33,7 +33,11 @@ fn run(db_url: &str, args: &[&str]) -> String {
 }
 
 /// Runs the binary with extra environment; returns whether it succeeded, stdout and stderr.
-fn run_with(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+pub(crate) fn run_with(
+    db_url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_shuipiao-server"))
         .args(args)
         .env("SHUIPIAO_DATABASE_URL", db_url)

@@ -130,10 +130,15 @@ async fn catalogue_for(store: &SqlStore, product: ProductCode, units: u32) -> Ca
 }
 
 pub async fn customer_account(store: &SqlStore, name: &str) -> Account {
+    account(store, AccountKind::Customer, name).await
+}
+
+/// An account of `kind` in no enterprise, stored as it is.
+pub async fn account(store: &SqlStore, kind: AccountKind, name: &str) -> Account {
     store
         .create_account(
             &NewAccount {
-                kind: AccountKind::Customer,
+                kind,
                 name: name.into(),
                 enterprise_id: None,
             },

@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
-use crate::auth::password;
+use crate::accounts::{self, Actor, UserRequest};
 use crate::enterprise::{self, EnterpriseError};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::store::Store;
-use crate::store::models::{Account, AuditEntry, NewAccount, NewUser, Role};
+use crate::store::models::{Account, NewAccount, Role};
 
 /// Adds an account.
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccount, responses((status = 200, body = Account)))]
@@ -21,20 +21,14 @@ pub async fn create_account<S: Store>(
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiJson(account): ApiJson<NewAccount>,
 ) -> Result<Json<Account>, ApiError> {
-    if account.name.trim().is_empty() {
-        return Err(ApiError::bad_request("账户名称不能为空"));
-    }
-    let audit = AuditEntry::new(
-        Some(actor.id),
-        "account.create",
-        format!("account:{}", account.name),
-        serde_json::json!({ "kind": account.kind.as_str() }),
-    );
     Ok(Json(
-        state
-            .store
-            .create_account(&account, crate::unix_now(), &audit)
-            .await?,
+        accounts::create_account(
+            &state.store,
+            &account,
+            Actor::api(actor.id),
+            crate::unix_now(),
+        )
+        .await?,
     ))
 }
 
@@ -113,7 +107,7 @@ pub async fn allocated_books<S: Store>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Login name.
+    /// Login name: 1–32 ASCII letters or digits, CJK ideographs, `_`, `.` or `-`.
     pub username: String,
     /// Initial password: at least 8 characters, not the login name.
     pub password: String,
@@ -146,38 +140,21 @@ pub async fn create_user<S: Store>(
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiJson(request): ApiJson<CreateUser>,
 ) -> Result<Json<CreatedUser>, ApiError> {
-    if request.username.trim().is_empty() {
-        return Err(ApiError::bad_request("用户名不能为空"));
-    }
-    let holder = matches!(request.role, Role::Customer | Role::EnterpriseAdmin);
-    if holder != request.account_id.is_some() {
-        return Err(ApiError::bad_request(
-            "客户和企业管理员必须关联账户,其他角色不能关联账户",
-        ));
-    }
-    let new_user = NewUser {
-        username: request.username.trim().to_string(),
-        password_hash: password::choose(request.username.trim(), &request.password)
-            .await
-            .map_err(|err| match err {
-                password::ChooseError::Weak(weak) => ApiError::bad_request(weak.to_string()),
-                password::ChooseError::Hash(err) => ApiError::internal(&err),
-            })?,
+    let request = UserRequest {
+        username: &request.username,
+        password: &request.password,
         role: request.role,
         account_id: request.account_id,
         region_id: request.region_id,
         outlet_id: request.outlet_id,
     };
-    let audit = AuditEntry::new(
-        Some(actor.id),
-        "user.create",
-        format!("user:{}", new_user.username),
-        serde_json::json!({ "role": new_user.role.as_str() }),
-    );
-    let user = state
-        .store
-        .create_user(&new_user, crate::unix_now(), &audit)
-        .await?;
+    let user = accounts::create_user(
+        &state.store,
+        &request,
+        Actor::api(actor.id),
+        crate::unix_now(),
+    )
+    .await?;
     Ok(Json(CreatedUser {
         id: user.id,
         username: user.spec.username,

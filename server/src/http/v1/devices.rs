@@ -14,7 +14,6 @@ use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::http::rate_limit::ClientIp;
 use crate::store::Store;
-use crate::store::models::AuditEntry;
 
 impl From<EnrollError> for ApiError {
     fn from(err: EnrollError) -> ApiError {
@@ -138,15 +137,13 @@ pub async fn disable<S: Store>(
     Extension(CurrentUser(admin)): Extension<CurrentUser>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {
-    let audit = AuditEntry::new(
-        Some(admin.id),
-        "device.disable",
-        format!("device:{id}"),
-        serde_json::json!({}),
-    );
-    state
-        .store
-        .disable_device(DeviceId(id), crate::unix_now(), &audit)
-        .await?;
+    enrollment::disable_device(
+        &state.store,
+        DeviceId(id),
+        admin.id,
+        "api",
+        crate::unix_now(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,7 +20,7 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
 use crate::store::Store;
-use crate::store::models::{AuditEntry, Device, Role, User};
+use crate::store::models::{Device, Role, User};
 use crate::store::reports::DeviceActivity;
 use crate::web::admin::{Admin, Chrome, DoneQuery, PlainForm, done};
 use crate::web::{PageError, PagePath, PageQuery, qr};
@@ -181,17 +181,15 @@ pub async fn disable<S: Store>(
     Form(form): Form<PlainForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
-    let audit = AuditEntry::new(
-        Some(admin.user.id),
-        "device.disable",
-        format!("device:{id}"),
-        serde_json::json!({ "via": "admin" }),
-    );
-    state
-        .store
-        .disable_device(DeviceId(id), crate::unix_now(), &audit)
-        .await
-        .map_err(|_| ApiError::bad_request("设备不存在或已停用"))?;
+    enrollment::disable_device(
+        &state.store,
+        DeviceId(id),
+        admin.user.id,
+        "admin",
+        crate::unix_now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
     Ok(done("/admin/devices", "disabled"))
 }
 

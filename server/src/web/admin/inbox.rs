@@ -10,23 +10,17 @@ use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::UserId;
 
+use crate::feedback::{self, SUPPORT_ROLES, TICKET_STATES, TicketChange};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
-use crate::store::models::{AuditEntry, Feedback, Role};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
+use crate::store::models::Feedback;
 use crate::web::admin::{Admin, Chrome, done};
 use crate::web::{PageError, PagePath, PageQuery};
 
-/// The states of a ticket, in working order, with their labels.
-const STATES: [(&str, &str); 3] = [
-    ("open", "待处理"),
-    ("in_progress", "处理中"),
-    ("closed", "已关闭"),
-];
-
 fn state_label(state: &str) -> &'static str {
-    STATES
+    TICKET_STATES
         .iter()
         .find(|(key, _)| *key == state)
         .map_or("未知", |(_, label)| label)
@@ -105,7 +99,7 @@ pub async fn list<S: Store>(
         .collect();
     let agents = users
         .iter()
-        .filter(|u| matches!(u.spec.role, Role::Operator | Role::Admin) && u.disabled_at.is_none())
+        .filter(|u| SUPPORT_ROLES.contains(&u.spec.role) && u.disabled_at.is_none())
         .map(|u| Person {
             id: u.id.0,
             name: u.spec.username.clone(),
@@ -121,7 +115,7 @@ pub async fn list<S: Store>(
     Ok(admin.send(&InboxPage {
         chrome: admin.chrome("/admin/inbox", query.done.as_deref()),
         tickets,
-        states: STATES,
+        states: TICKET_STATES,
         agents,
         show_all,
     }))
@@ -138,7 +132,7 @@ pub struct TicketForm {
     assignee: String,
 }
 
-/// `POST /admin/inbox/{id}`: sets the state and the assignee.
+/// `POST /admin/inbox/{id}`: sets the state and the assignee ([`feedback::update_ticket`]).
 pub async fn update<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
@@ -146,41 +140,20 @@ pub async fn update<S: Store>(
     Form(form): Form<TicketForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
-    let (new_state, _) = STATES
-        .iter()
-        .find(|(key, _)| *key == form.state)
-        .ok_or_else(|| ApiError::bad_request("请选择工单状态"))?;
     let assignee = match form.assignee.trim() {
         "" => None,
-        text => {
-            let id = text
-                .parse()
+        text => Some(
+            text.parse()
                 .map(UserId)
-                .map_err(|_| ApiError::bad_request("处理人无效"))?;
-            let agent = state
-                .store
-                .user(id)
-                .await
-                .map_err(|_| ApiError::bad_request("处理人不存在"))?;
-            if !matches!(agent.spec.role, Role::Operator | Role::Admin) {
-                return Err(ApiError::bad_request("处理人必须是客服或管理员").into());
-            }
-            Some(agent.id)
-        }
+                .map_err(|_| ApiError::bad_request("处理人无效"))?,
+        ),
     };
-    let audit = AuditEntry::new(
-        Some(admin.user.id),
-        "feedback.update",
-        format!("feedback:{id}"),
-        serde_json::json!({ "state": new_state, "assignee": assignee.map(|a| a.0) }),
-    );
-    state
-        .store
-        .update_feedback(id, new_state, assignee, crate::unix_now(), &audit)
+    let change = TicketChange {
+        state: &form.state,
+        assignee,
+    };
+    feedback::update_ticket(&state.store, id, change, admin.user.id, crate::unix_now())
         .await
-        .map_err(|err| match err {
-            StoreError::NotFound => ApiError::bad_request("工单不存在"),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::from)?;
     Ok(done("/admin/inbox", "ticket_updated"))
 }

@@ -12,9 +12,10 @@ use serde::Deserialize;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
+use crate::notify;
 use crate::pii::Phone;
 use crate::store::models::{
-    AuditEntry, Channel, MessageKind, Notification, NotificationFilter, NotificationState,
+    Channel, MessageKind, Notification, NotificationFilter, NotificationState,
 };
 use crate::store::{Store, StoreError};
 use crate::web::admin::{Admin, Chrome, PlainForm, done};
@@ -162,7 +163,8 @@ pub async fn list<S: Store>(
     }))
 }
 
-/// `POST /admin/notifications/{id}/resend`: queues a failed message again, due now.
+/// `POST /admin/notifications/{id}/resend`: queues a failed message again, due now
+/// ([`notify::resend`]).
 pub async fn resend<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
@@ -170,19 +172,8 @@ pub async fn resend<S: Store>(
     Form(form): Form<PlainForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
-    let audit = AuditEntry::new(
-        Some(admin.user.id),
-        "notification.resend",
-        format!("notification:{id}"),
-        serde_json::json!({}),
-    );
-    state
-        .store
-        .resend_notification(id, crate::unix_now(), &audit)
+    notify::resend(&state.store, id, admin.user.id, crate::unix_now())
         .await
-        .map_err(|err| match err {
-            StoreError::NotFound => ApiError::bad_request("通知不存在"),
-            other => other.into(),
-        })?;
+        .map_err(ApiError::from)?;
     Ok(done("/admin/notifications", "resent"))
 }

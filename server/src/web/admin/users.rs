@@ -11,25 +11,17 @@ use axum::response::Response;
 use serde::Deserialize;
 use shuipiao_shared::ids::UserId;
 
+use crate::accounts::{self, AccountError, Actor, STAFF_ROLES, UserChange, UserRequest};
 use crate::auth::credentials::{self, CredentialError};
-use crate::auth::password;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
 use crate::store::Store;
 use crate::store::audit;
-use crate::store::models::{AuditEntry, AuditRecord, NewUser, Role, User};
+use crate::store::models::{AuditRecord, Role, User};
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
 use crate::web::{PageError, PagePath, PageQuery};
 
-/// Roles the console hands out; customers and enterprise admins sign up through the wallet.
-const STAFF_ROLES: [Role; 5] = [
-    Role::Courier,
-    Role::StoreStaff,
-    Role::Statistician,
-    Role::Operator,
-    Role::Admin,
-];
 /// Audit entries per page.
 const AUDIT_PAGE: u32 = 100;
 /// Who the audit log names for entries without a user (the command line, background jobs).
@@ -144,10 +136,10 @@ pub struct CreateForm {
     outlet: String,
 }
 
-fn staff_role(text: &str) -> Result<Role, PageError> {
-    Role::parse(text)
-        .filter(|role| STAFF_ROLES.contains(role))
-        .ok_or_else(|| ApiError::bad_request("请选择员工角色").into())
+/// A role from the form's list; which roles the console may hand out is
+/// [`accounts`]' rule.
+fn role(text: &str) -> Result<Role, PageError> {
+    Role::parse(text.trim()).ok_or_else(|| ApiError::from(AccountError::NotStaffRole).into())
 }
 
 fn optional_id(text: &str) -> Result<Option<i64>, PageError> {
@@ -160,55 +152,31 @@ fn optional_id(text: &str) -> Result<Option<i64>, PageError> {
     }
 }
 
-/// Checks a new staff user: a login name of letters, digits, `_`, `-` or `.`; a password by
-/// the rule of `auth::password`; a courier's region or a clerk's store.
-fn check_new(form: &CreateForm, role: Role) -> Result<(), String> {
-    let name = form.username.trim();
-    if name.is_empty()
-        || name.len() > 32
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-    {
-        return Err("登录名为 1–32 位字母、数字、下划线、点或横线".into());
-    }
-    password::check(name, &form.password).map_err(|weak| weak.to_string())?;
-    match role {
-        Role::Courier if form.region.trim().is_empty() => Err("送水员需要选择服务区域".into()),
-        Role::StoreStaff if form.outlet.trim().is_empty() => Err("门店店员需要选择门店".into()),
-        _ => Ok(()),
-    }
-}
-
-/// `POST /admin/users`.
+/// `POST /admin/users`: the rules are [`accounts::create_user`]'s. The form offers a region and
+/// a store whatever the role; the one the role uses is taken.
 pub async fn create<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
-    let role = staff_role(&form.role)?;
-    check_new(&form, role).map_err(ApiError::bad_request)?;
-    let new_user = NewUser {
-        username: form.username.trim().to_string(),
-        password_hash: password::choose(form.username.trim(), &form.password)
-            .await
-            .map_err(|err| ApiError::internal(&err))?,
+    let role = role(&form.role)?;
+    let request = UserRequest {
+        username: &form.username,
+        password: &form.password,
         role,
         account_id: None,
         region_id: optional_id(&form.region)?.filter(|_| role == Role::Courier),
         outlet_id: optional_id(&form.outlet)?.filter(|_| role == Role::StoreStaff),
     };
-    let audit = AuditEntry::new(
-        Some(admin.user.id),
-        "user.create",
-        format!("user:{}", new_user.username),
-        serde_json::json!({ "role": role.as_str(), "via": "admin" }),
-    );
-    state
-        .store
-        .create_user(&new_user, crate::unix_now(), &audit)
-        .await?;
+    accounts::create_user(
+        &state.store,
+        &request,
+        Actor::console(admin.user.id),
+        crate::unix_now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
     Ok(done("/admin/users", "user_created"))
 }
 
@@ -228,26 +196,11 @@ async fn target_user<S: Store>(store: &S, id: u64) -> Result<User, PageError> {
     store
         .user(UserId(id))
         .await
-        .map_err(|_| ApiError::bad_request("用户不存在").into())
+        .map_err(|_| ApiError::from(AccountError::UnknownUser).into())
 }
 
-/// What an update may change: an admin cannot lock themselves out, customers keep their role.
-fn allowed_change(
-    actor: UserId,
-    target: &User,
-    role: Role,
-    disabled: bool,
-) -> Result<(), &'static str> {
-    if target.id == actor && (role != target.spec.role || disabled) {
-        return Err("不能修改自己的角色或停用自己");
-    }
-    if role != target.spec.role && !STAFF_ROLES.contains(&target.spec.role) {
-        return Err("客户账号的角色不能在这里修改");
-    }
-    Ok(())
-}
-
-/// `POST /admin/users/{id}`: sets the role and whether the user may sign in.
+/// `POST /admin/users/{id}`: sets the role and whether the user may sign in, under
+/// [`accounts::update_user`]'s rules.
 pub async fn update<S: Store>(
     State(state): State<AppState<S>>,
     admin: Admin,
@@ -255,31 +208,24 @@ pub async fn update<S: Store>(
     Form(form): Form<UpdateForm>,
 ) -> Result<Response, PageError> {
     admin.check_form(&form.csrf)?;
-    let target = target_user(&state.store, id).await?;
     let role = match form.role.trim() {
-        "" => target.spec.role,
-        text => staff_role(text)?,
+        "" => None,
+        text => Some(role(text)?),
     };
     let disabled = match form.status.as_str() {
         "disabled" => true,
         "active" => false,
         _ => return Err(ApiError::bad_request("请选择启用或停用").into()),
     };
-    allowed_change(admin.user.id, &target, role, disabled).map_err(ApiError::bad_request)?;
-    let audit = AuditEntry::new(
-        Some(admin.user.id),
-        "user.update",
-        format!("user:{}", target.spec.username),
-        serde_json::json!({
-            "role": role.as_str(),
-            "was": target.spec.role.as_str(),
-            "disabled": disabled,
-        }),
-    );
-    state
-        .store
-        .update_user(target.id, role, disabled, crate::unix_now(), &audit)
-        .await?;
+    accounts::update_user(
+        &state.store,
+        Actor::console(admin.user.id),
+        UserId(id),
+        UserChange { role, disabled },
+        crate::unix_now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
     Ok(done("/admin/users", "user_updated"))
 }
 
@@ -460,56 +406,4 @@ pub async fn audit<S: Store>(
         actions: &AUDITED_ACTIONS,
         rows,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(id: u64, role: Role) -> User {
-        User {
-            id: UserId(id),
-            spec: NewUser {
-                username: format!("u{id}"),
-                password_hash: String::new(),
-                role,
-                account_id: None,
-                region_id: None,
-                outlet_id: None,
-            },
-            disabled_at: None,
-            phone_sealed: None,
-        }
-    }
-
-    #[test]
-    fn admins_cannot_lock_themselves_out() {
-        let me = user(1, Role::Admin);
-        assert!(allowed_change(me.id, &me, Role::Admin, false).is_ok());
-        assert!(allowed_change(me.id, &me, Role::Operator, false).is_err());
-        assert!(allowed_change(me.id, &me, Role::Admin, true).is_err());
-        let other = user(2, Role::Operator);
-        assert!(allowed_change(me.id, &other, Role::Admin, true).is_ok());
-        let customer = user(3, Role::Customer);
-        assert!(allowed_change(me.id, &customer, Role::Customer, true).is_ok());
-        assert!(allowed_change(me.id, &customer, Role::Courier, false).is_err());
-    }
-
-    #[test]
-    fn new_staff_need_a_name_a_password_and_a_place() {
-        let form = |username: &str, password: &str, region: &str| CreateForm {
-            csrf: String::new(),
-            username: username.into(),
-            password: password.into(),
-            role: String::new(),
-            region: region.into(),
-            outlet: String::new(),
-        };
-        assert!(check_new(&form("courier31", "long enough", "1"), Role::Courier).is_ok());
-        assert!(check_new(&form("张三", "long enough", "1"), Role::Courier).is_err());
-        assert!(check_new(&form("c", "short", "1"), Role::Courier).is_err());
-        assert!(check_new(&form("c", "long enough", ""), Role::Courier).is_err());
-        assert!(check_new(&form("clerk", "long enough", ""), Role::StoreStaff).is_err());
-        assert!(check_new(&form("stat", "long enough", ""), Role::Statistician).is_ok());
-    }
 }

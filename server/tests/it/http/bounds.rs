@@ -14,7 +14,7 @@ use crate::web::Browser;
 const QUANTITY_MESSAGE: &str = "数量应在 1 到 1000 之间";
 
 /// A 400 whose JSON message is `message`.
-fn refused(response: &support::Response, message: &str) {
+pub(super) fn refused(response: &support::Response, message: &str) {
     assert_eq!(
         (response.status, response.json["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("bad_request")),

@@ -11,6 +11,7 @@ use crate::support::{self, NOW, TestDb, TestDevice, TestServer, on_both_backends
 use crate::web::Browser;
 
 on_both_backends!(
+    disabling_a_device_twice_is_refused_alike,
     disabling_a_user_disables_their_devices,
     weak_device_keys_are_refused_at_enrollment,
 );
@@ -201,6 +202,53 @@ async fn push_one(
 /// audited: the phone of a courier who left can no longer push or pull, a code made for them
 /// before no longer enrolls, and enabling them again does not bring the devices back. A device
 /// whose user is disabled any other way is refused too.
+/// A device that does not exist or is already disabled gets the same answer from the API and
+/// the devices page, and no second audit entry.
+async fn disabling_a_device_twice_is_refused_alike(db: TestDb) {
+    const MESSAGE: &str = "设备不存在或已停用";
+    let server = support::start(&db).await;
+    let (_, admin_token) = server.user("admin", Role::Admin, None).await;
+    let device = server.device(&admin_token, "phone").await;
+    async fn api(server: &TestServer, token: &str, id: u64) -> support::Response {
+        let path = format!("/api/v1/devices/{id}/disable");
+        server.call(Method::POST, &path, Some(token), None).await
+    }
+    assert_eq!(
+        api(&server, &admin_token, device.id.0).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let disables = || async {
+        server
+            .store
+            .audit_log(50)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|entry| entry.action == "device.disable")
+            .count()
+    };
+    assert_eq!(disables().await, 1);
+    let mut admin = Browser::new(&server);
+    admin.sign_in("admin").await;
+    admin.get("/admin/devices").await;
+    let csrf = admin.csrf();
+    for id in [device.id.0, 999_999] {
+        let response = api(&server, &admin_token, id).await;
+        assert_eq!(
+            (response.status, response.json["message"].as_str()),
+            (StatusCode::NOT_FOUND, Some(MESSAGE)),
+            "{}",
+            response.text
+        );
+        let page = admin
+            .post_form(&format!("/admin/devices/{id}/disable"), &[("csrf", &csrf)])
+            .await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{}", page.text);
+        assert!(page.text.contains(MESSAGE), "{}", page.text);
+    }
+    assert_eq!(disables().await, 1, "nothing more was written");
+}
+
 async fn disabling_a_user_disables_their_devices(db: TestDb) {
     let server = support::start(&db).await;
     let (_, admin_token) = server.user("admin", Role::Admin, None).await;

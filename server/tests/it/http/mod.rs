@@ -1,5 +1,6 @@
 //! The HTTP API over real 127.0.0.1:0.
 
+mod accounts;
 mod admin;
 mod auth;
 mod bounds;

@@ -10,6 +10,7 @@ mod csrf;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
+mod inbox;
 mod membership;
 mod passwords;
 mod races;
@@ -174,6 +175,17 @@ impl<'a> Browser<'a> {
         self.get(&location).await;
         location
     }
+}
+
+/// An error page with status 400 that shows `message`.
+pub fn refused_page(page: &support::Response, message: &str) {
+    assert_eq!(
+        page.status,
+        StatusCode::BAD_REQUEST,
+        "{message}: {}",
+        page.text
+    );
+    assert!(page.text.contains(message), "{message}: {}", page.text);
 }
 
 fn form_body(fields: &[(&str, &str)]) -> String {
