@@ -155,6 +155,30 @@ fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Handlers parse and present: the audit entry of a change is built by the domain function that
+/// makes it, so the API, the pages and the command line record it alike.
+#[test]
+fn handlers_build_no_audit_entries() {
+    let mut files = Vec::new();
+    for dir in ["server/src/http", "server/src/web"] {
+        rust_sources(&repo_root().join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "handler sources not found");
+    let offending: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+                .contains("AuditEntry")
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "handlers that build audit entries (move the write into its domain module): {offending:#?}"
+    );
+}
+
 #[test]
 fn every_source_file_opens_with_a_module_doc() {
     let root = repo_root();
