@@ -142,19 +142,20 @@ fn checked_name(name: &str, message: &'static str) -> Result<String, CatalogueEr
 }
 
 fn audit(
-    actor: UserId,
+    actor: Option<UserId>,
     action: &'static str,
     target: String,
     detail: serde_json::Value,
 ) -> AuditEntry {
-    AuditEntry::new(Some(actor), action, target, detail)
+    AuditEntry::new(actor, action, target, detail)
 }
 
-/// Puts a package on sale: its product and scope must exist.
+/// Puts a package on sale: its product and scope must exist. `actor` is the staff member, none
+/// for the command line and the demo.
 pub async fn create_package<S: Store>(
     store: &S,
     draft: &PackageDraft,
-    actor: UserId,
+    actor: Option<UserId>,
     now: i64,
 ) -> Result<Package, CatalogueError> {
     match store.product(draft.product).await {
@@ -180,7 +181,7 @@ pub async fn create_package<S: Store>(
 pub async fn create_product<S: Store>(
     store: &S,
     product: &Product,
-    actor: UserId,
+    actor: Option<UserId>,
     now: i64,
 ) -> Result<Product, CatalogueError> {
     let product = Product {
@@ -201,7 +202,7 @@ pub async fn create_product<S: Store>(
 pub async fn create_region<S: Store>(
     store: &S,
     name: &str,
-    actor: UserId,
+    actor: Option<UserId>,
     now: i64,
 ) -> Result<Region, CatalogueError> {
     let name = checked_name(name, "区域名称为 1–40 个字")?;
@@ -219,7 +220,7 @@ pub async fn create_outlet<S: Store>(
     store: &S,
     region_id: i64,
     name: &str,
-    actor: UserId,
+    actor: Option<UserId>,
     now: i64,
 ) -> Result<Outlet, CatalogueError> {
     let name = checked_name(name, "门店名称为 1–40 个字")?;
@@ -236,7 +237,7 @@ pub async fn create_outlet<S: Store>(
 pub async fn create_scope<S: Store>(
     store: &S,
     scope: &NewScope,
-    actor: UserId,
+    actor: Option<UserId>,
     now: i64,
 ) -> Result<Scope, CatalogueError> {
     if scope.region_ids.len() > MAX_SCOPE_PLACES || scope.outlet_ids.len() > MAX_SCOPE_PLACES {

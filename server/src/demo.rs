@@ -14,6 +14,7 @@ use shuipiao_shared::sync::EnrollRequest;
 
 use crate::accounts::{self, AccountError, Actor, UserRequest};
 use crate::auth::password;
+use crate::catalogue::{self, CatalogueError, PackageDraft};
 use crate::config::MasterKey;
 use crate::config::PromotionConfig;
 use crate::enrollment::{self, EnrollError};
@@ -39,6 +40,9 @@ pub enum DemoError {
     /// Storage failed (e.g. the database already holds demo data).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A demo product, region, store, scope or package broke a catalogue rule.
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
     /// Issuing failed.
     #[error(transparent)]
     Issue(#[from] IssueError),
@@ -238,14 +242,9 @@ pub async fn fill<S: Store>(
             volume_ml: 7_500,
         },
     ];
+    // The plant's catalogue goes through the same rules as the console's and the API's.
     for product in &products {
-        store
-            .create_product(
-                product,
-                now,
-                &maker.audit("product.create", product.name.clone()),
-            )
-            .await?;
+        catalogue::create_product(store, product, None, now).await?;
     }
     let mut regions = Vec::new();
     let mut outlets = Vec::new();
@@ -255,37 +254,17 @@ pub async fn fill<S: Store>(
         ("襄阳", ["樊城门店", "襄城门店"]),
         ("宜昌", ["西陵门店", "伍家岗门店"]),
     ] {
-        let region = store
-            .create_region(
-                region_name,
-                now,
-                &maker.audit("region.create", region_name.into()),
-            )
-            .await?;
+        let region = catalogue::create_region(store, region_name, None, now).await?;
         let mut region_outlets = Vec::new();
         for name in outlet_names {
-            region_outlets.push(
-                store
-                    .create_outlet(
-                        region.id,
-                        name,
-                        now,
-                        &maker.audit("outlet.create", name.into()),
-                    )
-                    .await?,
-            );
+            region_outlets.push(catalogue::create_outlet(store, region.id, name, None, now).await?);
         }
-        let scope = store
-            .create_scope(
-                &NewScope {
-                    name: format!("{region_name}市"),
-                    region_ids: vec![region.id],
-                    outlet_ids: region_outlets.iter().map(|o| o.id).collect(),
-                },
-                now,
-                &maker.audit("scope.create", region_name.into()),
-            )
-            .await?;
+        let scope = NewScope {
+            name: format!("{region_name}市"),
+            region_ids: vec![region.id],
+            outlet_ids: region_outlets.iter().map(|o| o.id).collect(),
+        };
+        let scope = catalogue::create_scope(store, &scope, None, now).await?;
         regions.push(region);
         outlets.push(region_outlets);
         scopes.push(scope.id);
@@ -340,11 +319,8 @@ pub async fn fill<S: Store>(
             scope,
             holder_bound: false,
         };
-        packages.push(
-            store
-                .create_package(&spec, now, &maker.audit("package.create", name.into()))
-                .await?,
-        );
+        let draft = PackageDraft::new(&spec)?;
+        packages.push(catalogue::create_package(store, &draft, None, now).await?);
     }
 
     let password_hash = password::hash(DEMO_PASSWORD.to_string()).await?;

@@ -29,7 +29,8 @@ pub async fn create_product<S: Store>(
     ApiJson(product): ApiJson<Product>,
 ) -> Result<Json<Product>, ApiError> {
     Ok(Json(
-        catalogue::create_product(&state.store, &product, user.0.id, crate::unix_now()).await?,
+        catalogue::create_product(&state.store, &product, Some(user.0.id), crate::unix_now())
+            .await?,
     ))
 }
 
@@ -58,7 +59,13 @@ pub async fn create_region<S: Store>(
     ApiJson(region): ApiJson<NewRegion>,
 ) -> Result<Json<Region>, ApiError> {
     Ok(Json(
-        catalogue::create_region(&state.store, &region.name, user.0.id, crate::unix_now()).await?,
+        catalogue::create_region(
+            &state.store,
+            &region.name,
+            Some(user.0.id),
+            crate::unix_now(),
+        )
+        .await?,
     ))
 }
 
@@ -93,7 +100,7 @@ pub async fn create_outlet<S: Store>(
             &state.store,
             outlet.region_id,
             &outlet.name,
-            user.0.id,
+            Some(user.0.id),
             crate::unix_now(),
         )
         .await?,
@@ -116,7 +123,7 @@ pub async fn create_scope<S: Store>(
     ApiJson(scope): ApiJson<NewScope>,
 ) -> Result<Json<Scope>, ApiError> {
     Ok(Json(
-        catalogue::create_scope(&state.store, &scope, user.0.id, crate::unix_now()).await?,
+        catalogue::create_scope(&state.store, &scope, Some(user.0.id), crate::unix_now()).await?,
     ))
 }
 
@@ -137,6 +144,6 @@ pub async fn create_package<S: Store>(
 ) -> Result<Json<Package>, ApiError> {
     let draft = PackageDraft::new(&package)?;
     Ok(Json(
-        catalogue::create_package(&state.store, &draft, user.0.id, crate::unix_now()).await?,
+        catalogue::create_package(&state.store, &draft, Some(user.0.id), crate::unix_now()).await?,
     ))
 }

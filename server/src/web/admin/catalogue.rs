@@ -179,7 +179,7 @@ pub async fn create<S: Store>(
     admin.check_form(&form.csrf)?;
     let package = package_of(&form).map_err(ApiError::bad_request)?;
     let draft = PackageDraft::new(&package).map_err(ApiError::from)?;
-    catalogue::create_package(&state.store, &draft, admin.user.id, crate::unix_now())
+    catalogue::create_package(&state.store, &draft, Some(admin.user.id), crate::unix_now())
         .await
         .map_err(ApiError::from)?;
     Ok(done("/admin/packages", "package_created"))
