@@ -18,6 +18,7 @@ use crate::http::{
 use crate::store::Store;
 use crate::store::models::Role;
 
+/// An API entry of the route table.
 fn route<S, H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route<S>
 where
     S: Store,
