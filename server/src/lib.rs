@@ -1,9 +1,10 @@
-//! Shuipiao server: storage, issuance, keys, devices, sync and the HTTP API.
+//! Shuipiao server: storage, issuance, keys, devices, sync, the JSON API and the web pages.
 //!
 //! [`serve`] runs the whole server on a listener the caller binds, so tests use `127.0.0.1:0`.
 #![forbid(unsafe_code)]
 
 pub mod accounts;
+pub mod api;
 pub mod auth;
 pub mod catalogue;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod random;
 pub mod review;
 pub mod rewards;
 pub mod rotating_qr;
+pub mod router;
 pub mod signup;
 pub mod stats;
 pub mod store;
@@ -109,7 +111,7 @@ pub async fn serve_store<S: Store>(
         metrics: Arc::default(),
     };
     let address = listener.local_addr()?;
-    let app = http::router(state).into_make_service_with_connect_info::<PeerAddr>();
+    let app = router::router(state).into_make_service_with_connect_info::<PeerAddr>();
     let served = match tls {
         Some(tls) => {
             tracing::info!(%address, "serving HTTPS");

@@ -1,6 +1,7 @@
 //! Rules of the codebase that matter enough to be enforced by a test rather than by memory:
-//! the protocol crate stays pure, dependencies point one way, the Tauri shell stays thin, and
-//! every source file says why it exists.
+//! the protocol crate stays pure, dependencies point one way, the Tauri shell stays thin, the
+//! server's transport kernel knows neither the API nor the pages, handlers leave writes to the
+//! domain, and every source file says why it exists.
 
 use std::path::{Path, PathBuf};
 
@@ -160,7 +161,7 @@ fn rust_sources(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn handlers_build_no_audit_entries() {
     let mut files = Vec::new();
-    for dir in ["server/src/http", "server/src/web"] {
+    for dir in ["server/src/http", "server/src/api", "server/src/web"] {
         rust_sources(&repo_root().join(dir), &mut files);
     }
     assert!(files.len() > 20, "handler sources not found");
@@ -176,6 +177,274 @@ fn handlers_build_no_audit_entries() {
     assert!(
         offending.is_empty(),
         "handlers that build audit entries (move the write into its domain module): {offending:#?}"
+    );
+}
+
+/// `text` without its comment lines, on one line, so a call or a `use` split over lines still
+/// reads as one.
+fn code_of(text: &str) -> String {
+    text.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The identifier `text` starts with, after spaces.
+fn leading_ident(text: &str) -> String {
+    text.trim_start()
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The top-level modules of this crate that `code` (as [`code_of`] gives it) names: `crate::x`
+/// paths and the first segment of each path in a `crate::{…}` group.
+fn crate_modules_named(code: &str) -> Vec<String> {
+    let mut named = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            named.push(leading_ident(rest));
+            continue;
+        };
+        let mut depth = 0;
+        let mut item = String::new();
+        for c in group.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' | ',' if depth == 0 => {
+                    named.push(leading_ident(&item));
+                    item.clear();
+                    if c == '}' {
+                        break;
+                    }
+                    continue;
+                }
+                '}' => depth -= 1,
+                _ => {}
+            }
+            item.push(c);
+        }
+    }
+    named.retain(|name| !name.is_empty());
+    named
+}
+
+#[test]
+fn crate_modules_named_reads_paths_and_groups() {
+    let code = code_of(
+        "use crate::http::{AppState, Route};\n// use crate::web::x;\nuse crate::{\n    api::v1,\n    store::{Store, models::Role},\n    web as pages,\n};\nlet _ = crate::router::routes();",
+    );
+    assert_eq!(
+        crate_modules_named(&code),
+        ["http", "api", "store", "web", "router"]
+    );
+}
+
+/// The transport kernel (`server/src/http`) serves routes it is handed: it names neither the
+/// JSON API nor the pages, nor the router that joins them, so neither can creep into the
+/// access check, the error answers or the layers every route runs behind.
+#[test]
+fn the_transport_kernel_imports_neither_the_api_nor_the_pages() {
+    let mut files = Vec::new();
+    rust_sources(&repo_root().join("server/src/http"), &mut files);
+    assert!(files.len() >= 3, "kernel sources not found: {files:?}");
+    let offending: Vec<String> = files
+        .iter()
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            crate_modules_named(&code_of(&text))
+                .into_iter()
+                .filter(|name| ["api", "web", "router"].contains(&name.as_str()))
+                .map(move |name| format!("{}: crate::{name}", path.display()))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "the kernel must not import the API, the pages or the router: {offending:#?}"
+    );
+}
+
+/// Every method of the `Store` trait that changes stored data. Handlers never call one: a change
+/// goes through the domain function that checks its rules and records it.
+const STORE_WRITES: &[&str] = &[
+    "backup_to",
+    "create_product",
+    "create_region",
+    "create_outlet",
+    "create_scope",
+    "create_package",
+    "create_account",
+    "create_invitation",
+    "check_invitation_code",
+    "answer_invitation",
+    "withdraw_invitation",
+    "leave_enterprise",
+    "create_user",
+    "create_session",
+    "delete_session",
+    "set_password",
+    "record_audit",
+    "create_phone_code",
+    "use_phone_code",
+    "register_customer",
+    "register_customer_with",
+    "enqueue_notifications",
+    "claim_notifications",
+    "record_delivery",
+    "resend_notification",
+    "bind_channel",
+    "advance_job_cursor",
+    "notify_usage",
+    "create_gift",
+    "order_gift",
+    "create_feedback",
+    "allocate_book_ids",
+    "record_order",
+    "record_books",
+    "revoke_book",
+    "replace_book",
+    "insert_signing_key",
+    "mark_key_compromised",
+    "insert_keyring_bundle",
+    "create_enrollment_code",
+    "enroll_device",
+    "disable_device",
+    "push_events",
+    "resolve_review",
+    "report_device_sync",
+    "update_feedback",
+    "update_user",
+];
+
+/// Every method of the `Store` trait that only reads.
+const STORE_READS: &[&str] = &[
+    "connect",
+    "backend",
+    "ping",
+    "products",
+    "product",
+    "regions",
+    "outlets",
+    "scopes",
+    "package",
+    "packages",
+    "account",
+    "members",
+    "invitation",
+    "invitations_of",
+    "open_invitations",
+    "allocated_books",
+    "user",
+    "user_by_name",
+    "session",
+    "user_by_phone",
+    "signups_from_browser",
+    "notifications_of",
+    "list_notifications",
+    "recipients",
+    "job_cursor",
+    "usage_changes",
+    "books_expiring",
+    "points_balance",
+    "points_history",
+    "gifts",
+    "feedback_of",
+    "feedback_inbox",
+    "book",
+    "book_history",
+    "books_of_account",
+    "live_books_of_key",
+    "signing_keys",
+    "latest_keyring_bundle",
+    "device",
+    "devices",
+    "pull_statuses",
+    "status_sets",
+    "chain_tip",
+    "review_queue",
+    "summary",
+    "audit_log",
+    "audit_page",
+    "report_data",
+    "device_activity",
+    "search_books",
+    "accounts",
+    "users",
+    "guided_customers",
+    "dead_notifications",
+];
+
+/// The method names of the `Store` trait, read from its source.
+fn store_methods() -> Vec<String> {
+    let path = repo_root().join("server/src/store/mod.rs");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let start = text.find("pub trait Store").expect("the Store trait");
+    let body = &text[start..];
+    let end = body.find("\n}\n").expect("the end of the Store trait");
+    body[..end]
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let rest = line
+                .strip_prefix("async fn ")
+                .or_else(|| line.strip_prefix("fn "))?;
+            Some(
+                rest.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// A new `Store` method must be sorted into writes or reads, so the rule below cannot miss it.
+#[test]
+fn every_store_method_is_a_write_or_a_read() {
+    let methods = store_methods();
+    assert!(methods.len() > 50, "Store methods not found: {methods:?}");
+    let unsorted: Vec<&String> = methods
+        .iter()
+        .filter(|name| {
+            !STORE_WRITES.contains(&name.as_str()) && !STORE_READS.contains(&name.as_str())
+        })
+        .collect();
+    assert!(
+        unsorted.is_empty(),
+        "add these Store methods to STORE_WRITES or STORE_READS: {unsorted:?}"
+    );
+    let gone: Vec<&&str> = STORE_WRITES
+        .iter()
+        .chain(STORE_READS)
+        .filter(|name| !methods.iter().any(|method| method == *name))
+        .collect();
+    assert!(gone.is_empty(), "no longer Store methods: {gone:?}");
+}
+
+/// Handlers of the JSON API and of the pages parse, call one domain function and present its
+/// result: none calls a store method that writes, so every change passes its domain's rules and
+/// is recorded alike from the API, the pages and the command line.
+#[test]
+fn handlers_call_no_store_write() {
+    let mut files = Vec::new();
+    for dir in ["server/src/api", "server/src/web"] {
+        rust_sources(&repo_root().join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "handler sources not found");
+    let offending: Vec<String> = files
+        .iter()
+        .flat_map(|path| {
+            let code =
+                code_of(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}")));
+            STORE_WRITES
+                .iter()
+                .filter(move |name| code.contains(&format!(".{name}(")))
+                .map(move |name| format!("{}: {name}", path.display()))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "handlers that write to the store (move the write into its domain module): {offending:#?}"
     );
 }
 

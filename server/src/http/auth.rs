@@ -1,6 +1,7 @@
 //! Who is calling: a user (bearer token on the API, session cookie on pages) or a device
 //! (device bearer token), and the middleware that enforces each route's declared [`Access`]
-//! before its handler runs.
+//! before its handler runs. Whether a token is good is decided by `auth::session`; this module
+//! only finds it in the request.
 //!
 //! **The JSON API is bearer-only.** A browser attaches its cookies to requests other sites make
 //! it send (forms, navigations, `fetch` without CORS). `SameSite=Lax` stops most of them, but not
@@ -21,20 +22,21 @@ use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cookie::Cookie;
-use shuipiao_shared::ids::DeviceId;
-use shuipiao_shared::sync::ErrorCode;
 
-use crate::auth::sign_in::PasswordError;
-use crate::auth::token::{self, DEVICE_TOKEN_PREFIX};
-use crate::http::error::ApiError;
+use crate::auth::{session, token};
+use crate::http::error::{ApiError, refuse_page};
 use crate::http::rate_limit::PeerAddr;
 use crate::http::{Access, AppState, Surface};
 use crate::metrics::{self, Scrape};
-use crate::store::models::{Device, Session, User};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
+use crate::store::models::{Device, User};
 
 /// Name of the web session cookie.
 pub const SESSION_COOKIE: &str = "sp_session";
+
+/// Name of the pages' CSRF cookie (`web::csrf`); named here because, like the session cookie,
+/// it travels as a `__Host-` cookie under HTTPS.
+pub const CSRF_COOKIE: &str = "sp_csrf";
 
 /// The signed-in user, put into request extensions by [`authorize`].
 #[derive(Debug, Clone)]
@@ -65,13 +67,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .find_map(|cookie| cookie.value_raw().filter(|value| !value.is_empty()))
 }
 
-fn not_found_is_unauthorized(err: StoreError) -> ApiError {
-    match err {
-        StoreError::NotFound => ApiError::unauthorized(),
-        other => other.into(),
-    }
-}
-
 /// The session token of a request: the bearer header on the API, the session cookie on pages
 /// (never the other way round, see the module doc).
 pub fn session_token(headers: &HeaderMap, surface: Surface) -> Option<&str> {
@@ -88,7 +83,7 @@ pub fn session_id(headers: &HeaderMap, surface: Surface) -> Option<&str> {
         .map(|(id, _)| id)
 }
 
-/// The user behind the request's session.
+/// The user behind the request's session (`auth::session::user_of`).
 pub async fn user_of<S: Store>(
     state: &AppState<S>,
     headers: &HeaderMap,
@@ -96,133 +91,15 @@ pub async fn user_of<S: Store>(
     now: i64,
 ) -> Result<User, ApiError> {
     let text = session_token(headers, surface).ok_or_else(ApiError::unauthorized)?;
-    let (id, secret) = token::split(text).ok_or_else(ApiError::unauthorized)?;
-    if id.starts_with(DEVICE_TOKEN_PREFIX) {
-        return Err(ApiError::unauthorized());
-    }
-    let session = state
-        .store
-        .session(id)
-        .await
-        .map_err(not_found_is_unauthorized)?;
-    if session.expires_at <= now || !token::matches(secret, &session.secret_hash) {
-        return Err(ApiError::unauthorized());
-    }
-    let user = state
-        .store
-        .user(session.user_id)
-        .await
-        .map_err(not_found_is_unauthorized)?;
-    if user.disabled_at.is_some() {
-        return Err(ApiError::unauthorized());
-    }
-    Ok(user)
+    Ok(session::user_of(&state.store, text, now).await?)
 }
 
-async fn device_of<S: Store>(state: &AppState<S>, headers: &HeaderMap) -> Result<Device, ApiError> {
-    let text = bearer(headers).ok_or_else(ApiError::unauthorized)?;
-    let (id, secret) = token::split(text).ok_or_else(ApiError::unauthorized)?;
-    let device_id = id
-        .strip_prefix(DEVICE_TOKEN_PREFIX)
-        .and_then(|n| n.parse::<u64>().ok())
-        .ok_or_else(ApiError::unauthorized)?;
-    let device = state
-        .store
-        .device(DeviceId(device_id))
-        .await
-        .map_err(not_found_is_unauthorized)?;
-    if !token::matches(secret, &device.token_hash) {
-        return Err(ApiError::unauthorized());
-    }
-    let disabled = |message| {
-        ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            ErrorCode::DeviceDisabled,
-            message,
-        )
-    };
-    if device.disabled_at.is_some() {
-        return Err(disabled("该设备已被停用,请联系管理员"));
-    }
-    // Disabling a user disables their devices in the same step; this check also covers a
-    // device whose user was disabled some other way (e.g. by hand in the database).
-    let user = state
-        .store
-        .user(device.user_id)
-        .await
-        .map_err(not_found_is_unauthorized)?;
-    if user.disabled_at.is_some() {
-        return Err(disabled("该设备的使用人已被停用,请联系管理员"));
-    }
-    Ok(device)
-}
-
-/// A session just opened: the token for API clients and the cookie for browsers.
-#[derive(Debug)]
-pub struct StartedSession {
-    /// `id.secret`, shown once.
-    pub token: String,
-    /// `Set-Cookie` value carrying the token.
-    pub cookie: String,
-    /// Unix seconds.
-    pub expires_at: i64,
-}
-
-impl From<PasswordError> for ApiError {
-    fn from(err: PasswordError) -> ApiError {
-        match err {
-            PasswordError::Limited(limited) => limited.into(),
-            PasswordError::Wrong => ApiError::unauthorized(),
-            PasswordError::Store(err) => err.into(),
-        }
-    }
-}
-
-/// Opens a session for `user`. The cookie is `SameSite=Lax` so links from a text message open
-/// the wallet signed in; forms carry a CSRF token instead (see `web::csrf`). `Secure` and the
-/// `__Host-` prefix are added by the router when clients come over HTTPS.
-pub async fn start_session<S: Store>(
-    state: &AppState<S>,
-    user: &User,
-    now: i64,
-) -> Result<StartedSession, StoreError> {
-    let expires_at = now + state.config.session_ttl_secs as i64;
-    let id = token::session_id();
-    let secret = token::secret();
-    state
-        .store
-        .create_session(
-            &Session {
-                id: id.clone(),
-                user_id: user.id,
-                secret_hash: secret.hash.clone(),
-                expires_at,
-            },
-            now,
-        )
-        .await?;
-    let token = token::join(&id, &secret);
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={}",
-        state.config.session_ttl_secs
-    );
-    Ok(StartedSession {
-        token,
-        cookie,
-        expires_at,
-    })
-}
-
-/// Deletes the request's session, if any.
-pub async fn end_session<S: Store>(
-    state: &AppState<S>,
-    headers: &HeaderMap,
-    surface: Surface,
-) -> Result<(), StoreError> {
-    if let Some(id) = session_id(headers, surface) {
-        state.store.delete_session(id).await?;
-    }
-    Ok(())
+/// The `Set-Cookie` value carrying a new session's token. The cookie is `SameSite=Lax` so links
+/// from a text message open the wallet signed in; forms carry a CSRF token instead (see
+/// `web::csrf`). `Secure` and the `__Host-` prefix are added by the router when clients come
+/// over HTTPS.
+pub fn session_cookie(token: &str, ttl_secs: u64) -> String {
+    format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Lax; Path=/; Max-Age={ttl_secs}")
 }
 
 /// The `Set-Cookie` value that clears the session cookie.
@@ -257,7 +134,8 @@ async fn admit<S: Store>(
             }
         }
         Access::Device => {
-            let device = device_of(state, request.headers()).await?;
+            let text = bearer(request.headers()).ok_or_else(ApiError::unauthorized)?;
+            let device = session::device_of(&state.store, text).await?;
             request.extensions_mut().insert(CurrentDevice(device));
         }
         Access::Roles(roles) => {
@@ -282,6 +160,6 @@ pub async fn authorize<S: Store>(
     match (admit(&state, access, surface, &mut request).await, surface) {
         (Ok(()), _) => next.run(request).await,
         (Err(err), Surface::Api) => err.into_response(),
-        (Err(err), Surface::Page) => crate::web::refuse(err, request.uri()),
+        (Err(err), Surface::Page) => refuse_page(err, request.uri()),
     }
 }

@@ -1,23 +1,31 @@
-//! The one API error type: a status code plus the protocol's `{code, message}` body, and the JSON
-//! and query extractors that turn malformed input into it.
+//! The one error type: a status code plus the protocol's `{code, message}` body, answered as that
+//! JSON body to API clients or as the zh-CN error page to people ([`PageError`]), as the route's
+//! [`Surface`] says; and the JSON, query and path extractors that turn malformed input into it.
 
+use askama::Template;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
+use axum::http::{StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use shuipiao_shared::sync::{ErrorBody, ErrorCode};
 
 use crate::accounts::AccountError;
+use crate::auth::credentials::CredentialError;
+use crate::auth::session::TokenError;
+use crate::auth::sign_in::PasswordError;
 use crate::catalogue::CatalogueError;
-use crate::enrollment::DisableError;
+use crate::enrollment::{DisableError, EnrollError};
 use crate::feedback::FeedbackError;
+use crate::http::Surface;
 use crate::issuance::IssueError;
 use crate::keys::KeyError;
 use crate::notify::ResendError;
+use crate::notify::channels::ChannelError;
 use crate::review::ReviewError;
 use crate::store::{ConflictKind, StoreError};
+use crate::sync::ReportError;
 
 /// An error answered to an API client.
 #[derive(Debug)]
@@ -117,6 +125,81 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// The answer for a route of `surface`: the JSON body for the API, the error page for pages.
+    pub fn into_surface_response(self, surface: Surface) -> Response {
+        match surface {
+            Surface::Api => self.into_response(),
+            Surface::Page => PageError(self).into_response(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A page that could not be shown: rendered as an error page with its status (and
+/// `Retry-After` when waiting helps).
+#[derive(Debug)]
+pub struct PageError(ApiError);
+
+impl From<ApiError> for PageError {
+    fn from(err: ApiError) -> PageError {
+        PageError(err)
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(err: StoreError) -> PageError {
+        PageError(err.into())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let title = match self.0.status {
+            StatusCode::NOT_FOUND => "页面不存在",
+            StatusCode::FORBIDDEN => "没有权限",
+            StatusCode::TOO_MANY_REQUESTS => "操作过于频繁",
+            status if status.is_client_error() => "请求有误",
+            _ => "服务暂时不可用",
+        };
+        let page = ErrorPage {
+            title,
+            message: &self.0.message,
+        };
+        let html = page.render().unwrap_or_else(|_| self.0.message.clone());
+        let response = (
+            self.0.status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response();
+        with_retry_after(response, self.0.retry_after)
+    }
+}
+
+/// Answers a refused page request: to the login page (coming back afterwards) when not signed in,
+/// else an error page.
+pub fn refuse_page(err: ApiError, uri: &Uri) -> Response {
+    if err.status == StatusCode::UNAUTHORIZED {
+        let next = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let target = format!("/login?next={}", urlencode(next));
+        return Redirect::to(&target).into_response();
+    }
+    PageError(err).into_response()
+}
+
+fn urlencode(text: &str) -> String {
+    askama::filters::urlencode_strict(text)
+        .map(|encoded| encoded.to_string())
+        .unwrap_or_default()
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
@@ -180,6 +263,56 @@ pub fn conflict_message(kind: ConflictKind) -> &'static str {
     }
 }
 
+impl From<TokenError> for ApiError {
+    fn from(err: TokenError) -> ApiError {
+        match err {
+            TokenError::Invalid => ApiError::unauthorized(),
+            TokenError::DeviceDisabled | TokenError::DeviceUserDisabled => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::DeviceDisabled,
+                err.to_string(),
+            ),
+            TokenError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(err: PasswordError) -> ApiError {
+        match err {
+            PasswordError::Limited(limited) => limited.into(),
+            PasswordError::Wrong => ApiError::unauthorized(),
+            PasswordError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(err: CredentialError) -> ApiError {
+        match err {
+            CredentialError::Limited(limited) => limited.into(),
+            CredentialError::Store(err) => err.into(),
+            CredentialError::Hash(err) => ApiError::internal(&err),
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+impl From<EnrollError> for ApiError {
+    fn from(err: EnrollError) -> ApiError {
+        match err {
+            EnrollError::BadCode => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::EnrollmentCodeInvalid,
+                "注册码无效、已使用或已过期",
+            ),
+            EnrollError::Invalid(message) => ApiError::bad_request(message),
+            EnrollError::Store(err) => err.into(),
+            EnrollError::Keys(err) => err.into(),
+        }
+    }
+}
+
 impl From<AccountError> for ApiError {
     fn from(err: AccountError) -> ApiError {
         match err {
@@ -194,6 +327,24 @@ impl From<FeedbackError> for ApiError {
     fn from(err: FeedbackError) -> ApiError {
         match err {
             FeedbackError::Store(err) => err.into(),
+            invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<ChannelError> for ApiError {
+    fn from(err: ChannelError) -> ApiError {
+        match err {
+            ChannelError::Store(err) => err.into(),
+            invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(err: ReportError) -> ApiError {
+        match err {
+            ReportError::Store(err) => err.into(),
             invalid => ApiError::bad_request(invalid.to_string()),
         }
     }

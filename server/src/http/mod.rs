@@ -1,15 +1,16 @@
-//! The HTTP API: application state, the one route table (every route declares who may call
-//! it), and the router built from it.
+//! The transport kernel: application state, the route table's entry type (every route declares
+//! who may call it and which surface it serves), the access check, the one error type, rate
+//! limits, cookies, and the layers every route runs behind (security headers, body limit,
+//! panics answered, metrics).
 //!
-//! **API Boundary:** the `/api/v1` routes speak the protocol crate's DTOs; server-only resources
-//! (catalogue, orders, review) use the serde types beside their handlers.
+//! **Architecture Invariant:** the kernel knows neither the JSON API (`api`) nor the pages
+//! (`web`): they hand it their routes, and `router` joins both lists into the one table. How a
+//! refusal is shown (JSON error or error page) is the kernel's choice, made by the route's
+//! [`Surface`]. A tidy test checks that no kernel file imports `crate::api` or `crate::web`.
 
 pub mod auth;
 pub mod error;
-pub mod openapi;
-mod ops;
 pub mod rate_limit;
-pub mod v1;
 
 use std::sync::Arc;
 
@@ -139,271 +140,6 @@ impl<S: Store> Route<S> {
     }
 }
 
-fn route<S, H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route<S>
-where
-    S: Store,
-    H: Handler<T, AppState<S>>,
-    T: 'static,
-{
-    Route::new(Surface::Api, method, path, access, handler)
-}
-
-/// The route table: the single place that lists every route and who may call it.
-pub fn routes<S: Store>() -> Vec<Route<S>> {
-    use v1::{
-        accounts, audit, books, catalogue, channels, devices, keys, review, session, stats, sync,
-    };
-    let (get, post) = (Method::GET, Method::POST);
-    vec![
-        route(get.clone(), "/healthz", Access::Public, ops::healthz::<S>),
-        route(get.clone(), "/metrics", Access::Metrics, ops::metrics::<S>),
-        route(
-            get.clone(),
-            "/api/v1/openapi.json",
-            Access::Public,
-            ops::openapi_json,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/auth/login",
-            Access::Public,
-            session::login::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/auth/logout",
-            Access::Roles(EVERYONE),
-            session::logout::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/me",
-            Access::Roles(EVERYONE),
-            session::me,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/me/password",
-            Access::Roles(EVERYONE),
-            session::change_password::<S>,
-        ),
-        route(
-            Method::PUT,
-            "/api/v1/me/channels/{channel}",
-            Access::Roles(HOLDERS),
-            channels::bind::<S>,
-        ),
-        route(
-            Method::DELETE,
-            "/api/v1/me/channels/{channel}",
-            Access::Roles(HOLDERS),
-            channels::unbind::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/devices/enroll",
-            Access::Public,
-            devices::enroll::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/sync/push",
-            Access::Device,
-            sync::push::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/sync/pull",
-            Access::Device,
-            sync::pull::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/sync/snapshot",
-            Access::Device,
-            sync::snapshot::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/sync/status",
-            Access::Device,
-            sync::status::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/products",
-            Access::Roles(EVERYONE),
-            catalogue::list_products::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/products",
-            Access::Roles(ADMIN),
-            catalogue::create_product::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/regions",
-            Access::Roles(EVERYONE),
-            catalogue::list_regions::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/regions",
-            Access::Roles(ADMIN),
-            catalogue::create_region::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/outlets",
-            Access::Roles(EVERYONE),
-            catalogue::list_outlets::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/outlets",
-            Access::Roles(ADMIN),
-            catalogue::create_outlet::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/scopes",
-            Access::Roles(EVERYONE),
-            catalogue::list_scopes::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/scopes",
-            Access::Roles(ADMIN),
-            catalogue::create_scope::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/packages",
-            Access::Roles(EVERYONE),
-            catalogue::list_packages::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/packages",
-            Access::Roles(ADMIN),
-            catalogue::create_package::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/accounts",
-            Access::Roles(STAFF),
-            accounts::create_account::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/accounts/{id}/members",
-            Access::Roles(&[Role::EnterpriseAdmin, Role::Operator, Role::Admin]),
-            accounts::members::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/accounts/{id}/allocated-books",
-            Access::Roles(&[Role::EnterpriseAdmin, Role::Operator, Role::Admin]),
-            accounts::allocated_books::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/users",
-            Access::Roles(ADMIN),
-            accounts::create_user::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/orders",
-            Access::Roles(STAFF),
-            books::issue_order::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/books/mine",
-            Access::Roles(HOLDERS),
-            books::my_books::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/books/{id}",
-            Access::Roles(BOOK_READERS),
-            books::get_book::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/books/{id}/revoke",
-            Access::Roles(STAFF),
-            books::revoke::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/books/{id}/reissue",
-            Access::Roles(STAFF),
-            books::reissue::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/review",
-            Access::Roles(STAFF),
-            review::list::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/review/{event_id}/resolve",
-            Access::Roles(STAFF),
-            review::resolve::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/stats/summary",
-            Access::Roles(REPORTS),
-            stats::summary::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/devices/enrollment-codes",
-            Access::Roles(ADMIN),
-            devices::create_enrollment_code::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/devices",
-            Access::Roles(STAFF),
-            devices::list::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/devices/{id}/disable",
-            Access::Roles(ADMIN),
-            devices::disable::<S>,
-        ),
-        route(
-            get.clone(),
-            "/api/v1/keys",
-            Access::Roles(ADMIN),
-            keys::list::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/keys/rotate",
-            Access::Roles(ADMIN),
-            keys::rotate::<S>,
-        ),
-        route(
-            post.clone(),
-            "/api/v1/keys/{kid}/compromise",
-            Access::Roles(ADMIN),
-            keys::compromise::<S>,
-        ),
-        route(get, "/api/v1/audit", Access::Roles(ADMIN), audit::list::<S>),
-    ]
-    .into_iter()
-    .chain(crate::web::routes::<S>())
-    .collect()
-}
-
 async fn count_request<S: Store>(
     State(state): State<AppState<S>>,
     request: Request,
@@ -435,7 +171,6 @@ impl ResponseForPanic for PanicAnswer {
     type ResponseBody = axum::body::Body;
 
     fn response_for_panic(&mut self, panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-        use axum::response::IntoResponse;
         let message = panic
             .downcast_ref::<String>()
             .map(String::as_str)
@@ -443,11 +178,7 @@ impl ResponseForPanic for PanicAnswer {
             .unwrap_or("no message");
         self.metrics.record_panic(self.route);
         let cause = std::io::Error::other(format!("{} panicked: {message}", self.route));
-        let err = error::ApiError::internal(&cause);
-        match self.surface {
-            Surface::Api => err.into_response(),
-            Surface::Page => crate::web::PageError::from(err).into_response(),
-        }
+        error::ApiError::internal(&cause).into_surface_response(self.surface)
     }
 }
 
@@ -472,7 +203,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         err.into_response()
     } else {
-        crate::web::refuse(err, &uri)
+        error::refuse_page(err, &uri)
     }
 }
 
@@ -484,7 +215,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
 
 /// Cookies that under HTTPS travel as `__Host-` cookies: the session and the CSRF token.
-const HOST_ONLY_COOKIES: [&str; 2] = [auth::SESSION_COOKIE, crate::web::csrf::CSRF_COOKIE];
+const HOST_ONLY_COOKIES: [&str; 2] = [auth::SESSION_COOKIE, auth::CSRF_COOKIE];
 /// The prefix a browser accepts only on a cookie set by this host over HTTPS, with `Path=/` and
 /// no `Domain`, so a sibling subdomain or a plain-HTTP hop cannot plant it.
 const HOST_PREFIX: &str = "__Host-";
@@ -546,13 +277,13 @@ async fn host_cookies(mut request: Request) -> Request {
     request
 }
 
-/// The application: every route behind its access check and its panic answer, with body limit,
-/// tracing, metrics and security headers (content security policy, no MIME sniffing, no framing,
-/// no referrer to other sites, nothing stored in caches but the static assets; HSTS, `Secure` and
-/// `__Host-` cookies when clients come over HTTPS).
-pub fn router<S: Store>(state: AppState<S>) -> Router {
+/// The application over `routes`: every route behind its access check and its panic answer, with
+/// body limit, tracing, metrics and security headers (content security policy, no MIME sniffing,
+/// no framing, no referrer to other sites, nothing stored in caches but the static assets; HSTS,
+/// `Secure` and `__Host-` cookies when clients come over HTTPS).
+pub fn serve_routes<S: Store>(state: AppState<S>, routes: Vec<Route<S>>) -> Router {
     let mut router = Router::new();
-    for entry in routes::<S>() {
+    for entry in routes {
         let check = middleware::from_fn_with_state(
             (state.clone(), entry.access, entry.surface),
             auth::authorize::<S>,

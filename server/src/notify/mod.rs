@@ -10,6 +10,7 @@
 //! most once per dedupe key.
 
 pub mod adapter;
+pub mod channels;
 pub mod dispatch;
 pub mod gateway;
 pub mod jobs;

@@ -11,11 +11,44 @@ mod signatures;
 
 use shuipiao_shared::event::{EventBody, SignedEvent};
 use shuipiao_shared::ids::ScopeId;
-use shuipiao_shared::sync::{MAX_PUSH_EVENTS, PushResult};
+use shuipiao_shared::sync::{MAX_PUSH_EVENTS, MAX_SYNC_ERROR_CHARS, PushResult};
 
 use crate::enrollment;
 use crate::store::models::Device;
 use crate::store::{Store, StoreError};
+
+/// Why a device's sync report was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The previous sync error is too long to keep.
+    #[error("同步错误信息最长 {MAX_SYNC_ERROR_CHARS} 个字符")]
+    ErrorTooLong,
+    /// The pending count does not fit the store.
+    #[error("待上传数量无效")]
+    BadPending,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records what a device reports when it pulls: the events it still holds and its previous sync
+/// error, shown on the device list.
+pub async fn report<S: Store>(
+    store: &S,
+    device: &Device,
+    pending: u64,
+    error: Option<&str>,
+    now: i64,
+) -> Result<(), ReportError> {
+    if error.is_some_and(|text| text.chars().count() > MAX_SYNC_ERROR_CHARS) {
+        return Err(ReportError::ErrorTooLong);
+    }
+    let pending = i64::try_from(pending).map_err(|_| ReportError::BadPending)?;
+    store
+        .report_device_sync(device.id, pending, error, now)
+        .await?;
+    Ok(())
+}
 
 /// Why a push was refused as a whole.
 #[derive(Debug, thiserror::Error)]

@@ -11,17 +11,14 @@
 //! session: a random token lives in an HttpOnly, `SameSite=Strict` cookie and in a hidden field
 //! of each form, and a POST passes only when the two match (double submit). Another site can
 //! make a browser send the cookie but cannot read it to fill the field. Under HTTPS both cookies
-//! are `__Host-` cookies, which no other host can set (see `http::router`).
+//! are `__Host-` cookies, which no other host can set (see `http::serve_routes`).
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::http::auth::SESSION_COOKIE;
+use crate::http::auth::{CSRF_COOKIE, SESSION_COOKIE};
 use crate::random;
-
-/// Name of the CSRF cookie.
-pub const CSRF_COOKIE: &str = "sp_csrf";
 
 /// The token a page embeds in its forms, and the `Set-Cookie` value when the browser had none.
 #[derive(Debug, Clone)]

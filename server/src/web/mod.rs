@@ -19,17 +19,19 @@ mod wallet;
 
 use askama::Template;
 use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::Method;
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, Uri, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
 use crate::http::error::ApiError;
+pub use crate::http::error::PageError;
 use crate::http::{Access, BOOK_READERS, EVERYONE, HOLDERS, Route, Surface};
+use crate::store::Store;
 use crate::store::models::Role;
-use crate::store::{Store, StoreError};
 
-/// The page routes, merged into the one route table by `http::routes`.
+/// The page routes, joined with the API's into the one route table by
+/// [`crate::router::routes`].
 pub fn routes<S: Store>() -> Vec<Route<S>> {
     vec![
         Route::new(
@@ -317,69 +319,4 @@ fn render(template: &impl Template) -> Response {
         Ok(html) => Html(html).into_response(),
         Err(err) => PageError::from(ApiError::internal(&err)).into_response(),
     }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    title: &'a str,
-    message: &'a str,
-}
-
-/// A page that could not be shown: rendered as an error page with its status (and
-/// `Retry-After` when waiting helps).
-#[derive(Debug)]
-pub struct PageError(ApiError);
-
-impl From<ApiError> for PageError {
-    fn from(err: ApiError) -> PageError {
-        PageError(err)
-    }
-}
-
-impl From<StoreError> for PageError {
-    fn from(err: StoreError) -> PageError {
-        PageError(err.into())
-    }
-}
-
-impl IntoResponse for PageError {
-    fn into_response(self) -> Response {
-        let title = match self.0.status {
-            StatusCode::NOT_FOUND => "页面不存在",
-            StatusCode::FORBIDDEN => "没有权限",
-            StatusCode::TOO_MANY_REQUESTS => "操作过于频繁",
-            status if status.is_client_error() => "请求有误",
-            _ => "服务暂时不可用",
-        };
-        let page = ErrorPage {
-            title,
-            message: &self.0.message,
-        };
-        let html = page.render().unwrap_or_else(|_| self.0.message.clone());
-        let response = (
-            self.0.status,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            html,
-        )
-            .into_response();
-        crate::http::error::with_retry_after(response, self.0.retry_after)
-    }
-}
-
-/// Answers a refused page request: to the login page (coming back afterwards) when not signed in,
-/// else an error page.
-pub fn refuse(err: ApiError, uri: &Uri) -> Response {
-    if err.status == StatusCode::UNAUTHORIZED {
-        let next = uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let target = format!("/login?next={}", urlencode(next));
-        return Redirect::to(&target).into_response();
-    }
-    PageError(err).into_response()
-}
-
-fn urlencode(text: &str) -> String {
-    askama::filters::urlencode_strict(text)
-        .map(|encoded| encoded.to_string())
-        .unwrap_or_default()
 }

@@ -12,7 +12,6 @@ use serde::Deserialize;
 
 use crate::auth::credentials::{self, CredentialError};
 use crate::http::AppState;
-use crate::http::auth::start_session;
 use crate::http::error::ApiError;
 use crate::http::rate_limit::ClientIp;
 use crate::pii::Phone;
@@ -20,7 +19,7 @@ use crate::signup::{self, Registration, SignupError};
 use crate::store::Store;
 use crate::store::models::User;
 use crate::web::csrf::{self, CsrfToken};
-use crate::web::{PageError, render};
+use crate::web::{PageError, render, session};
 
 /// Cookie that tells one browser from another, for referral anti-abuse.
 const BROWSER_COOKIE: &str = "sp_browser";
@@ -243,9 +242,9 @@ async fn submit<S: Store>(
         Err(Refused::Form(message)) => return fail(message),
         Err(Refused::Page(err)) => return Err(err),
     };
-    let session = start_session(&state, &user, now).await?;
+    let cookie = session::open_session(&state, &user, now).await?;
     Ok((
-        AppendHeaders([(SET_COOKIE, session.cookie)]),
+        AppendHeaders([(SET_COOKIE, cookie)]),
         Redirect::to("/wallet"),
     )
         .into_response())

@@ -8,12 +8,13 @@ use axum::http::header::SET_COOKIE;
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::auth::session;
 use crate::auth::sign_in::{self, PasswordError};
-use crate::http::auth::{cleared_session_cookie, end_session, start_session, user_of};
+use crate::http::auth::{cleared_session_cookie, session_cookie, session_token, user_of};
 use crate::http::rate_limit::ClientIp;
 use crate::http::{AppState, Surface};
 use crate::store::Store;
-use crate::store::models::Role;
+use crate::store::models::{Role, User};
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render};
 
@@ -42,6 +43,18 @@ fn safe_next(next: Option<&str>) -> Option<&str> {
             && bytes.len() <= MAX_NEXT
             && bytes.iter().all(|&b| b.is_ascii_graphic() && b != b'\\')
     })
+}
+
+/// Opens a session for `user` (`auth::session::open`) and returns the `Set-Cookie` value that
+/// carries it to the browser.
+pub(super) async fn open_session<S: Store>(
+    state: &AppState<S>,
+    user: &User,
+    now: i64,
+) -> Result<String, PageError> {
+    let ttl = state.config.session_ttl_secs;
+    let session = session::open(&state.store, user, ttl, now).await?;
+    Ok(session_cookie(&session.token, ttl))
 }
 
 /// `GET /`: the wallet for holders, else the sign-in page.
@@ -147,13 +160,9 @@ pub async fn login<S: Store>(
         Err(PasswordError::Wrong) => return Ok(refuse("账号或密码错误")),
         Err(err) => return Err(crate::http::error::ApiError::from(err).into()),
     };
-    let session = start_session(&state, &user, now).await?;
+    let cookie = open_session(&state, &user, now).await?;
     let target = safe_next(Some(&form.next)).unwrap_or(start_page(user.spec.role));
-    Ok((
-        AppendHeaders([(SET_COOKIE, session.cookie)]),
-        Redirect::to(target),
-    )
-        .into_response())
+    Ok((AppendHeaders([(SET_COOKIE, cookie)]), Redirect::to(target)).into_response())
 }
 
 /// The sign-out form.
@@ -172,7 +181,9 @@ pub async fn logout<S: Store>(
     if !csrf::verify(&headers, &form.csrf) {
         return Err(crate::http::error::ApiError::forbidden().into());
     }
-    end_session(&state, &headers, Surface::Page).await?;
+    if let Some(token) = session_token(&headers, Surface::Page) {
+        session::end(&state.store, token).await?;
+    }
     Ok((
         AppendHeaders([(SET_COOKIE, cleared_session_cookie())]),
         Redirect::to("/login"),

@@ -487,6 +487,13 @@ async fn the_app_binds_and_unbinds_a_push_token_over_http() {
             .await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad_path}");
         assert_eq!(refused.json["code"], "bad_request");
+        let message = refused.json["message"].as_str().unwrap_or_default();
+        assert!(
+            message
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "the customer is told in Chinese: {message}"
+        );
     }
     let recipient = &server.store.recipients(account).await.unwrap()[0];
     assert_eq!(recipient.push_sealed, None, "bad input changes nothing");

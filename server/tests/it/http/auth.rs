@@ -2,7 +2,8 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use shuipiao_server::http::{Access, Surface, routes};
+use shuipiao_server::http::{Access, Surface};
+use shuipiao_server::router::routes;
 use shuipiao_server::store::models::{AccountKind, NewAccount, Role};
 use shuipiao_server::store::{SqlStore, Store};
 

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
-use shuipiao_server::http::{Access, routes};
+use shuipiao_server::http::Access;
+use shuipiao_server::router::routes;
 use shuipiao_server::store::models::Role;
 use shuipiao_server::store::{SqlStore, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

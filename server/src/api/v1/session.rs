@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::UserId;
 use utoipa::ToSchema;
 
-use crate::auth::credentials::{self, Change, CredentialError};
-use crate::auth::sign_in;
-use crate::http::auth::{CurrentUser, end_session, session_id, start_session};
+use crate::auth::credentials::{self, Change};
+use crate::auth::{session, sign_in};
+use crate::http::auth::{CurrentUser, session_id, session_token};
 use crate::http::error::{ApiError, ApiJson};
 use crate::http::rate_limit::ClientIp;
 use crate::http::{AppState, Surface};
@@ -79,7 +79,7 @@ pub async fn login<S: Store>(
         now,
     )
     .await?;
-    let session = start_session(&state, &user, now).await?;
+    let session = session::open(&state.store, &user, state.config.session_ttl_secs, now).await?;
     Ok(axum::Json(LoginResponse {
         token: session.token,
         user_id: user.id,
@@ -94,7 +94,9 @@ pub async fn logout<S: Store>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    end_session(&state, &headers, Surface::Api).await?;
+    if let Some(token) = session_token(&headers, Surface::Api) {
+        session::end(&state.store, token).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -106,17 +108,6 @@ pub struct PasswordChange {
     pub current_password: String,
     /// The new password: at least 8 characters, not the login name.
     pub new_password: String,
-}
-
-impl From<CredentialError> for ApiError {
-    fn from(err: CredentialError) -> ApiError {
-        match err {
-            CredentialError::Limited(limited) => limited.into(),
-            CredentialError::Store(err) => err.into(),
-            CredentialError::Hash(err) => ApiError::internal(&err),
-            other => ApiError::bad_request(other.to_string()),
-        }
-    }
 }
 
 /// Changes the caller's password. Every other session and API token of the user ends; this one

@@ -5,30 +5,15 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::ids::{DeviceId, UserId};
-use shuipiao_shared::sync::{EnrollRequest, EnrollResponse, ErrorCode};
+use shuipiao_shared::sync::{EnrollRequest, EnrollResponse};
 use utoipa::ToSchema;
 
-use crate::enrollment::{self, EnrollError};
+use crate::enrollment;
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::http::rate_limit::ClientIp;
 use crate::store::Store;
-
-impl From<EnrollError> for ApiError {
-    fn from(err: EnrollError) -> ApiError {
-        match err {
-            EnrollError::BadCode => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::EnrollmentCodeInvalid,
-                "注册码无效、已使用或已过期",
-            ),
-            EnrollError::Invalid(message) => ApiError::bad_request(message),
-            EnrollError::Store(err) => err.into(),
-            EnrollError::Keys(err) => err.into(),
-        }
-    }
-}
 
 /// Enrolls a device with a one-time code.
 ///

@@ -1,5 +1,5 @@
-//! Handlers of `/api/v1`, one module per resource. Each extracts, calls the store or one domain
-//! function, and returns a DTO.
+//! Handlers of `/api/v1`, one module per resource. Each extracts, reads the store or calls one
+//! domain function, and returns a DTO.
 
 pub mod accounts;
 pub mod audit;

@@ -17,7 +17,9 @@ use serde_json::{Map, Value, json};
 use shuipiao_shared::sync::{ErrorBody, ErrorCode};
 use utoipa::OpenApi;
 
-use crate::http::{Access, Surface, ops, routes, v1};
+use crate::api::{ops, v1};
+use crate::http::{Access, Surface};
+use crate::router::routes;
 use crate::store::SqlStore;
 
 /// The annotations' part of the document.

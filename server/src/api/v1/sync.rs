@@ -6,8 +6,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use shuipiao_shared::sync::{
-    MAX_PUSH_EVENTS, MAX_SYNC_ERROR_CHARS, PullQuery, PullResponse, PushRequest, PushResponse,
-    SyncStatusResponse,
+    MAX_PUSH_EVENTS, PullQuery, PullResponse, PushRequest, PushResponse, SyncStatusResponse,
 };
 
 use crate::http::AppState;
@@ -59,17 +58,7 @@ pub async fn pull<S: Store>(
 ) -> Result<Json<PullResponse>, ApiError> {
     if let Some(pending) = query.pending_events {
         let error = query.last_sync_error.as_deref();
-        if error.is_some_and(|text| text.chars().count() > MAX_SYNC_ERROR_CHARS) {
-            return Err(ApiError::bad_request(format!(
-                "同步错误信息最长 {MAX_SYNC_ERROR_CHARS} 个字符"
-            )));
-        }
-        let pending =
-            i64::try_from(pending).map_err(|_| ApiError::bad_request("待上传数量无效"))?;
-        state
-            .store
-            .report_device_sync(device.id, pending, error, crate::unix_now())
-            .await?;
+        sync::report(&state.store, &device, pending, error, crate::unix_now()).await?;
     }
     let page = state.config.pull_page_size;
     let limit = query.limit.unwrap_or(page).clamp(1, page);

@@ -7,9 +7,9 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::api::openapi;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::openapi;
 use crate::store::Store;
 
 /// Answer of `/healthz`.

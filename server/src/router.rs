@@ -1,0 +1,22 @@
+//! The application's one route table and the router built from it: the JSON API's routes
+//! (`api`) and the pages' (`web`), each declaring who may call it, served by the transport
+//! kernel (`http`). The role-matrix test and the OpenAPI document walk [`routes`].
+
+use axum::Router;
+
+use crate::http::{self, AppState, Route};
+use crate::store::Store;
+use crate::{api, web};
+
+/// The route table: the single place that lists every route and who may call it.
+pub fn routes<S: Store>() -> Vec<Route<S>> {
+    api::routes::<S>()
+        .into_iter()
+        .chain(web::routes::<S>())
+        .collect()
+}
+
+/// The application: every route of [`routes`] behind the kernel's layers.
+pub fn router<S: Store>(state: AppState<S>) -> Router {
+    http::serve_routes(state, routes())
+}
