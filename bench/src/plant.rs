@@ -11,7 +11,6 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::json;
 use shuipiao_server::enrollment;
 use shuipiao_server::issuance::{self, IssueOrder};
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{
     AccountKind, AuditEntry, NewAccount, NewPackage, NewUser, Product, Role,
 };

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use shuipiao_server::config::{Backend, Config, MasterKey};
-use shuipiao_server::store::{SqlStore, Store};
+use shuipiao_server::store::Store;
 use shuipiao_test_support::TestDb;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -56,7 +56,7 @@ pub struct Running {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     /// Its store, for setting up the plant directly.
-    pub store: SqlStore,
+    pub store: Store,
     /// Its master key.
     pub master: MasterKey,
     shutdown: oneshot::Sender<()>,
@@ -66,7 +66,7 @@ pub struct Running {
 impl Running {
     /// Opens and migrates `db` and serves it on 127.0.0.1:0 with the default configuration.
     pub async fn start(db: &TestDb) -> anyhow::Result<Running> {
-        let store = SqlStore::connect(&db.url)
+        let store = Store::connect(&db.url)
             .await
             .with_context(|| format!("open {}", db.url.redacted()))?;
         let master = MasterKey::from_bytes([0x42; 32]);

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{AuditEntry, NewUser, Role};
 use shuipiao_shared::event::{EventBody, Refusal};
 use shuipiao_shared::sync::MAX_PUSH_EVENTS;

@@ -205,8 +205,8 @@ fn check_request<'a>(request: &UserRequest<'a>) -> Result<&'a str, AccountError>
 /// (`auth::password`), a courier's region and a clerk's store (and nobody else's), and a wallet
 /// user's account of the matching kind. A region or store that does not exist, or a login name
 /// taken, is the store's conflict.
-pub async fn create_user<S: Store>(
-    store: &S,
+pub async fn create_user(
+    store: &Store,
     request: &UserRequest<'_>,
     actor: Actor,
     now: i64,
@@ -216,8 +216,8 @@ pub async fn create_user<S: Store>(
 
 /// [`create_user`] with `hash`, the already made hash of `request.password`, which is still
 /// checked against the rule: the demo hashes its one password once for all its users.
-pub async fn create_user_with_hash<S: Store>(
-    store: &S,
+pub async fn create_user_with_hash(
+    store: &Store,
     request: &UserRequest<'_>,
     hash: &str,
     actor: Actor,
@@ -226,8 +226,8 @@ pub async fn create_user_with_hash<S: Store>(
     create(store, request, Some(hash), actor, now).await
 }
 
-async fn create<S: Store>(
-    store: &S,
+async fn create(
+    store: &Store,
     request: &UserRequest<'_>,
     hash: Option<&str>,
     actor: Actor,
@@ -271,8 +271,8 @@ async fn create<S: Store>(
 
 /// Creates an account: a trimmed name of 1–[`MAX_ACCOUNT_NAME_CHARS`] characters; a member
 /// customer belongs to an enterprise that exists; an enterprise belongs to nobody.
-pub async fn create_account<S: Store>(
-    store: &S,
+pub async fn create_account(
+    store: &Store,
     account: &NewAccount,
     actor: Actor,
     now: i64,
@@ -342,8 +342,8 @@ fn allowed_change(
 
 /// `admin` sets `target`'s role and whether they may sign in. Disabling ends their sessions and
 /// disables their devices in the same step (see `Store::update_user`).
-pub async fn update_user<S: Store>(
-    store: &S,
+pub async fn update_user(
+    store: &Store,
     admin: Actor,
     target: UserId,
     change: UserChange,

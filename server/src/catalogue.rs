@@ -152,8 +152,8 @@ fn audit(
 
 /// Puts a package on sale: its product and scope must exist. `actor` is the staff member, none
 /// for the command line and the demo.
-pub async fn create_package<S: Store>(
-    store: &S,
+pub async fn create_package(
+    store: &Store,
     draft: &PackageDraft,
     actor: Option<UserId>,
     now: i64,
@@ -178,8 +178,8 @@ pub async fn create_package<S: Store>(
 }
 
 /// Adds a product (a bottle size).
-pub async fn create_product<S: Store>(
-    store: &S,
+pub async fn create_product(
+    store: &Store,
     product: &Product,
     actor: Option<UserId>,
     now: i64,
@@ -199,8 +199,8 @@ pub async fn create_product<S: Store>(
 }
 
 /// Adds a region.
-pub async fn create_region<S: Store>(
-    store: &S,
+pub async fn create_region(
+    store: &Store,
     name: &str,
     actor: Option<UserId>,
     now: i64,
@@ -216,8 +216,8 @@ pub async fn create_region<S: Store>(
 }
 
 /// Adds a store in a region.
-pub async fn create_outlet<S: Store>(
-    store: &S,
+pub async fn create_outlet(
+    store: &Store,
     region_id: i64,
     name: &str,
     actor: Option<UserId>,
@@ -234,8 +234,8 @@ pub async fn create_outlet<S: Store>(
 }
 
 /// Adds a scope of at most [`MAX_SCOPE_PLACES`] regions and as many stores.
-pub async fn create_scope<S: Store>(
-    store: &S,
+pub async fn create_scope(
+    store: &Store,
     scope: &NewScope,
     actor: Option<UserId>,
     now: i64,

@@ -142,13 +142,13 @@ impl DemoDevice {
     }
 }
 
-struct Maker<'a, S> {
-    store: &'a S,
+struct Maker<'a> {
+    store: &'a Store,
     now: i64,
     summary: DemoSummary,
 }
 
-impl<S: Store> Maker<'_, S> {
+impl Maker<'_> {
     fn audit(&self, action: &'static str, target: String) -> AuditEntry {
         AuditEntry::new(None, action, target, serde_json::json!({ "via": "demo" }))
     }
@@ -200,7 +200,7 @@ impl<S: Store> Maker<'_, S> {
 /// Makes the plant's keys as of `since`, the start of the history the demo invents. A server
 /// that already made its keys at start-up gets a new issuer key from `since`; the key it
 /// replaces has signed nothing yet, since the demo fills only an empty catalogue.
-async fn keys_since<S: Store>(store: &S, master: &MasterKey, since: i64) -> Result<(), KeyError> {
+async fn keys_since(store: &Store, master: &MasterKey, since: i64) -> Result<(), KeyError> {
     keys::ensure(store, master, since).await?;
     let issuer = keys::active(store, master, KeyPurpose::Issuer).await?;
     if i64::from(issuer.row.not_before) > since {
@@ -210,11 +210,7 @@ async fn keys_since<S: Store>(store: &S, master: &MasterKey, since: i64) -> Resu
 }
 
 /// Fills an empty database with the demo data set, making its keys first if there are none.
-pub async fn fill<S: Store>(
-    store: &S,
-    master: &MasterKey,
-    now: i64,
-) -> Result<DemoSummary, DemoError> {
+pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSummary, DemoError> {
     // Orders were placed just before the season began.
     let season_start = (now - 90 * 86_400).max(0) as u64;
     let ordered_at = season_start as i64 - 5 * 86_400;
@@ -561,8 +557,8 @@ pub async fn fill<S: Store>(
 
 /// Points for the season's deliveries, the gift catalogue, feedback, and a customer who signed
 /// up with a phone number through a courier's staff code.
-async fn customer_side<S: Store>(
-    maker: &mut Maker<'_, S>,
+async fn customer_side(
+    maker: &mut Maker<'_>,
     master: &MasterKey,
     customers: &[User],
     courier: UserId,

@@ -42,8 +42,8 @@ fn code_hash(code: &str) -> Vec<u8> {
 }
 
 /// Makes a one-time code for a courier or a store clerk, valid for `ttl_secs`.
-pub async fn create_code<S: Store>(
-    store: &S,
+pub async fn create_code(
+    store: &Store,
     user_id: UserId,
     ttl_secs: i64,
     actor: Option<UserId>,
@@ -98,8 +98,8 @@ pub enum DisableError {
 
 /// `actor` disables device `id`: its token stops working at once. `via` names the surface in
 /// the audit entry. A device already disabled is refused, so each disabling is audited once.
-pub async fn disable_device<S: Store>(
-    store: &S,
+pub async fn disable_device(
+    store: &Store,
     id: DeviceId,
     actor: UserId,
     via: &'static str,
@@ -122,8 +122,8 @@ pub async fn disable_device<S: Store>(
 
 /// Scopes a user's devices serve: anywhere, plus every scope naming their region or store.
 /// Told to a device at enrollment, and what the server checks its redemptions against on push.
-pub(crate) async fn scopes_served<S: Store>(
-    store: &S,
+pub(crate) async fn scopes_served(
+    store: &Store,
     user: &User,
 ) -> Result<Vec<NamedScope>, StoreError> {
     let outlets = store.outlets().await?;
@@ -150,8 +150,8 @@ pub(crate) async fn scopes_served<S: Store>(
 }
 
 /// Redeems a code: stores the device with a hashed token and tells it what to pin and serve.
-pub async fn enroll<S: Store>(
-    store: &S,
+pub async fn enroll(
+    store: &Store,
     request: &EnrollRequest,
     now: i64,
 ) -> Result<EnrollResponse, EnrollError> {

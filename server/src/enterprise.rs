@@ -173,8 +173,8 @@ fn phone_index(master: &MasterKey, user: &User) -> Option<Vec<u8>> {
 /// SMS codes per phone and [`INVITATIONS_PER_ENTERPRISE_PER_HOUR`]. Nobody joins yet, and the
 /// answer is the same whether or not the phone has an account, so inviting does not tell an
 /// enterprise who the plant's customers are.
-pub async fn invite<S: Store>(
-    store: &S,
+pub async fn invite(
+    store: &Store,
     master: &MasterKey,
     admin: &User,
     phone: &Phone,
@@ -249,10 +249,7 @@ pub async fn invite<S: Store>(
 }
 
 /// The enterprise's newest invitations, whatever became of them.
-pub async fn invitations<S: Store>(
-    store: &S,
-    admin: &User,
-) -> Result<Vec<Invitation>, EnterpriseError> {
+pub async fn invitations(store: &Store, admin: &User) -> Result<Vec<Invitation>, EnterpriseError> {
     let enterprise_id = admin_enterprise(admin)?;
     Ok(store
         .invitations_of(enterprise_id, LISTED_INVITATIONS)
@@ -260,8 +257,8 @@ pub async fn invitations<S: Store>(
 }
 
 /// The enterprise takes back an invitation nobody answered yet.
-pub async fn withdraw<S: Store>(
-    store: &S,
+pub async fn withdraw(
+    store: &Store,
     admin: &User,
     invitation_id: i64,
     now: i64,
@@ -283,8 +280,8 @@ pub async fn withdraw<S: Store>(
 }
 
 /// The invitations a signed-in customer can still answer (matched by their phone number).
-pub async fn open_invitations<S: Store>(
-    store: &S,
+pub async fn open_invitations(
+    store: &Store,
     master: &MasterKey,
     user: &User,
     now: i64,
@@ -296,8 +293,8 @@ pub async fn open_invitations<S: Store>(
 }
 
 /// Stores an answer of `account_id` (`None`: a phone without an account declining).
-async fn record_answer<S: Store>(
-    store: &S,
+async fn record_answer(
+    store: &Store,
     invitation: &Invitation,
     account_id: Option<i64>,
     accept: bool,
@@ -328,8 +325,8 @@ async fn record_answer<S: Store>(
 }
 
 /// A signed-in customer accepts or declines an invitation to their phone number.
-pub async fn answer<S: Store>(
-    store: &S,
+pub async fn answer(
+    store: &Store,
     master: &MasterKey,
     user: &User,
     invitation_id: i64,
@@ -365,8 +362,8 @@ pub async fn answer<S: Store>(
     Ok(invitation)
 }
 
-async fn check_joinable<S: Store>(
-    store: &S,
+async fn check_joinable(
+    store: &Store,
     account_id: i64,
     enterprise_id: i64,
 ) -> Result<(), EnterpriseError> {
@@ -381,8 +378,8 @@ async fn check_joinable<S: Store>(
 /// proves the phone as a sign-in code does, and its guesses are counted the same way. Accepting
 /// from a phone without an account makes one (named as the enterprise named the invitee, signed
 /// in later by SMS code) and joins it. Returns the invitation answered.
-pub async fn answer_with_code<S: Store>(
-    store: &S,
+pub async fn answer_with_code(
+    store: &Store,
     master: &MasterKey,
     phone: &Phone,
     code: &str,
@@ -421,8 +418,8 @@ pub async fn answer_with_code<S: Store>(
 
 /// The account of an invitee who had none: a customer signing in by SMS code, with no welcome
 /// gift (those reward signing oneself up). It joins in the next step.
-async fn new_member_account<S: Store>(
-    store: &S,
+async fn new_member_account(
+    store: &Store,
     master: &MasterKey,
     phone: &Phone,
     invitation: &Invitation,
@@ -443,7 +440,7 @@ async fn new_member_account<S: Store>(
 }
 
 /// The enterprise a customer is a member of.
-pub async fn membership<S: Store>(store: &S, user: &User) -> StoreResult<Option<Account>> {
+pub async fn membership(store: &Store, user: &User) -> StoreResult<Option<Account>> {
     let Some(account_id) = customer_account(user) else {
         return Ok(None);
     };
@@ -456,8 +453,8 @@ pub async fn membership<S: Store>(store: &S, user: &User) -> StoreResult<Option<
 /// A member leaves their enterprise. What the enterprise handed them and they have not used goes
 /// back to the enterprise (it paid for it); their own books stay theirs. Returns the units given
 /// back.
-pub async fn leave<S: Store>(
-    store: &S,
+pub async fn leave(
+    store: &Store,
     master: &MasterKey,
     user: &User,
     now: i64,
@@ -489,8 +486,8 @@ pub async fn leave<S: Store>(
 }
 
 /// Moves the units left in the live books `enterprise_id` handed to `account_id` back to it.
-async fn give_back<S: Store>(
-    store: &S,
+async fn give_back(
+    store: &Store,
     master: &MasterKey,
     user: &User,
     account_id: i64,
@@ -608,8 +605,8 @@ impl MemberBooks {
 
 /// The enterprise's members, each with the books the enterprise handed them (and nothing else),
 /// for the enterprise's own admin or the plant's staff.
-pub async fn member_books<S: Store>(
-    store: &S,
+pub async fn member_books(
+    store: &Store,
     user: &User,
     enterprise_id: i64,
     now: i64,
@@ -640,11 +637,7 @@ pub async fn member_books<S: Store>(
 }
 
 /// Whether `book` is one `enterprise_id` handed out (to whoever holds it now).
-pub async fn handed_out<S: Store>(
-    store: &S,
-    enterprise_id: i64,
-    book: BookId,
-) -> StoreResult<bool> {
+pub async fn handed_out(store: &Store, enterprise_id: i64, book: BookId) -> StoreResult<bool> {
     Ok(store
         .allocated_books(enterprise_id)
         .await?
@@ -654,8 +647,8 @@ pub async fn handed_out<S: Store>(
 
 /// The enterprise admin takes every unit left in a book it handed to a member back into the
 /// enterprise's own books.
-pub async fn reclaim<S: Store>(
-    store: &S,
+pub async fn reclaim(
+    store: &Store,
     master: &MasterKey,
     admin: &User,
     book: BookId,

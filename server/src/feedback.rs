@@ -66,8 +66,8 @@ pub struct FeedbackInput<'a> {
 /// Checks `user`'s feedback: a known kind; a rating of 1–5 stars, required for a rating; a
 /// described problem otherwise, of at most [`MAX_MESSAGE_CHARS`]; a book only if it is theirs.
 /// A rating names whoever delivered last on that book.
-async fn check<S: Store>(
-    store: &S,
+async fn check(
+    store: &Store,
     user: &User,
     input: FeedbackInput<'_>,
 ) -> Result<NewFeedback, FeedbackError> {
@@ -128,8 +128,8 @@ async fn check<S: Store>(
 }
 
 /// `user` sends feedback, under [`check`]'s rules; returns the new ticket's id.
-pub async fn submit<S: Store>(
-    store: &S,
+pub async fn submit(
+    store: &Store,
     user: &User,
     input: FeedbackInput<'_>,
     now: i64,
@@ -148,8 +148,8 @@ pub struct TicketChange<'a> {
 }
 
 /// `actor` sets ticket `id`'s state and assignee.
-pub async fn update_ticket<S: Store>(
-    store: &S,
+pub async fn update_ticket(
+    store: &Store,
     id: i64,
     change: TicketChange<'_>,
     actor: UserId,

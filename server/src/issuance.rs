@@ -189,8 +189,8 @@ fn unix_u32(now: i64) -> u32 {
 }
 
 /// Issues an order: one book per package to the buyer, or the units split among enterprise members.
-pub async fn issue_order<S: Store>(
-    store: &S,
+pub async fn issue_order(
+    store: &Store,
     master: &MasterKey,
     order: &IssueOrder,
     actor: Option<UserId>,
@@ -304,8 +304,8 @@ fn checked_reason(reason: &str) -> Result<&str, IssueError> {
 
 /// Lost-ticket recovery and key-compromise reissue: revokes `old` and issues its remaining units
 /// in a new book under the active issuer key, naming `old` as the book it replaces.
-pub async fn reissue<S: Store>(
-    store: &S,
+pub async fn reissue(
+    store: &Store,
     master: &MasterKey,
     old: BookId,
     reason: &str,
@@ -335,8 +335,8 @@ pub async fn reissue<S: Store>(
 /// v2 credential carrying `holder_key`, naming `book` as the one it replaces, as a reissue does.
 /// A bound book is never re-signed in place: the old credential (static or bound to another
 /// browser) must stop working at the devices' next sync, and only revocation does that.
-pub async fn bind_holder<S: Store>(
-    store: &S,
+pub async fn bind_holder(
+    store: &Store,
     master: &MasterKey,
     book: &Book,
     holder_key: [u8; 32],
@@ -351,8 +351,8 @@ pub async fn bind_holder<S: Store>(
 }
 
 /// Revokes `book` and issues its remaining units in one new book (v2 when `holder_key` is set).
-async fn replace<S: Store>(
-    store: &S,
+async fn replace(
+    store: &Store,
     master: &MasterKey,
     book: &Book,
     reason: &str,
@@ -398,8 +398,8 @@ async fn replace<S: Store>(
 /// Moves `units` of an enterprise book to `to_account` (a member, or the enterprise itself when
 /// taking units back): the book is revoked and replaced by a book of `units` for the receiver
 /// and, if any are left, a book of the rest for the old holder. Both name the old book.
-pub async fn allocate<S: Store>(
-    store: &S,
+pub async fn allocate(
+    store: &Store,
     master: &MasterKey,
     from: BookId,
     to_account: i64,
@@ -508,8 +508,8 @@ pub struct PlannedGift {
 }
 
 /// Plans a gift of `units` tickets of `product` (valid anywhere) for `validity_days`.
-pub async fn plan_gift<S: Store>(
-    store: &S,
+pub async fn plan_gift(
+    store: &Store,
     master: &MasterKey,
     product: ProductCode,
     units: u16,
@@ -577,8 +577,8 @@ impl PlannedGift {
 }
 
 /// Issues a gift book (valid anywhere) and tells its holder.
-pub async fn issue_gift<S: Store>(
-    store: &S,
+pub async fn issue_gift(
+    store: &Store,
     master: &MasterKey,
     gift: &Gift,
     actor: Option<UserId>,
@@ -611,8 +611,8 @@ pub async fn issue_gift<S: Store>(
 }
 
 /// Reissues every live book signed by a compromised key; returns the new books.
-pub async fn reissue_compromised<S: Store>(
-    store: &S,
+pub async fn reissue_compromised(
+    store: &Store,
     master: &MasterKey,
     kid: [u8; 4],
     actor: Option<UserId>,
@@ -638,8 +638,8 @@ pub async fn reissue_compromised<S: Store>(
 }
 
 /// Revokes a book (lost, refunded).
-pub async fn revoke<S: Store>(
-    store: &S,
+pub async fn revoke(
+    store: &Store,
     id: BookId,
     reason: &str,
     actor: Option<UserId>,

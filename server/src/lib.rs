@@ -41,7 +41,7 @@ use crate::config::{Config, ConfigError};
 use crate::http::AppState;
 use crate::http::rate_limit::{Limits, PeerAddr};
 use crate::keys::KeyError;
-use crate::store::{SqlStore, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The server's clock: unix seconds (UTC). Read only at the HTTP and CLI boundary and passed down.
 pub fn unix_now() -> i64 {
@@ -80,13 +80,13 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let store = SqlStore::connect(&config.database_url).await?;
+    let store = Store::connect(&config.database_url).await?;
     serve_store(store, config, listener, shutdown).await
 }
 
 /// [`serve`] over an already opened store.
-pub async fn serve_store<S: Store>(
-    store: S,
+pub async fn serve_store(
+    store: Store,
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,

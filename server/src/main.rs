@@ -9,8 +9,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use shuipiao_server::accounts::{self, Actor, UserRequest};
 use shuipiao_server::config::{Backend, Config, MasterKey};
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::Role;
-use shuipiao_server::store::{SqlStore, Store};
 use shuipiao_server::{auth, demo, enrollment, issuance, keys, serve_store, unix_now};
 use tokio::net::TcpListener;
 
@@ -220,13 +220,13 @@ fn read_password(var: &str, username: &str) -> Result<String> {
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-async fn open(config: &Config) -> Result<SqlStore> {
-    SqlStore::connect(&config.database_url)
+async fn open(config: &Config) -> Result<Store> {
+    Store::connect(&config.database_url)
         .await
         .with_context(|| format!("opening database {}", config.database_url))
 }
 
-async fn run(store: SqlStore, config: Config) -> Result<()> {
+async fn run(store: Store, config: Config) -> Result<()> {
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -262,7 +262,7 @@ async fn restore(config: &Config, backup: &std::path::Path) -> Result<()> {
         .to_string();
     let check_url =
         shuipiao_server::config::DatabaseUrl::new(format!("sqlite://{}", backup.display()));
-    let check = SqlStore::connect(&check_url)
+    let check = Store::connect(&check_url)
         .await
         .context("the backup does not open as a database")?;
     check.ping().await?;

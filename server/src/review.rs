@@ -26,8 +26,8 @@ pub enum ReviewError {
 
 /// Resolves the flagged redemption `target` with `action`; returns the book's new status, none
 /// for an event that names no book. `via` names the surface in the audit entry.
-pub async fn resolve<S: Store>(
-    store: &S,
+pub async fn resolve(
+    store: &Store,
     target: EventId,
     action: ResolutionAction,
     note: &str,

@@ -21,8 +21,8 @@ pub enum GiftError {
 }
 
 /// Orders one gift for the user's account with its points.
-pub async fn order_gift<S: Store>(
-    store: &S,
+pub async fn order_gift(
+    store: &Store,
     user: &User,
     gift_id: i64,
     now: i64,

@@ -25,7 +25,7 @@ const MAX_LINEAGE: usize = 16;
 
 /// The mode of `book`. A book reissued or split from a holder-bound one stays holder-bound,
 /// though the replacement (signed before any browser had its key) starts as v1.
-pub async fn mode<S: Store>(store: &S, book: &Book) -> StoreResult<QrMode> {
+pub async fn mode(store: &Store, book: &Book) -> StoreResult<QrMode> {
     if let Ok(bound) = SignedHolderCredential::from_text(&book.issued.qr_text) {
         return Ok(QrMode::Rotating(bound));
     }

@@ -5,18 +5,14 @@
 use axum::Router;
 
 use crate::http::{self, AppState, Route};
-use crate::store::Store;
 use crate::{api, web};
 
 /// The route table: the single place that lists every route and who may call it.
-pub fn routes<S: Store>() -> Vec<Route<S>> {
-    api::routes::<S>()
-        .into_iter()
-        .chain(web::routes::<S>())
-        .collect()
+pub fn routes() -> Vec<Route> {
+    api::routes().into_iter().chain(web::routes()).collect()
 }
 
 /// The application: every route of [`routes`] behind the kernel's layers.
-pub fn router<S: Store>(state: AppState<S>) -> Router {
+pub fn router(state: AppState) -> Router {
     http::serve_routes(state, routes())
 }

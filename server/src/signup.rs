@@ -108,8 +108,8 @@ pub(crate) fn code_hash(master: &MasterKey, phone: &Phone, code: &str) -> Vec<u8
 
 /// Sends a six-digit code to `phone` by SMS (through the outbox), within the per-phone limits,
 /// which hold however many requests arrive at once.
-pub async fn send_code<S: Store>(
-    store: &S,
+pub async fn send_code(
+    store: &Store,
     master: &MasterKey,
     phone: &Phone,
     now: i64,
@@ -134,8 +134,8 @@ pub async fn send_code<S: Store>(
 
 /// Uses the newest live code sent to `phone`: `WrongCode` unless `code` is it (a miss counts
 /// against the code's few guesses).
-pub(crate) async fn use_code<S: Store>(
-    store: &S,
+pub(crate) async fn use_code(
+    store: &Store,
     master: &MasterKey,
     phone: &Phone,
     code: &str,
@@ -156,8 +156,8 @@ pub(crate) async fn use_code<S: Store>(
 }
 
 /// Signs in with a code: the phone's user.
-pub async fn sign_in_with_code<S: Store>(
-    store: &S,
+pub async fn sign_in_with_code(
+    store: &Store,
     master: &MasterKey,
     phone: &Phone,
     code: &str,
@@ -226,7 +226,7 @@ pub struct Registration {
 }
 
 /// Who referred the new customer, if the code names a customer or a courier / clerk.
-async fn referrer<S: Store>(store: &S, text: &str) -> Result<Option<User>, SignupError> {
+async fn referrer(store: &Store, text: &str) -> Result<Option<User>, SignupError> {
     if text.trim().is_empty() {
         return Ok(None);
     }
@@ -249,8 +249,8 @@ async fn referrer<S: Store>(store: &S, text: &str) -> Result<Option<User>, Signu
 /// The welcome gifts of a registration, planned before it: the registration bonus and, when a
 /// customer referred them (not from a browser that already signed someone up), the referral
 /// bonus for both sides. Each is paired with the referrer's account, or `None` for the new one.
-async fn plan_welcome<S: Store>(
-    store: &S,
+async fn plan_welcome(
+    store: &Store,
     master: &MasterKey,
     promotions: &PromotionConfig,
     referrer_account: Option<i64>,
@@ -283,8 +283,8 @@ async fn plan_welcome<S: Store>(
 
 /// Registers a customer with the welcome gifts in one transaction: either the customer exists
 /// with every gift (and the messages about them), or nothing was stored.
-pub async fn register<S: Store>(
-    store: &S,
+pub async fn register(
+    store: &Store,
     master: &MasterKey,
     promotions: &PromotionConfig,
     form: &Registration,

@@ -108,7 +108,7 @@ pub fn may_read(user: &User, book: &Book) -> bool {
 }
 
 /// Books a holder keeps: their account's.
-pub async fn holder_books<S: Store>(store: &S, user: &User) -> StoreResult<Vec<Book>> {
+pub async fn holder_books(store: &Store, user: &User) -> StoreResult<Vec<Book>> {
     match user.spec.account_id {
         Some(account_id) => store.books_of_account(account_id).await,
         None => Ok(Vec::new()),
@@ -145,7 +145,7 @@ pub struct Names {
 
 impl Names {
     /// Loads product and package names.
-    pub async fn load<S: Store>(store: &S) -> StoreResult<Names> {
+    pub async fn load(store: &Store) -> StoreResult<Names> {
         Ok(Names {
             products: store
                 .products()
@@ -179,7 +179,7 @@ impl Names {
 }
 
 /// The holder's wallet, newest first.
-pub async fn entries<S: Store>(store: &S, user: &User, now: i64) -> StoreResult<Vec<WalletEntry>> {
+pub async fn entries(store: &Store, user: &User, now: i64) -> StoreResult<Vec<WalletEntry>> {
     let names = Names::load(store).await?;
     let mut holders: HashMap<i64, String> = HashMap::new();
     let mut entries = Vec::new();
@@ -256,8 +256,8 @@ impl From<StoreError> for AllocationError {
 
 /// An enterprise admin gives `units` of an enterprise-held book to a member, or takes an unused
 /// book it handed to a member back (`to_account` = the enterprise).
-pub async fn enterprise_allocate<S: Store>(
-    store: &S,
+pub async fn enterprise_allocate(
+    store: &Store,
     master: &MasterKey,
     admin: &User,
     from: BookId,

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use shuipiao_server::config::DatabaseUrl;
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{Book, KeyPurpose, ReviewItem, ReviewReason};
-use shuipiao_server::store::{SqlStore, Store};
 use shuipiao_shared::event::{EventBody, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, UserId};
 use shuipiao_shared::ledger::{
@@ -72,7 +72,7 @@ fn describe(event: &SignedEvent) -> String {
 impl ServerView {
     /// Reads everything from the database at `url`.
     pub async fn load(url: &DatabaseUrl) -> ServerView {
-        let store = SqlStore::connect(url)
+        let store = Store::connect(url)
             .await
             .unwrap_or_else(|e| panic!("open {url} for inspection: {e}"));
         sqlx::any::install_default_drivers();

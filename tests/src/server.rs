@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use shuipiao_server::config::{Config, MasterKey};
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{AuditEntry, NewUser, Role};
-use shuipiao_server::store::{SqlStore, Store};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -35,7 +35,7 @@ pub struct InProcessServer {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     /// Its store, for direct reads.
-    pub store: SqlStore,
+    pub store: Store,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -48,7 +48,7 @@ impl InProcessServer {
 
     /// [`InProcessServer::start`] with the configuration changed by `configure`.
     pub async fn start_with(db: &TestDb, configure: impl FnOnce(&mut Config)) -> InProcessServer {
-        let store = SqlStore::connect(&db.url)
+        let store = Store::connect(&db.url)
             .await
             .unwrap_or_else(|e| panic!("open {}: {e}", db.url));
         ensure_admin(&store).await;
@@ -106,7 +106,7 @@ impl Drop for InProcessServer {
 }
 
 /// Makes the first admin directly in the store, as `shuipiao-server create-admin` does.
-pub async fn ensure_admin(store: &SqlStore) {
+pub async fn ensure_admin(store: &Store) {
     if store.user_by_name(ADMIN).await.is_ok() {
         return;
     }

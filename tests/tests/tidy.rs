@@ -265,7 +265,7 @@ fn the_transport_kernel_imports_neither_the_api_nor_the_pages() {
     );
 }
 
-/// Every method of the `Store` trait that changes stored data. Handlers never call one: a change
+/// Every public method of `Store` that changes stored data. Handlers never call one: a change
 /// goes through the domain function that checks its rules and records it.
 const STORE_WRITES: &[&str] = &[
     "backup_to",
@@ -317,7 +317,7 @@ const STORE_WRITES: &[&str] = &[
     "update_user",
 ];
 
-/// Every method of the `Store` trait that only reads.
+/// Every public method of `Store` that only reads.
 const STORE_READS: &[&str] = &[
     "connect",
     "backend",
@@ -375,27 +375,29 @@ const STORE_READS: &[&str] = &[
     "dead_notifications",
 ];
 
-/// The method names of the `Store` trait, read from its source.
+/// The names of the public methods of `Store`, read from the `impl Store` blocks of the
+/// store's sources.
 fn store_methods() -> Vec<String> {
-    let path = repo_root().join("server/src/store/mod.rs");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    let start = text.find("pub trait Store").expect("the Store trait");
-    let body = &text[start..];
-    let end = body.find("\n}\n").expect("the end of the Store trait");
-    body[..end]
-        .lines()
-        .filter_map(|line| {
-            let line = line.trim_start();
-            let rest = line
-                .strip_prefix("async fn ")
-                .or_else(|| line.strip_prefix("fn "))?;
-            Some(
-                rest.chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect(),
-            )
-        })
-        .collect()
+    let mut files = Vec::new();
+    rust_sources(&repo_root().join("server/src/store"), &mut files);
+    let mut methods = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        for block in text.split("\nimpl Store {\n").skip(1) {
+            let end = block.find("\n}\n").expect("the end of an impl Store block");
+            methods.extend(block[..end].lines().filter_map(|line| {
+                let rest = line
+                    .strip_prefix("    pub async fn ")
+                    .or_else(|| line.strip_prefix("    pub fn "))?;
+                Some(
+                    rest.chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect::<String>(),
+                )
+            }));
+        }
+    }
+    methods
 }
 
 /// A new `Store` method must be sorted into writes or reads, so the rule below cannot miss it.

@@ -15,14 +15,12 @@ use axum::http::Method;
 use crate::http::{
     ADMIN, Access, AppState, BOOK_READERS, EVERYONE, HOLDERS, REPORTS, Route, STAFF, Surface,
 };
-use crate::store::Store;
 use crate::store::models::Role;
 
 /// An API entry of the route table.
-fn route<S, H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route<S>
+fn route<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> Route
 where
-    S: Store,
-    H: Handler<T, AppState<S>>,
+    H: Handler<T, AppState>,
     T: 'static,
 {
     Route::new(Surface::Api, method, path, access, handler)
@@ -30,14 +28,14 @@ where
 
 /// The JSON API's routes, joined with the pages' into the one route table by
 /// [`crate::router::routes`].
-pub fn routes<S: Store>() -> Vec<Route<S>> {
+pub fn routes() -> Vec<Route> {
     use v1::{
         accounts, audit, books, catalogue, channels, devices, keys, review, session, stats, sync,
     };
     let (get, post) = (Method::GET, Method::POST);
     vec![
-        route(get.clone(), "/healthz", Access::Public, ops::healthz::<S>),
-        route(get.clone(), "/metrics", Access::Metrics, ops::metrics::<S>),
+        route(get.clone(), "/healthz", Access::Public, ops::healthz),
+        route(get.clone(), "/metrics", Access::Metrics, ops::metrics),
         route(
             get.clone(),
             "/api/v1/openapi.json",
@@ -48,13 +46,13 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             post.clone(),
             "/api/v1/auth/login",
             Access::Public,
-            session::login::<S>,
+            session::login,
         ),
         route(
             post.clone(),
             "/api/v1/auth/logout",
             Access::Roles(EVERYONE),
-            session::logout::<S>,
+            session::logout,
         ),
         route(
             get.clone(),
@@ -66,218 +64,213 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             post.clone(),
             "/api/v1/me/password",
             Access::Roles(EVERYONE),
-            session::change_password::<S>,
+            session::change_password,
         ),
         route(
             Method::PUT,
             "/api/v1/me/channels/{channel}",
             Access::Roles(HOLDERS),
-            channels::bind::<S>,
+            channels::bind,
         ),
         route(
             Method::DELETE,
             "/api/v1/me/channels/{channel}",
             Access::Roles(HOLDERS),
-            channels::unbind::<S>,
+            channels::unbind,
         ),
         route(
             post.clone(),
             "/api/v1/devices/enroll",
             Access::Public,
-            devices::enroll::<S>,
+            devices::enroll,
         ),
         route(
             post.clone(),
             "/api/v1/sync/push",
             Access::Device,
-            sync::push::<S>,
+            sync::push,
         ),
-        route(
-            get.clone(),
-            "/api/v1/sync/pull",
-            Access::Device,
-            sync::pull::<S>,
-        ),
+        route(get.clone(), "/api/v1/sync/pull", Access::Device, sync::pull),
         route(
             get.clone(),
             "/api/v1/sync/snapshot",
             Access::Device,
-            sync::snapshot::<S>,
+            sync::snapshot,
         ),
         route(
             get.clone(),
             "/api/v1/sync/status",
             Access::Device,
-            sync::status::<S>,
+            sync::status,
         ),
         route(
             get.clone(),
             "/api/v1/products",
             Access::Roles(EVERYONE),
-            catalogue::list_products::<S>,
+            catalogue::list_products,
         ),
         route(
             post.clone(),
             "/api/v1/products",
             Access::Roles(ADMIN),
-            catalogue::create_product::<S>,
+            catalogue::create_product,
         ),
         route(
             get.clone(),
             "/api/v1/regions",
             Access::Roles(EVERYONE),
-            catalogue::list_regions::<S>,
+            catalogue::list_regions,
         ),
         route(
             post.clone(),
             "/api/v1/regions",
             Access::Roles(ADMIN),
-            catalogue::create_region::<S>,
+            catalogue::create_region,
         ),
         route(
             get.clone(),
             "/api/v1/outlets",
             Access::Roles(EVERYONE),
-            catalogue::list_outlets::<S>,
+            catalogue::list_outlets,
         ),
         route(
             post.clone(),
             "/api/v1/outlets",
             Access::Roles(ADMIN),
-            catalogue::create_outlet::<S>,
+            catalogue::create_outlet,
         ),
         route(
             get.clone(),
             "/api/v1/scopes",
             Access::Roles(EVERYONE),
-            catalogue::list_scopes::<S>,
+            catalogue::list_scopes,
         ),
         route(
             post.clone(),
             "/api/v1/scopes",
             Access::Roles(ADMIN),
-            catalogue::create_scope::<S>,
+            catalogue::create_scope,
         ),
         route(
             get.clone(),
             "/api/v1/packages",
             Access::Roles(EVERYONE),
-            catalogue::list_packages::<S>,
+            catalogue::list_packages,
         ),
         route(
             post.clone(),
             "/api/v1/packages",
             Access::Roles(ADMIN),
-            catalogue::create_package::<S>,
+            catalogue::create_package,
         ),
         route(
             post.clone(),
             "/api/v1/accounts",
             Access::Roles(STAFF),
-            accounts::create_account::<S>,
+            accounts::create_account,
         ),
         route(
             get.clone(),
             "/api/v1/accounts/{id}/members",
             Access::Roles(&[Role::EnterpriseAdmin, Role::Operator, Role::Admin]),
-            accounts::members::<S>,
+            accounts::members,
         ),
         route(
             get.clone(),
             "/api/v1/accounts/{id}/allocated-books",
             Access::Roles(&[Role::EnterpriseAdmin, Role::Operator, Role::Admin]),
-            accounts::allocated_books::<S>,
+            accounts::allocated_books,
         ),
         route(
             post.clone(),
             "/api/v1/users",
             Access::Roles(ADMIN),
-            accounts::create_user::<S>,
+            accounts::create_user,
         ),
         route(
             post.clone(),
             "/api/v1/orders",
             Access::Roles(STAFF),
-            books::issue_order::<S>,
+            books::issue_order,
         ),
         route(
             get.clone(),
             "/api/v1/books/mine",
             Access::Roles(HOLDERS),
-            books::my_books::<S>,
+            books::my_books,
         ),
         route(
             get.clone(),
             "/api/v1/books/{id}",
             Access::Roles(BOOK_READERS),
-            books::get_book::<S>,
+            books::get_book,
         ),
         route(
             post.clone(),
             "/api/v1/books/{id}/revoke",
             Access::Roles(STAFF),
-            books::revoke::<S>,
+            books::revoke,
         ),
         route(
             post.clone(),
             "/api/v1/books/{id}/reissue",
             Access::Roles(STAFF),
-            books::reissue::<S>,
+            books::reissue,
         ),
         route(
             get.clone(),
             "/api/v1/review",
             Access::Roles(STAFF),
-            review::list::<S>,
+            review::list,
         ),
         route(
             post.clone(),
             "/api/v1/review/{event_id}/resolve",
             Access::Roles(STAFF),
-            review::resolve::<S>,
+            review::resolve,
         ),
         route(
             get.clone(),
             "/api/v1/stats/summary",
             Access::Roles(REPORTS),
-            stats::summary::<S>,
+            stats::summary,
         ),
         route(
             post.clone(),
             "/api/v1/devices/enrollment-codes",
             Access::Roles(ADMIN),
-            devices::create_enrollment_code::<S>,
+            devices::create_enrollment_code,
         ),
         route(
             get.clone(),
             "/api/v1/devices",
             Access::Roles(STAFF),
-            devices::list::<S>,
+            devices::list,
         ),
         route(
             post.clone(),
             "/api/v1/devices/{id}/disable",
             Access::Roles(ADMIN),
-            devices::disable::<S>,
+            devices::disable,
         ),
         route(
             get.clone(),
             "/api/v1/keys",
             Access::Roles(ADMIN),
-            keys::list::<S>,
+            keys::list,
         ),
         route(
             post.clone(),
             "/api/v1/keys/rotate",
             Access::Roles(ADMIN),
-            keys::rotate::<S>,
+            keys::rotate,
         ),
         route(
             post.clone(),
             "/api/v1/keys/{kid}/compromise",
             Access::Roles(ADMIN),
-            keys::compromise::<S>,
+            keys::compromise,
         ),
-        route(get, "/api/v1/audit", Access::Roles(ADMIN), audit::list::<S>),
+        route(get, "/api/v1/audit", Access::Roles(ADMIN), audit::list),
     ]
 }

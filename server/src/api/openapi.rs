@@ -20,7 +20,6 @@ use utoipa::OpenApi;
 use crate::api::{ops, v1};
 use crate::http::{Access, Surface};
 use crate::router::routes;
-use crate::store::SqlStore;
 
 /// The annotations' part of the document.
 #[derive(OpenApi)]
@@ -191,7 +190,7 @@ fn secure_and_answer(document: &mut Value) {
             "description": "The configured metrics_token; without one, only a scraper on the server's host."
         }
     });
-    for route in routes::<SqlStore>() {
+    for route in routes() {
         if route.surface != Surface::Api {
             continue;
         }
@@ -325,7 +324,7 @@ mod tests {
     #[test]
     fn every_api_operation_says_who_may_call_it_and_how_it_fails() {
         let document = document();
-        for route in routes::<SqlStore>() {
+        for route in routes() {
             if route.surface != Surface::Api || route.path == "/api/v1/openapi.json" {
                 continue;
             }

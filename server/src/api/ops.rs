@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 use crate::api::openapi;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::store::Store;
 
 /// Answer of `/healthz`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -21,7 +20,7 @@ pub struct Health {
 
 /// Liveness and database reachability.
 #[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health), (status = 500, description = "database unreachable")))]
-pub async fn healthz<S: Store>(State(state): State<AppState<S>>) -> Result<Json<Health>, ApiError> {
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store.ping().await?;
     Ok(Json(Health { status: "ok" }))
 }
@@ -31,7 +30,7 @@ pub async fn healthz<S: Store>(State(state): State<AppState<S>>) -> Result<Json<
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format", content_type = "text/plain"),
     (status = 401, description = "`metrics_token` is set and the request does not carry it"),
     (status = 404, description = "no `metrics_token` is set and the request is not from this host")))]
-pub async fn metrics<S: Store>(State(state): State<AppState<S>>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         state.metrics.render(),

@@ -76,8 +76,8 @@ pub struct Change {
 
 /// `user` changes their own password, proving the current one (under the sign-in locks). Their
 /// other sessions end; `keep_session` (the id of the session making the change) stays.
-pub async fn change_own<S: Store>(
-    store: &S,
+pub async fn change_own(
+    store: &Store,
     limits: &Limits,
     client: IpAddr,
     user: &User,
@@ -109,8 +109,8 @@ pub async fn change_own<S: Store>(
 /// An admin (`None`: the command line) gives a staff member a new password; all the staff
 /// member's sessions end. Customers are refused: they reset theirs by SMS code, so nobody at
 /// the plant ever knows a customer's password.
-pub async fn reset_staff<S: Store>(
-    store: &S,
+pub async fn reset_staff(
+    store: &Store,
     actor: Option<&User>,
     staff: &User,
     new: &str,
@@ -137,8 +137,8 @@ pub async fn reset_staff<S: Store>(
 /// (`signup::send_code`); all their sessions end and the customer is returned, to sign in.
 /// The rule is checked before the code is used, so a refused password does not waste it; an
 /// unknown phone is told so only after a right code, as with signing in by code.
-pub async fn reset_with_code<S: Store>(
-    store: &S,
+pub async fn reset_with_code(
+    store: &Store,
     master: &MasterKey,
     phone: &Phone,
     code: &str,

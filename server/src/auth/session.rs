@@ -46,8 +46,8 @@ pub struct NewSession {
 
 /// Opens a session of `ttl_secs` for `user`, who has just proved who they are; only the secret's
 /// hash is stored.
-pub async fn open<S: Store>(
-    store: &S,
+pub async fn open(
+    store: &Store,
     user: &User,
     ttl_secs: u64,
     now: i64,
@@ -73,7 +73,7 @@ pub async fn open<S: Store>(
 }
 
 /// Ends the session whose token is `text`; a malformed one ends nothing.
-pub async fn end<S: Store>(store: &S, text: &str) -> Result<(), StoreError> {
+pub async fn end(store: &Store, text: &str) -> Result<(), StoreError> {
     match token::split(text) {
         Some((id, _)) => store.delete_session(id).await,
         None => Ok(()),
@@ -81,7 +81,7 @@ pub async fn end<S: Store>(store: &S, text: &str) -> Result<(), StoreError> {
 }
 
 /// The enabled user of the live session whose token is `text`. A device token is no session.
-pub async fn user_of<S: Store>(store: &S, text: &str, now: i64) -> Result<User, TokenError> {
+pub async fn user_of(store: &Store, text: &str, now: i64) -> Result<User, TokenError> {
     let (id, secret) = token::split(text).ok_or(TokenError::Invalid)?;
     if id.starts_with(DEVICE_TOKEN_PREFIX) {
         return Err(TokenError::Invalid);
@@ -98,7 +98,7 @@ pub async fn user_of<S: Store>(store: &S, text: &str, now: i64) -> Result<User, 
 }
 
 /// The enabled device whose token is `text`, used by an enabled user.
-pub async fn device_of<S: Store>(store: &S, text: &str) -> Result<Device, TokenError> {
+pub async fn device_of(store: &Store, text: &str) -> Result<Device, TokenError> {
     let (id, secret) = token::split(text).ok_or(TokenError::Invalid)?;
     let device_id = id
         .strip_prefix(DEVICE_TOKEN_PREFIX)

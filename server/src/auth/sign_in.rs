@@ -40,8 +40,8 @@ fn account_key(login: &str, user: Option<&User>) -> String {
 
 /// Checks a login (user name or phone number) and its password, within the client's sign-in
 /// limit and the wrong-password locks; a right password clears this client's count.
-pub async fn check_password<S: Store>(
-    store: &S,
+pub async fn check_password(
+    store: &Store,
     master: &MasterKey,
     limits: &Limits,
     client: IpAddr,
@@ -69,8 +69,8 @@ pub async fn check_password<S: Store>(
 
 /// Checks the signed-in `user`'s current password before they change it, under the same locks
 /// as signing in, so a stolen session cannot be used to guess the password.
-pub async fn check_current_password<S: Store>(
-    store: &S,
+pub async fn check_current_password(
+    store: &Store,
     limits: &Limits,
     client: IpAddr,
     user: &User,
@@ -87,8 +87,8 @@ pub async fn check_current_password<S: Store>(
 
 /// One counted password attempt for `account` from `client`: whether the password is right
 /// and the user may sign in. Counted before the check, so parallel guesses cannot slip past.
-async fn attempt<S: Store>(
-    store: &S,
+async fn attempt(
+    store: &Store,
     limits: &Limits,
     client: IpAddr,
     account: String,
@@ -131,7 +131,7 @@ async fn attempt<S: Store>(
 
 /// Records that wrong passwords just locked `user` for `client` (scope `client`) or for everyone
 /// (scope `account`). A failed write is logged: it must not change the answer the guesser sees.
-async fn audit_lock<S: Store>(store: &S, user: &User, client: IpAddr, scope: &str, now: i64) {
+async fn audit_lock(store: &Store, user: &User, client: IpAddr, scope: &str, now: i64) {
     tracing::warn!(
         user = %user.spec.username,
         client = %client,

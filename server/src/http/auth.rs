@@ -28,7 +28,6 @@ use crate::http::error::{ApiError, refuse_page};
 use crate::http::rate_limit::PeerAddr;
 use crate::http::{Access, AppState, Surface};
 use crate::metrics::{self, Scrape};
-use crate::store::Store;
 use crate::store::models::{Device, User};
 
 /// Name of the web session cookie.
@@ -84,8 +83,8 @@ pub fn session_id(headers: &HeaderMap, surface: Surface) -> Option<&str> {
 }
 
 /// The user behind the request's session (`auth::session::user_of`).
-pub async fn user_of<S: Store>(
-    state: &AppState<S>,
+pub async fn user_of(
+    state: &AppState,
     headers: &HeaderMap,
     surface: Surface,
     now: i64,
@@ -116,8 +115,8 @@ fn peer(request: &Request) -> Option<IpAddr> {
 }
 
 /// Checks `access` and puts the caller into the request's extensions.
-async fn admit<S: Store>(
-    state: &AppState<S>,
+async fn admit(
+    state: &AppState,
     access: Access,
     surface: Surface,
     request: &mut Request,
@@ -152,8 +151,8 @@ async fn admit<S: Store>(
 /// Enforces `access` for one route, then runs the handler with the caller in extensions. API
 /// routes answer a refusal with the JSON error; pages send the browser to the login page or an
 /// error page.
-pub async fn authorize<S: Store>(
-    State((state, access, surface)): State<(AppState<S>, Access, Surface)>,
+pub async fn authorize(
+    State((state, access, surface)): State<(AppState, Access, Surface)>,
     mut request: Request,
     next: Next,
 ) -> Response {

@@ -35,10 +35,10 @@ use crate::store::Store;
 use crate::store::models::Role;
 
 /// Everything a handler can reach.
-#[derive(Debug)]
-pub struct AppState<S> {
+#[derive(Debug, Clone)]
+pub struct AppState {
     /// Storage.
-    pub store: S,
+    pub store: Store,
     /// Key sealing private keys.
     pub master: MasterKey,
     /// Per-client limits of this instance.
@@ -47,18 +47,6 @@ pub struct AppState<S> {
     pub config: Arc<Config>,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
-}
-
-impl<S: Clone> Clone for AppState<S> {
-    fn clone(&self) -> Self {
-        AppState {
-            store: self.store.clone(),
-            master: self.master.clone(),
-            limits: self.limits.clone(),
-            config: self.config.clone(),
-            metrics: self.metrics.clone(),
-        }
-    }
 }
 
 /// Who may call a route.
@@ -103,7 +91,7 @@ pub enum Surface {
 }
 
 /// One entry of the route table.
-pub struct Route<S> {
+pub struct Route {
     /// HTTP method.
     pub method: Method,
     /// Path template, e.g. `/api/v1/books/{id}`.
@@ -112,10 +100,10 @@ pub struct Route<S> {
     pub access: Access,
     /// API or web page.
     pub surface: Surface,
-    handler: MethodRouter<AppState<S>>,
+    handler: MethodRouter<AppState>,
 }
 
-impl<S: Store> Route<S> {
+impl Route {
     /// An entry of the table.
     pub fn new<H, T>(
         surface: Surface,
@@ -123,9 +111,9 @@ impl<S: Store> Route<S> {
         path: &'static str,
         access: Access,
         handler: H,
-    ) -> Route<S>
+    ) -> Route
     where
-        H: Handler<T, AppState<S>>,
+        H: Handler<T, AppState>,
         T: 'static,
     {
         let filter =
@@ -140,11 +128,7 @@ impl<S: Store> Route<S> {
     }
 }
 
-async fn count_request<S: Store>(
-    State(state): State<AppState<S>>,
-    request: Request,
-    next: Next,
-) -> Response {
+async fn count_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let route = request
         .extensions()
@@ -281,12 +265,12 @@ async fn host_cookies(mut request: Request) -> Request {
 /// body limit, tracing, metrics and security headers (content security policy, no MIME sniffing,
 /// no framing, no referrer to other sites, nothing stored in caches but the static assets; HSTS,
 /// `Secure` and `__Host-` cookies when clients come over HTTPS).
-pub fn serve_routes<S: Store>(state: AppState<S>, routes: Vec<Route<S>>) -> Router {
+pub fn serve_routes(state: AppState, routes: Vec<Route>) -> Router {
     let mut router = Router::new();
     for entry in routes {
         let check = middleware::from_fn_with_state(
             (state.clone(), entry.access, entry.surface),
-            auth::authorize::<S>,
+            auth::authorize,
         );
         let handler = catch_panics(
             // A route layer: a method the path does not declare answers 405 with `Allow`,
@@ -299,10 +283,7 @@ pub fn serve_routes<S: Store>(state: AppState<S>, routes: Vec<Route<S>>) -> Rout
         router = router.route(entry.path, handler);
     }
     let mut router = router
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_request::<S>,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), count_request))
         .fallback(not_found)
         .layer(RequestBodyLimitLayer::new(state.config.body_limit_bytes))
         .layer(middleware::map_response(error::json_payload_too_large))

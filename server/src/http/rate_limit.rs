@@ -248,12 +248,12 @@ impl Connected<IncomingStream<'_, crate::tls::TlsListener>> for PeerAddr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<AppState<S>> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState<S>,
+        state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(ConnectInfo(PeerAddr(peer))) = parts.extensions.get::<ConnectInfo<PeerAddr>>()
         else {

@@ -67,8 +67,8 @@ fn unix_u32(now: i64) -> u32 {
 }
 
 /// The active key of `purpose`, unsealed.
-pub async fn active<S: Store>(
-    store: &S,
+pub async fn active(
+    store: &Store,
     master: &MasterKey,
     purpose: KeyPurpose,
 ) -> Result<ActiveKey, KeyError> {
@@ -88,7 +88,7 @@ pub async fn active<S: Store>(
 
 /// Makes a root and an issuer key if missing and publishes a keyring; run at every start.
 /// Also proves the master key opens the stored keys, so a wrong key fails at startup.
-pub async fn ensure<S: Store>(store: &S, master: &MasterKey, now: i64) -> Result<(), KeyError> {
+pub async fn ensure(store: &Store, master: &MasterKey, now: i64) -> Result<(), KeyError> {
     let rows = store.signing_keys().await?;
     let mut changed = false;
     for purpose in [KeyPurpose::Root, KeyPurpose::Issuer] {
@@ -132,8 +132,8 @@ pub async fn ensure<S: Store>(store: &S, master: &MasterKey, now: i64) -> Result
 
 /// Makes a new active issuer key, retiring the current one (it still verifies old books), and
 /// publishes the keyring.
-pub async fn rotate_issuer<S: Store>(
-    store: &S,
+pub async fn rotate_issuer(
+    store: &Store,
     master: &MasterKey,
     actor: Option<UserId>,
     now: i64,
@@ -162,8 +162,8 @@ pub fn parse_kid(text: &str) -> Option<[u8; 4]> {
 
 /// Marks an issuer key compromised from `since` and publishes the keyring. When it was the
 /// active key, a new one is made first so issuing never stops.
-pub async fn mark_compromised<S: Store>(
-    store: &S,
+pub async fn mark_compromised(
+    store: &Store,
     master: &MasterKey,
     kid: [u8; 4],
     since: u32,
@@ -190,7 +190,7 @@ pub async fn mark_compromised<S: Store>(
 }
 
 /// The root public key devices pin.
-pub async fn root_public_key<S: Store>(store: &S) -> Result<[u8; 32], KeyError> {
+pub async fn root_public_key(store: &Store) -> Result<[u8; 32], KeyError> {
     store
         .signing_keys()
         .await?
@@ -231,11 +231,7 @@ pub fn keyring_of(
 }
 
 /// Signs the current issuer keys into a bundle with the next version and stores it.
-pub async fn publish_keyring<S: Store>(
-    store: &S,
-    master: &MasterKey,
-    now: i64,
-) -> Result<u64, KeyError> {
+pub async fn publish_keyring(store: &Store, master: &MasterKey, now: i64) -> Result<u64, KeyError> {
     let root = active(store, master, KeyPurpose::Root).await?;
     let version = store
         .latest_keyring_bundle()
@@ -250,8 +246,8 @@ pub async fn publish_keyring<S: Store>(
 /// The revoked and used-up books as of now, root-signed (`shared::status`): a device that is
 /// new or far behind loads this instead of pulling a row for each book. Built on request: it
 /// reads only the flagged books, about 100 KB for a million books.
-pub async fn status_snapshot<S: Store>(
-    store: &S,
+pub async fn status_snapshot(
+    store: &Store,
     master: &MasterKey,
     now: i64,
 ) -> Result<Vec<u8>, KeyError> {

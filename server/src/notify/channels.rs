@@ -32,8 +32,8 @@ fn bindable(name: &str) -> Result<Channel, ChannelError> {
 }
 
 /// Binds `user`'s channel `name` (`wechat` or `push`) to `address`, sealed.
-pub async fn bind<S: Store>(
-    store: &S,
+pub async fn bind(
+    store: &Store,
     master: &MasterKey,
     user: &User,
     name: &str,
@@ -54,12 +54,7 @@ pub async fn bind<S: Store>(
 }
 
 /// Unbinds `user`'s channel `name`: messages go by SMS again (or by the other bound channel).
-pub async fn unbind<S: Store>(
-    store: &S,
-    user: &User,
-    name: &str,
-    now: i64,
-) -> Result<(), ChannelError> {
+pub async fn unbind(store: &Store, user: &User, name: &str, now: i64) -> Result<(), ChannelError> {
     let channel = bindable(name)?;
     store.bind_channel(user.id, channel, None, now).await?;
     Ok(())

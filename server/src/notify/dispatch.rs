@@ -39,21 +39,21 @@ pub struct Round {
 
 /// Delivers the outbox through the channel adapters.
 #[derive(Debug, Clone)]
-pub struct Dispatcher<S> {
-    store: S,
+pub struct Dispatcher {
+    store: Store,
     master: MasterKey,
     adapters: Adapters,
     max_attempts: u32,
 }
 
-impl<S: Store> Dispatcher<S> {
+impl Dispatcher {
     /// A dispatcher giving up after `max_attempts` attempts per message.
     pub fn new(
-        store: S,
+        store: Store,
         master: MasterKey,
         adapters: Adapters,
         max_attempts: u32,
-    ) -> Dispatcher<S> {
+    ) -> Dispatcher {
         Dispatcher {
             store,
             master,

@@ -17,7 +17,7 @@ pub const EXPIRY_NOTICE_SECS: i64 = 3 * 86_400;
 /// Queues "已使用 N 张,剩余 M 张" for every book whose counted units went up since its holder
 /// was last told, and credits `points_per_unit` per unit (taken back for voided units).
 /// Returns the number of books reported.
-pub async fn usage<S: Store>(store: &S, points_per_unit: u32, now: i64) -> StoreResult<u32> {
+pub async fn usage(store: &Store, points_per_unit: u32, now: i64) -> StoreResult<u32> {
     let mut reported = 0;
     loop {
         let after = store.job_cursor(USAGE_CURSOR).await?;
@@ -54,7 +54,7 @@ pub async fn usage<S: Store>(store: &S, points_per_unit: u32, now: i64) -> Store
 }
 
 /// Queues one reminder per book that expires within [`EXPIRY_NOTICE_SECS`] with units left.
-pub async fn expiry<S: Store>(store: &S, now: i64) -> StoreResult<u32> {
+pub async fn expiry(store: &Store, now: i64) -> StoreResult<u32> {
     let books = store.books_expiring(now, now + EXPIRY_NOTICE_SECS).await?;
     if books.is_empty() {
         return Ok(0);
@@ -81,11 +81,7 @@ pub async fn expiry<S: Store>(store: &S, now: i64) -> StoreResult<u32> {
 }
 
 /// Every job once.
-pub async fn run_all<S: Store>(
-    store: &S,
-    promotions: &PromotionConfig,
-    now: i64,
-) -> StoreResult<()> {
+pub async fn run_all(store: &Store, promotions: &PromotionConfig, now: i64) -> StoreResult<()> {
     usage(store, promotions.points_per_unit, now).await?;
     expiry(store, now).await?;
     Ok(())

@@ -162,8 +162,8 @@ pub fn by_sms(
 
 /// One message per user of `account_id` who has a phone number, each on its [`route`]; each
 /// message's dedupe key is `dedupe` suffixed with the user id, so every user is told once.
-pub async fn for_account<S: Store>(
-    store: &S,
+pub async fn for_account(
+    store: &Store,
     account_id: i64,
     kind: MessageKind,
     body: &str,
@@ -191,8 +191,8 @@ pub async fn for_account<S: Store>(
 
 /// Queues a message for the users of an account. Reporting is best effort: a failure is logged
 /// and never undoes the change it reports.
-pub async fn tell_account<S: Store>(
-    store: &S,
+pub async fn tell_account(
+    store: &Store,
     account_id: i64,
     kind: MessageKind,
     body: &str,
@@ -281,12 +281,7 @@ pub enum ResendError {
 /// Support (`actor`) queues message `id` again, due now, with the attempts reset. Only a failed
 /// message (dead, or pending after a failed attempt) is resent, and a code message only while
 /// its code still works: the store checks both in the same transaction as the write.
-pub async fn resend<S: Store>(
-    store: &S,
-    id: i64,
-    actor: UserId,
-    now: i64,
-) -> Result<(), ResendError> {
+pub async fn resend(store: &Store, id: i64, actor: UserId, now: i64) -> Result<(), ResendError> {
     let audit = AuditEntry::new(
         Some(actor),
         "notification.resend",

@@ -299,7 +299,7 @@ fn tally_by<K: Ord>(
 }
 
 /// The names of the catalogue and the staff, as the tables print them.
-async fn names<S: Store>(store: &S) -> StoreResult<Names> {
+async fn names(store: &Store) -> StoreResult<Names> {
     Ok(Names::new(
         &store.products().await?,
         &store.regions().await?,
@@ -319,7 +319,7 @@ pub struct Figures {
 }
 
 /// Every table of the statistics of `period`, with the demand forecast as of `now`.
-pub async fn figures<S: Store>(store: &S, period: Period, now: i64) -> StoreResult<Figures> {
+pub async fn figures(store: &Store, period: Period, now: i64) -> StoreResult<Figures> {
     let names = names(store).await?;
     let data = store
         .report_data(period.from, period.to, Bucket::Hour)
@@ -344,8 +344,8 @@ pub async fn figures<S: Store>(store: &S, period: Period, now: i64) -> StoreResu
 
 /// The leaderboard of `period` under `rule` and its 推广之星: new customers guided are sign-ups
 /// with the staff member's code, ratings come from customers' feedback.
-pub async fn board<S: Store>(
-    store: &S,
+pub async fn board(
+    store: &Store,
     period: Period,
     rule: StarRule,
 ) -> StoreResult<(Table, Option<Standing>)> {

@@ -1,4 +1,4 @@
-//! [`SqlStore`]: the [`Store`] written once in SQL that SQLite and PostgreSQL both accept
+//! [`Store`]: the [`Store`] written once in SQL that SQLite and PostgreSQL both accept
 //! (`$n` parameters, `RETURNING`, `ON CONFLICT`), over sqlx's `Any` driver.
 //! Only connection setup, migrations and transaction start differ (see `backend.rs`).
 
@@ -21,13 +21,13 @@ use crate::store::audit::{self, AuditPage, AuditQuery};
 use crate::store::models::*;
 use crate::store::reports::{self, Bucket, DeviceActivity, ReportData};
 use crate::store::{
-    ConflictKind, Store, StoreError, StoreResult, backend, customers, enterprise, events, feedback,
+    ConflictKind, StoreError, StoreResult, backend, customers, enterprise, events, feedback,
     ledger, outbox, rewards, rows,
 };
 
 /// The SQL store for both backends.
 #[derive(Clone, Debug)]
-pub struct SqlStore {
+pub struct Store {
     pool: AnyPool,
     backend: Backend,
     /// SQLite only: this process's writers queue here for the database's single write lock.
@@ -73,7 +73,7 @@ pub(super) const SELECT_BOOKS: &str = "SELECT b.id, b.order_id, b.account_id, b.
     b.used_units, b.state, b.revoked_at, b.revoke_reason, b.last_used_at, b.status_seq, \
     o.package_id FROM books b LEFT JOIN orders o ON o.id = b.order_id";
 
-impl SqlStore {
+impl Store {
     /// Starts a write transaction the way the backend needs (see `backend::begin_write_statement`).
     pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
         let gate = match &self.write_gate {
@@ -238,28 +238,32 @@ async fn revoke_in(
     Ok(())
 }
 
-impl Store for SqlStore {
-    async fn connect(url: &DatabaseUrl) -> StoreResult<SqlStore> {
+impl Store {
+    /// Opens (creating a SQLite file if needed) and migrates the database at `url`.
+    pub async fn connect(url: &DatabaseUrl) -> StoreResult<Store> {
         let (pool, backend) = backend::open(url).await?;
         reports::decode_old_events(&pool, backend::begin_write_statement(backend)).await?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(SqlStore {
+        Ok(Store {
             pool,
             backend,
             write_gate,
         })
     }
 
-    fn backend(&self) -> Backend {
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    async fn ping(&self) -> StoreResult<()> {
+    /// Checks the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
-    async fn backup_to(&self, path: &str) -> StoreResult<()> {
+    /// Copies a SQLite database to `path` while it is in use (`VACUUM INTO`).
+    pub async fn backup_to(&self, path: &str) -> StoreResult<()> {
         match self.backend {
             Backend::Sqlite => backend::vacuum_into(&self.pool, path).await,
             // PostgreSQL is copied with pg_dump (see the runbook).
@@ -267,7 +271,9 @@ impl Store for SqlStore {
         }
     }
 
-    async fn create_product(
+    // Catalogue.
+    /// Adds a product.
+    pub async fn create_product(
         &self,
         product: &Product,
         now: i64,
@@ -285,14 +291,16 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn products(&self) -> StoreResult<Vec<Product>> {
+    /// All products by code.
+    pub async fn products(&self) -> StoreResult<Vec<Product>> {
         let found = sqlx::query("SELECT code, name, volume_ml FROM products ORDER BY code")
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::product).collect()
     }
 
-    async fn product(&self, code: ProductCode) -> StoreResult<Product> {
+    /// One product.
+    pub async fn product(&self, code: ProductCode) -> StoreResult<Product> {
         let row = sqlx::query("SELECT code, name, volume_ml FROM products WHERE code = $1")
             .bind(i64::from(code.0))
             .fetch_one(&self.pool)
@@ -300,7 +308,13 @@ impl Store for SqlStore {
         rows::product(&row)
     }
 
-    async fn create_region(&self, name: &str, now: i64, audit: &AuditEntry) -> StoreResult<Region> {
+    /// Adds a region.
+    pub async fn create_region(
+        &self,
+        name: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<Region> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("INSERT INTO regions (name) VALUES ($1) RETURNING id, name")
             .bind(name)
@@ -311,14 +325,16 @@ impl Store for SqlStore {
         rows::region(&row)
     }
 
-    async fn regions(&self) -> StoreResult<Vec<Region>> {
+    /// All regions.
+    pub async fn regions(&self) -> StoreResult<Vec<Region>> {
         let found = sqlx::query("SELECT id, name FROM regions ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::region).collect()
     }
 
-    async fn create_outlet(
+    /// Adds a store in a region.
+    pub async fn create_outlet(
         &self,
         region_id: i64,
         name: &str,
@@ -338,14 +354,16 @@ impl Store for SqlStore {
         rows::outlet(&row)
     }
 
-    async fn outlets(&self) -> StoreResult<Vec<Outlet>> {
+    /// All stores.
+    pub async fn outlets(&self) -> StoreResult<Vec<Outlet>> {
         let found = sqlx::query("SELECT id, region_id, name FROM outlets ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::outlet).collect()
     }
 
-    async fn create_scope(
+    /// Adds a scope.
+    pub async fn create_scope(
         &self,
         scope: &NewScope,
         now: i64,
@@ -382,7 +400,8 @@ impl Store for SqlStore {
         })
     }
 
-    async fn scopes(&self) -> StoreResult<Vec<Scope>> {
+    /// All scopes.
+    pub async fn scopes(&self) -> StoreResult<Vec<Scope>> {
         // Three statements whatever the number of scopes: every push reads them (the scopes a
         // device serves), so no statement per scope.
         let mut conn = self.pool.acquire().await?;
@@ -418,7 +437,8 @@ impl Store for SqlStore {
             .collect()
     }
 
-    async fn create_package(
+    /// Adds a package.
+    pub async fn create_package(
         &self,
         package: &NewPackage,
         now: i64,
@@ -448,7 +468,8 @@ impl Store for SqlStore {
         })
     }
 
-    async fn package(&self, id: i64) -> StoreResult<Package> {
+    /// One package.
+    pub async fn package(&self, id: i64) -> StoreResult<Package> {
         let row = sqlx::query("SELECT * FROM packages WHERE id = $1")
             .bind(id)
             .fetch_one(&self.pool)
@@ -456,14 +477,17 @@ impl Store for SqlStore {
         rows::package(&row)
     }
 
-    async fn packages(&self) -> StoreResult<Vec<Package>> {
+    /// All packages.
+    pub async fn packages(&self) -> StoreResult<Vec<Package>> {
         let found = sqlx::query("SELECT * FROM packages ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::package).collect()
     }
 
-    async fn create_account(
+    // Accounts and users.
+    /// Adds an account (an enterprise member names its enterprise).
+    pub async fn create_account(
         &self,
         account: &NewAccount,
         now: i64,
@@ -496,7 +520,8 @@ impl Store for SqlStore {
         })
     }
 
-    async fn account(&self, id: i64) -> StoreResult<Account> {
+    /// One account.
+    pub async fn account(&self, id: i64) -> StoreResult<Account> {
         let row = sqlx::query("SELECT id, kind, name, enterprise_id FROM accounts WHERE id = $1")
             .bind(id)
             .fetch_one(&self.pool)
@@ -504,7 +529,8 @@ impl Store for SqlStore {
         rows::account(&row)
     }
 
-    async fn members(&self, enterprise_id: i64) -> StoreResult<Vec<Account>> {
+    /// Member accounts of an enterprise.
+    pub async fn members(&self, enterprise_id: i64) -> StoreResult<Vec<Account>> {
         let found = sqlx::query(
             "SELECT id, kind, name, enterprise_id FROM accounts WHERE enterprise_id = $1 ORDER BY id",
         )
@@ -514,7 +540,12 @@ impl Store for SqlStore {
         found.iter().map(rows::account).collect()
     }
 
-    async fn create_invitation(
+    // Enterprise membership, by invitation and consent.
+    /// Stores an invitation and queues its message in one step, if `limits` allow: `Conflict`
+    /// ([`ConflictKind::AlreadyInvited`], [`ConflictKind::RecentlyDeclined`],
+    /// [`ConflictKind::TooManyInvitations`]) if not, counted
+    /// so that concurrent invitations of one enterprise cannot pass a limit together.
+    pub async fn create_invitation(
         &self,
         invitation: &NewInvitation,
         limits: &InvitationLimits,
@@ -531,22 +562,35 @@ impl Store for SqlStore {
         Ok(stored)
     }
 
-    async fn invitation(&self, id: i64) -> StoreResult<Invitation> {
+    /// One invitation.
+    pub async fn invitation(&self, id: i64) -> StoreResult<Invitation> {
         let mut conn = self.pool.acquire().await?;
         enterprise::fetch(&mut conn, id).await
     }
 
-    async fn invitations_of(&self, enterprise_id: i64, limit: u32) -> StoreResult<Vec<Invitation>> {
+    /// An enterprise's newest invitations, whatever their state.
+    pub async fn invitations_of(
+        &self,
+        enterprise_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Invitation>> {
         let mut conn = self.pool.acquire().await?;
         enterprise::of_enterprise(&mut conn, enterprise_id, limit).await
     }
 
-    async fn open_invitations(&self, phone_index: &[u8], now: i64) -> StoreResult<Vec<Invitation>> {
+    /// The pending, unexpired invitations of a phone (by its blind index).
+    pub async fn open_invitations(
+        &self,
+        phone_index: &[u8],
+        now: i64,
+    ) -> StoreResult<Vec<Invitation>> {
         let mut conn = self.pool.acquire().await?;
         enterprise::open_for_phone(&mut conn, phone_index, now).await
     }
 
-    async fn check_invitation_code(
+    /// The phone's open invitation whose code hash is `code_hash`; every call uses up one
+    /// attempt of each open invitation of the phone, whether it matches or not.
+    pub async fn check_invitation_code(
         &self,
         phone_index: &[u8],
         code_hash: &[u8],
@@ -558,7 +602,10 @@ impl Store for SqlStore {
         Ok(matched)
     }
 
-    async fn answer_invitation(
+    /// Answers a pending, unexpired invitation: accepting makes `account_id` (a customer account
+    /// in no enterprise) a member. `Conflict` ([`ConflictKind::NotPending`],
+    /// [`ConflictKind::NotJoinable`]) changes nothing.
+    pub async fn answer_invitation(
         &self,
         id: i64,
         account_id: Option<i64>,
@@ -572,7 +619,8 @@ impl Store for SqlStore {
         tx.commit().await
     }
 
-    async fn withdraw_invitation(
+    /// Withdraws an enterprise's pending invitation; `NotFound` if it is not one.
+    pub async fn withdraw_invitation(
         &self,
         id: i64,
         enterprise_id: i64,
@@ -585,7 +633,8 @@ impl Store for SqlStore {
         tx.commit().await
     }
 
-    async fn leave_enterprise(
+    /// A member account leaves its enterprise; `NotFound` if it is not a member of it.
+    pub async fn leave_enterprise(
         &self,
         account_id: i64,
         enterprise_id: i64,
@@ -598,12 +647,20 @@ impl Store for SqlStore {
         tx.commit().await
     }
 
-    async fn allocated_books(&self, enterprise_id: i64) -> StoreResult<Vec<Book>> {
+    /// Books an enterprise handed to other accounts (split orders, allocations from its own
+    /// books) and their replacements for the same holder, newest first.
+    pub async fn allocated_books(&self, enterprise_id: i64) -> StoreResult<Vec<Book>> {
         let mut conn = self.pool.acquire().await?;
         enterprise::allocated_books(&mut conn, enterprise_id).await
     }
 
-    async fn create_user(&self, user: &NewUser, now: i64, audit: &AuditEntry) -> StoreResult<User> {
+    /// Adds a user.
+    pub async fn create_user(
+        &self,
+        user: &NewUser,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
         let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO users (username, password_hash, role, account_id, region_id, outlet_id, created_at) \
@@ -628,7 +685,8 @@ impl Store for SqlStore {
         })
     }
 
-    async fn user(&self, id: UserId) -> StoreResult<User> {
+    /// One user.
+    pub async fn user(&self, id: UserId) -> StoreResult<User> {
         let row = sqlx::query("SELECT * FROM users WHERE id = $1")
             .bind(id.0 as i64)
             .fetch_one(&self.pool)
@@ -636,7 +694,8 @@ impl Store for SqlStore {
         rows::user(&row)
     }
 
-    async fn user_by_name(&self, username: &str) -> StoreResult<User> {
+    /// One user by login name.
+    pub async fn user_by_name(&self, username: &str) -> StoreResult<User> {
         let row = sqlx::query("SELECT * FROM users WHERE username = $1")
             .bind(username)
             .fetch_one(&self.pool)
@@ -644,7 +703,8 @@ impl Store for SqlStore {
         rows::user(&row)
     }
 
-    async fn user_by_phone(&self, phone_index: &[u8]) -> StoreResult<User> {
+    /// One user by the blind index of their phone number.
+    pub async fn user_by_phone(&self, phone_index: &[u8]) -> StoreResult<User> {
         let row = sqlx::query("SELECT * FROM users WHERE phone_index = $1")
             .bind(phone_index.to_vec())
             .fetch_one(&self.pool)
@@ -652,7 +712,11 @@ impl Store for SqlStore {
         rows::user(&row)
     }
 
-    async fn create_phone_code(
+    // Customers signing up.
+    /// Stores a one-time code for a phone and queues its message, unless the phone's codes
+    /// already reach one of `limits`; counting and storing are one atomic step, whatever runs
+    /// at the same time. `false` when a limit refused it (nothing stored).
+    pub async fn create_phone_code(
         &self,
         code: &NewPhoneCode,
         limits: &[CodeLimit],
@@ -667,7 +731,10 @@ impl Store for SqlStore {
         Ok(created)
     }
 
-    async fn use_phone_code(
+    /// Uses the phone's newest live code if `code_hash` matches it; every guess, right or
+    /// wrong, takes one of the code's attempts first, atomically, so guesses sent at once are
+    /// never checked more often than the code allows, and a code is used once.
+    pub async fn use_phone_code(
         &self,
         phone_index: &[u8],
         code_hash: &[u8],
@@ -679,7 +746,22 @@ impl Store for SqlStore {
         Ok(used)
     }
 
-    async fn register_customer_with<F>(
+    /// Registers a customer (account, user, sign-up record); `Conflict` if the phone is
+    /// already registered.
+    pub async fn register_customer(
+        &self,
+        customer: &NewCustomer,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<User> {
+        self.register_customer_with(customer, now, audit, |_, _| Welcome::default())
+            .await
+    }
+
+    /// Registers a customer and, in the same transaction, what `welcome` makes for the new
+    /// account and user (gift books signed for the account id); nothing is stored if any
+    /// part fails.
+    pub async fn register_customer_with<F>(
         &self,
         customer: &NewCustomer,
         now: i64,
@@ -712,12 +794,15 @@ impl Store for SqlStore {
         Ok(user)
     }
 
-    async fn signups_from_browser(&self, browser_hash: &[u8]) -> StoreResult<i64> {
+    /// Earlier sign-ups from a browser.
+    pub async fn signups_from_browser(&self, browser_hash: &[u8]) -> StoreResult<i64> {
         let mut conn = self.pool.acquire().await?;
         customers::signups_from_browser(&mut conn, browser_hash).await
     }
 
-    async fn enqueue_notifications(
+    // Notifications.
+    /// Queues messages (skipping already queued dedupe keys); returns how many were new.
+    pub async fn enqueue_notifications(
         &self,
         messages: &[NewNotification],
         now: i64,
@@ -728,7 +813,11 @@ impl Store for SqlStore {
         Ok(added)
     }
 
-    async fn claim_notifications(
+    /// Claims pending messages due at `now` (oldest first, up to `limit`) for the caller until
+    /// `claimed_until` or until it records their delivery, so no other server delivers them
+    /// meanwhile. In the same step, erases the secrets past their expiry and gives up on the
+    /// pending messages that carried them.
+    pub async fn claim_notifications(
         &self,
         now: i64,
         claimed_until: i64,
@@ -740,7 +829,12 @@ impl Store for SqlStore {
         Ok(claimed)
     }
 
-    async fn notifications_of(&self, user: UserId, limit: u32) -> StoreResult<Vec<Notification>> {
+    /// A user's messages, newest first.
+    pub async fn notifications_of(
+        &self,
+        user: UserId,
+        limit: u32,
+    ) -> StoreResult<Vec<Notification>> {
         let filter = NotificationFilter {
             user_id: Some(user),
             ..NotificationFilter::default()
@@ -748,7 +842,9 @@ impl Store for SqlStore {
         self.list_notifications(&filter, limit).await
     }
 
-    async fn record_delivery(
+    /// Records a delivery attempt over `channel`: sent, or failed with a retry time, or dead
+    /// without one. Ends the claim; a sent or dead message's secret is erased.
+    pub async fn record_delivery(
         &self,
         id: i64,
         channel: Channel,
@@ -760,7 +856,8 @@ impl Store for SqlStore {
         outbox::record_attempt(&mut conn, id, channel, result, retry_at, now).await
     }
 
-    async fn list_notifications(
+    /// Messages matching a filter, newest first.
+    pub async fn list_notifications(
         &self,
         filter: &NotificationFilter,
         limit: u32,
@@ -769,14 +866,23 @@ impl Store for SqlStore {
         outbox::list(&mut conn, filter, limit).await
     }
 
-    async fn resend_notification(&self, id: i64, now: i64, audit: &AuditEntry) -> StoreResult<()> {
+    /// Queues a failed message again, due now; `NotFound` for an unknown id, `Conflict`
+    /// ([`ConflictKind::NotFailed`]) for one that did not fail, `Conflict`
+    /// ([`ConflictKind::SecretGone`]) for one whose secret (a code) was erased or expired.
+    pub async fn resend_notification(
+        &self,
+        id: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         outbox::resend(&mut tx, id, now, audit).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn bind_channel(
+    /// Binds a user's sealed WeChat openid or push token (`None` unbinds).
+    pub async fn bind_channel(
         &self,
         user: UserId,
         channel: Channel,
@@ -787,22 +893,27 @@ impl Store for SqlStore {
         outbox::bind_channel(&mut conn, user, channel, address_sealed, now).await
     }
 
-    async fn recipients(&self, account_id: i64) -> StoreResult<Vec<Recipient>> {
+    /// The users of an account, with their sealed phone numbers and bound channels.
+    pub async fn recipients(&self, account_id: i64) -> StoreResult<Vec<Recipient>> {
         let mut conn = self.pool.acquire().await?;
         outbox::recipients(&mut conn, account_id).await
     }
 
-    async fn job_cursor(&self, name: &str) -> StoreResult<i64> {
+    /// Where a background job has read up to.
+    pub async fn job_cursor(&self, name: &str) -> StoreResult<i64> {
         let mut conn = self.pool.acquire().await?;
         outbox::cursor(&mut conn, name).await
     }
 
-    async fn advance_job_cursor(&self, name: &str, position: i64) -> StoreResult<()> {
+    /// Moves a job's cursor forward.
+    pub async fn advance_job_cursor(&self, name: &str, position: i64) -> StoreResult<()> {
         let mut conn = self.pool.acquire().await?;
         outbox::advance_cursor(&mut conn, name, position).await
     }
 
-    async fn usage_changes(
+    /// Books after status sequence `after` whose counted units differ from what their holder
+    /// was told, and the last sequence read.
+    pub async fn usage_changes(
         &self,
         after: i64,
         limit: u32,
@@ -811,7 +922,9 @@ impl Store for SqlStore {
         outbox::usage_changes(&mut conn, after, limit).await
     }
 
-    async fn notify_usage(
+    /// Queues the messages about a usage change, credits the points it earned and records it
+    /// as told, in one transaction.
+    pub async fn notify_usage(
         &self,
         change: &UsageChange,
         messages: &[NewNotification],
@@ -837,7 +950,8 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn books_expiring(&self, now: i64, before: i64) -> StoreResult<Vec<Book>> {
+    /// Active books that expire before `before` with units left, and were issued before `now`.
+    pub async fn books_expiring(&self, now: i64, before: i64) -> StoreResult<Vec<Book>> {
         let found = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{SELECT_BOOKS} WHERE b.state = 'active' AND b.valid_until > $1 AND b.valid_until <= $2 \
              AND b.used_units < b.units ORDER BY b.valid_until, b.id"
@@ -849,17 +963,25 @@ impl Store for SqlStore {
         found.iter().map(rows::book).collect()
     }
 
-    async fn points_balance(&self, account_id: i64) -> StoreResult<i64> {
+    // Points, gifts and feedback.
+    /// An account's points.
+    pub async fn points_balance(&self, account_id: i64) -> StoreResult<i64> {
         let mut conn = self.pool.acquire().await?;
         rewards::balance(&mut conn, account_id).await
     }
 
-    async fn points_history(&self, account_id: i64, limit: u32) -> StoreResult<Vec<PointsEntry>> {
+    /// An account's newest point changes.
+    pub async fn points_history(
+        &self,
+        account_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<PointsEntry>> {
         let mut conn = self.pool.acquire().await?;
         rewards::history(&mut conn, account_id, limit).await
     }
 
-    async fn create_gift(
+    /// Adds a gift to the catalogue.
+    pub async fn create_gift(
         &self,
         name: &str,
         points: i64,
@@ -873,12 +995,14 @@ impl Store for SqlStore {
         Ok(gift)
     }
 
-    async fn gifts(&self) -> StoreResult<Vec<Gift>> {
+    /// The gift catalogue.
+    pub async fn gifts(&self) -> StoreResult<Vec<Gift>> {
         let mut conn = self.pool.acquire().await?;
         rewards::gifts(&mut conn).await
     }
 
-    async fn order_gift(
+    /// Spends an account's points on a gift; `Conflict` if the points or the stock run short.
+    pub async fn order_gift(
         &self,
         account_id: i64,
         user: UserId,
@@ -891,22 +1015,26 @@ impl Store for SqlStore {
         Ok(order)
     }
 
-    async fn create_feedback(&self, feedback: &NewFeedback, now: i64) -> StoreResult<i64> {
+    /// Stores customer feedback.
+    pub async fn create_feedback(&self, feedback: &NewFeedback, now: i64) -> StoreResult<i64> {
         let mut conn = self.pool.acquire().await?;
         feedback::insert(&mut conn, feedback, now).await
     }
 
-    async fn feedback_of(&self, user: UserId) -> StoreResult<Vec<Feedback>> {
+    /// A user's feedback, newest first.
+    pub async fn feedback_of(&self, user: UserId) -> StoreResult<Vec<Feedback>> {
         let mut conn = self.pool.acquire().await?;
         feedback::of_user(&mut conn, user).await
     }
 
-    async fn feedback_inbox(&self, open_only: bool) -> StoreResult<Vec<Feedback>> {
+    /// The support desk's feedback inbox.
+    pub async fn feedback_inbox(&self, open_only: bool) -> StoreResult<Vec<Feedback>> {
         let mut conn = self.pool.acquire().await?;
         feedback::inbox(&mut conn, open_only).await
     }
 
-    async fn create_session(&self, session: &Session, now: i64) -> StoreResult<()> {
+    /// Stores a new session.
+    pub async fn create_session(&self, session: &Session, now: i64) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, secret_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -920,7 +1048,8 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn session(&self, id: &str) -> StoreResult<Session> {
+    /// One session by its public id.
+    pub async fn session(&self, id: &str) -> StoreResult<Session> {
         let row =
             sqlx::query("SELECT id, user_id, secret_hash, expires_at FROM sessions WHERE id = $1")
                 .bind(id)
@@ -929,7 +1058,8 @@ impl Store for SqlStore {
         rows::session(&row)
     }
 
-    async fn delete_session(&self, id: &str) -> StoreResult<()> {
+    /// Ends a session.
+    pub async fn delete_session(&self, id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -937,7 +1067,9 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn set_password(
+    /// Stores a user's new password hash and ends their sessions but `keep_session`, with the
+    /// audit entry, in one transaction; `NotFound` for an unknown user.
+    pub async fn set_password(
         &self,
         user: UserId,
         password_hash: &str,
@@ -966,14 +1098,17 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn record_audit(&self, audit: &AuditEntry, now: i64) -> StoreResult<()> {
+    /// Records something that happened without a change of its own (e.g. a sign-in lock).
+    pub async fn record_audit(&self, audit: &AuditEntry, now: i64) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn allocate_book_ids(&self, count: u32) -> StoreResult<Range<u64>> {
+    // Issuance.
+    /// Reserves `count` fresh book ids; ids are never handed out twice, even if unused.
+    pub async fn allocate_book_ids(&self, count: u32) -> StoreResult<Range<u64>> {
         let mut tx = self.begin_write().await?;
         let end: i64 = sqlx::query_scalar(
             "UPDATE id_counters SET next_value = next_value + $1 WHERE name = 'book' RETURNING next_value",
@@ -986,7 +1121,8 @@ impl Store for SqlStore {
         Ok(end - u64::from(count)..end)
     }
 
-    async fn record_order(
+    /// Records an order with its signed books (ids from [`Store::allocate_book_ids`]).
+    pub async fn record_order(
         &self,
         order: &NewOrder,
         books: &[NewBook],
@@ -1014,7 +1150,8 @@ impl Store for SqlStore {
         Ok(order_id)
     }
 
-    async fn record_books(
+    /// Stores books issued outside an order (gifts, reissues).
+    pub async fn record_books(
         &self,
         books: &[NewBook],
         now: i64,
@@ -1029,17 +1166,20 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn book(&self, id: BookId) -> StoreResult<Book> {
+    /// One book.
+    pub async fn book(&self, id: BookId) -> StoreResult<Book> {
         let mut conn = self.pool.acquire().await?;
         fetch_book(&mut conn, id).await
     }
 
-    async fn book_history(&self, id: BookId) -> StoreResult<BookHistory> {
+    /// A book's ledger and every device event about it.
+    pub async fn book_history(&self, id: BookId) -> StoreResult<BookHistory> {
         let mut conn = self.pool.acquire().await?;
         ledger::history(&mut conn, id).await
     }
 
-    async fn books_of_account(&self, account_id: i64) -> StoreResult<Vec<Book>> {
+    /// Books owned by an account, newest first.
+    pub async fn books_of_account(&self, account_id: i64) -> StoreResult<Vec<Book>> {
         let found = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{SELECT_BOOKS} WHERE b.account_id = $1 ORDER BY b.id DESC"
         )))
@@ -1049,7 +1189,8 @@ impl Store for SqlStore {
         found.iter().map(rows::book).collect()
     }
 
-    async fn live_books_of_key(&self, kid: [u8; 4]) -> StoreResult<Vec<Book>> {
+    /// Active (not revoked) books signed by a key.
+    pub async fn live_books_of_key(&self, kid: [u8; 4]) -> StoreResult<Vec<Book>> {
         let found = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{SELECT_BOOKS} WHERE b.kid = $1 AND b.state <> 'revoked' ORDER BY b.id"
         )))
@@ -1059,7 +1200,8 @@ impl Store for SqlStore {
         found.iter().map(rows::book).collect()
     }
 
-    async fn revoke_book(
+    /// Revokes a book; `Conflict` if it is already revoked.
+    pub async fn revoke_book(
         &self,
         id: BookId,
         reason: &str,
@@ -1074,7 +1216,10 @@ impl Store for SqlStore {
         Ok(book)
     }
 
-    async fn replace_book(
+    /// Revokes `old` and stores its replacements (each naming `old` in `replaces`: a reissue, or
+    /// the parts of a split) in one transaction; `Conflict` if `old` is already revoked or the
+    /// replacements hold more units than it has left at that moment.
+    pub async fn replace_book(
         &self,
         old: BookId,
         replacements: &[NewBook],
@@ -1110,7 +1255,9 @@ impl Store for SqlStore {
         Ok(books)
     }
 
-    async fn insert_signing_key(
+    // Keys.
+    /// Stores a key; an active key takes its purpose's place as `install` says.
+    pub async fn insert_signing_key(
         &self,
         key: &SigningKeyRow,
         install: KeyInstall,
@@ -1146,14 +1293,16 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>> {
+    /// All keys, oldest first.
+    pub async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>> {
         let found = sqlx::query("SELECT * FROM signing_keys ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::signing_key).collect()
     }
 
-    async fn mark_key_compromised(
+    /// Marks a key compromised from `since`.
+    pub async fn mark_key_compromised(
         &self,
         kid: [u8; 4],
         since: u32,
@@ -1185,7 +1334,8 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn insert_keyring_bundle(
+    /// Stores a signed keyring bundle; `Conflict` unless `version` is the highest.
+    pub async fn insert_keyring_bundle(
         &self,
         version: u64,
         bundle: &[u8],
@@ -1210,7 +1360,8 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn latest_keyring_bundle(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
+    /// The newest keyring bundle.
+    pub async fn latest_keyring_bundle(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
         let found: Option<(i64, Vec<u8>)> = sqlx::query_as(
             "SELECT version, bundle FROM keyring_bundles ORDER BY version DESC LIMIT 1",
         )
@@ -1219,7 +1370,9 @@ impl Store for SqlStore {
         Ok(found.map(|(version, bundle)| (version as u64, bundle)))
     }
 
-    async fn create_enrollment_code(
+    // Devices.
+    /// Stores an enrollment code hash.
+    pub async fn create_enrollment_code(
         &self,
         code: &NewEnrollmentCode,
         now: i64,
@@ -1242,7 +1395,9 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn enroll_device(
+    /// Uses a code once and enrolls a device; `NotFound` if the code is unknown, used or
+    /// expired, or its user has been disabled since it was made.
+    pub async fn enroll_device(
         &self,
         code_hash: &[u8],
         device: &NewDevice,
@@ -1289,7 +1444,8 @@ impl Store for SqlStore {
         Ok(enrolled)
     }
 
-    async fn device(&self, id: DeviceId) -> StoreResult<Device> {
+    /// One device.
+    pub async fn device(&self, id: DeviceId) -> StoreResult<Device> {
         let row = sqlx::query("SELECT * FROM devices WHERE id = $1")
             .bind(id.0 as i64)
             .fetch_one(&self.pool)
@@ -1297,14 +1453,21 @@ impl Store for SqlStore {
         rows::device(&row)
     }
 
-    async fn devices(&self) -> StoreResult<Vec<Device>> {
+    /// All devices.
+    pub async fn devices(&self) -> StoreResult<Vec<Device>> {
         let found = sqlx::query("SELECT * FROM devices ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         found.iter().map(rows::device).collect()
     }
 
-    async fn disable_device(&self, id: DeviceId, now: i64, audit: &AuditEntry) -> StoreResult<()> {
+    /// Disables a device: its token stops working.
+    pub async fn disable_device(
+        &self,
+        id: DeviceId,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE devices SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
@@ -1322,7 +1485,13 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn push_events(
+    // Sync.
+    /// Stores a pushed batch of `device`'s events as `sync::classify` decides: one result per
+    /// event, in order; never all-or-nothing. `signature_ok[i]` says whether `events[i]` carries
+    /// the device's signature (checked by the caller, outside the write transaction).
+    /// Redemptions are checked against their books' terms and `served`, the scopes the device's
+    /// user serves; what breaks them is stored and queued for review.
+    pub async fn push_events(
         &self,
         device: &Device,
         events: &[SignedEvent],
@@ -1336,7 +1505,8 @@ impl Store for SqlStore {
         Ok(results)
     }
 
-    async fn pull_statuses(&self, cursor: u64, limit: u32) -> StoreResult<Vec<StatusRow>> {
+    /// Book statuses changed after `cursor`, in sequence (= commit) order.
+    pub async fn pull_statuses(&self, cursor: u64, limit: u32) -> StoreResult<Vec<StatusRow>> {
         let found = sqlx::query(
             "SELECT id, used_units, state, status_seq, last_used_at FROM books \
              WHERE status_seq > $1 ORDER BY status_seq LIMIT $2",
@@ -1348,7 +1518,9 @@ impl Store for SqlStore {
         found.iter().map(rows::status_row).collect()
     }
 
-    async fn status_sets(&self) -> StoreResult<(u64, StatusSets)> {
+    /// The revoked and used-up books and the status sequence they reflect, read in one
+    /// statement so the two agree: a device that loads them pulls rows after that sequence.
+    pub async fn status_sets(&self) -> StoreResult<(u64, StatusSets)> {
         // One statement is one consistent read on both backends. Sequence numbers are handed
         // out under a lock held until commit, so every row at or below the highest committed
         // sequence is in, and everything later comes through pull.
@@ -1365,17 +1537,21 @@ impl Store for SqlStore {
         Ok((seq, sets))
     }
 
-    async fn chain_tip(&self, device: DeviceId) -> StoreResult<ChainTip> {
+    /// Where the stored chain of a device ends.
+    pub async fn chain_tip(&self, device: DeviceId) -> StoreResult<ChainTip> {
         let mut conn = self.pool.acquire().await?;
         events::chain_tip(&mut conn, device).await
     }
 
-    async fn review_queue(&self, open_only: bool) -> StoreResult<Vec<ReviewItem>> {
+    /// The review queue; `open_only` leaves out resolved items.
+    pub async fn review_queue(&self, open_only: bool) -> StoreResult<Vec<ReviewItem>> {
         let mut conn = self.pool.acquire().await?;
         events::review_items(&mut conn, open_only).await
     }
 
-    async fn resolve_review(
+    /// Resolves a review item with a resolution event `resolution_id`; returns the book's new
+    /// status, or none for an item about no book.
+    pub async fn resolve_review(
         &self,
         target: EventId,
         resolution_id: EventId,
@@ -1393,7 +1569,9 @@ impl Store for SqlStore {
         Ok(row)
     }
 
-    async fn summary(&self) -> StoreResult<Summary> {
+    // Audit.
+    /// Totals for reports.
+    pub async fn summary(&self) -> StoreResult<Summary> {
         let (books, units_issued, units_used, books_revoked): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), CAST(COALESCE(SUM(units), 0) AS BIGINT), CAST(COALESCE(SUM(used_units), 0) AS BIGINT), \
              COUNT(revoked_at) FROM books",
@@ -1425,7 +1603,8 @@ impl Store for SqlStore {
         })
     }
 
-    async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+    /// The newest `limit` audit entries.
+    pub async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditRecord>> {
         let found = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -1433,19 +1612,25 @@ impl Store for SqlStore {
         found.iter().map(rows::audit).collect()
     }
 
-    async fn audit_page(&self, query: &AuditQuery) -> StoreResult<AuditPage> {
+    /// One page of the audit log, filtered by text, with keyset bounds.
+    pub async fn audit_page(&self, query: &AuditQuery) -> StoreResult<AuditPage> {
         audit::page(&self.pool, query).await
     }
 
-    async fn report_data(&self, from: i64, to: i64, bucket: Bucket) -> StoreResult<ReportData> {
+    // Reports and admin.
+    /// Device events and books of `[from, to)` counted per `bucket` by SQL aggregation, with
+    /// who recorded the events and where: what statistics are computed from.
+    pub async fn report_data(&self, from: i64, to: i64, bucket: Bucket) -> StoreResult<ReportData> {
         reports::data(&self.pool, from, to, bucket).await
     }
 
-    async fn device_activity(&self) -> StoreResult<Vec<DeviceActivity>> {
+    /// Uploads per device (last upload time, events uploaded) and their last sync reports.
+    pub async fn device_activity(&self) -> StoreResult<Vec<DeviceActivity>> {
         reports::device_activity(&self.pool).await
     }
 
-    async fn report_device_sync(
+    /// Records a device's sync report: events it still holds, its previous sync error.
+    pub async fn report_device_sync(
         &self,
         device: DeviceId,
         pending_events: i64,
@@ -1455,7 +1640,9 @@ impl Store for SqlStore {
         reports::report_device_sync(&self.pool, device, pending_events, last_sync_error, now).await
     }
 
-    async fn search_books(
+    /// Support search: the book `id`, or books whose QR text is `text`, whose account name
+    /// contains `text` or whose holder (or holder's enterprise) signs in as `text`; newest first.
+    pub async fn search_books(
         &self,
         id: Option<BookId>,
         text: &str,
@@ -1464,19 +1651,25 @@ impl Store for SqlStore {
         reports::search_books(&self.pool, SELECT_BOOKS, id, text, limit).await
     }
 
-    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+    /// Every account.
+    pub async fn accounts(&self) -> StoreResult<Vec<Account>> {
         reports::accounts(&self.pool).await
     }
 
-    async fn users(&self) -> StoreResult<Vec<User>> {
+    /// Every user.
+    pub async fn users(&self) -> StoreResult<Vec<User>> {
         reports::users(&self.pool).await
     }
 
-    async fn guided_customers(&self, from: i64, to: i64) -> StoreResult<Vec<(UserId, i64)>> {
+    /// New customers each courier or clerk guided (signed up with their staff code) in
+    /// `[from, to)`.
+    pub async fn guided_customers(&self, from: i64, to: i64) -> StoreResult<Vec<(UserId, i64)>> {
         reports::guided_customers(&self.pool, from, to).await
     }
 
-    async fn update_feedback(
+    /// Sets a support ticket's state (`open`, `in_progress`, `closed`) and assignee;
+    /// `NotFound` if there is no such feedback.
+    pub async fn update_feedback(
         &self,
         id: i64,
         state: &str,
@@ -1491,11 +1684,15 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn dead_notifications(&self, since: i64) -> StoreResult<i64> {
+    /// Notifications queued since `since` that were given up on (every delivery attempt failed).
+    pub async fn dead_notifications(&self, since: i64) -> StoreResult<i64> {
         reports::dead_notifications(&self.pool, since).await
     }
 
-    async fn update_user(
+    /// Sets a user's role and whether they are disabled. Disabling ends their sessions and
+    /// disables their devices, each with its own `device.disable` audit entry by the same actor,
+    /// in the same transaction; enabling the user again leaves the devices disabled.
+    pub async fn update_user(
         &self,
         id: UserId,
         role: Role,

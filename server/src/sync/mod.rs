@@ -33,8 +33,8 @@ pub enum ReportError {
 
 /// Records what a device reports when it pulls: the events it still holds and its previous sync
 /// error, shown on the device list.
-pub async fn report<S: Store>(
-    store: &S,
+pub async fn report(
+    store: &Store,
     device: &Device,
     pending: u64,
     error: Option<&str>,
@@ -62,8 +62,8 @@ pub enum PushError {
 }
 
 /// Stores a device's pushed events: one result per event, in the pushed order.
-pub async fn push<S: Store>(
-    store: &S,
+pub async fn push(
+    store: &Store,
     device: &Device,
     events: &[SignedEvent],
     now: i64,

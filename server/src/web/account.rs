@@ -14,7 +14,6 @@ use crate::http::auth::{CurrentUser, session_id};
 use crate::http::error::ApiError;
 use crate::http::rate_limit::ClientIp;
 use crate::http::{AppState, Surface};
-use crate::store::Store;
 use crate::store::models::User;
 use crate::web::csrf;
 use crate::web::wallet::{Chrome, with_token};
@@ -35,8 +34,8 @@ pub struct PasswordForm {
 
 /// Changes the signed-in user's password from a submitted form: `Ok(Ok(()))` when done,
 /// `Ok(Err(message))` for what the person should fix on the form.
-pub(crate) async fn change<S: Store>(
-    state: &AppState<S>,
+pub(crate) async fn change(
+    state: &AppState,
     user: &User,
     client: ClientIp,
     headers: &HeaderMap,
@@ -111,8 +110,8 @@ pub async fn wallet_form(
 }
 
 /// `POST /wallet/password`.
-pub async fn wallet_change<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn wallet_change(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     client: ClientIp,
     headers: HeaderMap,

@@ -16,7 +16,6 @@ use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiPath};
 use crate::issuance::IssueError;
 use crate::pii::Phone;
-use crate::store::Store;
 use crate::store::models::User;
 use crate::wallet::{self, AllocationError, Names, WalletStatus};
 use crate::web::csrf;
@@ -57,8 +56,8 @@ struct EnterprisePage {
     notice: Option<&'static str>,
 }
 
-async fn page<S: Store>(
-    state: &AppState<S>,
+async fn page(
+    state: &AppState,
     user: &User,
     headers: &HeaderMap,
     notice: Option<&'static str>,
@@ -120,8 +119,8 @@ async fn page<S: Store>(
 }
 
 /// `GET /wallet/enterprise`.
-pub async fn overview<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn overview(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     Query(query): Query<DoneQuery>,
@@ -142,8 +141,8 @@ pub struct InviteForm {
 }
 
 /// `POST /wallet/enterprise/invite`: invites a phone number; it joins only if its owner accepts.
-pub async fn invite<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn invite(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     Form(form): Form<InviteForm>,
@@ -172,8 +171,8 @@ pub struct WithdrawForm {
 }
 
 /// `POST /wallet/enterprise/invitations/{id}/withdraw`: takes back an unanswered invitation.
-pub async fn withdraw<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn withdraw(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
@@ -203,8 +202,8 @@ pub struct AllocateForm {
 }
 
 /// `POST /wallet/enterprise/allocate`.
-pub async fn allocate<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn allocate(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     Form(form): Form<AllocateForm>,

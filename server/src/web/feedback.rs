@@ -13,7 +13,6 @@ use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
 use crate::local_time;
-use crate::store::Store;
 use crate::store::models::{FeedbackKind, User};
 use crate::wallet;
 use crate::web::csrf;
@@ -60,8 +59,8 @@ pub struct FeedbackForm {
     csrf: String,
 }
 
-async fn page<S: Store>(
-    state: &AppState<S>,
+async fn page(
+    state: &AppState,
     user: &User,
     headers: &HeaderMap,
     form: FeedbackForm,
@@ -112,8 +111,8 @@ async fn page<S: Store>(
 }
 
 /// `GET /wallet/feedback`.
-pub async fn form<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn form(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     Query(query): Query<DoneQuery>,
@@ -131,8 +130,8 @@ pub async fn form<S: Store>(
 }
 
 /// `POST /wallet/feedback`.
-pub async fn submit<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn submit(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     Form(form): Form<FeedbackForm>,

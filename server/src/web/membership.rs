@@ -16,7 +16,6 @@ use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiPath};
 use crate::http::rate_limit::ClientIp;
 use crate::pii::Phone;
-use crate::store::Store;
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::wallet::{ListQuery, list_page};
 use crate::web::{PageError, render};
@@ -44,8 +43,8 @@ pub struct AnswerForm {
 }
 
 /// `POST /wallet/invitations/{id}`: the signed-in customer answers an invitation to their phone.
-pub async fn answer<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn answer(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
@@ -74,8 +73,8 @@ pub struct LeaveForm {
 }
 
 /// `POST /wallet/enterprise/leave`: the member leaves; the enterprise's unused tickets go back.
-pub async fn leave<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn leave(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     Form(form): Form<LeaveForm>,
@@ -147,8 +146,8 @@ pub async fn join_form(headers: HeaderMap) -> Response {
 
 /// `POST /wallet/join`: answers an invitation with its code, within the client's sign-in limit
 /// (each try is a code guess, also counted against the invitation).
-pub async fn join<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn join(
+    State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(form): Form<JoinForm>,

@@ -27,40 +27,39 @@ use serde::de::DeserializeOwned;
 use crate::http::error::ApiError;
 pub use crate::http::error::PageError;
 use crate::http::{Access, BOOK_READERS, EVERYONE, HOLDERS, Route, Surface};
-use crate::store::Store;
 use crate::store::models::Role;
 
 /// The page routes, joined with the API's into the one route table by
 /// [`crate::router::routes`].
-pub fn routes<S: Store>() -> Vec<Route<S>> {
+pub fn routes() -> Vec<Route> {
     vec![
         Route::new(
             Surface::Page,
             Method::GET,
             "/",
             Access::Public,
-            session::home::<S>,
+            session::home,
         ),
         Route::new(
             Surface::Page,
             Method::GET,
             "/login",
             Access::Public,
-            session::login_form::<S>,
+            session::login_form,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/login",
             Access::Public,
-            session::login::<S>,
+            session::login,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/logout",
             Access::Roles(EVERYONE),
-            session::logout::<S>,
+            session::logout,
         ),
         Route::new(
             Surface::Page,
@@ -74,7 +73,7 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             Method::POST,
             "/login/sms",
             Access::Public,
-            register::sign_in::<S>,
+            register::sign_in,
         ),
         Route::new(
             Surface::Page,
@@ -88,7 +87,7 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             Method::POST,
             "/login/reset",
             Access::Public,
-            register::reset::<S>,
+            register::reset,
         ),
         Route::new(
             Surface::Page,
@@ -102,7 +101,7 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             Method::POST,
             "/wallet/register",
             Access::Public,
-            register::register::<S>,
+            register::register,
         ),
         Route::new(
             Surface::Page,
@@ -130,91 +129,91 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             Method::GET,
             "/wallet",
             Access::Roles(HOLDERS),
-            wallet::list::<S>,
+            wallet::list,
         ),
         Route::new(
             Surface::Page,
             Method::GET,
             "/wallet/books/{id}",
             Access::Roles(BOOK_READERS),
-            wallet::detail::<S>,
+            wallet::detail,
         ),
         Route::new(
             Surface::Page,
             Method::GET,
             "/wallet/books/{id}/print",
             Access::Roles(BOOK_READERS),
-            wallet::print::<S>,
+            wallet::print,
         ),
         Route::new(
             Surface::Page,
             Method::GET,
             "/wallet/books/{id}/qr.svg",
             Access::Roles(BOOK_READERS),
-            wallet::rotating_qr_svg::<S>,
+            wallet::rotating_qr_svg,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/wallet/books/{id}/holder-key",
             Access::Roles(HOLDERS),
-            wallet::bind_holder_key::<S>,
+            wallet::bind_holder_key,
         ),
         Route::new(
             Surface::Page,
             Method::GET,
             "/wallet/points",
             Access::Roles(HOLDERS),
-            points::points::<S>,
+            points::points,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/wallet/points/gifts/{id}",
             Access::Roles(HOLDERS),
-            points::order::<S>,
+            points::order,
         ),
         Route::new(
             Surface::Page,
             Method::GET,
             "/wallet/enterprise",
             Access::Roles(&[Role::EnterpriseAdmin]),
-            enterprise::overview::<S>,
+            enterprise::overview,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/wallet/enterprise/allocate",
             Access::Roles(&[Role::EnterpriseAdmin]),
-            enterprise::allocate::<S>,
+            enterprise::allocate,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/wallet/enterprise/invite",
             Access::Roles(&[Role::EnterpriseAdmin]),
-            enterprise::invite::<S>,
+            enterprise::invite,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/wallet/enterprise/invitations/{id}/withdraw",
             Access::Roles(&[Role::EnterpriseAdmin]),
-            enterprise::withdraw::<S>,
+            enterprise::withdraw,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/wallet/invitations/{id}",
             Access::Roles(&[Role::Customer]),
-            membership::answer::<S>,
+            membership::answer,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/wallet/enterprise/leave",
             Access::Roles(&[Role::Customer]),
-            membership::leave::<S>,
+            membership::leave,
         ),
         Route::new(
             Surface::Page,
@@ -228,7 +227,7 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             Method::POST,
             "/wallet/join",
             Access::Public,
-            membership::join::<S>,
+            membership::join,
         ),
         Route::new(
             Surface::Page,
@@ -242,25 +241,25 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             Method::POST,
             "/wallet/password",
             Access::Roles(HOLDERS),
-            account::wallet_change::<S>,
+            account::wallet_change,
         ),
         Route::new(
             Surface::Page,
             Method::GET,
             "/wallet/feedback",
             Access::Roles(HOLDERS),
-            feedback::form::<S>,
+            feedback::form,
         ),
         Route::new(
             Surface::Page,
             Method::POST,
             "/wallet/feedback",
             Access::Roles(HOLDERS),
-            feedback::submit::<S>,
+            feedback::submit,
         ),
     ]
     .into_iter()
-    .chain(admin::routes::<S>())
+    .chain(admin::routes())
     .collect()
 }
 

@@ -12,7 +12,6 @@ use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiPath};
 use crate::local_time;
 use crate::rewards::{self, GiftError};
-use crate::store::Store;
 use crate::store::models::{Gift, User};
 use crate::web::csrf;
 use crate::web::wallet::{Chrome, with_token};
@@ -35,8 +34,8 @@ struct PointsPage {
     error: Option<String>,
 }
 
-async fn page<S: Store>(
-    state: &AppState<S>,
+async fn page(
+    state: &AppState,
     user: &User,
     headers: &HeaderMap,
     notice: Option<&'static str>,
@@ -71,8 +70,8 @@ async fn page<S: Store>(
 }
 
 /// `GET /wallet/points`.
-pub async fn points<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn points(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     Query(query): Query<DoneQuery>,
@@ -89,8 +88,8 @@ pub struct OrderForm {
 }
 
 /// `POST /wallet/points/gifts/{id}`: orders one gift, then shows the points page again.
-pub async fn order<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn order(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     ApiPath(gift_id): ApiPath<i64>,

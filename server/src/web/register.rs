@@ -16,7 +16,6 @@ use crate::http::error::ApiError;
 use crate::http::rate_limit::ClientIp;
 use crate::pii::Phone;
 use crate::signup::{self, Registration, SignupError};
-use crate::store::Store;
 use crate::store::models::User;
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render, session};
@@ -179,9 +178,9 @@ pub async fn reset_form(headers: HeaderMap) -> Response {
     )
 }
 
-async fn submit<S: Store>(
+async fn submit(
     mode: Mode,
-    state: AppState<S>,
+    state: AppState,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     form: PhoneForm,
@@ -252,8 +251,8 @@ async fn submit<S: Store>(
 
 /// `POST /wallet/register`: sends a code, or registers and signs in, within the client's limits
 /// on codes and on registrations.
-pub async fn register<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn register(
+    State(state): State<AppState>,
     client: ClientIp,
     headers: HeaderMap,
     Form(form): Form<PhoneForm>,
@@ -263,8 +262,8 @@ pub async fn register<S: Store>(
 
 /// `POST /login/reset`: sends a code, or sets the new password with it and signs in (every
 /// other session of the customer ends), within the client's limits on codes and on sign-ins.
-pub async fn reset<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn reset(
+    State(state): State<AppState>,
     client: ClientIp,
     headers: HeaderMap,
     Form(form): Form<PhoneForm>,
@@ -274,8 +273,8 @@ pub async fn reset<S: Store>(
 
 /// `POST /login/sms`: sends a code, or signs in with it, within the client's limits on codes
 /// and on sign-ins.
-pub async fn sign_in<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn sign_in(
+    State(state): State<AppState>,
     client: ClientIp,
     headers: HeaderMap,
     Form(form): Form<PhoneForm>,

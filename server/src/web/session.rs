@@ -13,7 +13,6 @@ use crate::auth::sign_in::{self, PasswordError};
 use crate::http::auth::{cleared_session_cookie, session_cookie, session_token, user_of};
 use crate::http::rate_limit::ClientIp;
 use crate::http::{AppState, Surface};
-use crate::store::Store;
 use crate::store::models::{Role, User};
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render};
@@ -47,8 +46,8 @@ fn safe_next(next: Option<&str>) -> Option<&str> {
 
 /// Opens a session for `user` (`auth::session::open`) and returns the `Set-Cookie` value that
 /// carries it to the browser.
-pub(super) async fn open_session<S: Store>(
-    state: &AppState<S>,
+pub(super) async fn open_session(
+    state: &AppState,
     user: &User,
     now: i64,
 ) -> Result<String, PageError> {
@@ -58,7 +57,7 @@ pub(super) async fn open_session<S: Store>(
 }
 
 /// `GET /`: the wallet for holders, else the sign-in page.
-pub async fn home<S: Store>(State(state): State<AppState<S>>, headers: HeaderMap) -> Redirect {
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Redirect {
     match user_of(&state, &headers, Surface::Page, crate::unix_now()).await {
         Ok(user) => Redirect::to(start_page(user.spec.role)),
         Err(_) => Redirect::to("/login"),
@@ -91,8 +90,8 @@ fn login_page(token: &CsrfToken, page: &LoginPage<'_>, status: axum::http::Statu
 }
 
 /// `GET /login`.
-pub async fn login_form<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn login_form(
+    State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<LoginQuery>,
 ) -> Response {
@@ -124,8 +123,8 @@ pub struct LoginForm {
 
 /// `POST /login`: checks the password, opens a session, goes on to `next` or the start page.
 /// Too many attempts get the 429 message page.
-pub async fn login<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn login(
+    State(state): State<AppState>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
@@ -173,8 +172,8 @@ pub struct LogoutForm {
 }
 
 /// `POST /logout`.
-pub async fn logout<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn logout(
+    State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<LogoutForm>,
 ) -> Result<Response, PageError> {

@@ -21,7 +21,6 @@ use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
 use crate::local_time;
 use crate::rotating_qr::{self, QrMode};
-use crate::store::Store;
 use crate::store::models::{Book, BookHistory, Role, User};
 use crate::wallet::{self, Names, WalletEntry, WalletFilter, WalletStatus};
 use crate::web::csrf::{self, CsrfToken};
@@ -171,8 +170,8 @@ impl ListQuery {
 }
 
 /// `GET /wallet`.
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
@@ -181,8 +180,8 @@ pub async fn list<S: Store>(
 }
 
 /// The wallet list narrowed by `query`, with `error` from a form that was refused.
-pub(super) async fn list_page<S: Store>(
-    state: &AppState<S>,
+pub(super) async fn list_page(
+    state: &AppState,
     user: &User,
     headers: &HeaderMap,
     query: ListQuery,
@@ -312,11 +311,7 @@ struct BookView {
     rotating: &'static str,
 }
 
-async fn book_view<S: Store>(
-    state: &AppState<S>,
-    user: &User,
-    id: u64,
-) -> Result<(BookView, Book), PageError> {
+async fn book_view(state: &AppState, user: &User, id: u64) -> Result<(BookView, Book), PageError> {
     let book = state.store.book(BookId(id)).await?;
     if !wallet::may_read(user, &book) {
         return Err(ApiError::not_found().into());
@@ -374,8 +369,8 @@ struct DetailPage {
 }
 
 /// `GET /wallet/books/{id}`; another holder's book is "not found", so ids cannot be probed.
-pub async fn detail<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn detail(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     PagePath(id): PagePath<u64>,
@@ -400,8 +395,8 @@ struct PrintPage {
 }
 
 /// `GET /wallet/books/{id}/print`: one ticket per page, large type, for the fridge door.
-pub async fn print<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn print(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     PagePath(id): PagePath<u64>,
 ) -> Result<Response, PageError> {
@@ -423,8 +418,8 @@ pub struct ProofQuery {
 
 /// `GET /wallet/books/{id}/qr.svg?window=…&proof=…`: the rotating QR code of a bound book for
 /// the window the browser signed. Nothing is stored; a wrong or stale proof is refused.
-pub async fn rotating_qr_svg<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn rotating_qr_svg(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     PagePath(id): PagePath<u64>,
     Query(query): Query<ProofQuery>,
@@ -466,8 +461,8 @@ pub struct BindForm {
 
 /// `POST /wallet/books/{id}/holder-key`: binds the book to the browser's public key by revoking
 /// it and issuing its remaining units as a v2 credential; answers `{"book_id": new id}`.
-pub async fn bind_holder_key<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn bind_holder_key(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     PagePath(id): PagePath<u64>,

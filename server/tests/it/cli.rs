@@ -3,13 +3,12 @@
 
 use std::process::Command;
 
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{NewUser, Role, Session, User};
 
 use crate::support;
 
 /// A staff user made directly in the store (no password anyone knows).
-async fn staff(store: &shuipiao_server::store::SqlStore, username: &str, role: Role) -> User {
+async fn staff(store: &shuipiao_server::store::Store, username: &str, role: Role) -> User {
     let user = NewUser {
         username: username.into(),
         password_hash: "x".into(),
@@ -146,7 +145,7 @@ async fn compromise_key_revokes_and_reissues_its_books() {
 }
 
 /// A session row for `user`, as a sign-in would store it.
-async fn session_of(store: &shuipiao_server::store::SqlStore, user: &User) -> String {
+async fn session_of(store: &shuipiao_server::store::Store, user: &User) -> String {
     let id = shuipiao_server::auth::token::session_id();
     let secret = shuipiao_server::auth::token::secret();
     let session = Session {

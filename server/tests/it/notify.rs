@@ -9,17 +9,17 @@ use shuipiao_server::notify::adapter::Adapters;
 use shuipiao_server::notify::dispatch::{Dispatcher, Round};
 use shuipiao_server::notify::{self, jobs};
 use shuipiao_server::pii::{self, Phone};
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{
     Channel, MessageKind, NewNotification, NotificationFilter, NotificationState, User,
 };
-use shuipiao_server::store::{SqlStore, Store};
 
 use crate::gateway::Gateway;
 use crate::support::{self, NOW, TestDb, on_both_backends};
 
 on_both_backends!(two_servers_deliver_each_message_once);
 
-fn dispatcher_for(store: &SqlStore, config: NotifyConfig) -> Dispatcher<SqlStore> {
+fn dispatcher_for(store: &Store, config: NotifyConfig) -> Dispatcher {
     let adapters = Adapters::from_config(&config).unwrap();
     Dispatcher::new(
         store.clone(),
@@ -29,7 +29,7 @@ fn dispatcher_for(store: &SqlStore, config: NotifyConfig) -> Dispatcher<SqlStore
     )
 }
 
-fn http_dispatcher(store: &SqlStore, gateway: &Gateway, max_attempts: u32) -> Dispatcher<SqlStore> {
+fn http_dispatcher(store: &Store, gateway: &Gateway, max_attempts: u32) -> Dispatcher {
     let config = NotifyConfig {
         sms: gateway.config(),
         max_attempts,
@@ -48,11 +48,11 @@ fn sms(phone: &str, body: &str) -> NewNotification {
     )
 }
 
-async fn customer(store: &SqlStore, phone: &str) -> User {
+async fn customer(store: &Store, phone: &str) -> User {
     support::phone_customer(store, phone, "客户").await
 }
 
-async fn bind(store: &SqlStore, user: &User, channel: Channel, address: &str) {
+async fn bind(store: &Store, user: &User, channel: Channel, address: &str) {
     let sealed = pii::seal_address(&support::master(), channel.as_str(), address);
     store
         .bind_channel(user.id, channel, Some(&sealed), NOW)
@@ -61,7 +61,7 @@ async fn bind(store: &SqlStore, user: &User, channel: Channel, address: &str) {
 }
 
 /// Queues one "issued" message for each user's account, as issuing a book does.
-async fn tell(store: &SqlStore, users: &[&User], text: &str) {
+async fn tell(store: &Store, users: &[&User], text: &str) {
     for user in users {
         notify::tell_account(
             store,

@@ -2,8 +2,8 @@
 
 use shuipiao_server::issuance::{self, IssueOrder};
 use shuipiao_server::keys;
+use shuipiao_server::store::StoreError;
 use shuipiao_server::store::models::*;
-use shuipiao_server::store::{Store, StoreError};
 use shuipiao_shared::ids::BookId;
 use shuipiao_shared::status::BookState;
 

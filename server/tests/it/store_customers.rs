@@ -5,7 +5,7 @@
 use shuipiao_server::issuance::{self, IssueOrder};
 use shuipiao_server::pii::Phone;
 use shuipiao_server::store::models::*;
-use shuipiao_server::store::{ConflictKind, Store, StoreError};
+use shuipiao_server::store::{ConflictKind, StoreError};
 
 use crate::support::{self, NOW, TestDb, audit, catalogue, master, on_both_backends};
 

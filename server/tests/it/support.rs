@@ -5,8 +5,8 @@ use axum::http::{Method, StatusCode};
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use shuipiao_server::config::{Config, MasterKey};
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::*;
-use shuipiao_server::store::{SqlStore, Store};
 use shuipiao_server::{auth, keys};
 use shuipiao_shared::event::{ChainTip, Event, EventBody, EventFlags, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
@@ -19,8 +19,8 @@ pub const MASTER: [u8; 32] = [42; 32];
 /// Small limit so the oversized-body test stays cheap.
 pub const BODY_LIMIT: usize = 512 * 1024;
 
-pub async fn open(db: &TestDb) -> SqlStore {
-    SqlStore::connect(&db.url).await.unwrap()
+pub async fn open(db: &TestDb) -> Store {
+    Store::connect(&db.url).await.unwrap()
 }
 
 pub fn master() -> MasterKey {
@@ -40,7 +40,7 @@ pub struct Catalogue {
     pub package_id: i64,
 }
 
-pub async fn catalogue(store: &SqlStore, units: u32) -> Catalogue {
+pub async fn catalogue(store: &Store, units: u32) -> Catalogue {
     let product = Product {
         code: ProductCode(189),
         name: "18.9L 桶装水".into(),
@@ -54,7 +54,7 @@ pub async fn catalogue(store: &SqlStore, units: u32) -> Catalogue {
 }
 
 /// A package of `units` in a store that may already hold the catalogue basics.
-pub async fn catalogue_with(store: &SqlStore, units: u32) -> Catalogue {
+pub async fn catalogue_with(store: &Store, units: u32) -> Catalogue {
     let product = ProductCode(189);
     if store.product(product).await.is_err() {
         return catalogue(store, units).await;
@@ -84,7 +84,7 @@ pub async fn catalogue_with(store: &SqlStore, units: u32) -> Catalogue {
     }
 }
 
-async fn catalogue_for(store: &SqlStore, product: ProductCode, units: u32) -> Catalogue {
+async fn catalogue_for(store: &Store, product: ProductCode, units: u32) -> Catalogue {
     let region = store
         .create_region("武汉", NOW, &audit("region.create"))
         .await
@@ -129,12 +129,12 @@ async fn catalogue_for(store: &SqlStore, product: ProductCode, units: u32) -> Ca
     }
 }
 
-pub async fn customer_account(store: &SqlStore, name: &str) -> Account {
+pub async fn customer_account(store: &Store, name: &str) -> Account {
     account(store, AccountKind::Customer, name).await
 }
 
 /// An account of `kind` in no enterprise, stored as it is.
-pub async fn account(store: &SqlStore, kind: AccountKind, name: &str) -> Account {
+pub async fn account(store: &Store, kind: AccountKind, name: &str) -> Account {
     store
         .create_account(
             &NewAccount {
@@ -151,7 +151,7 @@ pub async fn account(store: &SqlStore, kind: AccountKind, name: &str) -> Account
 
 /// A customer who signed up with `phone` (named `name`, login name `p-<digits>`, password
 /// [`PASSWORD`]).
-pub async fn phone_customer(store: &SqlStore, phone: &str, name: &str) -> User {
+pub async fn phone_customer(store: &Store, phone: &str, name: &str) -> User {
     let phone = shuipiao_server::pii::Phone::parse(phone).unwrap();
     let customer = NewCustomer {
         name: name.into(),
@@ -173,7 +173,7 @@ pub async fn phone_customer(store: &SqlStore, phone: &str, name: &str) -> User {
 pub struct TestServer {
     /// `127.0.0.1:PORT`.
     pub addr: String,
-    pub store: SqlStore,
+    pub store: Store,
     shutdown: Option<oneshot::Sender<()>>,
 }
 

@@ -11,13 +11,12 @@ use crate::enterprise::{self, EnterpriseError};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
-use crate::store::Store;
 use crate::store::models::{Account, NewAccount, Role};
 
 /// Adds an account.
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = NewAccount, responses((status = 200, body = Account)))]
-pub async fn create_account<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create_account(
+    State(state): State<AppState>,
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiJson(account): ApiJson<NewAccount>,
 ) -> Result<Json<Account>, ApiError> {
@@ -35,8 +34,8 @@ pub async fn create_account<S: Store>(
 /// Members of an enterprise; an enterprise admin sees only their own enterprise.
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/members", tag = "accounts",
     params(("id" = i64, Path, description = "enterprise account id")), responses((status = 200, body = Vec<Account>), (status = 403)))]
-pub async fn members<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn members(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<Account>>, ApiError> {
@@ -74,8 +73,8 @@ pub struct AllocatedBookBody {
 #[utoipa::path(get, path = "/api/v1/accounts/{id}/allocated-books", tag = "accounts",
     params(("id" = i64, Path, description = "enterprise account id")),
     responses((status = 200, body = Vec<AllocatedBookBody>), (status = 403)))]
-pub async fn allocated_books<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn allocated_books(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Vec<AllocatedBookBody>>, ApiError> {
@@ -135,8 +134,8 @@ pub struct CreatedUser {
 
 /// Adds a user.
 #[utoipa::path(post, path = "/api/v1/users", tag = "accounts", request_body = CreateUser, responses((status = 200, body = CreatedUser), (status = 409)))]
-pub async fn create_user<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create_user(
+    State(state): State<AppState>,
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiJson(request): ApiJson<CreateUser>,
 ) -> Result<Json<CreatedUser>, ApiError> {

@@ -10,15 +10,14 @@ use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::issuance::{self, IssueOrder, IssuedOrder};
-use crate::store::Store;
 use crate::store::models::Book;
 use crate::wallet;
 
 /// Issues an order: signs its books.
 #[utoipa::path(post, path = "/api/v1/orders", tag = "books", request_body = IssueOrder,
     responses((status = 200, body = IssuedOrder), (status = 400), (status = 404)))]
-pub async fn issue_order<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn issue_order(
+    State(state): State<AppState>,
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiJson(order): ApiJson<IssueOrder>,
 ) -> Result<Json<IssuedOrder>, ApiError> {
@@ -36,8 +35,8 @@ pub async fn issue_order<S: Store>(
 
 /// Books of the signed-in holder's account (an enterprise admin: the enterprise's own books).
 #[utoipa::path(get, path = "/api/v1/books/mine", tag = "books", responses((status = 200, body = Vec<Book>)))]
-pub async fn my_books<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn my_books(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
 ) -> Result<Json<Vec<Book>>, ApiError> {
     Ok(Json(wallet::holder_books(&state.store, &user).await?))
@@ -46,8 +45,8 @@ pub async fn my_books<S: Store>(
 /// One book; holders may read only their own (others get 404, so ids are not probed).
 #[utoipa::path(get, path = "/api/v1/books/{id}", tag = "books",
     params(("id" = u64, Path, description = "book id")), responses((status = 200, body = Book), (status = 404)))]
-pub async fn get_book<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn get_book(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<Json<Book>, ApiError> {
@@ -69,8 +68,8 @@ pub struct Reason {
 /// Revokes a book.
 #[utoipa::path(post, path = "/api/v1/books/{id}/revoke", tag = "books", request_body = Reason,
     params(("id" = u64, Path, description = "book id")), responses((status = 200, body = Book), (status = 409)))]
-pub async fn revoke<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn revoke(
+    State(state): State<AppState>,
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiPath(id): ApiPath<u64>,
     ApiJson(reason): ApiJson<Reason>,
@@ -90,8 +89,8 @@ pub async fn revoke<S: Store>(
 /// Lost-ticket recovery: revokes the book and issues its remaining units in a new one.
 #[utoipa::path(post, path = "/api/v1/books/{id}/reissue", tag = "books", request_body = Reason,
     params(("id" = u64, Path, description = "book id")), responses((status = 200, body = Book), (status = 400), (status = 409)))]
-pub async fn reissue<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn reissue(
+    State(state): State<AppState>,
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiPath(id): ApiPath<u64>,
     ApiJson(reason): ApiJson<Reason>,

@@ -10,21 +10,18 @@ use crate::catalogue::{self, PackageDraft};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson};
-use crate::store::Store;
 use crate::store::models::{NewPackage, NewScope, Outlet, Package, Product, Region, Scope};
 
 /// Lists products.
 #[utoipa::path(get, path = "/api/v1/products", tag = "catalogue", responses((status = 200, body = Vec<Product>)))]
-pub async fn list_products<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<Json<Vec<Product>>, ApiError> {
+pub async fn list_products(State(state): State<AppState>) -> Result<Json<Vec<Product>>, ApiError> {
     Ok(Json(state.store.products().await?))
 }
 
 /// Adds a product.
 #[utoipa::path(post, path = "/api/v1/products", tag = "catalogue", request_body = Product, responses((status = 200, body = Product), (status = 409)))]
-pub async fn create_product<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create_product(
+    State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     ApiJson(product): ApiJson<Product>,
 ) -> Result<Json<Product>, ApiError> {
@@ -45,16 +42,14 @@ pub struct NewRegion {
 
 /// Lists regions.
 #[utoipa::path(get, path = "/api/v1/regions", tag = "catalogue", responses((status = 200, body = Vec<Region>)))]
-pub async fn list_regions<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<Json<Vec<Region>>, ApiError> {
+pub async fn list_regions(State(state): State<AppState>) -> Result<Json<Vec<Region>>, ApiError> {
     Ok(Json(state.store.regions().await?))
 }
 
 /// Adds a region.
 #[utoipa::path(post, path = "/api/v1/regions", tag = "catalogue", request_body = NewRegion, responses((status = 200, body = Region)))]
-pub async fn create_region<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create_region(
+    State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     ApiJson(region): ApiJson<NewRegion>,
 ) -> Result<Json<Region>, ApiError> {
@@ -82,16 +77,14 @@ pub struct NewOutlet {
 
 /// Lists stores.
 #[utoipa::path(get, path = "/api/v1/outlets", tag = "catalogue", responses((status = 200, body = Vec<Outlet>)))]
-pub async fn list_outlets<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<Json<Vec<Outlet>>, ApiError> {
+pub async fn list_outlets(State(state): State<AppState>) -> Result<Json<Vec<Outlet>>, ApiError> {
     Ok(Json(state.store.outlets().await?))
 }
 
 /// Adds a store.
 #[utoipa::path(post, path = "/api/v1/outlets", tag = "catalogue", request_body = NewOutlet, responses((status = 200, body = Outlet)))]
-pub async fn create_outlet<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create_outlet(
+    State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     ApiJson(outlet): ApiJson<NewOutlet>,
 ) -> Result<Json<Outlet>, ApiError> {
@@ -109,16 +102,14 @@ pub async fn create_outlet<S: Store>(
 
 /// Lists scopes.
 #[utoipa::path(get, path = "/api/v1/scopes", tag = "catalogue", responses((status = 200, body = Vec<Scope>)))]
-pub async fn list_scopes<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<Json<Vec<Scope>>, ApiError> {
+pub async fn list_scopes(State(state): State<AppState>) -> Result<Json<Vec<Scope>>, ApiError> {
     Ok(Json(state.store.scopes().await?))
 }
 
 /// Adds a scope.
 #[utoipa::path(post, path = "/api/v1/scopes", tag = "catalogue", request_body = NewScope, responses((status = 200, body = Scope)))]
-pub async fn create_scope<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create_scope(
+    State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     ApiJson(scope): ApiJson<NewScope>,
 ) -> Result<Json<Scope>, ApiError> {
@@ -129,16 +120,14 @@ pub async fn create_scope<S: Store>(
 
 /// Lists packages.
 #[utoipa::path(get, path = "/api/v1/packages", tag = "catalogue", responses((status = 200, body = Vec<Package>)))]
-pub async fn list_packages<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<Json<Vec<Package>>, ApiError> {
+pub async fn list_packages(State(state): State<AppState>) -> Result<Json<Vec<Package>>, ApiError> {
     Ok(Json(state.store.packages().await?))
 }
 
 /// Adds a package.
 #[utoipa::path(post, path = "/api/v1/packages", tag = "catalogue", request_body = NewPackage, responses((status = 200, body = Package)))]
-pub async fn create_package<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create_package(
+    State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
     ApiJson(package): ApiJson<NewPackage>,
 ) -> Result<Json<Package>, ApiError> {

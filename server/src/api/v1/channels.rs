@@ -11,7 +11,6 @@ use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::notify::channels;
-use crate::store::Store;
 
 /// Where the channel reaches the customer.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,8 +24,8 @@ pub struct ChannelAddress {
 #[utoipa::path(put, path = "/api/v1/me/channels/{channel}", tag = "auth",
     params(("channel" = String, Path, description = "`wechat` or `push`")),
     request_body = ChannelAddress, responses((status = 204), (status = 400)))]
-pub async fn bind<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn bind(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<ChannelAddress>,
@@ -48,8 +47,8 @@ pub async fn bind<S: Store>(
 #[utoipa::path(delete, path = "/api/v1/me/channels/{channel}", tag = "auth",
     params(("channel" = String, Path, description = "`wechat` or `push`")),
     responses((status = 204), (status = 400)))]
-pub async fn unbind<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn unbind(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {

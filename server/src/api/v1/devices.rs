@@ -13,7 +13,6 @@ use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::http::rate_limit::ClientIp;
-use crate::store::Store;
 
 /// Enrolls a device with a one-time code.
 ///
@@ -23,8 +22,8 @@ use crate::store::Store;
     request_body = EnrollRequest,
     responses((status = 200, body = EnrollResponse), (status = 400, description = "bad or used code"),
         (status = 429, description = "too many failed enrollments from this client; see Retry-After")))]
-pub async fn enroll<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn enroll(
+    State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
@@ -58,8 +57,8 @@ pub struct CodeResponse {
 /// Makes a one-time enrollment code.
 #[utoipa::path(post, path = "/api/v1/devices/enrollment-codes", tag = "devices", request_body = CodeRequest,
     responses((status = 200, body = CodeResponse)))]
-pub async fn create_enrollment_code<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create_enrollment_code(
+    State(state): State<AppState>,
     Extension(CurrentUser(admin)): Extension<CurrentUser>,
     ApiJson(request): ApiJson<CodeRequest>,
 ) -> Result<Json<CodeResponse>, ApiError> {
@@ -96,9 +95,7 @@ pub struct DeviceView {
 
 /// Lists devices.
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices", responses((status = 200, body = Vec<DeviceView>)))]
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<Json<Vec<DeviceView>>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<DeviceView>>, ApiError> {
     let devices = state.store.devices().await?;
     Ok(Json(
         devices
@@ -117,8 +114,8 @@ pub async fn list<S: Store>(
 /// Disables a device; its token stops working at once.
 #[utoipa::path(post, path = "/api/v1/devices/{id}/disable", tag = "devices",
     params(("id" = u64, Path, description = "device id")), responses((status = 204), (status = 404)))]
-pub async fn disable<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn disable(
+    State(state): State<AppState>,
     Extension(CurrentUser(admin)): Extension<CurrentUser>,
     ApiPath(id): ApiPath<u64>,
 ) -> Result<StatusCode, ApiError> {

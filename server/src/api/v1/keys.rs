@@ -11,7 +11,6 @@ use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::issuance;
 use crate::keys;
-use crate::store::Store;
 use crate::store::models::{KeyPurpose, KeyStatus, SigningKeyRow};
 
 /// A key as shown to admins (public half only).
@@ -47,9 +46,7 @@ fn view(row: SigningKeyRow) -> KeyView {
 
 /// Lists keys.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", responses((status = 200, body = Vec<KeyView>)))]
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<Json<Vec<KeyView>>, ApiError> {
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<KeyView>>, ApiError> {
     Ok(Json(
         state
             .store
@@ -63,8 +60,8 @@ pub async fn list<S: Store>(
 
 /// Makes a new issuer key and retires the old one.
 #[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "keys", responses((status = 200, body = KeyView)))]
-pub async fn rotate<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn rotate(
+    State(state): State<AppState>,
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
 ) -> Result<Json<KeyView>, ApiError> {
     let row = keys::rotate_issuer(
@@ -98,8 +95,8 @@ pub struct CompromiseResult {
 /// Marks an issuer key compromised.
 #[utoipa::path(post, path = "/api/v1/keys/{kid}/compromise", tag = "keys", request_body = Compromise,
     params(("kid" = String, Path, description = "key id, 8 hex digits")), responses((status = 200, body = CompromiseResult), (status = 404)))]
-pub async fn compromise<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn compromise(
+    State(state): State<AppState>,
     Extension(CurrentUser(actor)): Extension<CurrentUser>,
     ApiPath(kid): ApiPath<String>,
     ApiJson(request): ApiJson<Compromise>,

@@ -12,7 +12,6 @@ use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::review;
-use crate::store::Store;
 use crate::store::models::ReviewItem;
 
 /// Query of the review list.
@@ -28,8 +27,8 @@ pub struct ReviewQuery {
 /// zh-CN label.
 #[utoipa::path(get, path = "/api/v1/review", tag = "review",
     params(("all" = Option<bool>, Query, description = "include resolved items")), responses((status = 200, body = Vec<ReviewItem>)))]
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     ApiQuery(query): ApiQuery<ReviewQuery>,
 ) -> Result<Json<Vec<ReviewItem>>, ApiError> {
     Ok(Json(state.store.review_queue(!query.all).await?))
@@ -51,8 +50,8 @@ pub struct Resolve {
 #[utoipa::path(post, path = "/api/v1/review/{event_id}/resolve", tag = "review", request_body = Resolve,
     params(("event_id" = String, Path, description = "the flagged event")),
     responses((status = 200, description = "the book's new status row (shuipiao_shared::status::StatusRow), or null for an item about no book"), (status = 404), (status = 409)))]
-pub async fn resolve<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn resolve(
+    State(state): State<AppState>,
     Extension(CurrentUser(operator)): Extension<CurrentUser>,
     ApiPath(event_id): ApiPath<uuid::Uuid>,
     ApiJson(request): ApiJson<Resolve>,

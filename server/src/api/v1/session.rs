@@ -14,7 +14,6 @@ use crate::http::auth::{CurrentUser, session_id, session_token};
 use crate::http::error::{ApiError, ApiJson};
 use crate::http::rate_limit::ClientIp;
 use crate::http::{AppState, Surface};
-use crate::store::Store;
 use crate::store::models::Role;
 
 /// `POST /api/v1/auth/login`.
@@ -63,8 +62,8 @@ pub struct Me {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, description = "wrong name or password"),
         (status = 429, description = "too many sign-ins from this client or wrong passwords for this account; see Retry-After")))]
-pub async fn login<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn login(
+    State(state): State<AppState>,
     ClientIp(client): ClientIp,
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<axum::Json<LoginResponse>, ApiError> {
@@ -90,8 +89,8 @@ pub async fn login<S: Store>(
 
 /// Ends the session of the bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", responses((status = 204)))]
-pub async fn logout<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn logout(
+    State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     if let Some(token) = session_token(&headers, Surface::Api) {
@@ -115,8 +114,8 @@ pub struct PasswordChange {
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = PasswordChange,
     responses((status = 204), (status = 400, description = "wrong current password, or the new one breaks the rule"),
         (status = 429, description = "too many wrong passwords; see Retry-After")))]
-pub async fn change_password<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn change_password(
+    State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     ClientIp(client): ClientIp,
     headers: HeaderMap,

@@ -5,13 +5,10 @@ use axum::extract::State;
 
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::store::Store;
 use crate::store::models::Summary;
 
 /// Totals over all books.
 #[utoipa::path(get, path = "/api/v1/stats/summary", tag = "stats", responses((status = 200, body = Summary)))]
-pub async fn summary<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<Json<Summary>, ApiError> {
+pub async fn summary(State(state): State<AppState>) -> Result<Json<Summary>, ApiError> {
     Ok(Json(state.store.summary().await?))
 }

@@ -13,15 +13,14 @@ use crate::http::AppState;
 use crate::http::auth::CurrentDevice;
 use crate::http::error::{ApiError, ApiJson, ApiQuery};
 use crate::keys;
-use crate::store::Store;
 use crate::sync::{self, PushError};
 
 /// Uploads events; one verdict per event, never all-or-nothing, and retries are harmless.
 #[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync",
     request_body = PushRequest,
     responses((status = 200, body = PushResponse, description = "one verdict per event"), (status = 400, description = "malformed or too many events")))]
-pub async fn push<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn push(
+    State(state): State<AppState>,
     Extension(CurrentDevice(device)): Extension<CurrentDevice>,
     ApiJson(request): ApiJson<PushRequest>,
 ) -> Result<Json<PushResponse>, ApiError> {
@@ -51,8 +50,8 @@ pub async fn push<S: Store>(
            ("pending_events" = Option<u64>, Query, description = "events the device holds that the server has not stored; shown on the device list"),
            ("last_sync_error" = Option<String>, Query, description = "the device's previous failed sync, at most 200 characters")),
     responses((status = 200, body = PullResponse), (status = 400, description = "malformed query or report")))]
-pub async fn pull<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn pull(
+    State(state): State<AppState>,
     Extension(CurrentDevice(device)): Extension<CurrentDevice>,
     ApiQuery(query): ApiQuery<PullQuery>,
 ) -> Result<Json<PullResponse>, ApiError> {
@@ -83,9 +82,7 @@ pub async fn pull<S: Store>(
 /// snapshot's sequence.
 #[utoipa::path(get, path = "/api/v1/sync/snapshot", tag = "sync",
     responses((status = 200, description = "shuipiao_shared::status::StatusSnapshot, signed", content_type = "application/octet-stream")))]
-pub async fn snapshot<S: Store>(
-    State(state): State<AppState<S>>,
-) -> Result<impl IntoResponse, ApiError> {
+pub async fn snapshot(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let bytes = keys::status_snapshot(&state.store, &state.master, crate::unix_now()).await?;
     Ok(([(CONTENT_TYPE, "application/octet-stream")], bytes))
 }
@@ -93,8 +90,8 @@ pub async fn snapshot<S: Store>(
 /// Where the server's copy of this device's chain ends.
 #[utoipa::path(get, path = "/api/v1/sync/status", tag = "sync",
     responses((status = 200, body = SyncStatusResponse)))]
-pub async fn status<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn status(
+    State(state): State<AppState>,
     Extension(CurrentDevice(device)): Extension<CurrentDevice>,
 ) -> Result<Json<SyncStatusResponse>, ApiError> {
     let tip = state.store.chain_tip(device.id).await?;

@@ -11,7 +11,6 @@ use shuipiao_shared::ids::{ProductCode, ScopeId};
 use crate::catalogue::{self, PackageDraft};
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::store::Store;
 use crate::store::models::{NewPackage, Product};
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
 use crate::web::{PageError, PageQuery};
@@ -42,8 +41,8 @@ struct CataloguePage {
 }
 
 /// `GET /admin/packages`.
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
@@ -171,8 +170,8 @@ fn package_of(form: &PackageForm) -> Result<NewPackage, &'static str> {
 }
 
 /// `POST /admin/packages`.
-pub async fn create<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create(
+    State(state): State<AppState>,
     admin: Admin,
     Form(form): Form<PackageForm>,
 ) -> Result<Response, PageError> {

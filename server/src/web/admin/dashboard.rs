@@ -10,7 +10,6 @@ use axum::response::Response;
 
 use crate::http::AppState;
 use crate::stats::{self, Cell, Overview, Period};
-use crate::store::Store;
 use crate::store::reports::Bucket;
 use crate::web::admin::charts::{self, Series};
 use crate::web::admin::devices::{DeviceRow, device_rows};
@@ -46,8 +45,8 @@ struct DashboardPage {
 }
 
 /// `GET /admin`.
-pub async fn show<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn show(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {

@@ -19,7 +19,6 @@ use crate::enrollment::{self, EnrollError};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
-use crate::store::Store;
 use crate::store::models::{Device, Role, User};
 use crate::store::reports::DeviceActivity;
 use crate::web::admin::{Admin, Chrome, DoneQuery, PlainForm, done};
@@ -129,8 +128,8 @@ fn enroll_qr_text(code: &str, https: bool, uri: &Uri, headers: &HeaderMap) -> Op
     Some(format!("SPENROLL:1:{code}:{scheme}://{authority}"))
 }
 
-async fn page<S: Store>(
-    state: &AppState<S>,
+async fn page(
+    state: &AppState,
     admin: &Admin,
     done: Option<&str>,
     code: Option<IssuedCodeView>,
@@ -165,8 +164,8 @@ async fn page<S: Store>(
 }
 
 /// `GET /admin/devices`.
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
@@ -174,8 +173,8 @@ pub async fn list<S: Store>(
 }
 
 /// `POST /admin/devices/{id}/disable`.
-pub async fn disable<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn disable(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(id): PagePath<u64>,
     Form(form): Form<PlainForm>,
@@ -203,8 +202,8 @@ pub struct CodeForm {
 }
 
 /// `POST /admin/devices/enrollment-codes`: makes a code and shows it once, as text and QR.
-pub async fn enrollment_code<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn enrollment_code(
+    State(state): State<AppState>,
     admin: Admin,
     uri: Uri,
     Form(form): Form<CodeForm>,

@@ -14,7 +14,6 @@ use crate::feedback::{self, SUPPORT_ROLES, TICKET_STATES, TicketChange};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
-use crate::store::Store;
 use crate::store::models::Feedback;
 use crate::web::admin::{Admin, Chrome, done};
 use crate::web::{PageError, PagePath, PageQuery};
@@ -86,8 +85,8 @@ pub struct InboxQuery {
 }
 
 /// `GET /admin/inbox` (`?all=1` includes closed tickets).
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<InboxQuery>,
 ) -> Result<Response, PageError> {
@@ -133,8 +132,8 @@ pub struct TicketForm {
 }
 
 /// `POST /admin/inbox/{id}`: sets the state and the assignee ([`feedback::update_ticket`]).
-pub async fn update<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn update(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(id): PagePath<i64>,
     Form(form): Form<TicketForm>,

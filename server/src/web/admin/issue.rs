@@ -163,7 +163,7 @@ struct IssuePage {
     error: Option<String>,
 }
 
-async fn catalogue<S: Store>(store: &S) -> Result<(Vec<Account>, Vec<Package>), PageError> {
+async fn catalogue(store: &Store) -> Result<(Vec<Account>, Vec<Package>), PageError> {
     Ok((store.accounts().await?, store.packages().await?))
 }
 
@@ -190,8 +190,8 @@ fn choices(accounts: &[Account], packages: &[Package]) -> (Vec<Choice>, Vec<Choi
 }
 
 /// `GET /admin/issue`: the form, and the preview once an account and a package are chosen.
-pub async fn form<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn form(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(mut form): PageQuery<IssueForm>,
 ) -> Result<Response, PageError> {
@@ -217,8 +217,8 @@ pub async fn form<S: Store>(
 }
 
 /// `POST /admin/issue`: signs and records the books, then shows the first one.
-pub async fn submit<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn submit(
+    State(state): State<AppState>,
     admin: Admin,
     Form(form): Form<IssueForm>,
 ) -> Result<Response, PageError> {

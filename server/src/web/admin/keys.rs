@@ -13,8 +13,8 @@ use crate::http::error::ApiError;
 use crate::issuance;
 use crate::keys::{self, KeyError};
 use crate::local_time;
+use crate::store::StoreError;
 use crate::store::models::{KeyPurpose, KeyStatus};
-use crate::store::{Store, StoreError};
 use crate::web::admin::{Admin, Chrome, DoneQuery, PlainForm, done};
 use crate::web::{PageError, PagePath, PageQuery};
 
@@ -37,8 +37,8 @@ struct KeysPage {
 }
 
 /// `GET /admin/keys`.
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
@@ -91,8 +91,8 @@ fn key_error(err: KeyError) -> PageError {
 }
 
 /// `POST /admin/keys/rotate`.
-pub async fn rotate<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn rotate(
+    State(state): State<AppState>,
     admin: Admin,
     Form(form): Form<PlainForm>,
 ) -> Result<Response, PageError> {
@@ -118,8 +118,8 @@ pub struct CompromiseForm {
 }
 
 /// `POST /admin/keys/{kid}/compromise`: refuses the key's books from now and reissues them.
-pub async fn compromise<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn compromise(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(kid): PagePath<String>,
     Form(form): Form<CompromiseForm>,

@@ -34,7 +34,6 @@ use serde::Deserialize;
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
 use crate::http::{ADMIN, Access, AppState, REPORTS, Route, STAFF, Surface};
-use crate::store::Store;
 use crate::store::models::{Role, User};
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render};
@@ -261,17 +260,16 @@ fn done(path: &str, done: &str) -> Response {
     Redirect::to(&format!("{path}{separator}done={done}")).into_response()
 }
 
-fn page<S, H, T>(method: Method, path: &'static str, roles: &'static [Role], handler: H) -> Route<S>
+fn page<H, T>(method: Method, path: &'static str, roles: &'static [Role], handler: H) -> Route
 where
-    S: Store,
-    H: axum::handler::Handler<T, AppState<S>>,
+    H: axum::handler::Handler<T, AppState>,
     T: 'static,
 {
     Route::new(Surface::Page, method, path, Access::Roles(roles), handler)
 }
 
 /// The admin pages, merged into the route table by `web::routes`.
-pub fn routes<S: Store>() -> Vec<Route<S>> {
+pub fn routes() -> Vec<Route> {
     let (get, post) = (Method::GET, Method::POST);
     vec![
         Route::new(
@@ -281,115 +279,94 @@ pub fn routes<S: Store>() -> Vec<Route<S>> {
             Access::Public,
             stylesheet,
         ),
-        page(get.clone(), "/admin", REPORTS, dashboard::show::<S>),
-        page(get.clone(), "/admin/tickets", STAFF, tickets::search::<S>),
-        page(get.clone(), "/admin/books/{id}", STAFF, tickets::book::<S>),
+        page(get.clone(), "/admin", REPORTS, dashboard::show),
+        page(get.clone(), "/admin/tickets", STAFF, tickets::search),
+        page(get.clone(), "/admin/books/{id}", STAFF, tickets::book),
         page(
             post.clone(),
             "/admin/books/{id}/revoke",
             STAFF,
-            tickets::revoke::<S>,
+            tickets::revoke,
         ),
         page(
             post.clone(),
             "/admin/books/{id}/reissue",
             STAFF,
-            tickets::reissue::<S>,
+            tickets::reissue,
         ),
-        page(get.clone(), "/admin/inbox", STAFF, inbox::list::<S>),
-        page(post.clone(), "/admin/inbox/{id}", STAFF, inbox::update::<S>),
+        page(get.clone(), "/admin/inbox", STAFF, inbox::list),
+        page(post.clone(), "/admin/inbox/{id}", STAFF, inbox::update),
         page(
             get.clone(),
             "/admin/notifications",
             STAFF,
-            notifications::list::<S>,
+            notifications::list,
         ),
         page(
             post.clone(),
             "/admin/notifications/{id}/resend",
             STAFF,
-            notifications::resend::<S>,
+            notifications::resend,
         ),
-        page(get.clone(), "/admin/issue", STAFF, issue::form::<S>),
-        page(post.clone(), "/admin/issue", STAFF, issue::submit::<S>),
-        page(get.clone(), "/admin/review", STAFF, review::list::<S>),
+        page(get.clone(), "/admin/issue", STAFF, issue::form),
+        page(post.clone(), "/admin/issue", STAFF, issue::submit),
+        page(get.clone(), "/admin/review", STAFF, review::list),
         page(
             post.clone(),
             "/admin/review/{event_id}/resolve",
             STAFF,
-            review::resolve::<S>,
+            review::resolve,
         ),
-        page(get.clone(), "/admin/packages", ADMIN, catalogue::list::<S>),
-        page(
-            post.clone(),
-            "/admin/packages",
-            ADMIN,
-            catalogue::create::<S>,
-        ),
-        page(get.clone(), "/admin/keys", ADMIN, keys::list::<S>),
-        page(post.clone(), "/admin/keys/rotate", ADMIN, keys::rotate::<S>),
+        page(get.clone(), "/admin/packages", ADMIN, catalogue::list),
+        page(post.clone(), "/admin/packages", ADMIN, catalogue::create),
+        page(get.clone(), "/admin/keys", ADMIN, keys::list),
+        page(post.clone(), "/admin/keys/rotate", ADMIN, keys::rotate),
         page(
             post.clone(),
             "/admin/keys/{kid}/compromise",
             ADMIN,
-            keys::compromise::<S>,
+            keys::compromise,
         ),
-        page(get.clone(), "/admin/devices", STAFF, devices::list::<S>),
+        page(get.clone(), "/admin/devices", STAFF, devices::list),
         page(
             post.clone(),
             "/admin/devices/{id}/disable",
             ADMIN,
-            devices::disable::<S>,
+            devices::disable,
         ),
         page(
             post.clone(),
             "/admin/devices/enrollment-codes",
             ADMIN,
-            devices::enrollment_code::<S>,
+            devices::enrollment_code,
         ),
         page(get.clone(), "/admin/password", REPORTS, password::form),
-        page(
-            post.clone(),
-            "/admin/password",
-            REPORTS,
-            password::change::<S>,
-        ),
-        page(get.clone(), "/admin/users", ADMIN, users::list::<S>),
-        page(post.clone(), "/admin/users", ADMIN, users::create::<S>),
-        page(post.clone(), "/admin/users/{id}", ADMIN, users::update::<S>),
+        page(post.clone(), "/admin/password", REPORTS, password::change),
+        page(get.clone(), "/admin/users", ADMIN, users::list),
+        page(post.clone(), "/admin/users", ADMIN, users::create),
+        page(post.clone(), "/admin/users/{id}", ADMIN, users::update),
         page(
             post,
             "/admin/users/{id}/password",
             ADMIN,
-            users::reset_password::<S>,
+            users::reset_password,
         ),
-        page(get.clone(), "/admin/audit", ADMIN, users::audit::<S>),
-        page(get.clone(), "/admin/stats", REPORTS, stats::show::<S>),
-        page(
-            get.clone(),
-            "/admin/stats/export",
-            REPORTS,
-            stats::export::<S>,
-        ),
-        page(get.clone(), "/admin/staff", REPORTS, stats::staff::<S>),
-        page(
-            get,
-            "/admin/staff/export",
-            REPORTS,
-            stats::staff_export::<S>,
-        ),
+        page(get.clone(), "/admin/audit", ADMIN, users::audit),
+        page(get.clone(), "/admin/stats", REPORTS, stats::show),
+        page(get.clone(), "/admin/stats/export", REPORTS, stats::export),
+        page(get.clone(), "/admin/staff", REPORTS, stats::staff),
+        page(get, "/admin/staff/export", REPORTS, stats::staff_export),
     ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SqlStore;
 
     /// The navigation offers a role exactly the admin pages the route table lets it open.
     #[test]
     fn navigation_matches_the_route_table() {
-        let table = routes::<SqlStore>();
+        let table = routes();
         for entry in &NAV {
             let route = table
                 .iter()

@@ -14,10 +14,10 @@ use crate::http::error::ApiError;
 use crate::local_time;
 use crate::notify;
 use crate::pii::Phone;
+use crate::store::StoreError;
 use crate::store::models::{
     Channel, MessageKind, Notification, NotificationFilter, NotificationState,
 };
-use crate::store::{Store, StoreError};
 use crate::web::admin::{Admin, Chrome, PlainForm, done};
 use crate::web::{PageError, PagePath, PageQuery};
 
@@ -98,8 +98,8 @@ fn pick(text: &str) -> Option<&str> {
 }
 
 /// The store filter the query names, or the zh-CN reason it names none.
-async fn filter<S: Store>(
-    state: &AppState<S>,
+async fn filter(
+    state: &AppState,
     query: &NotificationsQuery,
     now: i64,
 ) -> Result<NotificationFilter, String> {
@@ -130,8 +130,8 @@ async fn filter<S: Store>(
 }
 
 /// `GET /admin/notifications`.
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<NotificationsQuery>,
 ) -> Result<Response, PageError> {
@@ -165,8 +165,8 @@ pub async fn list<S: Store>(
 
 /// `POST /admin/notifications/{id}/resend`: queues a failed message again, due now
 /// ([`notify::resend`]).
-pub async fn resend<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn resend(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(id): PagePath<i64>,
     Form(form): Form<PlainForm>,

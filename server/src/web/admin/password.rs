@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 
 use crate::http::AppState;
 use crate::http::rate_limit::ClientIp;
-use crate::store::Store;
 use crate::web::PageError;
 use crate::web::account::{self, PasswordForm};
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
@@ -30,8 +29,8 @@ pub async fn form(admin: Admin, Query(query): Query<DoneQuery>) -> Response {
 }
 
 /// `POST /admin/password`.
-pub async fn change<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn change(
+    State(state): State<AppState>,
     admin: Admin,
     client: ClientIp,
     Form(form): Form<PasswordForm>,

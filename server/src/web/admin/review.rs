@@ -17,8 +17,8 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
 use crate::review::{self, ReviewError};
+use crate::store::StoreError;
 use crate::store::models::ReviewItem;
-use crate::store::{Store, StoreError};
 use crate::web::admin::users::{AuditRow, audit_rows};
 use crate::web::admin::{Admin, Chrome, done};
 use crate::web::{PageError, PagePath, PageQuery};
@@ -90,8 +90,8 @@ fn item_row(item: &ReviewItem, devices: &HashMap<DeviceId, String>) -> ItemRow {
 }
 
 /// `GET /admin/review` (`?all=1` includes resolved items).
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<ReviewQuery>,
 ) -> Result<Response, PageError> {
@@ -132,8 +132,8 @@ pub struct ResolveForm {
 }
 
 /// `POST /admin/review/{event_id}/resolve`.
-pub async fn resolve<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn resolve(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(event_id): PagePath<uuid::Uuid>,
     Form(form): Form<ResolveForm>,

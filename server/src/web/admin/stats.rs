@@ -11,7 +11,6 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::local_time;
 use crate::stats::{self, Cell, Figures, Overview, Period, Standing, StarRule, Table};
-use crate::store::Store;
 use crate::web::admin::charts::{self, Series};
 use crate::web::admin::export::{self, FileFormat};
 use crate::web::admin::{Admin, Chrome};
@@ -153,8 +152,8 @@ fn period_text(period: Period) -> (String, String) {
 }
 
 /// `GET /admin/stats?from=…&to=…`.
-pub async fn show<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn show(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<PeriodQuery>,
 ) -> Result<Response, PageError> {
@@ -195,8 +194,8 @@ fn send_file(name: &str, format: FileFormat, tables: &[Table]) -> Result<Respons
 }
 
 /// `GET /admin/stats/export?table=KEY|all&format=csv|xlsx&from=…&to=…`.
-pub async fn export<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn export(
+    State(state): State<AppState>,
     PageQuery(query): PageQuery<PeriodQuery>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
@@ -274,8 +273,8 @@ struct StaffPage {
 }
 
 /// `GET /admin/staff?month=…&per_bottle=…`.
-pub async fn staff<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn staff(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<StaffQuery>,
 ) -> Result<Response, PageError> {
@@ -308,8 +307,8 @@ pub async fn staff<S: Store>(
 }
 
 /// `GET /admin/staff/export?month=…&format=csv|xlsx`.
-pub async fn staff_export<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn staff_export(
+    State(state): State<AppState>,
     PageQuery(query): PageQuery<StaffQuery>,
 ) -> Result<Response, PageError> {
     let (month, period) = query.month(crate::unix_now())?;

@@ -69,8 +69,8 @@ struct BookRow {
     valid_until: String,
 }
 
-async fn book_row<S: Store>(
-    store: &S,
+async fn book_row(
+    store: &Store,
     names: &Names,
     book: &Book,
     now: i64,
@@ -104,8 +104,8 @@ pub struct SearchQuery {
 }
 
 /// `GET /admin/tickets?q=…`.
-pub async fn search<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn search(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<SearchQuery>,
 ) -> Result<Response, PageError> {
@@ -243,8 +243,8 @@ struct BookPage {
 }
 
 /// `GET /admin/books/{id}`.
-pub async fn book<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn book(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(id): PagePath<u64>,
     PageQuery(query): PageQuery<DoneQuery>,
@@ -301,8 +301,8 @@ impl ReasonForm {
 }
 
 /// `POST /admin/books/{id}/revoke`.
-pub async fn revoke<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn revoke(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(id): PagePath<u64>,
     Form(form): Form<ReasonForm>,
@@ -321,8 +321,8 @@ pub async fn revoke<S: Store>(
 }
 
 /// `POST /admin/books/{id}/reissue`: lost-ticket recovery; goes on to the new book.
-pub async fn reissue<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn reissue(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(id): PagePath<u64>,
     Form(form): Form<ReasonForm>,

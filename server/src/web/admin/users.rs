@@ -59,8 +59,8 @@ struct UsersPage {
 }
 
 /// `GET /admin/users`.
-pub async fn list<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn list(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<DoneQuery>,
 ) -> Result<Response, PageError> {
@@ -154,8 +154,8 @@ fn optional_id(text: &str) -> Result<Option<i64>, PageError> {
 
 /// `POST /admin/users`: the rules are [`accounts::create_user`]'s. The form offers a region and
 /// a store whatever the role; the one the role uses is taken.
-pub async fn create<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn create(
+    State(state): State<AppState>,
     admin: Admin,
     Form(form): Form<CreateForm>,
 ) -> Result<Response, PageError> {
@@ -192,7 +192,7 @@ pub struct UpdateForm {
 }
 
 /// The user a form is about.
-async fn target_user<S: Store>(store: &S, id: u64) -> Result<User, PageError> {
+async fn target_user(store: &Store, id: u64) -> Result<User, PageError> {
     store
         .user(UserId(id))
         .await
@@ -201,8 +201,8 @@ async fn target_user<S: Store>(store: &S, id: u64) -> Result<User, PageError> {
 
 /// `POST /admin/users/{id}`: sets the role and whether the user may sign in, under
 /// [`accounts::update_user`]'s rules.
-pub async fn update<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn update(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(id): PagePath<u64>,
     Form(form): Form<UpdateForm>,
@@ -240,8 +240,8 @@ pub struct ResetForm {
 
 /// `POST /admin/users/{id}/password`: gives a staff member a new password (to hand over in
 /// person) and ends all their sessions. Customers reset theirs by SMS code.
-pub async fn reset_password<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn reset_password(
+    State(state): State<AppState>,
     admin: Admin,
     PagePath(id): PagePath<u64>,
     Form(form): Form<ResetForm>,
@@ -276,7 +276,7 @@ pub(super) struct AuditRow {
 }
 
 /// Audit entries as shown, with the names of their actors.
-async fn shown<S: Store>(store: &S, records: Vec<AuditRecord>) -> Result<Vec<AuditRow>, PageError> {
+async fn shown(store: &Store, records: Vec<AuditRecord>) -> Result<Vec<AuditRow>, PageError> {
     let names: HashMap<i64, String> = store
         .users()
         .await?
@@ -300,10 +300,7 @@ async fn shown<S: Store>(store: &S, records: Vec<AuditRecord>) -> Result<Vec<Aud
 }
 
 /// The newest `limit` audit entries with the names of their actors.
-pub(super) async fn audit_rows<S: Store>(
-    store: &S,
-    limit: u32,
-) -> Result<Vec<AuditRow>, PageError> {
+pub(super) async fn audit_rows(store: &Store, limit: u32) -> Result<Vec<AuditRow>, PageError> {
     shown(store, store.audit_log(limit).await?).await
 }
 
@@ -366,8 +363,8 @@ pub struct AuditQuery {
 /// `GET /admin/audit?q=…&actor=…&action=…&before=ID|after=ID`: admin actions, newest first, a
 /// page at a time, filtered by text (action, target, detail or actor), by one actor and by one
 /// action, e.g. everything one operator issued.
-pub async fn audit<S: Store>(
-    State(state): State<AppState<S>>,
+pub async fn audit(
+    State(state): State<AppState>,
     admin: Admin,
     PageQuery(query): PageQuery<AuditQuery>,
 ) -> Result<Response, PageError> {

@@ -4,7 +4,6 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{AccountKind, Role};
 
 use super::bounds::refused;

@@ -4,8 +4,8 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use shuipiao_server::http::{Access, Surface};
 use shuipiao_server::router::routes;
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{AccountKind, NewAccount, Role};
-use shuipiao_server::store::{SqlStore, Store};
 
 use crate::support::{self, BODY_LIMIT, Body, NOW, TestDb, audit};
 
@@ -154,7 +154,7 @@ fn concrete(path: &str) -> String {
 /// A signed-in user of every role (named after it, plus `suffix`), with their API token; the
 /// holders in a customer and an enterprise account of their own.
 async fn every_role(server: &support::TestServer, suffix: &str) -> Vec<(Role, String)> {
-    let store: &SqlStore = &server.store;
+    let store: &Store = &server.store;
     let enterprise = store
         .create_account(
             &NewAccount {
@@ -228,7 +228,7 @@ async fn route_role_matrix() {
     let db = TestDb::sqlite();
     let server = support::start(&db).await;
     let tokens = every_role(&server, "").await;
-    let table = routes::<SqlStore>();
+    let table = routes();
     // Logout ends the caller's session, so it is walked last.
     let (last, first): (Vec<_>, Vec<_>) = table.iter().partition(|r| r.path.ends_with("/logout"));
     let mut checked = 0;
@@ -323,7 +323,7 @@ async fn every_signed_in_form_wants_its_own_session_token() {
         sessions.push((role, mine, form_token(&server, &other).await));
     }
     let mut checked = 0;
-    for route in routes::<SqlStore>() {
+    for route in routes() {
         let (Surface::Page, Access::Roles(allowed)) = (route.surface, route.access) else {
             continue;
         };

@@ -4,7 +4,6 @@
 use axum::http::{Method, StatusCode};
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::Role;
 
 use crate::support::{self, TestDb, TestServer, on_both_backends};

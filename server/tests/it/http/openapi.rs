@@ -27,7 +27,7 @@ async fn openapi_document_matches_snapshot() {
         expected == actual,
         "the OpenAPI document changed; review it and rerun with UPDATE_SNAPSHOTS=1 to accept"
     );
-    for route in shuipiao_server::router::routes::<shuipiao_server::store::SqlStore>() {
+    for route in shuipiao_server::router::routes() {
         if route.path == "/api/v1/openapi.json" || route.surface == Surface::Page {
             continue;
         }
@@ -47,7 +47,7 @@ async fn openapi_document_matches_snapshot() {
 async fn undeclared_methods_answer_405_with_allow() {
     let db = support::TestDb::sqlite();
     let server = support::start(&db).await;
-    let routes = shuipiao_server::router::routes::<shuipiao_server::store::SqlStore>();
+    let routes = shuipiao_server::router::routes();
     let mut checked = 0;
     for route in &routes {
         let declared: Vec<&Method> = routes

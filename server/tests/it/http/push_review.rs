@@ -6,7 +6,6 @@
 use axum::http::{Method, StatusCode};
 use serde_json::Value;
 use serde_json::json;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{NewPackage, NewUser, Role, Scope};
 use shuipiao_shared::event::{ChainTip, Event, EventBody, EventFlags, Refusal, SignedEvent};
 use shuipiao_shared::ids::{BookId, EventId, ProductCode, ScopeId, UserId};

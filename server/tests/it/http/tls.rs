@@ -6,7 +6,6 @@ use std::path::Path;
 use axum::http::StatusCode;
 use shuipiao_server::auth;
 use shuipiao_server::config::{Config, TlsConfig};
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{NewUser, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -5,11 +5,11 @@
 
 use axum::http::StatusCode;
 use serde_json::json;
+use shuipiao_server::store::StoreError;
 use shuipiao_server::store::models::{
     Channel, FeedbackKind, MessageKind, NewCustomer, NewFeedback, NewNotification,
     NotificationState, Role,
 };
-use shuipiao_server::store::{Store, StoreError};
 use shuipiao_shared::event::{EventBody, EventFlags, Refusal};
 use shuipiao_shared::ids::BookId;
 use shuipiao_shared::verdict::RejectReason;

@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use calamine::{Data, Reader, Xlsx};
 use fantoccini::{Client, Locator};
 use shuipiao_server::demo;
-use shuipiao_server::store::Store;
 
 use super::admin::fetch_bytes;
 use super::browser::{browser, driver};

@@ -3,7 +3,6 @@
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{AuditEntry, Role};
 
 use crate::support::{self, TestDb, on_both_backends};

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::KeyPurpose;
 use shuipiao_shared::credential::SignedCredential;
 

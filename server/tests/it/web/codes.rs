@@ -7,7 +7,6 @@ use shuipiao_server::config::{Config, Rate};
 use shuipiao_server::notify::dispatch::Dispatcher;
 use shuipiao_server::pii::Phone;
 use shuipiao_server::signup::CODE_TTL_SECS;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{MessageKind, NotificationFilter, NotificationState, Role};
 use sqlx::{Connection, Row};
 

@@ -6,8 +6,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 use shuipiao_server::issuance::{self, IssueOrder};
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{AccountKind, NewAccount, NewBook, Role, User};
-use shuipiao_server::store::{SqlStore, Store};
 use shuipiao_shared::ids::BookId;
 use shuipiao_shared::status::BookState;
 
@@ -23,7 +23,7 @@ on_both_backends!(
 );
 
 /// The fixture's enterprise (汉江科技).
-pub(super) async fn enterprise_of(store: &SqlStore) -> i64 {
+pub(super) async fn enterprise_of(store: &Store) -> i64 {
     store
         .user_by_name("hjadmin")
         .await
@@ -34,7 +34,7 @@ pub(super) async fn enterprise_of(store: &SqlStore) -> i64 {
 }
 
 /// A package bought by `account_id` itself (not through an enterprise).
-pub(super) async fn bought(store: &SqlStore, account_id: i64) -> NewBook {
+pub(super) async fn bought(store: &Store, account_id: i64) -> NewBook {
     let package = store.packages().await.unwrap()[0].id;
     let order = IssueOrder {
         account_id,
@@ -237,7 +237,7 @@ async fn assert_unreadable(admin: &mut Browser<'_>, token: &str, book: &NewBook)
     assert_eq!(stored.state, BookState::Active);
 }
 
-async fn enterprise_id_of(store: &SqlStore, account_id: i64) -> Option<i64> {
+async fn enterprise_id_of(store: &Store, account_id: i64) -> Option<i64> {
     store.account(account_id).await.unwrap().spec.enterprise_id
 }
 

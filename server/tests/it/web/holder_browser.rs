@@ -7,7 +7,6 @@ use std::num::NonZeroU16;
 use std::time::Duration;
 
 use fantoccini::Locator;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::KeyPurpose;
 use shuipiao_shared::holder::{self, Presented, SignedHolderCredential};
 use shuipiao_shared::ids::BookId;

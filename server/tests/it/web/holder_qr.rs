@@ -5,7 +5,6 @@
 use axum::http::StatusCode;
 use ed25519_dalek::SigningKey;
 use shuipiao_server::issuance::{self, IssueOrder};
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{NewBook, NewPackage, Role};
 use shuipiao_shared::holder::{SignedHolderCredential, window_at};
 use shuipiao_shared::ids::{BookId, ProductCode, ScopeId};

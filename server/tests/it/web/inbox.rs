@@ -2,7 +2,6 @@
 //! sign in, in a known state; a refused change writes nothing.
 
 use axum::http::StatusCode;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{FeedbackKind, NewFeedback, Role};
 
 use super::Browser;

@@ -7,8 +7,8 @@ use axum::http::{Method, StatusCode};
 use shuipiao_server::config::Rate;
 use shuipiao_server::enterprise;
 use shuipiao_server::pii::Phone;
+use shuipiao_server::store::Store;
 use shuipiao_server::store::models::Role;
-use shuipiao_server::store::{SqlStore, Store};
 use shuipiao_shared::status::BookState;
 use sqlx::Connection;
 
@@ -37,7 +37,7 @@ async fn has_card(customer: &mut Browser<'_>) -> bool {
         .contains("action=\"/wallet/invitations/")
 }
 
-async fn member_of(store: &SqlStore, account_id: i64) -> Option<i64> {
+async fn member_of(store: &Store, account_id: i64) -> Option<i64> {
     store.account(account_id).await.unwrap().spec.enterprise_id
 }
 

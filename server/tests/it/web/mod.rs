@@ -20,7 +20,6 @@ mod wallet;
 
 use axum::http::{Method, StatusCode};
 use shuipiao_server::issuance::{self, Allocation, IssueOrder};
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{AccountKind, NewAccount, NewBook, Role};
 
 use crate::support::{self, Body, PASSWORD, TestServer, audit};

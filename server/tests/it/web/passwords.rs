@@ -5,7 +5,6 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 use shuipiao_server::config::Config;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::Role;
 
 use super::{Browser, wallet_fixture};

@@ -6,7 +6,6 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use shuipiao_server::issuance::{self, Allocation, IssueOrder};
 use shuipiao_server::notify::jobs;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::Role;
 use shuipiao_shared::ids::BookId;
 use shuipiao_shared::status::BookState;

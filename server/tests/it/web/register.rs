@@ -4,7 +4,6 @@
 use axum::http::StatusCode;
 use shuipiao_server::config::Config;
 use shuipiao_server::signup;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::Role;
 use sqlx::{Connection, Row};
 

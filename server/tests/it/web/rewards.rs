@@ -2,7 +2,6 @@
 
 use axum::http::StatusCode;
 use shuipiao_server::notify::jobs;
-use shuipiao_server::store::Store;
 use shuipiao_server::store::models::FeedbackKind;
 
 use super::{Browser, wallet_fixture};
