@@ -87,8 +87,8 @@ fn migrator(backend: Backend) -> Migrator {
 /// Statement that opens a write transaction. SQLite takes the write lock up front so a
 /// transaction that reads before it writes never fails to upgrade its lock, which also runs
 /// write transactions one at a time. PostgreSQL runs them in parallel at READ COMMITTED: a
-/// transaction that reads, decides and then writes must lock first (`sql::lock_key`,
-/// `sql::lock_status_clock`) or decide inside one conditional statement (`UPDATE … WHERE …`).
+/// transaction that reads, decides and then writes must lock first (`tx::lock_key`,
+/// `tx::lock_status_clock`) or decide inside one conditional statement (`UPDATE … WHERE …`).
 pub(super) fn begin_write_statement(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",

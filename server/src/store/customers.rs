@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use subtle::ConstantTimeEq;
 
 use crate::store::models::{AccountKind, AuditEntry, CodeLimit, NewCustomer, NewPhoneCode, Role};
-use crate::store::{ConflictKind, StoreError, StoreResult, sql};
+use crate::store::{ConflictKind, StoreError, StoreResult, tx};
 use shuipiao_shared::ids::UserId;
 
 /// Wrong guesses allowed on one code before it stops working.
@@ -21,7 +21,7 @@ pub(super) async fn insert_code(
     limits: &[CodeLimit],
     now: i64,
 ) -> StoreResult<bool> {
-    sql::lock_key(conn, "phone-codes", &code.phone_index, now).await?;
+    tx::lock_key(conn, "phone-codes", &code.phone_index, now).await?;
     for limit in limits {
         if codes_since(conn, &code.phone_index, now - limit.window_secs).await? >= limit.count {
             return Ok(false);
@@ -135,7 +135,7 @@ pub(super) async fn register(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sql::insert_audit(conn, audit, now).await?;
+    tx::insert_audit(conn, audit, now).await?;
     Ok(UserId(user_id as u64))
 }
 

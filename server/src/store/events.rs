@@ -17,7 +17,7 @@ use crate::store::batch::{params, rows_per_statement, value_rows};
 use crate::store::ledger::{compute_books, recompute_books, store_books};
 use crate::store::models::{Device, ReviewItem, ReviewReason};
 use crate::store::reports::FigureColumns;
-use crate::store::sql::lock_status_clock;
+use crate::store::tx::lock_status_clock;
 use crate::store::{ConflictKind, StoreError, StoreResult, rows};
 use crate::sync::classify::{self, MovedBook, PushFacts, StoredEvent};
 

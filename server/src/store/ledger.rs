@@ -16,7 +16,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::store::batch::{params, rows_per_statement, value_rows};
 use crate::store::models::{BookEvent, BookHistory, ReviewReason};
-use crate::store::sql::lock_status_clock;
+use crate::store::tx::lock_status_clock;
 use crate::store::{StoreResult, rows};
 use crate::sync::classify;
 

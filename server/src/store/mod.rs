@@ -23,6 +23,7 @@ pub mod reports;
 mod rewards;
 mod rows;
 mod sql;
+mod tx;
 
 pub use outbox::SECRET_EXPIRED;
 pub use sql::Store;

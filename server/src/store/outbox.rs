@@ -9,7 +9,7 @@ use crate::store::models::{
     AuditEntry, Channel, MessageKind, NewNotification, Notification, NotificationFilter,
     NotificationState, Recipient, SealedSecret, UsageChange,
 };
-use crate::store::{ConflictKind, StoreError, StoreResult, rows, sql};
+use crate::store::{ConflictKind, StoreError, StoreResult, rows, tx};
 use shuipiao_shared::ids::{BookId, UserId};
 
 /// Queues messages; one whose dedupe key is already queued is skipped. Returns how many were new.
@@ -229,7 +229,7 @@ pub(super) async fn resend(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    sql::insert_audit(conn, audit, now).await
+    tx::insert_audit(conn, audit, now).await
 }
 
 /// Binds (or with `None` unbinds) a user's WeChat openid or push token.

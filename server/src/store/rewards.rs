@@ -5,7 +5,7 @@
 use sqlx::{AnyConnection, Row};
 
 use crate::store::models::{AuditEntry, Gift, PointsEntry};
-use crate::store::{ConflictKind, StoreError, StoreResult, sql};
+use crate::store::{ConflictKind, StoreError, StoreResult, tx};
 use shuipiao_shared::ids::UserId;
 
 /// Adds points once per `reference` (a repeated reference is ignored).
@@ -86,7 +86,7 @@ pub(super) async fn create_gift(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    sql::insert_audit(conn, audit, now).await?;
+    tx::insert_audit(conn, audit, now).await?;
     Ok(Gift {
         id,
         name: name.to_string(),
@@ -124,7 +124,7 @@ pub(super) async fn order_gift(
     gift_id: i64,
     now: i64,
 ) -> StoreResult<i64> {
-    sql::lock_key(conn, "points", &account_id.to_be_bytes(), now).await?;
+    tx::lock_key(conn, "points", &account_id.to_be_bytes(), now).await?;
     let points: i64 = sqlx::query_scalar("SELECT points FROM gifts WHERE id = $1")
         .bind(gift_id)
         .fetch_one(&mut *conn)

@@ -1,20 +1,19 @@
-//! [`Store`]: the [`Store`] written once in SQL that SQLite and PostgreSQL both accept
+//! [`Store`]'s methods, written once in SQL that SQLite and PostgreSQL both accept
 //! (`$n` parameters, `RETURNING`, `ON CONFLICT`), over sqlx's `Any` driver.
 //! Only connection setup, migrations and transaction start differ (see `backend.rs`).
 
-use std::ops::{Deref, DerefMut, Range};
+use std::ops::Range;
 use std::sync::Arc;
-use std::time::Duration;
 
 use shuipiao_shared::event::{ChainTip, SignedEvent};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::ledger::ResolutionAction;
 use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
+use sqlx::AnyConnection;
 use sqlx::AnyPool;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AnyConnection, Transaction};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::Mutex;
 
 use crate::config::{Backend, DatabaseUrl};
 use crate::store::audit::{self, AuditPage, AuditQuery};
@@ -22,49 +21,19 @@ use crate::store::models::*;
 use crate::store::reports::{self, Bucket, DeviceActivity, ReportData};
 use crate::store::{
     ConflictKind, StoreError, StoreResult, backend, customers, enterprise, events, feedback,
-    ledger, outbox, rewards, rows,
+    ledger, outbox, rewards, rows, tx,
 };
+use tx::{insert_audit, lock_status_clock};
 
 /// The SQL store for both backends.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
+    pub(super) pool: AnyPool,
+    pub(super) backend: Backend,
     /// SQLite only: this process's writers queue here for the database's single write lock.
     /// Waiting inside SQLite means sleeping and polling (1, 2, 5, 10 … ms), so concurrent pushes
     /// left the lock idle between writers; a queue hands it over at once.
-    write_gate: Option<Arc<Mutex<()>>>,
-}
-
-/// How long a writer waits for the SQLite write gate before answering busy. Waiting holds no
-/// connection, so it matches the pool's wait for one; writers in other processes (the CLI) are
-/// still covered by the connection's `busy_timeout`.
-const WRITE_GATE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A write transaction, holding the SQLite write gate until it ends.
-pub(crate) struct WriteTx {
-    tx: Transaction<'static, Any>,
-    _gate: Option<OwnedMutexGuard<()>>,
-}
-
-impl WriteTx {
-    pub(crate) async fn commit(self) -> StoreResult<()> {
-        Ok(self.tx.commit().await?)
-    }
-}
-
-impl Deref for WriteTx {
-    type Target = AnyConnection;
-
-    fn deref(&self) -> &AnyConnection {
-        &self.tx
-    }
-}
-
-impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
-    }
+    pub(super) write_gate: Option<Arc<Mutex<()>>>,
 }
 
 /// Selects books (`b`) with the package of their order; callers append `WHERE …`.
@@ -72,79 +41,6 @@ pub(super) const SELECT_BOOKS: &str = "SELECT b.id, b.order_id, b.account_id, b.
     b.scope_id, b.valid_from, b.valid_until, b.kid, b.qr_text, b.source, b.replaces_book_id, \
     b.used_units, b.state, b.revoked_at, b.revoke_reason, b.last_used_at, b.status_seq, \
     o.package_id FROM books b LEFT JOIN orders o ON o.id = b.order_id";
-
-impl Store {
-    /// Starts a write transaction the way the backend needs (see `backend::begin_write_statement`).
-    pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
-        let gate = match &self.write_gate {
-            Some(gate) => Some(
-                tokio::time::timeout(WRITE_GATE_TIMEOUT, gate.clone().lock_owned())
-                    .await
-                    .map_err(|elapsed| StoreError::Busy(Box::new(elapsed)))?,
-            ),
-            None => None,
-        };
-        let tx = self
-            .pool
-            .begin_with(backend::begin_write_statement(self.backend))
-            .await?;
-        Ok(WriteTx { tx, _gate: gate })
-    }
-}
-
-/// Writes one audit entry inside the caller's transaction.
-pub(super) async fn insert_audit(
-    conn: &mut AnyConnection,
-    audit: &AuditEntry,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (actor_user_id, action, target, detail, at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(audit.actor.map(|user| user.0 as i64))
-    .bind(audit.action)
-    .bind(&audit.target)
-    .bind(&audit.detail)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Locks `key` within `scope` (e.g. a phone's blind index for its codes) until the transaction
-/// ends. On PostgreSQL a second transaction locking the same key waits here until the first
-/// commits, so what it reads afterwards includes the first one's writes; SQLite write
-/// transactions run one at a time anyway. Take key locks before the status clock, never after.
-pub(crate) async fn lock_key(
-    conn: &mut AnyConnection,
-    scope: &str,
-    key: &[u8],
-    now: i64,
-) -> StoreResult<()> {
-    let mut lock_key = Vec::with_capacity(scope.len() + 1 + key.len());
-    lock_key.extend_from_slice(scope.as_bytes());
-    lock_key.push(b':');
-    lock_key.extend_from_slice(key);
-    // DO UPDATE, not DO NOTHING: only an update takes the existing row's lock.
-    sqlx::query(
-        "INSERT INTO key_locks (lock_key, taken_at) VALUES ($1, $2) \
-         ON CONFLICT (lock_key) DO UPDATE SET taken_at = excluded.taken_at",
-    )
-    .bind(lock_key)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Takes the status clock's row lock without advancing it. Every transaction that changes books
-/// locks the clock before any book row, so on PostgreSQL two of them can never deadlock.
-pub(crate) async fn lock_status_clock(conn: &mut AnyConnection) -> StoreResult<()> {
-    sqlx::query("UPDATE status_clock SET seq = seq WHERE id = 1")
-        .execute(conn)
-        .await?;
-    Ok(())
-}
 
 /// Disables every enabled device of `user`, each with a `device.disable` audit entry by
 /// `actor`: a disabled courier's phone must stop pushing, not only their sign-in.
