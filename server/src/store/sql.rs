@@ -1447,6 +1447,10 @@ impl Store {
 
     /// Resolves a review item with a resolution event `resolution_id`; returns the book's new
     /// status, or none for an item about no book.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is a distinct part of the resolution and its audit"
+    )]
     pub async fn resolve_review(
         &self,
         target: EventId,
