@@ -265,6 +265,66 @@ fn the_transport_kernel_imports_neither_the_api_nor_the_pages() {
     );
 }
 
+/// The store's modules that are not table modules: `Store` and its methods (`sql`), the leaf
+/// transaction module (`tx`), and the row decoding, models, backend and batching helpers.
+const STORE_FRAME: [&str; 7] = ["mod", "sql", "tx", "rows", "models", "backend", "batch"];
+
+/// The store's modules that `code` (as [`code_of`] gives it) names, as `crate::store::x`,
+/// `super::x`, or in a `crate::store::{…}` group.
+fn store_modules_named(code: &str) -> Vec<String> {
+    crate_modules_named(
+        &code
+            .replace("crate::store::", "crate::")
+            .replace("super::", "crate::"),
+    )
+}
+
+/// Table modules hold the SQL and run inside the transaction a `Store` method opened: none
+/// names `sql` (nor `Store`), and `tx`, which they all use, names no table module, so the
+/// dependencies point one way.
+#[test]
+fn table_modules_do_not_import_the_store_and_tx_imports_no_table_module() {
+    let mut files = Vec::new();
+    rust_sources(&repo_root().join("server/src/store"), &mut files);
+    let module = |path: &PathBuf| {
+        path.file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let tables: Vec<String> = files
+        .iter()
+        .map(module)
+        .filter(|name| !STORE_FRAME.contains(&name.as_str()))
+        .collect();
+    assert!(tables.len() >= 10, "table modules not found: {tables:?}");
+    let mut offending = Vec::new();
+    for path in &files {
+        let name = module(path);
+        let code =
+            code_of(&std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}")));
+        let named = store_modules_named(&code);
+        if tables.contains(&name) {
+            offending.extend(
+                named
+                    .iter()
+                    .filter(|named| ["sql", "Store"].contains(&named.as_str()))
+                    .map(|named| format!("{name}: {named}")),
+            );
+        } else if name == "tx" {
+            offending.extend(
+                named
+                    .iter()
+                    .filter(|named| tables.contains(named))
+                    .map(|named| format!("tx: {named}")),
+            );
+        }
+    }
+    assert!(
+        offending.is_empty(),
+        "table modules must not use sql.rs or Store, nor tx a table module: {offending:#?}"
+    );
+}
+
 /// Every public method of `Store` that changes stored data. Handlers never call one: a change
 /// goes through the domain function that checks its rules and records it.
 const STORE_WRITES: &[&str] = &[

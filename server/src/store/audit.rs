@@ -99,3 +99,12 @@ pub(super) async fn page(pool: &AnyPool, query: &AuditQuery) -> StoreResult<Audi
         newer,
     })
 }
+
+/// The newest `limit` entries.
+pub(super) async fn newest(pool: &AnyPool, limit: u32) -> StoreResult<Vec<AuditRecord>> {
+    let found = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    found.iter().map(rows::audit).collect()
+}

@@ -5,8 +5,10 @@
 use sqlx::AnyConnection;
 use subtle::ConstantTimeEq;
 
-use crate::store::models::{AccountKind, AuditEntry, CodeLimit, NewCustomer, NewPhoneCode, Role};
-use crate::store::{ConflictKind, StoreError, StoreResult, tx};
+use crate::store::models::{
+    AccountKind, AuditEntry, CodeLimit, NewCustomer, NewPhoneCode, Role, User,
+};
+use crate::store::{ConflictKind, StoreError, StoreResult, tx, users};
 use shuipiao_shared::ids::UserId;
 
 /// Wrong guesses allowed on one code before it stops working.
@@ -90,13 +92,14 @@ pub(super) async fn use_code(
     Ok(used == 1)
 }
 
-/// Creates the account, the user and the sign-up record in the caller's transaction.
+/// Creates the account, the user and the sign-up record in the caller's transaction; returns
+/// the user as stored and the account's id.
 pub(super) async fn register(
     conn: &mut AnyConnection,
     customer: &NewCustomer,
     now: i64,
     audit: &AuditEntry,
-) -> StoreResult<UserId> {
+) -> StoreResult<(User, i64)> {
     let taken: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE phone_index = $1")
         .bind(customer.phone_index.clone())
         .fetch_optional(&mut *conn)
@@ -136,7 +139,8 @@ pub(super) async fn register(
     .execute(&mut *conn)
     .await?;
     tx::insert_audit(conn, audit, now).await?;
-    Ok(UserId(user_id as u64))
+    let user = users::user(conn, UserId(user_id as u64)).await?;
+    Ok((user, account_id))
 }
 
 /// Earlier sign-ups from the same browser.

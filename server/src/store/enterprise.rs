@@ -6,9 +6,9 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use subtle::ConstantTimeEq;
 
+use crate::store::books::SELECT_BOOKS;
 use crate::store::customers::MAX_CODE_ATTEMPTS;
 use crate::store::models::{Book, Invitation, InvitationLimits, InvitationState, NewInvitation};
-use crate::store::sql::SELECT_BOOKS;
 use crate::store::{ConflictKind, StoreError, StoreResult, rows};
 
 const SELECT_INVITATIONS: &str = "SELECT i.id, i.enterprise_id, a.name AS enterprise_name, \

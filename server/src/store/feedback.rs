@@ -4,7 +4,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::store::models::{Feedback, FeedbackKind, NewFeedback};
-use crate::store::{StoreResult, rows};
+use crate::store::{StoreError, StoreResult, rows};
 use shuipiao_shared::ids::{BookId, UserId};
 
 /// Stores new feedback as `open`.
@@ -79,4 +79,28 @@ pub(super) async fn inbox(conn: &mut AnyConnection, open_only: bool) -> StoreRes
     .fetch_all(conn)
     .await?;
     found.iter().map(feedback).collect()
+}
+
+/// Sets a feedback item's state and assignee; `NotFound` if there is none.
+pub(super) async fn update(
+    conn: &mut AnyConnection,
+    id: i64,
+    state: &str,
+    assignee: Option<UserId>,
+    now: i64,
+) -> StoreResult<()> {
+    let changed = sqlx::query(
+        "UPDATE feedback SET state = $1, assignee_id = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(state)
+    .bind(assignee.map(|user| user.0 as i64))
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }

@@ -4,6 +4,18 @@
 //! both SQLite and PostgreSQL, and no test double. A trait only lengthened compile times and
 //! every handler's and domain function's signature with an `S: Store` bound.
 //!
+//! Layout: `sql.rs` holds `Store` itself (connect, ping, backup) and every public method, each a
+//! few lines that open a connection or a write transaction, call table functions in it, write
+//! the audit entry and commit. The SQL lives in table modules named after what they hold
+//! (`catalogue`, `users`, `books`, `keys`, `devices`, `customers`, `enterprise`, `events`,
+//! `ledger`, `outbox`, `rewards`, `feedback`, `reports`, `audit`), as functions over one
+//! `AnyConnection` that run inside whatever transaction the method opened. The methods stay in
+//! one file, not in an `impl Store` per table, because a method's transaction often spans
+//! tables (a registration writes users, books and the outbox): one file shows every
+//! transaction boundary and the whole public surface at once. Table modules may use `tx`
+//! (transaction start, audit entries, locks), `rows`, `models`, `backend` and each other, never
+//! `sql`; `tx` uses no table module.
+//!
 //! **Architecture Invariant:** the server keeps no state outside the store, so several server
 //! instances can share one PostgreSQL database. Methods are domain-level (no generic SQL leaks
 //! out), take the time as a parameter, and write an admin action and its audit entry in one
@@ -12,10 +24,14 @@
 pub mod audit;
 mod backend;
 mod batch;
+mod books;
+mod catalogue;
 mod customers;
+mod devices;
 mod enterprise;
 mod events;
 mod feedback;
+mod keys;
 mod ledger;
 pub mod models;
 mod outbox;
@@ -24,6 +40,7 @@ mod rewards;
 mod rows;
 mod sql;
 mod tx;
+mod users;
 
 pub use outbox::SECRET_EXPIRED;
 pub use sql::Store;

@@ -1,18 +1,18 @@
 //! Rows for reports and the admin console: device events and books counted by SQL aggregation
-//! (grouped by time bucket, device, kind, product and refusal), device activity, the support
-//! desk's book search and its ticket updates. The figures themselves are computed by a pure
+//! (grouped by time bucket, device, kind, product and refusal), device activity and sync reports,
+//! the console's totals, guided sign-ups and given-up notifications. The figures themselves are computed by a pure
 //! module over these groups (`web::admin::figures`), so the same numbers come out of SQLite and
 //! PostgreSQL, and a request costs the groups of its period, not every event ever stored.
 //!
 //! Buckets are Beijing (UTC+8) hours or days, the calendar the figures are read in.
 
 use shuipiao_shared::event::{EventBody, Refusal, SignedEvent};
-use shuipiao_shared::ids::{BookId, DeviceId, UserId};
+use shuipiao_shared::ids::{DeviceId, UserId};
 use shuipiao_shared::verdict::RejectReason;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 
-use crate::store::models::{Account, Book, Role, User};
+use crate::store::models::Summary;
 use crate::store::{StoreError, StoreResult, rows};
 
 /// Seconds Beijing time is ahead of UTC (no daylight saving).
@@ -409,37 +409,6 @@ pub(super) fn contains_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Books whose id is `id`, or whose QR text is `text`, or whose account name contains `text`, or
-/// whose holder (or holder's enterprise) signs in as `text`; newest first. `select_books` selects
-/// books as `b` (see `sql.rs`).
-pub(super) async fn search_books(
-    pool: &AnyPool,
-    select_books: &str,
-    id: Option<BookId>,
-    text: &str,
-    limit: u32,
-) -> StoreResult<Vec<Book>> {
-    let sql = format!(
-        "{select_books} JOIN accounts a ON a.id = b.account_id \
-         WHERE b.id = $1 OR b.qr_text = $2 OR a.name LIKE $3 ESCAPE '\\' \
-         OR b.account_id IN (SELECT u.account_id FROM users u WHERE u.username = $2) \
-         OR a.enterprise_id IN (SELECT u.account_id FROM users u WHERE u.username = $2) \
-         ORDER BY b.id DESC LIMIT $4"
-    );
-    let found = sqlx::query(AssertSqlSafe(sql))
-        .bind(id.map_or(-1, |id| id.0 as i64))
-        .bind(text)
-        .bind(if text.is_empty() {
-            String::new()
-        } else {
-            contains_pattern(text)
-        })
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await?;
-    found.iter().map(rows::book).collect()
-}
-
 /// Sign-ups per referring courier or clerk in `[from, to)`.
 pub(super) async fn guided_customers(
     pool: &AnyPool,
@@ -471,76 +440,35 @@ pub(super) async fn dead_notifications(pool: &AnyPool, since: i64) -> StoreResul
     .await?)
 }
 
-/// Every account.
-pub(super) async fn accounts(pool: &AnyPool) -> StoreResult<Vec<Account>> {
-    let found = sqlx::query("SELECT id, kind, name, enterprise_id FROM accounts ORDER BY id")
-        .fetch_all(pool)
-        .await?;
-    found.iter().map(rows::account).collect()
-}
-
-/// Every user.
-pub(super) async fn users(pool: &AnyPool) -> StoreResult<Vec<User>> {
-    let found = sqlx::query("SELECT * FROM users ORDER BY id")
-        .fetch_all(pool)
-        .await?;
-    found.iter().map(rows::user).collect()
-}
-
-/// Sets a feedback item's state and assignee, inside the caller's transaction.
-pub(super) async fn update_feedback(
-    conn: &mut AnyConnection,
-    id: i64,
-    state: &str,
-    assignee: Option<UserId>,
-    now: i64,
-) -> StoreResult<()> {
-    let changed = sqlx::query(
-        "UPDATE feedback SET state = $1, assignee_id = $2, updated_at = $3 WHERE id = $4",
+/// Totals over books, events, devices and open review items.
+pub(super) async fn summary(pool: &AnyPool) -> StoreResult<Summary> {
+    let (books, units_issued, units_used, books_revoked): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(units), 0) AS BIGINT), CAST(COALESCE(SUM(used_units), 0) AS BIGINT), \
+         COUNT(revoked_at) FROM books",
     )
-    .bind(state)
-    .bind(assignee.map(|user| user.0 as i64))
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
-}
-
-/// Sets a user's role and whether they are disabled, inside the caller's transaction; disabling
-/// ends their sessions.
-pub(super) async fn update_user(
-    conn: &mut AnyConnection,
-    id: UserId,
-    role: Role,
-    disabled: bool,
-    now: i64,
-) -> StoreResult<User> {
-    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-        .bind(id.0 as i64)
-        .fetch_one(&mut *conn)
+    .fetch_one(pool)
+    .await?;
+    let (redemptions, scan_attempts): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(CASE WHEN kind = 'redemption' THEN 1 END), COUNT(CASE WHEN kind = 'scan_attempt' THEN 1 END) FROM events",
+    )
+    .fetch_one(pool)
+    .await?;
+    let devices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+        .fetch_one(pool)
         .await?;
-    let before = rows::user(&row)?;
-    let disabled_at = disabled.then(|| before.disabled_at.unwrap_or(now));
-    sqlx::query("UPDATE users SET role = $1, disabled_at = $2 WHERE id = $3")
-        .bind(role.as_str())
-        .bind(disabled_at)
-        .bind(id.0 as i64)
-        .execute(&mut *conn)
-        .await?;
-    if disabled {
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-            .bind(id.0 as i64)
-            .execute(&mut *conn)
-            .await?;
-    }
-    let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-        .bind(id.0 as i64)
-        .fetch_one(&mut *conn)
-        .await?;
-    rows::user(&row)
+    let open_reviews: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT event_id) FROM review_queue WHERE resolution_event_id IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Summary {
+        books,
+        units_issued,
+        units_used,
+        books_revoked,
+        redemptions,
+        scan_attempts,
+        devices,
+        open_reviews,
+    })
 }

@@ -1,6 +1,6 @@
-//! [`Store`]'s methods, written once in SQL that SQLite and PostgreSQL both accept
-//! (`$n` parameters, `RETURNING`, `ON CONFLICT`), over sqlx's `Any` driver.
-//! Only connection setup, migrations and transaction start differ (see `backend.rs`).
+//! [`Store`] itself, its connection, and its methods: each opens a connection or a write
+//! transaction, calls the table modules' functions in it and commits. The SQL lives in the table
+//! modules (see the `store` module doc).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -10,9 +10,7 @@ use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, User
 use shuipiao_shared::ledger::ResolutionAction;
 use shuipiao_shared::status::{StatusRow, StatusSets};
 use shuipiao_shared::sync::PushResult;
-use sqlx::AnyConnection;
 use sqlx::AnyPool;
-use sqlx::any::AnyRow;
 use tokio::sync::Mutex;
 
 use crate::config::{Backend, DatabaseUrl};
@@ -20,10 +18,10 @@ use crate::store::audit::{self, AuditPage, AuditQuery};
 use crate::store::models::*;
 use crate::store::reports::{self, Bucket, DeviceActivity, ReportData};
 use crate::store::{
-    ConflictKind, StoreError, StoreResult, backend, customers, enterprise, events, feedback,
-    ledger, outbox, rewards, rows, tx,
+    ConflictKind, StoreError, StoreResult, backend, books, catalogue, customers, devices,
+    enterprise, events, feedback, keys, ledger, outbox, rewards, tx, users,
 };
-use tx::{insert_audit, lock_status_clock};
+use tx::insert_audit;
 
 /// The SQL store for both backends.
 #[derive(Clone, Debug)]
@@ -34,104 +32,6 @@ pub struct Store {
     /// Waiting inside SQLite means sleeping and polling (1, 2, 5, 10 … ms), so concurrent pushes
     /// left the lock idle between writers; a queue hands it over at once.
     pub(super) write_gate: Option<Arc<Mutex<()>>>,
-}
-
-/// Selects books (`b`) with the package of their order; callers append `WHERE …`.
-pub(super) const SELECT_BOOKS: &str = "SELECT b.id, b.order_id, b.account_id, b.product_code, b.units, \
-    b.scope_id, b.valid_from, b.valid_until, b.kid, b.qr_text, b.source, b.replaces_book_id, \
-    b.used_units, b.state, b.revoked_at, b.revoke_reason, b.last_used_at, b.status_seq, \
-    o.package_id FROM books b LEFT JOIN orders o ON o.id = b.order_id";
-
-/// Disables every enabled device of `user`, each with a `device.disable` audit entry by
-/// `actor`: a disabled courier's phone must stop pushing, not only their sign-in.
-async fn disable_devices_of(
-    conn: &mut AnyConnection,
-    user: UserId,
-    actor: Option<UserId>,
-    now: i64,
-) -> StoreResult<()> {
-    let disabled: Vec<i64> = sqlx::query_scalar(
-        "UPDATE devices SET disabled_at = $1 WHERE user_id = $2 AND disabled_at IS NULL \
-         RETURNING id",
-    )
-    .bind(now)
-    .bind(user.0 as i64)
-    .fetch_all(&mut *conn)
-    .await?;
-    for device in disabled {
-        let audit = AuditEntry::new(
-            actor,
-            "device.disable",
-            format!("device:{device}"),
-            serde_json::json!({ "user_disabled": user.0 }),
-        );
-        insert_audit(conn, &audit, now).await?;
-    }
-    Ok(())
-}
-
-async fn insert_book(
-    conn: &mut AnyConnection,
-    book: &NewBook,
-    order_id: Option<i64>,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO books (id, order_id, account_id, product_code, units, scope_id, valid_from, \
-         valid_until, kid, qr_text, source, replaces_book_id, used_units, state, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, 'active', $13)",
-    )
-    .bind(book.id.0 as i64)
-    .bind(order_id)
-    .bind(book.account_id)
-    .bind(i64::from(book.product.0))
-    .bind(i64::from(book.units))
-    .bind(i64::from(book.scope.0))
-    .bind(i64::from(book.valid_from))
-    .bind(i64::from(book.valid_until))
-    .bind(rows::kid_bytes(&book.kid_hex)?.to_vec())
-    .bind(&book.qr_text)
-    .bind(&book.source)
-    .bind(book.replaces.map(|id| id.0 as i64))
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-async fn fetch_book(conn: &mut AnyConnection, id: BookId) -> StoreResult<Book> {
-    let row: AnyRow = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "{SELECT_BOOKS} WHERE b.id = $1"
-    )))
-    .bind(id.0 as i64)
-    .fetch_one(conn)
-    .await?;
-    rows::book(&row)
-}
-
-async fn revoke_in(
-    conn: &mut AnyConnection,
-    id: BookId,
-    reason: &str,
-    now: i64,
-) -> StoreResult<()> {
-    lock_status_clock(conn).await?;
-    let changed = sqlx::query(
-        "UPDATE books SET state = 'revoked', revoked_at = $1, revoke_reason = $2 \
-         WHERE id = $3 AND state <> 'revoked'",
-    )
-    .bind(now)
-    .bind(reason)
-    .bind(id.0 as i64)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if changed == 0 {
-        fetch_book(conn, id).await?;
-        return Err(StoreError::Conflict(ConflictKind::AlreadyRevoked));
-    }
-    ledger::recompute_books(conn, &[id], now).await?;
-    Ok(())
 }
 
 impl Store {
@@ -176,32 +76,21 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO products (code, name, volume_ml) VALUES ($1, $2, $3)")
-            .bind(i64::from(product.code.0))
-            .bind(&product.name)
-            .bind(i64::from(product.volume_ml))
-            .execute(&mut *tx)
-            .await?;
+        catalogue::insert_product(&mut tx, product).await?;
         insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// All products by code.
     pub async fn products(&self) -> StoreResult<Vec<Product>> {
-        let found = sqlx::query("SELECT code, name, volume_ml FROM products ORDER BY code")
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::product).collect()
+        let mut conn = self.pool.acquire().await?;
+        catalogue::products(&mut conn).await
     }
 
     /// One product.
     pub async fn product(&self, code: ProductCode) -> StoreResult<Product> {
-        let row = sqlx::query("SELECT code, name, volume_ml FROM products WHERE code = $1")
-            .bind(i64::from(code.0))
-            .fetch_one(&self.pool)
-            .await?;
-        rows::product(&row)
+        let mut conn = self.pool.acquire().await?;
+        catalogue::product(&mut conn, code).await
     }
 
     /// Adds a region.
@@ -212,21 +101,16 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<Region> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("INSERT INTO regions (name) VALUES ($1) RETURNING id, name")
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?;
+        let region = catalogue::insert_region(&mut tx, name).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
-        rows::region(&row)
+        Ok(region)
     }
 
     /// All regions.
     pub async fn regions(&self) -> StoreResult<Vec<Region>> {
-        let found = sqlx::query("SELECT id, name FROM regions ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::region).collect()
+        let mut conn = self.pool.acquire().await?;
+        catalogue::regions(&mut conn).await
     }
 
     /// Adds a store in a region.
@@ -238,24 +122,16 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<Outlet> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "INSERT INTO outlets (region_id, name) VALUES ($1, $2) RETURNING id, region_id, name",
-        )
-        .bind(region_id)
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?;
+        let outlet = catalogue::insert_outlet(&mut tx, region_id, name).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
-        rows::outlet(&row)
+        Ok(outlet)
     }
 
     /// All stores.
     pub async fn outlets(&self) -> StoreResult<Vec<Outlet>> {
-        let found = sqlx::query("SELECT id, region_id, name FROM outlets ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::outlet).collect()
+        let mut conn = self.pool.acquire().await?;
+        catalogue::outlets(&mut conn).await
     }
 
     /// Adds a scope.
@@ -266,71 +142,16 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<Scope> {
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar("INSERT INTO scopes (name) VALUES ($1) RETURNING id")
-            .bind(&scope.name)
-            .fetch_one(&mut *tx)
-            .await?;
-        for region_id in &scope.region_ids {
-            sqlx::query("INSERT INTO scope_regions (scope_id, region_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(region_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for outlet_id in &scope.outlet_ids {
-            sqlx::query("INSERT INTO scope_outlets (scope_id, outlet_id) VALUES ($1, $2)")
-                .bind(id)
-                .bind(outlet_id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let stored = catalogue::insert_scope(&mut tx, scope).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
-        Ok(Scope {
-            id: shuipiao_shared::ids::ScopeId(
-                u32::try_from(id).map_err(|_| rows::corrupt("scopes.id"))?,
-            ),
-            name: scope.name.clone(),
-            region_ids: scope.region_ids.clone(),
-            outlet_ids: scope.outlet_ids.clone(),
-        })
+        Ok(stored)
     }
 
     /// All scopes.
     pub async fn scopes(&self) -> StoreResult<Vec<Scope>> {
-        // Three statements whatever the number of scopes: every push reads them (the scopes a
-        // device serves), so no statement per scope.
         let mut conn = self.pool.acquire().await?;
-        let found: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM scopes ORDER BY id")
-            .fetch_all(&mut *conn)
-            .await?;
-        let members = |sql| sqlx::query_as::<_, (i64, i64)>(sql);
-        let regions = members("SELECT scope_id, region_id FROM scope_regions ORDER BY 1, 2")
-            .fetch_all(&mut *conn)
-            .await?;
-        let outlets = members("SELECT scope_id, outlet_id FROM scope_outlets ORDER BY 1, 2")
-            .fetch_all(&mut *conn)
-            .await?;
-        let of = |pairs: &[(i64, i64)], scope: i64| -> Vec<i64> {
-            pairs
-                .iter()
-                .filter(|(id, _)| *id == scope)
-                .map(|(_, member)| *member)
-                .collect()
-        };
-        found
-            .into_iter()
-            .map(|(id, name)| {
-                Ok(Scope {
-                    id: shuipiao_shared::ids::ScopeId(
-                        u32::try_from(id).map_err(|_| rows::corrupt("scopes.id"))?,
-                    ),
-                    name,
-                    region_ids: of(&regions, id),
-                    outlet_ids: of(&outlets, id),
-                })
-            })
-            .collect()
+        catalogue::scopes(&mut conn).await
     }
 
     /// Adds a package.
@@ -341,44 +162,22 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<Package> {
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO packages (name, price_fen, paid_units, bonus_units, validity_days, \
-             product_code, scope_id, holder_bound) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             RETURNING id",
-        )
-        .bind(&package.name)
-        .bind(package.price_fen)
-        .bind(i64::from(package.paid_units))
-        .bind(i64::from(package.bonus_units))
-        .bind(i64::from(package.validity_days))
-        .bind(i64::from(package.product.0))
-        .bind(i64::from(package.scope.0))
-        .bind(i64::from(package.holder_bound))
-        .fetch_one(&mut *tx)
-        .await?;
+        let stored = catalogue::insert_package(&mut tx, package).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
-        Ok(Package {
-            id,
-            spec: package.clone(),
-        })
+        Ok(stored)
     }
 
     /// One package.
     pub async fn package(&self, id: i64) -> StoreResult<Package> {
-        let row = sqlx::query("SELECT * FROM packages WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        rows::package(&row)
+        let mut conn = self.pool.acquire().await?;
+        catalogue::package(&mut conn, id).await
     }
 
     /// All packages.
     pub async fn packages(&self) -> StoreResult<Vec<Package>> {
-        let found = sqlx::query("SELECT * FROM packages ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::package).collect()
+        let mut conn = self.pool.acquire().await?;
+        catalogue::packages(&mut conn).await
     }
 
     // Accounts and users.
@@ -390,50 +189,22 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<Account> {
         let mut tx = self.begin_write().await?;
-        if let Some(enterprise_id) = account.enterprise_id {
-            let kind: String = sqlx::query_scalar("SELECT kind FROM accounts WHERE id = $1")
-                .bind(enterprise_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            if kind != AccountKind::Enterprise.as_str() {
-                return Err(StoreError::Conflict(ConflictKind::NotEnterprise));
-            }
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO accounts (kind, name, enterprise_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(account.kind.as_str())
-        .bind(&account.name)
-        .bind(account.enterprise_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let stored = users::insert_account(&mut tx, account, now).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
-        Ok(Account {
-            id,
-            spec: account.clone(),
-        })
+        Ok(stored)
     }
 
     /// One account.
     pub async fn account(&self, id: i64) -> StoreResult<Account> {
-        let row = sqlx::query("SELECT id, kind, name, enterprise_id FROM accounts WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        rows::account(&row)
+        let mut conn = self.pool.acquire().await?;
+        users::account(&mut conn, id).await
     }
 
     /// Member accounts of an enterprise.
     pub async fn members(&self, enterprise_id: i64) -> StoreResult<Vec<Account>> {
-        let found = sqlx::query(
-            "SELECT id, kind, name, enterprise_id FROM accounts WHERE enterprise_id = $1 ORDER BY id",
-        )
-        .bind(enterprise_id)
-        .fetch_all(&self.pool)
-        .await?;
-        found.iter().map(rows::account).collect()
+        let mut conn = self.pool.acquire().await?;
+        users::members(&mut conn, enterprise_id).await
     }
 
     // Enterprise membership, by invitation and consent.
@@ -558,54 +329,28 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<User> {
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO users (username, password_hash, role, account_id, region_id, outlet_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(user.role.as_str())
-        .bind(user.account_id)
-        .bind(user.region_id)
-        .bind(user.outlet_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let stored = users::insert_user(&mut tx, user, now).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
-        Ok(User {
-            id: UserId(id as u64),
-            spec: user.clone(),
-            disabled_at: None,
-            phone_sealed: None,
-        })
+        Ok(stored)
     }
 
     /// One user.
     pub async fn user(&self, id: UserId) -> StoreResult<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id.0 as i64)
-            .fetch_one(&self.pool)
-            .await?;
-        rows::user(&row)
+        let mut conn = self.pool.acquire().await?;
+        users::user(&mut conn, id).await
     }
 
     /// One user by login name.
     pub async fn user_by_name(&self, username: &str) -> StoreResult<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_one(&self.pool)
-            .await?;
-        rows::user(&row)
+        let mut conn = self.pool.acquire().await?;
+        users::user_by_name(&mut conn, username).await
     }
 
     /// One user by the blind index of their phone number.
     pub async fn user_by_phone(&self, phone_index: &[u8]) -> StoreResult<User> {
-        let row = sqlx::query("SELECT * FROM users WHERE phone_index = $1")
-            .bind(phone_index.to_vec())
-            .fetch_one(&self.pool)
-            .await?;
-        rows::user(&row)
+        let mut conn = self.pool.acquire().await?;
+        users::user_by_phone(&mut conn, phone_index).await
     }
 
     // Customers signing up.
@@ -668,19 +413,10 @@ impl Store {
         F: FnOnce(i64, UserId) -> Welcome + Send,
     {
         let mut tx = self.begin_write().await?;
-        let id = customers::register(&mut tx, customer, now, audit).await?;
-        let row = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(id.0 as i64)
-            .fetch_one(&mut *tx)
-            .await?;
-        let user = rows::user(&row)?;
-        let account_id = user
-            .spec
-            .account_id
-            .ok_or_else(|| rows::corrupt("users.account_id"))?;
-        let extras = welcome(account_id, id);
+        let (user, account_id) = customers::register(&mut tx, customer, now, audit).await?;
+        let extras = welcome(account_id, user.id);
         for book in &extras.books {
-            insert_book(&mut tx, book, None, now).await?;
+            books::insert(&mut tx, book, None, now).await?;
         }
         for entry in &extras.audits {
             insert_audit(&mut tx, entry, now).await?;
@@ -848,15 +584,8 @@ impl Store {
 
     /// Active books that expire before `before` with units left, and were issued before `now`.
     pub async fn books_expiring(&self, now: i64, before: i64) -> StoreResult<Vec<Book>> {
-        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_BOOKS} WHERE b.state = 'active' AND b.valid_until > $1 AND b.valid_until <= $2 \
-             AND b.used_units < b.units ORDER BY b.valid_until, b.id"
-        )))
-        .bind(now)
-        .bind(before)
-        .fetch_all(&self.pool)
-        .await?;
-        found.iter().map(rows::book).collect()
+        let mut conn = self.pool.acquire().await?;
+        books::expiring(&mut conn, now, before).await
     }
 
     // Points, gifts and feedback.
@@ -931,36 +660,20 @@ impl Store {
 
     /// Stores a new session.
     pub async fn create_session(&self, session: &Session, now: i64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, secret_hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&session.id)
-        .bind(session.user_id.0 as i64)
-        .bind(&session.secret_hash)
-        .bind(session.expires_at)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        users::insert_session(&mut conn, session, now).await
     }
 
     /// One session by its public id.
     pub async fn session(&self, id: &str) -> StoreResult<Session> {
-        let row =
-            sqlx::query("SELECT id, user_id, secret_hash, expires_at FROM sessions WHERE id = $1")
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?;
-        rows::session(&row)
+        let mut conn = self.pool.acquire().await?;
+        users::session(&mut conn, id).await
     }
 
     /// Ends a session.
     pub async fn delete_session(&self, id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM sessions WHERE id = $1")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        users::delete_session(&mut conn, id).await
     }
 
     /// Stores a user's new password hash and ends their sessions but `keep_session`, with the
@@ -974,24 +687,9 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
-            .bind(password_hash)
-            .bind(user.0 as i64)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        // No session id is empty, so "" keeps none.
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-            .bind(user.0 as i64)
-            .bind(keep_session.unwrap_or_default())
-            .execute(&mut *tx)
-            .await?;
+        users::set_password(&mut tx, user, password_hash, keep_session).await?;
         insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Records something that happened without a change of its own (e.g. a sign-in lock).
@@ -1006,15 +704,9 @@ impl Store {
     /// Reserves `count` fresh book ids; ids are never handed out twice, even if unused.
     pub async fn allocate_book_ids(&self, count: u32) -> StoreResult<Range<u64>> {
         let mut tx = self.begin_write().await?;
-        let end: i64 = sqlx::query_scalar(
-            "UPDATE id_counters SET next_value = next_value + $1 WHERE name = 'book' RETURNING next_value",
-        )
-        .bind(i64::from(count))
-        .fetch_one(&mut *tx)
-        .await?;
+        let ids = books::allocate_ids(&mut tx, count).await?;
         tx.commit().await?;
-        let end = end as u64;
-        Ok(end - u64::from(count)..end)
+        Ok(ids)
     }
 
     /// Records an order with its signed books (ids from [`Store::allocate_book_ids`]).
@@ -1026,20 +718,9 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<i64> {
         let mut tx = self.begin_write().await?;
-        let order_id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (account_id, package_id, quantity, total_fen, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(order.account_id)
-        .bind(order.package_id)
-        .bind(i64::from(order.quantity))
-        .bind(order.total_fen)
-        .bind(order.created_by.map(|user| user.0 as i64))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+        let order_id = books::insert_order(&mut tx, order, now).await?;
         for book in books {
-            insert_book(&mut tx, book, Some(order_id), now).await?;
+            books::insert(&mut tx, book, Some(order_id), now).await?;
         }
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
@@ -1055,17 +736,16 @@ impl Store {
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
         for book in books {
-            insert_book(&mut tx, book, None, now).await?;
+            books::insert(&mut tx, book, None, now).await?;
         }
         insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// One book.
     pub async fn book(&self, id: BookId) -> StoreResult<Book> {
         let mut conn = self.pool.acquire().await?;
-        fetch_book(&mut conn, id).await
+        books::fetch(&mut conn, id).await
     }
 
     /// A book's ledger and every device event about it.
@@ -1076,24 +756,14 @@ impl Store {
 
     /// Books owned by an account, newest first.
     pub async fn books_of_account(&self, account_id: i64) -> StoreResult<Vec<Book>> {
-        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_BOOKS} WHERE b.account_id = $1 ORDER BY b.id DESC"
-        )))
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
-        found.iter().map(rows::book).collect()
+        let mut conn = self.pool.acquire().await?;
+        books::of_account(&mut conn, account_id).await
     }
 
     /// Active (not revoked) books signed by a key.
     pub async fn live_books_of_key(&self, kid: [u8; 4]) -> StoreResult<Vec<Book>> {
-        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{SELECT_BOOKS} WHERE b.kid = $1 AND b.state <> 'revoked' ORDER BY b.id"
-        )))
-        .bind(kid.to_vec())
-        .fetch_all(&self.pool)
-        .await?;
-        found.iter().map(rows::book).collect()
+        let mut conn = self.pool.acquire().await?;
+        books::live_of_key(&mut conn, kid).await
     }
 
     /// Revokes a book; `Conflict` if it is already revoked.
@@ -1105,9 +775,9 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<Book> {
         let mut tx = self.begin_write().await?;
-        revoke_in(&mut tx, id, reason, now).await?;
+        books::revoke(&mut tx, id, reason, now).await?;
         insert_audit(&mut tx, audit, now).await?;
-        let book = fetch_book(&mut tx, id).await?;
+        let book = books::fetch(&mut tx, id).await?;
         tx.commit().await?;
         Ok(book)
     }
@@ -1129,23 +799,7 @@ impl Store {
             ));
         }
         let mut tx = self.begin_write().await?;
-        // The caller read the book before this transaction: under the status clock, which every
-        // redemption's transaction takes too, check that its units left still cover the
-        // replacements, or a redemption counted meanwhile would be handed out again.
-        lock_status_clock(&mut tx).await?;
-        let book = fetch_book(&mut tx, old).await?;
-        let left = book.issued.units.saturating_sub(book.used_units);
-        let replacing: u32 = replacements.iter().map(|b| u32::from(b.units)).sum();
-        if replacing > u32::from(left) {
-            tracing::info!(book = %old, left, replacing, "replacement refused: units left changed");
-            return Err(StoreError::Conflict(ConflictKind::UnitsChanged));
-        }
-        revoke_in(&mut tx, old, reason, now).await?;
-        let mut books = Vec::with_capacity(replacements.len());
-        for replacement in replacements {
-            insert_book(&mut tx, replacement, None, now).await?;
-            books.push(fetch_book(&mut tx, replacement.id).await?);
-        }
+        let books = books::replace(&mut tx, old, replacements, reason, now).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
         Ok(books)
@@ -1161,40 +815,15 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        if key.status == KeyStatus::Active && install == KeyInstall::Rotate {
-            sqlx::query(
-                "UPDATE signing_keys SET state = 'retired' WHERE purpose = $1 AND state = 'active'",
-            )
-            .bind(key.purpose.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, purpose, public_key, sealed_secret, not_before, not_after, \
-             state, compromised_since, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(key.kid.to_vec())
-        .bind(key.purpose.as_str())
-        .bind(key.public_key.to_vec())
-        .bind(&key.sealed_secret)
-        .bind(i64::from(key.not_before))
-        .bind(i64::from(key.not_after))
-        .bind(key.status.as_str())
-        .bind(key.compromised_since.map(i64::from))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        keys::insert(&mut tx, key, install, now).await?;
         insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// All keys, oldest first.
     pub async fn signing_keys(&self) -> StoreResult<Vec<SigningKeyRow>> {
-        let found = sqlx::query("SELECT * FROM signing_keys ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::signing_key).collect()
+        let mut conn = self.pool.acquire().await?;
+        keys::all(&mut conn).await
     }
 
     /// Marks a key compromised from `since`.
@@ -1206,28 +835,9 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE signing_keys SET state = 'compromised', compromised_since = $1 WHERE kid = $2 AND state <> 'compromised'",
-        )
-        .bind(i64::from(since))
-        .bind(kid.to_vec())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        let affected: Vec<i64> = sqlx::query_scalar(
-            "SELECT DISTINCT b.id FROM books b JOIN events e ON e.book_id = b.id WHERE b.kid = $1",
-        )
-        .bind(kid.to_vec())
-        .fetch_all(&mut *tx)
-        .await?;
-        let affected: Vec<BookId> = affected.into_iter().map(|id| BookId(id as u64)).collect();
-        ledger::recompute_books(&mut tx, &affected, now).await?;
+        keys::mark_compromised(&mut tx, kid, since, now).await?;
         insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Stores a signed keyring bundle; `Conflict` unless `version` is the highest.
@@ -1238,32 +848,14 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM keyring_bundles")
-            .fetch_one(&mut *tx)
-            .await?;
-        if newest.is_some_and(|newest| newest >= version as i64) {
-            return Err(StoreError::Conflict(ConflictKind::StaleKeyring));
-        }
-        sqlx::query(
-            "INSERT INTO keyring_bundles (version, bundle, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(version as i64)
-        .bind(bundle)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        keys::insert_bundle(&mut tx, version, bundle, now).await?;
+        tx.commit().await
     }
 
     /// The newest keyring bundle.
     pub async fn latest_keyring_bundle(&self) -> StoreResult<Option<(u64, Vec<u8>)>> {
-        let found: Option<(i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT version, bundle FROM keyring_bundles ORDER BY version DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(found.map(|(version, bundle)| (version as u64, bundle)))
+        let mut conn = self.pool.acquire().await?;
+        keys::latest_bundle(&mut conn).await
     }
 
     // Devices.
@@ -1275,20 +867,9 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO enrollment_codes (code_hash, user_id, expires_at, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&code.code_hash)
-        .bind(code.user_id.0 as i64)
-        .bind(code.expires_at)
-        .bind(code.created_by.map(|user| user.0 as i64))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        devices::insert_code(&mut tx, code, now).await?;
         insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Uses a code once and enrolls a device; `NotFound` if the code is unknown, used or
@@ -1300,61 +881,21 @@ impl Store {
         now: i64,
     ) -> StoreResult<Device> {
         let mut tx = self.begin_write().await?;
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT c.user_id FROM enrollment_codes c JOIN users u ON u.id = c.user_id \
-             WHERE c.code_hash = $1 AND c.used_at IS NULL AND c.expires_at > $2 \
-             AND u.disabled_at IS NULL",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(user_id) = found else {
-            return Err(StoreError::NotFound);
-        };
-        let row = sqlx::query(
-            "INSERT INTO devices (name, user_id, public_key, token_hash, enrolled_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING *",
-        )
-        .bind(&device.name)
-        .bind(user_id)
-        .bind(device.public_key.to_vec())
-        .bind(&device.token_hash)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        let enrolled = rows::device(&row)?;
-        let used = sqlx::query(
-            "UPDATE enrollment_codes SET used_at = $1, device_id = $2 WHERE code_hash = $3 AND used_at IS NULL",
-        )
-        .bind(now)
-        .bind(enrolled.id.0 as i64)
-        .bind(code_hash)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if used != 1 {
-            return Err(StoreError::NotFound);
-        }
+        let enrolled = devices::enroll(&mut tx, code_hash, device, now).await?;
         tx.commit().await?;
         Ok(enrolled)
     }
 
     /// One device.
     pub async fn device(&self, id: DeviceId) -> StoreResult<Device> {
-        let row = sqlx::query("SELECT * FROM devices WHERE id = $1")
-            .bind(id.0 as i64)
-            .fetch_one(&self.pool)
-            .await?;
-        rows::device(&row)
+        let mut conn = self.pool.acquire().await?;
+        devices::device(&mut conn, id).await
     }
 
     /// All devices.
     pub async fn devices(&self) -> StoreResult<Vec<Device>> {
-        let found = sqlx::query("SELECT * FROM devices ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::device).collect()
+        let mut conn = self.pool.acquire().await?;
+        devices::devices(&mut conn).await
     }
 
     /// Disables a device: its token stops working.
@@ -1365,20 +906,9 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE devices SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL",
-        )
-        .bind(now)
-        .bind(id.0 as i64)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
+        devices::disable(&mut tx, id, now).await?;
         insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(())
+        tx.commit().await
     }
 
     // Sync.
@@ -1403,34 +933,15 @@ impl Store {
 
     /// Book statuses changed after `cursor`, in sequence (= commit) order.
     pub async fn pull_statuses(&self, cursor: u64, limit: u32) -> StoreResult<Vec<StatusRow>> {
-        let found = sqlx::query(
-            "SELECT id, used_units, state, status_seq, last_used_at FROM books \
-             WHERE status_seq > $1 ORDER BY status_seq LIMIT $2",
-        )
-        .bind(cursor as i64)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        found.iter().map(rows::status_row).collect()
+        let mut conn = self.pool.acquire().await?;
+        books::statuses_after(&mut conn, cursor, limit).await
     }
 
     /// The revoked and used-up books and the status sequence they reflect, read in one
     /// statement so the two agree: a device that loads them pulls rows after that sequence.
     pub async fn status_sets(&self) -> StoreResult<(u64, StatusSets)> {
-        // One statement is one consistent read on both backends. Sequence numbers are handed
-        // out under a lock held until commit, so every row at or below the highest committed
-        // sequence is in, and everything later comes through pull.
-        let found = sqlx::query(
-            "SELECT id, state FROM books WHERE state <> 'active' \
-             UNION ALL SELECT CAST(COALESCE(MAX(status_seq), 0) AS BIGINT), 'head' FROM books",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let (mut seq, mut sets) = (0, StatusSets::default());
-        for row in &found {
-            rows::add_to_sets(row, &mut seq, &mut sets)?;
-        }
-        Ok((seq, sets))
+        let mut conn = self.pool.acquire().await?;
+        books::status_sets(&mut conn).await
     }
 
     /// Where the stored chain of a device ends.
@@ -1472,44 +983,12 @@ impl Store {
     // Audit.
     /// Totals for reports.
     pub async fn summary(&self) -> StoreResult<Summary> {
-        let (books, units_issued, units_used, books_revoked): (i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), CAST(COALESCE(SUM(units), 0) AS BIGINT), CAST(COALESCE(SUM(used_units), 0) AS BIGINT), \
-             COUNT(revoked_at) FROM books",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let (redemptions, scan_attempts): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(CASE WHEN kind = 'redemption' THEN 1 END), COUNT(CASE WHEN kind = 'scan_attempt' THEN 1 END) FROM events",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        let devices: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
-            .fetch_one(&self.pool)
-            .await?;
-        let open_reviews: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT event_id) FROM review_queue WHERE resolution_event_id IS NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Summary {
-            books,
-            units_issued,
-            units_used,
-            books_revoked,
-            redemptions,
-            scan_attempts,
-            devices,
-            open_reviews,
-        })
+        reports::summary(&self.pool).await
     }
 
     /// The newest `limit` audit entries.
     pub async fn audit_log(&self, limit: u32) -> StoreResult<Vec<AuditRecord>> {
-        let found = sqlx::query("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        found.iter().map(rows::audit).collect()
+        audit::newest(&self.pool, limit).await
     }
 
     /// One page of the audit log, filtered by text, with keyset bounds.
@@ -1548,17 +1027,20 @@ impl Store {
         text: &str,
         limit: u32,
     ) -> StoreResult<Vec<Book>> {
-        reports::search_books(&self.pool, SELECT_BOOKS, id, text, limit).await
+        let mut conn = self.pool.acquire().await?;
+        books::search(&mut conn, id, text, limit).await
     }
 
     /// Every account.
     pub async fn accounts(&self) -> StoreResult<Vec<Account>> {
-        reports::accounts(&self.pool).await
+        let mut conn = self.pool.acquire().await?;
+        users::accounts(&mut conn).await
     }
 
     /// Every user.
     pub async fn users(&self) -> StoreResult<Vec<User>> {
-        reports::users(&self.pool).await
+        let mut conn = self.pool.acquire().await?;
+        users::users(&mut conn).await
     }
 
     /// New customers each courier or clerk guided (signed up with their staff code) in
@@ -1578,7 +1060,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<()> {
         let mut tx = self.begin_write().await?;
-        reports::update_feedback(&mut tx, id, state, assignee, now).await?;
+        feedback::update(&mut tx, id, state, assignee, now).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
         Ok(())
@@ -1601,10 +1083,10 @@ impl Store {
         audit: &AuditEntry,
     ) -> StoreResult<User> {
         let mut tx = self.begin_write().await?;
-        let user = reports::update_user(&mut tx, id, role, disabled, now).await?;
+        let user = users::update_user(&mut tx, id, role, disabled, now).await?;
         insert_audit(&mut tx, audit, now).await?;
         if disabled {
-            disable_devices_of(&mut tx, id, audit.actor, now).await?;
+            devices::disable_of_user(&mut tx, id, audit.actor, now).await?;
         }
         tx.commit().await?;
         Ok(user)
