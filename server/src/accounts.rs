@@ -154,6 +154,16 @@ pub fn username(typed: &str) -> Result<&str, AccountError> {
     Ok(name)
 }
 
+/// An account's name as typed, trimmed: 1–[`MAX_ACCOUNT_NAME_CHARS`] characters, whichever
+/// way the account is made (the console, the API, a customer's registration, an invitation).
+pub fn account_name(typed: &str) -> Result<&str, AccountError> {
+    let name = typed.trim();
+    if name.is_empty() || name.chars().count() > MAX_ACCOUNT_NAME_CHARS {
+        return Err(AccountError::AccountName);
+    }
+    Ok(name)
+}
+
 /// A user as asked for, before any rule is checked.
 #[derive(Debug, Clone, Copy)]
 pub struct UserRequest<'a> {
@@ -277,10 +287,7 @@ pub async fn create_account(
     actor: Actor,
     now: i64,
 ) -> Result<Account, AccountError> {
-    let name = account.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_ACCOUNT_NAME_CHARS {
-        return Err(AccountError::AccountName);
-    }
+    let name = account_name(&account.name)?;
     if let Some(enterprise_id) = account.enterprise_id {
         if account.kind == AccountKind::Enterprise {
             return Err(AccountError::NestedEnterprise);

@@ -12,6 +12,7 @@ use serde_json::json;
 use shuipiao_shared::ids::BookId;
 use shuipiao_shared::status::BookState;
 
+use crate::accounts::{self, AccountError};
 use crate::auth::token;
 use crate::config::MasterKey;
 use crate::issuance::{self, IssueError};
@@ -49,6 +50,10 @@ pub enum EnterpriseError {
     /// An invitation needs a name for the enterprise's list.
     #[error("请填写成员姓名")]
     NameMissing,
+    /// The invitee's name, or the login name made from the phone, breaks the rule of every
+    /// account and user (`accounts`).
+    #[error(transparent)]
+    Name(AccountError),
     /// The phone's customer is a member already.
     #[error("该客户已是本企业成员")]
     AlreadyMember,
@@ -182,10 +187,13 @@ pub async fn invite(
     now: i64,
 ) -> Result<Invitation, EnterpriseError> {
     let enterprise_id = admin_enterprise(admin)?;
-    let name: String = name.trim().chars().take(40).collect();
-    if name.is_empty() {
+    if name.trim().is_empty() {
         return Err(EnterpriseError::NameMissing);
     }
+    // The invitee's account is named so if they accept without one.
+    let name = accounts::account_name(name)
+        .map_err(EnterpriseError::Name)?
+        .to_string();
     let index = phone.index(master);
     let existing = match store.user_by_phone(&index).await {
         Ok(user) => Some(user),
@@ -426,7 +434,8 @@ async fn new_member_account(
     now: i64,
 ) -> Result<i64, EnterpriseError> {
     let password_hash = signup::hash_password(token::secret().text).await?;
-    let customer = signup::new_customer(master, phone, invitation.name.clone(), password_hash);
+    let customer = signup::new_customer(master, phone, &invitation.name, password_hash)
+        .map_err(EnterpriseError::Name)?;
     let audit = AuditEntry::new(
         None,
         "customer.register",

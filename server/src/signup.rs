@@ -5,6 +5,7 @@
 
 use shuipiao_shared::ids::{ProductCode, UserId};
 
+use crate::accounts::{self, AccountError};
 use crate::auth::password::{self, WeakPassword};
 use crate::auth::token;
 use crate::config::{MasterKey, PromotionConfig};
@@ -51,6 +52,10 @@ pub enum SignupError {
     /// The referral code names nobody who may refer.
     #[error("推荐码无效")]
     UnknownReferral,
+    /// The name, or the login name made from the phone, breaks the rule of every account and
+    /// user (`accounts`).
+    #[error(transparent)]
+    Name(AccountError),
     /// The chosen password breaks the rule of `auth::password`.
     #[error(transparent)]
     WeakPassword(#[from] WeakPassword),
@@ -172,33 +177,35 @@ pub async fn sign_in_with_code(
 }
 
 /// The login name of the customer with `phone`: from the phone's blind index, so it carries no
-/// personal data.
-fn customer_username(master: &MasterKey, phone: &Phone) -> String {
-    format!(
+/// personal data; held to the login-name rule of every user all the same.
+fn customer_username(master: &MasterKey, phone: &Phone) -> Result<String, AccountError> {
+    let made = format!(
         "p{}",
         data_encoding::HEXLOWER.encode(&phone.index(master)[..8])
-    )
+    );
+    Ok(accounts::username(&made)?.to_string())
 }
 
 /// A customer row for `phone`, in no enterprise (joining one takes the customer's consent); its
-/// login name comes from the phone's blind index, so it carries no personal data.
+/// login name comes from the phone's blind index, so it carries no personal data. The name and
+/// the login name follow the rules of every account and user (`accounts`).
 pub(crate) fn new_customer(
     master: &MasterKey,
     phone: &Phone,
-    name: String,
+    name: &str,
     password_hash: String,
-) -> NewCustomer {
+) -> Result<NewCustomer, AccountError> {
     let phone_index = phone.index(master);
-    NewCustomer {
-        name,
+    Ok(NewCustomer {
+        name: accounts::account_name(name)?.to_string(),
         enterprise_id: None,
-        username: customer_username(master, phone),
+        username: customer_username(master, phone)?,
         password_hash,
         phone_index,
         phone_sealed: phone.seal(master),
         referrer: None,
         browser_hash: None,
-    }
+    })
 }
 
 /// Argon2 hash of a password (a random one for customers who sign in by SMS code only).
@@ -291,9 +298,15 @@ pub async fn register(
     now: i64,
 ) -> Result<User, SignupError> {
     let password = form.password.trim();
-    let username = customer_username(master, &form.phone);
+    let username = customer_username(master, &form.phone).map_err(SignupError::Name)?;
+    // Checked before the code is used, so a refused name or password does not waste it.
+    let name = match form.name.trim() {
+        "" => format!("手机用户{}", &form.phone.digits()[7..]),
+        typed => accounts::account_name(typed)
+            .map_err(SignupError::Name)?
+            .to_string(),
+    };
     if !password.is_empty() {
-        // Checked before the code is used, so a refused password does not waste it.
         password::check(&username, password)?;
     }
     let referrer = referrer(store, &form.referral).await?;
@@ -319,14 +332,10 @@ pub async fn register(
         Some(hash) => store.signups_from_browser(hash).await? > 0,
         None => false,
     };
-    let name = match form.name.trim() {
-        "" => format!("手机用户{}", &form.phone.digits()[7..]),
-        name => name.chars().take(40).collect(),
-    };
     let customer = NewCustomer {
         referrer: referrer.as_ref().map(|r| r.id),
         browser_hash,
-        ..new_customer(master, &form.phone, name, password_hash)
+        ..new_customer(master, &form.phone, &name, password_hash).map_err(SignupError::Name)?
     };
     let audit = AuditEntry::new(
         None,

@@ -25,6 +25,7 @@ on_both_backends!(
     only_the_invited_phone_answers_and_sending_is_limited,
     a_member_leaves_and_only_the_enterprises_tickets_go_back,
     invitation_codes_allow_five_guesses_even_all_at_once,
+    an_invitee_name_follows_the_account_name_rule_of_the_console,
 );
 
 const DAY: i64 = 86_400;
@@ -344,4 +345,47 @@ async fn invitation_codes_allow_five_guesses_even_all_at_once(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(attempts, 5);
+}
+
+/// The invitee's name becomes their account's name if they accept without an account, so it
+/// follows the rule every account follows: a name the console's API refuses is refused on the
+/// invitation form with the same message, and nothing is sent.
+async fn an_invitee_name_follows_the_account_name_rule_of_the_console(db: TestDb) {
+    let server = support::start(&db).await;
+    wallet_fixture(&server).await;
+    let (_, admin_token) = server.user("console-admin", Role::Admin, None).await;
+    let too_long = "工".repeat(41);
+    let console = server
+        .call(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(&admin_token),
+            Some(serde_json::json!({ "kind": "customer", "name": too_long })),
+        )
+        .await;
+    assert_eq!(console.status, StatusCode::BAD_REQUEST, "{}", console.text);
+    let message = console.json["message"].as_str().unwrap().to_string();
+
+    let mut admin = Browser::new(&server);
+    admin.sign_in("hjadmin").await;
+    let refused = invite(&mut admin, &too_long, "13711112222").await;
+    assert_eq!(
+        refused.status,
+        StatusCode::OK,
+        "the form again: {}",
+        refused.text
+    );
+    assert!(refused.text.contains(&message), "{}", refused.text);
+    let index = Phone::parse("13711112222")
+        .unwrap()
+        .index(&support::master());
+    let now = shuipiao_server::unix_now();
+    assert!(
+        server
+            .store
+            .open_invitations(&index, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -23,6 +23,27 @@ async fn server_with_gateway(db: &support::TestDb) -> (TestServer, Gateway) {
     (server, gateway)
 }
 
+/// Submits the registration form of 13812345678 with `code` and `name`.
+async fn submit_registration(
+    browser: &mut Browser<'_>,
+    code: &str,
+    csrf: &str,
+    name: &str,
+) -> support::Response {
+    browser
+        .post_form(
+            "/wallet/register",
+            &[
+                ("phone", "13812345678"),
+                ("code", code),
+                ("name", name),
+                ("action", "register"),
+                ("csrf", csrf),
+            ],
+        )
+        .await
+}
+
 /// Registers `phone` through the form (asking for a code first); returns where it went.
 async fn register(
     browser: &mut Browser<'_>,
@@ -430,4 +451,52 @@ async fn codes_are_rate_limited_and_die_after_five_wrong_guesses() {
         .await;
     assert!(forged.text.contains("页面已过期"), "no token, no SMS");
     assert_eq!(gateway.received().len(), 1, "exactly one SMS went out");
+}
+
+support::on_both_backends!(a_registration_name_follows_the_account_name_rule_of_the_console);
+
+/// A customer registering names their account by the rule every account follows: a name the
+/// console's API refuses is refused on the registration page with the same message, nothing is
+/// stored, and the code still works for a name within the rule.
+async fn a_registration_name_follows_the_account_name_rule_of_the_console(db: support::TestDb) {
+    let (server, gateway) = server_with_gateway(&db).await;
+    let (_, admin) = server.user("admin", Role::Admin, None).await;
+    let too_long = "家".repeat(41);
+    let console = server
+        .call(
+            axum::http::Method::POST,
+            "/api/v1/accounts",
+            Some(&admin),
+            Some(serde_json::json!({ "kind": "customer", "name": too_long })),
+        )
+        .await;
+    assert_eq!(console.status, StatusCode::BAD_REQUEST, "{}", console.text);
+    let message = console.json["message"].as_str().unwrap().to_string();
+    assert_eq!(message, "账户名称为 1–40 个字");
+
+    let users = server.store.users().await.unwrap().len();
+    let accounts = server.store.accounts().await.unwrap().len();
+    let mut browser = Browser::new(&server);
+    browser.get("/wallet/register").await;
+    let csrf = browser.csrf();
+    let sent = browser
+        .post_form(
+            "/wallet/register",
+            &[
+                ("phone", "13812345678"),
+                ("action", "send"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert!(sent.text.contains("验证码已发送"), "{}", sent.text);
+    let code = gateway.code_for("13812345678", 0).await;
+    let refused = submit_registration(&mut browser, &code, &csrf, &too_long).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert!(refused.text.contains(&message), "{}", refused.text);
+    assert_eq!(server.store.users().await.unwrap().len(), users);
+    assert_eq!(server.store.accounts().await.unwrap().len(), accounts);
+
+    let done = submit_registration(&mut browser, &code, &csrf, "张家").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
 }
