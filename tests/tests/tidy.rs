@@ -1,7 +1,8 @@
 //! Rules of the codebase that matter enough to be enforced by a test rather than by memory:
 //! the protocol crate stays pure, dependencies point one way, the Tauri shell stays thin, the
-//! server's transport kernel knows neither the API nor the pages, handlers leave writes to the
-//! domain, and every source file says why it exists.
+//! server's transport kernel knows neither the API nor the pages, domain modules know none of
+//! the three, store table modules know not the `Store`, handlers leave writes to the domain, and
+//! every source file says why it exists.
 
 use std::path::{Path, PathBuf};
 
@@ -262,6 +263,61 @@ fn the_transport_kernel_imports_neither_the_api_nor_the_pages() {
     assert!(
         offending.is_empty(),
         "the kernel must not import the API, the pages or the router: {offending:#?}"
+    );
+}
+
+/// The server's domain modules: where its rules live.
+const DOMAIN_MODULES: [&str; 17] = [
+    "accounts",
+    "catalogue",
+    "review",
+    "feedback",
+    "issuance",
+    "signup",
+    "wallet",
+    "rewards",
+    "enterprise",
+    "enrollment",
+    "rotating_qr",
+    "pii",
+    "auth",
+    "keys",
+    "stats",
+    "sync",
+    "notify",
+];
+
+/// Domain modules hold the rules; the transport kernel, the JSON API, the pages and the router
+/// that joins them call in. A domain module naming any of them would turn that around: what it
+/// needs from the transport (e.g. the sign-in rate limits) it states as a trait the kernel
+/// implements.
+#[test]
+fn domain_modules_import_neither_the_transport_the_api_nor_the_pages() {
+    let mut files = Vec::new();
+    for name in DOMAIN_MODULES {
+        let file = repo_root().join(format!("server/src/{name}.rs"));
+        if file.exists() {
+            files.push(file);
+        }
+        rust_sources(&repo_root().join(format!("server/src/{name}")), &mut files);
+    }
+    assert!(
+        files.len() > DOMAIN_MODULES.len(),
+        "domain sources not found: {files:?}"
+    );
+    let offending: Vec<String> = files
+        .iter()
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            crate_modules_named(&code_of(&text))
+                .into_iter()
+                .filter(|name| ["http", "api", "web", "router"].contains(&name.as_str()))
+                .map(move |name| format!("{}: crate::{name}", path.display()))
+        })
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "domain modules must not import the transport, the API, the pages or the router: {offending:#?}"
     );
 }
 

@@ -8,10 +8,10 @@
 
 use std::net::IpAddr;
 
+use crate::auth::limits::{Limited, SignInLimits};
 use crate::auth::password::{self, ChooseError, HashError, WeakPassword};
 use crate::auth::sign_in::{self, PasswordError};
 use crate::config::MasterKey;
-use crate::http::rate_limit::{Limited, Limits};
 use crate::pii::Phone;
 use crate::signup::{self, SignupError};
 use crate::store::models::{AuditEntry, Role, User};
@@ -78,7 +78,7 @@ pub struct Change {
 /// other sessions end; `keep_session` (the id of the session making the change) stays.
 pub async fn change_own(
     store: &Store,
-    limits: &Limits,
+    limits: &dyn SignInLimits,
     client: IpAddr,
     user: &User,
     keep_session: Option<&str>,

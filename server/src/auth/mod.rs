@@ -2,6 +2,7 @@
 //! and resetting passwords, sessions, and bearer/session tokens.
 
 pub mod credentials;
+pub mod limits;
 pub mod password;
 pub mod session;
 pub mod sign_in;

@@ -1,6 +1,6 @@
 //! Signing in with a password, and the locks that keep guessing slow.
 //!
-//! Every attempt counts against three limits of `http::rate_limit`: sign-ins per client, wrong
+//! Every attempt counts against three limits ([`SignInLimits`], kept by the transport): sign-ins per client, wrong
 //! passwords per account *and client*, and a much higher ceiling of wrong passwords per account
 //! from all clients together. The lock is keyed on the client as well as the account so that
 //! whoever knows a staff login cannot keep its owner out: their guesses lock only their own
@@ -11,9 +11,9 @@
 
 use std::net::IpAddr;
 
+use crate::auth::limits::{Limited, SignInLimits};
 use crate::auth::password;
 use crate::config::MasterKey;
-use crate::http::rate_limit::{Limited, Limits};
 use crate::pii::Phone;
 use crate::store::models::{AuditEntry, User};
 use crate::store::{Store, StoreError};
@@ -43,13 +43,16 @@ fn account_key(login: &str, user: Option<&User>) -> String {
 pub async fn check_password(
     store: &Store,
     master: &MasterKey,
-    limits: &Limits,
+    limits: &dyn SignInLimits,
     client: IpAddr,
     login: &str,
     password: String,
     now: i64,
 ) -> Result<User, PasswordError> {
-    limits.login.take(client).map_err(PasswordError::Limited)?;
+    limits
+        .sign_ins()
+        .take(client)
+        .map_err(PasswordError::Limited)?;
     let found = match Phone::parse(login) {
         Ok(phone) => store.user_by_phone(&phone.index(master)).await,
         Err(_) => store.user_by_name(login.trim()).await,
@@ -71,7 +74,7 @@ pub async fn check_password(
 /// as signing in, so a stolen session cannot be used to guess the password.
 pub async fn check_current_password(
     store: &Store,
-    limits: &Limits,
+    limits: &dyn SignInLimits,
     client: IpAddr,
     user: &User,
     password: String,
@@ -89,7 +92,7 @@ pub async fn check_current_password(
 /// and the user may sign in. Counted before the check, so parallel guesses cannot slip past.
 async fn attempt(
     store: &Store,
-    limits: &Limits,
+    limits: &dyn SignInLimits,
     client: IpAddr,
     account: String,
     user: Option<&User>,
@@ -97,8 +100,8 @@ async fn attempt(
     now: i64,
 ) -> Result<bool, PasswordError> {
     let pair = (account, client);
-    let per_client = &limits.password_failures;
-    let per_account = &limits.password_failures_per_account;
+    let per_client = limits.wrong_passwords();
+    let per_account = limits.wrong_passwords_per_account();
     per_client
         .take(pair.clone())
         .map_err(PasswordError::Limited)?;

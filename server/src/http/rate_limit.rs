@@ -1,6 +1,7 @@
 //! Per-client rate limits on the doors guessers knock on: sign-in, SMS codes, registration and
 //! device enrollment, plus the wrong-password locks of `auth::sign_in` (per account and client,
-//! and a much higher ceiling per account).
+//! and a much higher ceiling per account), which `Limits` lends to `auth` through the traits
+//! of `auth::limits`.
 //!
 //! Each limit is a GCRA (a token bucket kept as one timestamp per key): `requests` may come at
 //! once, then one more every `window_secs / requests`. Keys live in memory, so each server
@@ -21,31 +22,13 @@ use axum::http::request::Parts;
 use axum::serve::IncomingStream;
 use tokio::net::TcpListener;
 
+use crate::auth::limits::{Counter, Limited, SignInLimits};
 use crate::config::{IpNet, LimitsConfig, Rate};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 
 /// Below this many keys a limiter never sweeps; above, it sweeps when the map doubles.
 const SWEEP_FLOOR: usize = 4_096;
-
-/// A request over a limit, and when the next one would pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limited {
-    /// Time until the client may try again.
-    pub retry_after: Duration,
-}
-
-impl Limited {
-    /// `Retry-After` in whole seconds, rounded up so a client that waits is let in.
-    pub fn retry_after_secs(&self) -> u64 {
-        let secs = self.retry_after.as_secs();
-        if self.retry_after.subsec_nanos() > 0 {
-            secs + 1
-        } else {
-            secs.max(1)
-        }
-    }
-}
 
 impl From<Limited> for ApiError {
     fn from(limited: Limited) -> ApiError {
@@ -178,6 +161,38 @@ pub struct Limits {
     /// Wrong passwords per account from all clients together.
     pub password_failures_per_account: Limiter<String>,
     trusted_proxies: Vec<IpNet>,
+}
+
+impl<K: Hash + Eq + Send> Counter<K> for Limiter<K> {
+    fn take(&self, key: K) -> Result<(), Limited> {
+        Limiter::take(self, key)
+    }
+
+    fn give_back(&self, key: &K) {
+        Limiter::give_back(self, key);
+    }
+
+    fn exhausted(&self, key: &K) -> bool {
+        Limiter::exhausted(self, key)
+    }
+
+    fn clear(&self, key: &K) {
+        Limiter::clear(self, key);
+    }
+}
+
+impl SignInLimits for Limits {
+    fn sign_ins(&self) -> &dyn Counter<IpAddr> {
+        &self.login
+    }
+
+    fn wrong_passwords(&self) -> &dyn Counter<(String, IpAddr)> {
+        &self.password_failures
+    }
+
+    fn wrong_passwords_per_account(&self) -> &dyn Counter<String> {
+        &self.password_failures_per_account
+    }
 }
 
 impl Limits {

@@ -53,7 +53,7 @@ pub(crate) async fn change(
     };
     let changed = credentials::change_own(
         &state.store,
-        &state.limits,
+        &*state.limits,
         client.0,
         user,
         session_id(headers, Surface::Page),

@@ -147,7 +147,7 @@ pub async fn login(
     let checked = sign_in::check_password(
         &state.store,
         &state.master,
-        &state.limits,
+        &*state.limits,
         client,
         &form.username,
         form.password.clone(),

@@ -71,7 +71,7 @@ pub async fn login(
     let user = sign_in::check_password(
         &state.store,
         &state.master,
-        &state.limits,
+        &*state.limits,
         client,
         &request.username,
         request.password,
@@ -127,7 +127,7 @@ pub async fn change_password(
     };
     credentials::change_own(
         &state.store,
-        &state.limits,
+        &*state.limits,
         client,
         &user,
         session_id(&headers, Surface::Api),
