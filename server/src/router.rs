@@ -1,6 +1,7 @@
 //! The application's one route table and the router built from it: the JSON API's routes
 //! (`api`) and the pages' (`web`), each declaring who may call it, served by the transport
-//! kernel (`http`). The role-matrix test and the OpenAPI document walk [`routes`].
+//! kernel (`http`). The role-matrix test walks [`routes`]; the OpenAPI document walks the API's
+//! part, `api::routes`, so that `api` never names the router that names it.
 
 use axum::Router;
 

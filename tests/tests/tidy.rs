@@ -266,6 +266,29 @@ fn the_transport_kernel_imports_neither_the_api_nor_the_pages() {
     );
 }
 
+/// The router joins the API's and the pages' route lists, so neither names it: a module that
+/// needs the API's routes (the OpenAPI document) takes `api::routes`.
+#[test]
+fn the_api_and_the_pages_do_not_import_the_router() {
+    let mut files = Vec::new();
+    for dir in ["server/src/api", "server/src/web"] {
+        rust_sources(&repo_root().join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "handler sources not found");
+    let offending: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            crate_modules_named(&code_of(&text)).contains(&"router".to_string())
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "the router imports the API and the pages, not the other way: {offending:#?}"
+    );
+}
+
 /// The server's domain modules: where its rules live.
 const DOMAIN_MODULES: [&str; 17] = [
     "accounts",

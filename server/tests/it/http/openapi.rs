@@ -3,7 +3,7 @@
 
 use axum::http::{Method, StatusCode};
 
-use shuipiao_server::http::Surface;
+use shuipiao_server::http::{Access, Surface};
 
 use crate::support;
 
@@ -27,18 +27,29 @@ async fn openapi_document_matches_snapshot() {
         expected == actual,
         "the OpenAPI document changed; review it and rerun with UPDATE_SNAPSHOTS=1 to accept"
     );
+    // Every API route is documented, says who may call it, and how it fails.
     for route in shuipiao_server::router::routes() {
         if route.path == "/api/v1/openapi.json" || route.surface == Surface::Page {
             continue;
         }
         let method = route.method.as_str().to_lowercase();
+        let operation = &response.json["paths"][route.path][&method];
         assert!(
-            response.json["paths"][route.path][&method].is_object(),
+            operation.is_object(),
             "route {} {} is missing from the OpenAPI document",
             route.method,
             route.path
         );
+        assert_eq!(
+            operation.get("security").is_some(),
+            route.access != Access::Public,
+            "{method} {}",
+            route.path
+        );
+        assert!(operation["responses"]["500"].is_object(), "{}", route.path);
     }
+    let schemes = &response.json["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["scheme"], "bearer");
 }
 
 /// A method a path does not declare answers 405 with the declared ones in `Allow`, before any
