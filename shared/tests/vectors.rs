@@ -31,6 +31,9 @@ use shuipiao_shared::status::{StatusDelta, StatusSets, StatusSnapshot};
 use shuipiao_shared::verdict::{
     self, BookView, DoorContext, FreshnessPolicy, LastUse, RejectReason, StatusView, Verdict,
 };
+#[path = "../../test-support/src/hex.rs"]
+mod hex;
+use hex::{hex, unhex};
 
 /// "Now" for every case: 2026-09-21T14:13:20Z.
 const NOW: u64 = 1_790_000_000;
@@ -46,17 +49,6 @@ const XIANGYANG: ScopeId = ScopeId(2);
 
 fn key(byte: u8) -> SigningKey {
     SigningKey::from_bytes(&[byte; 32])
-}
-
-fn hex(bytes: &[u8]) -> String {
-    data_encoding::HEXLOWER.encode(bytes)
-}
-
-fn unhex(value: &Value) -> Vec<u8> {
-    let text = value.as_str().expect("a hex string");
-    data_encoding::HEXLOWER
-        .decode(text.as_bytes())
-        .expect("valid hex")
 }
 
 /// The test keys. Their seeds are published in the vectors: they sign nothing real.

@@ -1,9 +1,11 @@
 //! What the server's integration tests, the end-to-end suite and the benchmarks share: a fresh
 //! database per test on SQLite or PostgreSQL ([`database`]), the [`on_both_backends!`] macro that
-//! runs one test on each, and seeded randomness that prints its seed ([`rng`]).
+//! runs one test on each, seeded randomness that prints its seed ([`rng`]), and the test vectors'
+//! hex ([`hex`]).
 #![forbid(unsafe_code)]
 
 pub mod database;
+pub mod hex;
 pub mod rng;
 
 pub use database::TestDb;

@@ -242,6 +242,20 @@ fn crate_modules_named_reads_paths_and_groups() {
     );
 }
 
+/// The crate modules among `forbidden` that each of `files` names, as `path: crate::name`.
+fn forbidden_imports(files: &[PathBuf], forbidden: &[&str]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            crate_modules_named(&code_of(&text))
+                .into_iter()
+                .filter(|name| forbidden.contains(&name.as_str()))
+                .map(move |name| format!("{}: crate::{name}", path.display()))
+        })
+        .collect()
+}
+
 /// The transport kernel (`server/src/http`) serves routes it is handed: it names neither the
 /// JSON API nor the pages, nor the router that joins them, so neither can creep into the
 /// access check, the error answers or the layers every route runs behind.
@@ -250,16 +264,7 @@ fn the_transport_kernel_imports_neither_the_api_nor_the_pages() {
     let mut files = Vec::new();
     rust_sources(&repo_root().join("server/src/http"), &mut files);
     assert!(files.len() >= 3, "kernel sources not found: {files:?}");
-    let offending: Vec<String> = files
-        .iter()
-        .flat_map(|path| {
-            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-            crate_modules_named(&code_of(&text))
-                .into_iter()
-                .filter(|name| ["api", "web", "router"].contains(&name.as_str()))
-                .map(move |name| format!("{}: crate::{name}", path.display()))
-        })
-        .collect();
+    let offending = forbidden_imports(&files, &["api", "web", "router"]);
     assert!(
         offending.is_empty(),
         "the kernel must not import the API, the pages or the router: {offending:#?}"
@@ -275,14 +280,7 @@ fn the_api_and_the_pages_do_not_import_the_router() {
         rust_sources(&repo_root().join(dir), &mut files);
     }
     assert!(files.len() > 20, "handler sources not found");
-    let offending: Vec<String> = files
-        .iter()
-        .filter(|path| {
-            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-            crate_modules_named(&code_of(&text)).contains(&"router".to_string())
-        })
-        .map(|path| path.display().to_string())
-        .collect();
+    let offending = forbidden_imports(&files, &["router"]);
     assert!(
         offending.is_empty(),
         "the router imports the API and the pages, not the other way: {offending:#?}"
@@ -328,16 +326,7 @@ fn domain_modules_import_neither_the_transport_the_api_nor_the_pages() {
         files.len() > DOMAIN_MODULES.len(),
         "domain sources not found: {files:?}"
     );
-    let offending: Vec<String> = files
-        .iter()
-        .flat_map(|path| {
-            let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-            crate_modules_named(&code_of(&text))
-                .into_iter()
-                .filter(|name| ["http", "api", "web", "router"].contains(&name.as_str()))
-                .map(move |name| format!("{}: crate::{name}", path.display()))
-        })
-        .collect();
+    let offending = forbidden_imports(&files, &["http", "api", "web", "router"]);
     assert!(
         offending.is_empty(),
         "domain modules must not import the transport, the API, the pages or the router: {offending:#?}"

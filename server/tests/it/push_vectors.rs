@@ -31,6 +31,7 @@ use shuipiao_shared::ledger::{self, BookTerms, LedgerEvent};
 use shuipiao_shared::sync::PushVerdict::{Accepted, Conflict, Duplicate};
 use shuipiao_shared::sync::{EventField, PushRejection, PushResult, PushVerdict};
 use shuipiao_shared::verdict::UseTerms;
+use shuipiao_test_support::hex::{hex, unhex};
 
 /// The device's clock for the pushed events: 2026-09-21T14:13:20Z.
 const NOW: u64 = 1_790_000_000;
@@ -49,17 +50,6 @@ const OTHER_COURIER: UserId = UserId(32);
 const STATUS_SEQ: u64 = 500;
 /// The largest number the server stores.
 const STORABLE: u64 = i64::MAX as u64;
-
-fn hex(bytes: &[u8]) -> String {
-    data_encoding::HEXLOWER.encode(bytes)
-}
-
-fn unhex(value: &Value) -> Vec<u8> {
-    let text = value.as_str().expect("a hex string");
-    data_encoding::HEXLOWER
-        .decode(text.as_bytes())
-        .expect("valid hex")
-}
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("serializable")

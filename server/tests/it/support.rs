@@ -381,15 +381,28 @@ impl TestServer {
     /// Enrolls a device for a fresh courier; returns the device and its token.
     pub async fn device(&self, admin_token: &str, courier_name: &str) -> TestDevice {
         let (courier, _) = self.user(courier_name, Role::Courier, None).await;
-        let code = self
+        self.enroll_device(admin_token, courier.id, courier_name)
+            .await
+    }
+
+    /// A fresh enrollment code for `user`, made over the API by the admin `admin_token`.
+    pub async fn enrollment_code(&self, admin_token: &str, user: UserId) -> String {
+        let made = self
             .call(
                 Method::POST,
                 "/api/v1/devices/enrollment-codes",
                 Some(admin_token),
-                Some(serde_json::json!({ "user_id": courier.id.0 })),
+                Some(serde_json::json!({ "user_id": user.0 })),
             )
             .await;
-        assert_eq!(code.status, StatusCode::OK, "{:?}", code.json);
+        assert_eq!(made.status, StatusCode::OK, "{}", made.text);
+        made.json["code"].as_str().unwrap().to_string()
+    }
+
+    /// Enrolls a device of `user` (its phone named after `name`) over the API with a code made
+    /// by the admin `admin_token`.
+    pub async fn enroll_device(&self, admin_token: &str, user: UserId, name: &str) -> TestDevice {
+        let code = self.enrollment_code(admin_token, user).await;
         let key = SigningKey::from_bytes(&shuipiao_server::random::bytes::<32>());
         let enrolled = self
             .call(
@@ -397,9 +410,9 @@ impl TestServer {
                 "/api/v1/devices/enroll",
                 None,
                 Some(serde_json::json!({
-                    "code": code.json["code"],
+                    "code": code,
                     "device_pubkey": data_encoding::HEXLOWER.encode(key.verifying_key().as_bytes()),
-                    "name": format!("{courier_name}的手机"),
+                    "name": format!("{name}的手机"),
                 })),
             )
             .await;
@@ -409,7 +422,7 @@ impl TestServer {
             id: enrolled.device_id,
             token: enrolled.device_token,
             key,
-            courier: courier.id,
+            courier: user,
             tip: ChainTip::GENESIS,
             // Now: books issued by the test are valid from their issue time, and the server
             // flags a redemption scanned outside its book's validity.

@@ -29,12 +29,6 @@ pub struct PeriodQuery {
     format: String,
 }
 
-impl PeriodQuery {
-    fn period(&self, now: i64) -> Result<Period, &'static str> {
-        Period::between(&self.from, &self.to, now)
-    }
-}
-
 struct Chart {
     title: &'static str,
     svg: String,
@@ -158,9 +152,10 @@ pub async fn show(
     PageQuery(query): PageQuery<PeriodQuery>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let (period, error) = match query.period(now) {
+    let (period, error) = match Period::between(&query.from, &query.to, now) {
         Ok(period) => (period, None),
-        Err(message) => (PeriodQuery::default().period(now)?, Some(message)),
+        // Empty fields ask for the last 30 days.
+        Err(message) => (Period::between("", "", now)?, Some(message)),
     };
     let Figures { data, tables: all } = stats::figures(&state.store, period, now).await?;
     let overview = stats::overview(&data, period);
@@ -199,7 +194,7 @@ pub async fn export(
     PageQuery(query): PageQuery<PeriodQuery>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let period = query.period(now)?;
+    let period = Period::between(&query.from, &query.to, now)?;
     let format = file_format(&query.format)?;
     let all = stats::figures(&state.store, period, now).await?.tables;
     let (from, to) = period_text(period);
@@ -247,10 +242,6 @@ impl StaffQuery {
         )
     }
 
-    fn month(&self, now: i64) -> Result<(String, Period), &'static str> {
-        Period::month(&self.month, now)
-    }
-
     fn query_string(&self, month: &str, rule: StarRule) -> String {
         format!(
             "month={month}&per_bottle={}&per_guided={}&per_anomaly={}&min_bottles={}",
@@ -279,10 +270,11 @@ pub async fn staff(
     PageQuery(query): PageQuery<StaffQuery>,
 ) -> Result<Response, PageError> {
     let now = crate::unix_now();
-    let (month, period, month_error) = match query.month(now) {
+    let (month, period, month_error) = match Period::month(&query.month, now) {
         Ok((month, period)) => (month, period, None),
         Err(message) => {
-            let (month, period) = StaffQuery::default().month(now)?;
+            // An empty field asks for the current month.
+            let (month, period) = Period::month("", now)?;
             (month, period, Some(message))
         }
     };
@@ -311,7 +303,7 @@ pub async fn staff_export(
     State(state): State<AppState>,
     PageQuery(query): PageQuery<StaffQuery>,
 ) -> Result<Response, PageError> {
-    let (month, period) = query.month(crate::unix_now())?;
+    let (month, period) = Period::month(&query.month, crate::unix_now())?;
     let rule = query.rule()?;
     let format = file_format(&query.format)?;
     let (table, _) = stats::board(&state.store, period, rule).await?;

@@ -306,8 +306,7 @@ async fn form_token(server: &support::TestServer, token: &str) -> String {
             Body::Bytes(b""),
         )
         .await;
-    let (_, rest) = page.text.split_once(r#"name="csrf" value=""#).unwrap();
-    rest.split('"').next().unwrap().to_string()
+    crate::web::form_token(&page.text).expect("the page's CSRF token")
 }
 
 /// Every form a signed-in page posts refuses a token of another session of the same role, a

@@ -43,16 +43,7 @@ async fn enrollment_is_one_time_and_tokens_work_until_disabled() {
         "codes are only for couriers and store staff"
     );
 
-    let code = server
-        .call(
-            Method::POST,
-            "/api/v1/devices/enrollment-codes",
-            Some(&admin),
-            Some(json!({ "user_id": courier.id.0 })),
-        )
-        .await;
-    assert_eq!(code.status, StatusCode::OK);
-    let code = code.json["code"].as_str().unwrap().to_string();
+    let code = server.enrollment_code(&admin, courier.id).await;
     let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
     let pubkey = data_encoding::HEXLOWER.encode(key.verifying_key().as_bytes());
     let enroll = |code: String, pubkey: String| {
@@ -412,15 +403,7 @@ async fn weak_device_keys_are_refused_at_enrollment(db: TestDb) {
     let server = support::start(&db).await;
     let (_, admin) = server.user("admin", Role::Admin, None).await;
     let (courier, _) = server.user("courier", Role::Courier, None).await;
-    let code = server
-        .call(
-            Method::POST,
-            "/api/v1/devices/enrollment-codes",
-            Some(&admin),
-            Some(json!({ "user_id": courier.id.0 })),
-        )
-        .await;
-    let code = code.json["code"].as_str().unwrap().to_string();
+    let code = server.enrollment_code(&admin, courier.id).await;
     let enroll = |pubkey: String| {
         let (server, code) = (&server, code.clone());
         async move {

@@ -431,19 +431,6 @@ async fn sms_sign_in_and_registration_are_limited_per_client() {
     }
 }
 
-async fn enrollment_code(server: &TestServer, admin: &str, user_id: u64) -> String {
-    let made = server
-        .call(
-            Method::POST,
-            "/api/v1/devices/enrollment-codes",
-            Some(admin),
-            Some(json!({ "user_id": user_id })),
-        )
-        .await;
-    assert_eq!(made.status, StatusCode::OK, "{}", made.text);
-    made.json["code"].as_str().unwrap().to_string()
-}
-
 fn enroll_body(code: &str) -> Value {
     let key = SigningKey::from_bytes(&shuipiao_server::random::bytes::<32>());
     json!({
@@ -461,7 +448,7 @@ async fn failed_enrollments_are_limited_per_client_and_successes_are_free() {
     let (courier, _) = server.user("courier", Role::Courier, None).await;
     // Good codes are used up as they go, so enrolling a whole fleet is never limited.
     for _ in 0..3 {
-        let good = enrollment_code(&server, &admin, courier.id.0).await;
+        let good = server.enrollment_code(&admin, courier.id).await;
         let enrolled = post_json(
             &server,
             "/api/v1/devices/enroll",
@@ -482,7 +469,7 @@ async fn failed_enrollments_are_limited_per_client_and_successes_are_free() {
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
         assert_eq!(bad.json["code"], "enrollment_code_invalid");
     }
-    let good = enrollment_code(&server, &admin, courier.id.0).await;
+    let good = server.enrollment_code(&admin, courier.id).await;
     let wait = api_limited(
         &post_json(
             &server,

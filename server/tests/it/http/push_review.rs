@@ -169,39 +169,7 @@ impl Setup {
     }
 
     async fn enroll(&self, user: UserId, name: &str) -> TestDevice {
-        let code = self
-            .server
-            .call(
-                Method::POST,
-                "/api/v1/devices/enrollment-codes",
-                Some(&self.admin),
-                Some(json!({ "user_id": user.0 })),
-            )
-            .await;
-        assert_eq!(code.status, StatusCode::OK, "{:?}", code.json);
-        let key = ed25519_dalek::SigningKey::from_bytes(&shuipiao_server::random::bytes::<32>());
-        let enrolled = self
-            .server
-            .call(
-                Method::POST,
-                "/api/v1/devices/enroll",
-                None,
-                Some(json!({
-                    "code": code.json["code"],
-                    "device_pubkey": data_encoding::HEXLOWER.encode(key.verifying_key().as_bytes()),
-                    "name": format!("{name}的手机"),
-                })),
-            )
-            .await;
-        assert_eq!(enrolled.status, StatusCode::OK, "{:?}", enrolled.json);
-        TestDevice {
-            id: shuipiao_shared::ids::DeviceId(enrolled.json["device_id"].as_u64().unwrap()),
-            token: enrolled.json["device_token"].as_str().unwrap().to_string(),
-            key,
-            courier: user,
-            tip: ChainTip::GENESIS,
-            clock: shuipiao_server::unix_now() as u64,
-        }
+        self.server.enroll_device(&self.admin, user, name).await
     }
 }
 

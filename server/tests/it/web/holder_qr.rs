@@ -9,6 +9,7 @@ use shuipiao_server::store::models::{NewBook, NewPackage, Role};
 use shuipiao_shared::holder::{SignedHolderCredential, window_at};
 use shuipiao_shared::ids::{BookId, ProductCode, ScopeId};
 use shuipiao_shared::status::BookState;
+use shuipiao_test_support::hex::hex;
 
 use super::Browser;
 use crate::support::{self, NOW, TestServer, audit};
@@ -60,10 +61,6 @@ pub(super) async fn holder_fixture(server: &TestServer) -> HolderFixture {
         bound_package_book: issue(package.id).await,
         static_book: issue(plain.package_id).await,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    data_encoding::HEXLOWER.encode(bytes)
 }
 
 #[tokio::test]

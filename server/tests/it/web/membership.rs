@@ -353,18 +353,8 @@ async fn invitation_codes_allow_five_guesses_even_all_at_once(db: TestDb) {
 async fn an_invitee_name_follows_the_account_name_rule_of_the_console(db: TestDb) {
     let server = support::start(&db).await;
     wallet_fixture(&server).await;
-    let (_, admin_token) = server.user("console-admin", Role::Admin, None).await;
     let too_long = "工".repeat(41);
-    let console = server
-        .call(
-            Method::POST,
-            "/api/v1/accounts",
-            Some(&admin_token),
-            Some(serde_json::json!({ "kind": "customer", "name": too_long })),
-        )
-        .await;
-    assert_eq!(console.status, StatusCode::BAD_REQUEST, "{}", console.text);
-    let message = console.json["message"].as_str().unwrap().to_string();
+    let message = super::console_refuses_account_name(&server, &too_long).await;
 
     let mut admin = Browser::new(&server);
     admin.sign_in("hjadmin").await;

@@ -195,8 +195,24 @@ fn form_body(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// The message the console's API refuses a customer account named `name` with (signing in a
+/// fresh admin for it).
+async fn console_refuses_account_name(server: &TestServer, name: &str) -> String {
+    let (_, admin) = server.user("console-admin", Role::Admin, None).await;
+    let console = server
+        .call(
+            Method::POST,
+            "/api/v1/accounts",
+            Some(&admin),
+            Some(serde_json::json!({ "kind": "customer", "name": name })),
+        )
+        .await;
+    assert_eq!(console.status, StatusCode::BAD_REQUEST, "{}", console.text);
+    console.json["message"].as_str().unwrap().to_string()
+}
+
 /// The value of a page's hidden `csrf` field.
-fn form_token(html: &str) -> Option<String> {
+pub(crate) fn form_token(html: &str) -> Option<String> {
     let (_, rest) = html.split_once(r#"name="csrf" value=""#)?;
     rest.split('"').next().map(str::to_string)
 }

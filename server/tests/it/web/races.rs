@@ -272,14 +272,7 @@ async fn one_time_actions_at_once_happen_once(db: TestDb) {
     let (courier, _) = server.user("courier", Role::Courier, None).await;
 
     // One enrollment code enrolls one device.
-    let code = server
-        .call(
-            Method::POST,
-            "/api/v1/devices/enrollment-codes",
-            Some(&admin),
-            Some(json!({ "user_id": courier.id.0 })),
-        )
-        .await;
+    let code = server.enrollment_code(&admin, courier.id).await;
     let enrollments: Vec<Request> = (0..10)
         .map(|_| {
             let key =
@@ -289,7 +282,7 @@ async fn one_time_actions_at_once_happen_once(db: TestDb) {
                 "/api/v1/devices/enroll",
                 None,
                 json!({
-                    "code": code.json["code"],
+                    "code": code,
                     "device_pubkey": data_encoding::HEXLOWER.encode(key.verifying_key().as_bytes()),
                     "name": "抢注的手机",
                 }),

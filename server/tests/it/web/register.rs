@@ -23,35 +23,15 @@ async fn server_with_gateway(db: &support::TestDb) -> (TestServer, Gateway) {
     (server, gateway)
 }
 
-/// Submits the registration form of 13812345678 with `code` and `name`.
-async fn submit_registration(
-    browser: &mut Browser<'_>,
-    code: &str,
-    csrf: &str,
-    name: &str,
-) -> support::Response {
-    browser
-        .post_form(
-            "/wallet/register",
-            &[
-                ("phone", "13812345678"),
-                ("code", code),
-                ("name", name),
-                ("action", "register"),
-                ("csrf", csrf),
-            ],
-        )
-        .await
-}
-
-/// Registers `phone` through the form (asking for a code first); returns where it went.
-async fn register(
+/// Opens the registration form with `referral` and asks for a code for `phone`; returns the
+/// form's CSRF token and the `nth_code` code the phone received.
+async fn ask_code(
     browser: &mut Browser<'_>,
     gateway: &Gateway,
     phone: &str,
     referral: &str,
     nth_code: usize,
-) -> support::Response {
+) -> (String, String) {
     let form = browser
         .get(&format!("/wallet/register?code={referral}"))
         .await;
@@ -70,20 +50,43 @@ async fn register(
         )
         .await;
     assert!(sent.text.contains("验证码已发送"), "{}", sent.text);
-    let code = gateway.code_for(phone, nth_code).await;
+    (csrf, gateway.code_for(phone, nth_code).await)
+}
+
+/// What registering `phone` as `name` with `code` and `referral` is answered.
+async fn submit_registration(
+    browser: &mut Browser<'_>,
+    csrf: &str,
+    phone: &str,
+    code: &str,
+    name: &str,
+    referral: &str,
+) -> support::Response {
     browser
         .post_form(
             "/wallet/register",
             &[
                 ("phone", phone),
-                ("code", &code),
-                ("name", "新客户"),
+                ("code", code),
+                ("name", name),
                 ("referral", referral),
                 ("action", "register"),
-                ("csrf", &csrf),
+                ("csrf", csrf),
             ],
         )
         .await
+}
+
+/// Registers `phone` through the form (asking for a code first); returns where it went.
+async fn register(
+    browser: &mut Browser<'_>,
+    gateway: &Gateway,
+    phone: &str,
+    referral: &str,
+    nth_code: usize,
+) -> support::Response {
+    let (csrf, code) = ask_code(browser, gateway, phone, referral, nth_code).await;
+    submit_registration(browser, &csrf, phone, &code, "新客户", referral).await
 }
 
 async fn referrer_of(db: &support::TestDb, username_phone_user: u64) -> Option<i64> {
@@ -460,43 +463,21 @@ support::on_both_backends!(a_registration_name_follows_the_account_name_rule_of_
 /// stored, and the code still works for a name within the rule.
 async fn a_registration_name_follows_the_account_name_rule_of_the_console(db: support::TestDb) {
     let (server, gateway) = server_with_gateway(&db).await;
-    let (_, admin) = server.user("admin", Role::Admin, None).await;
     let too_long = "家".repeat(41);
-    let console = server
-        .call(
-            axum::http::Method::POST,
-            "/api/v1/accounts",
-            Some(&admin),
-            Some(serde_json::json!({ "kind": "customer", "name": too_long })),
-        )
-        .await;
-    assert_eq!(console.status, StatusCode::BAD_REQUEST, "{}", console.text);
-    let message = console.json["message"].as_str().unwrap().to_string();
+    let message = super::console_refuses_account_name(&server, &too_long).await;
     assert_eq!(message, "账户名称为 1–40 个字");
 
     let users = server.store.users().await.unwrap().len();
     let accounts = server.store.accounts().await.unwrap().len();
     let mut browser = Browser::new(&server);
-    browser.get("/wallet/register").await;
-    let csrf = browser.csrf();
-    let sent = browser
-        .post_form(
-            "/wallet/register",
-            &[
-                ("phone", "13812345678"),
-                ("action", "send"),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
-    assert!(sent.text.contains("验证码已发送"), "{}", sent.text);
-    let code = gateway.code_for("13812345678", 0).await;
-    let refused = submit_registration(&mut browser, &code, &csrf, &too_long).await;
+    let (csrf, code) = ask_code(&mut browser, &gateway, "13812345678", "", 0).await;
+    let phone = "13812345678";
+    let refused = submit_registration(&mut browser, &csrf, phone, &code, &too_long, "").await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
     assert!(refused.text.contains(&message), "{}", refused.text);
     assert_eq!(server.store.users().await.unwrap().len(), users);
     assert_eq!(server.store.accounts().await.unwrap().len(), accounts);
 
-    let done = submit_registration(&mut browser, &code, &csrf, "张家").await;
+    let done = submit_registration(&mut browser, &csrf, phone, &code, "张家", "").await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text);
 }
