@@ -1,5 +1,5 @@
 //! The per-backend parts of storage: connection setup, embedded migrations, and how a write
-//! transaction starts. Everything else is shared SQL in `sql.rs`.
+//! transaction starts. Everything else is shared SQL in the table modules.
 
 use std::borrow::Cow;
 use std::path::Path;
