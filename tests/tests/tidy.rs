@@ -320,6 +320,8 @@ const STORE_WRITES: &[&str] = &[
 /// Every public method of `Store` that only reads.
 const STORE_READS: &[&str] = &[
     "connect",
+    "delivery_order",
+    "address",
     "backend",
     "ping",
     "products",

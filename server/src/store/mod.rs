@@ -13,6 +13,7 @@ pub mod audit;
 mod backend;
 mod batch;
 mod customers;
+pub mod delivery_orders;
 mod enterprise;
 mod events;
 mod feedback;
