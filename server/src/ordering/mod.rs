@@ -5,6 +5,7 @@
 
 pub mod addresses;
 pub mod orders;
+pub mod recurring;
 pub mod slots;
 
 use crate::store::models::{Role, User};

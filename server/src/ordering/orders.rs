@@ -8,7 +8,7 @@ use std::collections::hash_map::Entry;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shuipiao_shared::ids::{BookId, ProductCode};
+use shuipiao_shared::ids::{BookId, ProductCode, UserId};
 use shuipiao_shared::status::BookState;
 use utoipa::ToSchema;
 
@@ -179,9 +179,10 @@ impl Checked {
 }
 
 /// The audit entry of placed order `id`.
-pub(crate) fn placed_audit(actor: &User, id: i64, row: &NewOrderRow) -> AuditEntry {
+/// `actor` is `None` for the recurring-order job.
+pub(crate) fn placed_audit(actor: Option<UserId>, id: i64, row: &NewOrderRow) -> AuditEntry {
     AuditEntry::new(
-        Some(actor.id),
+        actor,
         "delivery_order.place",
         format!("delivery_order:{id}"),
         json!({
@@ -227,7 +228,7 @@ pub async fn place(
     check_book(book.as_ref(), slot_date)?;
     let row = checked.row(user, slot_date, slot, None);
     match store
-        .place_order(&row, |id| placed_audit(user, id, &row), now)
+        .place_order(&row, |id| placed_audit(Some(user.id), id, &row), now)
         .await?
     {
         Placed::Order(id) => one(store, user, id).await,

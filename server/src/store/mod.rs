@@ -22,6 +22,7 @@ mod feedback;
 mod ledger;
 pub mod models;
 mod outbox;
+pub mod recurring_orders;
 pub mod reports;
 mod rewards;
 mod rows;
