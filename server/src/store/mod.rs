@@ -21,12 +21,15 @@
 //! out), take the time as a parameter, and write an admin action and its audit entry in one
 //! transaction.
 
+pub mod addresses;
 pub mod audit;
 mod backend;
 mod batch;
 mod books;
 mod catalogue;
 mod customers;
+pub mod delivery_orders;
+pub mod delivery_slots;
 mod devices;
 mod enterprise;
 mod events;
@@ -35,6 +38,7 @@ mod keys;
 mod ledger;
 pub mod models;
 mod outbox;
+pub mod recurring_orders;
 pub mod reports;
 mod rewards;
 mod rows;
