@@ -14,6 +14,7 @@ mod backend;
 mod batch;
 mod customers;
 pub mod delivery_orders;
+pub mod dispatch;
 mod enterprise;
 mod events;
 mod feedback;
@@ -145,6 +146,9 @@ pub enum ConflictKind {
     /// The backend is copied with its own tools (pg_dump).
     #[error("the backend is backed up with its own tools")]
     BackupUnsupported,
+    /// The order of water changed (state, courier, or the courier's standing) since it was read.
+    #[error("the order changed")]
+    OrderChanged,
     /// Any other constraint of the schema.
     #[error("a constraint of the schema")]
     Constraint,

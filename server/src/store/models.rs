@@ -791,17 +791,20 @@ pub enum MessageKind {
     Reissued,
     /// An enterprise invited the customer to become a member.
     Invited,
+    /// An order of water was given to a courier.
+    OrderAssigned,
 }
 
 impl MessageKind {
     /// Every kind, in the order pages list them.
-    pub const ALL: [MessageKind; 6] = [
+    pub const ALL: [MessageKind; 7] = [
         MessageKind::Code,
         MessageKind::Issued,
         MessageKind::Redeemed,
         MessageKind::Expiring,
         MessageKind::Reissued,
         MessageKind::Invited,
+        MessageKind::OrderAssigned,
     ];
 
     /// Stored text.
@@ -813,6 +816,7 @@ impl MessageKind {
             MessageKind::Expiring => "expiring",
             MessageKind::Reissued => "reissued",
             MessageKind::Invited => "invited",
+            MessageKind::OrderAssigned => "order_assigned",
         }
     }
 
@@ -830,6 +834,7 @@ impl MessageKind {
             MessageKind::Expiring => "水票到期提醒",
             MessageKind::Reissued => "水票补发",
             MessageKind::Invited => "企业用水邀请",
+            MessageKind::OrderAssigned => "订水派单",
         }
     }
 }
