@@ -793,11 +793,13 @@ pub enum MessageKind {
     Invited,
     /// An order of water was given to a courier.
     OrderAssigned,
+    /// A recurring order could not order for a day.
+    OrderSkipped,
 }
 
 impl MessageKind {
     /// Every kind, in the order pages list them.
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 8] = [
         MessageKind::Code,
         MessageKind::Issued,
         MessageKind::Redeemed,
@@ -805,6 +807,7 @@ impl MessageKind {
         MessageKind::Reissued,
         MessageKind::Invited,
         MessageKind::OrderAssigned,
+        MessageKind::OrderSkipped,
     ];
 
     /// Stored text.
@@ -817,6 +820,7 @@ impl MessageKind {
             MessageKind::Reissued => "reissued",
             MessageKind::Invited => "invited",
             MessageKind::OrderAssigned => "order_assigned",
+            MessageKind::OrderSkipped => "order_skipped",
         }
     }
 
@@ -835,6 +839,7 @@ impl MessageKind {
             MessageKind::Reissued => "水票补发",
             MessageKind::Invited => "企业用水邀请",
             MessageKind::OrderAssigned => "订水派单",
+            MessageKind::OrderSkipped => "周期订水未下单",
         }
     }
 }
