@@ -328,6 +328,7 @@ const STORE_READS: &[&str] = &[
     "address",
     "dispatch_day",
     "couriers",
+    "delivery_feed",
     "backend",
     "ping",
     "products",

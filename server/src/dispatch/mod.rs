@@ -36,6 +36,9 @@ pub enum DispatchError {
     /// The day is not a `YYYY-MM-DD` date.
     #[error("日期格式应为 YYYY-MM-DD")]
     BadDate,
+    /// The slot filter is neither morning nor afternoon.
+    #[error("时段应为 morning(上午)或 afternoon(下午)")]
+    BadSlot,
     /// The region filter names no region.
     #[error("区域不存在")]
     UnknownRegion,
@@ -243,10 +246,14 @@ pub async fn board(
     store: &Store,
     day_typed: &str,
     region: Option<i64>,
-    slot: Option<Slot>,
+    slot_typed: Option<&str>,
     now: i64,
 ) -> Result<Board, DispatchError> {
     let day = day(day_typed)?;
+    let slot = match slot_typed.map(str::trim).filter(|typed| !typed.is_empty()) {
+        Some(typed) => Some(Slot::parse(typed).ok_or(DispatchError::BadSlot)?),
+        None => None,
+    };
     region_exists(store, region).await?;
     let rows = store.dispatch_day(day, region).await?;
     let all_couriers = store.couriers().await?;
