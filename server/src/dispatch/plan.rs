@@ -76,13 +76,10 @@ impl Load {
 /// Each courier's load from the day's orders: every order with a courier counts except a
 /// cancelled one (delivered and failed orders were the courier's work of the day).
 pub fn loads(orders: &[DayOrder]) -> BTreeMap<UserId, Load> {
-    let mut loads = BTreeMap::new();
+    let mut loads: BTreeMap<UserId, Load> = BTreeMap::new();
     for order in orders {
         if let (Some(courier), false) = (order.courier, order.state == OrderState::Cancelled) {
-            loads
-                .entry(courier)
-                .or_insert_with(Load::default)
-                .add(order.slot);
+            loads.entry(courier).or_default().add(order.slot);
         }
     }
     loads
@@ -111,10 +108,7 @@ pub fn plan(orders: &[DayOrder], couriers: &[Courier]) -> Plan {
             .min();
         match chosen {
             Some((_, _, courier)) => {
-                loads
-                    .entry(courier)
-                    .or_insert_with(Load::default)
-                    .add(order.slot);
+                loads.entry(courier).or_default().add(order.slot);
                 plan.assignments.push((order.id, courier));
             }
             None => plan.unassignable.push(order.id),
