@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use shuipiao_shared::ids::UserId;
 
-use crate::store::delivery_orders::{OrderState, Slot};
+use crate::store::delivery_orders::{DeliveryOrder, OrderState, Slot};
+use crate::store::dispatch::CourierRow;
 
 /// An order of the day as the plan sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,18 @@ pub struct DayOrder {
     pub courier: Option<UserId>,
 }
 
+impl From<&DeliveryOrder> for DayOrder {
+    fn from(order: &DeliveryOrder) -> DayOrder {
+        DayOrder {
+            id: order.id,
+            region_id: order.region_id,
+            slot: order.slot,
+            state: order.state,
+            courier: order.courier_id,
+        }
+    }
+}
+
 /// An enabled courier and the region they serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Courier {
@@ -31,6 +44,15 @@ pub struct Courier {
     pub id: UserId,
     /// Their region.
     pub region_id: i64,
+}
+
+impl From<&CourierRow> for Courier {
+    fn from(row: &CourierRow) -> Courier {
+        Courier {
+            id: row.id,
+            region_id: row.region_id,
+        }
+    }
 }
 
 /// What automatic assignment does.
