@@ -9,6 +9,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod config;
 pub mod demo;
+pub mod dispatch;
 pub mod enrollment;
 pub mod enterprise;
 pub mod feedback;

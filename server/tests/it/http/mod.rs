@@ -6,6 +6,7 @@ mod auth;
 mod bounds;
 mod conflicts;
 mod devices;
+mod dispatch;
 mod extremes;
 mod headers;
 mod limits;
