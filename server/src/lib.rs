@@ -18,6 +18,7 @@ pub mod keys;
 pub mod local_time;
 pub mod metrics;
 pub mod notify;
+pub mod ordering;
 pub mod pii;
 pub mod random;
 pub mod review;

@@ -61,6 +61,26 @@ pub fn month_span(text: &str) -> Option<(i64, i64)> {
     ))
 }
 
+/// Minutes since Beijing midnight at `unix` (0–1439).
+pub fn minute_of_day(unix: i64) -> u32 {
+    (unix + i64::from(BEIJING.whole_seconds())).rem_euclid(86_400) as u32 / 60
+}
+
+/// The `YYYY-MM-DD` day `days` after the day `text`; `None` if the text is not a date.
+pub fn add_days(text: &str, days: i64) -> Option<String> {
+    let day = Date::parse(text.trim(), DATE).ok()?;
+    day.checked_add(time::Duration::days(days))?
+        .format(DATE)
+        .ok()
+}
+
+/// The ISO weekday of a `YYYY-MM-DD` day: 1 is Monday, 7 Sunday.
+pub fn weekday(text: &str) -> Option<u8> {
+    Date::parse(text.trim(), DATE)
+        .ok()
+        .map(|day| day.weekday().number_from_monday())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +96,13 @@ mod tests {
         assert_eq!(minute(midnight + 3_660), "2026-11-27 01:01");
         assert_eq!(day_start("27/11/2026"), None);
         assert_eq!(day_start(""), None);
+        assert_eq!(minute_of_day(midnight), 0);
+        assert_eq!(minute_of_day(midnight - 60), 1439);
+        assert_eq!(minute_of_day(midnight + 3_660), 61);
+        assert_eq!(add_days("2026-12-31", 1).as_deref(), Some("2027-01-01"));
+        assert_eq!(add_days("2026-13-01", 1), None);
+        assert_eq!(weekday("2026-12-07"), Some(1), "a Monday");
+        assert_eq!(weekday("2026-12-13"), Some(7), "a Sunday");
     }
 
     #[test]

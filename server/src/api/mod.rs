@@ -30,7 +30,8 @@ where
 /// [`crate::router::routes`].
 pub fn routes() -> Vec<Route> {
     use v1::{
-        accounts, audit, books, catalogue, channels, devices, keys, review, session, stats, sync,
+        accounts, audit, books, catalogue, channels, devices, keys, ordering, review, session,
+        stats, sync,
     };
     let (get, post) = (Method::GET, Method::POST);
     vec![
@@ -198,6 +199,108 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/books/mine",
             Access::Roles(HOLDERS),
             books::my_books,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/addresses",
+            Access::Roles(HOLDERS),
+            ordering::list_addresses,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/addresses",
+            Access::Roles(HOLDERS),
+            ordering::add_address,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/addresses/{id}",
+            Access::Roles(HOLDERS),
+            ordering::edit_address,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/addresses/{id}",
+            Access::Roles(HOLDERS),
+            ordering::remove_address,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/addresses/{id}/default",
+            Access::Roles(HOLDERS),
+            ordering::default_address,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/delivery-slots",
+            Access::Roles(HOLDERS),
+            ordering::open_slots,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/delivery-orders",
+            Access::Roles(HOLDERS),
+            ordering::list_orders,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/delivery-orders",
+            Access::Roles(HOLDERS),
+            ordering::place_order,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/delivery-orders/repeat",
+            Access::Roles(HOLDERS),
+            ordering::repeat_order,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/delivery-orders/{id}",
+            Access::Roles(HOLDERS),
+            ordering::get_order,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/delivery-orders/{id}/cancel",
+            Access::Roles(HOLDERS),
+            ordering::cancel_order,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/books/orderable",
+            Access::Roles(HOLDERS),
+            ordering::orderable_books,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/recurring-orders",
+            Access::Roles(HOLDERS),
+            ordering::list_recurring,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/recurring-orders",
+            Access::Roles(HOLDERS),
+            ordering::create_recurring,
+        ),
+        route(
+            Method::DELETE,
+            "/api/v1/recurring-orders/{id}",
+            Access::Roles(HOLDERS),
+            ordering::delete_recurring,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/recurring-orders/{id}/pause",
+            Access::Roles(HOLDERS),
+            ordering::pause_recurring,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/recurring-orders/{id}/resume",
+            Access::Roles(HOLDERS),
+            ordering::resume_recurring,
         ),
         route(
             get.clone(),

@@ -23,6 +23,7 @@ use crate::issuance::IssueError;
 use crate::keys::KeyError;
 use crate::notify::ResendError;
 use crate::notify::channels::ChannelError;
+use crate::ordering::OrderingError;
 use crate::review::ReviewError;
 use crate::store::{ConflictKind, StoreError};
 use crate::sync::ReportError;
@@ -327,6 +328,21 @@ impl From<FeedbackError> for ApiError {
     fn from(err: FeedbackError) -> ApiError {
         match err {
             FeedbackError::Store(err) => err.into(),
+            invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<OrderingError> for ApiError {
+    fn from(err: OrderingError) -> ApiError {
+        match err {
+            OrderingError::Store(err) => err.into(),
+            OrderingError::NotOrderer => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, err.to_string())
+            }
+            OrderingError::UnknownOrder | OrderingError::UnknownRecurring => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, err.to_string())
+            }
             invalid => ApiError::bad_request(invalid.to_string()),
         }
     }

@@ -1,6 +1,7 @@
 //! Jobs that turn state into messages: counted redemptions (read from the book status
 //! sequence with a cursor, so pushes never wait for messaging; the points they earn are
-//! credited in the same step) and expiry reminders.
+//! credited in the same step) and expiry reminders; [`run_all`] also runs the recurring-order
+//! job (`ordering::recurring::run`), which queues its own messages.
 
 use crate::config::PromotionConfig;
 use crate::local_time;
@@ -84,5 +85,6 @@ pub async fn expiry(store: &Store, now: i64) -> StoreResult<u32> {
 pub async fn run_all(store: &Store, promotions: &PromotionConfig, now: i64) -> StoreResult<()> {
     usage(store, promotions.points_per_unit, now).await?;
     expiry(store, now).await?;
+    crate::ordering::recurring::run(store, now).await?;
     Ok(())
 }

@@ -123,6 +123,11 @@ pub fn reissued_text(units: u16) -> String {
     format!("【水票】您挂失的水票已补发,新水票共{units}张,旧二维码已作废。")
 }
 
+/// A recurring order could not order for a day: which day, and why.
+pub fn order_skipped_text(date: &str, slot: &str, reason: &str) -> String {
+    format!("【水票】您的周期订水({date}{slot})未能下单:{reason}。请打开“我的水票”查看或修改。")
+}
+
 /// The channel that carries a message to a user, and its sealed address there.
 ///
 /// The rule: codes always go by SMS (they must reach the phone being proven); anything else

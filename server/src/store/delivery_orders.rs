@@ -478,3 +478,126 @@ impl Store {
         fetch_address(&mut conn, id).await
     }
 }
+
+/// What placing an order came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// The order's id.
+    Order(i64),
+    /// The book no longer covers the bottles: this many units are still orderable.
+    Short {
+        /// Units − used − reserved, as read under the book's lock.
+        orderable: i64,
+    },
+}
+
+/// Serialises reservations on one book until the transaction ends, so two orders at once cannot
+/// reserve the same units.
+pub(crate) async fn lock_book_orders(
+    conn: &mut AnyConnection,
+    book: BookId,
+    now: i64,
+) -> StoreResult<()> {
+    crate::store::tx::lock_key(conn, "order-book", &book.0.to_be_bytes(), now).await
+}
+
+/// Units of `book` a customer may still order: units − used − reserved by open orders. Read it
+/// under [`lock_book_orders`] to act on it.
+pub(crate) async fn orderable_units(conn: &mut AnyConnection, book: BookId) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT units, used_units FROM books WHERE id = $1")
+        .bind(book.0 as i64)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let units: i64 = row.try_get("units")?;
+    let used: i64 = row.try_get("used_units")?;
+    Ok(units - used - reserved_units(conn, book).await?)
+}
+
+/// Inserts `new` unless its book (for a tickets order) no longer covers it, under the book's
+/// lock; the caller commits.
+pub(crate) async fn place_in(
+    conn: &mut AnyConnection,
+    new: &NewOrderRow,
+    now: i64,
+) -> StoreResult<Placed> {
+    if let Payment::Tickets(book) = new.payment {
+        lock_book_orders(conn, book, now).await?;
+        let orderable = orderable_units(conn, book).await?;
+        if orderable < i64::from(new.bottles) {
+            return Ok(Placed::Short { orderable });
+        }
+    }
+    Ok(Placed::Order(insert_order(conn, new, now).await?))
+}
+
+impl Store {
+    /// Places an order checked by the domain: a tickets order reserves its bottles under the
+    /// book's lock, or is refused as [`Placed::Short`] with nothing written.
+    pub async fn place_order(
+        &self,
+        new: &NewOrderRow,
+        audit: impl FnOnce(i64) -> crate::store::models::AuditEntry,
+        now: i64,
+    ) -> StoreResult<Placed> {
+        let mut tx = self.begin_write().await?;
+        let placed = place_in(&mut tx, new, now).await?;
+        if let Placed::Order(id) = placed {
+            crate::store::tx::insert_audit(&mut tx, &audit(id), now).await?;
+            tx.commit().await?;
+        }
+        Ok(placed)
+    }
+
+    /// Units of `book` a customer may still order now.
+    pub async fn orderable_units(&self, book: BookId) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await?;
+        orderable_units(&mut conn, book).await
+    }
+
+    /// An account's orders, newest first, at most `limit`.
+    pub async fn orders_of_account(
+        &self,
+        account_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryOrder>> {
+        let mut conn = self.pool.acquire().await?;
+        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM delivery_orders WHERE account_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        )))
+        .bind(account_id)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        found.iter().map(order).collect()
+    }
+
+    /// Cancels order `id` of `account_id` if it is still `pending`, releasing its reservation;
+    /// `false` (nothing written) if it is not.
+    pub async fn cancel_pending_order(
+        &self,
+        account_id: i64,
+        id: i64,
+        audit: &crate::store::models::AuditEntry,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let changed = sqlx::query(
+            "UPDATE delivery_orders SET state = 'cancelled', closed_at = $3 \
+             WHERE id = $1 AND account_id = $2 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        crate::store::tx::insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

@@ -9,17 +9,20 @@
 //! out), take the time as a parameter, and write an admin action and its audit entry in one
 //! transaction.
 
+pub mod addresses;
 pub mod audit;
 mod backend;
 mod batch;
 mod customers;
 pub mod delivery_orders;
+pub mod delivery_slots;
 mod enterprise;
 mod events;
 mod feedback;
 mod ledger;
 pub mod models;
 mod outbox;
+pub mod recurring_orders;
 pub mod reports;
 mod rewards;
 mod rows;

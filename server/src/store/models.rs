@@ -786,17 +786,20 @@ pub enum MessageKind {
     Reissued,
     /// An enterprise invited the customer to become a member.
     Invited,
+    /// A recurring order could not order for a day.
+    OrderSkipped,
 }
 
 impl MessageKind {
     /// Every kind, in the order pages list them.
-    pub const ALL: [MessageKind; 6] = [
+    pub const ALL: [MessageKind; 7] = [
         MessageKind::Code,
         MessageKind::Issued,
         MessageKind::Redeemed,
         MessageKind::Expiring,
         MessageKind::Reissued,
         MessageKind::Invited,
+        MessageKind::OrderSkipped,
     ];
 
     /// Stored text.
@@ -808,6 +811,7 @@ impl MessageKind {
             MessageKind::Expiring => "expiring",
             MessageKind::Reissued => "reissued",
             MessageKind::Invited => "invited",
+            MessageKind::OrderSkipped => "order_skipped",
         }
     }
 
@@ -825,6 +829,7 @@ impl MessageKind {
             MessageKind::Expiring => "水票到期提醒",
             MessageKind::Reissued => "水票补发",
             MessageKind::Invited => "企业用水邀请",
+            MessageKind::OrderSkipped => "周期订水未下单",
         }
     }
 }

@@ -20,6 +20,7 @@ use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
 use crate::local_time;
+use crate::ordering;
 use crate::rotating_qr::{self, QrMode};
 use crate::store::models::{Book, BookHistory, Role, User};
 use crate::wallet::{self, Names, WalletEntry, WalletFilter, WalletStatus};
@@ -63,11 +64,14 @@ struct EntryView {
     status: WalletStatus,
     issued: String,
     valid_until: String,
+    /// Units still orderable (units − used − reserved by open orders), for a redeemable book.
+    orderable: Option<u16>,
 }
 
 impl EntryView {
-    fn of(entry: &WalletEntry) -> EntryView {
+    fn of(entry: &WalletEntry, orderable: Option<u16>) -> EntryView {
         EntryView {
+            orderable,
             id: entry.book.issued.id.0,
             title: entry.title.clone(),
             product_name: entry.product_name.clone(),
@@ -199,11 +203,18 @@ pub(super) async fn list_page(
         .filter(|e| e.status.redeemable())
         .map(|e| u32::from(e.remaining()))
         .sum();
-    let entries = all
-        .iter()
-        .filter(|e| filter.matches(e))
-        .map(EntryView::of)
-        .collect();
+    let mut entries = Vec::new();
+    for entry in all.iter().filter(|e| filter.matches(e)) {
+        let orderable = match entry.status.redeemable() {
+            true => Some(
+                ordering::orders::orderable(&state.store, &entry.book, now)
+                    .await
+                    .map_err(ApiError::from)?,
+            ),
+            false => None,
+        };
+        entries.push(EntryView::of(entry, orderable));
+    }
     let products = state
         .store
         .products()

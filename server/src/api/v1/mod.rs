@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod channels;
 pub mod devices;
 pub mod keys;
+pub mod ordering;
 pub mod review;
 pub mod session;
 pub mod stats;
