@@ -14,6 +14,7 @@ pub mod audit;
 mod backend;
 mod batch;
 mod customers;
+pub mod delivery_feed;
 pub mod delivery_orders;
 pub mod delivery_slots;
 mod enterprise;
