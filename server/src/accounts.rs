@@ -19,10 +19,11 @@ pub const MAX_ACCOUNT_NAME_CHARS: usize = 40;
 
 /// Roles of the plant's own staff, which the console hands out and may change between;
 /// customers and enterprise admins sign in to the wallet and keep their role.
-pub const STAFF_ROLES: [Role; 5] = [
+pub const STAFF_ROLES: [Role; 6] = [
     Role::Courier,
     Role::StoreStaff,
     Role::Statistician,
+    Role::Dispatcher,
     Role::Operator,
     Role::Admin,
 ];

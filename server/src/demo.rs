@@ -336,6 +336,16 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
             &password_hash,
         )
         .await?;
+    maker
+        .user(
+            "dispatcher",
+            Role::Dispatcher,
+            None,
+            None,
+            None,
+            &password_hash,
+        )
+        .await?;
     let mut couriers = Vec::new();
     for (idx, region) in regions.iter().enumerate() {
         for n in 1..=2 {

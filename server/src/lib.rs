@@ -10,6 +10,7 @@ pub mod catalogue;
 pub mod config;
 pub mod deliveries;
 pub mod demo;
+pub mod dispatch;
 pub mod enrollment;
 pub mod enterprise;
 pub mod feedback;

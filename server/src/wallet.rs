@@ -103,7 +103,7 @@ pub fn may_read(user: &User, book: &Book) -> bool {
         Role::Customer | Role::EnterpriseAdmin => {
             user.spec.account_id == Some(book.issued.account_id)
         }
-        Role::Courier | Role::StoreStaff | Role::Statistician => false,
+        Role::Courier | Role::StoreStaff | Role::Statistician | Role::Dispatcher => false,
     }
 }
 

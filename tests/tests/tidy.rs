@@ -315,6 +315,10 @@ const STORE_WRITES: &[&str] = &[
     "report_device_sync",
     "update_feedback",
     "update_user",
+    "auto_assign",
+    "assign_order",
+    "cancel_order_by_staff",
+    "acknowledge_deliveries",
 ];
 
 /// Every public method of `Store` that only reads.
@@ -322,6 +326,8 @@ const STORE_READS: &[&str] = &[
     "connect",
     "delivery_order",
     "address",
+    "dispatch_day",
+    "couriers",
     "backend",
     "ping",
     "products",

@@ -17,6 +17,7 @@ use crate::auth::session::TokenError;
 use crate::auth::sign_in::PasswordError;
 use crate::catalogue::CatalogueError;
 use crate::deliveries::DeliveriesError;
+use crate::dispatch::DispatchError;
 use crate::enrollment::{DisableError, EnrollError};
 use crate::feedback::FeedbackError;
 use crate::http::Surface;
@@ -261,6 +262,7 @@ pub fn conflict_message(kind: ConflictKind) -> &'static str {
         ConflictKind::ActiveKeyExists | ConflictKind::StaleKeyring => "密钥正在更新,请稍后重试",
         ConflictKind::BackupExists => "备份文件已存在",
         ConflictKind::BackupUnsupported => "PostgreSQL 数据库请用 pg_dump 备份",
+        ConflictKind::OrderChanged => "该订单刚刚有变动,请刷新后重试",
         ConflictKind::Constraint => "数据不符合要求或与现有数据冲突",
     }
 }
@@ -412,6 +414,18 @@ impl From<ReviewError> for ApiError {
         match err {
             ReviewError::NoteTooLong => ApiError::bad_request(err.to_string()),
             ReviewError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<DispatchError> for ApiError {
+    fn from(err: DispatchError) -> ApiError {
+        match err {
+            DispatchError::Store(err) => err.into(),
+            DispatchError::UnknownOrder => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, err.to_string())
+            }
+            invalid => ApiError::bad_request(invalid.to_string()),
         }
     }
 }

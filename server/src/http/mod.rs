@@ -71,6 +71,15 @@ pub const STAFF: &[Role] = &[Role::Operator, Role::Admin];
 pub const ADMIN: &[Role] = &[Role::Admin];
 /// Read-only reports.
 pub const REPORTS: &[Role] = &[Role::Statistician, Role::Operator, Role::Admin];
+/// Dispatch (派单): the day's orders of water, assignment and route sheets.
+pub const DISPATCH: &[Role] = &[Role::Dispatcher, Role::Operator, Role::Admin];
+/// Everyone who signs in to the admin console (their own password page).
+pub const CONSOLE: &[Role] = &[
+    Role::Statistician,
+    Role::Dispatcher,
+    Role::Operator,
+    Role::Admin,
+];
 /// Readers of books: holders see their own, staff see all.
 pub const BOOK_READERS: &[Role] = &[
     Role::Customer,

@@ -1,7 +1,8 @@
-//! Messages to customers: what is said on issue, redemption, before expiry, on
-//! reissue and for sign-in codes; which channel carries it ([`route`]); queued in the store's
-//! outbox and delivered by the [`dispatch`]er through the channel's [`adapter`] (SMS gateway,
-//! WeChat template messages, app push; SMS is written to the log until a gateway is set).
+//! Messages to customers: what is said on issue, redemption, before expiry, on reissue, when an
+//! order of water is assigned and for sign-in codes; which channel carries it ([`route`]); queued
+//! in the store's outbox and delivered by the [`dispatch`]er through the channel's [`adapter`]
+//! (SMS gateway, WeChat template messages, app push; SMS is written to the log until a gateway is
+//! set).
 //! A code is never stored in a message's text: the text masks it and the code is sealed
 //! beside it until the message is sent or the code expires ([`code_message`]).
 //!
@@ -118,6 +119,13 @@ pub fn invitation_text(enterprise: &str, code: &str, days: i64) -> String {
     )
 }
 
+/// An order of water was given to a courier: the day, the slot and who brings it.
+pub fn order_assigned_text(order_id: i64, day: &str, slot: &str, courier: &str) -> String {
+    format!(
+        "【水票】您的订水单{order_id}已派单,送水员{courier}将于{day}{slot}送达,请保持电话畅通。"
+    )
+}
+
 /// A lost book was replaced.
 pub fn reissued_text(units: u16) -> String {
     format!("【水票】您挂失的水票已补发,新水票共{units}张,旧二维码已作废。")
@@ -178,20 +186,29 @@ pub async fn for_account(
         .recipients(account_id)
         .await?
         .into_iter()
-        .map(|recipient| {
-            let (channel, address_sealed) = route(kind, &recipient);
-            NewNotification {
-                user_id: Some(recipient.user_id),
-                channel,
-                recipient_sealed: recipient.phone_sealed,
-                address_sealed,
-                kind,
-                body: body.to_string(),
-                dedupe_key: dedupe.map(|key| format!("{key}:{}", recipient.user_id.0)),
-                secret: None,
-            }
-        })
+        .map(|recipient| to_recipient(recipient, kind, body, dedupe))
         .collect())
+}
+
+/// One message to `recipient` on its [`route`]; its dedupe key is `dedupe` suffixed with the
+/// user id, so every user is told once.
+pub fn to_recipient(
+    recipient: Recipient,
+    kind: MessageKind,
+    body: &str,
+    dedupe: Option<&str>,
+) -> NewNotification {
+    let (channel, address_sealed) = route(kind, &recipient);
+    NewNotification {
+        user_id: Some(recipient.user_id),
+        channel,
+        recipient_sealed: recipient.phone_sealed,
+        address_sealed,
+        kind,
+        body: body.to_string(),
+        dedupe_key: dedupe.map(|key| format!("{key}:{}", recipient.user_id.0)),
+        secret: None,
+    }
 }
 
 /// Queues a message for the users of an account. Reporting is best effort: a failure is logged

@@ -17,6 +17,7 @@ mod customers;
 pub mod delivery_feed;
 pub mod delivery_orders;
 pub mod delivery_slots;
+pub mod dispatch;
 mod enterprise;
 mod events;
 mod feedback;
@@ -149,6 +150,9 @@ pub enum ConflictKind {
     /// The backend is copied with its own tools (pg_dump).
     #[error("the backend is backed up with its own tools")]
     BackupUnsupported,
+    /// The order of water changed (state, courier, or the courier's standing) since it was read.
+    #[error("the order changed")]
+    OrderChanged,
     /// Any other constraint of the schema.
     #[error("a constraint of the schema")]
     Constraint,

@@ -174,6 +174,8 @@ pub enum Role {
     StoreStaff,
     /// Reads reports only.
     Statistician,
+    /// Assigns the day's orders of water to couriers (派单).
+    Dispatcher,
     /// Support: lookup, revoke, reissue, resolve conflicts.
     Operator,
     /// Everything, including keys and users.
@@ -182,12 +184,13 @@ pub enum Role {
 
 impl Role {
     /// Every role, for matrices.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Customer,
         Role::EnterpriseAdmin,
         Role::Courier,
         Role::StoreStaff,
         Role::Statistician,
+        Role::Dispatcher,
         Role::Operator,
         Role::Admin,
     ];
@@ -200,6 +203,7 @@ impl Role {
             Role::Courier => "courier",
             Role::StoreStaff => "store_staff",
             Role::Statistician => "statistician",
+            Role::Dispatcher => "dispatcher",
             Role::Operator => "operator",
             Role::Admin => "admin",
         }
@@ -218,6 +222,7 @@ impl Role {
             Role::Courier => "送水员",
             Role::StoreStaff => "门店店员",
             Role::Statistician => "统计员",
+            Role::Dispatcher => "调度员",
             Role::Operator => "客服",
             Role::Admin => "管理员",
         }
@@ -788,11 +793,13 @@ pub enum MessageKind {
     Invited,
     /// A recurring order could not order for a day.
     OrderSkipped,
+    /// An order of water was given to a courier.
+    OrderAssigned,
 }
 
 impl MessageKind {
     /// Every kind, in the order pages list them.
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 8] = [
         MessageKind::Code,
         MessageKind::Issued,
         MessageKind::Redeemed,
@@ -800,6 +807,7 @@ impl MessageKind {
         MessageKind::Reissued,
         MessageKind::Invited,
         MessageKind::OrderSkipped,
+        MessageKind::OrderAssigned,
     ];
 
     /// Stored text.
@@ -812,6 +820,7 @@ impl MessageKind {
             MessageKind::Reissued => "reissued",
             MessageKind::Invited => "invited",
             MessageKind::OrderSkipped => "order_skipped",
+            MessageKind::OrderAssigned => "order_assigned",
         }
     }
 
@@ -830,6 +839,7 @@ impl MessageKind {
             MessageKind::Reissued => "水票补发",
             MessageKind::Invited => "企业用水邀请",
             MessageKind::OrderSkipped => "周期订水未下单",
+            MessageKind::OrderAssigned => "订水派单",
         }
     }
 }

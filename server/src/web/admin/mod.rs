@@ -33,7 +33,7 @@ use serde::Deserialize;
 
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
-use crate::http::{ADMIN, Access, AppState, REPORTS, Route, STAFF, Surface};
+use crate::http::{ADMIN, Access, AppState, CONSOLE, REPORTS, Route, STAFF, Surface};
 use crate::store::models::{Role, User};
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render};
@@ -340,8 +340,8 @@ pub fn routes() -> Vec<Route> {
             ADMIN,
             devices::enrollment_code,
         ),
-        page(get.clone(), "/admin/password", REPORTS, password::form),
-        page(post.clone(), "/admin/password", REPORTS, password::change),
+        page(get.clone(), "/admin/password", CONSOLE, password::form),
+        page(post.clone(), "/admin/password", CONSOLE, password::change),
         page(get.clone(), "/admin/users", ADMIN, users::list),
         page(post.clone(), "/admin/users", ADMIN, users::create),
         page(post.clone(), "/admin/users/{id}", ADMIN, users::update),

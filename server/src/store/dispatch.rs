@@ -1,0 +1,363 @@
+//! Dispatch in SQL (docs/deliveries.md, "Dispatch"): a day's orders, couriers and their loads,
+//! and the writes that assign, reassign, cancel and acknowledge orders. Every write takes the
+//! dispatch clock's lock first and re-reads what it decides on under it, so two server instances
+//! at once never assign an order twice or write a feed row twice; the `dispatch` module checks
+//! the rules before and says why in Chinese.
+
+use serde_json::json;
+use shuipiao_shared::ids::UserId;
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
+
+use crate::accounts::Actor;
+use crate::dispatch::plan::{self, Courier, DayOrder, Plan};
+use crate::notify;
+use crate::store::delivery_orders::{
+    ADDRESS_COLUMNS, AddressRow, DeliveryOrder, FeedChange, ORDER_COLUMNS, OrderState, address,
+    append_feed, fetch_order, lock_dispatch_clock, order,
+};
+use crate::store::models::{AuditEntry, MessageKind};
+use crate::store::tx::insert_audit;
+use crate::store::{ConflictKind, Store, StoreError, StoreResult, outbox};
+
+/// A courier as dispatch lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CourierRow {
+    /// Their user id.
+    pub id: UserId,
+    /// Their login name, which the console and the customer's message show.
+    pub username: String,
+    /// The region they serve.
+    pub region_id: i64,
+    /// Whether they may no longer sign in (and so get no new orders).
+    pub disabled: bool,
+}
+
+/// What one run of automatic assignment did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AutoAssigned {
+    /// The plan applied: orders assigned and orders left without a courier.
+    pub plan: Plan,
+}
+
+/// The state and courier an order had when the rules were checked; a write refuses with
+/// [`ConflictKind::OrderChanged`] if the order no longer has them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    /// The state seen.
+    pub state: OrderState,
+    /// The courier seen.
+    pub courier: Option<UserId>,
+}
+
+impl Expected {
+    /// What `order` holds now.
+    pub fn of(order: &DeliveryOrder) -> Expected {
+        Expected {
+            state: order.state,
+            courier: order.courier_id,
+        }
+    }
+}
+
+/// The orders of `day` (of `region` if given), by id.
+async fn day_orders(
+    conn: &mut AnyConnection,
+    day: &str,
+    region: Option<i64>,
+) -> StoreResult<Vec<DeliveryOrder>> {
+    let in_region = if region.is_some() {
+        "AND region_id = $2"
+    } else {
+        ""
+    };
+    let query = format!(
+        "SELECT {ORDER_COLUMNS} FROM delivery_orders WHERE slot_date = $1 {in_region} ORDER BY id"
+    );
+    let mut query = sqlx::query(AssertSqlSafe(query)).bind(day);
+    if let Some(region) = region {
+        query = query.bind(region);
+    }
+    query.fetch_all(conn).await?.iter().map(order).collect()
+}
+
+/// Every courier, enabled or not, by id.
+async fn couriers(conn: &mut AnyConnection) -> StoreResult<Vec<CourierRow>> {
+    sqlx::query(
+        "SELECT id, username, region_id, disabled_at FROM users \
+         WHERE role = 'courier' AND region_id IS NOT NULL ORDER BY id",
+    )
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(CourierRow {
+            id: UserId(row.try_get::<i64, _>("id")? as u64),
+            username: row.try_get("username")?,
+            region_id: row.try_get("region_id")?,
+            disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        })
+    })
+    .collect()
+}
+
+/// The enabled courier `id` of `region`, if there is one.
+async fn enabled_courier(
+    conn: &mut AnyConnection,
+    id: UserId,
+    region: i64,
+) -> StoreResult<Option<CourierRow>> {
+    Ok(couriers(conn)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id && c.region_id == region && !c.disabled))
+}
+
+/// Queues the `order_assigned` message to the users of the order's account, keyed by the feed
+/// row so a reassignment is told again and a retried run never twice.
+async fn tell_assigned(
+    conn: &mut AnyConnection,
+    order: &DeliveryOrder,
+    courier: &str,
+    feed_seq: i64,
+    now: i64,
+) -> StoreResult<()> {
+    let text = notify::order_assigned_text(order.id, &order.slot_date, order.slot.label(), courier);
+    let dedupe = format!("order_assigned:{}:{feed_seq}", order.id);
+    let messages: Vec<_> = outbox::recipients(conn, order.account_id)
+        .await?
+        .into_iter()
+        .map(|r| notify::to_recipient(r, MessageKind::OrderAssigned, &text, Some(&dedupe)))
+        .collect();
+    outbox::enqueue(conn, &messages, now).await?;
+    Ok(())
+}
+
+/// Gives `order` to `courier` (taking it from its courier, if any, with a `withdrawn` row
+/// first), appends the `assigned` feed row and tells the customer. Refuses with
+/// [`ConflictKind::OrderChanged`] unless the order is still as `expected`.
+async fn give(
+    conn: &mut AnyConnection,
+    order: &DeliveryOrder,
+    expected: Expected,
+    courier: &CourierRow,
+    now: i64,
+) -> StoreResult<DeliveryOrder> {
+    if Expected::of(order) != expected || !order.state.is_open() {
+        return Err(StoreError::Conflict(ConflictKind::OrderChanged));
+    }
+    sqlx::query(
+        "UPDATE delivery_orders SET state = 'assigned', courier_id = $1, assigned_at = $2 \
+         WHERE id = $3",
+    )
+    .bind(courier.id.0 as i64)
+    .bind(now)
+    .bind(order.id)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(previous) = order.courier_id {
+        append_feed(conn, previous, order.id, FeedChange::Withdrawn, now).await?;
+    }
+    let seq = append_feed(conn, courier.id, order.id, FeedChange::Assigned, now).await?;
+    tell_assigned(conn, order, &courier.username, seq, now).await?;
+    fetch_order(conn, order.id).await
+}
+
+impl Store {
+    /// The orders of `day` (of `region` if given), by id, with the addresses they name.
+    pub async fn dispatch_day(
+        &self,
+        day: &str,
+        region: Option<i64>,
+    ) -> StoreResult<Vec<(DeliveryOrder, AddressRow)>> {
+        let mut conn = self.pool.acquire().await?;
+        let orders = day_orders(&mut conn, day, region).await?;
+        let addresses: Vec<AddressRow> = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE id IN \
+             (SELECT address_id FROM delivery_orders WHERE slot_date = $1)"
+        )))
+        .bind(day)
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(address)
+        .collect::<StoreResult<_>>()?;
+        orders
+            .into_iter()
+            .map(|order| {
+                let address = addresses
+                    .iter()
+                    .find(|a| a.id == order.address_id)
+                    .cloned()
+                    .ok_or(StoreError::NotFound)?;
+                Ok((order, address))
+            })
+            .collect()
+    }
+
+    /// Every courier, enabled or not, by id.
+    pub async fn couriers(&self) -> StoreResult<Vec<CourierRow>> {
+        let mut conn = self.pool.acquire().await?;
+        couriers(&mut conn).await
+    }
+
+    /// Automatic assignment of `day`'s pending orders (of `region` if given): under the
+    /// dispatch clock's lock, reads the day's orders and the enabled couriers, applies
+    /// `dispatch::plan` and writes each assignment with its feed row and message, and one audit
+    /// entry for `actor` naming what was assigned and what was left.
+    pub async fn auto_assign(
+        &self,
+        day: &str,
+        region: Option<i64>,
+        actor: Actor,
+        now: i64,
+    ) -> StoreResult<AutoAssigned> {
+        let mut tx = self.begin_write().await?;
+        lock_dispatch_clock(&mut tx).await?;
+        let orders = day_orders(&mut tx, day, region).await?;
+        let couriers: Vec<CourierRow> = couriers(&mut tx)
+            .await?
+            .into_iter()
+            .filter(|c| !c.disabled && region.is_none_or(|region| c.region_id == region))
+            .collect();
+        let facts: Vec<DayOrder> = orders
+            .iter()
+            .map(|o| DayOrder {
+                id: o.id,
+                region_id: o.region_id,
+                slot: o.slot,
+                state: o.state,
+                courier: o.courier_id,
+            })
+            .collect();
+        let available: Vec<Courier> = couriers
+            .iter()
+            .map(|c| Courier {
+                id: c.id,
+                region_id: c.region_id,
+            })
+            .collect();
+        let plan = plan::plan(&facts, &available);
+        for (order_id, courier_id) in &plan.assignments {
+            let order = orders
+                .iter()
+                .find(|o| o.id == *order_id)
+                .expect("the plan assigns only orders it was given");
+            let courier = couriers
+                .iter()
+                .find(|c| c.id == *courier_id)
+                .expect("the plan assigns only couriers it was given");
+            give(&mut tx, order, Expected::of(order), courier, now).await?;
+        }
+        let assigned: Vec<[u64; 2]> = plan
+            .assignments
+            .iter()
+            .map(|(order, courier)| [*order as u64, courier.0])
+            .collect();
+        let audit = AuditEntry::new(
+            actor.user,
+            "dispatch.auto",
+            format!("day:{day}"),
+            json!({
+                "region_id": region,
+                "assigned": assigned,
+                "unassignable": plan.unassignable,
+                "via": actor.via,
+            }),
+        );
+        insert_audit(&mut tx, &audit, now).await?;
+        tx.commit().await?;
+        Ok(AutoAssigned { plan })
+    }
+
+    /// Gives order `id` to `courier`, an enabled courier of the order's region, if the order is
+    /// still open and as `expected`; a reassignment writes `withdrawn` for the old courier
+    /// before `assigned` for the new one.
+    pub async fn assign_order(
+        &self,
+        id: i64,
+        expected: Expected,
+        courier: UserId,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<DeliveryOrder> {
+        let mut tx = self.begin_write().await?;
+        lock_dispatch_clock(&mut tx).await?;
+        let order = fetch_order(&mut tx, id).await?;
+        let courier = enabled_courier(&mut tx, courier, order.region_id)
+            .await?
+            .ok_or(StoreError::Conflict(ConflictKind::OrderChanged))?;
+        let assigned = give(&mut tx, &order, expected, &courier, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(assigned)
+    }
+
+    /// Cancels order `id` for `reason` if it is still open and as `expected`; its courier, if
+    /// any, gets a `withdrawn` row. A tickets order's reservation ends with the state.
+    pub async fn cancel_order_by_staff(
+        &self,
+        id: i64,
+        expected: Expected,
+        reason: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<DeliveryOrder> {
+        let mut tx = self.begin_write().await?;
+        lock_dispatch_clock(&mut tx).await?;
+        let order = fetch_order(&mut tx, id).await?;
+        if Expected::of(&order) != expected || !order.state.is_open() {
+            return Err(StoreError::Conflict(ConflictKind::OrderChanged));
+        }
+        sqlx::query(
+            "UPDATE delivery_orders SET state = 'cancelled', closed_at = $1, failure_reason = $2 \
+             WHERE id = $3",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(courier) = order.courier_id {
+            append_feed(&mut tx, courier, id, FeedChange::Withdrawn, now).await?;
+        }
+        insert_audit(&mut tx, audit, now).await?;
+        let cancelled = fetch_order(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+
+    /// Marks `out` every `assigned` order of `courier` whose latest feed row is at or before
+    /// `cursor`: their phone has fetched it. Returns how many; an audit entry for `actor` is
+    /// written only if any.
+    pub async fn acknowledge_deliveries(
+        &self,
+        courier: UserId,
+        cursor: i64,
+        actor: Actor,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        lock_dispatch_clock(&mut tx).await?;
+        let changed = sqlx::query(
+            "UPDATE delivery_orders SET state = 'out' \
+             WHERE courier_id = $1 AND state = 'assigned' \
+             AND (SELECT MAX(seq) FROM delivery_feed f WHERE f.order_id = delivery_orders.id) <= $2",
+        )
+        .bind(courier.0 as i64)
+        .bind(cursor)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed > 0 {
+            let audit = AuditEntry::new(
+                actor.user,
+                "dispatch.acknowledge",
+                format!("courier:{}", courier.0),
+                json!({ "cursor": cursor, "orders": changed, "via": actor.via }),
+            );
+            insert_audit(&mut tx, &audit, now).await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+}
