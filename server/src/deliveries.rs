@@ -16,6 +16,7 @@ use shuipiao_shared::delivery::{
 use shuipiao_shared::ids::UserId;
 
 use crate::config::MasterKey;
+use crate::dispatch::{self, DispatchError};
 use crate::ordering::slots;
 use crate::pii::Phone;
 use crate::store::delivery_feed::FeedEntry;
@@ -33,13 +34,17 @@ pub enum DeliveriesError {
     /// The device is a store counter's: only couriers have a delivery list.
     #[error("门店设备没有配送单，只有配送员的手机可以同步配送单")]
     NotCourier,
+    /// Marking the phone's orders 配送中 failed.
+    #[error(transparent)]
+    Acknowledge(#[from] DispatchError),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// The device's courier's feed after `cursor`, at most `limit` rows (clamped to `1..=page_size`
-/// like a status pull).
+/// like a status pull). The phone has applied every row up to `cursor`, so the courier's
+/// assigned orders whose latest row is at or before it are marked 配送中 first.
 pub async fn pull(
     store: &Store,
     master: &MasterKey,
@@ -51,6 +56,10 @@ pub async fn pull(
 ) -> Result<DeliveriesResponse, DeliveriesError> {
     let courier = courier_of(store, device).await?;
     let limit = limit.unwrap_or(page_size).clamp(1, page_size);
+    if cursor > 0 {
+        let held = i64::try_from(cursor).unwrap_or(i64::MAX);
+        dispatch::acknowledge(store, courier, held, now).await?;
+    }
     let feed = store.delivery_feed(courier, cursor, limit).await?;
     let mut tasks = Tasks::load(store, master).await?;
     let mut rows = Vec::with_capacity(feed.len());

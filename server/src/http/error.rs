@@ -340,6 +340,7 @@ impl From<DeliveriesError> for ApiError {
     fn from(err: DeliveriesError) -> ApiError {
         match err {
             DeliveriesError::Store(err) => err.into(),
+            DeliveriesError::Acknowledge(err) => err.into(),
             DeliveriesError::NotCourier => {
                 ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, err.to_string())
             }

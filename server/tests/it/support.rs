@@ -324,6 +324,17 @@ impl TestServer {
         role: Role,
         account_id: Option<i64>,
     ) -> (User, String) {
+        self.user_at(username, role, account_id, (None, None)).await
+    }
+
+    /// [`TestServer::user`] for staff of a region or store: `(region_id, outlet_id)`.
+    pub async fn user_at(
+        &self,
+        username: &str,
+        role: Role,
+        account_id: Option<i64>,
+        (region_id, outlet_id): (Option<i64>, Option<i64>),
+    ) -> (User, String) {
         let hash = auth::password::hash(PASSWORD.into()).await.unwrap();
         let user = self
             .store
@@ -333,8 +344,8 @@ impl TestServer {
                     password_hash: hash,
                     role,
                     account_id,
-                    region_id: None,
-                    outlet_id: None,
+                    region_id,
+                    outlet_id,
                 },
                 NOW,
                 &audit("user.create"),
@@ -381,6 +392,12 @@ impl TestServer {
     /// Enrolls a device for a fresh courier; returns the device and its token.
     pub async fn device(&self, admin_token: &str, courier_name: &str) -> TestDevice {
         let (courier, _) = self.user(courier_name, Role::Courier, None).await;
+        self.enroll(admin_token, &courier).await
+    }
+
+    /// Enrolls a device for `courier` (a courier, or a store's clerk), named after them.
+    pub async fn enroll(&self, admin_token: &str, courier: &User) -> TestDevice {
+        let courier_name = &courier.spec.username;
         let code = self
             .call(
                 Method::POST,
