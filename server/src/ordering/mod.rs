@@ -42,7 +42,7 @@ pub enum OrderingError {
     #[error("请选择今天或明天的配送时段")]
     SlotChoice,
     /// The slot is not offered, or today's closed an hour before it ends.
-    #[error("该配送时段已截止，请选择其他时段")]
+    #[error("该配送时段已截止,请选择其他时段")]
     SlotClosed,
     /// The address's region offers no slot that is still open today or tomorrow.
     #[error("今明两天没有可选的配送时段")]
@@ -72,7 +72,7 @@ pub enum OrderingError {
     #[error("该水票在配送日不在有效期内")]
     BookNotValid,
     /// The book's units left after open orders' reservations do not cover the bottles.
-    #[error("该水票还可订 {orderable} 桶，不够本次订购")]
+    #[error("该水票还可订 {orderable} 桶,不够本次订购")]
     NotEnoughUnits {
         /// Units − used − reserved.
         orderable: i64,
@@ -84,13 +84,13 @@ pub enum OrderingError {
     #[error("只能取消待派单的订单")]
     NotCancellable,
     /// Repeat needs a previous order.
-    #[error("还没有订过水，请先下单")]
+    #[error("还没有订过水,请先下单")]
     NoPreviousOrder,
     /// Slot hours that are not a valid span.
     #[error("{0}")]
     SlotHours(&'static str),
     /// A recurring rule that is neither every 1–60 days nor weekly on a weekday.
-    #[error("请选择每隔 1 到 60 天，或每周的某一天")]
+    #[error("请选择每隔 1 到 60 天,或每周的某一天")]
     RecurringRule,
     /// The first day of a recurring order is not a date from today on.
     #[error("请选择从今天起的开始日期")]

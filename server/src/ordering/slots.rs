@@ -173,7 +173,7 @@ fn minute(text: &str) -> Option<u16> {
 /// Checks a region's hours: both slots, each a span within the day, the morning's ending by the
 /// afternoon's start.
 fn check_hours(input: &[SlotHoursInput]) -> Result<[SlotHoursRow; 2], OrderingError> {
-    const BAD: OrderingError = OrderingError::SlotHours("时段时间应为 HH:MM，开始早于结束");
+    const BAD: OrderingError = OrderingError::SlotHours("时段时间应为 HH:MM,开始早于结束");
     let mut rows = PLANT_HOURS;
     for row in rows.iter_mut() {
         let typed = input

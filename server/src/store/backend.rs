@@ -59,6 +59,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261207000501, "outbox_claims"),
     migration!(20261207000502, "outbox_secrets"),
     migration!(20261207000503, "key_locks"),
+    migration!(20261208000001, "delivery_orders"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

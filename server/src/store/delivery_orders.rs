@@ -420,7 +420,8 @@ pub(crate) async fn fetch_address(conn: &mut AnyConnection, id: i64) -> StoreRes
 /// Units of a book that open tickets orders hold.
 pub(crate) async fn reserved_units(conn: &mut AnyConnection, book: BookId) -> StoreResult<i64> {
     Ok(sqlx::query_scalar(
-        "SELECT COALESCE(SUM(bottles), 0) FROM delivery_orders \
+        // PostgreSQL sums BIGINT as NUMERIC: cast back so both backends answer an integer.
+        "SELECT CAST(COALESCE(SUM(bottles), 0) AS BIGINT) FROM delivery_orders \
          WHERE book_id = $1 AND state IN ('pending', 'assigned', 'out')",
     )
     .bind(book.0 as i64)

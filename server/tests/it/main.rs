@@ -8,6 +8,7 @@ mod support;
 mod cli;
 mod http;
 mod notify;
+mod ordering;
 mod push_vectors;
 mod store;
 mod store_customers;

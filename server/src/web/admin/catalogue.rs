@@ -1,5 +1,6 @@
 //! Products and packages (admins): the bottle sizes and the packages on sale (家庭月套餐,
-//! 企业年套餐, 买十送一 …) with price, paid and bonus units, validity, product and scope.
+//! 企业年套餐, 买十送一 …) with price, paid and bonus units, validity, product and scope; and
+//! each region's delivery-slot hours (`ordering::slots`).
 
 use askama::Template;
 use axum::Form;
@@ -11,9 +12,10 @@ use shuipiao_shared::ids::{ProductCode, ScopeId};
 use crate::catalogue::{self, PackageDraft};
 use crate::http::AppState;
 use crate::http::error::ApiError;
+use crate::ordering::slots::{self, SlotHoursInput};
 use crate::store::models::{NewPackage, Product};
 use crate::web::admin::{Admin, Chrome, DoneQuery, done};
-use crate::web::{PageError, PageQuery};
+use crate::web::{PageError, PagePath, PageQuery};
 
 struct PackageRow {
     name: String,
@@ -30,6 +32,14 @@ struct Choice {
     name: String,
 }
 
+/// A region's slot hours as its form shows them.
+struct RegionSlots {
+    id: i64,
+    name: String,
+    /// Morning then afternoon: (key, label, starts, ends, offered).
+    slots: Vec<(&'static str, &'static str, String, String, bool)>,
+}
+
 #[derive(Template)]
 #[template(path = "admin/catalogue.html")]
 struct CataloguePage {
@@ -38,6 +48,7 @@ struct CataloguePage {
     packages: Vec<PackageRow>,
     product_choices: Vec<Choice>,
     scopes: Vec<Choice>,
+    regions: Vec<RegionSlots>,
 }
 
 /// `GET /admin/packages`.
@@ -97,12 +108,33 @@ pub async fn list(
             name: p.name.clone(),
         })
         .collect();
+    let mut regions = Vec::new();
+    for region in store.regions().await? {
+        let hours = slots::hours(store, region.id).await?;
+        regions.push(RegionSlots {
+            id: region.id,
+            name: region.name,
+            slots: hours
+                .iter()
+                .map(|row| {
+                    (
+                        row.slot.as_str(),
+                        row.slot.label(),
+                        slots::clock(row.starts_minute),
+                        slots::clock(row.ends_minute),
+                        row.offered,
+                    )
+                })
+                .collect(),
+        });
+    }
     Ok(admin.send(&CataloguePage {
         chrome: admin.chrome("/admin/packages", query.done.as_deref()),
         products,
         packages,
         product_choices,
         scopes,
+        regions,
     }))
 }
 
@@ -182,6 +214,61 @@ pub async fn create(
         .await
         .map_err(ApiError::from)?;
     Ok(done("/admin/packages", "package_created"))
+}
+
+/// A region's slot-hours form as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct SlotsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    morning_starts: String,
+    #[serde(default)]
+    morning_ends: String,
+    /// The checkbox: present when ticked.
+    #[serde(default)]
+    morning_offered: Option<String>,
+    #[serde(default)]
+    afternoon_starts: String,
+    #[serde(default)]
+    afternoon_ends: String,
+    /// The checkbox: present when ticked.
+    #[serde(default)]
+    afternoon_offered: Option<String>,
+}
+
+/// `POST /admin/regions/{id}/slots`: the rules are [`slots::set_hours`]'.
+pub async fn set_slots(
+    State(state): State<AppState>,
+    admin: Admin,
+    PagePath(region_id): PagePath<i64>,
+    Form(form): Form<SlotsForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let input = [
+        SlotHoursInput {
+            slot: "morning".into(),
+            starts: form.morning_starts,
+            ends: form.morning_ends,
+            offered: form.morning_offered.is_some(),
+        },
+        SlotHoursInput {
+            slot: "afternoon".into(),
+            starts: form.afternoon_starts,
+            ends: form.afternoon_ends,
+            offered: form.afternoon_offered.is_some(),
+        },
+    ];
+    slots::set_hours(
+        &state.store,
+        Some(admin.user.id),
+        region_id,
+        &input,
+        crate::unix_now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(done("/admin/packages", "slots_saved"))
 }
 
 #[cfg(test)]

@@ -249,6 +249,7 @@ fn notice(done: &str) -> Option<&'static str> {
         "password_reset" => "密码已重置,该员工的所有登录已退出,请把新密码当面告诉本人。",
         "ticket_updated" => "工单已更新。",
         "package_created" => "套餐已上架,可以发放了。",
+        "slots_saved" => "配送时段已保存,客户下单时按新时段选择。",
         "resent" => "通知已重新排队,稍后发送。",
         _ => return None,
     })
@@ -319,6 +320,12 @@ pub fn routes() -> Vec<Route> {
         ),
         page(get.clone(), "/admin/packages", ADMIN, catalogue::list),
         page(post.clone(), "/admin/packages", ADMIN, catalogue::create),
+        page(
+            post.clone(),
+            "/admin/regions/{id}/slots",
+            ADMIN,
+            catalogue::set_slots,
+        ),
         page(get.clone(), "/admin/keys", ADMIN, keys::list),
         page(post.clone(), "/admin/keys/rotate", ADMIN, keys::rotate),
         page(
