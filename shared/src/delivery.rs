@@ -52,7 +52,7 @@ pub enum DeliveryChange {
 /// One row of the delivery feed.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "WireRow")]
+#[serde(try_from = "WireRow", deny_unknown_fields)]
 pub struct DeliveryRow {
     /// Feed sequence, increasing in commit order.
     pub seq: u64,
