@@ -798,14 +798,17 @@ fn fake_with_deliveries() -> Fake {
     }
 }
 
-fn order_ids(engine: &Engine, day: Option<&str>) -> Vec<u64> {
-    let list = engine.deliveries(day).unwrap();
-    list.items.iter().map(|item| item.task.order_id).collect()
+/// A device enrolled on a fake server, with its sync client, at [`NOW`].
+struct Enrolled {
+    fake: Shared,
+    db: std::path::PathBuf,
+    clock: TestClock,
+    client: SyncClient,
+    _dir: tempfile::TempDir,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_delivery_list_is_pulled_in_pages_and_kept_offline_by_slot_and_address() {
-    let (url, fake) = start(fake_with_deliveries()).await;
+async fn enrolled(fake: Fake) -> Enrolled {
+    let (url, fake) = start(fake).await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("courier.db");
     sync::enroll(&url, "ENROLL-1", "张师傅的手机", &db)
@@ -813,6 +816,29 @@ async fn the_delivery_list_is_pulled_in_pages_and_kept_offline_by_slot_and_addre
         .unwrap();
     let clock = TestClock::at_secs(NOW);
     let client = SyncClient::open(&db, Arc::new(clock.clone())).unwrap();
+    Enrolled {
+        fake,
+        db,
+        clock,
+        client,
+        _dir: dir,
+    }
+}
+
+fn order_ids(engine: &Engine, day: Option<&str>) -> Vec<u64> {
+    let list = engine.deliveries(day).unwrap();
+    list.items.iter().map(|item| item.task.order_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_list_is_pulled_in_pages_and_kept_offline_by_slot_and_address() {
+    let Enrolled {
+        fake,
+        db,
+        clock,
+        client,
+        _dir,
+    } = enrolled(fake_with_deliveries()).await;
     let report = client.sync_once().await.unwrap();
     assert_eq!(report.delivery_list, DeliveryListSync::Pulled);
     assert_eq!(report.delivery_rows, 5, "three pages of at most {PAGE}");
@@ -851,21 +877,22 @@ async fn the_delivery_list_is_pulled_in_pages_and_kept_offline_by_slot_and_addre
     assert_eq!(report.delivery_rows, 1);
     assert_eq!(order_ids(&engine, None), [8, 7]);
 
-    // Offline, the list is still there.
+    // A server that no longer offers the list (rolled back) leaves the phone's as it is.
     drop(fake.lock().unwrap().deliveries.take());
+    let report = client.sync_once().await.unwrap();
+    assert_eq!(report.delivery_list, DeliveryListSync::NotOffered);
     assert_eq!(order_ids(&engine, None), [8, 7]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_the_delivery_list_or_a_store_counter_still_syncs() {
-    let (url, fake) = start(fake_with_rows()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("courier.db");
-    sync::enroll(&url, "ENROLL-1", "张师傅的手机", &db)
-        .await
-        .unwrap();
-    let clock = TestClock::at_secs(NOW);
-    let client = SyncClient::open(&db, Arc::new(clock.clone())).unwrap();
+    let Enrolled {
+        fake,
+        db,
+        clock,
+        client,
+        _dir,
+    } = enrolled(fake_with_rows()).await;
     let report = client.sync_once().await.unwrap();
     assert_eq!(report.delivery_list, DeliveryListSync::NotOffered);
     assert_eq!(report.pulled_rows, 3, "the statuses came as before");
