@@ -2,6 +2,10 @@
 //! customers, an enterprise in 襄阳 that bought 100 tickets for its staff, and a summer season of
 //! redemptions pushed through the real sync path by enrolled courier devices.
 //!
+//! Customers and the enterprise keep delivery addresses and have ordered water over the past week
+//! and for the next days (pending and cancelled orders) and two recurring orders, all through the
+//! ordering domain's rules.
+//!
 //! The plant's history begins with orders placed 95 days ago, so its issuer key dates from then:
 //! a device refuses a book whose validity starts before its key's, as a forgery.
 
@@ -21,6 +25,10 @@ use crate::enrollment::{self, EnrollError};
 use crate::issuance::{self, Allocation, Gift, IssueError, IssueOrder};
 use crate::keys::{self, KeyError};
 use crate::notify::jobs;
+use crate::ordering::addresses::{self, AddressInput};
+use crate::ordering::orders::{self, OrderInput};
+use crate::ordering::recurring::{self, RecurringInput};
+use crate::ordering::{OrderingError, slots};
 use crate::pii::Phone;
 use crate::store::models::*;
 use crate::store::{Store, StoreError};
@@ -58,6 +66,9 @@ pub enum DemoError {
     /// Pushing the season's events failed.
     #[error(transparent)]
     Push(#[from] crate::sync::PushError),
+    /// A demo address or order broke an ordering rule.
+    #[error(transparent)]
+    Ordering(#[from] OrderingError),
 }
 
 /// What the demo made.
@@ -411,7 +422,7 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
     let enterprise = maker
         .account(AccountKind::Enterprise, "襄阳汉江科技有限公司", None)
         .await?;
-    maker
+    let enterprise_admin = maker
         .user(
             "xyadmin",
             Role::EnterpriseAdmin,
@@ -562,7 +573,154 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
         &password_hash,
     )
     .await?;
+    let region_ids: Vec<i64> = regions.iter().map(|r| r.id).collect();
+    deliveries(
+        store,
+        master,
+        &customers,
+        &enterprise_admin,
+        &region_ids,
+        now,
+    )
+    .await?;
     Ok(maker.summary)
+}
+
+/// An order of `bottles` for the first slot open at `at`, paid from the first book that covers
+/// it on that day, else in cash.
+async fn order_at(
+    store: &Store,
+    user: &User,
+    address: i64,
+    region_id: i64,
+    bottles: i64,
+    note: &str,
+    at: i64,
+) -> Result<orders::OrderView, OrderingError> {
+    let slot = slots::first_open(store, region_id, at).await?;
+    let book = orders::payable_books(store, user, at)
+        .await?
+        .into_iter()
+        .find(|b| b.product == 189 && i64::from(b.orderable) >= bottles);
+    let mut input = OrderInput {
+        address_id: address,
+        product: 189,
+        bottles,
+        slot_date: slot.date,
+        slot: slot.slot,
+        note: note.into(),
+        payment: "cash".into(),
+        book_id: None,
+    };
+    if let Some(book) = book {
+        input.payment = "tickets".into();
+        input.book_id = Some(book.book_id);
+        match orders::place(store, user, &input, at).await {
+            // A book that expires before the day pays nothing: cash then.
+            Err(OrderingError::BookNotValid) => {}
+            placed => return placed,
+        }
+        input.payment = "cash".into();
+        input.book_id = None;
+    }
+    orders::place(store, user, &input, at).await
+}
+
+/// Addresses for six families and two delivery points of the enterprise; orders over the past
+/// week (some cancelled) and for tomorrow; two recurring orders.
+async fn deliveries(
+    store: &Store,
+    master: &MasterKey,
+    customers: &[User],
+    enterprise_admin: &User,
+    regions: &[i64],
+    now: i64,
+) -> Result<(), DemoError> {
+    let communities = ["光谷花园", "汉江苑", "三峡家园"];
+    let notes = ["", "放门口即可", "到了请打电话", "下午三点后在家"];
+    for (idx, customer) in customers.iter().take(6).enumerate() {
+        let region_id = regions[idx % regions.len()];
+        let input = AddressInput {
+            region_id,
+            label: String::new(),
+            community: communities[idx % communities.len()].into(),
+            building: format!("{}栋", idx + 1),
+            unit: "1单元".into(),
+            room: format!("{}0{}", idx + 3, idx + 1),
+            contact: customer.spec.username.clone(),
+            phone: format!("139000000{:02}", idx + 1),
+        };
+        let address = addresses::add(store, master, customer, &input, now - 8 * 86_400).await?;
+        // One order every other day over the past week; every third one was cancelled.
+        for day in (1..=7).rev().step_by(2) {
+            let at = now - day * 86_400;
+            let bottles = 1 + (idx as i64 + day) % 3;
+            let note = notes[(idx + day as usize) % notes.len()];
+            let placed = order_at(store, customer, address, region_id, bottles, note, at).await?;
+            if (idx as i64 + day) % 3 == 0 {
+                orders::cancel(store, customer, placed.id, at + 600).await?;
+            }
+        }
+        order_at(store, customer, address, region_id, 2, "", now).await?;
+    }
+    let xiangyang = regions[1 % regions.len()];
+    let mut points = Vec::new();
+    for (label, building) in [("三楼前台", "A座"), ("五楼茶水间", "B座")] {
+        let input = AddressInput {
+            region_id: xiangyang,
+            label: label.into(),
+            community: "襄阳高新科技园".into(),
+            building: building.into(),
+            unit: String::new(),
+            room: String::new(),
+            contact: "行政部".into(),
+            phone: "13900000099".into(),
+        };
+        points
+            .push(addresses::add(store, master, enterprise_admin, &input, now - 8 * 86_400).await?);
+    }
+    let slot = slots::first_open(store, xiangyang, now).await?;
+    let monthly = OrderInput {
+        address_id: points[0],
+        product: 189,
+        bottles: 12,
+        slot_date: slot.date,
+        slot: slot.slot,
+        note: "请送到前台".into(),
+        payment: "account".into(),
+        book_id: None,
+    };
+    orders::place(store, enterprise_admin, &monthly, now).await?;
+
+    let tomorrow = crate::local_time::date(now + 86_400);
+    let customer_addresses = addresses::list(store, master, &customers[0]).await?;
+    let weekly = RecurringInput {
+        address_id: customer_addresses[0].id,
+        product: 189,
+        bottles: 2,
+        slot: "morning".into(),
+        note: "放门口即可".into(),
+        payment: "cash".into(),
+        book_id: None,
+        every_days: None,
+        weekday: crate::local_time::weekday(&tomorrow).map(i64::from),
+        start_date: tomorrow.clone(),
+    };
+    recurring::create(store, &customers[0], &weekly, now).await?;
+    let every = RecurringInput {
+        address_id: points[1],
+        product: 189,
+        bottles: 6,
+        slot: "afternoon".into(),
+        note: String::new(),
+        payment: "account".into(),
+        book_id: None,
+        every_days: Some(3),
+        weekday: None,
+        start_date: crate::local_time::add_days(&tomorrow, 1).unwrap_or(tomorrow),
+    };
+    recurring::create(store, enterprise_admin, &every, now).await?;
+    Ok(())
 }
 
 /// Points for the season's deliveries, the gift catalogue, feedback, and a customer who signed

@@ -319,6 +319,17 @@ const STORE_WRITES: &[&str] = &[
     "assign_order",
     "cancel_order_by_staff",
     "acknowledge_deliveries",
+    "add_address",
+    "edit_address",
+    "remove_address",
+    "set_default_address",
+    "set_slot_hours",
+    "place_order",
+    "cancel_pending_order",
+    "insert_recurring",
+    "set_recurring_paused",
+    "delete_recurring",
+    "run_recurring_day",
 ];
 
 /// Every public method of `Store` that only reads.
@@ -382,6 +393,13 @@ const STORE_READS: &[&str] = &[
     "users",
     "guided_customers",
     "dead_notifications",
+    "addresses_of_account",
+    "slot_hours",
+    "orderable_units",
+    "orders_of_account",
+    "recurring_order",
+    "recurring_of_account",
+    "due_recurring",
 ];
 
 /// The names of the public methods of `Store`, read from the `impl Store` blocks of the

@@ -66,20 +66,46 @@ pub(crate) struct Checked {
     pub(crate) payment: Payment,
 }
 
+/// What an order, a recurring order and the recurring job's day share besides the day, as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Parts<'a> {
+    pub(crate) address_id: i64,
+    pub(crate) product: i64,
+    pub(crate) bottles: i64,
+    pub(crate) note: &'a str,
+    pub(crate) payment: &'a str,
+    pub(crate) book_id: Option<u64>,
+}
+
+impl OrderInput {
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            address_id: self.address_id,
+            product: self.product,
+            bottles: self.bottles,
+            note: &self.note,
+            payment: &self.payment,
+            book_id: self.book_id,
+        }
+    }
+}
+
 /// The rules of an order that do not depend on its day: the address is the account's and live,
 /// the product exists, 1–50 bottles, the note, and who may pay how. The book's validity on the
 /// day and its units are checked by [`check_book`] and under the book's lock.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn check_parts(
     store: &Store,
     user: &User,
-    address_id: i64,
-    product: i64,
-    bottles: i64,
-    note: &str,
-    payment: &str,
-    book_id: Option<u64>,
+    parts: Parts<'_>,
 ) -> Result<(Checked, Option<Book>), OrderingError> {
+    let Parts {
+        address_id,
+        product,
+        bottles,
+        note,
+        payment,
+        book_id,
+    } = parts;
     let account = ordering_account(user)?;
     let address = live_address(store, account, address_id).await?;
     let product = u16::try_from(product)
@@ -205,17 +231,7 @@ pub async fn place(
     input: &OrderInput,
     now: i64,
 ) -> Result<OrderView, OrderingError> {
-    let (checked, book) = check_parts(
-        store,
-        user,
-        input.address_id,
-        input.product,
-        input.bottles,
-        &input.note,
-        &input.payment,
-        input.book_id,
-    )
-    .await?;
+    let (checked, book) = check_parts(store, user, input.parts()).await?;
     let slot = slots::check_open(
         store,
         checked.address.region_id,

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::local_time;
 use crate::notify;
-use crate::ordering::orders::{check_book, check_parts, placed_audit};
+use crate::ordering::orders::{Parts, check_book, check_parts, placed_audit};
 use crate::ordering::{OrderingError, ordering_account, slots};
 use crate::store::delivery_orders::{NewOrderRow, Slot};
 use crate::store::models::{AuditEntry, MessageKind, NewNotification, User};
@@ -84,17 +84,15 @@ pub async fn create(
     input: &RecurringInput,
     now: i64,
 ) -> Result<RecurringView, OrderingError> {
-    let (checked, _) = check_parts(
-        store,
-        user,
-        input.address_id,
-        input.product,
-        input.bottles,
-        &input.note,
-        &input.payment,
-        input.book_id,
-    )
-    .await?;
+    let parts = Parts {
+        address_id: input.address_id,
+        product: input.product,
+        bottles: input.bottles,
+        note: &input.note,
+        payment: &input.payment,
+        book_id: input.book_id,
+    };
+    let (checked, _) = check_parts(store, user, parts).await?;
     let slot = Slot::parse(input.slot.trim()).ok_or(OrderingError::SlotChoice)?;
     let rule = rule(input.every_days, input.weekday)?;
     let today = local_time::date(now);
@@ -326,17 +324,15 @@ async fn plan(
         },
         None => return Ok(Err(OrderingError::NotOrderer)),
     };
-    let checked = check_parts(
-        store,
-        &maker,
-        row.address_id,
-        i64::from(row.product.0),
-        i64::from(row.bottles),
-        &row.note,
-        row.payment.kind(),
-        row.payment.book().map(|book| book.0),
-    )
-    .await;
+    let parts = Parts {
+        address_id: row.address_id,
+        product: i64::from(row.product.0),
+        bottles: i64::from(row.bottles),
+        note: &row.note,
+        payment: row.payment.kind(),
+        book_id: row.payment.book().map(|book| book.0),
+    };
+    let checked = check_parts(store, &maker, parts).await;
     let (checked, book) = match checked {
         Ok(parts) => parts,
         Err(OrderingError::Store(err)) => return Err(err),

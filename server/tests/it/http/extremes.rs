@@ -76,6 +76,11 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
         | "/api/v1/devices"
         | "/api/v1/keys"
         | "/api/v1/audit"
+        | "/api/v1/addresses"
+        | "/api/v1/delivery-orders"
+        | "/api/v1/delivery-orders/{id}"
+        | "/api/v1/books/orderable"
+        | "/api/v1/recurring-orders"
         | "/"
         | "/login/sms"
         | "/login/reset"
@@ -94,6 +99,10 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
             "last_sync_error",
         ],
         "/api/v1/review" => &["all"],
+        "/api/v1/delivery-slots" => &["address_id"],
+        "/wallet/order" => &["address"],
+        "/wallet/addresses" => &["edit", "done"],
+        "/wallet/orders" | "/wallet/recurring" => DONE,
         "/login" => &["next"],
         "/wallet/register" => &["code"],
         "/wallet" => &["from", "to", "product", "status", "q"],

@@ -68,20 +68,36 @@ pub(super) async fn driver() -> Option<Driver> {
 }
 
 pub(super) async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    session(driver, profile, None).await
+}
+
+/// A browser whose page is exactly 390 px wide, through ChromeDriver's mobile emulation:
+/// headless Chromium never makes its window narrower than 500 px, whatever `--window-size` asks.
+pub(super) async fn phone(driver: &Driver, profile: &std::path::Path) -> Client {
+    let metrics = json!({ "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 2 } });
+    session(driver, profile, Some(metrics)).await
+}
+
+async fn session(
+    driver: &Driver,
+    profile: &std::path::Path,
+    mobile_emulation: Option<serde_json::Value>,
+) -> Client {
+    let mut options = json!({
+        "binary": CHROMIUM,
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--hide-scrollbars",
+            "--window-size=390,844", "--force-device-scale-factor=2",
+            format!("--user-data-dir={}", profile.display()),
+        ],
+    });
+    if let Some(emulation) = mobile_emulation {
+        options["mobileEmulation"] = emulation;
+    }
     let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                "--window-size=390,844", "--force-device-scale-factor=2",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
+    caps.insert("goog:chromeOptions".into(), options);
     ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
         .capabilities(caps)
         .connect(&driver.url)
@@ -131,7 +147,7 @@ pub(super) async fn submit_late(client: &Client, css: &str, delay: Duration) {
 }
 
 /// Types into the element `css` finds.
-async fn type_into(client: &Client, css: &str, text: &str) {
+pub(super) async fn type_into(client: &Client, css: &str, text: &str) {
     let element = client
         .find(Locator::Css(css))
         .await
@@ -140,7 +156,7 @@ async fn type_into(client: &Client, css: &str, text: &str) {
 }
 
 /// Clicks the element `css` finds.
-async fn click(client: &Client, css: &str) {
+pub(super) async fn click(client: &Client, css: &str) {
     let element = client
         .find(Locator::Css(css))
         .await

@@ -12,6 +12,7 @@ mod holder_browser;
 mod holder_qr;
 mod inbox;
 mod membership;
+mod ordering_browser;
 mod passwords;
 mod races;
 mod register;
