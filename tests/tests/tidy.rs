@@ -340,6 +340,7 @@ const STORE_READS: &[&str] = &[
     "address",
     "dispatch_day",
     "couriers",
+    "delivery_feed",
     "backend",
     "ping",
     "products",

@@ -13,7 +13,8 @@ use axum::handler::Handler;
 use axum::http::Method;
 
 use crate::http::{
-    ADMIN, Access, AppState, BOOK_READERS, EVERYONE, HOLDERS, REPORTS, Route, STAFF, Surface,
+    ADMIN, Access, AppState, BOOK_READERS, DISPATCH, EVERYONE, HOLDERS, REPORTS, Route, STAFF,
+    Surface,
 };
 use crate::store::models::Role;
 
@@ -30,8 +31,8 @@ where
 /// [`crate::router::routes`].
 pub fn routes() -> Vec<Route> {
     use v1::{
-        accounts, audit, books, catalogue, channels, devices, keys, ordering, review, session,
-        stats, sync,
+        accounts, audit, books, catalogue, channels, devices, dispatch, keys, ordering, review,
+        session, stats, sync,
     };
     let (get, post) = (Method::GET, Method::POST);
     vec![
@@ -325,6 +326,36 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/books/{id}/reissue",
             Access::Roles(STAFF),
             books::reissue,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/dispatch/orders",
+            Access::Roles(DISPATCH),
+            dispatch::orders,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/dispatch/couriers",
+            Access::Roles(DISPATCH),
+            dispatch::couriers,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/dispatch/auto",
+            Access::Roles(DISPATCH),
+            dispatch::auto,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/dispatch/orders/{id}/assign",
+            Access::Roles(DISPATCH),
+            dispatch::assign,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/dispatch/orders/{id}/cancel",
+            Access::Roles(DISPATCH),
+            dispatch::cancel,
         ),
         route(
             get.clone(),

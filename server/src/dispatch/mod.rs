@@ -11,13 +11,17 @@
 
 pub mod plan;
 
+use std::collections::BTreeMap;
+
 use shuipiao_shared::ids::UserId;
 
 use crate::accounts::Actor;
 use crate::config::MasterKey;
 use crate::local_time;
+use crate::ordering::slots;
 use crate::pii::Phone;
 use crate::store::delivery_orders::{AddressRow, DeliveryOrder, Slot};
+use crate::store::delivery_slots::SlotHoursRow;
 use crate::store::dispatch::{AutoAssigned, CourierRow, Expected};
 use crate::store::models::AuditEntry;
 use crate::store::{Store, StoreError};
@@ -32,6 +36,9 @@ pub enum DispatchError {
     /// The day is not a `YYYY-MM-DD` date.
     #[error("日期格式应为 YYYY-MM-DD")]
     BadDate,
+    /// The slot filter is neither morning nor afternoon.
+    #[error("时段应为 morning(上午)或 afternoon(下午)")]
+    BadSlot,
     /// The region filter names no region.
     #[error("区域不存在")]
     UnknownRegion,
@@ -72,18 +79,15 @@ pub fn today_and_tomorrow(now: i64) -> [String; 2] {
     [local_time::date(now), local_time::date(now + 86_400)]
 }
 
-/// The first second after `slot` of `day` ends: the plant's hours, 12:00 and 18:00 Beijing.
-fn slot_end(day: &str, slot: Slot) -> Option<i64> {
-    let end_minute = match slot {
-        Slot::Morning => 12 * 60,
-        Slot::Afternoon => 18 * 60,
-    };
-    local_time::day_start(day).map(|start| start + end_minute * 60)
-}
-
-/// Whether `order` is late at `now`: still open after its slot ended (逾期).
-pub fn is_late(order: &DeliveryOrder, now: i64) -> bool {
-    order.state.is_open() && slot_end(&order.slot_date, order.slot).is_some_and(|end| now >= end)
+/// Whether `order` is late at `now` under its region's slot `hours` (`ordering::slots::hours`):
+/// still open after its slot ended (逾期).
+pub fn is_late(order: &DeliveryOrder, hours: &[SlotHoursRow; 2], now: i64) -> bool {
+    let ends_minute = hours
+        .iter()
+        .find(|row| row.slot == order.slot)
+        .map_or(24 * 60, |row| i64::from(row.ends_minute));
+    order.state.is_open()
+        && local_time::day_start(&order.slot_date).is_some_and(|day| now >= day + ends_minute * 60)
 }
 
 async fn region_exists(store: &Store, region: Option<i64>) -> Result<(), DispatchError> {
@@ -242,10 +246,14 @@ pub async fn board(
     store: &Store,
     day_typed: &str,
     region: Option<i64>,
-    slot: Option<Slot>,
+    slot_typed: Option<&str>,
     now: i64,
 ) -> Result<Board, DispatchError> {
     let day = day(day_typed)?;
+    let slot = match slot_typed.map(str::trim).filter(|typed| !typed.is_empty()) {
+        Some(typed) => Some(Slot::parse(typed).ok_or(DispatchError::BadSlot)?),
+        None => None,
+    };
     region_exists(store, region).await?;
     let rows = store.dispatch_day(day, region).await?;
     let all_couriers = store.couriers().await?;
@@ -275,17 +283,27 @@ pub async fn board(
             .find(|c| c.id == id)
             .map(|c| c.username.clone())
     };
-    let mut orders: Vec<BoardOrder> = rows
-        .into_iter()
-        .filter(|(o, _)| slot.is_none_or(|slot| o.slot == slot))
-        .map(|(order, address)| BoardOrder {
+    let mut hours: BTreeMap<i64, [SlotHoursRow; 2]> = BTreeMap::new();
+    let mut orders = Vec::new();
+    for (order, address) in rows {
+        if slot.is_some_and(|slot| order.slot != slot) {
+            continue;
+        }
+        let region_hours = match hours.get(&order.region_id) {
+            Some(found) => *found,
+            None => {
+                let found = slots::hours(store, order.region_id).await?;
+                *hours.entry(order.region_id).or_insert(found)
+            }
+        };
+        orders.push(BoardOrder {
             courier: order.courier_id.and_then(name),
-            late: is_late(&order, now),
+            late: is_late(&order, &region_hours, now),
             no_courier: unassignable.contains(&order.id),
             order,
             address,
-        })
-        .collect();
+        });
+    }
     orders.sort_by_key(|o| (o.order.slot, o.order.id));
     let couriers = all_couriers
         .into_iter()

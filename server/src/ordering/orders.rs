@@ -409,7 +409,7 @@ async fn own_order(store: &Store, account: i64, id: i64) -> Result<DeliveryOrder
 /// Whether `user` may read `order`: its account's users, and the plant's staff who handle orders.
 pub fn may_see(user: &User, order: &DeliveryOrder) -> bool {
     match user.spec.role {
-        Role::Operator | Role::Admin | Role::Dispatcher => true,
+        Role::Dispatcher | Role::Operator | Role::Admin => true,
         Role::Customer | Role::EnterpriseAdmin => user.spec.account_id == Some(order.account_id),
         Role::Courier | Role::StoreStaff | Role::Statistician => false,
     }

@@ -17,7 +17,7 @@ use crate::store::delivery_orders::{
 };
 use crate::store::models::{AuditEntry, MessageKind};
 use crate::store::tx::insert_audit;
-use crate::store::{ConflictKind, Store, StoreError, StoreResult, outbox};
+use crate::store::{ConflictKind, Store, StoreError, StoreResult, outbox, rows};
 
 /// A courier as dispatch lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +30,19 @@ pub struct CourierRow {
     pub region_id: i64,
     /// Whether they may no longer sign in (and so get no new orders).
     pub disabled: bool,
+}
+
+/// A row of the delivery feed: what a courier's phone must learn, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRow {
+    /// The feed sequence (`dispatch_clock`).
+    pub seq: i64,
+    /// Whose phone.
+    pub courier_id: UserId,
+    /// Which order.
+    pub order_id: i64,
+    /// What changed.
+    pub change: FeedChange,
 }
 
 /// What one run of automatic assignment did.
@@ -192,6 +205,37 @@ impl Store {
                 Ok((order, address))
             })
             .collect()
+    }
+
+    /// The feed rows of `courier` after `cursor`, in feed order, at most `limit`.
+    pub async fn delivery_feed(
+        &self,
+        courier: UserId,
+        cursor: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<FeedRow>> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query(
+            "SELECT seq, courier_id, order_id, change FROM delivery_feed \
+             WHERE courier_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(courier.0 as i64)
+        .bind(cursor)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| {
+            let change: String = row.try_get("change")?;
+            Ok(FeedRow {
+                seq: row.try_get("seq")?,
+                courier_id: UserId(row.try_get::<i64, _>("courier_id")? as u64),
+                order_id: row.try_get("order_id")?,
+                change: FeedChange::parse(&change)
+                    .ok_or_else(|| rows::corrupt("delivery_feed.change"))?,
+            })
+        })
+        .collect()
     }
 
     /// Every courier, enabled or not, by id.

@@ -791,10 +791,10 @@ pub enum MessageKind {
     Reissued,
     /// An enterprise invited the customer to become a member.
     Invited,
-    /// A recurring order could not order for a day.
-    OrderSkipped,
     /// An order of water was given to a courier.
     OrderAssigned,
+    /// A recurring order could not order for a day.
+    OrderSkipped,
 }
 
 impl MessageKind {
@@ -806,8 +806,8 @@ impl MessageKind {
         MessageKind::Expiring,
         MessageKind::Reissued,
         MessageKind::Invited,
-        MessageKind::OrderSkipped,
         MessageKind::OrderAssigned,
+        MessageKind::OrderSkipped,
     ];
 
     /// Stored text.
@@ -819,8 +819,8 @@ impl MessageKind {
             MessageKind::Expiring => "expiring",
             MessageKind::Reissued => "reissued",
             MessageKind::Invited => "invited",
-            MessageKind::OrderSkipped => "order_skipped",
             MessageKind::OrderAssigned => "order_assigned",
+            MessageKind::OrderSkipped => "order_skipped",
         }
     }
 
@@ -838,8 +838,8 @@ impl MessageKind {
             MessageKind::Expiring => "水票到期提醒",
             MessageKind::Reissued => "水票补发",
             MessageKind::Invited => "企业用水邀请",
-            MessageKind::OrderSkipped => "周期订水未下单",
             MessageKind::OrderAssigned => "订水派单",
+            MessageKind::OrderSkipped => "周期订水未下单",
         }
     }
 }

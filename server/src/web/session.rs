@@ -22,7 +22,7 @@ fn start_page(role: Role) -> &'static str {
     match role {
         Role::Customer | Role::EnterpriseAdmin => "/wallet",
         Role::Statistician | Role::Operator | Role::Admin => "/admin",
-        Role::Dispatcher => "/admin/password",
+        Role::Dispatcher => "/admin/dispatch",
         _ => "/login?signed_in=1",
     }
 }

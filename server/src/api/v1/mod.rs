@@ -7,6 +7,7 @@ pub mod books;
 pub mod catalogue;
 pub mod channels;
 pub mod devices;
+pub mod dispatch;
 pub mod keys;
 pub mod ordering;
 pub mod review;

@@ -1,8 +1,8 @@
 //! The plant's admin console (desktop-first, zh-CN): the dashboard and operations monitor, the
 //! support desk (ticket search, a book's ledger, revoke, lost-ticket reissue, the feedback inbox,
-//! the notification outbox with resend),
-//! issuance, products and packages, the review queue, keys, devices, the audit log, users,
-//! statistics and staff performance.
+//! the notification outbox with resend), dispatch (派单) and route sheets, issuance, products and
+//! packages, the review queue, keys, devices, the audit log, users, statistics and staff
+//! performance.
 //!
 //! Every page is an entry of the route table with the roles that may open it; the left navigation
 //! shows a role exactly the pages the table lets it open. Forms POST with the CSRF token and every
@@ -12,6 +12,7 @@ mod catalogue;
 mod charts;
 mod dashboard;
 mod devices;
+mod dispatch;
 mod export;
 mod inbox;
 mod issue;
@@ -33,7 +34,7 @@ use serde::Deserialize;
 
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
-use crate::http::{ADMIN, Access, AppState, CONSOLE, REPORTS, Route, STAFF, Surface};
+use crate::http::{ADMIN, Access, AppState, CONSOLE, DISPATCH, REPORTS, Route, STAFF, Surface};
 use crate::store::models::{Role, User};
 use crate::web::csrf::{self, CsrfToken};
 use crate::web::{PageError, render};
@@ -58,7 +59,7 @@ struct NavEntry {
     roles: &'static [Role],
 }
 
-const NAV: [NavEntry; 13] = [
+const NAV: [NavEntry; 14] = [
     NavEntry {
         href: "/admin",
         label: "运营总览",
@@ -78,6 +79,11 @@ const NAV: [NavEntry; 13] = [
         href: "/admin/notifications",
         label: "通知记录",
         roles: STAFF,
+    },
+    NavEntry {
+        href: "/admin/dispatch",
+        label: "派单",
+        roles: DISPATCH,
     },
     NavEntry {
         href: "/admin/issue",
@@ -251,6 +257,10 @@ fn notice(done: &str) -> Option<&'static str> {
         "package_created" => "套餐已上架,可以发放了。",
         "slots_saved" => "配送时段已保存,客户下单时按新时段选择。",
         "resent" => "通知已重新排队,稍后发送。",
+        "dispatched" => "已自动派单,送水员的手机同步后即可看到。",
+        "dispatched_partly" => "已自动派单;有订单所在区域没有可用的送水员,仍为待派单。",
+        "assigned" => "已派单,送水员的手机同步后即可看到。",
+        "order_cancelled" => "订单已取消,送水员的手机同步后不再显示。",
         _ => return None,
     })
 }
@@ -308,6 +318,31 @@ pub fn routes() -> Vec<Route> {
             "/admin/notifications/{id}/resend",
             STAFF,
             notifications::resend,
+        ),
+        page(get.clone(), "/admin/dispatch", DISPATCH, dispatch::show),
+        page(
+            post.clone(),
+            "/admin/dispatch/auto",
+            DISPATCH,
+            dispatch::auto,
+        ),
+        page(
+            post.clone(),
+            "/admin/dispatch/orders/{id}/assign",
+            DISPATCH,
+            dispatch::assign,
+        ),
+        page(
+            post.clone(),
+            "/admin/dispatch/orders/{id}/cancel",
+            DISPATCH,
+            dispatch::cancel,
+        ),
+        page(
+            get.clone(),
+            "/admin/dispatch/sheet",
+            DISPATCH,
+            dispatch::sheet,
         ),
         page(get.clone(), "/admin/issue", STAFF, issue::form),
         page(post.clone(), "/admin/issue", STAFF, issue::submit),

@@ -7,6 +7,7 @@ mod bounds;
 mod conflicts;
 mod deliveries;
 mod devices;
+mod dispatch;
 mod extremes;
 mod headers;
 mod limits;
