@@ -19,11 +19,11 @@ use crate::config::MasterKey;
 use crate::dispatch::{self, DispatchError};
 use crate::ordering::slots;
 use crate::pii::Phone;
-use crate::store::delivery_feed::FeedEntry;
 use crate::store::delivery_orders::{
     AddressRow, DeliveryOrder, FeedChange, OrderState, Payment, Slot,
 };
 use crate::store::delivery_slots::SlotHoursRow;
+use crate::store::dispatch::FeedRow;
 use crate::store::models::{Device, Role};
 use crate::store::{Store, StoreError};
 use crate::wallet;
@@ -56,11 +56,11 @@ pub async fn pull(
 ) -> Result<DeliveriesResponse, DeliveriesError> {
     let courier = courier_of(store, device).await?;
     let limit = limit.unwrap_or(page_size).clamp(1, page_size);
-    if cursor > 0 {
-        let held = i64::try_from(cursor).unwrap_or(i64::MAX);
+    let held = i64::try_from(cursor).unwrap_or(i64::MAX);
+    if held > 0 {
         dispatch::acknowledge(store, courier, held, now).await?;
     }
-    let feed = store.delivery_feed(courier, cursor, limit).await?;
+    let feed = store.delivery_feed(courier, held, limit).await?;
     let mut tasks = Tasks::load(store, master).await?;
     let mut rows = Vec::with_capacity(feed.len());
     for entry in &feed {
@@ -110,21 +110,20 @@ impl<'a> Tasks<'a> {
         &mut self,
         store: &Store,
         courier: UserId,
-        entry: &FeedEntry,
+        entry: &FeedRow,
     ) -> Result<DeliveryRow, StoreError> {
         let seq = entry.seq as u64;
-        let (order, address) = &entry.order;
-        let still_theirs =
-            order.courier_id == Some(courier) && order.state != OrderState::Cancelled;
+        let withdrawn = DeliveryRow::withdrawn(seq, entry.order_id as u64);
         let change = match entry.change {
-            FeedChange::Withdrawn => None,
-            _ if !still_theirs => None,
-            FeedChange::Assigned => Some(DeliveryChange::Assigned),
-            FeedChange::Updated => Some(DeliveryChange::Updated),
+            FeedChange::Withdrawn => return Ok(withdrawn),
+            FeedChange::Assigned => DeliveryChange::Assigned,
+            FeedChange::Updated => DeliveryChange::Updated,
         };
-        let Some(change) = change else {
-            return Ok(DeliveryRow::withdrawn(seq, order.id as u64));
-        };
+        let order = store.delivery_order(entry.order_id).await?;
+        if order.courier_id != Some(courier) || order.state == OrderState::Cancelled {
+            return Ok(withdrawn);
+        }
+        let address = store.address(order.address_id).await?;
         let hours = match self.hours.get(&order.region_id) {
             Some(hours) => *hours,
             None => {
@@ -135,7 +134,7 @@ impl<'a> Tasks<'a> {
         Ok(DeliveryRow::put(
             seq,
             change,
-            self.task(order, address, &hours),
+            self.task(&order, &address, &hours),
         ))
     }
 

@@ -336,7 +336,6 @@ const STORE_WRITES: &[&str] = &[
 const STORE_READS: &[&str] = &[
     "connect",
     "delivery_order",
-    "delivery_feed",
     "address",
     "dispatch_day",
     "couriers",

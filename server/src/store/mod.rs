@@ -14,7 +14,6 @@ pub mod audit;
 mod backend;
 mod batch;
 mod customers;
-pub mod delivery_feed;
 pub mod delivery_orders;
 pub mod delivery_slots;
 pub mod dispatch;
