@@ -832,18 +832,12 @@ fn order_ids(engine: &Engine, day: Option<&str>) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delivery_list_is_pulled_in_pages_and_kept_offline_by_slot_and_address() {
-    let Enrolled {
-        fake,
-        db,
-        clock,
-        client,
-        _dir,
-    } = enrolled(fake_with_deliveries()).await;
-    let report = client.sync_once().await.unwrap();
+    let device = enrolled(fake_with_deliveries()).await;
+    let report = device.client.sync_once().await.unwrap();
     assert_eq!(report.delivery_list, DeliveryListSync::Pulled);
     assert_eq!(report.delivery_rows, 5, "three pages of at most {PAGE}");
 
-    let engine = engine(&db, &clock);
+    let engine = engine(&device.db, &device.clock);
     let today = engine.deliveries(None).unwrap();
     assert_eq!(
         today.day, TODAY,
@@ -867,42 +861,38 @@ async fn the_delivery_list_is_pulled_in_pages_and_kept_offline_by_slot_and_addre
     assert_eq!(order_ids(&engine, Some("2026-09-22")), [10]);
 
     // The dispatcher takes order 9 away: the next sync drops it, and nothing else is pulled again.
-    fake.lock()
+    device
+        .fake
+        .lock()
         .unwrap()
         .deliveries
         .as_mut()
         .unwrap()
         .push(DeliveryRow::withdrawn(9, 9));
-    let report = client.sync_once().await.unwrap();
+    let report = device.client.sync_once().await.unwrap();
     assert_eq!(report.delivery_rows, 1);
     assert_eq!(order_ids(&engine, None), [8, 7]);
 
     // A server that no longer offers the list (rolled back) leaves the phone's as it is.
-    drop(fake.lock().unwrap().deliveries.take());
-    let report = client.sync_once().await.unwrap();
+    drop(device.fake.lock().unwrap().deliveries.take());
+    let report = device.client.sync_once().await.unwrap();
     assert_eq!(report.delivery_list, DeliveryListSync::NotOffered);
     assert_eq!(order_ids(&engine, None), [8, 7]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_the_delivery_list_or_a_store_counter_still_syncs() {
-    let Enrolled {
-        fake,
-        db,
-        clock,
-        client,
-        _dir,
-    } = enrolled(fake_with_rows()).await;
-    let report = client.sync_once().await.unwrap();
+    let device = enrolled(fake_with_rows()).await;
+    let report = device.client.sync_once().await.unwrap();
     assert_eq!(report.delivery_list, DeliveryListSync::NotOffered);
     assert_eq!(report.pulled_rows, 3, "the statuses came as before");
-    assert_eq!(client.state().unwrap().last_success, Some(NOW));
-    assert!(order_ids(&engine(&db, &clock), None).is_empty());
+    assert_eq!(device.client.state().unwrap().last_success, Some(NOW));
+    assert!(order_ids(&engine(&device.db, &device.clock), None).is_empty());
 
-    fake.lock().unwrap().store_counter = true;
-    let report = client.sync_once().await.unwrap();
+    device.fake.lock().unwrap().store_counter = true;
+    let report = device.client.sync_once().await.unwrap();
     assert_eq!(report.delivery_list, DeliveryListSync::NotCourier);
-    assert_eq!(client.state().unwrap().last_error, None);
+    assert_eq!(device.client.state().unwrap().last_error, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
