@@ -721,7 +721,145 @@ async fn an_enterprise_pays_on_account(db: TestDb) {
     assert_eq!(placed.json["address_label"], "三楼前台");
 }
 
+/// Submits the wallet's recurring-order form with `fields`, as a person would after loading it.
+async fn submit_recurring(
+    browser: &mut Browser<'_>,
+    fields: Vec<(&'static str, String)>,
+) -> support::Response {
+    browser.get("/wallet/recurring").await;
+    let csrf = browser.csrf();
+    let mut fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    fields.push(("csrf", &csrf));
+    browser.post_form("/wallet/recurring", &fields).await
+}
+
+async fn recurring_orders_from_the_wallet(db: TestDb) {
+    let plant = plant(&db).await;
+    let server = &plant.server;
+    let mut browser = Browser::new(server);
+    browser.sign_in("zhang").await;
+    let address = plant.zhang_address.to_string();
+    let book = format!("book:{}", plant.zhang_book.id.0);
+    let start = tomorrow();
+    let form = |rule: &str, every: &str, weekday: &str| {
+        vec![
+            ("address", address.clone()),
+            ("product", "189".to_string()),
+            ("bottles", "2".to_string()),
+            ("slot", "morning".to_string()),
+            ("pay", book.clone()),
+            ("rule", rule.to_string()),
+            ("every_days", every.to_string()),
+            ("weekday", weekday.to_string()),
+            ("start_date", start.clone()),
+        ]
+    };
+    // The same bad rule through the API and the page, nothing written.
+    let api = server
+        .call(
+            Method::POST,
+            "/api/v1/recurring-orders",
+            Some(&plant.zhang_token),
+            Some(json!({
+                "address_id": plant.zhang_address, "product": 189, "bottles": 2,
+                "slot": "morning", "payment": "tickets", "book_id": plant.zhang_book.id.0,
+                "every_days": 61, "start_date": start,
+            })),
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::BAD_REQUEST);
+    assert_eq!(api.json["message"], "请选择每隔 1 到 60 天,或每周的某一天");
+    let page = submit_recurring(&mut browser, form("days", "61", "")).await;
+    refused_page(&page, "请选择每隔 1 到 60 天,或每周的某一天");
+    let listed = server
+        .call(
+            Method::GET,
+            "/api/v1/recurring-orders",
+            Some(&plant.zhang_token),
+            None,
+        )
+        .await;
+    assert_eq!(listed.json.as_array().unwrap().len(), 0);
+
+    // Weekly on tomorrow's weekday, then paused, resumed and deleted from the page.
+    let weekday = local_time::weekday(&tomorrow()).unwrap().to_string();
+    let made = submit_recurring(&mut browser, form("weekly", "", &weekday)).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.text);
+    let listed = server
+        .call(
+            Method::GET,
+            "/api/v1/recurring-orders",
+            Some(&plant.zhang_token),
+            None,
+        )
+        .await;
+    assert_eq!(listed.json[0]["next_date"], tomorrow());
+    assert!(
+        listed.json[0]["rule_label"]
+            .as_str()
+            .unwrap()
+            .starts_with("每周")
+    );
+    let id = listed.json[0]["id"].as_i64().unwrap();
+    for (action, paused) in [("pause", true), ("resume", false)] {
+        browser.get("/wallet/recurring").await;
+        let csrf = browser.csrf();
+        let done = browser
+            .post_form(
+                &format!("/wallet/recurring/{id}/{action}"),
+                &[("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(
+            done.status,
+            StatusCode::SEE_OTHER,
+            "{action}: {}",
+            done.text
+        );
+        let one = server
+            .call(
+                Method::GET,
+                "/api/v1/recurring-orders",
+                Some(&plant.zhang_token),
+                None,
+            )
+            .await;
+        assert_eq!(one.json[0]["paused"], paused, "{action}");
+    }
+    // Another family's page cannot delete it.
+    let mut other = Browser::new(server);
+    other.sign_in("wang").await;
+    other.get("/wallet/recurring").await;
+    let csrf = other.csrf();
+    let refused = other
+        .post_form(
+            &format!("/wallet/recurring/{id}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    refused_page(&refused, "周期订单不存在");
+    browser.get("/wallet/recurring").await;
+    let csrf = browser.csrf();
+    let deleted = browser
+        .post_form(
+            &format!("/wallet/recurring/{id}/delete"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.text);
+    let listed = server
+        .call(
+            Method::GET,
+            "/api/v1/recurring-orders",
+            Some(&plant.zhang_token),
+            None,
+        )
+        .await;
+    assert_eq!(listed.json.as_array().unwrap().len(), 0);
+}
+
 on_both_backends!(
+    recurring_orders_from_the_wallet,
     bad_orders_are_refused_alike_by_api_and_page,
     two_orders_at_once_reserve_a_book_once,
     an_order_reserves_units_until_cancelled,
