@@ -4,7 +4,8 @@
 //!
 //! Customers and the enterprise keep delivery addresses and have ordered water over the past week
 //! and for the next days (pending and cancelled orders) and two recurring orders, all through the
-//! ordering domain's rules.
+//! ordering domain's rules; today's orders are assigned to the couriers (`dispatch`), and a
+//! dispatcher (调度员) may assign tomorrow's.
 //!
 //! The plant's history begins with orders placed 95 days ago, so its issuer key dates from then:
 //! a device refuses a book whose validity starts before its key's, as a forgery.
@@ -69,6 +70,9 @@ pub enum DemoError {
     /// A demo address or order broke an ordering rule.
     #[error(transparent)]
     Ordering(#[from] OrderingError),
+    /// Assigning today's orders broke a dispatch rule.
+    #[error(transparent)]
+    Dispatch(#[from] crate::dispatch::DispatchError),
 }
 
 /// What the demo made.
@@ -627,7 +631,7 @@ async fn order_at(
 }
 
 /// Addresses for six families and two delivery points of the enterprise; orders over the past
-/// week (some cancelled) and for tomorrow; two recurring orders.
+/// week (some cancelled) and for tomorrow; two recurring orders; today's orders assigned.
 async fn deliveries(
     store: &Store,
     master: &MasterKey,
@@ -720,6 +724,9 @@ async fn deliveries(
         start_date: crate::local_time::add_days(&tomorrow, 1).unwrap_or(tomorrow),
     };
     recurring::create(store, enterprise_admin, &every, now).await?;
+    // Today's orders are out with the couriers; tomorrow's wait for the dispatcher.
+    crate::dispatch::auto_assign(store, Actor::DEMO, &crate::local_time::date(now), None, now)
+        .await?;
     Ok(())
 }
 

@@ -257,23 +257,11 @@ pub async fn board(
     region_exists(store, region).await?;
     let rows = store.dispatch_day(day, region).await?;
     let all_couriers = store.couriers().await?;
-    let facts: Vec<DayOrder> = rows
-        .iter()
-        .map(|(o, _)| DayOrder {
-            id: o.id,
-            region_id: o.region_id,
-            slot: o.slot,
-            state: o.state,
-            courier: o.courier_id,
-        })
-        .collect();
+    let facts: Vec<DayOrder> = rows.iter().map(|(o, _)| DayOrder::from(o)).collect();
     let enabled: Vec<Courier> = all_couriers
         .iter()
         .filter(|c| !c.disabled)
-        .map(|c| Courier {
-            id: c.id,
-            region_id: c.region_id,
-        })
+        .map(Courier::from)
         .collect();
     let unassignable = plan::plan(&facts, &enabled).unassignable;
     let loads = plan::loads(&facts);

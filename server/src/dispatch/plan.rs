@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use shuipiao_shared::ids::UserId;
 
-use crate::store::delivery_orders::{OrderState, Slot};
+use crate::store::delivery_orders::{DeliveryOrder, OrderState, Slot};
+use crate::store::dispatch::CourierRow;
 
 /// An order of the day as the plan sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,18 @@ pub struct DayOrder {
     pub courier: Option<UserId>,
 }
 
+impl From<&DeliveryOrder> for DayOrder {
+    fn from(order: &DeliveryOrder) -> DayOrder {
+        DayOrder {
+            id: order.id,
+            region_id: order.region_id,
+            slot: order.slot,
+            state: order.state,
+            courier: order.courier_id,
+        }
+    }
+}
+
 /// An enabled courier and the region they serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Courier {
@@ -31,6 +44,15 @@ pub struct Courier {
     pub id: UserId,
     /// Their region.
     pub region_id: i64,
+}
+
+impl From<&CourierRow> for Courier {
+    fn from(row: &CourierRow) -> Courier {
+        Courier {
+            id: row.id,
+            region_id: row.region_id,
+        }
+    }
 }
 
 /// What automatic assignment does.
@@ -76,13 +98,10 @@ impl Load {
 /// Each courier's load from the day's orders: every order with a courier counts except a
 /// cancelled one (delivered and failed orders were the courier's work of the day).
 pub fn loads(orders: &[DayOrder]) -> BTreeMap<UserId, Load> {
-    let mut loads = BTreeMap::new();
+    let mut loads: BTreeMap<UserId, Load> = BTreeMap::new();
     for order in orders {
         if let (Some(courier), false) = (order.courier, order.state == OrderState::Cancelled) {
-            loads
-                .entry(courier)
-                .or_insert_with(Load::default)
-                .add(order.slot);
+            loads.entry(courier).or_default().add(order.slot);
         }
     }
     loads
@@ -111,10 +130,7 @@ pub fn plan(orders: &[DayOrder], couriers: &[Courier]) -> Plan {
             .min();
         match chosen {
             Some((_, _, courier)) => {
-                loads
-                    .entry(courier)
-                    .or_insert_with(Load::default)
-                    .add(order.slot);
+                loads.entry(courier).or_default().add(order.slot);
                 plan.assignments.push((order.id, courier));
             }
             None => plan.unassignable.push(order.id),

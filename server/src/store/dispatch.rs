@@ -263,23 +263,8 @@ impl Store {
             .into_iter()
             .filter(|c| !c.disabled && region.is_none_or(|region| c.region_id == region))
             .collect();
-        let facts: Vec<DayOrder> = orders
-            .iter()
-            .map(|o| DayOrder {
-                id: o.id,
-                region_id: o.region_id,
-                slot: o.slot,
-                state: o.state,
-                courier: o.courier_id,
-            })
-            .collect();
-        let available: Vec<Courier> = couriers
-            .iter()
-            .map(|c| Courier {
-                id: c.id,
-                region_id: c.region_id,
-            })
-            .collect();
+        let facts: Vec<DayOrder> = orders.iter().map(DayOrder::from).collect();
+        let available: Vec<Courier> = couriers.iter().map(Courier::from).collect();
         let plan = plan::plan(&facts, &available);
         for (order_id, courier_id) in &plan.assignments {
             let order = orders

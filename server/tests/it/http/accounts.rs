@@ -282,8 +282,66 @@ async fn role_changes_keep_couriers_in_a_region(db: TestDb) {
     assert!(stored.disabled_at.is_some());
 }
 
+/// Admins make dispatchers on the API and the users page under the staff rules: no region,
+/// store or account, and the users page offers the role.
+async fn dispatchers_are_made_on_the_api_and_the_users_page(db: TestDb) {
+    let server = support::start(&db).await;
+    let catalogue = support::catalogue(&server.store, 10).await;
+    let (_, admin) = server.user("admin", Role::Admin, None).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("admin").await;
+    let form = browser.get("/admin/users").await;
+    assert!(
+        form.text.contains(r#"value="dispatcher""#),
+        "the page offers 调度员"
+    );
+    assert!(form.text.contains("调度员"));
+    let csrf = browser.csrf();
+    let before = counts(&server).await;
+    let with_region = server
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(
+                json!({ "username": "diaodu1", "password": GOOD_PASSWORD, "role": "dispatcher",
+                         "region_id": catalogue.region_id }),
+            ),
+        )
+        .await;
+    refused(&with_region, "只有送水员关联服务区域,只有门店店员关联门店");
+    assert_eq!(counts(&server).await, before, "nothing was written");
+    let created = server
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            Some(&admin),
+            Some(json!({ "username": "diaodu1", "password": GOOD_PASSWORD, "role": "dispatcher" })),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    assert_eq!(created.json["role"], "dispatcher");
+    let page = browser
+        .post_form(
+            "/admin/users",
+            &[
+                ("csrf", &csrf),
+                ("username", "diaodu2"),
+                ("password", GOOD_PASSWORD),
+                ("role", "dispatcher"),
+                ("region", ""),
+                ("outlet", ""),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.text);
+    let made = server.store.user_by_name("diaodu2").await.unwrap();
+    assert_eq!(made.spec.role, Role::Dispatcher);
+}
+
 on_both_backends!(
     user_rules_are_the_same_on_the_api_the_page_and_the_command_line,
     account_rules_hold_on_the_api,
     role_changes_keep_couriers_in_a_region,
+    dispatchers_are_made_on_the_api_and_the_users_page,
 );

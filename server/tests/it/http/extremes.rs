@@ -118,6 +118,10 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
         "/admin/audit" => &["q", "actor", "action", "before", "after"],
         "/admin/stats" | "/admin/stats/export" => PERIOD,
         "/admin/staff" | "/admin/staff/export" => STAFF,
+        "/api/v1/dispatch/orders" => &["date", "region_id", "slot"],
+        "/api/v1/dispatch/couriers" => &["date"],
+        "/admin/dispatch" => &["date", "region_id", "done"],
+        "/admin/dispatch/sheet" => &["courier_id", "date"],
         _ => return None,
     })
 }

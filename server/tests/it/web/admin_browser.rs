@@ -1,8 +1,9 @@
 //! The admin console in a real headless Chromium at desktop width, on the demo plant: an admin
 //! issues a package, revokes the new book, resolves the demo's conflict and downloads the
-//! statistics as XLSX, whose cells are read back. Screenshots of the dashboard, the statistics,
-//! the review queue, a book and the staff leaderboard are saved under `target/screenshots/admin/`
-//! for people to look at.
+//! statistics as XLSX, whose cells are read back; a dispatcher assigns tomorrow's orders by hand
+//! and automatically and opens a courier's route sheet. Screenshots of the dashboard, the
+//! statistics, the review queue, a book, the staff leaderboard, the dispatch page and a route
+//! sheet are saved under `target/screenshots/admin/` for people to look at.
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -10,6 +11,9 @@ use std::path::PathBuf;
 use calamine::{Data, Reader, Xlsx};
 use fantoccini::{Client, Locator};
 use shuipiao_server::demo;
+use shuipiao_server::ordering::addresses;
+use shuipiao_server::ordering::orders::{self, OrderInput};
+use shuipiao_server::store::models::Role;
 
 use super::admin::fetch_bytes;
 use super::browser::{browser, driver};
@@ -291,5 +295,129 @@ async fn an_admin_issues_revokes_resolves_and_exports() {
         matches!(success, Some(Data::Float(share)) if (0.0..=1.0).contains(share)),
         "核销成功率 is a share: {success:?}"
     );
+    client.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dispatcher_assigns_tomorrows_orders_and_prints_a_route_sheet() {
+    let Some(driver) = driver().await else {
+        return;
+    };
+    let db = support::TestDb::sqlite();
+    let server = support::start(&db).await;
+    let now = shuipiao_server::unix_now();
+    demo::fill(&server.store, &support::master(), now)
+        .await
+        .unwrap();
+    // Orders of three demo families for tomorrow, whatever the hour the demo was filled at.
+    let tomorrow = shuipiao_server::local_time::date(now + 86_400);
+    let customers: Vec<_> = server
+        .store
+        .users()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u.spec.role == Role::Customer)
+        .collect();
+    let mut placed = Vec::new();
+    for customer in &customers {
+        let Ok(list) = addresses::list(&server.store, &support::master(), customer).await else {
+            continue;
+        };
+        let Some(address) = list.first() else {
+            continue;
+        };
+        let input = OrderInput {
+            address_id: address.id,
+            product: 189,
+            bottles: 2,
+            slot_date: tomorrow.clone(),
+            slot: if placed.len() % 2 == 0 {
+                "morning"
+            } else {
+                "afternoon"
+            }
+            .into(),
+            note: "到了请打电话".into(),
+            payment: "cash".into(),
+            book_id: None,
+        };
+        placed.push(
+            orders::place(&server.store, customer, &input, now)
+                .await
+                .unwrap()
+                .id,
+        );
+        if placed.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(placed.len(), 3, "three demo families with an address");
+    let base = format!("http://{}", server.addr);
+    let profile = tempfile::tempdir().unwrap();
+    let client = browser(&driver, profile.path()).await;
+    client.set_window_size(WIDTH, 900).await.unwrap();
+
+    // A dispatcher starts on the dispatch page.
+    client.goto(&format!("{base}/login")).await.unwrap();
+    type_into(&client, "input[name=username]", "dispatcher").await;
+    type_into(&client, "input[name=password]", demo::DEMO_PASSWORD).await;
+    click(&client, "button[type=submit].primary").await;
+    client
+        .wait()
+        .for_url(&format!("{base}/admin/dispatch").parse().unwrap())
+        .await
+        .unwrap();
+    client
+        .goto(&format!("{base}/admin/dispatch?date={tomorrow}"))
+        .await
+        .unwrap();
+    snap(&client, "20-dispatch-pending").await;
+
+    // Assign the first order by hand, then the rest automatically.
+    let first = placed[0];
+    client
+        .find(Locator::Css(&format!(
+            "#order-{first} select[name=courier_id]"
+        )))
+        .await
+        .unwrap()
+        .select_by_index(1)
+        .await
+        .unwrap();
+    submit(
+        &client,
+        &format!("#order-{first} form[action$='/assign'] button"),
+        ".notice",
+    )
+    .await;
+    assert!(text_of(&client, ".notice").await.contains("已派单"));
+    let courier = server
+        .store
+        .delivery_order(first)
+        .await
+        .unwrap()
+        .courier_id
+        .expect("assigned by hand");
+    submit(&client, "#auto-assign button", ".notice").await;
+    assert!(text_of(&client, ".notice").await.contains("已自动派单"));
+    for id in &placed {
+        let order = server.store.delivery_order(*id).await.unwrap();
+        assert!(order.courier_id.is_some(), "order {id} assigned");
+    }
+    snap(&client, "21-dispatch-assigned").await;
+
+    // The hand-picked courier's route sheet.
+    client
+        .goto(&format!(
+            "{base}/admin/dispatch/sheet?courier_id={}&date={tomorrow}",
+            courier.0
+        ))
+        .await
+        .unwrap();
+    let sheet = text_of(&client, "table.sheet").await;
+    assert!(sheet.contains(&first.to_string()), "{sheet}");
+    assert!(sheet.contains("****"), "phones are masked: {sheet}");
+    snap(&client, "22-route-sheet").await;
     client.close().await.unwrap();
 }
