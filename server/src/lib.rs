@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod catalogue;
 pub mod config;
+pub mod deliveries;
 pub mod demo;
 pub mod dispatch;
 pub mod enrollment;

@@ -9,6 +9,7 @@
 
 pub mod bytes;
 pub mod credential;
+pub mod delivery;
 pub mod event;
 pub mod holder;
 pub mod ids;

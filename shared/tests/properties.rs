@@ -1,5 +1,6 @@
 //! Property tests of the protocol: codecs round-trip, parsers are total, and the ledger is a
-//! function of the event *set* (order, duplication and batching do not matter).
+//! function of the event *set* (order, duplication and batching do not matter); the delivery
+//! list does not depend on how its feed is split into pages.
 //!
 //! Case counts default to 10,000 for the ledger and 2,000 for the codecs; set
 //! `SHUIPIAO_PROPTEST_CASES` to run more (e.g. 1000000 before a release).
@@ -7,6 +8,9 @@
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use shuipiao_shared::credential::{Credential, SignedCredential};
+use shuipiao_shared::delivery::{
+    self, DeliveryChange, DeliveryPayment, DeliveryRow, DeliverySlot, DeliveryTask,
+};
 use shuipiao_shared::event::{Event, EventBody, EventFlags, Refusal, SignedEvent};
 use shuipiao_shared::holder::{self, HolderCredential, Presented, RotatingCode};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
@@ -360,5 +364,68 @@ proptest! {
                 prop_assert!(full.redemptions.contains(outcome), "{outcome:?} not in {full:?}");
             }
         }
+    }
+}
+
+fn any_delivery_row() -> impl Strategy<Value = DeliveryRow> {
+    // Few orders and notes, so rows of one order meet often.
+    (1u64..6, 0u8..3, 0u8..3).prop_map(|(order_id, change, note)| {
+        let change = [
+            DeliveryChange::Assigned,
+            DeliveryChange::Updated,
+            DeliveryChange::Withdrawn,
+        ][usize::from(change)];
+        if change == DeliveryChange::Withdrawn {
+            return DeliveryRow::withdrawn(0, order_id);
+        }
+        let task = DeliveryTask {
+            order_id,
+            day: "2026-09-21".into(),
+            slot: DeliverySlot::Morning,
+            slot_hours: "08:00-12:00".into(),
+            address: format!("幸福小区 {order_id}栋"),
+            label: String::new(),
+            region: "江汉区".into(),
+            contact: "王女士".into(),
+            phone: "13800138000".into(),
+            product: ProductCode(1),
+            product_name: "18.9L 桶装水".into(),
+            bottles: 1,
+            payment: DeliveryPayment::Cash,
+            book_id: None,
+            note: ["", "请放门口", "到了打电话"][usize::from(note)].into(),
+        };
+        DeliveryRow::put(0, change, task)
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(2_000))]
+
+    #[test]
+    fn a_delivery_feed_gives_the_same_list_in_any_page_split(
+        rows in prop::collection::vec(any_delivery_row(), 0..40),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let rows: Vec<DeliveryRow> = rows
+            .into_iter()
+            .enumerate()
+            .map(|(seq, row)| DeliveryRow { seq: seq as u64 + 1, ..row })
+            .collect();
+        let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(rows.len() + 1)).collect();
+        cuts.push(0);
+        cuts.push(rows.len());
+        cuts.sort_unstable();
+        let paged = cuts
+            .windows(2)
+            .fold(Vec::new(), |list, cut| delivery::apply(list, &rows[cut[0]..cut[1]]));
+        prop_assert_eq!(&paged, &delivery::apply(Vec::new(), &rows));
+        // And the list is what the last row of each order says, by order id.
+        let mut last = std::collections::BTreeMap::new();
+        for row in &rows {
+            last.insert(row.order_id, row.task.clone());
+        }
+        let expected: Vec<DeliveryTask> = last.into_values().flatten().collect();
+        prop_assert_eq!(paged, expected);
     }
 }

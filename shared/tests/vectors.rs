@@ -18,6 +18,9 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use shuipiao_shared::credential::{Credential, SignedCredential};
+use shuipiao_shared::delivery::{
+    self, DeliveryChange, DeliveryPayment, DeliveryRow, DeliverySlot, DeliveryTask,
+};
 use shuipiao_shared::event::{
     ChainTip, Event, EventBody, EventFlags, GENESIS_HASH, Refusal, SignedEvent, verify_chain,
 };
@@ -958,6 +961,109 @@ fn status_file(k: &Keys) -> Value {
     })
 }
 
+fn delivery_task(order_id: u64, note: &str) -> DeliveryTask {
+    let tickets = order_id % 2 == 1;
+    DeliveryTask {
+        order_id,
+        day: "2026-09-21".into(),
+        slot: if order_id < 10 {
+            DeliverySlot::Morning
+        } else {
+            DeliverySlot::Afternoon
+        },
+        slot_hours: if order_id < 10 {
+            "08:00-12:00".into()
+        } else {
+            "13:00-18:00".into()
+        },
+        address: format!("幸福小区 {order_id}栋 2单元 501"),
+        label: if order_id == 12 {
+            "三楼前台".into()
+        } else {
+            String::new()
+        },
+        region: "武汉市江汉区".into(),
+        contact: "王女士".into(),
+        phone: "13800138000".into(),
+        product: BUCKET_18_9L,
+        product_name: "18.9L 桶装水".into(),
+        bottles: 2,
+        payment: if tickets {
+            DeliveryPayment::Tickets
+        } else {
+            DeliveryPayment::Cash
+        },
+        book_id: tickets.then_some(BookId(1000 + order_id)),
+        note: note.into(),
+    }
+}
+
+fn deliveries_file() -> Value {
+    use DeliveryChange::{Assigned, Updated};
+    let put =
+        |seq, change, order, note: &str| DeliveryRow::put(seq, change, delivery_task(order, note));
+    let out = DeliveryRow::withdrawn;
+    let case = |name: &str,
+                before: Vec<DeliveryTask>,
+                pages: Vec<Vec<DeliveryRow>>,
+                expect: Vec<DeliveryTask>| {
+        json!({"name": name, "before": before, "pages": pages, "expect": expect})
+    };
+    // One courier's morning, cut into pages of two rows below.
+    let day = vec![
+        put(3, Assigned, 7, ""),
+        put(4, Assigned, 12, ""),
+        put(6, Assigned, 9, ""),
+        put(8, Updated, 7, "请放门口"),
+        out(9, 12),
+        put(11, Assigned, 21, ""),
+        out(12, 9),
+        put(15, Assigned, 12, "到了打电话"),
+    ];
+    let day_after = vec![
+        delivery_task(7, "请放门口"),
+        delivery_task(12, "到了打电话"),
+        delivery_task(21, ""),
+    ];
+    let refused = |name: &str, row: Value| json!({"name": name, "row": row});
+    let mut withdrawn_with_task = to_json(&put(5, Assigned, 7, ""));
+    withdrawn_with_task["change"] = json!("withdrawn");
+    let mut assigned_without_task = to_json(&put(5, Assigned, 7, ""));
+    assigned_without_task["task"] = Value::Null;
+    let mut task_of_another_order = to_json(&put(5, Updated, 7, ""));
+    task_of_another_order["order_id"] = json!(8);
+    let mut unknown_field = to_json(&out(5, 7));
+    unknown_field["priority"] = json!(1);
+    json!({
+        "description": "The courier's delivery list (docs/protocol.md, section Delivery list): applying each page of feed rows in turn to `before` gives `expect`, sorted by order id; applying all rows as one page gives the same. `refused` rows contradict their change and are refused when read.",
+        "cases": [
+            case("assign", vec![], vec![vec![put(1, Assigned, 7, "")]], vec![delivery_task(7, "")]),
+            case("update replaces the task", vec![delivery_task(7, "")],
+                vec![vec![put(2, Updated, 7, "请放门口")]], vec![delivery_task(7, "请放门口")]),
+            case("withdraw", vec![delivery_task(7, ""), delivery_task(9, "")],
+                vec![vec![out(2, 7)]], vec![delivery_task(9, "")]),
+            case("re-assign after withdraw", vec![],
+                vec![vec![put(1, Assigned, 7, ""), out(2, 7), put(5, Assigned, 7, "改派回来")]],
+                vec![delivery_task(7, "改派回来")]),
+            case("withdrawn order the list does not hold", vec![delivery_task(9, "")],
+                vec![vec![out(4, 7)]], vec![delivery_task(9, "")]),
+            case("update of an order the list does not hold puts it in", vec![],
+                vec![vec![put(4, Updated, 9, "请放门口")]], vec![delivery_task(9, "请放门口")]),
+            case("a day in one page", vec![], vec![day.clone()], day_after.clone()),
+            case("the same day in pages of two", vec![],
+                day.chunks(2).map(<[DeliveryRow]>::to_vec).collect(), day_after.clone()),
+            case("the same day one row a page", vec![],
+                day.chunks(1).map(<[DeliveryRow]>::to_vec).collect(), day_after),
+        ],
+        "refused": [
+            refused("withdrawn row with a task", withdrawn_with_task),
+            refused("assigned row without its task", assigned_without_task),
+            refused("task of another order", task_of_another_order),
+            refused("unknown field", unknown_field),
+        ],
+    })
+}
+
 fn generate() -> BTreeMap<&'static str, String> {
     let k = keys();
     let pretty = |v: Value| serde_json::to_string_pretty(&v).expect("json") + "\n";
@@ -969,6 +1075,7 @@ fn generate() -> BTreeMap<&'static str, String> {
         ("events.json", pretty(events_file(&k))),
         ("ledger.json", pretty(ledger_file())),
         ("status.json", pretty(status_file(&k))),
+        ("deliveries.json", pretty(deliveries_file())),
     ])
 }
 
@@ -1237,4 +1344,28 @@ fn status_vectors() {
     let delta = StatusDelta::open(&unhex(&file["delta"]), &root).expect("delta opens");
     snapshot.apply(&delta).expect("delta applies");
     assert_eq!(sets_json(&snapshot), file["expect"]["after"]);
+}
+
+#[test]
+fn delivery_vectors() {
+    let file = read("deliveries.json");
+    let tasks = |value: &Value| -> Vec<DeliveryTask> {
+        serde_json::from_value(value.clone()).expect("tasks")
+    };
+    for case in cases(&file) {
+        let name = &case["name"];
+        let pages: Vec<Vec<DeliveryRow>> =
+            serde_json::from_value(case["pages"].clone()).expect("pages");
+        let expect = tasks(&case["expect"]);
+        let paged = pages.iter().fold(tasks(&case["before"]), |list, page| {
+            delivery::apply(list, page)
+        });
+        assert_eq!(paged, expect, "{name}");
+        let whole = delivery::apply(tasks(&case["before"]), &pages.concat());
+        assert_eq!(whole, expect, "{name}: in one page");
+    }
+    for case in file["refused"].as_array().expect("refused") {
+        let parsed = serde_json::from_value::<DeliveryRow>(case["row"].clone());
+        assert!(parsed.is_err(), "{}", case["name"]);
+    }
 }

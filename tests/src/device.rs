@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use shuipiao_courier::clock::OsRandom;
+use shuipiao_courier::deliveries::DayList;
 use shuipiao_courier::engine::{Engine, EngineStatus, ScanInput, ScanOutcome, ScanSource};
 use shuipiao_courier::store::outbox::{self, OutboxEntry};
 use shuipiao_courier::store::{meta, status};
 use shuipiao_courier::sync::{self, SyncClient, SyncError, SyncReport};
 use shuipiao_shared::event::SignedEvent;
-use shuipiao_shared::ids::{BookId, DeviceId, ProductCode, ScopeId};
+use shuipiao_shared::ids::{BookId, DeviceId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::verdict::BookView;
 
 use crate::clock::ShiftedClock;
@@ -29,6 +30,8 @@ pub struct Device {
     pub id: DeviceId,
     /// The scopes its courier serves, as enrollment answered.
     pub scopes: Vec<ScopeId>,
+    /// The courier it is enrolled for.
+    pub courier: UserId,
     /// Its clock.
     pub clock: ShiftedClock,
     db_path: PathBuf,
@@ -64,6 +67,7 @@ impl Device {
             name: name.to_owned(),
             id: enrolled.device_id,
             scopes: enrolled.scopes.iter().map(|named| named.scope).collect(),
+            courier: enrolled.user_id,
             clock,
             db_path,
             engine,
@@ -144,6 +148,19 @@ impl Device {
     /// The signed events of the outbox, in `device_seq` order.
     pub fn events(&self) -> Vec<SignedEvent> {
         self.outbox().into_iter().map(|entry| entry.event).collect()
+    }
+
+    /// The delivery list of Beijing day `day`, as the device keeps it.
+    pub fn deliveries(&self, day: &str) -> DayList {
+        self.engine
+            .deliveries(Some(day))
+            .unwrap_or_else(|e| panic!("{}: delivery list: {e}", self.name))
+    }
+
+    /// The order ids of [`Device::deliveries`], in the order the list shows them.
+    pub fn delivery_ids(&self, day: &str) -> Vec<u64> {
+        let list = self.deliveries(day);
+        list.items.iter().map(|item| item.task.order_id).collect()
     }
 
     /// Status screen data.

@@ -26,6 +26,7 @@ use shuipiao_shared::verdict::{
 use thiserror::Error;
 
 use crate::clock::{Clock, IdSource};
+use crate::deliveries::{DayList, beijing_day};
 use crate::store::meta::PracticeSync;
 use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{self, StoreError, meta, scan_log, status};
@@ -603,6 +604,14 @@ impl Engine {
     /// The most recent `limit` events of this device, newest first.
     pub fn history(&self, limit: usize) -> Result<Vec<OutboxEntry>, EngineError> {
         Ok(outbox::recent(&self.conn, limit)?)
+    }
+
+    /// The delivery list of Beijing day `day` (`YYYY-MM-DD`), today's by the device clock if
+    /// `None`, as last pulled: it is there with no signal.
+    pub fn deliveries(&self, day: Option<&str>) -> Result<DayList, EngineError> {
+        let day = day.map_or_else(|| beijing_day(self.clock.now_secs()), str::to_owned);
+        let items = store::deliveries::of_day(&self.conn, &day)?;
+        Ok(DayList::new(day, items))
     }
 
     /// Enrollment, sync and freshness state for the status screen.

@@ -10,8 +10,9 @@
 //!   time and randomness.
 //! - For apps over the engine: [`live`] (the scan screen's frame loop and preview),
 //!   [`data_dir`] (profile, settings, logout), [`enroll_qr`] (the enrollment QR), [`history`]
-//!   (rows for the history and counter screens), [`status_bar`], [`assist`] (the 线下协助 QR)
-//!   and [`training`] (practice tickets and practice sync states).
+//!   (rows for the history and counter screens), [`deliveries`] (the day's delivery list),
+//!   [`status_bar`], [`assist`] (the 线下协助 QR) and [`training`] (practice tickets and
+//!   practice sync states).
 #![forbid(unsafe_code)]
 
 pub mod decode;
@@ -26,6 +27,7 @@ pub mod sync;
 
 pub mod assist;
 pub mod data_dir;
+pub mod deliveries;
 pub mod enroll_qr;
 pub mod history;
 pub mod live;

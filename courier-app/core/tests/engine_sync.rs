@@ -1,7 +1,8 @@
 //! The sync client against a small fake server on 127.0.0.1:0 that speaks the shared v1 DTOs:
 //! enrollment, push with per-event verdicts (duplicate = acknowledged, rejected = kept), resume
 //! after a lost push response through `/sync/status`, paged pull with a keyring update, training
-//! databases that never sync, and the sync loop's shutdown.
+//! databases that never sync, the sync loop's shutdown, and the courier's delivery list (paged,
+//! kept offline, listed by the engine and the CLI; a server without it leaves it empty).
 
 mod engine_support;
 
@@ -19,8 +20,13 @@ use ed25519_dalek::VerifyingKey;
 use engine_support::*;
 use shuipiao_courier::clock::{CountingIds, TestClock};
 use shuipiao_courier::engine::{Engine, OutcomeKind, ScanInput, ScanSource};
+use shuipiao_courier::store::deliveries::TaskState;
 use shuipiao_courier::store::{self, outbox, status};
-use shuipiao_courier::sync::{self, LoopConfig, SyncClient, SyncError};
+use shuipiao_courier::sync::{self, DeliveryListSync, LoopConfig, SyncClient, SyncError};
+use shuipiao_shared::delivery::{
+    DeliveriesQuery, DeliveriesResponse, DeliveryChange, DeliveryPayment, DeliveryRow,
+    DeliverySlot, DeliveryTask,
+};
 use shuipiao_shared::event::{ChainTip, EventBody, SignedEvent};
 use shuipiao_shared::ids::{BookId, EventId, UserId};
 use shuipiao_shared::keyring::{IssuerKey, KeyState, Keyring, KeyringError};
@@ -45,6 +51,10 @@ struct Fake {
     pushes: usize,
     lose_next_push_response: bool,
     forged_keyring: bool,
+    /// The courier's delivery feed; `None` plays a server older than the delivery list.
+    deliveries: Option<Vec<DeliveryRow>>,
+    /// Answer the delivery list as to a store counter's device.
+    store_counter: bool,
 }
 
 type Shared = Arc<Mutex<Fake>>;
@@ -236,6 +246,37 @@ async fn pull_route(
     .into_response()
 }
 
+async fn deliveries_route(
+    State(fake): State<Shared>,
+    headers: HeaderMap,
+    Query(query): Query<DeliveriesQuery>,
+) -> Response {
+    if !authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized);
+    }
+    let fake = fake.lock().unwrap();
+    if fake.store_counter {
+        return error(StatusCode::FORBIDDEN, ErrorCode::Forbidden);
+    }
+    let Some(feed) = &fake.deliveries else {
+        return error(StatusCode::NOT_FOUND, ErrorCode::NotFound);
+    };
+    let mut rows: Vec<DeliveryRow> = feed
+        .iter()
+        .filter(|row| row.seq > query.cursor)
+        .cloned()
+        .collect();
+    let has_more = rows.len() > PAGE;
+    rows.truncate(PAGE);
+    Json(DeliveriesResponse {
+        next_cursor: rows.last().map_or(query.cursor, |row| row.seq),
+        rows,
+        has_more,
+        server_time: NOW,
+    })
+    .into_response()
+}
+
 async fn start(fake: Fake) -> (String, Shared) {
     let shared = Arc::new(Mutex::new(fake));
     let app = Router::new()
@@ -243,6 +284,7 @@ async fn start(fake: Fake) -> (String, Shared) {
         .route("/api/v1/sync/status", get(status_route))
         .route("/api/v1/sync/push", post(push_route))
         .route("/api/v1/sync/pull", get(pull_route))
+        .route("/api/v1/sync/deliveries", get(deliveries_route))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -696,4 +738,213 @@ async fn the_cli_enrolls_from_the_enrollment_qr_text_or_a_photo_of_it() {
     );
     let answer: serde_json::Value = serde_json::from_slice(&enrolled.stdout).unwrap();
     assert_eq!(answer["courier"], "张师傅");
+}
+
+/// The Beijing day of [`NOW`].
+const TODAY: &str = "2026-09-21";
+
+fn task(order_id: u64, day: &str, slot: DeliverySlot, address: &str) -> DeliveryTask {
+    DeliveryTask {
+        order_id,
+        day: day.to_owned(),
+        slot,
+        slot_hours: match slot {
+            DeliverySlot::Morning => "08:00-12:00".to_owned(),
+            DeliverySlot::Afternoon => "13:00-18:00".to_owned(),
+        },
+        address: address.to_owned(),
+        label: String::new(),
+        region: "武汉市江汉区".to_owned(),
+        contact: "王女士".to_owned(),
+        phone: "13800138000".to_owned(),
+        product: BUCKET,
+        product_name: "18.9L 桶装水".to_owned(),
+        bottles: 2,
+        payment: DeliveryPayment::Tickets,
+        book_id: Some(BookId(102)),
+        note: String::new(),
+    }
+}
+
+/// A day of five feed rows: three pages of at most [`PAGE`].
+fn fake_with_deliveries() -> Fake {
+    let mut updated = task(7, TODAY, DeliverySlot::Afternoon, "幸福小区 3栋 2单元 501");
+    updated.note = "请放门口".to_owned();
+    Fake {
+        deliveries: Some(vec![
+            DeliveryRow::put(
+                1,
+                DeliveryChange::Assigned,
+                task(7, TODAY, DeliverySlot::Afternoon, "幸福小区 3栋 2单元 501"),
+            ),
+            DeliveryRow::put(
+                2,
+                DeliveryChange::Assigned,
+                task(8, TODAY, DeliverySlot::Morning, "幸福小区 9栋 1单元 101"),
+            ),
+            DeliveryRow::put(
+                4,
+                DeliveryChange::Assigned,
+                task(9, TODAY, DeliverySlot::Morning, "和平小区 1栋 1单元 202"),
+            ),
+            DeliveryRow::put(5, DeliveryChange::Updated, updated),
+            DeliveryRow::put(
+                6,
+                DeliveryChange::Assigned,
+                task(10, "2026-09-22", DeliverySlot::Morning, "和平小区 2栋"),
+            ),
+        ]),
+        ..fake_with_rows()
+    }
+}
+
+/// A device enrolled on a fake server, with its sync client, at [`NOW`].
+struct Enrolled {
+    fake: Shared,
+    db: std::path::PathBuf,
+    clock: TestClock,
+    client: SyncClient,
+    _dir: tempfile::TempDir,
+}
+
+async fn enrolled(fake: Fake) -> Enrolled {
+    let (url, fake) = start(fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("courier.db");
+    sync::enroll(&url, "ENROLL-1", "张师傅的手机", &db)
+        .await
+        .unwrap();
+    let clock = TestClock::at_secs(NOW);
+    let client = SyncClient::open(&db, Arc::new(clock.clone())).unwrap();
+    Enrolled {
+        fake,
+        db,
+        clock,
+        client,
+        _dir: dir,
+    }
+}
+
+fn order_ids(engine: &Engine, day: Option<&str>) -> Vec<u64> {
+    let list = engine.deliveries(day).unwrap();
+    list.items.iter().map(|item| item.task.order_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_delivery_list_is_pulled_in_pages_and_kept_offline_by_slot_and_address() {
+    let device = enrolled(fake_with_deliveries()).await;
+    let report = device.client.sync_once().await.unwrap();
+    assert_eq!(report.delivery_list, DeliveryListSync::Pulled);
+    assert_eq!(report.delivery_rows, 5, "three pages of at most {PAGE}");
+
+    let engine = engine(&device.db, &device.clock);
+    let today = engine.deliveries(None).unwrap();
+    assert_eq!(
+        today.day, TODAY,
+        "today is the Beijing day of the device clock"
+    );
+    assert_eq!(
+        today
+            .items
+            .iter()
+            .map(|item| item.task.order_id)
+            .collect::<Vec<_>>(),
+        [9, 8, 7],
+        "morning before afternoon, then by address"
+    );
+    assert_eq!((today.done, today.left), (0, 3));
+    assert!(today.items.iter().all(|item| item.state == TaskState::Open));
+    assert_eq!(
+        today.items[2].task.note, "请放门口",
+        "the update replaced the task"
+    );
+    assert_eq!(order_ids(&engine, Some("2026-09-22")), [10]);
+
+    // The dispatcher takes order 9 away: the next sync drops it, and nothing else is pulled again.
+    device
+        .fake
+        .lock()
+        .unwrap()
+        .deliveries
+        .as_mut()
+        .unwrap()
+        .push(DeliveryRow::withdrawn(9, 9));
+    let report = device.client.sync_once().await.unwrap();
+    assert_eq!(report.delivery_rows, 1);
+    assert_eq!(order_ids(&engine, None), [8, 7]);
+
+    // A server that no longer offers the list (rolled back) leaves the phone's as it is.
+    drop(device.fake.lock().unwrap().deliveries.take());
+    let report = device.client.sync_once().await.unwrap();
+    assert_eq!(report.delivery_list, DeliveryListSync::NotOffered);
+    assert_eq!(order_ids(&engine, None), [8, 7]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_without_the_delivery_list_or_a_store_counter_still_syncs() {
+    let device = enrolled(fake_with_rows()).await;
+    let report = device.client.sync_once().await.unwrap();
+    assert_eq!(report.delivery_list, DeliveryListSync::NotOffered);
+    assert_eq!(report.pulled_rows, 3, "the statuses came as before");
+    assert_eq!(device.client.state().unwrap().last_success, Some(NOW));
+    assert!(order_ids(&engine(&device.db, &device.clock), None).is_empty());
+
+    device.fake.lock().unwrap().store_counter = true;
+    let report = device.client.sync_once().await.unwrap();
+    assert_eq!(report.delivery_list, DeliveryListSync::NotCourier);
+    assert_eq!(device.client.state().unwrap().last_error, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_a_day_of_deliveries_with_masked_phones() {
+    let (url, _fake) = start(fake_with_deliveries()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let enrolled = cli(
+        &db,
+        &[
+            "enroll",
+            "--server",
+            &url,
+            "--code",
+            "ENROLL-1",
+            "--name",
+            "张师傅的手机",
+        ],
+    )
+    .await;
+    assert!(enrolled.status.success());
+    let synced = cli(&db, &["sync"]).await;
+    let synced = String::from_utf8(synced.stdout).unwrap();
+    assert!(
+        synced.contains("配送单更新 0 条"),
+        "enrollment pulled the list already: {synced}"
+    );
+
+    let listed = cli(&db, &["deliveries", "--date", TODAY]).await;
+    assert!(listed.status.success());
+    let text = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        text.contains("2026-09-21 配送单：共 3 单，已完成 0 单，待送 3 单"),
+        "{text}"
+    );
+    assert!(text.contains("上午 08:00-12:00"), "{text}");
+    assert!(text.contains("#7 幸福小区 3栋 2单元 501 王女士 138****8000 18.9L 桶装水 ×2 水票 票册 102 备注：请放门口"), "{text}");
+    assert!(!text.contains("13800138000"), "phones are masked: {text}");
+    let morning = text.find("#9").unwrap();
+    assert!(
+        morning < text.find("#8").unwrap() && text.find("#8").unwrap() < text.find("#7").unwrap(),
+        "{text}"
+    );
+
+    let json = cli(&db, &["--json", "deliveries", "--date", TODAY]).await;
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["left"], 3);
+    assert_eq!(json["items"][0]["task"]["phone"], "138****8000");
+    assert_eq!(json["items"][0]["state"], "open");
+
+    let refused = cli(&db, &["deliveries", "--date", "9月21日"]).await;
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8(refused.stderr).unwrap();
+    assert!(stderr.contains("日期格式应为 YYYY-MM-DD"), "{stderr}");
 }

@@ -95,6 +95,12 @@ pub fn routes() -> Vec<Route> {
         route(get.clone(), "/api/v1/sync/pull", Access::Device, sync::pull),
         route(
             get.clone(),
+            "/api/v1/sync/deliveries",
+            Access::Device,
+            sync::deliveries,
+        ),
+        route(
+            get.clone(),
             "/api/v1/sync/snapshot",
             Access::Device,
             sync::snapshot,

@@ -41,6 +41,7 @@ use crate::http::{Access, Surface};
         v1::devices::disable,
         v1::sync::push,
         v1::sync::pull,
+        v1::sync::deliveries,
         v1::sync::snapshot,
         v1::sync::status,
         v1::catalogue::list_products,

@@ -16,6 +16,7 @@ use crate::auth::credentials::CredentialError;
 use crate::auth::session::TokenError;
 use crate::auth::sign_in::PasswordError;
 use crate::catalogue::CatalogueError;
+use crate::deliveries::DeliveriesError;
 use crate::dispatch::DispatchError;
 use crate::enrollment::{DisableError, EnrollError};
 use crate::feedback::FeedbackError;
@@ -331,6 +332,18 @@ impl From<FeedbackError> for ApiError {
         match err {
             FeedbackError::Store(err) => err.into(),
             invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<DeliveriesError> for ApiError {
+    fn from(err: DeliveriesError) -> ApiError {
+        match err {
+            DeliveriesError::Store(err) => err.into(),
+            DeliveriesError::Acknowledge(err) => err.into(),
+            DeliveriesError::NotCourier => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, err.to_string())
+            }
         }
     }
 }

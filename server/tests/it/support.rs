@@ -324,6 +324,17 @@ impl TestServer {
         role: Role,
         account_id: Option<i64>,
     ) -> (User, String) {
+        self.user_at(username, role, account_id, (None, None)).await
+    }
+
+    /// [`TestServer::user`] for staff of a region or store: `(region_id, outlet_id)`.
+    pub async fn user_at(
+        &self,
+        username: &str,
+        role: Role,
+        account_id: Option<i64>,
+        (region_id, outlet_id): (Option<i64>, Option<i64>),
+    ) -> (User, String) {
         let hash = auth::password::hash(PASSWORD.into()).await.unwrap();
         let user = self
             .store
@@ -333,8 +344,8 @@ impl TestServer {
                     password_hash: hash,
                     role,
                     account_id,
-                    region_id: None,
-                    outlet_id: None,
+                    region_id,
+                    outlet_id,
                 },
                 NOW,
                 &audit("user.create"),

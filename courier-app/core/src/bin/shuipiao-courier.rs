@@ -15,13 +15,14 @@ use serde::Serialize;
 use shuipiao_courier::clock::{OsRandom, SystemClock};
 use shuipiao_courier::data_dir::DataDir;
 use shuipiao_courier::decode::{self, Decoder};
+use shuipiao_courier::deliveries::{self, DayList};
 use shuipiao_courier::engine::{
     Engine, EngineError, OutcomeKind, ScanInput, ScanOutcome, ScanSource,
 };
 use shuipiao_courier::enroll_qr::{self, EnrollQr};
 use shuipiao_courier::frame;
 use shuipiao_courier::store::outbox::{OutboxEntry, PushState};
-use shuipiao_courier::sync::{self, SyncClient, SyncError};
+use shuipiao_courier::sync::{self, DeliveryListSync, SyncClient, SyncError};
 use shuipiao_courier::training::{self, PracticeTicket};
 use shuipiao_shared::event::{EventBody, Refusal};
 use shuipiao_shared::ids::{EventId, ProductCode};
@@ -71,6 +72,13 @@ enum Command {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+    },
+    /// The delivery list of today (Beijing time) or `--date`, as last synced, with phones
+    /// masked; it needs no network.
+    Deliveries {
+        /// The day, YYYY-MM-DD.
+        #[arg(long)]
+        date: Option<String>,
     },
     /// Set the supervisor PIN (4 to 12 digits).
     SetPin {
@@ -260,6 +268,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Status => status(&target, json),
         Command::History { limit } => history(&target, json, limit),
+        Command::Deliveries { date } => deliveries(&target, json, date.as_deref()),
         Command::SetPin { pin } => {
             target
                 .engine()?
@@ -523,8 +532,13 @@ fn run_sync(target: &Target, json: bool) -> Result<()> {
         json,
         &serde_json::json!({"report": report, "state": state}),
         || {
+            let list = match report.delivery_list {
+                DeliveryListSync::Pulled => format!("配送单更新 {} 条", report.delivery_rows),
+                DeliveryListSync::NotOffered => "服务器暂不提供配送单".to_owned(),
+                DeliveryListSync::NotCourier => "本设备没有配送单".to_owned(),
+            };
             format!(
-                "同步完成：上传 {} 条，已确认 {} 条，被拒 {} 条；下载状态 {} 条；待上传 {} 条",
+                "同步完成：上传 {} 条，已确认 {} 条，被拒 {} 条；下载状态 {} 条；{list}；待上传 {} 条",
                 report.pushed,
                 report.acknowledged,
                 report.rejected,
@@ -600,6 +614,64 @@ fn history(target: &Target, json: bool, limit: usize) -> Result<()> {
             .collect::<Vec<_>>()
             .join("\n")
     })
+}
+
+fn deliveries(target: &Target, json: bool, date: Option<&str>) -> Result<()> {
+    let day = date
+        .map(deliveries::parse_day)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let list = target
+        .engine()?
+        .deliveries(day.as_deref())
+        .map_err(engine_error)?
+        .masked();
+    print(json, &list, || day_list_text(&list))
+}
+
+fn day_list_text(list: &DayList) -> String {
+    let mut lines = vec![format!(
+        "{} 配送单：共 {} 单，已完成 {} 单，待送 {} 单",
+        list.day,
+        list.items.len(),
+        list.done,
+        list.left
+    )];
+    if list.items.is_empty() {
+        lines.push("暂无配送单（同步后更新）".to_owned());
+    }
+    let mut slot = None;
+    for item in &list.items {
+        let task = &item.task;
+        if slot != Some(task.slot) {
+            slot = Some(task.slot);
+            lines.push(format!("{} {}", task.slot.label(), task.slot_hours));
+        }
+        let label = if task.label.is_empty() {
+            String::new()
+        } else {
+            format!("（{}）", task.label)
+        };
+        let book = task
+            .book_id
+            .map_or_else(String::new, |book| format!(" 票册 {book}"));
+        let note = if task.note.is_empty() {
+            String::new()
+        } else {
+            format!(" 备注：{}", task.note)
+        };
+        lines.push(format!(
+            "  #{} {}{label} {} {} {} ×{} {}{book}{note}",
+            task.order_id,
+            task.address,
+            task.contact,
+            task.phone,
+            task.product_name,
+            task.bottles,
+            task.payment.label(),
+        ));
+    }
+    lines.join("\n")
 }
 
 fn history_line(entry: &OutboxEntry, training: bool) -> String {

@@ -82,6 +82,19 @@ pub const MIGRATIONS: &[&str] = &[
     ALTER TABLE meta ADD COLUMN practice_data_age INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE meta ADD COLUMN practice_budget_used_up INTEGER NOT NULL DEFAULT 0;
     ",
+    // 3: the courier's delivery list (docs/protocol.md, "Delivery list"): each order as last
+    // pulled (the shared `DeliveryTask` as JSON), its state on this device, and the feed cursor.
+    r"
+    CREATE TABLE deliveries (
+        order_id INTEGER PRIMARY KEY,
+        day TEXT NOT NULL,
+        task TEXT NOT NULL,
+        state TEXT NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    CREATE INDEX deliveries_day ON deliveries (day);
+    ALTER TABLE meta ADD COLUMN delivery_cursor INTEGER NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// Brings the schema up to date, one transaction per migration.

@@ -4,7 +4,8 @@
 //! Read functions take `&Connection`; every mutation runs inside a transaction the caller (or the
 //! function itself) opens. Tables: `meta` (one row: enrollment, cursors, sync times, PIN),
 //! `keyring` (the root-signed bundle), `book_status` (pulled rows and loaded snapshots),
-//! `outbox` (this device's signed events and their push state) and `scan_log` (every scan).
+//! `outbox` (this device's signed events and their push state), `scan_log` (every scan) and
+//! `deliveries` (the courier's delivery list).
 //!
 //! Ids are stored as SQLite integers with `as i64` / `as u64` casts: the cast is a bijection, so
 //! even ids above `i64::MAX` round-trip exactly.
@@ -13,6 +14,7 @@
 //! database or, when the app provisioned it there, in the platform keystore; [`open_with_key`]
 //! takes a key from anywhere else.
 
+pub mod deliveries;
 pub mod key_source;
 pub mod meta;
 pub mod migrate;

@@ -10,7 +10,9 @@
 //! than [`FAR_BEHIND_PAGES`] pages behind (new on a large plant, or long offline) loads the
 //! root-signed status snapshot instead and pulls only what came after it. Each pull
 //! reports the events still pending and the previous cycle's error for the operators' device
-//! list.
+//! list. Last, the courier's delivery list: pages of the delivery feed after its own cursor
+//! until `has_more` is false, each applied in one transaction (a server without the list, or a
+//! store counter's device, leaves it empty and the cycle goes on).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,18 +23,20 @@ use reqwest::{Client, RequestBuilder};
 use rusqlite::Connection;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use shuipiao_shared::delivery::{DeliveriesQuery, DeliveriesResponse};
 use shuipiao_shared::event::SignedEvent;
 use shuipiao_shared::keyring::KeyringError;
 use shuipiao_shared::status::StatusError;
 use shuipiao_shared::sync::{
-    API_PREFIX, EnrollRequest, EnrollResponse, ErrorBody, MAX_PUSH_EVENTS, MAX_SYNC_ERROR_CHARS,
-    PullQuery, PullResponse, PushRequest, PushResponse, PushVerdict, SyncStatusResponse,
+    API_PREFIX, EnrollRequest, EnrollResponse, ErrorBody, ErrorCode, MAX_PUSH_EVENTS,
+    MAX_SYNC_ERROR_CHARS, PullQuery, PullResponse, PushRequest, PushResponse, PushVerdict,
+    SyncStatusResponse,
 };
 use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::clock::Clock;
-use crate::store::{self, StoreError, meta, outbox, snapshot, status};
+use crate::store::{self, StoreError, deliveries, meta, outbox, snapshot, status};
 
 /// How far behind, in pull pages, a device loads the status snapshot instead of pulling rows:
 /// fifty pages is 50,000 rows at the server's default page size, against a snapshot of about
@@ -80,6 +84,23 @@ pub struct SyncReport {
     pub snapshot_seq: Option<u64>,
     /// Keyring version after the cycle.
     pub keyring_version: u64,
+    /// Delivery feed rows applied.
+    pub delivery_rows: u64,
+    /// Whether the delivery list could be pulled.
+    pub delivery_list: DeliveryListSync,
+}
+
+/// How the courier's delivery list fared in a sync cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryListSync {
+    /// Pulled up to date.
+    #[default]
+    Pulled,
+    /// The server is older than the delivery list (no such route): the list stays as it is.
+    NotOffered,
+    /// The server keeps no list for this device (a store counter).
+    NotCourier,
 }
 
 /// Why enrollment or a sync failed.
@@ -447,6 +468,10 @@ impl SyncClient {
             }
         }
 
+        report.delivery_list = self
+            .pull_deliveries(&url("/sync/deliveries"), &credentials, &mut report)
+            .await?;
+
         let now = self.clock.now_secs();
         let mut conn = self.db();
         let tx = conn.transaction()?;
@@ -454,6 +479,58 @@ impl SyncClient {
         tx.commit()?;
         report.keyring_version = status::keyring_version(&conn)?;
         Ok(report)
+    }
+
+    /// Pulls the delivery feed after the list's cursor until `has_more` is false, one
+    /// transaction per page (rows and cursor together), counting the rows in `report`.
+    async fn pull_deliveries(
+        &self,
+        url: &str,
+        credentials: &Credentials,
+        report: &mut SyncReport,
+    ) -> Result<DeliveryListSync, SyncError> {
+        loop {
+            let cursor = deliveries::cursor(&self.db())?;
+            let response = self
+                .http
+                .get(url)
+                .bearer_auth(&credentials.token)
+                .query(&DeliveriesQuery {
+                    cursor,
+                    limit: None,
+                })
+                .send()
+                .await?;
+            if response.status() == reqwest::StatusCode::NOT_FOUND {
+                return Ok(DeliveryListSync::NotOffered);
+            }
+            let page: DeliveriesResponse = match checked(response).await {
+                Ok(response) => response.json().await?,
+                Err(SyncError::Server {
+                    status: 403,
+                    body:
+                        Some(ErrorBody {
+                            code: ErrorCode::Forbidden,
+                            ..
+                        }),
+                    ..
+                }) => return Ok(DeliveryListSync::NotCourier),
+                Err(error) => return Err(error),
+            };
+            {
+                let mut conn = self.db();
+                let tx = conn.transaction()?;
+                deliveries::apply_page(&tx, &page)?;
+                tx.commit()?;
+            }
+            report.delivery_rows += page.rows.len() as u64;
+            if !page.has_more {
+                return Ok(DeliveryListSync::Pulled);
+            }
+            if page.next_cursor <= cursor {
+                return Err(SyncError::PullStuck);
+            }
+        }
     }
 
     /// Fetches the status snapshot and loads it in one transaction if its sequence is beyond

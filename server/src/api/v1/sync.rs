@@ -1,14 +1,16 @@
 //! Device sync (docs/protocol.md, "Sync API and versioning"): push events, pull changed book statuses, fetch the status
-//! snapshot, ask where the stored chain ends.
+//! snapshot, ask where the stored chain ends, pull the courier's delivery list.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
+use shuipiao_shared::delivery::{DeliveriesQuery, DeliveriesResponse};
 use shuipiao_shared::sync::{
     MAX_PUSH_EVENTS, PullQuery, PullResponse, PushRequest, PushResponse, SyncStatusResponse,
 };
 
+use crate::deliveries;
 use crate::http::AppState;
 use crate::http::auth::CurrentDevice;
 use crate::http::error::{ApiError, ApiJson, ApiQuery};
@@ -101,4 +103,30 @@ pub async fn status(
         last_hash: tip.hash,
         server_time: crate::unix_now().max(0) as u64,
     }))
+}
+
+/// The courier's delivery feed after the cursor, each order as it is now; pulling at or beyond
+/// an assigned order's row marks it 配送中. A store counter's device is refused.
+#[utoipa::path(get, path = "/api/v1/sync/deliveries", tag = "sync",
+    params(("cursor" = u64, Query, description = "next_cursor of the previous delivery pull; 0 at first"),
+           ("limit" = Option<u32>, Query, description = "most rows wanted")),
+    responses((status = 200, body = DeliveriesResponse),
+              (status = 400, description = "malformed query"),
+              (status = 403, description = "not a courier's device")))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Extension(CurrentDevice(device)): Extension<CurrentDevice>,
+    ApiQuery(query): ApiQuery<DeliveriesQuery>,
+) -> Result<Json<DeliveriesResponse>, ApiError> {
+    let page = deliveries::pull(
+        &state.store,
+        &state.master,
+        &device,
+        query.cursor,
+        query.limit,
+        state.config.pull_page_size,
+        crate::unix_now(),
+    )
+    .await?;
+    Ok(Json(page))
 }

@@ -98,6 +98,7 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
             "pending_events",
             "last_sync_error",
         ],
+        "/api/v1/sync/deliveries" => &["cursor", "limit"],
         "/api/v1/review" => &["all"],
         "/api/v1/delivery-slots" => &["address_id"],
         "/wallet/order" => &["address"],

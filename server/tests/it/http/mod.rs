@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod bounds;
 mod conflicts;
+mod deliveries;
 mod devices;
 mod dispatch;
 mod extremes;
