@@ -28,6 +28,7 @@ mod batch;
 mod books;
 mod catalogue;
 mod customers;
+mod deliveries;
 pub mod delivery_orders;
 pub mod delivery_slots;
 mod devices;

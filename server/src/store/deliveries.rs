@@ -1,0 +1,118 @@
+//! `Store`'s methods for the plant's day (docs/deliveries.md): addresses, slot hours, orders of
+//! water, recurring orders, dispatch and the couriers' delivery feed. Like those in `sql.rs`,
+//! each opens a connection or a write transaction, takes the locks, calls the table modules'
+//! functions in it, writes the audit entry and commits; they are kept apart from `sql.rs` only
+//! by area, so each file stays readable.
+
+use crate::store::addresses::{self, AddressFields};
+use crate::store::delivery_orders::AddressRow;
+use crate::store::delivery_slots::{self, SlotHoursRow};
+use crate::store::models::AuditEntry;
+use crate::store::tx::insert_audit;
+use crate::store::{Store, StoreResult};
+
+impl Store {
+    /// An account's live addresses, the default first.
+    pub async fn addresses_of_account(&self, account_id: i64) -> StoreResult<Vec<AddressRow>> {
+        let mut conn = self.pool.acquire().await?;
+        addresses::live_of(&mut conn, account_id).await
+    }
+
+    /// Adds an address to `account_id`'s list unless it already holds `max_live` live ones
+    /// (`None` then); the first live address becomes the default.
+    pub async fn add_address(
+        &self,
+        account_id: i64,
+        fields: &AddressFields,
+        max_live: usize,
+        audit: impl FnOnce(i64) -> AuditEntry,
+        now: i64,
+    ) -> StoreResult<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        addresses::lock_account(&mut tx, account_id, now).await?;
+        let live = addresses::live_of(&mut tx, account_id).await?;
+        if live.len() >= max_live {
+            return Ok(None);
+        }
+        let id = addresses::insert(&mut tx, account_id, fields, live.is_empty(), now).await?;
+        insert_audit(&mut tx, &audit(id), now).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Rewrites live address `id` of `account_id`; `NotFound` if it is not one.
+    pub async fn edit_address(
+        &self,
+        account_id: i64,
+        id: i64,
+        fields: &AddressFields,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        addresses::lock_account(&mut tx, account_id, now).await?;
+        addresses::live_one(&mut tx, account_id, id).await?;
+        addresses::update(&mut tx, id, fields).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+
+    /// Takes live address `id` of `account_id` off the list (orders keep it); if it was the
+    /// default, the oldest remaining address becomes the default. `NotFound` if it is not one.
+    pub async fn remove_address(
+        &self,
+        account_id: i64,
+        id: i64,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        addresses::lock_account(&mut tx, account_id, now).await?;
+        let removed = addresses::live_one(&mut tx, account_id, id).await?;
+        addresses::mark_removed(&mut tx, id, now).await?;
+        if removed.is_default
+            && let Some(next) = addresses::live_of(&mut tx, account_id).await?.first()
+        {
+            addresses::make_default(&mut tx, account_id, next.id).await?;
+        }
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+
+    /// Makes live address `id` `account_id`'s default; `NotFound` if it is not one.
+    pub async fn set_default_address(
+        &self,
+        account_id: i64,
+        id: i64,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        addresses::lock_account(&mut tx, account_id, now).await?;
+        addresses::live_one(&mut tx, account_id, id).await?;
+        addresses::make_default(&mut tx, account_id, id).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+
+    /// The rows a region set for its slots, in the order of the day; empty when it uses the
+    /// plant's hours.
+    pub async fn slot_hours(&self, region_id: i64) -> StoreResult<Vec<SlotHoursRow>> {
+        let mut conn = self.pool.acquire().await?;
+        delivery_slots::of_region(&mut conn, region_id).await
+    }
+
+    /// Replaces a region's slot rows.
+    pub async fn set_slot_hours(
+        &self,
+        region_id: i64,
+        hours: &[SlotHoursRow],
+        audit: &AuditEntry,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        delivery_slots::replace(&mut tx, region_id, hours).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+}
