@@ -5,11 +5,12 @@
 //! by area, so each file stays readable.
 
 use crate::store::addresses::{self, AddressFields};
-use crate::store::delivery_orders::AddressRow;
+use crate::store::delivery_orders::{self, AddressRow, DeliveryOrder, NewOrderRow, Placed};
 use crate::store::delivery_slots::{self, SlotHoursRow};
 use crate::store::models::AuditEntry;
 use crate::store::tx::insert_audit;
 use crate::store::{Store, StoreResult};
+use shuipiao_shared::ids::BookId;
 
 impl Store {
     /// An account's live addresses, the default first.
@@ -114,5 +115,68 @@ impl Store {
         delivery_slots::replace(&mut tx, region_id, hours).await?;
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await
+    }
+
+    /// One order of water.
+    pub async fn delivery_order(&self, id: i64) -> StoreResult<DeliveryOrder> {
+        let mut conn = self.pool.acquire().await?;
+        delivery_orders::fetch_order(&mut conn, id).await
+    }
+
+    /// One address, removed or not.
+    pub async fn address(&self, id: i64) -> StoreResult<AddressRow> {
+        let mut conn = self.pool.acquire().await?;
+        delivery_orders::fetch_address(&mut conn, id).await
+    }
+
+    /// Places an order checked by the domain: a tickets order reserves its bottles under the
+    /// book's lock, or is refused as [`Placed::Short`] with nothing written.
+    pub async fn place_order(
+        &self,
+        new: &NewOrderRow,
+        audit: impl FnOnce(i64) -> AuditEntry,
+        now: i64,
+    ) -> StoreResult<Placed> {
+        let mut tx = self.begin_write().await?;
+        let placed = delivery_orders::place_in(&mut tx, new, now).await?;
+        if let Placed::Order(id) = placed {
+            insert_audit(&mut tx, &audit(id), now).await?;
+            tx.commit().await?;
+        }
+        Ok(placed)
+    }
+
+    /// Units of `book` a customer may still order now.
+    pub async fn orderable_units(&self, book: BookId) -> StoreResult<i64> {
+        let mut conn = self.pool.acquire().await?;
+        delivery_orders::orderable_units(&mut conn, book).await
+    }
+
+    /// An account's orders, newest first, at most `limit`.
+    pub async fn orders_of_account(
+        &self,
+        account_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DeliveryOrder>> {
+        let mut conn = self.pool.acquire().await?;
+        delivery_orders::of_account(&mut conn, account_id, limit).await
+    }
+
+    /// Cancels order `id` of `account_id` if it is still `pending`, releasing its reservation;
+    /// `false` (nothing written) if it is not.
+    pub async fn cancel_pending_order(
+        &self,
+        account_id: i64,
+        id: i64,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        if !delivery_orders::cancel_pending(&mut tx, account_id, id, now).await? {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
