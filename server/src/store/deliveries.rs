@@ -8,8 +8,9 @@ use crate::store::addresses::{self, AddressFields};
 use crate::store::delivery_orders::{self, AddressRow, DeliveryOrder, NewOrderRow, Placed};
 use crate::store::delivery_slots::{self, SlotHoursRow};
 use crate::store::models::AuditEntry;
+use crate::store::recurring_orders::{self, DayOutcome, DayPlan, NewRecurringRow, RecurringRow};
 use crate::store::tx::insert_audit;
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 use shuipiao_shared::ids::BookId;
 
 impl Store {
@@ -178,5 +179,106 @@ impl Store {
         insert_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Stores a recurring order unless the account holds `max` already (`None` then).
+    pub async fn insert_recurring(
+        &self,
+        new: &NewRecurringRow,
+        max: usize,
+        audit: impl FnOnce(i64) -> AuditEntry,
+        now: i64,
+    ) -> StoreResult<Option<i64>> {
+        let mut tx = self.begin_write().await?;
+        recurring_orders::lock_account(&mut tx, new.account_id, now).await?;
+        if recurring_orders::of_account(&mut tx, new.account_id)
+            .await?
+            .len()
+            >= max
+        {
+            return Ok(None);
+        }
+        let id = recurring_orders::insert(&mut tx, new, now).await?;
+        insert_audit(&mut tx, &audit(id), now).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// One recurring order.
+    pub async fn recurring_order(&self, id: i64) -> StoreResult<RecurringRow> {
+        let mut conn = self.pool.acquire().await?;
+        recurring_orders::fetch(&mut conn, id).await
+    }
+
+    /// An account's recurring orders, oldest first.
+    pub async fn recurring_of_account(&self, account_id: i64) -> StoreResult<Vec<RecurringRow>> {
+        let mut conn = self.pool.acquire().await?;
+        recurring_orders::of_account(&mut conn, account_id).await
+    }
+
+    /// Pauses (`paused_at` set) or resumes (`None`, ordering next on `next_date`) recurring
+    /// order `id` of `account_id`; `NotFound` if it is not one.
+    pub async fn set_recurring_paused(
+        &self,
+        account_id: i64,
+        id: i64,
+        paused_at: Option<i64>,
+        next_date: &str,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        recurring_orders::lock(&mut tx, id, now).await?;
+        recurring_orders::set_paused(&mut tx, account_id, id, paused_at, next_date).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+
+    /// Deletes recurring order `id` of `account_id`; the orders it made stay, no longer linked
+    /// to it. `NotFound` if it is not one.
+    pub async fn delete_recurring(
+        &self,
+        account_id: i64,
+        id: i64,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        recurring_orders::lock(&mut tx, id, now).await?;
+        if recurring_orders::fetch(&mut tx, id).await?.account_id != account_id {
+            return Err(StoreError::NotFound);
+        }
+        recurring_orders::delete(&mut tx, id).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+
+    /// Active recurring orders whose next day is `until` or earlier.
+    pub async fn due_recurring(&self, until: &str) -> StoreResult<Vec<RecurringRow>> {
+        let mut conn = self.pool.acquire().await?;
+        recurring_orders::due(&mut conn, until).await
+    }
+
+    /// The job's step for recurring order `id`'s day `day`: under the recurring order's lock,
+    /// if it is still active and still due for `day`, carries out `plan` (the order and its
+    /// audit entry, or the skip messages) and moves `next_date` to `next`, in one transaction.
+    pub async fn run_recurring_day(
+        &self,
+        id: i64,
+        day: &str,
+        next: &str,
+        plan: DayPlan,
+        audit: impl FnOnce(i64, &NewOrderRow) -> AuditEntry,
+        now: i64,
+    ) -> StoreResult<DayOutcome> {
+        let mut tx = self.begin_write().await?;
+        recurring_orders::lock(&mut tx, id, now).await?;
+        if !recurring_orders::still_due(&mut tx, id, day).await? {
+            return Ok(DayOutcome::Stale);
+        }
+        let outcome = recurring_orders::carry_out(&mut tx, plan, audit, now).await?;
+        recurring_orders::set_next_date(&mut tx, id, next).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 }
