@@ -4,14 +4,16 @@
 //! functions in it, writes the audit entry and commits; they are kept apart from `sql.rs` only
 //! by area, so each file stays readable.
 
+use crate::accounts::Actor;
 use crate::store::addresses::{self, AddressFields};
 use crate::store::delivery_orders::{self, AddressRow, DeliveryOrder, NewOrderRow, Placed};
 use crate::store::delivery_slots::{self, SlotHoursRow};
+use crate::store::dispatch::{self, AutoAssigned, CourierRow, Expected, FeedRow};
 use crate::store::models::AuditEntry;
 use crate::store::recurring_orders::{self, DayOutcome, DayPlan, NewRecurringRow, RecurringRow};
 use crate::store::tx::insert_audit;
-use crate::store::{Store, StoreError, StoreResult};
-use shuipiao_shared::ids::BookId;
+use crate::store::{ConflictKind, Store, StoreError, StoreResult};
+use shuipiao_shared::ids::{BookId, UserId};
 
 impl Store {
     /// An account's live addresses, the default first.
@@ -280,5 +282,110 @@ impl Store {
         recurring_orders::set_next_date(&mut tx, id, next).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// The orders of `day` (of `region` if given), by id, with the addresses they name.
+    pub async fn dispatch_day(
+        &self,
+        day: &str,
+        region: Option<i64>,
+    ) -> StoreResult<Vec<(DeliveryOrder, AddressRow)>> {
+        let mut conn = self.pool.acquire().await?;
+        dispatch::day_with_addresses(&mut conn, day, region).await
+    }
+
+    /// The feed rows of `courier` after `cursor`, in feed order, at most `limit`.
+    pub async fn delivery_feed(
+        &self,
+        courier: UserId,
+        cursor: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<FeedRow>> {
+        let mut conn = self.pool.acquire().await?;
+        dispatch::feed_after(&mut conn, courier, cursor, limit).await
+    }
+
+    /// Every courier, enabled or not, by id.
+    pub async fn couriers(&self) -> StoreResult<Vec<CourierRow>> {
+        let mut conn = self.pool.acquire().await?;
+        dispatch::couriers(&mut conn).await
+    }
+
+    /// Automatic assignment of `day`'s pending orders (of `region` if given): under the
+    /// dispatch clock's lock, reads the day's orders and the enabled couriers, applies
+    /// `dispatch::plan` and writes each assignment with its feed row and message, and one audit
+    /// entry for `actor` naming what was assigned and what was left.
+    pub async fn auto_assign(
+        &self,
+        day: &str,
+        region: Option<i64>,
+        actor: Actor,
+        now: i64,
+    ) -> StoreResult<AutoAssigned> {
+        let mut tx = self.begin_write().await?;
+        delivery_orders::lock_dispatch_clock(&mut tx).await?;
+        let plan = dispatch::assign_planned(&mut tx, day, region, actor, now).await?;
+        tx.commit().await?;
+        Ok(AutoAssigned { plan })
+    }
+
+    /// Gives order `id` to `courier`, an enabled courier of the order's region, if the order is
+    /// still open and as `expected`; a reassignment writes `withdrawn` for the old courier
+    /// before `assigned` for the new one.
+    pub async fn assign_order(
+        &self,
+        id: i64,
+        expected: Expected,
+        courier: UserId,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<DeliveryOrder> {
+        let mut tx = self.begin_write().await?;
+        delivery_orders::lock_dispatch_clock(&mut tx).await?;
+        let order = delivery_orders::fetch_order(&mut tx, id).await?;
+        let courier = dispatch::enabled_courier(&mut tx, courier, order.region_id)
+            .await?
+            .ok_or(StoreError::Conflict(ConflictKind::OrderChanged))?;
+        let assigned = dispatch::give(&mut tx, &order, expected, &courier, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(assigned)
+    }
+
+    /// Cancels order `id` for `reason` if it is still open and as `expected`; its courier, if
+    /// any, gets a `withdrawn` row. A tickets order's reservation ends with the state.
+    pub async fn cancel_order_by_staff(
+        &self,
+        id: i64,
+        expected: Expected,
+        reason: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<DeliveryOrder> {
+        let mut tx = self.begin_write().await?;
+        delivery_orders::lock_dispatch_clock(&mut tx).await?;
+        let order = delivery_orders::fetch_order(&mut tx, id).await?;
+        dispatch::cancel(&mut tx, &order, expected, reason, now).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        let cancelled = delivery_orders::fetch_order(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(cancelled)
+    }
+
+    /// Marks `out` every `assigned` order of `courier` whose latest feed row is at or before
+    /// `cursor`: their phone has fetched it. Returns how many; an audit entry for `actor` is
+    /// written only if any.
+    pub async fn acknowledge_deliveries(
+        &self,
+        courier: UserId,
+        cursor: i64,
+        actor: Actor,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let mut tx = self.begin_write().await?;
+        delivery_orders::lock_dispatch_clock(&mut tx).await?;
+        let changed = dispatch::mark_out(&mut tx, courier, cursor, actor, now).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 }
