@@ -333,9 +333,19 @@ fn domain_modules_import_neither_the_transport_the_api_nor_the_pages() {
     );
 }
 
-/// The store's modules that are not table modules: `Store` and its methods (`sql`), the leaf
-/// transaction module (`tx`), and the row decoding, models, backend and batching helpers.
-const STORE_FRAME: [&str; 7] = ["mod", "sql", "tx", "rows", "models", "backend", "batch"];
+/// The store's modules that are not table modules: `Store` and its methods (`sql`, and
+/// `deliveries` for the plant's day), the leaf transaction module (`tx`), and the row decoding,
+/// models, backend and batching helpers.
+const STORE_FRAME: [&str; 8] = [
+    "mod",
+    "sql",
+    "deliveries",
+    "tx",
+    "rows",
+    "models",
+    "backend",
+    "batch",
+];
 
 /// The store's modules that `code` (as [`code_of`] gives it) names, as `crate::store::x`,
 /// `super::x`, or in a `crate::store::{…}` group.

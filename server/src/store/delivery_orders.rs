@@ -5,7 +5,7 @@ use shuipiao_shared::ids::{BookId, ProductCode, UserId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::store::{Store, StoreError, StoreResult, rows};
+use crate::store::{StoreError, StoreResult, rows};
 
 /// Half a day of deliveries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -466,20 +466,6 @@ pub(crate) async fn append_feed(
     Ok(seq)
 }
 
-impl Store {
-    /// One order of water.
-    pub async fn delivery_order(&self, id: i64) -> StoreResult<DeliveryOrder> {
-        let mut conn = self.pool.acquire().await?;
-        fetch_order(&mut conn, id).await
-    }
-
-    /// One address, removed or not.
-    pub async fn address(&self, id: i64) -> StoreResult<AddressRow> {
-        let mut conn = self.pool.acquire().await?;
-        fetch_address(&mut conn, id).await
-    }
-}
-
 /// What placing an order came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placed {
@@ -532,73 +518,39 @@ pub(crate) async fn place_in(
     Ok(Placed::Order(insert_order(conn, new, now).await?))
 }
 
-impl Store {
-    /// Places an order checked by the domain: a tickets order reserves its bottles under the
-    /// book's lock, or is refused as [`Placed::Short`] with nothing written.
-    pub async fn place_order(
-        &self,
-        new: &NewOrderRow,
-        audit: impl FnOnce(i64) -> crate::store::models::AuditEntry,
-        now: i64,
-    ) -> StoreResult<Placed> {
-        let mut tx = self.begin_write().await?;
-        let placed = place_in(&mut tx, new, now).await?;
-        if let Placed::Order(id) = placed {
-            crate::store::tx::insert_audit(&mut tx, &audit(id), now).await?;
-            tx.commit().await?;
-        }
-        Ok(placed)
-    }
+/// An account's orders, newest first, at most `limit`.
+pub(super) async fn of_account(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    limit: u32,
+) -> StoreResult<Vec<DeliveryOrder>> {
+    let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM delivery_orders WHERE account_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    )))
+    .bind(account_id)
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?;
+    found.iter().map(order).collect()
+}
 
-    /// Units of `book` a customer may still order now.
-    pub async fn orderable_units(&self, book: BookId) -> StoreResult<i64> {
-        let mut conn = self.pool.acquire().await?;
-        orderable_units(&mut conn, book).await
-    }
-
-    /// An account's orders, newest first, at most `limit`.
-    pub async fn orders_of_account(
-        &self,
-        account_id: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<DeliveryOrder>> {
-        let mut conn = self.pool.acquire().await?;
-        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ORDER_COLUMNS} FROM delivery_orders WHERE account_id = $1 \
-             ORDER BY created_at DESC, id DESC LIMIT $2"
-        )))
-        .bind(account_id)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?;
-        found.iter().map(order).collect()
-    }
-
-    /// Cancels order `id` of `account_id` if it is still `pending`, releasing its reservation;
-    /// `false` (nothing written) if it is not.
-    pub async fn cancel_pending_order(
-        &self,
-        account_id: i64,
-        id: i64,
-        audit: &crate::store::models::AuditEntry,
-        now: i64,
-    ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let changed = sqlx::query(
-            "UPDATE delivery_orders SET state = 'cancelled', closed_at = $3 \
-             WHERE id = $1 AND account_id = $2 AND state = 'pending'",
-        )
-        .bind(id)
-        .bind(account_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Ok(false);
-        }
-        crate::store::tx::insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(true)
-    }
+/// Cancels order `id` of `account_id` if it is still `pending`; `false` if it is not.
+pub(super) async fn cancel_pending(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    id: i64,
+    now: i64,
+) -> StoreResult<bool> {
+    let changed = sqlx::query(
+        "UPDATE delivery_orders SET state = 'cancelled', closed_at = $3 \
+         WHERE id = $1 AND account_id = $2 AND state = 'pending'",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(changed > 0)
 }

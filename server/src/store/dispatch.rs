@@ -1,8 +1,8 @@
 //! Dispatch in SQL (docs/deliveries.md, "Dispatch"): a day's orders, couriers and their loads,
-//! and the writes that assign, reassign, cancel and acknowledge orders. Every write takes the
-//! dispatch clock's lock first and re-reads what it decides on under it, so two server instances
-//! at once never assign an order twice or write a feed row twice; the `dispatch` module checks
-//! the rules before and says why in Chinese.
+//! and the writes that assign, reassign, cancel and acknowledge orders. Every write (a `Store`
+//! method in `deliveries`) takes the dispatch clock's lock first and re-reads what it decides on
+//! under it, so two server instances at once never assign an order twice or write a feed row
+//! twice; the `dispatch` module checks the rules before and says why in Chinese.
 
 use serde_json::json;
 use shuipiao_shared::ids::UserId;
@@ -13,11 +13,11 @@ use crate::dispatch::plan::{self, Courier, DayOrder, Plan};
 use crate::notify;
 use crate::store::delivery_orders::{
     ADDRESS_COLUMNS, AddressRow, DeliveryOrder, FeedChange, ORDER_COLUMNS, OrderState, address,
-    append_feed, fetch_order, lock_dispatch_clock, order,
+    append_feed, fetch_order, order,
 };
 use crate::store::models::{AuditEntry, MessageKind};
 use crate::store::tx::insert_audit;
-use crate::store::{ConflictKind, Store, StoreError, StoreResult, outbox, rows};
+use crate::store::{ConflictKind, StoreError, StoreResult, outbox, rows};
 
 /// A courier as dispatch lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +94,7 @@ async fn day_orders(
 }
 
 /// Every courier, enabled or not, by id.
-async fn couriers(conn: &mut AnyConnection) -> StoreResult<Vec<CourierRow>> {
+pub(super) async fn couriers(conn: &mut AnyConnection) -> StoreResult<Vec<CourierRow>> {
     sqlx::query(
         "SELECT id, username, region_id, disabled_at FROM users \
          WHERE role = 'courier' AND region_id IS NOT NULL ORDER BY id",
@@ -114,7 +114,7 @@ async fn couriers(conn: &mut AnyConnection) -> StoreResult<Vec<CourierRow>> {
 }
 
 /// The enabled courier `id` of `region`, if there is one.
-async fn enabled_courier(
+pub(super) async fn enabled_courier(
     conn: &mut AnyConnection,
     id: UserId,
     region: i64,
@@ -148,7 +148,7 @@ async fn tell_assigned(
 /// Gives `order` to `courier` (taking it from its courier, if any, with a `withdrawn` row
 /// first), appends the `assigned` feed row and tells the customer. Refuses with
 /// [`ConflictKind::OrderChanged`] unless the order is still as `expected`.
-async fn give(
+pub(super) async fn give(
     conn: &mut AnyConnection,
     order: &DeliveryOrder,
     expected: Expected,
@@ -175,218 +175,173 @@ async fn give(
     fetch_order(conn, order.id).await
 }
 
-impl Store {
-    /// The orders of `day` (of `region` if given), by id, with the addresses they name.
-    pub async fn dispatch_day(
-        &self,
-        day: &str,
-        region: Option<i64>,
-    ) -> StoreResult<Vec<(DeliveryOrder, AddressRow)>> {
-        let mut conn = self.pool.acquire().await?;
-        let orders = day_orders(&mut conn, day, region).await?;
-        let addresses: Vec<AddressRow> = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE id IN \
-             (SELECT address_id FROM delivery_orders WHERE slot_date = $1)"
-        )))
-        .bind(day)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(address)
-        .collect::<StoreResult<_>>()?;
-        orders
-            .into_iter()
-            .map(|order| {
-                let address = addresses
-                    .iter()
-                    .find(|a| a.id == order.address_id)
-                    .cloned()
-                    .ok_or(StoreError::NotFound)?;
-                Ok((order, address))
-            })
-            .collect()
-    }
-
-    /// The feed rows of `courier` after `cursor`, in feed order, at most `limit`.
-    pub async fn delivery_feed(
-        &self,
-        courier: UserId,
-        cursor: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<FeedRow>> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query(
-            "SELECT seq, courier_id, order_id, change FROM delivery_feed \
-             WHERE courier_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(courier.0 as i64)
-        .bind(cursor)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|row| {
-            let change: String = row.try_get("change")?;
-            Ok(FeedRow {
-                seq: row.try_get("seq")?,
-                courier_id: UserId(row.try_get::<i64, _>("courier_id")? as u64),
-                order_id: row.try_get("order_id")?,
-                change: FeedChange::parse(&change)
-                    .ok_or_else(|| rows::corrupt("delivery_feed.change"))?,
-            })
+/// The orders of `day` (of `region` if given), by id, with the addresses they name.
+pub(super) async fn day_with_addresses(
+    conn: &mut AnyConnection,
+    day: &str,
+    region: Option<i64>,
+) -> StoreResult<Vec<(DeliveryOrder, AddressRow)>> {
+    let orders = day_orders(conn, day, region).await?;
+    let addresses: Vec<AddressRow> = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE id IN \
+         (SELECT address_id FROM delivery_orders WHERE slot_date = $1)"
+    )))
+    .bind(day)
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(address)
+    .collect::<StoreResult<_>>()?;
+    orders
+        .into_iter()
+        .map(|order| {
+            let address = addresses
+                .iter()
+                .find(|a| a.id == order.address_id)
+                .cloned()
+                .ok_or(StoreError::NotFound)?;
+            Ok((order, address))
         })
         .collect()
-    }
+}
 
-    /// Every courier, enabled or not, by id.
-    pub async fn couriers(&self) -> StoreResult<Vec<CourierRow>> {
-        let mut conn = self.pool.acquire().await?;
-        couriers(&mut conn).await
-    }
+/// The feed rows of `courier` after `cursor`, in feed order, at most `limit`.
+pub(super) async fn feed_after(
+    conn: &mut AnyConnection,
+    courier: UserId,
+    cursor: i64,
+    limit: u32,
+) -> StoreResult<Vec<FeedRow>> {
+    sqlx::query(
+        "SELECT seq, courier_id, order_id, change FROM delivery_feed \
+         WHERE courier_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(courier.0 as i64)
+    .bind(cursor)
+    .bind(i64::from(limit))
+    .fetch_all(conn)
+    .await?
+    .iter()
+    .map(|row| {
+        let change: String = row.try_get("change")?;
+        Ok(FeedRow {
+            seq: row.try_get("seq")?,
+            courier_id: UserId(row.try_get::<i64, _>("courier_id")? as u64),
+            order_id: row.try_get("order_id")?,
+            change: FeedChange::parse(&change)
+                .ok_or_else(|| rows::corrupt("delivery_feed.change"))?,
+        })
+    })
+    .collect()
+}
 
-    /// Automatic assignment of `day`'s pending orders (of `region` if given): under the
-    /// dispatch clock's lock, reads the day's orders and the enabled couriers, applies
-    /// `dispatch::plan` and writes each assignment with its feed row and message, and one audit
-    /// entry for `actor` naming what was assigned and what was left.
-    pub async fn auto_assign(
-        &self,
-        day: &str,
-        region: Option<i64>,
-        actor: Actor,
-        now: i64,
-    ) -> StoreResult<AutoAssigned> {
-        let mut tx = self.begin_write().await?;
-        lock_dispatch_clock(&mut tx).await?;
-        let orders = day_orders(&mut tx, day, region).await?;
-        let couriers: Vec<CourierRow> = couriers(&mut tx)
-            .await?
-            .into_iter()
-            .filter(|c| !c.disabled && region.is_none_or(|region| c.region_id == region))
-            .collect();
-        let facts: Vec<DayOrder> = orders.iter().map(DayOrder::from).collect();
-        let available: Vec<Courier> = couriers.iter().map(Courier::from).collect();
-        let plan = plan::plan(&facts, &available);
-        for (order_id, courier_id) in &plan.assignments {
-            let order = orders
-                .iter()
-                .find(|o| o.id == *order_id)
-                .expect("the plan assigns only orders it was given");
-            let courier = couriers
-                .iter()
-                .find(|c| c.id == *courier_id)
-                .expect("the plan assigns only couriers it was given");
-            give(&mut tx, order, Expected::of(order), courier, now).await?;
-        }
-        let assigned: Vec<[u64; 2]> = plan
-            .assignments
+/// Reads `day`'s orders (of `region` if given) and the enabled couriers, applies
+/// `dispatch::plan`, writes each assignment with its feed row and message, and one audit entry
+/// for `actor` naming what was assigned and what was left. Run it under the dispatch
+/// clock's lock.
+pub(super) async fn assign_planned(
+    conn: &mut AnyConnection,
+    day: &str,
+    region: Option<i64>,
+    actor: Actor,
+    now: i64,
+) -> StoreResult<Plan> {
+    let orders = day_orders(conn, day, region).await?;
+    let couriers: Vec<CourierRow> = couriers(conn)
+        .await?
+        .into_iter()
+        .filter(|c| !c.disabled && region.is_none_or(|region| c.region_id == region))
+        .collect();
+    let facts: Vec<DayOrder> = orders.iter().map(DayOrder::from).collect();
+    let available: Vec<Courier> = couriers.iter().map(Courier::from).collect();
+    let plan = plan::plan(&facts, &available);
+    for (order_id, courier_id) in &plan.assignments {
+        let order = orders
             .iter()
-            .map(|(order, courier)| [*order as u64, courier.0])
-            .collect();
+            .find(|o| o.id == *order_id)
+            .expect("the plan assigns only orders it was given");
+        let courier = couriers
+            .iter()
+            .find(|c| c.id == *courier_id)
+            .expect("the plan assigns only couriers it was given");
+        give(conn, order, Expected::of(order), courier, now).await?;
+    }
+    let assigned: Vec<[u64; 2]> = plan
+        .assignments
+        .iter()
+        .map(|(order, courier)| [*order as u64, courier.0])
+        .collect();
+    let audit = AuditEntry::new(
+        actor.user,
+        "dispatch.auto",
+        format!("day:{day}"),
+        json!({
+            "region_id": region,
+            "assigned": assigned,
+            "unassignable": plan.unassignable,
+            "via": actor.via,
+        }),
+    );
+    insert_audit(conn, &audit, now).await?;
+    Ok(plan)
+}
+
+/// Cancels `order` for `reason` if it is still open and as `expected`, with a `withdrawn` row
+/// for its courier, if any; [`ConflictKind::OrderChanged`] otherwise. Run it under the dispatch
+/// clock's lock.
+pub(super) async fn cancel(
+    conn: &mut AnyConnection,
+    order: &DeliveryOrder,
+    expected: Expected,
+    reason: &str,
+    now: i64,
+) -> StoreResult<()> {
+    if Expected::of(order) != expected || !order.state.is_open() {
+        return Err(StoreError::Conflict(ConflictKind::OrderChanged));
+    }
+    sqlx::query(
+        "UPDATE delivery_orders SET state = 'cancelled', closed_at = $1, failure_reason = $2 \
+         WHERE id = $3",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(order.id)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(courier) = order.courier_id {
+        append_feed(conn, courier, order.id, FeedChange::Withdrawn, now).await?;
+    }
+    Ok(())
+}
+
+/// Marks `out` every `assigned` order of `courier` whose latest feed row is at or before
+/// `cursor`, with an audit entry for `actor` only if any; returns how many. Run it under the
+/// dispatch clock's lock.
+pub(super) async fn mark_out(
+    conn: &mut AnyConnection,
+    courier: UserId,
+    cursor: i64,
+    actor: Actor,
+    now: i64,
+) -> StoreResult<u64> {
+    let changed = sqlx::query(
+        "UPDATE delivery_orders SET state = 'out' \
+         WHERE courier_id = $1 AND state = 'assigned' \
+         AND (SELECT MAX(seq) FROM delivery_feed f WHERE f.order_id = delivery_orders.id) <= $2",
+    )
+    .bind(courier.0 as i64)
+    .bind(cursor)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if changed > 0 {
         let audit = AuditEntry::new(
             actor.user,
-            "dispatch.auto",
-            format!("day:{day}"),
-            json!({
-                "region_id": region,
-                "assigned": assigned,
-                "unassignable": plan.unassignable,
-                "via": actor.via,
-            }),
+            "dispatch.acknowledge",
+            format!("courier:{}", courier.0),
+            json!({ "cursor": cursor, "orders": changed, "via": actor.via }),
         );
-        insert_audit(&mut tx, &audit, now).await?;
-        tx.commit().await?;
-        Ok(AutoAssigned { plan })
+        insert_audit(conn, &audit, now).await?;
     }
-
-    /// Gives order `id` to `courier`, an enabled courier of the order's region, if the order is
-    /// still open and as `expected`; a reassignment writes `withdrawn` for the old courier
-    /// before `assigned` for the new one.
-    pub async fn assign_order(
-        &self,
-        id: i64,
-        expected: Expected,
-        courier: UserId,
-        now: i64,
-        audit: &AuditEntry,
-    ) -> StoreResult<DeliveryOrder> {
-        let mut tx = self.begin_write().await?;
-        lock_dispatch_clock(&mut tx).await?;
-        let order = fetch_order(&mut tx, id).await?;
-        let courier = enabled_courier(&mut tx, courier, order.region_id)
-            .await?
-            .ok_or(StoreError::Conflict(ConflictKind::OrderChanged))?;
-        let assigned = give(&mut tx, &order, expected, &courier, now).await?;
-        insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await?;
-        Ok(assigned)
-    }
-
-    /// Cancels order `id` for `reason` if it is still open and as `expected`; its courier, if
-    /// any, gets a `withdrawn` row. A tickets order's reservation ends with the state.
-    pub async fn cancel_order_by_staff(
-        &self,
-        id: i64,
-        expected: Expected,
-        reason: &str,
-        now: i64,
-        audit: &AuditEntry,
-    ) -> StoreResult<DeliveryOrder> {
-        let mut tx = self.begin_write().await?;
-        lock_dispatch_clock(&mut tx).await?;
-        let order = fetch_order(&mut tx, id).await?;
-        if Expected::of(&order) != expected || !order.state.is_open() {
-            return Err(StoreError::Conflict(ConflictKind::OrderChanged));
-        }
-        sqlx::query(
-            "UPDATE delivery_orders SET state = 'cancelled', closed_at = $1, failure_reason = $2 \
-             WHERE id = $3",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(courier) = order.courier_id {
-            append_feed(&mut tx, courier, id, FeedChange::Withdrawn, now).await?;
-        }
-        insert_audit(&mut tx, audit, now).await?;
-        let cancelled = fetch_order(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(cancelled)
-    }
-
-    /// Marks `out` every `assigned` order of `courier` whose latest feed row is at or before
-    /// `cursor`: their phone has fetched it. Returns how many; an audit entry for `actor` is
-    /// written only if any.
-    pub async fn acknowledge_deliveries(
-        &self,
-        courier: UserId,
-        cursor: i64,
-        actor: Actor,
-        now: i64,
-    ) -> StoreResult<u64> {
-        let mut tx = self.begin_write().await?;
-        lock_dispatch_clock(&mut tx).await?;
-        let changed = sqlx::query(
-            "UPDATE delivery_orders SET state = 'out' \
-             WHERE courier_id = $1 AND state = 'assigned' \
-             AND (SELECT MAX(seq) FROM delivery_feed f WHERE f.order_id = delivery_orders.id) <= $2",
-        )
-        .bind(courier.0 as i64)
-        .bind(cursor)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed > 0 {
-            let audit = AuditEntry::new(
-                actor.user,
-                "dispatch.acknowledge",
-                format!("courier:{}", courier.0),
-                json!({ "cursor": cursor, "orders": changed, "via": actor.via }),
-            );
-            insert_audit(&mut tx, &audit, now).await?;
-        }
-        tx.commit().await?;
-        Ok(changed)
-    }
+    Ok(changed)
 }

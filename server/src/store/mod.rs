@@ -4,17 +4,21 @@
 //! both SQLite and PostgreSQL, and no test double. A trait only lengthened compile times and
 //! every handler's and domain function's signature with an `S: Store` bound.
 //!
-//! Layout: `sql.rs` holds `Store` itself (connect, ping, backup) and every public method, each a
-//! few lines that open a connection or a write transaction, call table functions in it, write
-//! the audit entry and commit. The SQL lives in table modules named after what they hold
+//! Layout: `sql.rs` holds `Store` itself (connect, ping, backup) and the public methods for
+//! tickets, accounts and the rest; `deliveries.rs` holds those for the plant's day (addresses,
+//! slot hours, orders of water, recurring orders, dispatch and the delivery feed). Each method
+//! is a few lines that open a connection or a write transaction, call table functions in it,
+//! write the audit entry and commit. The SQL lives in table modules named after what they hold
 //! (`catalogue`, `users`, `books`, `keys`, `devices`, `customers`, `enterprise`, `events`,
-//! `ledger`, `outbox`, `rewards`, `feedback`, `reports`, `audit`), as functions over one
-//! `AnyConnection` that run inside whatever transaction the method opened. The methods stay in
-//! one file, not in an `impl Store` per table, because a method's transaction often spans
-//! tables (a registration writes users, books and the outbox): one file shows every
-//! transaction boundary and the whole public surface at once. Table modules may use `tx`
+//! `ledger`, `outbox`, `rewards`, `feedback`, `reports`, `audit`, `addresses`,
+//! `delivery_orders`, `delivery_slots`, `recurring_orders`, `dispatch`), as functions over one
+//! `AnyConnection` that run inside whatever transaction the method opened. The methods are
+//! grouped by area in these two frame files, not in an `impl Store` per table, because a
+//! method's transaction often spans tables (a registration writes users, books and the outbox;
+//! an assignment writes orders, the feed and the outbox): a frame file shows every transaction
+//! boundary and the public surface of its area at once. Table modules may use `tx`
 //! (transaction start, audit entries, locks), `rows`, `models`, `backend` and each other, never
-//! `sql`; `tx` uses no table module.
+//! `sql` nor `Store`; `tx` uses no table module.
 //!
 //! **Architecture Invariant:** the server keeps no state outside the store, so several server
 //! instances can share one PostgreSQL database. Methods are domain-level (no generic SQL leaks
@@ -28,6 +32,7 @@ mod batch;
 mod books;
 mod catalogue;
 mod customers;
+mod deliveries;
 pub mod delivery_orders;
 pub mod delivery_slots;
 mod devices;

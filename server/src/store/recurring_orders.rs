@@ -1,6 +1,7 @@
-//! Recurring orders (周期订水, docs/deliveries.md): the rows, and the job's step that makes one
-//! day's order and moves `next_date` on in one transaction, under the recurring order's lock,
-//! so several server instances running the job make each day's order once.
+//! Recurring orders (周期订水, docs/deliveries.md): the rows and their SQL. The job's step (a
+//! `Store` method in `deliveries`) makes one day's order and moves `next_date` on in one
+//! transaction, under the recurring order's lock, so several server instances running the job
+//! make each day's order once.
 
 use shuipiao_shared::ids::{BookId, ProductCode, UserId};
 use sqlx::any::AnyRow;
@@ -9,7 +10,7 @@ use sqlx::{AnyConnection, Row};
 use crate::store::delivery_orders::{NewOrderRow, Payment, Placed, Slot, place_in};
 use crate::store::models::{AuditEntry, NewNotification};
 use crate::store::tx::{insert_audit, lock_key};
-use crate::store::{Store, StoreError, StoreResult, outbox, rows};
+use crate::store::{StoreError, StoreResult, outbox, rows};
 
 /// How often a recurring order orders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +118,8 @@ fn recurring(row: &AnyRow) -> StoreResult<RecurringRow> {
     })
 }
 
-async fn fetch(conn: &mut AnyConnection, id: i64) -> StoreResult<RecurringRow> {
+/// One recurring order, `NotFound` if there is none.
+pub(super) async fn fetch(conn: &mut AnyConnection, id: i64) -> StoreResult<RecurringRow> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM recurring_orders WHERE id = $1"
     )))
@@ -128,7 +130,11 @@ async fn fetch(conn: &mut AnyConnection, id: i64) -> StoreResult<RecurringRow> {
     recurring(&row)
 }
 
-async fn of_account(conn: &mut AnyConnection, account_id: i64) -> StoreResult<Vec<RecurringRow>> {
+/// An account's recurring orders, oldest first.
+pub(super) async fn of_account(
+    conn: &mut AnyConnection,
+    account_id: i64,
+) -> StoreResult<Vec<RecurringRow>> {
     let found = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM recurring_orders WHERE account_id = $1 ORDER BY id"
     )))
@@ -139,7 +145,7 @@ async fn of_account(conn: &mut AnyConnection, account_id: i64) -> StoreResult<Ve
 }
 
 /// One recurring order's changes wait for each other, across instances.
-async fn lock(conn: &mut AnyConnection, id: i64, now: i64) -> StoreResult<()> {
+pub(super) async fn lock(conn: &mut AnyConnection, id: i64, now: i64) -> StoreResult<()> {
     lock_key(conn, "recurring", &id.to_be_bytes(), now).await
 }
 
@@ -164,181 +170,146 @@ pub enum DayPlan {
     Skip(Vec<NewNotification>),
 }
 
-impl Store {
-    /// Stores a recurring order unless the account holds `max` already (`None` then).
-    pub async fn insert_recurring(
-        &self,
-        new: &NewRecurringRow,
-        max: usize,
-        audit: impl FnOnce(i64) -> AuditEntry,
-        now: i64,
-    ) -> StoreResult<Option<i64>> {
-        let mut tx = self.begin_write().await?;
-        lock_key(
-            &mut tx,
-            "recurring-account",
-            &new.account_id.to_be_bytes(),
-            now,
-        )
-        .await?;
-        if of_account(&mut tx, new.account_id).await?.len() >= max {
-            return Ok(None);
-        }
-        let (every_days, weekday) = match new.rule {
-            Rule::EveryDays(days) => (Some(i64::from(days)), None),
-            Rule::Weekly(day) => (None, Some(i64::from(day))),
-        };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO recurring_orders (account_id, address_id, product_code, bottles, slot, \
-             note, payment, book_id, every_days, weekday, next_date, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-        )
-        .bind(new.account_id)
-        .bind(new.address_id)
-        .bind(i64::from(new.product.0))
-        .bind(i64::from(new.bottles))
-        .bind(new.slot.as_str())
-        .bind(&new.note)
-        .bind(new.payment.kind())
-        .bind(new.payment.book().map(|book| book.0 as i64))
-        .bind(every_days)
-        .bind(weekday)
-        .bind(&new.next_date)
-        .bind(new.created_by.map(|user| user.0 as i64))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        insert_audit(&mut tx, &audit(id), now).await?;
-        tx.commit().await?;
-        Ok(Some(id))
-    }
+/// Serialises the creation of an account's recurring orders, so two at once cannot both pass
+/// the account's limit.
+pub(super) async fn lock_account(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    now: i64,
+) -> StoreResult<()> {
+    lock_key(conn, "recurring-account", &account_id.to_be_bytes(), now).await
+}
 
-    /// One recurring order.
-    pub async fn recurring_order(&self, id: i64) -> StoreResult<RecurringRow> {
-        let mut conn = self.pool.acquire().await?;
-        fetch(&mut conn, id).await
-    }
+/// Stores a new recurring order; returns its id.
+pub(super) async fn insert(
+    conn: &mut AnyConnection,
+    new: &NewRecurringRow,
+    now: i64,
+) -> StoreResult<i64> {
+    let (every_days, weekday) = match new.rule {
+        Rule::EveryDays(days) => (Some(i64::from(days)), None),
+        Rule::Weekly(day) => (None, Some(i64::from(day))),
+    };
+    Ok(sqlx::query_scalar(
+        "INSERT INTO recurring_orders (account_id, address_id, product_code, bottles, slot, \
+         note, payment, book_id, every_days, weekday, next_date, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+    )
+    .bind(new.account_id)
+    .bind(new.address_id)
+    .bind(i64::from(new.product.0))
+    .bind(i64::from(new.bottles))
+    .bind(new.slot.as_str())
+    .bind(&new.note)
+    .bind(new.payment.kind())
+    .bind(new.payment.book().map(|book| book.0 as i64))
+    .bind(every_days)
+    .bind(weekday)
+    .bind(&new.next_date)
+    .bind(new.created_by.map(|user| user.0 as i64))
+    .bind(now)
+    .fetch_one(conn)
+    .await?)
+}
 
-    /// An account's recurring orders, oldest first.
-    pub async fn recurring_of_account(&self, account_id: i64) -> StoreResult<Vec<RecurringRow>> {
-        let mut conn = self.pool.acquire().await?;
-        of_account(&mut conn, account_id).await
+/// Sets the pause and the next day of recurring order `id` of `account_id`; `NotFound` if it is
+/// not one.
+pub(super) async fn set_paused(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    id: i64,
+    paused_at: Option<i64>,
+    next_date: &str,
+) -> StoreResult<()> {
+    let changed = sqlx::query(
+        "UPDATE recurring_orders SET paused_at = $3, next_date = $4 \
+         WHERE id = $1 AND account_id = $2",
+    )
+    .bind(id)
+    .bind(account_id)
+    .bind(paused_at)
+    .bind(next_date)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound);
     }
+    Ok(())
+}
 
-    /// Pauses (`paused_at` set) or resumes (`None`, ordering next on `next_date`) recurring
-    /// order `id` of `account_id`; `NotFound` if it is not one.
-    pub async fn set_recurring_paused(
-        &self,
-        account_id: i64,
-        id: i64,
-        paused_at: Option<i64>,
-        next_date: &str,
-        audit: &AuditEntry,
-        now: i64,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        lock(&mut tx, id, now).await?;
-        let changed = sqlx::query(
-            "UPDATE recurring_orders SET paused_at = $3, next_date = $4 \
-             WHERE id = $1 AND account_id = $2",
-        )
+/// Deletes recurring order `id`, first unlinking the orders it made.
+pub(super) async fn delete(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE delivery_orders SET recurring_id = NULL WHERE recurring_id = $1")
         .bind(id)
-        .bind(account_id)
-        .bind(paused_at)
-        .bind(next_date)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
-        insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await
-    }
-
-    /// Deletes recurring order `id` of `account_id`; the orders it made stay, no longer linked
-    /// to it. `NotFound` if it is not one.
-    pub async fn delete_recurring(
-        &self,
-        account_id: i64,
-        id: i64,
-        audit: &AuditEntry,
-        now: i64,
-    ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
-        lock(&mut tx, id, now).await?;
-        if fetch(&mut tx, id).await?.account_id != account_id {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query("UPDATE delivery_orders SET recurring_id = NULL WHERE recurring_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM recurring_orders WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        insert_audit(&mut tx, audit, now).await?;
-        tx.commit().await
-    }
-
-    /// Active recurring orders whose next day is `until` or earlier.
-    pub async fn due_recurring(&self, until: &str) -> StoreResult<Vec<RecurringRow>> {
-        let mut conn = self.pool.acquire().await?;
-        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM recurring_orders \
-             WHERE paused_at IS NULL AND next_date <= $1 ORDER BY id"
-        )))
-        .bind(until)
-        .fetch_all(&mut *conn)
+        .execute(&mut *conn)
         .await?;
-        found.iter().map(recurring).collect()
-    }
+    sqlx::query("DELETE FROM recurring_orders WHERE id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
-    /// The job's step for recurring order `id`'s day `day`: under the recurring order's lock,
-    /// if it is still active and still due for `day`, carries out `plan` (the order and its
-    /// audit entry, or the skip messages) and moves `next_date` to `next`, in one transaction.
-    pub async fn run_recurring_day(
-        &self,
-        id: i64,
-        day: &str,
-        next: &str,
-        plan: DayPlan,
-        audit: impl FnOnce(i64, &NewOrderRow) -> AuditEntry,
-        now: i64,
-    ) -> StoreResult<DayOutcome> {
-        let mut tx = self.begin_write().await?;
-        lock(&mut tx, id, now).await?;
-        let current = match fetch(&mut tx, id).await {
-            Ok(current) => current,
-            Err(StoreError::NotFound) => return Ok(DayOutcome::Stale),
-            Err(err) => return Err(err),
-        };
-        if current.paused_at.is_some() || current.next_date != day {
-            return Ok(DayOutcome::Stale);
-        }
-        let outcome = match plan {
-            DayPlan::Order(row, short_messages) => match place_in(&mut tx, &row, now).await? {
-                Placed::Order(order) => {
-                    insert_audit(&mut tx, &audit(order, &row), now).await?;
-                    DayOutcome::Ordered(order)
-                }
-                Placed::Short { .. } => {
-                    outbox::enqueue(&mut tx, &short_messages, now).await?;
-                    DayOutcome::Skipped
-                }
-            },
-            DayPlan::Skip(messages) => {
-                outbox::enqueue(&mut tx, &messages, now).await?;
+/// Active recurring orders whose next day is `until` or earlier.
+pub(super) async fn due(conn: &mut AnyConnection, until: &str) -> StoreResult<Vec<RecurringRow>> {
+    let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM recurring_orders \
+         WHERE paused_at IS NULL AND next_date <= $1 ORDER BY id"
+    )))
+    .bind(until)
+    .fetch_all(conn)
+    .await?;
+    found.iter().map(recurring).collect()
+}
+
+/// Whether recurring order `id` is still active and due for `day`: `false` if another instance,
+/// or a pause, resume or delete, changed it first. Read it under [`lock`].
+pub(super) async fn still_due(conn: &mut AnyConnection, id: i64, day: &str) -> StoreResult<bool> {
+    let current = match fetch(conn, id).await {
+        Ok(current) => current,
+        Err(StoreError::NotFound) => return Ok(false),
+        Err(err) => return Err(err),
+    };
+    Ok(current.paused_at.is_none() && current.next_date == day)
+}
+
+/// Carries out a day's `plan`: the order and its audit entry, or the skip messages when the
+/// order cannot be placed.
+pub(super) async fn carry_out(
+    conn: &mut AnyConnection,
+    plan: DayPlan,
+    audit: impl FnOnce(i64, &NewOrderRow) -> AuditEntry,
+    now: i64,
+) -> StoreResult<DayOutcome> {
+    Ok(match plan {
+        DayPlan::Order(row, short_messages) => match place_in(conn, &row, now).await? {
+            Placed::Order(order) => {
+                insert_audit(conn, &audit(order, &row), now).await?;
+                DayOutcome::Ordered(order)
+            }
+            Placed::Short { .. } => {
+                outbox::enqueue(conn, &short_messages, now).await?;
                 DayOutcome::Skipped
             }
-        };
-        sqlx::query("UPDATE recurring_orders SET next_date = $2 WHERE id = $1")
-            .bind(id)
-            .bind(next)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(outcome)
-    }
+        },
+        DayPlan::Skip(messages) => {
+            outbox::enqueue(conn, &messages, now).await?;
+            DayOutcome::Skipped
+        }
+    })
+}
+
+/// Moves recurring order `id`'s next day to `next`.
+pub(super) async fn set_next_date(
+    conn: &mut AnyConnection,
+    id: i64,
+    next: &str,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE recurring_orders SET next_date = $2 WHERE id = $1")
+        .bind(id)
+        .bind(next)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
