@@ -163,7 +163,7 @@ pub async fn assign(
 }
 
 /// Cancels open order `id` for `reason` (1–[`MAX_REASON_CHARS`] characters, trimmed): staff may
-/// cancel any order not yet closed.
+/// cancel any order not yet closed. The customer is told, with the reason.
 pub async fn cancel_by_staff(
     store: &Store,
     actor: Actor,

@@ -126,6 +126,13 @@ pub fn order_assigned_text(order_id: i64, day: &str, slot: &str, courier: &str) 
     )
 }
 
+/// Staff cancelled an order of water: which order, its day and slot, and the reason they gave
+/// (its own final full stop dropped, as the text adds one).
+pub fn order_cancelled_text(order_id: i64, day: &str, slot: &str, reason: &str) -> String {
+    let reason = reason.trim_end_matches(['。', '.']);
+    format!("【水票】您的订水单{order_id}({day}{slot})已被水站取消:{reason}。如有疑问请联系客服。")
+}
+
 /// A lost book was replaced.
 pub fn reissued_text(units: u16) -> String {
     format!("【水票】您挂失的水票已补发,新水票共{units}张,旧二维码已作废。")

@@ -353,7 +353,8 @@ impl Store {
     }
 
     /// Cancels order `id` for `reason` if it is still open and as `expected`; its courier, if
-    /// any, gets a `withdrawn` row. A tickets order's reservation ends with the state.
+    /// any, gets a `withdrawn` row and the customer an `order_cancelled` message. A tickets
+    /// order's reservation ends with the state.
     pub async fn cancel_order_by_staff(
         &self,
         id: i64,

@@ -125,8 +125,27 @@ pub(super) async fn enabled_courier(
         .find(|c| c.id == id && c.region_id == region && !c.disabled))
 }
 
-/// Queues the `order_assigned` message to the users of the order's account, keyed by the feed
-/// row so a reassignment is told again and a retried run never twice.
+/// Queues a message of `kind` to the users of the order's account, once per `dedupe` key (per
+/// user), in the transaction that made the change it tells.
+async fn tell_customer(
+    conn: &mut AnyConnection,
+    order: &DeliveryOrder,
+    kind: MessageKind,
+    text: &str,
+    dedupe: &str,
+    now: i64,
+) -> StoreResult<()> {
+    let messages: Vec<_> = outbox::recipients(conn, order.account_id)
+        .await?
+        .into_iter()
+        .map(|r| notify::to_recipient(r, kind, text, Some(dedupe)))
+        .collect();
+    outbox::enqueue(conn, &messages, now).await?;
+    Ok(())
+}
+
+/// Queues the `order_assigned` message, keyed by the feed row so a reassignment is told again
+/// and a retried run never twice.
 async fn tell_assigned(
     conn: &mut AnyConnection,
     order: &DeliveryOrder,
@@ -136,13 +155,7 @@ async fn tell_assigned(
 ) -> StoreResult<()> {
     let text = notify::order_assigned_text(order.id, &order.slot_date, order.slot.label(), courier);
     let dedupe = format!("order_assigned:{}:{feed_seq}", order.id);
-    let messages: Vec<_> = outbox::recipients(conn, order.account_id)
-        .await?
-        .into_iter()
-        .map(|r| notify::to_recipient(r, MessageKind::OrderAssigned, &text, Some(&dedupe)))
-        .collect();
-    outbox::enqueue(conn, &messages, now).await?;
-    Ok(())
+    tell_customer(conn, order, MessageKind::OrderAssigned, &text, &dedupe, now).await
 }
 
 /// Gives `order` to `courier` (taking it from its courier, if any, with a `withdrawn` row
@@ -287,7 +300,7 @@ pub(super) async fn assign_planned(
 }
 
 /// Cancels `order` for `reason` if it is still open and as `expected`, with a `withdrawn` row
-/// for its courier, if any; [`ConflictKind::OrderChanged`] otherwise. Run it under the dispatch
+/// for its courier, if any, and tells the customer; [`ConflictKind::OrderChanged`] otherwise. Run it under the dispatch
 /// clock's lock.
 pub(super) async fn cancel(
     conn: &mut AnyConnection,
@@ -311,7 +324,28 @@ pub(super) async fn cancel(
     if let Some(courier) = order.courier_id {
         append_feed(conn, courier, order.id, FeedChange::Withdrawn, now).await?;
     }
-    Ok(())
+    tell_cancelled(conn, order, reason, now).await
+}
+
+/// Queues the `order_cancelled` message, keyed by the order: a closed order is never
+/// cancelled again, so the customer is told once.
+async fn tell_cancelled(
+    conn: &mut AnyConnection,
+    order: &DeliveryOrder,
+    reason: &str,
+    now: i64,
+) -> StoreResult<()> {
+    let text = notify::order_cancelled_text(order.id, &order.slot_date, order.slot.label(), reason);
+    let dedupe = format!("order_cancelled:{}", order.id);
+    tell_customer(
+        conn,
+        order,
+        MessageKind::OrderCancelled,
+        &text,
+        &dedupe,
+        now,
+    )
+    .await
 }
 
 /// Marks `out` every `assigned` order of `courier` whose latest feed row is at or before

@@ -793,13 +793,15 @@ pub enum MessageKind {
     Invited,
     /// An order of water was given to a courier.
     OrderAssigned,
+    /// Staff cancelled an order of water.
+    OrderCancelled,
     /// A recurring order could not order for a day.
     OrderSkipped,
 }
 
 impl MessageKind {
     /// Every kind, in the order pages list them.
-    pub const ALL: [MessageKind; 8] = [
+    pub const ALL: [MessageKind; 9] = [
         MessageKind::Code,
         MessageKind::Issued,
         MessageKind::Redeemed,
@@ -807,6 +809,7 @@ impl MessageKind {
         MessageKind::Reissued,
         MessageKind::Invited,
         MessageKind::OrderAssigned,
+        MessageKind::OrderCancelled,
         MessageKind::OrderSkipped,
     ];
 
@@ -820,6 +823,7 @@ impl MessageKind {
             MessageKind::Reissued => "reissued",
             MessageKind::Invited => "invited",
             MessageKind::OrderAssigned => "order_assigned",
+            MessageKind::OrderCancelled => "order_cancelled",
             MessageKind::OrderSkipped => "order_skipped",
         }
     }
@@ -839,6 +843,7 @@ impl MessageKind {
             MessageKind::Reissued => "水票补发",
             MessageKind::Invited => "企业用水邀请",
             MessageKind::OrderAssigned => "订水派单",
+            MessageKind::OrderCancelled => "订水单取消",
             MessageKind::OrderSkipped => "周期订水未下单",
         }
     }

@@ -614,6 +614,96 @@ async fn closed_orders_are_neither_cancelled_nor_reassigned(db: TestDb) {
     assert_eq!(plant.all_feed().await, feed_before);
 }
 
+/// The customer's messages that tell of a cancellation.
+async fn cancellation_messages(plant: &Plant) -> Vec<(Option<UserId>, String, String)> {
+    plant
+        .server
+        .store
+        .list_notifications(
+            &NotificationFilter {
+                user_id: Some(plant.customer.id),
+                ..NotificationFilter::default()
+            },
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.spec.body.contains("取消"))
+        .map(|m| {
+            (
+                m.spec.user_id,
+                m.spec.kind.as_str().to_string(),
+                m.spec.body,
+            )
+        })
+        .collect()
+}
+
+async fn a_staff_cancellation_tells_the_customer_once(db: TestDb) {
+    let plant = plant(&db).await;
+    let order = plant.order(0, "morning").await;
+    let delivered = plant.order(0, "afternoon").await;
+    let [a, _, _] = plant.couriers;
+    for id in [order, delivered] {
+        let assigned = plant
+            .api(
+                Method::POST,
+                &format!("/api/v1/dispatch/orders/{id}/assign"),
+                Some(json!({ "courier_id": a.0 })),
+            )
+            .await;
+        assert_eq!(assigned.status, StatusCode::OK, "{:?}", assigned.json);
+    }
+    let pool = sqlx::AnyPool::connect(db.url.expose()).await.unwrap();
+    sqlx::query("UPDATE delivery_orders SET state = 'delivered', closed_at = 1 WHERE id = $1")
+        .bind(delivered)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let cancel = async |id: i64| {
+        plant
+            .api(
+                Method::POST,
+                &format!("/api/v1/dispatch/orders/{id}/cancel"),
+                Some(json!({ "reason": "地址无法送达。" })),
+            )
+            .await
+    };
+
+    let refused = cancel(delivered).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        refused.json
+    );
+    let unknown = cancel(order + 1_000).await;
+    assert_ne!(unknown.status, StatusCode::OK, "{:?}", unknown.json);
+    assert_eq!(
+        cancellation_messages(&plant).await,
+        vec![],
+        "a refused cancellation tells nobody"
+    );
+
+    let cancelled = cancel(order).await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{:?}", cancelled.json);
+    let again = cancel(order).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST, "{:?}", again.json);
+    let told = cancellation_messages(&plant).await;
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    let (user, kind, body) = &told[0];
+    assert_eq!(*user, Some(plant.customer.id));
+    assert_eq!(kind, "order_cancelled");
+    assert_eq!(
+        body,
+        &format!(
+            "【水票】您的订水单{order}({}上午)已被水站取消:地址无法送达。如有疑问请联系客服。",
+            plant.date
+        )
+    );
+}
+
 async fn the_console_assigns_and_prints_the_route_sheet(db: TestDb) {
     let plant = plant(&db).await;
     let first = plant.order(0, "afternoon").await;
@@ -692,6 +782,7 @@ on_both_backends!(
     two_servers_auto_assigning_at_once_assign_each_order_once,
     refusals_read_the_same_on_the_api_and_the_console,
     closed_orders_are_neither_cancelled_nor_reassigned,
+    a_staff_cancellation_tells_the_customer_once,
     the_console_assigns_and_prints_the_route_sheet,
     a_dispatcher_dispatches_and_nothing_else,
 );
