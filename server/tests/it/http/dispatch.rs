@@ -560,25 +560,30 @@ async fn refusals_read_the_same_on_the_api_and_the_console(db: TestDb) {
     );
 }
 
-async fn closed_orders_are_neither_cancelled_nor_reassigned(db: TestDb) {
-    let plant = plant(&db).await;
-    let order = plant.order(0, "morning").await;
-    let [a, b, _] = plant.couriers;
+/// Assigns `order` to `courier`, then marks it delivered at the door, as the courier's sync
+/// will record it.
+async fn deliver(plant: &Plant, db: &TestDb, order: i64, courier: UserId) {
     let assigned = plant
         .api(
             Method::POST,
             &format!("/api/v1/dispatch/orders/{order}/assign"),
-            Some(json!({ "courier_id": a.0 })),
+            Some(json!({ "courier_id": courier.0 })),
         )
         .await;
     assert_eq!(assigned.status, StatusCode::OK, "{:?}", assigned.json);
-    // Delivered at the door, as the courier's sync will record it.
     let pool = sqlx::AnyPool::connect(db.url.expose()).await.unwrap();
     sqlx::query("UPDATE delivery_orders SET state = 'delivered', closed_at = 1 WHERE id = $1")
         .bind(order)
         .execute(&pool)
         .await
         .unwrap();
+}
+
+async fn closed_orders_are_neither_cancelled_nor_reassigned(db: TestDb) {
+    let plant = plant(&db).await;
+    let order = plant.order(0, "morning").await;
+    let [a, b, _] = plant.couriers;
+    deliver(&plant, &db, order, a).await;
     let feed_before = plant.all_feed().await;
     let closed = "订单已送达、未送达或已取消,不能再派单或取消";
     let cancel = plant
@@ -644,23 +649,7 @@ async fn a_staff_cancellation_tells_the_customer_once(db: TestDb) {
     let plant = plant(&db).await;
     let order = plant.order(0, "morning").await;
     let delivered = plant.order(0, "afternoon").await;
-    let [a, _, _] = plant.couriers;
-    for id in [order, delivered] {
-        let assigned = plant
-            .api(
-                Method::POST,
-                &format!("/api/v1/dispatch/orders/{id}/assign"),
-                Some(json!({ "courier_id": a.0 })),
-            )
-            .await;
-        assert_eq!(assigned.status, StatusCode::OK, "{:?}", assigned.json);
-    }
-    let pool = sqlx::AnyPool::connect(db.url.expose()).await.unwrap();
-    sqlx::query("UPDATE delivery_orders SET state = 'delivered', closed_at = 1 WHERE id = $1")
-        .bind(delivered)
-        .execute(&pool)
-        .await
-        .unwrap();
+    deliver(&plant, &db, delivered, plant.couriers[0]).await;
     let cancel = async |id: i64| {
         plant
             .api(
