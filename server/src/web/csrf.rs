@@ -14,11 +14,20 @@
 //! are `__Host-` cookies, which no other host can set (see `http::serve_routes`).
 
 use axum::http::HeaderMap;
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::http::auth::{CSRF_COOKIE, SESSION_COOKIE};
 use crate::random;
+
+/// A form that carries only its CSRF token: a button that acts on the path it posts to.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenForm {
+    /// The hidden `csrf` field.
+    #[serde(default)]
+    pub csrf: String,
+}
 
 /// The token a page embeds in its forms, and the `Set-Cookie` value when the browser had none.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use crate::issuance::IssueError;
 use crate::pii::Phone;
 use crate::store::models::User;
 use crate::wallet::{self, AllocationError, Names, WalletStatus};
-use crate::web::csrf;
+use crate::web::csrf::{self, TokenForm};
 use crate::web::membership::page_error;
 use crate::web::wallet::{Chrome, with_token};
 use crate::web::{DoneQuery, PageError, render};
@@ -163,20 +163,13 @@ pub async fn invite(
     }
 }
 
-/// The invitation to withdraw.
-#[derive(Debug, Deserialize)]
-pub struct WithdrawForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /wallet/enterprise/invitations/{id}/withdraw`: takes back an unanswered invitation.
 pub async fn withdraw(
     State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
-    Form(form): Form<WithdrawForm>,
+    Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
     let refuse = |message: String| page(&state, &user, &headers, None, Some(message));
     if !csrf::verify(&headers, &form.csrf) {

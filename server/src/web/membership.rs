@@ -16,7 +16,7 @@ use crate::http::auth::CurrentUser;
 use crate::http::error::{ApiError, ApiPath};
 use crate::http::rate_limit::ClientIp;
 use crate::pii::Phone;
-use crate::web::csrf::{self, CsrfToken};
+use crate::web::csrf::{self, CsrfToken, TokenForm};
 use crate::web::wallet::{ListQuery, list_page};
 use crate::web::{PageError, render};
 
@@ -65,19 +65,12 @@ pub async fn answer(
     }
 }
 
-/// The leave button.
-#[derive(Debug, Deserialize)]
-pub struct LeaveForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /wallet/enterprise/leave`: the member leaves; the enterprise's unused tickets go back.
 pub async fn leave(
     State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
-    Form(form): Form<LeaveForm>,
+    Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
     let refuse =
         |message: String| list_page(&state, &user, &headers, ListQuery::default(), Some(message));

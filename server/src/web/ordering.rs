@@ -20,7 +20,7 @@ use crate::ordering::recurring::{self, RecurringInput, RecurringView};
 use crate::ordering::slots::{self, SlotChoice};
 use crate::ordering::{OrderingError, ordering_account};
 use crate::store::models::{AccountKind, Product, Region, User};
-use crate::web::csrf;
+use crate::web::csrf::{self, TokenForm};
 use crate::web::wallet::{Chrome, with_token};
 use crate::web::{PageError, PagePath, render};
 
@@ -238,13 +238,6 @@ pub async fn orders_list(
         _ => None,
     };
     orders_page(&state, &user, &headers, notice, None).await
-}
-
-/// A form that carries only its CSRF token.
-#[derive(Debug, Default, Deserialize)]
-pub struct TokenForm {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// `POST /wallet/orders/{id}/cancel`.

@@ -5,7 +5,6 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
-use serde::Deserialize;
 
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
@@ -13,7 +12,7 @@ use crate::http::error::{ApiError, ApiPath};
 use crate::local_time;
 use crate::rewards::{self, GiftError};
 use crate::store::models::{Gift, User};
-use crate::web::csrf;
+use crate::web::csrf::{self, TokenForm};
 use crate::web::wallet::{Chrome, with_token};
 use crate::web::{DoneQuery, PageError, render};
 
@@ -80,20 +79,13 @@ pub async fn points(
     page(&state, &user, &headers, notice, None).await
 }
 
-/// The gift order form.
-#[derive(Debug, Deserialize)]
-pub struct OrderForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /wallet/points/gifts/{id}`: orders one gift, then shows the points page again.
 pub async fn order(
     State(state): State<AppState>,
     Extension(CurrentUser(user)): Extension<CurrentUser>,
     headers: HeaderMap,
     ApiPath(gift_id): ApiPath<i64>,
-    Form(form): Form<OrderForm>,
+    Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
     if !csrf::verify(&headers, &form.csrf) {
         return page(
