@@ -12,8 +12,14 @@
 //! `book_id u64 | units u16 | product u16` for a redemption (kind 1),
 //! `book_id u64 | target event_id [16]` for a void (kind 2) and
 //! `has_book u8 | book_id u64 | refusal u8` for a scan attempt (kind 3; refusal 0 is 已使用,
-//! otherwise a [`RejectReason`] code). A scan attempt is logged only for refused scans: an
-//! accepted scan is its redemption.
+//! otherwise a [`RejectReason`] code) and
+//! `order_id u64 | outcome u8 | reason u8 | bottles u16 | empties u16 | deposits u16 |
+//! redemption event_id [16]` for a delivery (kind 4, see [`DeliveryOutcome`]). A scan attempt is
+//! logged only for refused scans: an accepted scan is its redemption.
+//!
+//! A record has one reading: [`SignedEvent::from_bytes`] refuses any byte a field does not use
+//! (a scan attempt's book id without `has_book`, a delivery's reason when it was delivered, …)
+//! as [`EventParseError::NonCanonical`], so two records never mean the same event.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -22,6 +28,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::bytes::{ReadError, Reader};
+use std::num::NonZeroU16;
+
 use crate::ids::{BookId, DeviceId, EventId, ProductCode, UserId};
 use crate::verdict::RejectReason;
 
@@ -117,6 +125,141 @@ pub enum EventBody {
         /// Why it was refused.
         refusal: Refusal,
     },
+    /// The courier closed an order of water at the door (docs/deliveries.md): handed it over,
+    /// paid as the outcome says, or could not.
+    Delivery {
+        /// The order.
+        order_id: u64,
+        /// How it went.
+        outcome: DeliveryOutcome,
+        /// Empty buckets taken back, whatever the outcome.
+        empties: u16,
+    },
+}
+
+/// How a delivery at the door went. Water handed over always counts at least one bottle; a
+/// delivery paid with tickets names the redemption the courier's scan made, which the same
+/// device signed before it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DeliveryOutcome {
+    /// Delivered, paid with tickets (outcome 1).
+    Tickets {
+        /// Full bottles handed over.
+        #[cfg_attr(feature = "openapi", schema(value_type = u16, minimum = 1))]
+        bottles: NonZeroU16,
+        /// Buckets whose deposit (押桶) was collected at the door, in cash.
+        deposits: u16,
+        /// The redemption of the customer's book made by the scan.
+        redemption: EventId,
+    },
+    /// Delivered on the enterprise's account, 月结 (outcome 2).
+    Account {
+        /// Full bottles handed over.
+        #[cfg_attr(feature = "openapi", schema(value_type = u16, minimum = 1))]
+        bottles: NonZeroU16,
+        /// Buckets whose deposit was put on the account.
+        deposits: u16,
+    },
+    /// Delivered and paid in cash, 货到付款 (outcome 3).
+    Cash {
+        /// Full bottles handed over.
+        #[cfg_attr(feature = "openapi", schema(value_type = u16, minimum = 1))]
+        bottles: NonZeroU16,
+        /// Buckets whose deposit was collected in cash.
+        deposits: u16,
+    },
+    /// Not delivered, 未送达 (outcome 4).
+    NotDelivered {
+        /// Why.
+        reason: MissReason,
+    },
+}
+
+impl DeliveryOutcome {
+    /// Full bottles handed over; 0 when not delivered.
+    pub fn bottles(&self) -> u16 {
+        match *self {
+            DeliveryOutcome::Tickets { bottles, .. }
+            | DeliveryOutcome::Account { bottles, .. }
+            | DeliveryOutcome::Cash { bottles, .. } => bottles.get(),
+            DeliveryOutcome::NotDelivered { .. } => 0,
+        }
+    }
+
+    /// Buckets whose deposit was taken at the door; 0 when not delivered.
+    pub fn deposits(&self) -> u16 {
+        match *self {
+            DeliveryOutcome::Tickets { deposits, .. }
+            | DeliveryOutcome::Account { deposits, .. }
+            | DeliveryOutcome::Cash { deposits, .. } => deposits,
+            DeliveryOutcome::NotDelivered { .. } => 0,
+        }
+    }
+
+    /// Whether the water was handed over.
+    pub fn delivered(&self) -> bool {
+        !matches!(self, DeliveryOutcome::NotDelivered { .. })
+    }
+
+    /// The redemption a tickets delivery names.
+    pub fn redemption(&self) -> Option<EventId> {
+        match *self {
+            DeliveryOutcome::Tickets { redemption, .. } => Some(redemption),
+            _ => None,
+        }
+    }
+}
+
+/// Why an order was not delivered. The codes are part of the signed record.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MissReason {
+    /// 无人在家 (1).
+    NobodyHome,
+    /// 地址错误 (2).
+    WrongAddress,
+    /// 客户拒收 (3).
+    Refused,
+    /// 其他 (4).
+    Other,
+}
+
+impl MissReason {
+    /// Every reason, in code order.
+    pub const ALL: [MissReason; 4] = [
+        MissReason::NobodyHome,
+        MissReason::WrongAddress,
+        MissReason::Refused,
+        MissReason::Other,
+    ];
+
+    /// The code in the record.
+    pub fn code(self) -> u8 {
+        match self {
+            MissReason::NobodyHome => 1,
+            MissReason::WrongAddress => 2,
+            MissReason::Refused => 3,
+            MissReason::Other => 4,
+        }
+    }
+
+    /// The reason of a code.
+    pub fn from_code(code: u8) -> Option<MissReason> {
+        MissReason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            MissReason::NobodyHome => "无人在家",
+            MissReason::WrongAddress => "地址错误",
+            MissReason::Refused => "客户拒收",
+            MissReason::Other => "其他",
+        }
+    }
 }
 
 impl EventBody {
@@ -127,6 +270,15 @@ impl EventBody {
                 Some(book_id)
             }
             EventBody::ScanAttempt { book_id, .. } => book_id,
+            EventBody::Delivery { .. } => None,
+        }
+    }
+
+    /// The order a delivery closes.
+    pub fn order_id(&self) -> Option<u64> {
+        match *self {
+            EventBody::Delivery { order_id, .. } => Some(order_id),
+            _ => None,
         }
     }
 }
@@ -184,7 +336,15 @@ pub enum EventParseError {
     /// Unknown refusal code in a scan attempt.
     #[error("unknown refusal code {0}")]
     UnknownRefusal(u8),
-    /// A scan attempt with a book id but `has_book` false, or another impossible value.
+    /// Unknown outcome code in a delivery.
+    #[error("unknown delivery outcome {0}")]
+    UnknownOutcome(u8),
+    /// Unknown reason code in a delivery that did not happen.
+    #[error("unknown reason {0} for an order not delivered")]
+    UnknownMissReason(u8),
+    /// A byte a field does not use is set: a scan attempt's book id without `has_book`, a
+    /// delivery's reason, deposits or redemption where its outcome has none, a delivery of no
+    /// bottle.
     #[error("non-canonical field")]
     NonCanonical,
     /// Truncated or with extra bytes.
@@ -228,6 +388,27 @@ impl Event {
                     Refusal::AlreadyUsed => 0,
                     Refusal::Rejected(reason) => reason.code(),
                 });
+            }
+            EventBody::Delivery {
+                order_id,
+                outcome,
+                empties,
+            } => {
+                let (code, reason) = match outcome {
+                    DeliveryOutcome::Tickets { .. } => (1, 0),
+                    DeliveryOutcome::Account { .. } => (2, 0),
+                    DeliveryOutcome::Cash { .. } => (3, 0),
+                    DeliveryOutcome::NotDelivered { reason } => (4, reason.code()),
+                };
+                out.push(4);
+                out.extend_from_slice(&order_id.to_be_bytes());
+                out.push(code);
+                out.push(reason);
+                out.extend_from_slice(&outcome.bottles().to_be_bytes());
+                out.extend_from_slice(&empties.to_be_bytes());
+                out.extend_from_slice(&outcome.deposits().to_be_bytes());
+                let redemption = outcome.redemption().map_or([0; 16], |id| id.0.into_bytes());
+                out.extend_from_slice(&redemption);
             }
         }
         out
@@ -293,6 +474,7 @@ impl SignedEvent {
                 };
                 EventBody::ScanAttempt { book_id, refusal }
             }
+            4 => read_delivery(&mut reader)?,
             kind => return Err(EventParseError::UnknownKind(kind)),
         };
         let signature = reader.array()?;
@@ -359,6 +541,67 @@ impl SignedEvent {
             .map(|(message, signature)| device_key.verify_strict(message, signature).is_ok())
             .collect()
     }
+}
+
+/// The body of a delivery record after its kind byte, refusing every non-canonical combination.
+fn read_delivery(reader: &mut Reader<'_>) -> Result<EventBody, EventParseError> {
+    let order_id = reader.u64()?;
+    let code = reader.u8()?;
+    let reason = reader.u8()?;
+    let bottles = reader.u16()?;
+    let empties = reader.u16()?;
+    let deposits = reader.u16()?;
+    let redemption = EventId(Uuid::from_bytes(reader.array()?));
+    let handed_over = |bottles: u16, reason: u8| -> Result<NonZeroU16, EventParseError> {
+        match (NonZeroU16::new(bottles), reason) {
+            (Some(bottles), 0) => Ok(bottles),
+            _ => Err(EventParseError::NonCanonical),
+        }
+    };
+    let no_redemption = || -> Result<(), EventParseError> {
+        if redemption.0.is_nil() {
+            Ok(())
+        } else {
+            Err(EventParseError::NonCanonical)
+        }
+    };
+    let outcome = match code {
+        1 => DeliveryOutcome::Tickets {
+            bottles: handed_over(bottles, reason)?,
+            deposits,
+            redemption,
+        },
+        2 => {
+            no_redemption()?;
+            DeliveryOutcome::Account {
+                bottles: handed_over(bottles, reason)?,
+                deposits,
+            }
+        }
+        3 => {
+            no_redemption()?;
+            DeliveryOutcome::Cash {
+                bottles: handed_over(bottles, reason)?,
+                deposits,
+            }
+        }
+        4 => {
+            no_redemption()?;
+            if bottles != 0 || deposits != 0 {
+                return Err(EventParseError::NonCanonical);
+            }
+            DeliveryOutcome::NotDelivered {
+                reason: MissReason::from_code(reason)
+                    .ok_or(EventParseError::UnknownMissReason(reason))?,
+            }
+        }
+        other => return Err(EventParseError::UnknownOutcome(other)),
+    };
+    Ok(EventBody::Delivery {
+        order_id,
+        outcome,
+        empties,
+    })
 }
 
 /// The tip of a device's chain as held by a verifier: the last sequence number and its hash.

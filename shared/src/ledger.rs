@@ -81,13 +81,14 @@ pub enum LedgerEventKind {
 }
 
 impl LedgerEvent {
-    /// The ledger view of a device event; `None` for scan attempts, which count nothing.
+    /// The ledger view of a device event; `None` for scan attempts and deliveries, which move no
+    /// book (a delivery paid with tickets names the redemption that did).
     pub fn from_device(event: &SignedEvent) -> Option<LedgerEvent> {
         let e = &event.event;
         let kind = match e.body {
             EventBody::Redemption { units, .. } => LedgerEventKind::Redemption { units },
             EventBody::Void { target, .. } => LedgerEventKind::Void { target },
-            EventBody::ScanAttempt { .. } => return None,
+            EventBody::ScanAttempt { .. } | EventBody::Delivery { .. } => return None,
         };
         Some(LedgerEvent {
             event_id: e.event_id,

@@ -7,6 +7,7 @@
 //! and run identically on a phone and on the server.
 #![forbid(unsafe_code)]
 
+pub mod buckets;
 pub mod bytes;
 pub mod credential;
 pub mod delivery;

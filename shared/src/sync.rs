@@ -144,6 +144,8 @@ pub enum EventField {
     ScannedAt,
     /// The `book_id` of a redemption or a void.
     BookId,
+    /// The `order_id` of a delivery.
+    OrderId,
 }
 
 impl PushRejection {

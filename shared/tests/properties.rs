@@ -1,17 +1,21 @@
 //! Property tests of the protocol: codecs round-trip, parsers are total, and the ledger is a
 //! function of the event *set* (order, duplication and batching do not matter); the delivery
-//! list does not depend on how its feed is split into pages.
+//! list does not depend on how its feed is split into pages; the bucket ledger, like the ticket
+//! ledger, depends only on the set of its entries.
 //!
 //! Case counts default to 10,000 for the ledger and 2,000 for the codecs; set
 //! `SHUIPIAO_PROPTEST_CASES` to run more (e.g. 1000000 before a release).
 
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
+use shuipiao_shared::buckets::{self, BucketEntry, BucketMove};
 use shuipiao_shared::credential::{Credential, SignedCredential};
 use shuipiao_shared::delivery::{
     self, DeliveryChange, DeliveryPayment, DeliveryRow, DeliverySlot, DeliveryTask,
 };
-use shuipiao_shared::event::{Event, EventBody, EventFlags, Refusal, SignedEvent};
+use shuipiao_shared::event::{
+    DeliveryOutcome, Event, EventBody, EventFlags, MissReason, Refusal, SignedEvent,
+};
 use shuipiao_shared::holder::{self, HolderCredential, Presented, RotatingCode};
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::keyring::{Keyring, Kid};
@@ -70,6 +74,32 @@ fn any_body() -> impl Strategy<Value = EventBody> {
                 refusal: r.map_or(Refusal::AlreadyUsed, Refusal::Rejected),
             }
         }),
+        (any::<u64>(), any_outcome(), any::<u16>()).prop_map(|(order_id, outcome, empties)| {
+            EventBody::Delivery {
+                order_id,
+                outcome,
+                empties,
+            }
+        }),
+    ]
+}
+
+fn any_outcome() -> impl Strategy<Value = DeliveryOutcome> {
+    let bottles = (1u16..).prop_map(|b| std::num::NonZeroU16::new(b).expect("from 1"));
+    prop_oneof![
+        (bottles.clone(), any::<u16>(), any::<u128>()).prop_map(|(bottles, deposits, r)| {
+            DeliveryOutcome::Tickets {
+                bottles,
+                deposits,
+                redemption: EventId(uuid::Uuid::from_u128(r)),
+            }
+        }),
+        (bottles.clone(), any::<u16>())
+            .prop_map(|(bottles, deposits)| DeliveryOutcome::Account { bottles, deposits }),
+        (bottles, any::<u16>())
+            .prop_map(|(bottles, deposits)| DeliveryOutcome::Cash { bottles, deposits }),
+        prop::sample::select(MissReason::ALL.to_vec())
+            .prop_map(|reason| DeliveryOutcome::NotDelivered { reason }),
     ]
 }
 
@@ -427,5 +457,56 @@ proptest! {
         }
         let expected: Vec<DeliveryTask> = last.into_values().flatten().collect();
         prop_assert_eq!(paged, expected);
+    }
+}
+
+fn any_bucket_entry() -> impl Strategy<Value = BucketEntry> {
+    let movement = prop_oneof![
+        (0u16..5).prop_map(|buckets| BucketMove::Opening { buckets }),
+        (0u16..6, 0u16..6, 0u16..3).prop_map(|(full, empties, deposits)| BucketMove::Delivery {
+            full,
+            empties,
+            deposits
+        }),
+        (0u16..4).prop_map(|buckets| BucketMove::Deposit { buckets }),
+        (0u16..4).prop_map(|buckets| BucketMove::Refund { buckets }),
+    ];
+    (0u8..40, 0u64..50, movement).prop_map(|(n, at, movement)| BucketEntry {
+        id: EventId(uuid::Uuid::from_u128(u128::from(n))),
+        at,
+        movement,
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(10_000))]
+
+    #[test]
+    fn the_bucket_ledger_is_a_function_of_the_entry_set_and_never_goes_negative(
+        entries in prop::collection::vec(any_bucket_entry(), 0..30),
+        shuffle in any::<prop::sample::Index>(),
+    ) {
+        // One movement per id, as a server stores them.
+        let mut by_id = std::collections::BTreeMap::new();
+        for entry in entries {
+            by_id.entry(entry.id).or_insert(entry);
+        }
+        let entries: Vec<BucketEntry> = by_id.into_values().collect();
+        let ledger = buckets::compute(&entries);
+        let mut mixed = entries.clone();
+        mixed.extend(entries.iter().step_by(2).copied());
+        let len = mixed.len();
+        mixed.rotate_left(shuffle.index(len.max(1)).min(len));
+        mixed.reverse();
+        prop_assert_eq!(&buckets::compute(&mixed), &ledger);
+        // Every empty is either counted or held back, and a customer never holds fewer than none.
+        let empties: u64 = entries.iter().map(|e| match e.movement {
+            BucketMove::Delivery { empties, .. } => u64::from(empties),
+            _ => 0,
+        }).sum();
+        let held_back: u64 = ledger.held_back.iter().map(|h| u64::from(h.empties)).sum();
+        prop_assert_eq!(ledger.returned + held_back, empties);
+        prop_assert!(ledger.returned <= ledger.delivered);
+        prop_assert_eq!(ledger.owed() + ledger.deposits.min(ledger.held()), ledger.held());
     }
 }

@@ -22,7 +22,8 @@ use shuipiao_shared::delivery::{
     self, DeliveryChange, DeliveryPayment, DeliveryRow, DeliverySlot, DeliveryTask,
 };
 use shuipiao_shared::event::{
-    ChainTip, Event, EventBody, EventFlags, GENESIS_HASH, Refusal, SignedEvent, verify_chain,
+    ChainTip, DeliveryOutcome, Event, EventBody, EventFlags, EventParseError, GENESIS_HASH,
+    MissReason, Refusal, SignedEvent, verify_chain,
 };
 use shuipiao_shared::holder::{
     self, HolderCredential, Presented, RotatingCode, SignedHolderCredential,
@@ -736,6 +737,8 @@ fn keyrings_file(k: &Keys) -> Value {
 
 fn device_chain(k: &Keys) -> Vec<SignedEvent> {
     let redeemed_2002 = EventId::v7((NOW + 120) * 1000, [2; 10]);
+    let redeemed_2004 = EventId::v7((NOW + 420) * 1000, [7; 10]);
+    let bottles = |n: u16| NonZeroU16::new(n).expect("at least one bottle");
     let bodies = [
         EventBody::Redemption {
             book_id: BookId(2001),
@@ -762,6 +765,44 @@ fn device_chain(k: &Keys) -> Vec<SignedEvent> {
         EventBody::ScanAttempt {
             book_id: Some(BookId(2001)),
             refusal: Refusal::AlreadyUsed,
+        },
+        // Order 9001 at the door: the scan redeems two units, the delivery names it.
+        EventBody::Redemption {
+            book_id: BookId(2004),
+            units: 2,
+            product: BUCKET_18_9L,
+        },
+        EventBody::Delivery {
+            order_id: 9001,
+            outcome: DeliveryOutcome::Tickets {
+                bottles: bottles(2),
+                deposits: 0,
+                redemption: redeemed_2004,
+            },
+            empties: 2,
+        },
+        EventBody::Delivery {
+            order_id: 9002,
+            outcome: DeliveryOutcome::Cash {
+                bottles: bottles(1),
+                deposits: 1,
+            },
+            empties: 0,
+        },
+        EventBody::Delivery {
+            order_id: 9003,
+            outcome: DeliveryOutcome::NotDelivered {
+                reason: MissReason::NobodyHome,
+            },
+            empties: 0,
+        },
+        EventBody::Delivery {
+            order_id: 9004,
+            outcome: DeliveryOutcome::Account {
+                bottles: bottles(3),
+                deposits: 0,
+            },
+            empties: 3,
         },
     ];
     let mut prev = GENESIS_HASH;
@@ -821,6 +862,8 @@ fn events_file(k: &Keys) -> Value {
         .map(|e| json!({"event": e, "record": hex(&e.to_bytes()), "hash": hex(&e.hash())}))
         .collect();
     json!({
+        "unreadable_description": "Records that must not parse, each a listed delivery record with bytes changed (offsets count from the record's first byte: kind at 85, then order_id 86, outcome 94, reason 95, bottles 96, empties 98, deposits 100, redemption 102, signature 118). The error names EventParseError's variant in snake_case.",
+        "unreadable": unreadable_records(&chain),
         "description": "Device events and hash chains (docs/protocol.md, section Events and the hash chain). `events` lists a valid chain of device 7 with each event's JSON form, its record bytes and its hash. Each case verifies a list of records from the genesis tip with device_public_key and expects either the final tip or the first broken link.",
         "device_seed": hex(&[0x21; 32]),
         "device_public_key": hex(k.device.verifying_key().as_bytes()),
@@ -828,7 +871,7 @@ fn events_file(k: &Keys) -> Value {
         "events": listing,
         "cases": [
             json!({"name": "valid chain", "records": records(&chain),
-                "expect": {"tip": {"device_seq": 6, "hash": hex(&chain[5].hash())}}}),
+                "expect": {"tip": {"device_seq": 11, "hash": hex(&chain[10].hash())}}}),
             broken("event 3 missing", &gap, 2, 4, json!({"kind": "gap", "expected": 3, "found": 4})),
             broken("forged link re-signed by the device", &forged_link, 3, 4, json!({"kind": "bad_link"})),
             broken("scan time edited after signing", &edited, 1, 2, json!({"kind": "bad_signature"})),
@@ -837,6 +880,58 @@ fn events_file(k: &Keys) -> Value {
             broken("event replayed", &replay, 3, 2, json!({"kind": "gap", "expected": 4, "found": 2})),
         ],
     })
+}
+
+/// Delivery records with bytes changed so that they must not parse (see `events_file`).
+fn unreadable_records(chain: &[SignedEvent]) -> Vec<Value> {
+    let record_of = |order: u64| {
+        chain
+            .iter()
+            .find(|e| e.event.body.order_id() == Some(order))
+            .expect("listed delivery")
+            .to_bytes()
+    };
+    let (tickets, cash, missed) = (record_of(9001), record_of(9002), record_of(9003));
+    let edit = |name: &str, record: &[u8], at: usize, bytes: &[u8], error: &str| {
+        let mut record = record.to_vec();
+        record[at..at + bytes.len()].copy_from_slice(bytes);
+        json!({"name": name, "record": hex(&record), "error": error})
+    };
+    vec![
+        edit("unknown kind", &cash, 85, &[5], "unknown_kind"),
+        edit("unknown outcome", &cash, 94, &[5], "unknown_outcome"),
+        edit("unknown reason", &missed, 95, &[9], "unknown_miss_reason"),
+        edit("delivered with a reason", &cash, 95, &[1], "non_canonical"),
+        edit(
+            "delivered with no bottle",
+            &tickets,
+            96,
+            &[0, 0],
+            "non_canonical",
+        ),
+        edit(
+            "cash naming a redemption",
+            &cash,
+            117,
+            &[1],
+            "non_canonical",
+        ),
+        edit(
+            "not delivered with bottles",
+            &missed,
+            97,
+            &[1],
+            "non_canonical",
+        ),
+        edit(
+            "not delivered with deposits",
+            &missed,
+            101,
+            &[1],
+            "non_canonical",
+        ),
+        json!({"name": "truncated", "record": hex(&cash[..cash.len() - 1]), "error": "malformed"}),
+    ]
 }
 
 fn ledger_file() -> Value {
@@ -1295,6 +1390,20 @@ fn event_vectors() {
             SignedEvent::from_bytes(&unhex(&listed["record"])).expect("record parses");
         assert_eq!(from_json, from_record, "JSON and record forms agree");
         assert_eq!(hex(&from_record.hash()), listed["hash"], "hash");
+    }
+    for case in file["unreadable"].as_array().expect("unreadable") {
+        let error = match SignedEvent::from_bytes(&unhex(&case["record"])) {
+            Ok(_) => "parsed",
+            Err(EventParseError::BadMagic) => "bad_magic",
+            Err(EventParseError::UnknownFlags(_)) => "unknown_flags",
+            Err(EventParseError::UnknownKind(_)) => "unknown_kind",
+            Err(EventParseError::UnknownRefusal(_)) => "unknown_refusal",
+            Err(EventParseError::UnknownOutcome(_)) => "unknown_outcome",
+            Err(EventParseError::UnknownMissReason(_)) => "unknown_miss_reason",
+            Err(EventParseError::NonCanonical) => "non_canonical",
+            Err(EventParseError::Malformed(_)) => "malformed",
+        };
+        assert_eq!(error, case["error"], "{}", case["name"]);
     }
     for case in cases(&file) {
         let name = &case["name"];

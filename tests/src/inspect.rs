@@ -62,6 +62,9 @@ fn describe(event: &SignedEvent) -> String {
         EventBody::ScanAttempt { book_id, refusal } => {
             format!("scan attempt ({refusal:?}) on book {book_id:?}")
         }
+        EventBody::Delivery {
+            order_id, outcome, ..
+        } => format!("delivery ({outcome:?}) of order {order_id}"),
     };
     format!(
         "event {} (device {} seq {}, {what})",

@@ -2,7 +2,7 @@
 //! zh-CN text, whether it reached the server, and whether it can still be undone.
 
 use serde::{Deserialize, Serialize};
-use shuipiao_shared::event::{EventBody, Refusal};
+use shuipiao_shared::event::{DeliveryOutcome, EventBody, Refusal};
 use shuipiao_shared::ids::{BookId, EventId, ProductCode};
 
 use crate::engine::{CLOCK_SLACK_SECS, UNDO_WINDOW_SECS, format_beijing_time};
@@ -18,6 +18,8 @@ pub enum RowKind {
     Void,
     /// A refused scan.
     Refused,
+    /// An order closed at the door: delivered or not.
+    Delivery,
 }
 
 /// One event, ready to list.
@@ -96,6 +98,19 @@ fn row(entry: &OutboxEntry, now: u64) -> HistoryRow {
                     Refusal::Rejected(reason) => reason.message(),
                 }
             ),
+        ),
+        EventBody::Delivery {
+            order_id, outcome, ..
+        } => (
+            RowKind::Delivery,
+            0,
+            None,
+            match outcome {
+                DeliveryOutcome::NotDelivered { reason } => {
+                    format!("订单 {order_id} 未送达：{}", reason.label())
+                }
+                delivered => format!("订单 {order_id} 已送达 {} 桶", delivered.bottles()),
+            },
         ),
     };
     let age_ok = now.saturating_sub(event.scanned_at) <= UNDO_WINDOW_SECS

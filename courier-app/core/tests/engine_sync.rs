@@ -177,7 +177,7 @@ async fn push_route(
             }
             EventBody::Redemption { book_id, units, .. } => Some(fake.bump(book_id, units.into())),
             EventBody::Void { book_id, .. } => Some(fake.bump(book_id, -1)),
-            EventBody::ScanAttempt { .. } => None,
+            EventBody::ScanAttempt { .. } | EventBody::Delivery { .. } => None,
         };
         fake.stored.insert(id, (event, server_seq));
         results.push(result(PushVerdict::Accepted, server_seq, None));

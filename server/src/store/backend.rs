@@ -60,6 +60,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261207000502, "outbox_secrets"),
     migration!(20261207000503, "key_locks"),
     migration!(20261208000001, "delivery_orders"),
+    migration!(20261208000101, "delivery_events"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

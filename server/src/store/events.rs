@@ -26,6 +26,7 @@ fn body_kind(body: &EventBody) -> &'static str {
         EventBody::Redemption { .. } => "redemption",
         EventBody::Void { .. } => "void",
         EventBody::ScanAttempt { .. } => "scan_attempt",
+        EventBody::Delivery { .. } => "delivery",
     }
 }
 
@@ -162,16 +163,17 @@ async fn insert_events(
     seq_of_book: &HashMap<BookId, i64>,
     now: i64,
 ) -> StoreResult<()> {
-    for chunk in events.chunks(rows_per_statement(conn, 13)) {
+    for chunk in events.chunks(rows_per_statement(conn, 18)) {
         let sql = format!(
             "INSERT INTO events (event_id, device_id, device_seq, kind, book_id, scanned_at, signed, received_at, server_seq, \
-             units, product_code, refusal, void_target) VALUES {}",
-            value_rows(chunk.len(), 13)
+             units, product_code, refusal, void_target, order_id, outcome, bottles, empties, deposits) VALUES {}",
+            value_rows(chunk.len(), 18)
         );
         let query = chunk
             .iter()
             .fold(sqlx::query(AssertSqlSafe(sql)), |query, event| {
                 let figures = FigureColumns::of(&event.event.body);
+                let delivery = figures.delivery;
                 query
                     .bind(event.event.event_id.0.to_string())
                     .bind(event.event.device_id.0 as i64)
@@ -189,6 +191,11 @@ async fn insert_events(
                     .bind(figures.product_code)
                     .bind(figures.refusal)
                     .bind(figures.void_target)
+                    .bind(delivery.map(|d| d.order_id))
+                    .bind(delivery.map(|d| d.outcome))
+                    .bind(delivery.map(|d| d.bottles))
+                    .bind(delivery.map(|d| d.empties))
+                    .bind(delivery.map(|d| d.deposits))
             });
         query.execute(&mut *conn).await?;
     }

@@ -6,7 +6,7 @@
 //!
 //! Buckets are Beijing (UTC+8) hours or days, the calendar the figures are read in.
 
-use shuipiao_shared::event::{EventBody, Refusal, SignedEvent};
+use shuipiao_shared::event::{DeliveryOutcome, EventBody, Refusal, SignedEvent};
 use shuipiao_shared::ids::{DeviceId, UserId};
 use shuipiao_shared::verdict::RejectReason;
 use sqlx::any::AnyRow;
@@ -44,6 +44,27 @@ pub(super) struct FigureColumns {
     pub product_code: Option<i64>,
     pub refusal: Option<i64>,
     pub void_target: Option<String>,
+    pub delivery: Option<DeliveryColumns>,
+}
+
+/// What statistics, orders and buckets read of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DeliveryColumns {
+    pub order_id: i64,
+    pub outcome: &'static str,
+    pub bottles: i64,
+    pub empties: i64,
+    pub deposits: i64,
+}
+
+/// The `outcome` column of a delivery.
+pub fn outcome_text(outcome: &DeliveryOutcome) -> &'static str {
+    match outcome {
+        DeliveryOutcome::Tickets { .. } => "tickets",
+        DeliveryOutcome::Account { .. } => "account",
+        DeliveryOutcome::Cash { .. } => "cash",
+        DeliveryOutcome::NotDelivered { .. } => "not_delivered",
+    }
 }
 
 impl FigureColumns {
@@ -63,6 +84,21 @@ impl FigureColumns {
                     Refusal::AlreadyUsed => 0,
                     Refusal::Rejected(reason) => reason.code(),
                 })),
+                ..FigureColumns::default()
+            },
+            EventBody::Delivery {
+                order_id,
+                outcome,
+                empties,
+            } => FigureColumns {
+                delivery: Some(DeliveryColumns {
+                    // Orders past i64 are refused at the push (out of range).
+                    order_id: order_id as i64,
+                    outcome: outcome_text(&outcome),
+                    bottles: i64::from(outcome.bottles()),
+                    empties: i64::from(empties),
+                    deposits: i64::from(outcome.deposits()),
+                }),
                 ..FigureColumns::default()
             },
         }

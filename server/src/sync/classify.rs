@@ -292,15 +292,16 @@ fn out_of_range(event: &SignedEvent) -> Option<EventField> {
         {
             Some(EventField::BookId)
         }
+        EventBody::Delivery { order_id, .. } if order_id > STORABLE => Some(EventField::OrderId),
         _ => None,
     }
 }
 
-/// The book a redemption or void moves; scan attempts move none.
+/// The book a redemption or void moves; scan attempts and deliveries move none.
 pub fn moves_book(event: &SignedEvent) -> Option<BookId> {
     match event.event.body {
         EventBody::Redemption { book_id, .. } | EventBody::Void { book_id, .. } => Some(book_id),
-        EventBody::ScanAttempt { .. } => None,
+        EventBody::ScanAttempt { .. } | EventBody::Delivery { .. } => None,
     }
 }
 
@@ -338,7 +339,7 @@ fn review_reasons(
                 reasons.push(ReviewReason::InvalidVoid);
             }
         }
-        EventBody::ScanAttempt { .. } => {}
+        EventBody::ScanAttempt { .. } | EventBody::Delivery { .. } => {}
     }
     if matches!(e.body, EventBody::Redemption { .. }) && e.flags.needs_review() {
         reasons.push(ReviewReason::Flagged);

@@ -24,7 +24,7 @@ use shuipiao_courier::frame;
 use shuipiao_courier::store::outbox::{OutboxEntry, PushState};
 use shuipiao_courier::sync::{self, DeliveryListSync, SyncClient, SyncError};
 use shuipiao_courier::training::{self, PracticeTicket};
-use shuipiao_shared::event::{EventBody, Refusal};
+use shuipiao_shared::event::{DeliveryOutcome, EventBody, Refusal};
 use shuipiao_shared::ids::{EventId, ProductCode};
 
 #[derive(Debug, Parser)]
@@ -692,6 +692,19 @@ fn history_line(entry: &OutboxEntry, training: bool) -> String {
                 Refusal::Rejected(reason) => reason.message(),
             }
         ),
+        EventBody::Delivery {
+            order_id,
+            outcome,
+            empties,
+        } => match outcome {
+            DeliveryOutcome::NotDelivered { reason } => {
+                format!("订单 {order_id} 未送达：{}", reason.label())
+            }
+            delivered => format!(
+                "订单 {order_id} 已送达 {} 桶，收回空桶 {empties} 只",
+                delivered.bottles()
+            ),
+        },
     };
     let pushed = match entry.push_state {
         _ if training => "练习，不上传".to_owned(),

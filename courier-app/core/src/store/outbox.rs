@@ -20,6 +20,8 @@ pub const KIND_REDEMPTION: i64 = 1;
 pub const KIND_VOID: i64 = 2;
 /// `kind` column value of a refused scan attempt.
 pub const KIND_SCAN_ATTEMPT: i64 = 3;
+/// `kind` of a delivery.
+pub const KIND_DELIVERY: i64 = 4;
 
 /// Where an event stands with the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,6 +103,7 @@ pub fn append(
         EventBody::Redemption { .. } => KIND_REDEMPTION,
         EventBody::Void { .. } => KIND_VOID,
         EventBody::ScanAttempt { .. } => KIND_SCAN_ATTEMPT,
+        EventBody::Delivery { .. } => KIND_DELIVERY,
     };
     tx.execute(
         "INSERT INTO outbox (device_seq, event_id, record, hash, kind, book_id, units_delta,

@@ -207,6 +207,9 @@ fn ledger_rows(history: &BookHistory) -> Vec<LedgerRow> {
                     String::new(),
                     "未核销",
                 ),
+                EventBody::Delivery { order_id, .. } => {
+                    (format!("送达订单 {order_id}"), String::new(), "—")
+                }
             };
             LedgerRow {
                 at: local_time::minute(event.scanned_at as i64),
