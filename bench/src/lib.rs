@@ -10,10 +10,12 @@
 //!   SQLite file or PostgreSQL database) set up by [`plant`].
 //! - [`snapshot`]: status snapshot and delta sizes, and loading the snapshot into a [`device`] store.
 //! - [`stats`]: the admin console's statistics pages over a long history.
+//! - [`day`]: a plant's day of orders: dispatch, every courier's delivery list, delivery events.
 //! - [`frame`]: camera frame to verdict; [`verify`]: signature checks.
 //! - [`table`]: the printed table; [`measure`]: percentiles and process memory.
 #![forbid(unsafe_code)]
 
+pub mod day;
 pub mod device;
 pub mod frame;
 pub mod measure;
@@ -45,18 +47,21 @@ pub enum Suite {
     Verify,
     /// The statistics pages over a long history of events.
     Stats,
+    /// A day of orders: dispatch, delivery lists and delivery events.
+    Day,
 }
 
 impl Suite {
     /// Every suite, in the order `all` runs them: the snapshot's memory figures first, before the
     /// frame suite's buffers or a server have grown the heap.
-    pub const ALL: [Suite; 6] = [
+    pub const ALL: [Suite; 7] = [
         Suite::Verify,
         Suite::Snapshot,
         Suite::Frame,
         Suite::Push,
         Suite::Pull,
         Suite::Stats,
+        Suite::Day,
     ];
 
     /// The command-line name.
@@ -68,6 +73,7 @@ impl Suite {
             Suite::Frame => "frame",
             Suite::Verify => "verify",
             Suite::Stats => "stats",
+            Suite::Day => "day",
         }
     }
 
@@ -106,6 +112,10 @@ pub struct Options {
     pub verifications: u32,
     /// Events of the statistics suite's history.
     pub stats_events: usize,
+    /// Couriers of the day suite, one phone each.
+    pub day_couriers: usize,
+    /// Orders each courier delivers in the day suite.
+    pub day_deliveries: usize,
 }
 
 impl Default for Options {
@@ -123,6 +133,8 @@ impl Default for Options {
             degraded_frames: true,
             verifications: 20_000,
             stats_events: 200_000,
+            day_couriers: 200,
+            day_deliveries: 150,
         }
     }
 }
@@ -143,6 +155,8 @@ impl Options {
             degraded_frames: false,
             verifications: 50,
             stats_events: 400,
+            day_couriers: 3,
+            day_deliveries: 4,
         }
     }
 }
@@ -156,6 +170,7 @@ pub fn run(suite: Suite, options: &Options) -> anyhow::Result<Table> {
         Suite::Frame => frame::run(options),
         Suite::Verify => verify::run(options),
         Suite::Stats => runtime()?.block_on(stats::run(options)),
+        Suite::Day => runtime()?.block_on(day::run(options)),
     }
 }
 

@@ -3,7 +3,8 @@
 
 use shuipiao_bench::{Options, Suite};
 
-const USAGE: &str = "usage: shuipiao-bench <push|pull|snapshot|frame|verify|stats|all> [--quick]
+const USAGE: &str =
+    "usage: shuipiao-bench <push|pull|snapshot|frame|verify|stats|day|all> [--quick]
 
   --quick   tiny sizes: checks the harness runs, the figures mean nothing
   PostgreSQL rows run when SHUIPIAO_TEST_PG_URL names a cluster (a fresh database per run).";

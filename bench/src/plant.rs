@@ -100,31 +100,40 @@ impl Plant {
     /// Enrolls `count` devices of the courier, each with a one-time code and a key of its own,
     /// through the same domain code as `POST /api/v1/devices/enroll`.
     pub async fn enroll(&self, server: &Running, count: usize) -> anyhow::Result<Vec<LoadDevice>> {
-        let now = shuipiao_server::unix_now();
         let mut devices = Vec::with_capacity(count);
         for idx in 0..count {
-            let key = SigningKey::from_bytes(&shuipiao_server::random::bytes::<32>());
-            let code =
-                enrollment::create_code(&server.store, self.courier, 3600, None, now).await?;
-            let request = EnrollRequest {
-                code: code.code,
-                device_pubkey: key.verifying_key().to_bytes(),
-                name: format!("压测设备{idx}"),
-            };
-            let enrolled = enrollment::enroll(&server.store, &request, now).await?;
-            devices.push(LoadDevice {
-                id: enrolled.device_id,
-                courier: enrolled.user_id,
-                token: enrolled.device_token,
-                root: VerifyingKey::from_bytes(&enrolled.root_public_key)?,
-                key,
-                tip: ChainTip::GENESIS,
-                // Devices start at different books, as couriers on different routes do.
-                first_book: idx * 7_919,
-            });
+            // Devices start at different books, as couriers on different routes do.
+            devices.push(enroll_device(server, self.courier, idx * 7_919).await?);
         }
         Ok(devices)
     }
+}
+
+/// Enrolls one device of `courier` with a one-time code and a key of its own, through the same
+/// domain code as `POST /api/v1/devices/enroll`; its redemptions start at book `first_book`.
+pub async fn enroll_device(
+    server: &Running,
+    courier: UserId,
+    first_book: usize,
+) -> anyhow::Result<LoadDevice> {
+    let now = shuipiao_server::unix_now();
+    let key = SigningKey::from_bytes(&shuipiao_server::random::bytes::<32>());
+    let code = enrollment::create_code(&server.store, courier, 3600, None, now).await?;
+    let request = EnrollRequest {
+        code: code.code,
+        device_pubkey: key.verifying_key().to_bytes(),
+        name: format!("压测设备{}-{first_book}", courier.0),
+    };
+    let enrolled = enrollment::enroll(&server.store, &request, now).await?;
+    Ok(LoadDevice {
+        id: enrolled.device_id,
+        courier: enrolled.user_id,
+        token: enrolled.device_token,
+        root: VerifyingKey::from_bytes(&enrolled.root_public_key)?,
+        key,
+        tip: ChainTip::GENESIS,
+        first_book,
+    })
 }
 
 /// Unix milliseconds an hour ago: scans that long past are inside every validity window and
