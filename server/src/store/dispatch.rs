@@ -145,7 +145,8 @@ async fn tell_customer(
 }
 
 /// Queues the `order_assigned` message, keyed by the feed row so a reassignment is told again
-/// and a retried run never twice.
+/// and a retried run never twice. An earlier assignment's message still waiting is given up: it
+/// would name a courier who no longer comes.
 async fn tell_assigned(
     conn: &mut AnyConnection,
     order: &DeliveryOrder,
@@ -153,9 +154,21 @@ async fn tell_assigned(
     feed_seq: i64,
     now: i64,
 ) -> StoreResult<()> {
+    withdraw_assigned(conn, order.id, "订单已改派，不再发送", now).await?;
     let text = notify::order_assigned_text(order.id, &order.slot_date, order.slot.label(), courier);
     let dedupe = format!("order_assigned:{}:{feed_seq}", order.id);
     tell_customer(conn, order, MessageKind::OrderAssigned, &text, &dedupe, now).await
+}
+
+/// Gives up the order's `order_assigned` messages not yet sent.
+async fn withdraw_assigned(
+    conn: &mut AnyConnection,
+    order: i64,
+    why: &str,
+    now: i64,
+) -> StoreResult<()> {
+    outbox::withdraw_pending(conn, &format!("order_assigned:{order}:"), why, now).await?;
+    Ok(())
 }
 
 /// Gives `order` to `courier` (taking it from its courier, if any, with a `withdrawn` row
@@ -328,13 +341,14 @@ pub(super) async fn cancel(
 }
 
 /// Queues the `order_cancelled` message, keyed by the order: a closed order is never
-/// cancelled again, so the customer is told once.
+/// cancelled again, so the customer is told once. A 派单 message still waiting is given up.
 async fn tell_cancelled(
     conn: &mut AnyConnection,
     order: &DeliveryOrder,
     reason: &str,
     now: i64,
 ) -> StoreResult<()> {
+    withdraw_assigned(conn, order.id, "订单已取消，不再发送", now).await?;
     let text = notify::order_cancelled_text(order.id, &order.slot_date, order.slot.label(), reason);
     let dedupe = format!("order_cancelled:{}", order.id);
     tell_customer(

@@ -85,6 +85,35 @@ const COLUMNS: &str = "id, user_id, channel, recipient_sealed, address_sealed, k
 /// The last error of a message given up on because its secret expired before delivery.
 pub const SECRET_EXPIRED: &str = "验证码已过期,未发送";
 
+/// Gives up the pending messages whose dedupe key starts with `prefix` and that no dispatcher
+/// holds at `now`: they would tell of something no longer true (an order's 派单 message when it
+/// was reassigned or cancelled before the message went out). A message being sent is left to
+/// finish. Returns how many were given up.
+pub(super) async fn withdraw_pending(
+    conn: &mut AnyConnection,
+    prefix: &str,
+    why: &str,
+    now: i64,
+) -> StoreResult<u64> {
+    // LIKE with every wildcard of the prefix escaped: the same on both backends.
+    let pattern = prefix
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+        + "%";
+    Ok(sqlx::query(
+        "UPDATE notifications SET state = 'dead', last_error = $1, secret_sealed = NULL \
+         WHERE state = 'pending' AND dedupe_key LIKE $2 ESCAPE '\\' \
+         AND (claimed_until IS NULL OR claimed_until < $3)",
+    )
+    .bind(why)
+    .bind(pattern)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 /// Claims up to `limit` pending messages due at `now`, oldest first, for one dispatcher until
 /// `claimed_until`: a message claimed and not yet recorded is claimed by nobody else, so two
 /// servers never deliver it twice. First, in the same step, erases every secret past its expiry

@@ -10,7 +10,9 @@ use shuipiao_server::ordering::addresses::{self, AddressInput};
 use shuipiao_server::ordering::orders::{self, OrderInput};
 use shuipiao_server::store::delivery_orders::{FeedChange, OrderState};
 use shuipiao_server::store::dispatch::FeedRow;
-use shuipiao_server::store::models::{MessageKind, NewUser, NotificationFilter, Role, User};
+use shuipiao_server::store::models::{
+    MessageKind, NewUser, NotificationFilter, NotificationState, Role, User,
+};
 use shuipiao_server::{auth, local_time};
 use shuipiao_shared::ids::UserId;
 
@@ -765,7 +767,82 @@ async fn a_dispatcher_dispatches_and_nothing_else(db: TestDb) {
     );
 }
 
+/// The order's `order_assigned` messages: (state, body), oldest first.
+async fn assignment_messages(plant: &Plant, order: i64) -> Vec<(NotificationState, String)> {
+    let mut told: Vec<_> = plant
+        .server
+        .store
+        .list_notifications(
+            &NotificationFilter {
+                kind: Some(MessageKind::OrderAssigned),
+                ..NotificationFilter::default()
+            },
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| {
+            m.spec
+                .dedupe_key
+                .as_deref()
+                .is_some_and(|key| key.starts_with(&format!("order_assigned:{order}:")))
+        })
+        .map(|m| (m.id, m.state, m.spec.body))
+        .collect();
+    told.sort_by_key(|(id, ..)| *id);
+    told.into_iter()
+        .map(|(_, state, body)| (state, body))
+        .collect()
+}
+
+async fn a_reassigned_or_cancelled_order_is_not_announced_with_a_stale_courier(db: TestDb) {
+    let plant = plant(&db).await;
+    let [a, b, _] = plant.couriers;
+    let reassigned = plant.order(0, "morning").await;
+    let cancelled = plant.order(0, "afternoon").await;
+    let assign = async |order: i64, courier: UserId| {
+        let answer = plant
+            .api(
+                Method::POST,
+                &format!("/api/v1/dispatch/orders/{order}/assign"),
+                Some(json!({ "courier_id": courier.0 })),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json);
+    };
+    assign(reassigned, a).await;
+    assign(reassigned, b).await;
+    let told = assignment_messages(&plant, reassigned).await;
+    let states: Vec<_> = told.iter().map(|(state, _)| *state).collect();
+    assert_eq!(
+        states,
+        [NotificationState::Dead, NotificationState::Pending],
+        "only the latest courier is announced: {told:?}"
+    );
+    assert!(told[1].1.contains("送水员B"), "{told:?}");
+
+    assign(cancelled, a).await;
+    let cancel = plant
+        .api(
+            Method::POST,
+            &format!("/api/v1/dispatch/orders/{cancelled}/cancel"),
+            Some(json!({ "reason": "客户出差" })),
+        )
+        .await;
+    assert_eq!(cancel.status, StatusCode::OK, "{:?}", cancel.json);
+    let told = assignment_messages(&plant, cancelled).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, NotificationState::Dead, "{told:?}");
+    // The message of the other order is untouched.
+    assert_eq!(
+        assignment_messages(&plant, reassigned).await[1].0,
+        NotificationState::Pending
+    );
+}
+
 on_both_backends!(
+    a_reassigned_or_cancelled_order_is_not_announced_with_a_stale_courier,
     auto_assign_balances_within_each_region,
     reassign_withdraws_then_assigns_in_feed_order,
     two_servers_auto_assigning_at_once_assign_each_order_once,
