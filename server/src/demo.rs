@@ -3,17 +3,22 @@
 //! redemptions pushed through the real sync path by enrolled courier devices.
 //!
 //! Customers and the enterprise keep delivery addresses and have ordered water over the past week
-//! and for the next days (pending and cancelled orders) and two recurring orders, all through the
-//! ordering domain's rules; today's orders are assigned to the couriers (`dispatch`), and a
-//! dispatcher (调度员) may assign tomorrow's.
+//! and for the next days and two recurring orders, all through the ordering domain's rules. The
+//! past week's orders were dispatched and closed at the door by the couriers' devices (delivered
+//! with tickets, on account or for cash, with deposits and empties, or 未送达), some were
+//! cancelled; today's are assigned to the couriers (`dispatch`), and a dispatcher (调度员) may
+//! assign tomorrow's.
 //!
 //! The plant's history begins with orders placed 95 days ago, so its issuer key dates from then:
 //! a device refuses a book whose validity starts before its key's, as a forgery.
 
 use std::fmt;
+use std::num::NonZeroU16;
 
 use ed25519_dalek::SigningKey;
-use shuipiao_shared::event::{ChainTip, Event, EventBody, EventFlags, SignedEvent};
+use shuipiao_shared::event::{
+    ChainTip, DeliveryOutcome, Event, EventBody, EventFlags, MissReason, SignedEvent,
+};
 use shuipiao_shared::ids::{EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::sync::EnrollRequest;
 
@@ -31,6 +36,7 @@ use crate::ordering::orders::{self, OrderInput};
 use crate::ordering::recurring::{self, RecurringInput};
 use crate::ordering::{OrderingError, slots};
 use crate::pii::Phone;
+use crate::store::delivery_orders::{DeliveryOrder, OrderState, Payment, Slot};
 use crate::store::models::*;
 use crate::store::{Store, StoreError};
 
@@ -132,7 +138,7 @@ struct DemoDevice {
 }
 
 impl DemoDevice {
-    fn record(&mut self, scanned_at: u64, body: EventBody, dice: &mut Dice) {
+    fn record(&mut self, scanned_at: u64, body: EventBody, dice: &mut Dice) -> EventId {
         let mut random = [0u8; 10];
         random[..8].copy_from_slice(&dice.next().to_be_bytes());
         let signed = Event {
@@ -154,6 +160,58 @@ impl DemoDevice {
             hash: signed.hash(),
         };
         self.pending.push(signed);
+        signed.event.event_id
+    }
+
+    /// Closes `order` at the door as the courier app does: a tickets order by scanning its book
+    /// (the redemption, then the delivery naming it), the others on account or for cash; one in
+    /// eight nobody was home. A customer's first delivery takes deposits for the buckets left
+    /// there, later ones take back as many empties as full bottles came.
+    fn deliver(&mut self, order: &DeliveryOrder, first: bool, dice: &mut Dice) {
+        let slot_hour = match order.slot {
+            Slot::Morning => 9,
+            Slot::Afternoon => 15,
+        };
+        let day = crate::local_time::day_start(&order.slot_date).unwrap_or_default();
+        let at = (day + slot_hour * 3_600 + dice.below(3 * 3_600) as i64).max(0) as u64;
+        let Some(bottles) = NonZeroU16::new(order.bottles) else {
+            return;
+        };
+        let (empties, deposits) = if first {
+            (0, order.bottles)
+        } else {
+            (order.bottles, 0)
+        };
+        let outcome = match order.payment {
+            _ if dice.below(8) == 0 => DeliveryOutcome::NotDelivered {
+                reason: MissReason::NobodyHome,
+            },
+            Payment::Tickets(book_id) => DeliveryOutcome::Tickets {
+                bottles,
+                deposits,
+                redemption: self.record(
+                    at,
+                    EventBody::Redemption {
+                        book_id,
+                        units: order.bottles,
+                        product: order.product,
+                    },
+                    dice,
+                ),
+            },
+            Payment::Account => DeliveryOutcome::Account { bottles, deposits },
+            Payment::Cash => DeliveryOutcome::Cash { bottles, deposits },
+        };
+        let empties = if outcome.delivered() { empties } else { 0 };
+        self.record(
+            at + 60,
+            EventBody::Delivery {
+                order_id: order.id as u64,
+                outcome,
+                empties,
+            },
+            dice,
+        );
     }
 }
 
@@ -550,13 +608,7 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
             }
         }
     }
-    for device in &mut devices {
-        for batch in device.pending.chunks(200) {
-            crate::sync::push(store, &device.device, batch, now).await?;
-            maker.summary.events += batch.len();
-        }
-        device.pending.clear();
-    }
+    maker.summary.events += push_pending(store, &mut devices, now).await?;
 
     // The enterprise also keeps a shared book of 买十送一 to hand out on its page.
     let pool = IssueOrder {
@@ -578,7 +630,7 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
     )
     .await?;
     let region_ids: Vec<i64> = regions.iter().map(|r| r.id).collect();
-    deliveries(
+    let past = deliveries(
         store,
         master,
         &customers,
@@ -587,7 +639,36 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
         now,
     )
     .await?;
+    let mut served = std::collections::HashSet::new();
+    for order in &past {
+        let first = served.insert(order.account_id);
+        if let Some(device) = devices
+            .iter_mut()
+            .find(|d| Some(d.courier) == order.courier_id)
+        {
+            device.deliver(order, first, &mut dice);
+        }
+    }
+    maker.summary.events += push_pending(store, &mut devices, now).await?;
     Ok(maker.summary)
+}
+
+/// Pushes every device's recorded events through the real sync path, 200 at a time; returns
+/// how many.
+async fn push_pending(
+    store: &Store,
+    devices: &mut [DemoDevice],
+    now: i64,
+) -> Result<usize, DemoError> {
+    let mut pushed = 0;
+    for device in devices {
+        for batch in device.pending.chunks(200) {
+            crate::sync::push(store, &device.device, batch, now).await?;
+            pushed += batch.len();
+        }
+        device.pending.clear();
+    }
+    Ok(pushed)
 }
 
 /// An order of `bottles` for the first slot open at `at`, paid from the first book that covers
@@ -631,7 +712,8 @@ async fn order_at(
 }
 
 /// Addresses for six families and two delivery points of the enterprise; orders over the past
-/// week (some cancelled) and for tomorrow; two recurring orders; today's orders assigned.
+/// week (some cancelled) and for tomorrow; two recurring orders; the past week's orders
+/// dispatched day by day (returned, for the couriers to deliver) and today's assigned.
 async fn deliveries(
     store: &Store,
     master: &MasterKey,
@@ -639,7 +721,7 @@ async fn deliveries(
     enterprise_admin: &User,
     regions: &[i64],
     now: i64,
-) -> Result<(), DemoError> {
+) -> Result<Vec<DeliveryOrder>, DemoError> {
     let communities = ["光谷花园", "汉江苑", "三峡家园"];
     let notes = ["", "放门口即可", "到了请打电话", "下午三点后在家"];
     for (idx, customer) in customers.iter().take(6).enumerate() {
@@ -724,10 +806,24 @@ async fn deliveries(
         start_date: crate::local_time::add_days(&tomorrow, 1).unwrap_or(tomorrow),
     };
     recurring::create(store, enterprise_admin, &every, now).await?;
+    let mut past = Vec::new();
+    for days_ago in (1..=8).rev() {
+        let at = now - days_ago * 86_400;
+        let day = crate::local_time::date(at);
+        crate::dispatch::auto_assign(store, Actor::DEMO, &day, None, at).await?;
+        past.extend(
+            store
+                .dispatch_day(&day, None)
+                .await?
+                .into_iter()
+                .map(|(order, _)| order)
+                .filter(|order| order.state == OrderState::Assigned),
+        );
+    }
     // Today's orders are out with the couriers; tomorrow's wait for the dispatcher.
     crate::dispatch::auto_assign(store, Actor::DEMO, &crate::local_time::date(now), None, now)
         .await?;
-    Ok(())
+    Ok(past)
 }
 
 /// Points for the season's deliveries, the gift catalogue, feedback, and a customer who signed
