@@ -119,12 +119,19 @@ impl Plant {
     /// A customer `username` holding one 10-unit 家庭月套餐 book of 18.9 L buckets, redeemable
     /// anywhere for 31 days: the book and the QR text the wallet shows for it.
     pub async fn family_book(&self, username: &str) -> (BookId, String) {
+        let (_, book, qr) = self.family(username).await;
+        (book, qr)
+    }
+
+    /// [`Plant::family_book`] with the customer, to order water in the wallet.
+    pub async fn family(&self, username: &str) -> (Customer, BookId, String) {
         let package = self
             .package("家庭月套餐", 10, BUCKET, ScopeId::ANYWHERE, 31)
             .await;
         let customer = self.customer(username).await;
         let book = self.issue(&customer, package, 1).await[0];
-        (book, customer.qr_text(book).await)
+        let qr = customer.qr_text(book).await;
+        (customer, book, qr)
     }
 
     /// A customer account with a wallet login `username`.
