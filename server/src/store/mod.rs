@@ -31,6 +31,7 @@ mod backend;
 mod batch;
 mod books;
 mod catalogue;
+mod closing;
 mod customers;
 mod deliveries;
 pub mod delivery_orders;
