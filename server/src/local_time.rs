@@ -74,6 +74,15 @@ pub fn add_days(text: &str, days: i64) -> Option<String> {
         .ok()
 }
 
+/// A `YYYY-MM-DD` day as a customer's message says it, `12月8日`; the text itself if it is not a
+/// date.
+pub fn month_day(text: &str) -> String {
+    match Date::parse(text.trim(), DATE) {
+        Ok(day) => format!("{}月{}日", u8::from(day.month()), day.day()),
+        Err(_) => text.to_string(),
+    }
+}
+
 /// The ISO weekday of a `YYYY-MM-DD` day: 1 is Monday, 7 Sunday.
 pub fn weekday(text: &str) -> Option<u8> {
     Date::parse(text.trim(), DATE)
@@ -84,6 +93,13 @@ pub fn weekday(text: &str) -> Option<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_reads_as_month_and_day() {
+        assert_eq!(month_day("2026-12-08"), "12月8日");
+        assert_eq!(month_day("2027-01-31"), "1月31日");
+        assert_eq!(month_day("昨天"), "昨天");
+    }
 
     #[test]
     fn beijing_days_are_eight_hours_ahead_of_utc() {

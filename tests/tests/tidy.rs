@@ -521,6 +521,7 @@ const STORE_READS: &[&str] = &[
     "status_sets",
     "chain_tip",
     "review_queue",
+    "is_delivery_event",
     "summary",
     "audit_log",
     "audit_page",

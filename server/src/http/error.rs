@@ -413,7 +413,9 @@ impl From<CatalogueError> for ApiError {
 impl From<ReviewError> for ApiError {
     fn from(err: ReviewError) -> ApiError {
         match err {
-            ReviewError::NoteTooLong => ApiError::bad_request(err.to_string()),
+            ReviewError::NoteTooLong | ReviewError::OrderItem => {
+                ApiError::bad_request(err.to_string())
+            }
             ReviewError::Store(err) => err.into(),
         }
     }

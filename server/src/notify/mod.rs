@@ -1,5 +1,5 @@
 //! Messages to customers: what is said on issue, redemption, before expiry, on reissue, when an
-//! order of water is assigned and for sign-in codes; which channel carries it ([`route`]); queued
+//! order of water is assigned, cancelled, delivered or not delivered, and for sign-in codes; which channel carries it ([`route`]); queued
 //! in the store's outbox and delivered by the [`dispatch`]er through the channel's [`adapter`]
 //! (SMS gateway, WeChat template messages, app push; SMS is written to the log until a gateway is
 //! set).
@@ -20,6 +20,7 @@ use shuipiao_shared::ids::UserId;
 
 use crate::config::MasterKey;
 use crate::keys::seal::{self, UnsealError};
+use crate::local_time;
 use crate::store::models::{
     AuditEntry, Channel, MessageKind, NewNotification, Recipient, SealedSecret,
 };
@@ -121,16 +122,38 @@ pub fn invitation_text(enterprise: &str, code: &str, days: i64) -> String {
 
 /// An order of water was given to a courier: the day, the slot and who brings it.
 pub fn order_assigned_text(order_id: i64, day: &str, slot: &str, courier: &str) -> String {
+    let day = local_time::month_day(day);
     format!(
-        "【水票】您的订水单{order_id}已派单,送水员{courier}将于{day}{slot}送达,请保持电话畅通。"
+        "【水票】您的订水单 #{order_id} 已派单，送水员{courier}将于{day} {slot}送达，请保持电话畅通。"
     )
 }
 
 /// Staff cancelled an order of water: which order, its day and slot, and the reason they gave
 /// (its own final full stop dropped, as the text adds one).
 pub fn order_cancelled_text(order_id: i64, day: &str, slot: &str, reason: &str) -> String {
+    let day = local_time::month_day(day);
     let reason = reason.trim_end_matches(['。', '.']);
-    format!("【水票】您的订水单{order_id}({day}{slot})已被水站取消:{reason}。如有疑问请联系客服。")
+    format!(
+        "【水票】您的订水单 #{order_id}（{day} {slot}）已被水站取消：{reason}。如有疑问请联系客服。"
+    )
+}
+
+/// The courier handed the water over: how many bottles, and the empty buckets taken back when
+/// there were any.
+pub fn order_delivered_text(order_id: i64, bottles: u16, empties: u16) -> String {
+    if empties == 0 {
+        format!("【水票】您的订水单 #{order_id} 已送达 {bottles} 桶。")
+    } else {
+        format!("【水票】您的订水单 #{order_id} 已送达 {bottles} 桶，收回空桶 {empties} 只。")
+    }
+}
+
+/// The courier could not deliver: the order's day and slot and the reason the courier chose.
+pub fn order_failed_text(order_id: i64, day: &str, slot: &str, reason: &str) -> String {
+    let day = local_time::month_day(day);
+    format!(
+        "【水票】您的订水单 #{order_id}（{day} {slot}）未能送达：{reason}。请联系水站重新安排。"
+    )
 }
 
 /// A lost book was replaced.

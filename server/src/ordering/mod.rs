@@ -4,6 +4,7 @@
 //! [`OrderingError`] whose message is the zh-CN text they all show.
 
 pub mod addresses;
+pub mod closing;
 pub mod orders;
 pub mod recurring;
 pub mod slots;

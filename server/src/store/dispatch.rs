@@ -127,7 +127,7 @@ pub(super) async fn enabled_courier(
 
 /// Queues a message of `kind` to the users of the order's account, once per `dedupe` key (per
 /// user), in the transaction that made the change it tells.
-async fn tell_customer(
+pub(super) async fn tell_customer(
     conn: &mut AnyConnection,
     order: &DeliveryOrder,
     kind: MessageKind,

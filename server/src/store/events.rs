@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::store::batch::{params, rows_per_statement, value_rows};
+use crate::store::closing::{self, close_orders};
 use crate::store::ledger::{compute_books, recompute_books, store_books};
 use crate::store::models::{Device, ReviewItem, ReviewReason};
 use crate::store::reports::FigureColumns;
@@ -237,7 +238,8 @@ async fn insert_review_items(
 
 /// Stores a pushed batch of one device's events and returns one result per event, in the
 /// pushed order: loads the facts [`classify`] reads under the device's row lock, applies its
-/// plan and answers with [`PushPlan::settle`](classify::PushPlan::settle).
+/// plan, closes the orders its deliveries name (`closing`) and answers with
+/// [`PushPlan::settle`](classify::PushPlan::settle).
 /// `signature_ok[i]` says whether `events[i]` carries the device's signature; `served` are the
 /// scopes the device's user serves.
 pub(super) async fn ingest(
@@ -279,6 +281,7 @@ pub(super) async fn ingest(
         .map(|&(idx, reason)| (&events[idx], reason))
         .collect();
     insert_review_items(conn, &review, now).await?;
+    let door_review = close_orders(conn, &to_insert, now).await?;
     if let Some(tip) = plan.tip {
         sqlx::query("UPDATE devices SET chain_seq = $1, chain_hash = $2 WHERE id = $3")
             .bind(tip.device_seq as i64)
@@ -295,7 +298,10 @@ pub(super) async fn ingest(
             ledger: &book.ledger,
         })
         .collect();
-    Ok(plan.settle(events, &moved))
+    Ok(closing::conflicts(
+        plan.settle(events, &moved),
+        &door_review,
+    ))
 }
 
 /// Records an operator's resolution of a review item as an event and recomputes its book; the
@@ -361,6 +367,15 @@ pub(super) async fn resolve(
     let book_id = BookId(book_id as u64);
     recompute_books(conn, &[book_id], now).await?;
     status_row(conn, book_id).await.map(Some)
+}
+
+/// Whether the stored event `id` is a delivery.
+pub(super) async fn is_delivery(conn: &mut AnyConnection, id: EventId) -> StoreResult<bool> {
+    let kind: Option<String> = sqlx::query_scalar("SELECT kind FROM events WHERE event_id = $1")
+        .bind(id.0.to_string())
+        .fetch_optional(conn)
+        .await?;
+    Ok(kind.as_deref() == Some("delivery"))
 }
 
 async fn status_row(conn: &mut AnyConnection, book_id: BookId) -> StoreResult<StatusRow> {

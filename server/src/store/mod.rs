@@ -11,8 +11,8 @@
 //! write the audit entry and commit. The SQL lives in table modules named after what they hold
 //! (`catalogue`, `users`, `books`, `keys`, `devices`, `customers`, `enterprise`, `events`,
 //! `ledger`, `outbox`, `rewards`, `feedback`, `reports`, `audit`, `addresses`,
-//! `delivery_orders`, `delivery_slots`, `recurring_orders`, `dispatch`), as functions over one
-//! `AnyConnection` that run inside whatever transaction the method opened. The methods are
+//! `delivery_orders`, `delivery_slots`, `recurring_orders`, `dispatch`, `closing`), as functions
+//! over one `AnyConnection` that run inside whatever transaction the method opened. The methods are
 //! grouped by area in these two frame files, not in an `impl Store` per table, because a
 //! method's transaction often spans tables (a registration writes users, books and the outbox;
 //! an assignment writes orders, the feed and the outbox): a frame file shows every transaction
@@ -31,6 +31,7 @@ mod backend;
 mod batch;
 mod books;
 mod catalogue;
+mod closing;
 mod customers;
 mod deliveries;
 pub mod delivery_orders;

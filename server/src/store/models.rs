@@ -559,6 +559,18 @@ pub enum ReviewReason {
     Expired,
     /// The device flagged the redemption: stale data, supervisor override or clock rollback.
     Flagged,
+    /// A delivery of an order this server does not hold.
+    UnknownOrder,
+    /// A delivery by a courier the order is not assigned to (reassigned, or never theirs); it
+    /// still closes the order, as the water was handed over.
+    ForeignOrder,
+    /// A delivery of an order staff had cancelled; the order stays cancelled.
+    AfterCancel,
+    /// A delivery of an order another delivery already closed.
+    DeliveredTwice,
+    /// A delivery paid otherwise than the order says, or with tickets whose redemption is not
+    /// the same device's redemption of the order's book for as many units as bottles.
+    RedemptionMismatch,
     /// Stored by a newer server version (during a rolling upgrade); shown as 其他.
     #[serde(other)]
     Unknown,
@@ -566,7 +578,7 @@ pub enum ReviewReason {
 
 impl ReviewReason {
     /// Every reason this version stores, in the order an item lists them.
-    pub const ALL: [ReviewReason; 10] = [
+    pub const ALL: [ReviewReason; 15] = [
         ReviewReason::OverRedeemed,
         ReviewReason::AfterRevocation,
         ReviewReason::UnknownBook,
@@ -577,6 +589,11 @@ impl ReviewReason {
         ReviewReason::NotYetValid,
         ReviewReason::Expired,
         ReviewReason::Flagged,
+        ReviewReason::UnknownOrder,
+        ReviewReason::ForeignOrder,
+        ReviewReason::AfterCancel,
+        ReviewReason::DeliveredTwice,
+        ReviewReason::RedemptionMismatch,
     ];
 
     /// Stored text.
@@ -592,6 +609,11 @@ impl ReviewReason {
             ReviewReason::NotYetValid => "not_yet_valid",
             ReviewReason::Expired => "expired",
             ReviewReason::Flagged => "flagged",
+            ReviewReason::UnknownOrder => "unknown_order",
+            ReviewReason::ForeignOrder => "foreign_order",
+            ReviewReason::AfterCancel => "after_cancel",
+            ReviewReason::DeliveredTwice => "delivered_twice",
+            ReviewReason::RedemptionMismatch => "redemption_mismatch",
             ReviewReason::Unknown => "unknown",
         }
     }
@@ -626,6 +648,11 @@ impl ReviewReason {
             ReviewReason::WrongProduct => "核销的产品与票本不符",
             ReviewReason::NotYetValid => "核销时票本尚未生效",
             ReviewReason::Expired => "核销时票本已过期",
+            ReviewReason::UnknownOrder => "订单不存在",
+            ReviewReason::ForeignOrder => "非本人订单",
+            ReviewReason::AfterCancel => "订单已取消后送达",
+            ReviewReason::DeliveredTwice => "重复送达",
+            ReviewReason::RedemptionMismatch => "核销与订单不符",
             ReviewReason::Unknown => "其他",
             ReviewReason::Flagged => {
                 let circumstances: Vec<&str> = [
@@ -650,12 +677,14 @@ impl ReviewReason {
 /// A stored event waiting for (or given) an operator's decision, with every reason it is there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ReviewItem {
-    /// The event: a redemption, or an odd void or scan attempt.
+    /// The event: a redemption, or an odd void, scan attempt or delivery.
     #[schema(value_type = String)]
     pub event_id: EventId,
-    /// Its book; none for a refused scan of a code that named no book.
+    /// Its book; none for a refused scan of a code that named no book, or a delivery.
     #[schema(value_type = Option<u64>)]
     pub book_id: Option<BookId>,
+    /// The order a delivery names (which may not exist).
+    pub order_id: Option<u64>,
     /// The first of `reasons`, for clients from before an item listed several.
     pub reason: ReviewReason,
     /// Everything wrong with the event, in a fixed order (ledger reasons first).
@@ -795,13 +824,17 @@ pub enum MessageKind {
     OrderAssigned,
     /// Staff cancelled an order of water.
     OrderCancelled,
+    /// The courier delivered an order of water.
+    OrderDelivered,
+    /// The courier could not deliver an order of water.
+    OrderFailed,
     /// A recurring order could not order for a day.
     OrderSkipped,
 }
 
 impl MessageKind {
     /// Every kind, in the order pages list them.
-    pub const ALL: [MessageKind; 9] = [
+    pub const ALL: [MessageKind; 11] = [
         MessageKind::Code,
         MessageKind::Issued,
         MessageKind::Redeemed,
@@ -810,6 +843,8 @@ impl MessageKind {
         MessageKind::Invited,
         MessageKind::OrderAssigned,
         MessageKind::OrderCancelled,
+        MessageKind::OrderDelivered,
+        MessageKind::OrderFailed,
         MessageKind::OrderSkipped,
     ];
 
@@ -824,6 +859,8 @@ impl MessageKind {
             MessageKind::Invited => "invited",
             MessageKind::OrderAssigned => "order_assigned",
             MessageKind::OrderCancelled => "order_cancelled",
+            MessageKind::OrderDelivered => "order_delivered",
+            MessageKind::OrderFailed => "order_failed",
             MessageKind::OrderSkipped => "order_skipped",
         }
     }
@@ -844,6 +881,8 @@ impl MessageKind {
             MessageKind::Invited => "企业用水邀请",
             MessageKind::OrderAssigned => "订水派单",
             MessageKind::OrderCancelled => "订水单取消",
+            MessageKind::OrderDelivered => "订水单送达",
+            MessageKind::OrderFailed => "订水单未送达",
             MessageKind::OrderSkipped => "周期订水未下单",
         }
     }

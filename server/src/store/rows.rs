@@ -272,10 +272,10 @@ pub(super) fn review_item(group: &[AnyRow]) -> StoreResult<ReviewItem> {
     let resolution_event_id: Option<String> = get(row, "resolution_event_id")?;
     let action: Option<String> = get(row, "action")?;
     let signed: Vec<u8> = get(row, "signed")?;
-    let flags = SignedEvent::from_bytes(&signed)
+    let event = SignedEvent::from_bytes(&signed)
         .map_err(|_| corrupt("events.signed"))?
-        .event
-        .flags;
+        .event;
+    let flags = event.flags;
     let mut reasons = group
         .iter()
         .map(|row| {
@@ -295,6 +295,7 @@ pub(super) fn review_item(group: &[AnyRow]) -> StoreResult<ReviewItem> {
     Ok(ReviewItem {
         event_id: parse_event_id(&event_id)?,
         book_id: opt_int(row, "book_id")?.map(BookId),
+        order_id: event.body.order_id(),
         reason: reasons.first().copied().unwrap_or(ReviewReason::Unknown),
         labels: reasons.iter().map(|reason| reason.label(flags)).collect(),
         reasons,

@@ -956,6 +956,12 @@ impl Store {
         events::review_items(&mut conn, open_only).await
     }
 
+    /// Whether the stored event `id` is a delivery (its review items are about an order).
+    pub async fn is_delivery_event(&self, id: EventId) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        events::is_delivery(&mut conn, id).await
+    }
+
     /// Resolves a review item with a resolution event `resolution_id`; returns the book's new
     /// status, or none for an item about no book.
     #[expect(

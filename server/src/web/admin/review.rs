@@ -1,7 +1,7 @@
 //! The review queue: one item per flagged event with every reason it is there (over-redeemed,
 //! after revocation, a device flag, a redemption outside its book's terms, an odd void or
-//! courier), the operator's charge / write-off / void, and the trail of past decisions from the
-//! audit log.
+//! courier, an odd delivery of an order), the operator's charge / write-off / void (an order's
+//! item is only marked handled), and the trail of past decisions from the audit log.
 
 use std::collections::HashMap;
 
@@ -48,6 +48,7 @@ fn parse_action(text: &str) -> Option<ResolutionAction> {
 struct ItemRow {
     event_id: String,
     book_id: Option<u64>,
+    order_id: Option<u64>,
     reasons: String,
     device: String,
     scanned: String,
@@ -78,6 +79,7 @@ fn item_row(item: &ReviewItem, devices: &HashMap<DeviceId, String>) -> ItemRow {
     ItemRow {
         event_id: item.event_id.to_string(),
         book_id: item.book_id.map(|id| id.0),
+        order_id: item.order_id,
         reasons: item.labels.join(";"),
         device: devices
             .get(&item.device_id)
@@ -85,7 +87,10 @@ fn item_row(item: &ReviewItem, devices: &HashMap<DeviceId, String>) -> ItemRow {
             .unwrap_or_else(|| format!("设备 {}", item.device_id)),
         scanned: local_time::minute(item.scanned_at as i64),
         queued: local_time::minute(item.created_at),
-        resolution: item.resolution.map(action_label),
+        resolution: item.resolution.map(|action| match item.order_id {
+            Some(_) => "已处理",
+            None => action_label(action),
+        }),
     }
 }
 

@@ -689,8 +689,8 @@ async fn a_staff_cancellation_tells_the_customer_once(db: TestDb) {
     assert_eq!(
         body,
         &format!(
-            "【水票】您的订水单{order}({}上午)已被水站取消:地址无法送达。如有疑问请联系客服。",
-            plant.date
+            "【水票】您的订水单 #{order}（{} 上午）已被水站取消：地址无法送达。如有疑问请联系客服。",
+            local_time::month_day(&plant.date)
         )
     );
 }

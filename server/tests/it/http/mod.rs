@@ -6,6 +6,7 @@ mod auth;
 mod bounds;
 mod conflicts;
 mod deliveries;
+mod deliveries_push;
 mod devices;
 mod dispatch;
 mod extremes;
