@@ -164,10 +164,10 @@ impl DemoDevice {
     }
 
     /// Closes `order` at the door as the courier app does: a tickets order by scanning its book
-    /// (the redemption, then the delivery naming it), the others on account or for cash; one in
-    /// eight nobody was home. A customer's first delivery takes deposits for the buckets left
+    /// (the redemption, then the delivery naming it), the others on account or for cash; when
+    /// `missed`, nobody was home. A customer's first delivery takes deposits for the buckets left
     /// there, later ones take back as many empties as full bottles came.
-    fn deliver(&mut self, order: &DeliveryOrder, first: bool, dice: &mut Dice) {
+    fn deliver(&mut self, order: &DeliveryOrder, first: bool, missed: bool, dice: &mut Dice) {
         let slot_hour = match order.slot {
             Slot::Morning => 9,
             Slot::Afternoon => 15,
@@ -183,7 +183,7 @@ impl DemoDevice {
             (order.bottles, 0)
         };
         let outcome = match order.payment {
-            _ if dice.below(8) == 0 => DeliveryOutcome::NotDelivered {
+            _ if missed => DeliveryOutcome::NotDelivered {
                 reason: MissReason::NobodyHome,
             },
             Payment::Tickets(book_id) => DeliveryOutcome::Tickets {
@@ -640,16 +640,22 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
     )
     .await?;
     let mut served = std::collections::HashSet::new();
-    for order in &past {
-        let first = served.insert(order.account_id);
+    for (idx, order) in past.iter().enumerate() {
+        // One past order in six found nobody home.
+        let missed = idx % 6 == 5;
+        let first = !missed && served.insert(order.account_id);
         if let Some(device) = devices
             .iter_mut()
             .find(|d| Some(d.courier) == order.courier_id)
         {
-            device.deliver(order, first, &mut dice);
+            device.deliver(order, first, missed, &mut dice);
         }
     }
     maker.summary.events += push_pending(store, &mut devices, now).await?;
+    // The first courier's phone has fetched today's list: their orders are 配送中.
+    if let Some(device) = devices.first() {
+        crate::dispatch::acknowledge(store, device.courier, i64::MAX, now).await?;
+    }
     Ok(maker.summary)
 }
 
