@@ -241,16 +241,19 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
             code: ProductCode(189),
             name: "18.9L 桶装水".into(),
             volume_ml: 18_900,
+            deposit_fen: 3_000,
         },
         Product {
             code: ProductCode(113),
             name: "11.3L 桶装水".into(),
             volume_ml: 11_300,
+            deposit_fen: 2_000,
         },
         Product {
             code: ProductCode(75),
             name: "7.5L 桶装水".into(),
             volume_ml: 7_500,
+            deposit_fen: 1_500,
         },
     ];
     // The plant's catalogue goes through the same rules as the console's and the API's.

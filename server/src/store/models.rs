@@ -19,6 +19,9 @@ pub struct Product {
     pub name: String,
     /// Volume in millilitres.
     pub volume_ml: u32,
+    /// Deposit per bucket (押金), fen: 0–100 000 (`catalogue::MAX_DEPOSIT_FEN`).
+    #[serde(default)]
+    pub deposit_fen: i64,
 }
 
 /// A sales region (e.g. 武汉).
@@ -559,6 +562,9 @@ pub enum ReviewReason {
     Expired,
     /// The device flagged the redemption: stale data, supervisor override or clock rollback.
     Flagged,
+    /// A delivery took back more empty buckets than the customer held (空桶多于客户持有): the
+    /// bucket ledger held the excess back (`shared::buckets`).
+    EmptiesExceed,
     /// Stored by a newer server version (during a rolling upgrade); shown as 其他.
     #[serde(other)]
     Unknown,
@@ -566,7 +572,7 @@ pub enum ReviewReason {
 
 impl ReviewReason {
     /// Every reason this version stores, in the order an item lists them.
-    pub const ALL: [ReviewReason; 10] = [
+    pub const ALL: [ReviewReason; 11] = [
         ReviewReason::OverRedeemed,
         ReviewReason::AfterRevocation,
         ReviewReason::UnknownBook,
@@ -577,6 +583,7 @@ impl ReviewReason {
         ReviewReason::NotYetValid,
         ReviewReason::Expired,
         ReviewReason::Flagged,
+        ReviewReason::EmptiesExceed,
     ];
 
     /// Stored text.
@@ -592,6 +599,7 @@ impl ReviewReason {
             ReviewReason::NotYetValid => "not_yet_valid",
             ReviewReason::Expired => "expired",
             ReviewReason::Flagged => "flagged",
+            ReviewReason::EmptiesExceed => "empties_exceed",
             ReviewReason::Unknown => "unknown",
         }
     }
@@ -626,6 +634,7 @@ impl ReviewReason {
             ReviewReason::WrongProduct => "核销的产品与票本不符",
             ReviewReason::NotYetValid => "核销时票本尚未生效",
             ReviewReason::Expired => "核销时票本已过期",
+            ReviewReason::EmptiesExceed => "空桶多于客户持有",
             ReviewReason::Unknown => "其他",
             ReviewReason::Flagged => {
                 let circumstances: Vec<&str> = [
