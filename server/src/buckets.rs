@@ -23,10 +23,10 @@ pub const MAX_NOTE_CHARS: usize = 100;
 /// Why reading or recording buckets was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum BucketError {
-    /// The account is not the reader's, or the writer is not an operator or admin.
-    #[error("无权查看或登记该账户的水桶")]
+    /// The writer is not an operator or admin.
+    #[error("只有客服或管理员可以登记水桶")]
     Forbidden,
-    /// No such account.
+    /// No such account, or not the reader's.
     #[error("账户不存在")]
     NoAccount,
     /// No such product.
@@ -119,7 +119,8 @@ pub async fn of_account(
     account_id: i64,
 ) -> Result<Vec<ProductBuckets>, BucketError> {
     if !may_read(viewer, account_id) {
-        return Err(BucketError::Forbidden);
+        // As for an account that does not exist: a customer learns nothing of others' ids.
+        return Err(BucketError::NoAccount);
     }
     let products = store.products().await?;
     Ok(store
@@ -145,7 +146,8 @@ pub async fn records(
     account_id: i64,
 ) -> Result<Vec<BucketRecord>, BucketError> {
     if !may_read(viewer, account_id) {
-        return Err(BucketError::Forbidden);
+        // As for an account that does not exist: a customer learns nothing of others' ids.
+        return Err(BucketError::NoAccount);
     }
     Ok(store.bucket_records(account_id).await?)
 }

@@ -184,7 +184,7 @@ pub(super) async fn records(
     let found = sqlx::query(
         "SELECT id, account_id, product_code, kind, buckets, amount_fen, method, note, \
          operator_id, at, created_at FROM bucket_records WHERE account_id = $1 \
-         ORDER BY created_at DESC, id DESC",
+         ORDER BY created_at DESC, at DESC, id DESC",
     )
     .bind(account_id)
     .fetch_all(conn)

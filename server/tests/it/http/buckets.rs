@@ -13,6 +13,7 @@ use shuipiao_server::store::models::{AccountKind, Role, User};
 use shuipiao_shared::event::{DeliveryOutcome, EventBody, EventFlags, SignedEvent};
 
 use crate::support::{self, TestDb, TestDevice, TestServer, on_both_backends};
+use crate::web::{Browser, refused_page};
 
 on_both_backends!(
     deposits_at_the_door_and_the_counter_make_the_steady_state_and_refunds_stop_at_refundable,
@@ -21,6 +22,7 @@ on_both_backends!(
     only_operators_and_admins_record_and_only_the_account_reads_its_buckets,
     numbers_out_of_range_are_refused_with_the_rules_message_and_change_nothing,
     a_products_deposit_is_set_within_its_range,
+    the_console_records_with_the_apis_rules_and_the_wallet_shows_the_card,
 );
 
 struct Plant {
@@ -323,7 +325,10 @@ async fn only_operators_and_admins_record_and_only_the_account_reads_its_buckets
         let refused = plant.record(token, refund.clone()).await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
     }
-    for token in [&boss, &courier] {
+    for (token, status) in [
+        (&boss, StatusCode::NOT_FOUND),
+        (&courier, StatusCode::FORBIDDEN),
+    ] {
         let read = plant
             .server
             .call(
@@ -333,7 +338,7 @@ async fn only_operators_and_admins_record_and_only_the_account_reads_its_buckets
                 None,
             )
             .await;
-        assert_eq!(read.status, StatusCode::FORBIDDEN, "{}", read.text);
+        assert_eq!(read.status, status, "{}", read.text);
     }
     assert_eq!(plant.figures().await, (0, 3, 0, 3, 0), "nothing refunded");
 }
@@ -434,4 +439,75 @@ async fn a_products_deposit_is_set_within_its_range(db: TestDb) {
         )
         .await;
     assert_eq!(paid.json["record"]["amount_fen"], 10_000);
+}
+
+async fn the_console_records_with_the_apis_rules_and_the_wallet_shows_the_card(db: TestDb) {
+    let plant = plant(&db).await;
+    let mut console = Browser::new(&plant.server);
+    console.sign_in("kefu").await;
+    let path = format!("/admin/buckets?account={}", plant.account);
+    let page = console.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(page.text.contains("张三家"), "{}", page.text);
+    let csrf = console.csrf();
+    let action = format!("/admin/buckets/{}/records", plant.account);
+    for (kind, buckets, message) in [
+        ("deposit", "-5", "押金桶数应为 1–100"),
+        ("deposit", "99999999999999999999", "押金桶数应为 1–100"),
+        ("deposit", "两只", "押金桶数应为 1–100"),
+        ("opening", "1001", "期初桶数应为 0–1000"),
+        ("refund", "1", "最多可退 0 只桶的押金"),
+    ] {
+        let refused = console
+            .post_form(
+                &action,
+                &[
+                    ("csrf", &csrf),
+                    ("kind", kind),
+                    ("product", "189"),
+                    ("buckets", buckets),
+                    ("method", "cash"),
+                ],
+            )
+            .await;
+        refused_page(&refused, message);
+    }
+    assert_eq!(
+        plant.buckets(&plant.operator).await,
+        json!({ "products": [], "records": [] }),
+        "nothing recorded"
+    );
+    for (kind, buckets) in [("opening", "3"), ("deposit", "2")] {
+        let recorded = console
+            .post_form(
+                &action,
+                &[
+                    ("csrf", &csrf),
+                    ("kind", kind),
+                    ("product", "189"),
+                    ("buckets", buckets),
+                    ("method", "cash"),
+                    ("note", "柜台"),
+                ],
+            )
+            .await;
+        assert_eq!(recorded.status, StatusCode::SEE_OTHER, "{}", recorded.text);
+    }
+    let page = console.get(&path).await;
+    assert!(page.text.contains("收押金"), "{}", page.text);
+    assert!(page.text.contains("¥60.00"), "{}", page.text);
+    assert_eq!(plant.figures().await, (3, 2, 1, 0, 0));
+
+    let wallet = plant
+        .server
+        .page("/wallet/orders", &plant.customer_token)
+        .await;
+    assert_eq!(wallet.status, StatusCode::OK, "{}", wallet.text);
+    assert!(
+        wallet
+            .text
+            .contains("持有 3 只,押金 2 只(¥60.00),欠桶 1 只"),
+        "{}",
+        wallet.text
+    );
 }
