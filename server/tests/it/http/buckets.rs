@@ -112,17 +112,21 @@ impl Plant {
         assert_eq!(pushed.status, StatusCode::OK, "{}", pushed.text);
     }
 
-    /// The account's buckets as `token` reads them through the API.
-    async fn buckets(&self, token: &str) -> Value {
-        let read = self
-            .server
+    /// `GET /api/v1/accounts/{id}/buckets` of the customer's account as `token`.
+    async fn read(&self, token: &str) -> support::Response {
+        self.server
             .call(
                 Method::GET,
                 &format!("/api/v1/accounts/{}/buckets", self.account),
                 Some(token),
                 None,
             )
-            .await;
+            .await
+    }
+
+    /// The account's buckets as `token` reads them through the API.
+    async fn buckets(&self, token: &str) -> Value {
+        let read = self.read(token).await;
         assert_eq!(read.status, StatusCode::OK, "{}", read.text);
         read.json
     }
@@ -329,15 +333,7 @@ async fn only_operators_and_admins_record_and_only_the_account_reads_its_buckets
         (&boss, StatusCode::NOT_FOUND),
         (&courier, StatusCode::FORBIDDEN),
     ] {
-        let read = plant
-            .server
-            .call(
-                Method::GET,
-                &format!("/api/v1/accounts/{}/buckets", plant.account),
-                Some(token),
-                None,
-            )
-            .await;
+        let read = plant.read(token).await;
         assert_eq!(read.status, status, "{}", read.text);
     }
     assert_eq!(plant.figures().await, (0, 3, 0, 3, 0), "nothing refunded");
