@@ -287,6 +287,26 @@ async fn empties_beyond_what_the_customer_held_are_reviewed_until_an_opening_bal
         plant.empties_items().await.is_empty(),
         "the item is resolved"
     );
+
+    // Marked handled instead: the item stays resolved when later pushes recompute the ledger.
+    let too_many = delivery(&mut phone, plant.order().await, 1, 5, 0);
+    plant.push(&phone, std::slice::from_ref(&too_many)).await;
+    let items = plant.empties_items().await;
+    assert_eq!(items, [too_many.event.event_id.0.to_string()]);
+    let handled = plant
+        .server
+        .call(
+            Method::POST,
+            &format!("/api/v1/review/{}/resolve", items[0]),
+            Some(&plant.operator),
+            Some(json!({ "action": "write_off", "note": "空桶是邻居的" })),
+        )
+        .await;
+    assert_eq!(handled.status, StatusCode::OK, "{}", handled.text);
+    let next = delivery(&mut phone, plant.order().await, 1, 0, 0);
+    plant.push(&phone, &[next]).await;
+    assert!(plant.empties_items().await.is_empty(), "not raised again");
+    assert_eq!(plant.figures().await, (1, 0, 1, 0, 4));
 }
 
 async fn a_batch_pushed_twice_or_two_devices_in_either_order_give_the_same_numbers(db: TestDb) {
