@@ -43,6 +43,7 @@ impl Plant {
             code: PRODUCT,
             name: "18.9L 桶装水".into(),
             volume_ml: 18_900,
+            deposit_fen: 0,
         };
         store.create_product(&product, now, &audit()).await?;
         let package = NewPackage {

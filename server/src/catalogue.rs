@@ -17,6 +17,8 @@ pub const MAX_PACKAGE_UNITS: u16 = 10_000;
 pub const MAX_VALIDITY_DAYS: u32 = 3_650;
 /// Highest price of a package in fen (¥9 999 999.99), so an order's total always fits.
 pub const MAX_PRICE_FEN: i64 = 999_999_999;
+/// Highest deposit per bucket in fen (¥1 000).
+pub const MAX_DEPOSIT_FEN: i64 = 100_000;
 /// Most regions, and most stores, one scope lists: each is a row written in one transaction.
 pub const MAX_SCOPE_PLACES: usize = 1_000;
 
@@ -28,6 +30,9 @@ pub const BONUS_UNITS_RULE: &str = "赠送张数应为 0–10000";
 pub const VALIDITY_RULE: &str = "有效天数应为 1–3650";
 /// Price out of range.
 pub const PRICE_RULE: &str = "价格应在 0 到 9999999.99 元之间";
+
+/// Deposit out of range (also the page's message for text that is not an amount).
+pub const DEPOSIT_RULE: &str = "押金应在 0 到 1000 元之间";
 
 /// Why a catalogue change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +182,40 @@ pub async fn create_package(
     Ok(store.create_package(&draft.spec(), now, &audit).await?)
 }
 
+/// A deposit per bucket of 0–[`MAX_DEPOSIT_FEN`] fen.
+fn checked_deposit(deposit_fen: i64) -> Result<i64, CatalogueError> {
+    if (0..=MAX_DEPOSIT_FEN).contains(&deposit_fen) {
+        Ok(deposit_fen)
+    } else {
+        Err(CatalogueError::Invalid(DEPOSIT_RULE))
+    }
+}
+
+/// Sets the deposit a customer pays per bucket of `code` (押金); deposits already paid keep
+/// the amount they were paid with.
+pub async fn set_deposit(
+    store: &Store,
+    code: ProductCode,
+    deposit_fen: i64,
+    actor: Option<UserId>,
+    now: i64,
+) -> Result<(), CatalogueError> {
+    let deposit_fen = checked_deposit(deposit_fen)?;
+    let audit = audit(
+        actor,
+        "product.deposit",
+        format!("product:{}", code.0),
+        serde_json::json!({ "deposit_fen": deposit_fen }),
+    );
+    match store
+        .set_product_deposit(code, deposit_fen, now, &audit)
+        .await
+    {
+        Err(StoreError::NotFound) => Err(CatalogueError::Invalid("产品不存在")),
+        other => Ok(other?),
+    }
+}
+
 /// Adds a product (a bottle size).
 pub async fn create_product(
     store: &Store,
@@ -186,13 +225,14 @@ pub async fn create_product(
 ) -> Result<Product, CatalogueError> {
     let product = Product {
         name: checked_name(&product.name, "产品名称为 1–40 个字")?,
+        deposit_fen: checked_deposit(product.deposit_fen)?,
         ..product.clone()
     };
     let audit = audit(
         actor,
         "product.create",
         format!("product:{}", product.code.0),
-        serde_json::json!({ "name": product.name }),
+        serde_json::json!({ "name": product.name, "deposit_fen": product.deposit_fen }),
     );
     store.create_product(&product, now, &audit).await?;
     Ok(product)

@@ -24,6 +24,7 @@ use shuipiao_shared::sync::EnrollRequest;
 
 use crate::accounts::{self, AccountError, Actor, UserRequest};
 use crate::auth::password;
+use crate::buckets::RecordInput;
 use crate::catalogue::{self, CatalogueError, PackageDraft};
 use crate::config::MasterKey;
 use crate::config::PromotionConfig;
@@ -36,6 +37,7 @@ use crate::ordering::orders::{self, OrderInput};
 use crate::ordering::recurring::{self, RecurringInput};
 use crate::ordering::{OrderingError, slots};
 use crate::pii::Phone;
+use crate::store::buckets::{PayMethod, RecordKind};
 use crate::store::delivery_orders::{DeliveryOrder, OrderState, Payment, Slot};
 use crate::store::models::*;
 use crate::store::{Store, StoreError};
@@ -76,6 +78,9 @@ pub enum DemoError {
     /// A demo address or order broke an ordering rule.
     #[error(transparent)]
     Ordering(#[from] OrderingError),
+    /// A demo bucket record broke a bucket rule.
+    #[error(transparent)]
+    Buckets(#[from] crate::buckets::BucketError),
     /// Assigning today's orders broke a dispatch rule.
     #[error(transparent)]
     Dispatch(#[from] crate::dispatch::DispatchError),
@@ -299,16 +304,19 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
             code: ProductCode(189),
             name: "18.9L 桶装水".into(),
             volume_ml: 18_900,
+            deposit_fen: 3_000,
         },
         Product {
             code: ProductCode(113),
             name: "11.3L 桶装水".into(),
             volume_ml: 11_300,
+            deposit_fen: 2_000,
         },
         Product {
             code: ProductCode(75),
             name: "7.5L 桶装水".into(),
             volume_ml: 7_500,
+            deposit_fen: 1_500,
         },
     ];
     // The plant's catalogue goes through the same rules as the console's and the API's.
@@ -396,7 +404,7 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
     maker
         .user("admin", Role::Admin, None, None, None, &password_hash)
         .await?;
-    maker
+    let operator = maker
         .user("operator", Role::Operator, None, None, None, &password_hash)
         .await?;
     maker
@@ -656,6 +664,8 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
     if let Some(device) = devices.first() {
         crate::dispatch::acknowledge(store, device.courier, i64::MAX, now).await?;
     }
+    let accounts: Vec<i64> = customer_accounts.iter().map(|a| a.id).collect();
+    bucket_records(store, &operator, &accounts, now).await?;
     Ok(maker.summary)
 }
 
@@ -675,6 +685,35 @@ async fn push_pending(
         device.pending.clear();
     }
     Ok(pushed)
+}
+
+/// Buckets outstanding (押桶 / 欠桶): each family held some 18.9L buckets before the plant
+/// counted them (an opening balance) and paid deposits on some at the counter, so the console's
+/// 客户水桶 page and the wallet's 我的水桶 card show buckets owed and deposits held.
+async fn bucket_records(
+    store: &Store,
+    operator: &User,
+    accounts: &[i64],
+    now: i64,
+) -> Result<(), DemoError> {
+    for (n, account) in accounts.iter().enumerate() {
+        let held = 1 + (n % 3) as i64;
+        let paid = (n % 2) as i64 + 1;
+        for (kind, buckets, note) in [
+            (RecordKind::Opening, held, "系统上线前的存桶"),
+            (RecordKind::Deposit, paid, "柜台收押金"),
+        ] {
+            let input = RecordInput {
+                product: ProductCode(189),
+                kind,
+                buckets,
+                method: PayMethod::Cash,
+                note: note.into(),
+            };
+            crate::buckets::record(store, operator, *account, &input, now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// An order of `bottles` for the first slot open at `at`, paid from the first book that covers

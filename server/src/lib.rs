@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod buckets;
 pub mod catalogue;
 pub mod config;
 pub mod deliveries;

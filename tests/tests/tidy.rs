@@ -408,6 +408,8 @@ fn table_modules_do_not_import_the_store_and_tx_imports_no_table_module() {
 const STORE_WRITES: &[&str] = &[
     "backup_to",
     "create_product",
+    "set_product_deposit",
+    "add_bucket_record",
     "create_region",
     "create_outlet",
     "create_scope",
@@ -473,6 +475,8 @@ const STORE_WRITES: &[&str] = &[
 /// Every public method of `Store` that only reads.
 const STORE_READS: &[&str] = &[
     "connect",
+    "bucket_ledgers",
+    "bucket_records",
     "delivery_order",
     "address",
     "dispatch_day",

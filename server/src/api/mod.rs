@@ -31,8 +31,8 @@ where
 /// [`crate::router::routes`].
 pub fn routes() -> Vec<Route> {
     use v1::{
-        accounts, audit, books, catalogue, channels, devices, dispatch, keys, ordering, review,
-        session, stats, sync,
+        accounts, audit, books, buckets, catalogue, channels, devices, dispatch, keys, ordering,
+        review, session, stats, sync,
     };
     let (get, post) = (Method::GET, Method::POST);
     vec![
@@ -188,6 +188,29 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/accounts/{id}/allocated-books",
             Access::Roles(&[Role::EnterpriseAdmin, Role::Operator, Role::Admin]),
             accounts::allocated_books,
+        ),
+        route(
+            get.clone(),
+            "/api/v1/accounts/{id}/buckets",
+            Access::Roles(&[
+                Role::Customer,
+                Role::EnterpriseAdmin,
+                Role::Operator,
+                Role::Admin,
+            ]),
+            buckets::account_buckets,
+        ),
+        route(
+            post.clone(),
+            "/api/v1/accounts/{id}/buckets/records",
+            Access::Roles(STAFF),
+            buckets::add_record,
+        ),
+        route(
+            Method::PUT,
+            "/api/v1/products/{code}/deposit",
+            Access::Roles(ADMIN),
+            catalogue::set_deposit,
         ),
         route(
             post.clone(),

@@ -15,6 +15,7 @@ use crate::accounts::AccountError;
 use crate::auth::credentials::CredentialError;
 use crate::auth::session::TokenError;
 use crate::auth::sign_in::PasswordError;
+use crate::buckets::BucketError;
 use crate::catalogue::CatalogueError;
 use crate::deliveries::DeliveriesError;
 use crate::dispatch::DispatchError;
@@ -322,6 +323,21 @@ impl From<AccountError> for ApiError {
         match err {
             AccountError::Store(err) => err.into(),
             AccountError::Hash(err) => ApiError::internal(&err),
+            invalid => ApiError::bad_request(invalid.to_string()),
+        }
+    }
+}
+
+impl From<BucketError> for ApiError {
+    fn from(err: BucketError) -> ApiError {
+        match err {
+            BucketError::Store(err) => err.into(),
+            BucketError::Forbidden => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, err.to_string())
+            }
+            BucketError::NoAccount => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, err.to_string())
+            }
             invalid => ApiError::bad_request(invalid.to_string()),
         }
     }

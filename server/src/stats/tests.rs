@@ -101,6 +101,7 @@ fn fixture() -> (ReportData, Names) {
         code: ProductCode(code),
         name: format!("{code}"),
         volume_ml: 0,
+        deposit_fen: 0,
     });
     let regions = [(10, "武汉"), (20, "襄阳"), (30, "宜昌")].map(|(id, name)| Region {
         id,

@@ -61,6 +61,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261207000503, "key_locks"),
     migration!(20261208000001, "delivery_orders"),
     migration!(20261208000101, "delivery_events"),
+    migration!(20261208000301, "buckets"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -5,33 +5,56 @@ use shuipiao_shared::ids::{ProductCode, ScopeId};
 use sqlx::AnyConnection;
 
 use crate::store::models::{NewPackage, NewScope, Outlet, Package, Product, Region, Scope};
-use crate::store::{StoreResult, rows};
+use crate::store::{StoreError, StoreResult, rows};
 
 /// Inserts a product.
 pub(super) async fn insert_product(conn: &mut AnyConnection, product: &Product) -> StoreResult<()> {
-    sqlx::query("INSERT INTO products (code, name, volume_ml) VALUES ($1, $2, $3)")
-        .bind(i64::from(product.code.0))
-        .bind(&product.name)
-        .bind(i64::from(product.volume_ml))
+    sqlx::query(
+        "INSERT INTO products (code, name, volume_ml, deposit_fen) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(i64::from(product.code.0))
+    .bind(&product.name)
+    .bind(i64::from(product.volume_ml))
+    .bind(product.deposit_fen)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Sets a product's deposit per bucket; `NotFound` if there is no such product.
+pub(super) async fn set_deposit(
+    conn: &mut AnyConnection,
+    code: ProductCode,
+    deposit_fen: i64,
+) -> StoreResult<()> {
+    let changed = sqlx::query("UPDATE products SET deposit_fen = $1 WHERE code = $2")
+        .bind(deposit_fen)
+        .bind(i64::from(code.0))
         .execute(conn)
-        .await?;
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
     Ok(())
 }
 
 /// Every product by code.
 pub(super) async fn products(conn: &mut AnyConnection) -> StoreResult<Vec<Product>> {
-    let found = sqlx::query("SELECT code, name, volume_ml FROM products ORDER BY code")
-        .fetch_all(conn)
-        .await?;
+    let found =
+        sqlx::query("SELECT code, name, volume_ml, deposit_fen FROM products ORDER BY code")
+            .fetch_all(conn)
+            .await?;
     found.iter().map(rows::product).collect()
 }
 
 /// The product with `code`.
 pub(super) async fn product(conn: &mut AnyConnection, code: ProductCode) -> StoreResult<Product> {
-    let row = sqlx::query("SELECT code, name, volume_ml FROM products WHERE code = $1")
-        .bind(i64::from(code.0))
-        .fetch_one(conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT code, name, volume_ml, deposit_fen FROM products WHERE code = $1")
+            .bind(i64::from(code.0))
+            .fetch_one(conn)
+            .await?;
     rows::product(&row)
 }
 

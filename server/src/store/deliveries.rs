@@ -1,11 +1,17 @@
 //! `Store`'s methods for the plant's day (docs/deliveries.md): addresses, slot hours, orders of
-//! water, recurring orders, dispatch and the couriers' delivery feed. Like those in `sql.rs`,
+//! water, recurring orders, dispatch, the couriers' delivery feed and buckets. Like those in `sql.rs`,
 //! each opens a connection or a write transaction, takes the locks, calls the table modules'
 //! functions in it, writes the audit entry and commits; they are kept apart from `sql.rs` only
 //! by area, so each file stays readable.
 
 use crate::accounts::Actor;
+use std::collections::BTreeMap;
+
+use shuipiao_shared::buckets::BucketLedger;
+use shuipiao_shared::ids::ProductCode;
+
 use crate::store::addresses::{self, AddressFields};
+use crate::store::buckets::{self, BucketRecord};
 use crate::store::delivery_orders::{self, AddressRow, DeliveryOrder, NewOrderRow, Placed};
 use crate::store::delivery_slots::{self, SlotHoursRow};
 use crate::store::dispatch::{self, AutoAssigned, CourierRow, Expected, FeedRow};
@@ -388,5 +394,43 @@ impl Store {
         let changed = dispatch::mark_out(&mut tx, courier, cursor, actor, now).await?;
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// An account's bucket ledger of each product it has any entry of (押桶 / 空桶).
+    pub async fn bucket_ledgers(
+        &self,
+        account_id: i64,
+    ) -> StoreResult<BTreeMap<ProductCode, BucketLedger>> {
+        let mut conn = self.pool.acquire().await?;
+        buckets::ledgers(&mut conn, account_id).await
+    }
+
+    /// An account's bucket records, newest first.
+    pub async fn bucket_records(&self, account_id: i64) -> StoreResult<Vec<BucketRecord>> {
+        let mut conn = self.pool.acquire().await?;
+        buckets::records(&mut conn, account_id).await
+    }
+
+    /// Adds the record `make` builds from the ledger of `account_id`'s buckets of `product` as
+    /// it stands under the account's bucket lock and the time of its latest entry (or refuses),
+    /// with its audit entry, and refreshes that ledger's `empties_exceed` review items; returns
+    /// the record and the new ledger.
+    pub async fn add_bucket_record<E: From<StoreError>>(
+        &self,
+        account_id: i64,
+        product: ProductCode,
+        make: impl FnOnce(&BucketLedger, u64) -> Result<(BucketRecord, AuditEntry), E>,
+        now: i64,
+    ) -> Result<(BucketRecord, BucketLedger), E> {
+        let mut tx = self.begin_write().await?;
+        buckets::lock_account(&mut tx, account_id, now).await?;
+        let (before, latest) = buckets::ledger(&mut tx, account_id, product).await?;
+        let (record, audit) = make(&before, latest)?;
+        buckets::insert_record(&mut tx, &record).await?;
+        insert_audit(&mut tx, &audit, now).await?;
+        let (ledger, _) = buckets::ledger(&mut tx, account_id, product).await?;
+        buckets::refresh_review(&mut tx, account_id, product, &ledger, now).await?;
+        tx.commit().await?;
+        Ok((record, ledger))
     }
 }

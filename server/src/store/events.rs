@@ -14,6 +14,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use crate::store::batch::{params, rows_per_statement, value_rows};
+use crate::store::buckets;
 use crate::store::closing::{self, close_orders};
 use crate::store::ledger::{compute_books, recompute_books, store_books};
 use crate::store::models::{Device, ReviewItem, ReviewReason};
@@ -203,6 +204,15 @@ async fn insert_events(
     Ok(())
 }
 
+/// The orders that delivery events among `events` are about: their buckets' ledgers change.
+fn delivered_orders(events: &[&SignedEvent]) -> BTreeSet<i64> {
+    events
+        .iter()
+        .filter_map(|event| event.event.body.order_id())
+        .filter_map(|id| i64::try_from(id).ok())
+        .collect()
+}
+
 /// The `book_id` column of an event: none for a scan attempt whose code named an id past what
 /// the column holds (no such book exists; the signed record keeps the id).
 fn stored_book_id(body: &EventBody) -> Option<i64> {
@@ -272,6 +282,7 @@ pub(super) async fn ingest(
         .collect();
     let to_insert: Vec<&SignedEvent> = plan.insert.iter().map(|&idx| &events[idx]).collect();
     insert_events(conn, &to_insert, &seq_of_book, now).await?;
+    buckets::refresh_after_push(conn, &delivered_orders(&to_insert), now).await?;
     // The ledger queues its reasons in `store_books`, the push its own after it; each (event,
     // reason) is one row, so an event both flagged and over-redeemed keeps both.
     store_books(conn, &recomputed, now).await?;

@@ -6,14 +6,14 @@
 //!
 //! Layout: `sql.rs` holds `Store` itself (connect, ping, backup) and the public methods for
 //! tickets, accounts and the rest; `deliveries.rs` holds those for the plant's day (addresses,
-//! slot hours, orders of water, recurring orders, dispatch and the delivery feed). Each method
+//! slot hours, orders of water, recurring orders, dispatch, the delivery feed and buckets). Each method
 //! is a few lines that open a connection or a write transaction, call table functions in it,
 //! write the audit entry and commit. The SQL lives in table modules named after what they hold
 //! (`catalogue`, `users`, `books`, `keys`, `devices`, `customers`, `enterprise`, `events`,
 //! `ledger`, `outbox`, `rewards`, `feedback`, `reports`, `audit`, `addresses`,
-//! `delivery_orders`, `delivery_slots`, `recurring_orders`, `dispatch`, `closing`), as functions
-//! over one `AnyConnection` that run inside whatever transaction the method opened. The methods are
-//! grouped by area in these two frame files, not in an `impl Store` per table, because a
+//! `delivery_orders`, `delivery_slots`, `recurring_orders`, `dispatch`, `closing`, `buckets`), as
+//! functions over one `AnyConnection` that run inside whatever transaction the method opened. The
+//! methods are grouped by area in these two frame files, not in an `impl Store` per table, because a
 //! method's transaction often spans tables (a registration writes users, books and the outbox;
 //! an assignment writes orders, the feed and the outbox): a frame file shows every transaction
 //! boundary and the public surface of its area at once. Table modules may use `tx`
@@ -30,6 +30,7 @@ pub mod audit;
 mod backend;
 mod batch;
 mod books;
+pub mod buckets;
 mod catalogue;
 mod closing;
 mod customers;

@@ -19,6 +19,9 @@ pub struct Product {
     pub name: String,
     /// Volume in millilitres.
     pub volume_ml: u32,
+    /// Deposit per bucket (押金), fen: 0–100 000 (`catalogue::MAX_DEPOSIT_FEN`).
+    #[serde(default)]
+    pub deposit_fen: i64,
 }
 
 /// A sales region (e.g. 武汉).
@@ -571,6 +574,9 @@ pub enum ReviewReason {
     /// A delivery paid otherwise than the order says, or with tickets whose redemption is not
     /// the same device's redemption of the order's book for as many units as bottles.
     RedemptionMismatch,
+    /// A delivery took back more empty buckets than the customer held (空桶多于客户持有): the
+    /// bucket ledger held the excess back (`shared::buckets`).
+    EmptiesExceed,
     /// Stored by a newer server version (during a rolling upgrade); shown as 其他.
     #[serde(other)]
     Unknown,
@@ -578,7 +584,7 @@ pub enum ReviewReason {
 
 impl ReviewReason {
     /// Every reason this version stores, in the order an item lists them.
-    pub const ALL: [ReviewReason; 15] = [
+    pub const ALL: [ReviewReason; 16] = [
         ReviewReason::OverRedeemed,
         ReviewReason::AfterRevocation,
         ReviewReason::UnknownBook,
@@ -594,6 +600,7 @@ impl ReviewReason {
         ReviewReason::AfterCancel,
         ReviewReason::DeliveredTwice,
         ReviewReason::RedemptionMismatch,
+        ReviewReason::EmptiesExceed,
     ];
 
     /// Stored text.
@@ -614,6 +621,7 @@ impl ReviewReason {
             ReviewReason::AfterCancel => "after_cancel",
             ReviewReason::DeliveredTwice => "delivered_twice",
             ReviewReason::RedemptionMismatch => "redemption_mismatch",
+            ReviewReason::EmptiesExceed => "empties_exceed",
             ReviewReason::Unknown => "unknown",
         }
     }
@@ -653,6 +661,7 @@ impl ReviewReason {
             ReviewReason::AfterCancel => "订单已取消后送达",
             ReviewReason::DeliveredTwice => "重复送达",
             ReviewReason::RedemptionMismatch => "核销与订单不符",
+            ReviewReason::EmptiesExceed => "空桶多于客户持有",
             ReviewReason::Unknown => "其他",
             ReviewReason::Flagged => {
                 let circumstances: Vec<&str> = [

@@ -60,6 +60,7 @@ pub(super) fn product(row: &AnyRow) -> StoreResult<Product> {
         code: ProductCode(int(row, "code")?),
         name: get(row, "name")?,
         volume_ml: int(row, "volume_ml")?,
+        deposit_fen: get(row, "deposit_fen")?,
     })
 }
 

@@ -81,6 +81,20 @@ impl Store {
         tx.commit().await
     }
 
+    /// Sets a product's deposit per bucket.
+    pub async fn set_product_deposit(
+        &self,
+        code: ProductCode,
+        deposit_fen: i64,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        catalogue::set_deposit(&mut tx, code, deposit_fen).await?;
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await
+    }
+
     /// All products by code.
     pub async fn products(&self) -> StoreResult<Vec<Product>> {
         let mut conn = self.pool.acquire().await?;

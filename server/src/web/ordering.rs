@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
+use crate::buckets::{self, ProductBuckets};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
 use crate::http::error::ApiError;
@@ -194,6 +195,8 @@ pub async fn place(
 struct OrdersPage {
     chrome: Chrome,
     orders: Vec<OrderView>,
+    /// 我的水桶: the account's buckets of each product.
+    buckets: Vec<ProductBuckets>,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -213,11 +216,18 @@ async fn orders_page(
     error: Option<String>,
 ) -> Result<Response, PageError> {
     let token = csrf::token(headers);
+    let buckets = match user.spec.account_id {
+        Some(account) => buckets::of_account(&state.store, user, account)
+            .await
+            .map_err(ApiError::from)?,
+        None => Vec::new(),
+    };
     let page = OrdersPage {
         chrome: Chrome::new(user, &token),
         orders: orders::list(&state.store, user)
             .await
             .map_err(ApiError::from)?,
+        buckets,
         notice,
         error,
     };

@@ -69,6 +69,7 @@ async fn plant(db: &TestDb) -> Plant {
         code: ProductCode(110),
         name: "11L 桶装水".into(),
         volume_ml: 11_000,
+        deposit_fen: 0,
     };
     store
         .create_product(&other, support::NOW, &audit("product.create"))

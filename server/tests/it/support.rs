@@ -45,6 +45,7 @@ pub async fn catalogue(store: &Store, units: u32) -> Catalogue {
         code: ProductCode(189),
         name: "18.9L 桶装水".into(),
         volume_ml: 18_900,
+        deposit_fen: 3000,
     };
     store
         .create_product(&product, NOW, &audit("product.create"))

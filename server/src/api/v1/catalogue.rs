@@ -4,12 +4,13 @@
 use axum::extract::State;
 use axum::{Extension, Json};
 use serde::Deserialize;
+use shuipiao_shared::ids::ProductCode;
 use utoipa::ToSchema;
 
 use crate::catalogue::{self, PackageDraft};
 use crate::http::AppState;
 use crate::http::auth::CurrentUser;
-use crate::http::error::{ApiError, ApiJson};
+use crate::http::error::{ApiError, ApiJson, ApiPath};
 use crate::store::models::{NewPackage, NewScope, Outlet, Package, Product, Region, Scope};
 
 /// Lists products.
@@ -29,6 +30,36 @@ pub async fn create_product(
         catalogue::create_product(&state.store, &product, Some(user.0.id), crate::unix_now())
             .await?,
     ))
+}
+
+/// `PUT /api/v1/products/{code}/deposit`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepositBody {
+    /// Deposit per bucket in fen, 0–100 000.
+    pub deposit_fen: i64,
+}
+
+/// Sets a product's deposit per bucket (押金).
+#[utoipa::path(put, path = "/api/v1/products/{code}/deposit", tag = "catalogue", request_body = DepositBody,
+    params(("code" = u16, Path, description = "product code")),
+    responses((status = 200, body = Product), (status = 400)))]
+pub async fn set_deposit(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    ApiPath(code): ApiPath<u16>,
+    ApiJson(body): ApiJson<DepositBody>,
+) -> Result<Json<Product>, ApiError> {
+    let code = ProductCode(code);
+    catalogue::set_deposit(
+        &state.store,
+        code,
+        body.deposit_fen,
+        Some(user.0.id),
+        crate::unix_now(),
+    )
+    .await?;
+    Ok(Json(state.store.product(code).await?))
 }
 
 /// `POST /api/v1/regions`.

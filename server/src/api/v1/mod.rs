@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod books;
+pub mod buckets;
 pub mod catalogue;
 pub mod channels;
 pub mod devices;

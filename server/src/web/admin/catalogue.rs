@@ -1,5 +1,6 @@
 //! Products and packages (admins): the bottle sizes and the packages on sale (家庭月套餐,
-//! 企业年套餐, 买十送一 …) with price, paid and bonus units, validity, product and scope; and
+//! 企业年套餐, 买十送一 …) with price, paid and bonus units, validity, product and scope; each
+//! product's deposit per bucket (押金); and
 //! each region's delivery-slot hours (`ordering::slots`).
 
 use askama::Template;
@@ -214,6 +215,37 @@ pub async fn create(
         .await
         .map_err(ApiError::from)?;
     Ok(done("/admin/packages", "package_created"))
+}
+
+/// A product's deposit form as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct DepositForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    deposit: String,
+}
+
+/// `POST /admin/products/{code}/deposit`: the deposit per bucket in yuan; the range is
+/// [`catalogue::set_deposit`]'s.
+pub async fn set_deposit(
+    State(state): State<AppState>,
+    admin: Admin,
+    PagePath(code): PagePath<u16>,
+    Form(form): Form<DepositForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let deposit_fen = fen(&form.deposit).ok_or(ApiError::bad_request(catalogue::DEPOSIT_RULE))?;
+    catalogue::set_deposit(
+        &state.store,
+        ProductCode(code),
+        deposit_fen,
+        Some(admin.user.id),
+        crate::unix_now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(done("/admin/packages", "deposit_saved"))
 }
 
 /// A region's slot-hours form as typed.

@@ -8,6 +8,7 @@
 //! shows a role exactly the pages the table lets it open. Forms POST with the CSRF token and every
 //! action goes through the domain modules, which write its audit entry.
 
+mod buckets;
 mod catalogue;
 mod charts;
 mod dashboard;
@@ -59,7 +60,7 @@ struct NavEntry {
     roles: &'static [Role],
 }
 
-const NAV: [NavEntry; 14] = [
+const NAV: [NavEntry; 15] = [
     NavEntry {
         href: "/admin",
         label: "运营总览",
@@ -93,6 +94,11 @@ const NAV: [NavEntry; 14] = [
     NavEntry {
         href: "/admin/review",
         label: "冲突处理",
+        roles: STAFF,
+    },
+    NavEntry {
+        href: "/admin/buckets",
+        label: "客户水桶",
         roles: STAFF,
     },
     NavEntry {
@@ -261,6 +267,8 @@ fn notice(done: &str) -> Option<&'static str> {
         "dispatched_partly" => "已自动派单;有订单所在区域没有可用的送水员,仍为待派单。",
         "assigned" => "已派单,送水员的手机同步后即可看到。",
         "order_cancelled" => "订单已取消,送水员的手机同步后不再显示。",
+        "buckets_recorded" => "已登记,客户的水桶账已更新。",
+        "deposit_saved" => "押金已保存,此后收退押金按新金额计。",
         _ => return None,
     })
 }
@@ -353,7 +361,20 @@ pub fn routes() -> Vec<Route> {
             STAFF,
             review::resolve,
         ),
+        page(get.clone(), "/admin/buckets", STAFF, buckets::show),
+        page(
+            post.clone(),
+            "/admin/buckets/{id}/records",
+            STAFF,
+            buckets::record,
+        ),
         page(get.clone(), "/admin/packages", ADMIN, catalogue::list),
+        page(
+            post.clone(),
+            "/admin/products/{id}/deposit",
+            ADMIN,
+            catalogue::set_deposit,
+        ),
         page(post.clone(), "/admin/packages", ADMIN, catalogue::create),
         page(
             post.clone(),

@@ -70,6 +70,7 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
         | "/api/v1/packages"
         | "/api/v1/accounts/{id}/members"
         | "/api/v1/accounts/{id}/allocated-books"
+        | "/api/v1/accounts/{id}/buckets"
         | "/api/v1/books/mine"
         | "/api/v1/books/{id}"
         | "/api/v1/stats/summary"
@@ -113,6 +114,7 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
         | "/admin/users" | "/wallet/password" | "/admin/password" => DONE,
         "/admin/tickets" => &["q"],
         "/admin/inbox" | "/admin/review" => &["all", "done"],
+        "/admin/buckets" => &["account", "done"],
         "/admin/notifications" => &["state", "channel", "kind", "phone", "days", "done"],
         "/admin/issue" => &["account", "package", "quantity", "split"],
         "/admin/audit" => &["q", "actor", "action", "before", "after"],

@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod auth;
 mod bounds;
+mod buckets;
 mod conflicts;
 mod deliveries;
 mod deliveries_push;

@@ -28,7 +28,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// Sizes the window to the whole page, then saves a screenshot.
-async fn snap(client: &Client, name: &str) {
+pub(super) async fn snap(client: &Client, name: &str) {
     let height = client
         .execute("return document.documentElement.scrollHeight;", vec![])
         .await

@@ -5,6 +5,7 @@ mod admin;
 mod admin_browser;
 mod audit;
 mod browser;
+mod buckets_browser;
 mod codes;
 mod csrf;
 mod enterprise;
