@@ -35,7 +35,7 @@ use thiserror::Error;
 
 use crate::clock::{Clock, IdSource};
 use crate::deliveries::{DayList, beijing_day};
-use crate::store::deliveries::TaskState;
+use crate::store::deliveries::{Delivery, TaskState};
 use crate::store::meta::PracticeSync;
 use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{self, StoreError, meta, scan_log, status};
@@ -645,11 +645,7 @@ impl Engine {
         if paid_by.is_some_and(|paid_by| paid_by != task.payment) {
             return Err(EngineError::PaymentMismatch(task.payment));
         }
-        let flags = EventFlags {
-            offline: is_offline(&meta, now),
-            clock_rollback: clock_rolled_back(&tx, &meta, now)?,
-            ..EventFlags::default()
-        };
+        let flags = flags_beside_a_scan(&tx, &meta, now)?;
         let body = EventBody::Delivery {
             order_id,
             outcome,
@@ -881,11 +877,7 @@ impl Engine {
         {
             return Err(EngineError::UndoWindowPassed);
         }
-        let flags = EventFlags {
-            offline: is_offline(&meta, now),
-            clock_rollback: clock_rolled_back(&tx, &meta, now)?,
-            ..EventFlags::default()
-        };
+        let flags = flags_beside_a_scan(&tx, &meta, now)?;
         let body = EventBody::Void {
             book_id,
             target: event_id,
@@ -912,6 +904,11 @@ impl Engine {
         let day = day.map_or_else(|| beijing_day(self.clock.now_secs()), str::to_owned);
         let items = store::deliveries::of_day(&self.conn, &day)?;
         Ok(DayList::new(day, items))
+    }
+
+    /// Order `order_id` of the list, with its state on this device; the phone whole, to call.
+    pub fn delivery(&self, order_id: u64) -> Result<Delivery, EngineError> {
+        store::deliveries::get(&self.conn, order_id)?.ok_or(EngineError::OrderNotInList)
     }
 
     /// Enrollment, sync and freshness state for the status screen.
@@ -951,6 +948,20 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The flags of an event that is no scan (a void, a delivery): whether the device was offline
+/// and its clock behind; freshness is a scan's matter.
+fn flags_beside_a_scan(
+    conn: &Connection,
+    meta: &meta::Meta,
+    now: u64,
+) -> Result<EventFlags, StoreError> {
+    Ok(EventFlags {
+        offline: is_offline(meta, now),
+        clock_rollback: clock_rolled_back(conn, meta, now)?,
+        ..EventFlags::default()
+    })
 }
 
 /// The next event of this device's chain, signed: it follows the outbox's tip.
