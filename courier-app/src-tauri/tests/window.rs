@@ -724,7 +724,8 @@ async fn courier_app_in_a_real_window() {
         "{listed}"
     );
     w.shot("10b-deliveries").await;
-    w.click(&order).await;
+    // The address, not the middle of the row, where 拨打 would dial.
+    w.click(&format!("{order} .address")).await;
     w.visible("#sheet-cash").await;
     w.click("#sheet-empties-plus").await;
     w.text_until("#sheet-empties", "one empty bucket", |t| t == "1")
