@@ -16,8 +16,15 @@ const state = {
   lastVerdict: null,
   counterKeys: [],
   counterTimer: null,
-  // What the camera runs for: "scan" (tickets), "enroll" (the enrollment QR) or null.
+  // What the camera runs for: "scan" (tickets), "enroll" (the enrollment QR), "deliver" (the
+  // ticket of the order on the delivery sheet) or null.
   camera: null,
+  // The delivery list shows tomorrow instead of today.
+  tomorrow: false,
+  // The order on the delivery sheet, and the buckets counted at its door.
+  sheet: null,
+  empties: 0,
+  deposits: 0,
 };
 
 // ---------- Sound and vibration ----------
@@ -113,22 +120,23 @@ function showStatus(bar) {
 
 // ---------- Screens ----------
 
-const SCREENS = ["enroll", "scan", "counter", "history", "assist", "settings"];
+const SCREENS = ["enroll", "deliveries", "scan", "counter", "history", "assist", "settings"];
 
 // One live camera and viewfinder, for tickets on the scan screen or for the enrollment QR.
 const CAMERAS = {
   scan: { command: "start_camera", slot: "screen-scan", ready: "将水票二维码对准取景框" },
   enroll: { command: "scan_enrollment_qr", slot: "enroll-camera", ready: "将注册二维码对准取景框" },
+  deliver: { command: "deliver_scan", slot: "sheet-camera", ready: "将该订单的水票二维码对准取景框" },
 };
 
-async function startCamera(purpose) {
+async function startCamera(purpose, args = {}) {
   const camera = CAMERAS[purpose];
   $(camera.slot).prepend($("viewfinder"));
   $("preview").removeAttribute("src");
   state.camera = purpose;
   setHint(camera.ready, false);
   try {
-    await invoke(camera.command);
+    await invoke(camera.command, args);
   } catch (e) {
     setHint(errorText(e), true);
   }
@@ -150,6 +158,7 @@ async function show(screen) {
   for (const button of document.querySelectorAll("#nav button")) {
     button.classList.toggle("active", button.dataset.screen === screen);
   }
+  if (screen === "deliveries") await loadDeliveries();
   if (screen === "scan") await enterScan();
   if (screen === "counter") await enterCounter();
   if (screen === "history") await loadHistory();
@@ -310,12 +319,169 @@ async function practise(index) {
   }
 }
 
+// ---------- 今日配送 ----------
+
+const PAYMENTS = { tickets: "水票", account: "月结", cash: "货到付款" };
+const SLOTS = { morning: "上午", afternoon: "下午" };
+const STATES = { open: "待送", delivered: "已送达", not_delivered: "未送达" };
+const REASONS = { nobody_home: "无人在家", wrong_address: "地址错误", refused: "客户拒收", other: "其他" };
+
+function stateText(item) {
+  return STATES[item.state] + (item.reason ? "：" + REASONS[item.reason] : "");
+}
+
+async function loadDeliveries() {
+  $("day-today").classList.toggle("active", !state.tomorrow);
+  $("day-tomorrow").classList.toggle("active", state.tomorrow);
+  let list;
+  try {
+    list = await invoke("deliveries", { tomorrow: state.tomorrow });
+  } catch (e) {
+    toast(errorText(e));
+    return;
+  }
+  $("deliveries-day").textContent = list.day;
+  $("deliveries-done").textContent = list.done;
+  $("deliveries-left").textContent = list.left;
+  const box = $("deliveries-list");
+  box.replaceChildren();
+  if (list.items.length === 0) {
+    box.append(el("li", { class: "empty" }, "暂无配送单（同步后更新）"));
+    return;
+  }
+  for (const item of list.items) {
+    const t = item.task;
+    const label = t.label ? `（${t.label}）` : "";
+    const call = el("a", { class: "call", href: "#", onclick: (event) => callContact(event, t.order_id) }, "拨打");
+    box.append(
+      el(
+        "li",
+        { class: item.state, "data-order": String(t.order_id), onclick: () => openSheet(item) },
+        el("span", { class: "title" }, `#${t.order_id} ${SLOTS[t.slot]} ${t.slot_hours}`),
+        el("span", { class: "state" }, stateText(item)),
+        el("span", { class: "address" }, t.address + label),
+        el("span", { class: "meta" }, `${t.contact} ${t.phone}`, call),
+        el("span", { class: "meta" }, `${t.product_name} ×${t.bottles} · ${PAYMENTS[t.payment]}${t.book_id != null ? " · 票册 " + t.book_id : ""}`),
+        t.note ? el("span", { class: "note" }, "备注：" + t.note) : null,
+      ),
+    );
+  }
+}
+
+// The list shows phones masked; the number is fetched only to dial it.
+async function callContact(event, orderId) {
+  event.preventDefault();
+  event.stopPropagation();
+  try {
+    window.location.href = await invoke("delivery_phone", { orderId });
+  } catch (e) {
+    toast(errorText(e));
+  }
+}
+
+for (const [id, tomorrow] of [["day-today", false], ["day-tomorrow", true]]) {
+  $(id).addEventListener("click", () => {
+    state.tomorrow = tomorrow;
+    loadDeliveries();
+  });
+}
+
+function renderSheetCounts() {
+  $("sheet-empties").textContent = state.empties;
+  $("sheet-deposits").textContent = state.deposits;
+}
+
+function openSheet(item) {
+  const t = item.task;
+  state.sheet = item;
+  state.empties = 0;
+  state.deposits = 0;
+  renderSheetCounts();
+  $("sheet-title").textContent = `#${t.order_id} · ${stateText(item)}`;
+  $("sheet-address").textContent = t.address + (t.label ? `（${t.label}）` : "");
+  $("sheet-facts").textContent = `${t.contact} ${t.phone} · ${t.product_name} ×${t.bottles} · ${PAYMENTS[t.payment]}`;
+  const open = item.state !== "delivered";
+  $("sheet-scan").hidden = !(open && t.payment === "tickets");
+  $("sheet-cash").hidden = !(open && t.payment === "cash");
+  $("sheet-account").hidden = !(open && t.payment === "account");
+  $("sheet-missed").hidden = item.state !== "open";
+  $("sheet-reasons").hidden = true;
+  $("sheet-error").hidden = true;
+  $("sheet-camera").hidden = true;
+  $("deliver-sheet").hidden = false;
+}
+
+async function closeSheet() {
+  if (state.camera === "deliver") await stopCamera();
+  $("deliver-sheet").hidden = true;
+  state.sheet = null;
+  if (state.screen === "deliveries") await loadDeliveries();
+}
+
+for (const button of document.querySelectorAll("#deliver-sheet .stepper button")) {
+  button.addEventListener("click", () => {
+    const field = button.dataset.field;
+    state[field] = Math.max(0, Math.min(99, state[field] + Number(button.dataset.step)));
+    renderSheetCounts();
+  });
+}
+
+function sheetError(text) {
+  $("sheet-error").textContent = text;
+  $("sheet-error").hidden = false;
+}
+
+async function deliverBy(handover) {
+  try {
+    const done = await invoke("deliver", { orderId: state.sheet.task.order_id, handover });
+    toast(done.message);
+    await closeSheet();
+  } catch (e) {
+    sheetError(errorText(e));
+  }
+}
+
+$("sheet-cash").addEventListener("click", () =>
+  deliverBy({ handover: "cash", empties: state.empties, deposits: state.deposits }),
+);
+$("sheet-account").addEventListener("click", () =>
+  deliverBy({ handover: "account", empties: state.empties, deposits: state.deposits }),
+);
+$("sheet-missed").addEventListener("click", () => ($("sheet-reasons").hidden = false));
+for (const button of document.querySelectorAll("#sheet-reasons button")) {
+  button.addEventListener("click", () =>
+    deliverBy({ handover: "not_delivered", reason: button.dataset.reason, empties: state.empties }),
+  );
+}
+$("sheet-scan").addEventListener("click", async () => {
+  $("sheet-camera").hidden = false;
+  $("sheet-error").hidden = true;
+  await startCamera("deliver", {
+    orderId: state.sheet.task.order_id,
+    empties: state.empties,
+    deposits: state.deposits,
+  });
+});
+$("sheet-close").addEventListener("click", closeSheet);
+
+// The ticket read at the door: its verdict full screen; delivered, the sheet closes behind it.
+async function deliveryScanned(done) {
+  if (state.camera !== "deliver") return;
+  showVerdict({ outcome: done.scan, warnings: [], training: state.training }, true);
+  $("verdict-detail").textContent = done.message;
+  if (done.event_id) {
+    await stopCamera();
+    await closeSheet();
+  }
+}
+
 // ---------- Verdict ----------
 
 const MARKS = { accepted: "✓", already_used: "!", rejected: "✕" };
 const OVERRIDABLE = ["stale_data", "offline_budget_exceeded"];
 
-function showVerdict(verdict) {
+// `delivery`: the scan delivered an order, whose payment cannot be undone alone.
+function showVerdict(verdict, delivery = false) {
   const outcome = verdict.outcome;
   if (outcome.duplicate) {
     toast("同一张水票，已忽略");
@@ -331,7 +497,7 @@ function showVerdict(verdict) {
   const warnings = $("verdict-warnings");
   warnings.replaceChildren(...verdict.warnings.map((w) => el("li", {}, w)));
   $("verdict-training").hidden = !verdict.training;
-  $("verdict-undo").hidden = outcome.kind !== "accepted";
+  $("verdict-undo").hidden = delivery || outcome.kind !== "accepted";
   $("verdict-override").hidden = !(outcome.kind === "rejected" && OVERRIDABLE.includes(outcome.reason));
   box.hidden = false;
   signal(outcome.kind);
@@ -344,7 +510,7 @@ function showVerdict(verdict) {
 
 async function closeVerdict() {
   $("verdict").hidden = true;
-  if (state.camera === "scan") await invoke("resume_camera").catch(() => {});
+  if (state.camera === "scan" || state.camera === "deliver") await invoke("resume_camera").catch(() => {});
   if (state.screen === "counter") {
     $("counter-input").focus();
     loadToday();
@@ -632,6 +798,7 @@ listen("preview", (event) => {
 });
 listen("verdict", (event) => showVerdict(event.payload));
 listen("enroll_qr", (event) => enrollQrRead(event.payload));
+listen("delivery", (event) => deliveryScanned(event.payload));
 listen("camera", (event) => {
   const { kind, message } = event.payload;
   if (kind === "duplicate") toast(message, 1500);

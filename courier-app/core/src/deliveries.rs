@@ -3,6 +3,7 @@
 //! done and how many are left, and phones masked for lists others may glance at.
 
 use serde::{Deserialize, Serialize};
+use shuipiao_shared::event::MissReason;
 
 use crate::engine::format_beijing_time;
 use crate::store::deliveries::Delivery;
@@ -64,6 +65,20 @@ pub fn parse_day(text: &str) -> Result<String, &'static str> {
     Ok(text.to_owned())
 }
 
+/// Reads a reason an order was not delivered as a person types it: its zh-CN name
+/// (无人在家, 地址错误, 客户拒收, 其他) or its protocol name (`nobody_home`, `wrong_address`,
+/// `refused`, `other`); otherwise the zh-CN hint.
+pub fn parse_miss_reason(text: &str) -> Result<MissReason, &'static str> {
+    let text = text.trim();
+    MissReason::ALL
+        .into_iter()
+        .find(|reason| {
+            reason.label() == text
+                || serde_json::to_value(reason).is_ok_and(|name| name.as_str() == Some(text))
+        })
+        .ok_or("未送达原因应为 无人在家、地址错误、客户拒收 或 其他")
+}
+
 /// A phone for a list: the first three and last four digits, e.g. `138****8000`; anything
 /// shorter than eight characters is masked whole.
 pub fn mask_phone(phone: &str) -> String {
@@ -102,6 +117,24 @@ mod tests {
             "２026-12-08",
         ] {
             assert!(parse_day(bad).unwrap_err().contains("YYYY-MM-DD"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn miss_reasons_are_read_by_either_name() {
+        for reason in MissReason::ALL {
+            assert_eq!(parse_miss_reason(reason.label()), Ok(reason));
+        }
+        assert_eq!(
+            parse_miss_reason(" nobody_home "),
+            Ok(MissReason::NobodyHome)
+        );
+        assert_eq!(parse_miss_reason("refused"), Ok(MissReason::Refused));
+        for bad in ["", "路上堵车", "NobodyHome", "4"] {
+            assert!(
+                parse_miss_reason(bad).unwrap_err().contains("无人在家"),
+                "{bad}"
+            );
         }
     }
 

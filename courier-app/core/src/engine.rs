@@ -6,6 +6,11 @@
 //! (pulled status rows plus this device's own unreflected events) and, before returning, commits
 //! a signed, hash-chained event to the outbox: a redemption for an accept, a scan attempt for a
 //! refusal. The green screen is therefore never shown for a redemption that a crash could lose.
+//!
+//! Delivering an order of the list at the door ([`Engine::deliver`], [`Engine::deliver_scanned`])
+//! appends a delivery event the same way; for an order paid with tickets the delivery is a scan
+//! through the same door verdict, and its redemption and the delivery naming it are committed in
+//! one transaction.
 
 use std::num::NonZeroU16;
 use std::path::Path;
@@ -16,7 +21,10 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shuipiao_shared::event::{Event, EventBody, EventFlags, Refusal};
+use shuipiao_shared::delivery::{DeliveryPayment, DeliveryTask};
+use shuipiao_shared::event::{
+    DeliveryOutcome, Event, EventBody, EventFlags, MissReason, Refusal, SignedEvent,
+};
 use shuipiao_shared::holder::Presented;
 use shuipiao_shared::ids::{BookId, DeviceId, EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::keyring::{Keyring, KeyringError};
@@ -27,10 +35,14 @@ use thiserror::Error;
 
 use crate::clock::{Clock, IdSource};
 use crate::deliveries::{DayList, beijing_day};
+use crate::store::deliveries::{Delivery, TaskState};
 use crate::store::meta::PracticeSync;
 use crate::store::outbox::{self, OutboxEntry};
 use crate::store::{self, StoreError, meta, scan_log, status};
 use crate::sync::SyncState;
+
+/// Most empty buckets taken back, or deposits collected, in one delivery.
+pub const MAX_BUCKETS_AT_DOOR: u16 = 99;
 
 /// How long after a redemption the same device may undo it, in seconds.
 pub const UNDO_WINDOW_SECS: u64 = 120;
@@ -73,6 +85,84 @@ pub struct ScanInput<'a> {
     pub source: ScanSource,
     /// A supervisor's PIN, entered to override a freshness refusal.
     pub supervisor_pin: Option<&'a str>,
+}
+
+/// How the scan of a tickets order is made: a delivery scan takes its product and quantity from
+/// the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoorInput<'a> {
+    /// Camera or scanner.
+    pub source: ScanSource,
+    /// A supervisor's PIN, entered to override a freshness refusal.
+    pub supervisor_pin: Option<&'a str>,
+}
+
+/// How an order not paid with tickets went at the door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "handover", rename_all = "snake_case")]
+pub enum Handover {
+    /// Delivered on the enterprise's account (月结).
+    Account {
+        /// Empty buckets taken back.
+        empties: u16,
+        /// Buckets whose deposit (押桶) goes on the account.
+        deposits: u16,
+    },
+    /// Delivered and paid in cash (货到付款).
+    Cash {
+        /// Empty buckets taken back.
+        empties: u16,
+        /// Buckets whose deposit (押桶) was collected in cash.
+        deposits: u16,
+    },
+    /// Not delivered (未送达); empty buckets may still have been taken back.
+    NotDelivered {
+        /// Why.
+        reason: MissReason,
+        /// Empty buckets taken back.
+        empties: u16,
+    },
+}
+
+impl Handover {
+    fn empties(self) -> u16 {
+        match self {
+            Handover::Account { empties, .. }
+            | Handover::Cash { empties, .. }
+            | Handover::NotDelivered { empties, .. } => empties,
+        }
+    }
+
+    fn deposits(self) -> u16 {
+        match self {
+            Handover::Account { deposits, .. } | Handover::Cash { deposits, .. } => deposits,
+            Handover::NotDelivered { .. } => 0,
+        }
+    }
+}
+
+/// What a delivery at the door did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryDone {
+    /// The order.
+    pub order_id: u64,
+    /// The scan of a tickets order, as its verdict screen shows it; a refused scan delivered
+    /// nothing.
+    pub scan: Option<ScanOutcome>,
+    /// The delivery event appended; `None` when the scan was refused.
+    pub event_id: Option<EventId>,
+    /// The order's state on this device now.
+    pub state: TaskState,
+    /// One zh-CN line for the courier.
+    pub message: String,
+}
+
+/// The order a delivery scan is for, and the buckets counted at the door.
+#[derive(Debug, Clone, Copy)]
+struct OrderAtDoor {
+    order_id: u64,
+    empties: u16,
+    deposits: u16,
 }
 
 /// The colour of the verdict screen.
@@ -246,6 +336,27 @@ pub enum EngineError {
     /// Hashing the PIN or reading randomness failed.
     #[error("crypto failure: {0}")]
     Crypto(String),
+    /// The order is not in this device's delivery list.
+    #[error("order is not in the delivery list")]
+    OrderNotInList,
+    /// The order was delivered already from this device.
+    #[error("order already delivered")]
+    OrderDelivered,
+    /// The order is already recorded as not delivered; only a handover may follow.
+    #[error("order already recorded as not delivered")]
+    OrderAlreadyMissed,
+    /// The handover does not match how the order is paid (the order's payment).
+    #[error("the order is paid by {0:?}")]
+    PaymentMismatch(DeliveryPayment),
+    /// The scanned code is of another book than the order's.
+    #[error("the ticket is not the order's book")]
+    WrongBook,
+    /// Empty buckets or deposits beyond [`MAX_BUCKETS_AT_DOOR`].
+    #[error("bucket count out of range")]
+    BucketCount,
+    /// The redemption belongs to a delivered order.
+    #[error("redemption belongs to a delivery")]
+    UndoDelivered,
 }
 
 impl EngineError {
@@ -264,6 +375,13 @@ impl EngineError {
             EngineError::TrainingKeyring(_) => "training_keyring",
             EngineError::NotTraining => "not_training",
             EngineError::Crypto(_) => "crypto",
+            EngineError::OrderNotInList => "order_not_in_list",
+            EngineError::OrderDelivered => "order_delivered",
+            EngineError::OrderAlreadyMissed => "order_already_missed",
+            EngineError::PaymentMismatch(_) => "payment_mismatch",
+            EngineError::WrongBook => "wrong_book",
+            EngineError::BucketCount => "bucket_count",
+            EngineError::UndoDelivered => "undo_delivered",
         }
     }
 
@@ -282,6 +400,21 @@ impl EngineError {
             EngineError::TrainingKeyring(_) => "练习密钥无效",
             EngineError::NotTraining => "只有练习模式可以模拟同步状态",
             EngineError::Crypto(_) => "加密出错，请重试",
+            EngineError::OrderNotInList => "配送单中没有这个订单，请先同步",
+            EngineError::OrderDelivered => "该订单已送达，不能重复送达",
+            EngineError::OrderAlreadyMissed => "该订单已登记未送达，再次上门送达时请选择送达方式",
+            EngineError::PaymentMismatch(DeliveryPayment::Tickets) => {
+                "该订单用水票支付，请扫码送达"
+            }
+            EngineError::PaymentMismatch(DeliveryPayment::Account) => {
+                "该订单为月结，请选择月结送达"
+            }
+            EngineError::PaymentMismatch(DeliveryPayment::Cash) => {
+                "该订单为货到付款，请选择现金送达"
+            }
+            EngineError::WrongBook => "这张水票不是该订单的水票",
+            EngineError::BucketCount => "空桶和押桶数量须在0到99之间",
+            EngineError::UndoDelivered => "该核销属于已送达的订单，不能撤销",
         }
     }
 }
@@ -414,6 +547,143 @@ impl Engine {
 
     /// Decides a scan and makes it durable before returning. See the module docs.
     pub fn scan(&mut self, text: &str, input: &ScanInput<'_>) -> Result<ScanOutcome, EngineError> {
+        Ok(self.at_the_door(text, input, None)?.0)
+    }
+
+    /// Delivers order `order_id` of the list paid with tickets: scans the customer's code with
+    /// the same door verdict as [`Engine::scan`], for the order's product and bottles, and on an
+    /// accept appends, in the same transaction, the redemption and then the delivery naming it.
+    /// A code of another book than the order's is refused before the verdict, writing nothing;
+    /// a code the verdict refuses is logged as a scan attempt, as any refused scan, and delivers
+    /// nothing (see [`DeliveryDone::scan`]).
+    pub fn deliver_scanned(
+        &mut self,
+        order_id: u64,
+        text: &str,
+        input: &DoorInput<'_>,
+        empties: u16,
+        deposits: u16,
+    ) -> Result<DeliveryDone, EngineError> {
+        check_buckets(empties, deposits)?;
+        let task = open_order(&self.conn, order_id, true)?;
+        if task.payment != DeliveryPayment::Tickets {
+            return Err(EngineError::PaymentMismatch(task.payment));
+        }
+        let scan_input = ScanInput {
+            product: task.product,
+            quantity: order_bottles(&task)?,
+            source: input.source,
+            supervisor_pin: input.supervisor_pin,
+        };
+        let order = OrderAtDoor {
+            order_id,
+            empties,
+            deposits,
+        };
+        let (outcome, event_id) = self.at_the_door(text, &scan_input, Some(order))?;
+        let message = match event_id {
+            Some(_) => format!(
+                "订单 {order_id} 已送达：{} 桶（水票），收回空桶 {empties} 只，押桶 {deposits} 只",
+                task.bottles
+            ),
+            None => format!(
+                "订单 {order_id} 未送达：扫码未通过（{}），订单仍待送",
+                outcome.title
+            ),
+        };
+        Ok(DeliveryDone {
+            order_id,
+            state: if event_id.is_some() {
+                TaskState::Delivered
+            } else {
+                TaskState::of(outbox::last_delivery(&self.conn, order_id)?.as_ref())
+            },
+            scan: Some(outcome),
+            event_id,
+            message,
+        })
+    }
+
+    /// Delivers order `order_id` of the list on the account (月结) or for cash (货到付款), or
+    /// records that it could not be delivered (未送达). The handover must match how the order is
+    /// paid; an order delivered already is refused, one not delivered may be delivered later.
+    pub fn deliver(
+        &mut self,
+        order_id: u64,
+        handover: Handover,
+    ) -> Result<DeliveryDone, EngineError> {
+        let (empties, deposits) = (handover.empties(), handover.deposits());
+        check_buckets(empties, deposits)?;
+        let now_millis = self.clock.now_millis();
+        let now = now_millis / 1000;
+        let meta = meta::read(&self.conn)?;
+        let identity = meta.identity.as_ref().ok_or(EngineError::NotEnrolled)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let hands_over = !matches!(handover, Handover::NotDelivered { .. });
+        let task = open_order(&tx, order_id, hands_over)?;
+        let (paid_by, outcome) = match handover {
+            Handover::Account { deposits, .. } => (
+                Some(DeliveryPayment::Account),
+                DeliveryOutcome::Account {
+                    bottles: order_bottles(&task)?,
+                    deposits,
+                },
+            ),
+            Handover::Cash { deposits, .. } => (
+                Some(DeliveryPayment::Cash),
+                DeliveryOutcome::Cash {
+                    bottles: order_bottles(&task)?,
+                    deposits,
+                },
+            ),
+            Handover::NotDelivered { reason, .. } => {
+                (None, DeliveryOutcome::NotDelivered { reason })
+            }
+        };
+        if paid_by.is_some_and(|paid_by| paid_by != task.payment) {
+            return Err(EngineError::PaymentMismatch(task.payment));
+        }
+        let flags = flags_beside_a_scan(&tx, &meta, now)?;
+        let body = EventBody::Delivery {
+            order_id,
+            outcome,
+            empties,
+        };
+        let signed = sign_next(&tx, &mut *self.ids, identity, now_millis, flags, body)?;
+        outbox::append(&tx, &signed, 0)?;
+        tx.commit()?;
+        let message = match outcome {
+            DeliveryOutcome::NotDelivered { reason } => {
+                format!(
+                    "订单 {order_id} 未送达：{}，收回空桶 {empties} 只",
+                    reason.label()
+                )
+            }
+            delivered => format!(
+                "订单 {order_id} 已送达：{} 桶（{}），收回空桶 {empties} 只，押桶 {deposits} 只",
+                delivered.bottles(),
+                task.payment.label()
+            ),
+        };
+        Ok(DeliveryDone {
+            order_id,
+            scan: None,
+            event_id: Some(signed.event.event_id),
+            state: TaskState::of(Some(&outcome)),
+            message,
+        })
+    }
+
+    /// The door verdict of [`Engine::scan`], made durable; for an `order` (a delivery scan) an
+    /// accept also appends the delivery, whose event id is returned with the outcome.
+    fn at_the_door(
+        &mut self,
+        text: &str,
+        input: &ScanInput<'_>,
+        order: Option<OrderAtDoor>,
+    ) -> Result<(ScanOutcome, Option<EventId>), EngineError> {
         let now_millis = self.clock.now_millis();
         let now = now_millis / 1000;
         let text = text.trim();
@@ -443,21 +713,29 @@ impl Engine {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(last) = scan_log::latest_for(&tx, &text_digest)?
+        let parsed_book = Presented::from_qr_text(text)
+            .ok()
+            .map(|code| code.credential().book_id);
+        if let Some(order) = order {
+            // Re-read under the lock: another process may have delivered it meanwhile.
+            let task = open_order(&tx, order.order_id, true)?;
+            if parsed_book.is_some_and(|book| Some(book) != task.book_id) {
+                return Err(EngineError::WrongBook);
+            }
+        } else if let Some(last) = scan_log::latest_for(&tx, &text_digest)?
             && now_millis >= last.last_seen_ms
             && now_millis - last.last_seen_ms < input.source.dedupe_window_millis()
         {
+            // A delivery scan is one deliberate action on one order and never a repeat; a plain
+            // scan of the code still in view is.
             let mut outcome: ScanOutcome = serde_json::from_str(&last.outcome)
                 .map_err(|error| StoreError::Corrupt(format!("scan log outcome: {error}")))?;
             scan_log::seen_again(&tx, last.id, now_millis)?;
             tx.commit()?;
             outcome.duplicate = true;
-            return Ok(outcome);
+            return Ok((outcome, None));
         }
 
-        let parsed_book = Presented::from_qr_text(text)
-            .ok()
-            .map(|code| code.credential().book_id);
         let view = LocalView {
             book: match parsed_book {
                 Some(book_id) => Some((
@@ -502,20 +780,43 @@ impl Engine {
         let (body, flags, units_delta, mut outcome) =
             describe(&decided, attempt_flags, now_millis, warnings);
 
-        let tip = outbox::tip(&tx)?;
-        let signed = Event {
-            event_id: EventId::v7(now_millis, self.ids.random10()),
-            device_id: identity.device_id,
-            device_seq: tip.device_seq + 1,
-            prev_hash: tip.hash,
-            scanned_at: now,
-            courier_id: identity.courier_id,
-            flags,
-            body,
-        }
-        .sign(&identity.device_key);
-        outbox::append(&tx, &signed, units_delta)?;
+        let signed = sign_next(&tx, &mut *self.ids, identity, now_millis, flags, body)?;
+        // The order a delivery's redemption was made for: it can no longer be undone alone.
+        let delivered = order.filter(|_| outcome.kind == OutcomeKind::Accepted);
+        outbox::append_for_order(
+            &tx,
+            &signed,
+            units_delta,
+            delivered.map(|order| order.order_id),
+        )?;
         outcome.event_id = Some(signed.event.event_id);
+        let delivery_id = match delivered {
+            Some(order) => {
+                let delivery = sign_next(
+                    &tx,
+                    &mut *self.ids,
+                    identity,
+                    now_millis,
+                    EventFlags {
+                        offline,
+                        clock_rollback,
+                        ..EventFlags::default()
+                    },
+                    EventBody::Delivery {
+                        order_id: order.order_id,
+                        outcome: DeliveryOutcome::Tickets {
+                            bottles: input.quantity,
+                            deposits: order.deposits,
+                            redemption: signed.event.event_id,
+                        },
+                        empties: order.empties,
+                    },
+                )?;
+                outbox::append(&tx, &delivery, 0)?;
+                Some(delivery.event.event_id)
+            }
+            None => None,
+        };
         let outcome_json = serde_json::to_string(&outcome)
             .map_err(|error| StoreError::Corrupt(format!("outcome: {error}")))?;
         scan_log::insert(
@@ -543,11 +844,12 @@ impl Engine {
             },
         )?;
         tx.commit()?;
-        Ok(outcome)
+        Ok((outcome, delivery_id))
     }
 
     /// Undoes this device's redemption `event_id` within [`UNDO_WINDOW_SECS`] by appending a void
-    /// event; the redemption itself is never deleted.
+    /// event; the redemption itself is never deleted. A redemption a delivery names is refused:
+    /// the delivery stands, and voiding its payment would leave it unpaid.
     pub fn undo(&mut self, event_id: EventId) -> Result<Undone, EngineError> {
         let now_millis = self.clock.now_millis();
         let now = now_millis / 1000;
@@ -566,31 +868,21 @@ impl Engine {
         if entry.voided {
             return Err(EngineError::UndoAlreadyVoided);
         }
+        if entry.order_id.is_some() {
+            return Err(EngineError::UndoDelivered);
+        }
         let scanned_at = entry.event.event.scanned_at;
         // A clock set far back cannot prove the window is still open.
         if now.saturating_sub(scanned_at) > UNDO_WINDOW_SECS || now + CLOCK_SLACK_SECS < scanned_at
         {
             return Err(EngineError::UndoWindowPassed);
         }
-        let tip = outbox::tip(&tx)?;
-        let signed = Event {
-            event_id: EventId::v7(now_millis, self.ids.random10()),
-            device_id: identity.device_id,
-            device_seq: tip.device_seq + 1,
-            prev_hash: tip.hash,
-            scanned_at: now,
-            courier_id: identity.courier_id,
-            flags: EventFlags {
-                offline: is_offline(&meta, now),
-                clock_rollback: clock_rolled_back(&tx, &meta, now)?,
-                ..EventFlags::default()
-            },
-            body: EventBody::Void {
-                book_id,
-                target: event_id,
-            },
-        }
-        .sign(&identity.device_key);
+        let flags = flags_beside_a_scan(&tx, &meta, now)?;
+        let body = EventBody::Void {
+            book_id,
+            target: event_id,
+        };
+        let signed = sign_next(&tx, &mut *self.ids, identity, now_millis, flags, body)?;
         outbox::append(&tx, &signed, -i64::from(units))?;
         outbox::mark_voided(&tx, event_id)?;
         tx.commit()?;
@@ -612,6 +904,11 @@ impl Engine {
         let day = day.map_or_else(|| beijing_day(self.clock.now_secs()), str::to_owned);
         let items = store::deliveries::of_day(&self.conn, &day)?;
         Ok(DayList::new(day, items))
+    }
+
+    /// Order `order_id` of the list, with its state on this device; the phone whole, to call.
+    pub fn delivery(&self, order_id: u64) -> Result<Delivery, EngineError> {
+        store::deliveries::get(&self.conn, order_id)?.ok_or(EngineError::OrderNotInList)
     }
 
     /// Enrollment, sync and freshness state for the status screen.
@@ -651,6 +948,71 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The flags of an event that is no scan (a void, a delivery): whether the device was offline
+/// and its clock behind; freshness is a scan's matter.
+fn flags_beside_a_scan(
+    conn: &Connection,
+    meta: &meta::Meta,
+    now: u64,
+) -> Result<EventFlags, StoreError> {
+    Ok(EventFlags {
+        offline: is_offline(meta, now),
+        clock_rollback: clock_rolled_back(conn, meta, now)?,
+        ..EventFlags::default()
+    })
+}
+
+/// The next event of this device's chain, signed: it follows the outbox's tip.
+fn sign_next(
+    conn: &Connection,
+    ids: &mut dyn IdSource,
+    identity: &meta::Identity,
+    now_millis: u64,
+    flags: EventFlags,
+    body: EventBody,
+) -> Result<SignedEvent, StoreError> {
+    let tip = outbox::tip(conn)?;
+    Ok(Event {
+        event_id: EventId::v7(now_millis, ids.random10()),
+        device_id: identity.device_id,
+        device_seq: tip.device_seq + 1,
+        prev_hash: tip.hash,
+        scanned_at: now_millis / 1000,
+        courier_id: identity.courier_id,
+        flags,
+        body,
+    }
+    .sign(&identity.device_key))
+}
+
+/// The order `order_id` of the list, if a delivery may close it now: it is in the list and not
+/// delivered yet; one recorded as not delivered takes only a handover (`hands_over`).
+fn open_order(
+    conn: &Connection,
+    order_id: u64,
+    hands_over: bool,
+) -> Result<DeliveryTask, EngineError> {
+    let delivery = store::deliveries::get(conn, order_id)?.ok_or(EngineError::OrderNotInList)?;
+    match delivery.state {
+        TaskState::Delivered => Err(EngineError::OrderDelivered),
+        TaskState::NotDelivered if !hands_over => Err(EngineError::OrderAlreadyMissed),
+        TaskState::Open | TaskState::NotDelivered => Ok(delivery.task),
+    }
+}
+
+/// The bottles an order hands over; the server never sends an order of none.
+fn order_bottles(task: &DeliveryTask) -> Result<NonZeroU16, StoreError> {
+    NonZeroU16::new(task.bottles)
+        .ok_or_else(|| StoreError::Corrupt(format!("order {} of no bottle", task.order_id)))
+}
+
+fn check_buckets(empties: u16, deposits: u16) -> Result<(), EngineError> {
+    if empties > MAX_BUCKETS_AT_DOOR || deposits > MAX_BUCKETS_AT_DOOR {
+        return Err(EngineError::BucketCount);
+    }
+    Ok(())
 }
 
 /// Turns a verdict into the event to record and the outcome to show.

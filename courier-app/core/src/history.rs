@@ -49,7 +49,7 @@ pub struct HistoryRow {
     pub uploaded: bool,
     /// A redemption that a later undo voided.
     pub voided: bool,
-    /// Can be undone now (own redemption, not voided, within the window).
+    /// Can be undone now (own redemption, not voided, not a delivery's, within the window).
     pub undoable: bool,
 }
 
@@ -133,7 +133,11 @@ fn row(entry: &OutboxEntry, now: u64) -> HistoryRow {
         .to_owned(),
         uploaded: entry.push_state == PushState::Acked,
         voided: entry.voided,
-        undoable: kind == RowKind::Redemption && !entry.voided && age_ok,
+        // A delivery's redemption is its payment: the engine refuses to undo it alone.
+        undoable: kind == RowKind::Redemption
+            && !entry.voided
+            && entry.order_id.is_none()
+            && age_ok,
     }
 }
 

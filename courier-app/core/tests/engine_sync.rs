@@ -948,3 +948,170 @@ async fn the_cli_lists_a_day_of_deliveries_with_masked_phones() {
     let stderr = String::from_utf8(refused.stderr).unwrap();
     assert!(stderr.contains("日期格式应为 YYYY-MM-DD"), "{stderr}");
 }
+
+/// Runs the CLI and returns whether it succeeded, its stdout and its stderr.
+async fn cli_text(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let output = cli(db, args).await;
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_delivers_at_the_door_and_the_events_reach_the_server() {
+    let order = |order_id, payment, book_id| DeliveryTask {
+        payment,
+        book_id,
+        ..task(order_id, TODAY, DeliverySlot::Morning, "幸福小区 1栋")
+    };
+    let fake = Fake {
+        deliveries: Some(vec![
+            DeliveryRow::put(
+                1,
+                DeliveryChange::Assigned,
+                order(21, DeliveryPayment::Cash, None),
+            ),
+            DeliveryRow::put(
+                2,
+                DeliveryChange::Assigned,
+                order(22, DeliveryPayment::Account, None),
+            ),
+            DeliveryRow::put(
+                3,
+                DeliveryChange::Assigned,
+                order(23, DeliveryPayment::Tickets, Some(BookId(102))),
+            ),
+            DeliveryRow::put(
+                4,
+                DeliveryChange::Assigned,
+                order(24, DeliveryPayment::Cash, None),
+            ),
+        ]),
+        ..fake_with_rows()
+    };
+    let (url, fake) = start(fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let (ok, ..) = cli_text(
+        &db,
+        &[
+            "enroll", "--server", &url, "--code", "ENROLL-1", "--name", "手机",
+        ],
+    )
+    .await;
+    assert!(ok);
+
+    let (ok, out, err) = cli_text(
+        &db,
+        &[
+            "deliver",
+            "21",
+            "--cash",
+            "--empties",
+            "2",
+            "--deposits",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("订单 21 已送达：2 桶（货到付款），收回空桶 2 只，押桶 1 只"),
+        "{out}"
+    );
+
+    // Refusals: each in zh-CN, nothing written.
+    let own_code = ticket(live_book(102, 10));
+    let other_code = ticket(live_book(555, 10));
+    for (args, message) in [
+        (
+            vec!["deliver", "22", "--cash"],
+            "该订单为月结，请选择月结送达",
+        ),
+        (
+            vec!["deliver", "23", "--account"],
+            "该订单用水票支付，请扫码送达",
+        ),
+        (
+            vec!["deliver", "23", "--scan", &other_code],
+            "这张水票不是该订单的水票",
+        ),
+        (
+            vec!["deliver", "21", "--cash"],
+            "该订单已送达，不能重复送达",
+        ),
+        (vec!["deliver", "99", "--cash"], "配送单中没有这个订单"),
+        (
+            vec!["deliver", "24", "--cash", "--empties", "100"],
+            "空桶和押桶数量须在0到99之间",
+        ),
+        (
+            vec!["deliver", "24", "--failed", "路上堵车"],
+            "未送达原因应为",
+        ),
+    ] {
+        let (ok, _, err) = cli_text(&db, &args).await;
+        assert!(!ok && err.contains(message), "{args:?}: {err}");
+    }
+    let (ok, _, err) = cli_text(&db, &["deliver", "24"]).await;
+    assert!(!ok, "a way of delivering is required: {err}");
+
+    let (ok, out, err) = cli_text(&db, &["deliver", "22", "--account", "--deposits", "3"]).await;
+    assert!(ok && out.contains("订单 22 已送达"), "{out} {err}");
+    let (ok, out, err) = cli_text(
+        &db,
+        &[
+            "--json",
+            "deliver",
+            "23",
+            "--scan",
+            &own_code,
+            "--empties",
+            "1",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let done: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["state"], "delivered");
+    assert_eq!(done["scan"]["kind"], "accepted");
+    assert_eq!(done["scan"]["units"], 2);
+    let redemption = done["scan"]["event_id"].as_str().unwrap().to_owned();
+    let (ok, _, err) = cli_text(&db, &["undo", &redemption]).await;
+    assert!(
+        !ok && err.contains("该核销属于已送达的订单，不能撤销"),
+        "{err}"
+    );
+    let (ok, out, err) = cli_text(&db, &["deliver", "24", "--failed", "无人在家"]).await;
+    assert!(
+        ok && out.contains("订单 24 未送达：无人在家"),
+        "{out} {err}"
+    );
+    let (ok, _, err) = cli_text(&db, &["deliver", "24", "--failed", "nobody_home"]).await;
+    assert!(!ok && err.contains("该订单已登记未送达"), "{err}");
+
+    let (_, out, _) = cli_text(&db, &["deliveries", "--date", TODAY]).await;
+    assert!(out.contains("共 4 单，已完成 4 单，待送 0 单"), "{out}");
+    assert!(out.contains("#21 ") && out.contains("【已送达】"), "{out}");
+    assert!(out.contains("【未送达：无人在家】"), "{out}");
+
+    // The fake verifies each pushed event against the chain: all of them reach it.
+    let (ok, out, err) = cli_text(&db, &["sync"]).await;
+    assert!(ok && out.contains("已确认 5 条"), "{out} {err}");
+    let stored = fake.lock().unwrap().stored.clone();
+    let mut kinds: Vec<&str> = stored
+        .values()
+        .map(|(event, _)| match event.event.body {
+            EventBody::Delivery { .. } => "delivery",
+            EventBody::Redemption { .. } => "redemption",
+            _ => "other",
+        })
+        .collect();
+    kinds.sort_unstable();
+    assert_eq!(
+        kinds,
+        ["delivery", "delivery", "delivery", "delivery", "redemption"]
+    );
+}

@@ -1,5 +1,5 @@
-//! Events the shell pushes to the UI: verdicts, camera previews and state, the status bar, and
-//! enrollment QRs read.
+//! Events the shell pushes to the UI: verdicts, camera previews and state, the status bar,
+//! delivery scans and enrollment QRs read.
 
 use serde::Serialize;
 use shuipiao_courier::engine::ScanOutcome;
@@ -14,6 +14,8 @@ pub const PREVIEW: &str = "preview";
 pub const CAMERA: &str = "camera";
 /// The status bar changed.
 pub const STATUS: &str = "status";
+/// A delivery scan was decided (`DeliveryDone`: its verdict, and the order's state).
+pub const DELIVERY: &str = "delivery";
 /// An enrollment QR was read (`{server_url, code}`).
 pub const ENROLL_QR: &str = "enroll_qr";
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use shuipiao_courier::clock::{OsRandom, SystemClock};
 use shuipiao_courier::data_dir::DataDir;
-use shuipiao_courier::engine::{Engine, ScanInput, ScanOutcome, ScanSource};
+use shuipiao_courier::engine::{
+    DeliveryDone, DoorInput, Engine, ScanInput, ScanOutcome, ScanSource,
+};
 use shuipiao_courier::live::LiveScanner;
 use shuipiao_courier::status_bar::{StatusBar, status_bar};
 use shuipiao_courier::store::key_source;
@@ -172,6 +174,25 @@ impl AppState {
     pub fn scan(&self, text: &str, source: ScanSource) -> Result<ScanOutcome, CommandError> {
         self.with_input(source, |input| {
             self.with_engine(|engine| Ok(engine.scan(text, input)?))
+        })
+    }
+
+    /// Delivers tickets order `order_id` by its ticket `text`, read by the camera (with an armed
+    /// override).
+    pub fn deliver_scanned(
+        &self,
+        order_id: u64,
+        text: &str,
+        empties: u16,
+        deposits: u16,
+    ) -> Result<DeliveryDone, CommandError> {
+        let pin = lock(&self.pending_pin).take();
+        let input = DoorInput {
+            source: ScanSource::Camera,
+            supervisor_pin: pin.as_deref(),
+        };
+        self.with_engine(|engine| {
+            Ok(engine.deliver_scanned(order_id, text, &input, empties, deposits)?)
         })
     }
 

@@ -297,3 +297,50 @@ fn settings_choice_pin_and_logout() {
         "settings survive logout"
     );
 }
+
+/// The delivery commands take what the UI sends: a fresh device has an empty list and delivers
+/// nothing before enrollment; the training database (enrolled, with no list) refuses each way
+/// of delivering an order it does not hold in zh-CN, with nothing written.
+#[test]
+fn the_delivery_list_of_a_fresh_device_is_empty_and_delivering_is_refused() {
+    let app = Harness::new();
+    let cash = json!({ "handover": "cash", "empties": 1, "deposits": 0 });
+    assert_eq!(
+        app.error_code("deliver", json!({ "orderId": 7, "handover": cash })),
+        "not_enrolled"
+    );
+    let _: Value = app.ok("set_training", json!({ "on": true }));
+    for tomorrow in [false, true] {
+        let list: Value = app.ok("deliveries", json!({ "tomorrow": tomorrow }));
+        assert_eq!(list["items"], json!([]));
+        assert_eq!(
+            (list["done"].clone(), list["left"].clone()),
+            (json!(0), json!(0))
+        );
+        assert_eq!(list["day"].as_str().map(str::len), Some(10), "{list}");
+    }
+    for handover in [
+        json!({ "handover": "cash", "empties": 1, "deposits": 0 }),
+        json!({ "handover": "account", "empties": 0, "deposits": 2 }),
+        json!({ "handover": "not_delivered", "reason": "nobody_home", "empties": 0 }),
+    ] {
+        let refused = app
+            .call("deliver", json!({ "orderId": 7, "handover": handover }))
+            .expect_err("not in the list");
+        assert_eq!(refused["code"], "order_not_in_list");
+        assert_eq!(refused["message"], "配送单中没有这个订单，请先同步");
+    }
+    assert_eq!(
+        app.error_code(
+            "deliver",
+            json!({ "orderId": 7, "handover": { "handover": "cash", "empties": 100, "deposits": 0 } })
+        ),
+        "bucket_count"
+    );
+    assert_eq!(
+        app.error_code("delivery_phone", json!({ "orderId": 7 })),
+        "order_not_in_list"
+    );
+    let history: Vec<Value> = app.ok("history", json!({}));
+    assert!(history.is_empty(), "nothing written");
+}

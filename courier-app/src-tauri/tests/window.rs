@@ -2,7 +2,8 @@
 //! against a real `shuipiao-server` on loopback: enroll by showing the synthetic camera the
 //! enrollment QR of the admin console's 设备管理 page, scan a ticket and see green, go offline,
 //! scan the used ticket and see orange, come back online and see the pending count drop to zero,
-//! visit every screen, and practise 数据过旧 and 离线额度已用完 in 练习模式. Screenshots of each
+//! deliver a customer's cash order from the 配送 screen and see the done count go up, visit every
+//! screen, and practise 数据过旧 and 离线额度已用完 in 练习模式. Screenshots of each
 //! screen go to `SHUIPIAO_SCREENSHOT_DIR`.
 //!
 //! It needs a display, `tauri-driver` and WebKitWebDriver, so it runs only when
@@ -237,13 +238,13 @@ fn dechunk(mut rest: &str) -> String {
     out
 }
 
-/// The admin API, as an operator would use it to set up a plant.
-struct Admin {
+/// A signed-in user of the JSON API: the admin setting up a plant, or a customer ordering.
+struct ApiUser {
     port: u16,
     token: String,
 }
 
-impl Admin {
+impl ApiUser {
     fn post(&self, path: &str, body: Value) -> Value {
         let (status, value) =
             http(self.port, "POST", path, Some(&self.token), Some(&body)).expect("admin request");
@@ -255,10 +256,13 @@ impl Admin {
     }
 }
 
-/// What the plant gave this test: a courier and a customer's ticket.
+/// What the plant gave this test: a courier, a customer's ticket, and the customer's cash order
+/// assigned to the courier (for today, or tomorrow once today's slots have closed).
 struct Plant {
     courier_id: Value,
     ticket: String,
+    order_id: u64,
+    order_tomorrow: bool,
 }
 
 fn set_up_plant(server: &Server) -> Plant {
@@ -271,7 +275,7 @@ fn set_up_plant(server: &Server) -> Plant {
     )
     .expect("login");
     assert_eq!(status, 200, "login: {login}");
-    let admin = Admin {
+    let admin = ApiUser {
         port: server.port,
         token: login["token"].as_str().expect("token").to_owned(),
     };
@@ -310,7 +314,61 @@ fn set_up_plant(server: &Server) -> Plant {
             "role": "courier", "region_id": region["id"],
         }),
     );
+    // The customer orders two bottles for cash at the first slot still open; the dispatcher
+    // gives the order to the courier.
+    admin.post(
+        "/api/v1/users",
+        json!({
+            "username": "wang", "password": "customer-password-1",
+            "role": "customer", "account_id": account["id"],
+        }),
+    );
+    let (status, login) = http(
+        server.port,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&json!({ "username": "wang", "password": "customer-password-1" })),
+    )
+    .expect("customer login");
+    assert_eq!(status, 200, "customer login: {login}");
+    let customer = ApiUser {
+        port: server.port,
+        token: login["token"].as_str().expect("token").to_owned(),
+    };
+    let address = customer.post(
+        "/api/v1/addresses",
+        json!({
+            "region_id": region["id"], "community": "光谷花园", "building": "3栋",
+            "unit": "2单元", "room": "501", "contact": "王阿姨", "phone": "13812345678",
+        }),
+    );
+    let (status, slots) = http(
+        server.port,
+        "GET",
+        &format!("/api/v1/delivery-slots?address_id={}", address["id"]),
+        Some(&customer.token),
+        None,
+    )
+    .expect("delivery slots");
+    assert_eq!(status, 200, "delivery slots: {slots}");
+    let slot = &slots[0];
+    let water_order = customer.post(
+        "/api/v1/delivery-orders",
+        json!({
+            "address_id": address["id"], "product": 189, "bottles": 2,
+            "slot_date": slot["date"], "slot": slot["slot"], "payment": "cash",
+            "note": "请放门口",
+        }),
+    );
+    let order_id = water_order["id"].as_u64().expect("order id");
+    admin.post(
+        &format!("/api/v1/dispatch/orders/{order_id}/assign"),
+        json!({ "courier_id": courier["id"] }),
+    );
     Plant {
+        order_id,
+        order_tomorrow: slot["day_label"] == "明天",
         courier_id: courier["id"].clone(),
         ticket: order["books"][0]["qr_text"]
             .as_str()
@@ -650,6 +708,37 @@ async fn courier_app_in_a_real_window() {
     w.text_until("#status-online", "online", |t| t == "在线")
         .await;
     w.shot("10-back-online").await;
+
+    // 配送: the order the dispatcher assigned came with the first sync; delivered for cash with
+    // one empty bucket taken back, the done count goes up and the delivery is uploaded.
+    w.click("#nav-deliveries").await;
+    if plant.order_tomorrow {
+        w.click("#day-tomorrow").await;
+    }
+    let order = format!("#deliveries-list li[data-order='{}']", plant.order_id);
+    w.visible(&order).await;
+    assert_eq!(w.text("#deliveries-done").await, "0");
+    let listed = w.text(&order).await;
+    assert!(
+        listed.contains("138****5678") && listed.contains("货到付款") && listed.contains("待送"),
+        "{listed}"
+    );
+    w.shot("10b-deliveries").await;
+    // The address, not the middle of the row, where 拨打 would dial.
+    w.click(&format!("{order} .address")).await;
+    w.visible("#sheet-cash").await;
+    w.click("#sheet-empties-plus").await;
+    w.text_until("#sheet-empties", "one empty bucket", |t| t == "1")
+        .await;
+    w.shot("10c-delivery-sheet").await;
+    w.click("#sheet-cash").await;
+    w.text_until("#deliveries-done", "the order done", |t| t == "1")
+        .await;
+    assert!(w.text(&order).await.contains("已送达"));
+    w.shot("10d-delivered").await;
+    w.click("#sync-now").await;
+    w.text_until("#status-pending", "the delivery uploaded", |t| t == "0")
+        .await;
 
     // The other screens.
     w.click("#nav-history").await;

@@ -17,14 +17,14 @@ use shuipiao_courier::data_dir::DataDir;
 use shuipiao_courier::decode::{self, Decoder};
 use shuipiao_courier::deliveries::{self, DayList};
 use shuipiao_courier::engine::{
-    Engine, EngineError, OutcomeKind, ScanInput, ScanOutcome, ScanSource,
+    DoorInput, Engine, EngineError, Handover, OutcomeKind, ScanInput, ScanOutcome, ScanSource,
 };
 use shuipiao_courier::enroll_qr::{self, EnrollQr};
 use shuipiao_courier::frame;
 use shuipiao_courier::store::outbox::{OutboxEntry, PushState};
 use shuipiao_courier::sync::{self, DeliveryListSync, SyncClient, SyncError};
 use shuipiao_courier::training::{self, PracticeTicket};
-use shuipiao_shared::event::{DeliveryOutcome, EventBody, Refusal};
+use shuipiao_shared::event::{DeliveryOutcome, EventBody, MissReason, Refusal};
 use shuipiao_shared::ids::{EventId, ProductCode};
 
 #[derive(Debug, Parser)]
@@ -80,6 +80,9 @@ enum Command {
         #[arg(long)]
         date: Option<String>,
     },
+    /// Deliver an order of the list at the door: scan the customer's ticket (a tickets order),
+    /// or deliver for cash or on the account, or record why it was not delivered.
+    Deliver(DeliverArgs),
     /// Set the supervisor PIN (4 to 12 digits).
     SetPin {
         /// The new PIN.
@@ -158,6 +161,48 @@ struct ScanArgs {
     /// Supervisor PIN, to override a freshness refusal.
     #[arg(long)]
     pin: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(id = "handover", required = true, multiple = false)]
+struct HandoverArgs {
+    /// A tickets order: the QR text of the customer's ticket (SP1…).
+    #[arg(long, value_name = "QR_TEXT")]
+    scan: Option<String>,
+    /// 货到付款: delivered and paid in cash.
+    #[arg(long)]
+    cash: bool,
+    /// 月结: delivered on the enterprise's account.
+    #[arg(long)]
+    account: bool,
+    /// 未送达, with the reason: 无人在家, 地址错误, 客户拒收, 其他 (or nobody_home,
+    /// wrong_address, refused, other).
+    #[arg(long, value_name = "REASON", value_parser = miss_reason)]
+    failed: Option<MissReason>,
+}
+
+#[derive(Debug, Args)]
+struct DeliverArgs {
+    /// The order number, as `deliveries` lists it.
+    order: u64,
+    #[command(flatten)]
+    handover: HandoverArgs,
+    /// Empty buckets taken back (0 to 99).
+    #[arg(long, default_value_t = 0)]
+    empties: u16,
+    /// Buckets whose deposit (押桶) was taken (0 to 99).
+    #[arg(long, default_value_t = 0)]
+    deposits: u16,
+    /// The ticket's text comes from a USB scanner.
+    #[arg(long, requires = "scan")]
+    scanner: bool,
+    /// Supervisor PIN, to override a freshness refusal of the scan.
+    #[arg(long, requires = "scan")]
+    pin: Option<String>,
+}
+
+fn miss_reason(text: &str) -> Result<MissReason, String> {
+    deliveries::parse_miss_reason(text).map_err(str::to_owned)
 }
 
 fn main() -> ExitCode {
@@ -269,6 +314,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Status => status(&target, json),
         Command::History { limit } => history(&target, json, limit),
         Command::Deliveries { date } => deliveries(&target, json, date.as_deref()),
+        Command::Deliver(args) => deliver(&target, json, &args),
         Command::SetPin { pin } => {
             target
                 .engine()?
@@ -629,6 +675,39 @@ fn deliveries(target: &Target, json: bool, date: Option<&str>) -> Result<()> {
     print(json, &list, || day_list_text(&list))
 }
 
+fn deliver(target: &Target, json: bool, args: &DeliverArgs) -> Result<()> {
+    let mut engine = target.engine()?;
+    let (empties, deposits) = (args.empties, args.deposits);
+    let handover = &args.handover;
+    let done = if let Some(text) = &handover.scan {
+        let input = DoorInput {
+            source: if args.scanner {
+                ScanSource::Scanner
+            } else {
+                ScanSource::Camera
+            },
+            supervisor_pin: args.pin.as_deref(),
+        };
+        engine.deliver_scanned(args.order, text, &input, empties, deposits)
+    } else {
+        let handover = match handover.failed {
+            Some(reason) => Handover::NotDelivered { reason, empties },
+            None if handover.account => Handover::Account { empties, deposits },
+            None => Handover::Cash { empties, deposits },
+        };
+        engine.deliver(args.order, handover)
+    }
+    .map_err(engine_error)?;
+    print(json, &done, || match &done.scan {
+        Some(scan) => format!("{}\n{}", outcome_line(scan, target.training), done.message),
+        None => done.message.clone(),
+    })?;
+    if done.event_id.is_none() {
+        bail!("扫码未通过，订单 {} 未送达", done.order_id);
+    }
+    Ok(())
+}
+
 fn day_list_text(list: &DayList) -> String {
     let mut lines = vec![format!(
         "{} 配送单：共 {} 单，已完成 {} 单，待送 {} 单",
@@ -660,8 +739,12 @@ fn day_list_text(list: &DayList) -> String {
         } else {
             format!(" 备注：{}", task.note)
         };
+        let state = match item.reason {
+            Some(reason) => format!("{}：{}", item.state.label(), reason.label()),
+            None => item.state.label().to_owned(),
+        };
         lines.push(format!(
-            "  #{} {}{label} {} {} {} ×{} {}{book}{note}",
+            "  #{} {}{label} {} {} {} ×{} {}{book}{note} 【{state}】",
             task.order_id,
             task.address,
             task.contact,

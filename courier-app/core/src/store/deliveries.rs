@@ -4,42 +4,52 @@
 //!
 //! Rows are applied with the semantics of [`shuipiao_shared::delivery::apply`] (`assigned` and
 //! `updated` put the task in, replacing the order's; `withdrawn` takes it out), one transaction
-//! per pulled page together with the cursor. Each order also carries a device-side
-//! [`TaskState`], which the feed never overwrites.
+//! per pulled page together with the cursor. Each order also carries its [`TaskState`] on this
+//! device, read from the outbox (the latest delivery event of the order), so the feed never
+//! overwrites it and a withdrawn and reassigned order keeps what the courier did. The table's
+//! `state` column predates that and stays `open`.
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::delivery::{DeliveriesResponse, DeliverySlot, DeliveryTask};
+use shuipiao_shared::event::{DeliveryOutcome, MissReason};
 
 use crate::store::StoreError;
+use crate::store::outbox::{self, KIND_DELIVERY};
 
 /// Where an order of the list is on this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
-    /// Still to be delivered. Orders closed at the door get their own states with delivery
-    /// events.
+    /// Still to be delivered (待送).
     Open,
+    /// Handed over at the door (已送达).
+    Delivered,
+    /// The courier could not deliver it (未送达); they may come back and deliver it.
+    NotDelivered,
 }
 
 impl TaskState {
-    fn as_str(self) -> &'static str {
-        match self {
-            TaskState::Open => "open",
-        }
-    }
-
-    fn parse(text: &str) -> Result<TaskState, StoreError> {
-        match text {
-            "open" => Ok(TaskState::Open),
-            other => Err(StoreError::Corrupt(format!("delivery state {other}"))),
+    /// The state after a delivery with `outcome`, or before any.
+    pub fn of(outcome: Option<&DeliveryOutcome>) -> TaskState {
+        match outcome {
+            None => TaskState::Open,
+            Some(outcome) if outcome.delivered() => TaskState::Delivered,
+            Some(_) => TaskState::NotDelivered,
         }
     }
 
     /// Whether the order is closed (delivered or not, at the door).
     pub fn is_done(self) -> bool {
+        self != TaskState::Open
+    }
+
+    /// The name people read.
+    pub fn label(self) -> &'static str {
         match self {
-            TaskState::Open => false,
+            TaskState::Open => "待送",
+            TaskState::Delivered => "已送达",
+            TaskState::NotDelivered => "未送达",
         }
     }
 }
@@ -51,6 +61,21 @@ pub struct Delivery {
     pub task: DeliveryTask,
     /// Where it is on this device.
     pub state: TaskState,
+    /// Why it was not delivered, when [`TaskState::NotDelivered`].
+    pub reason: Option<MissReason>,
+}
+
+impl Delivery {
+    fn new(task: DeliveryTask, outcome: Option<DeliveryOutcome>) -> Delivery {
+        Delivery {
+            task,
+            state: TaskState::of(outcome.as_ref()),
+            reason: match outcome {
+                Some(DeliveryOutcome::NotDelivered { reason }) => Some(reason),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// The delivery feed cursor: `next_cursor` of the last applied page; 0 before the first.
@@ -91,31 +116,47 @@ fn put(tx: &Transaction<'_>, task: &DeliveryTask, seq: u64) -> Result<(), StoreE
         "INSERT INTO deliveries (order_id, day, task, state, seq) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (order_id) DO UPDATE SET day = excluded.day, task = excluded.task,
              seq = excluded.seq",
-        params![
-            task.order_id as i64,
-            task.day,
-            json,
-            TaskState::Open.as_str(),
-            seq as i64
-        ],
+        params![task.order_id as i64, task.day, json, "open", seq as i64],
     )?;
     Ok(())
 }
 
+/// The order `order_id` with its state, if the list holds it.
+pub fn get(conn: &Connection, order_id: u64) -> Result<Option<Delivery>, StoreError> {
+    let task: Option<String> = conn
+        .query_row(
+            "SELECT task FROM deliveries WHERE order_id = ?1",
+            params![order_id as i64],
+            |row| row.get(0),
+        )
+        .optional()?;
+    task.map(|task| {
+        Ok(Delivery::new(
+            decode(&task)?,
+            outbox::last_delivery(conn, order_id)?,
+        ))
+    })
+    .transpose()
+}
+
 /// The list of Beijing day `day` (`YYYY-MM-DD`), sorted by slot, then address, then order.
 pub fn of_day(conn: &Connection, day: &str) -> Result<Vec<Delivery>, StoreError> {
-    let mut statement =
-        conn.prepare("SELECT task, state FROM deliveries WHERE day = ?1 ORDER BY order_id")?;
+    let mut statement = conn.prepare(
+        "SELECT d.task,
+                (SELECT o.record FROM outbox o WHERE o.order_id = d.order_id AND o.kind = ?2
+                 ORDER BY o.device_seq DESC LIMIT 1)
+         FROM deliveries d WHERE d.day = ?1 ORDER BY d.order_id",
+    )?;
     let mut list = statement
-        .query_map(params![day], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        .query_map(params![day, KIND_DELIVERY], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<Vec<u8>>>(1)?))
         })?
         .map(|row| {
-            let (task, state) = row?;
-            Ok(Delivery {
-                task: decode(&task)?,
-                state: TaskState::parse(&state)?,
-            })
+            let (task, record) = row?;
+            let outcome = record
+                .map(|record| outbox::delivery_outcome(&record))
+                .transpose()?;
+            Ok(Delivery::new(decode(&task)?, outcome))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     // Stable: equal slot and address keep the order-id order of the query.

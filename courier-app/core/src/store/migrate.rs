@@ -95,6 +95,13 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX deliveries_day ON deliveries (day);
     ALTER TABLE meta ADD COLUMN delivery_cursor INTEGER NOT NULL DEFAULT 0;
     ",
+    // 4: the order an outbox event belongs to: a delivery's own, and the redemption a tickets
+    // delivery's scan made (its record does not name the order). The list's 已送达 / 未送达
+    // comes from here, and such a redemption cannot be undone.
+    r"
+    ALTER TABLE outbox ADD COLUMN order_id INTEGER;
+    CREATE INDEX outbox_order ON outbox (order_id, device_seq);
+    ",
 ];
 
 /// Brings the schema up to date, one transaction per migration.

@@ -2,13 +2,14 @@
 //!
 //! Records are immutable (`record` holds [`SignedEvent::to_bytes`]); only the local bookkeeping
 //! columns change: `voided` (set when a void event is appended), `push_state`, `verdict`,
-//! `server_seq` and `rejection`. Push states: `pending` (to send, including retryable
+//! `server_seq` and `rejection`. `order_id`, written once with the row, ties a delivery and the
+//! redemption its scan made to their order. Push states: `pending` (to send, including retryable
 //! rejections), `acked` (accepted, duplicate or conflict) and `rejected` (kept and shown, needs an
 //! operator).
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
-use shuipiao_shared::event::{ChainTip, EventBody, EventHash, SignedEvent};
+use shuipiao_shared::event::{ChainTip, DeliveryOutcome, EventBody, EventHash, SignedEvent};
 use shuipiao_shared::ids::EventId;
 use shuipiao_shared::sync::{PushRejection, PushResult, PushVerdict};
 
@@ -61,6 +62,8 @@ pub struct OutboxEntry {
     pub event: SignedEvent,
     /// A later void undid this redemption.
     pub voided: bool,
+    /// The order a delivery closes, or that the redemption was made for at the door.
+    pub order_id: Option<u64>,
     /// Push state.
     pub push_state: PushState,
     /// The server's verdict, once pushed.
@@ -98,6 +101,17 @@ pub fn append(
     signed: &SignedEvent,
     units_delta: i64,
 ) -> Result<(), StoreError> {
+    append_for_order(tx, signed, units_delta, signed.event.body.order_id())
+}
+
+/// [`append`], tying the event to `order_id`: a delivery's own order, or the order a
+/// redemption was made for at the door.
+pub fn append_for_order(
+    tx: &Transaction<'_>,
+    signed: &SignedEvent,
+    units_delta: i64,
+    order_id: Option<u64>,
+) -> Result<(), StoreError> {
     let event = &signed.event;
     let kind = match event.body {
         EventBody::Redemption { .. } => KIND_REDEMPTION,
@@ -107,8 +121,8 @@ pub fn append(
     };
     tx.execute(
         "INSERT INTO outbox (device_seq, event_id, record, hash, kind, book_id, units_delta,
-                             stale, scanned_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                             stale, scanned_at, order_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             event.device_seq as i64,
             event.event_id.0.as_bytes().to_vec(),
@@ -119,9 +133,39 @@ pub fn append(
             units_delta,
             event.flags.stale,
             event.scanned_at as i64,
+            order_id.map(|id| id as i64),
         ],
     )?;
     Ok(())
+}
+
+/// How this device last closed `order_id` at the door: the outcome of its latest delivery
+/// event, if any.
+pub fn last_delivery(
+    conn: &Connection,
+    order_id: u64,
+) -> Result<Option<DeliveryOutcome>, StoreError> {
+    let record: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT record FROM outbox WHERE order_id = ?1 AND kind = ?2
+             ORDER BY device_seq DESC LIMIT 1",
+            params![order_id as i64, KIND_DELIVERY],
+            |row| row.get(0),
+        )
+        .optional()?;
+    record.map(|record| delivery_outcome(&record)).transpose()
+}
+
+/// The outcome of a delivery record.
+pub(crate) fn delivery_outcome(record: &[u8]) -> Result<DeliveryOutcome, StoreError> {
+    match SignedEvent::from_bytes(record)
+        .map_err(|error| StoreError::Corrupt(format!("outbox record: {error}")))?
+        .event
+        .body
+    {
+        EventBody::Delivery { outcome, .. } => Ok(outcome),
+        _ => Err(StoreError::Corrupt("delivery row of another kind".into())),
+    }
 }
 
 /// Marks a redemption as voided by a later event.
@@ -133,7 +177,7 @@ pub fn mark_voided(tx: &Transaction<'_>, event_id: EventId) -> Result<(), StoreE
     Ok(())
 }
 
-const ENTRY_COLUMNS: &str = "record, voided, push_state, verdict, server_seq, rejection";
+const ENTRY_COLUMNS: &str = "record, voided, push_state, verdict, server_seq, rejection, order_id";
 
 fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
     Ok(RawEntry {
@@ -143,6 +187,7 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawEntry> {
         verdict: row.get(3)?,
         server_seq: row.get(4)?,
         rejection: row.get(5)?,
+        order_id: row.get(6)?,
     })
 }
 
@@ -153,6 +198,7 @@ struct RawEntry {
     verdict: Option<String>,
     server_seq: Option<i64>,
     rejection: Option<String>,
+    order_id: Option<i64>,
 }
 
 impl RawEntry {
@@ -173,6 +219,7 @@ impl RawEntry {
         Ok(OutboxEntry {
             event,
             voided: self.voided,
+            order_id: self.order_id.map(|id| id as u64),
             push_state: PushState::parse(&self.push_state)?,
             verdict,
             server_seq: self.server_seq.map(|s| s as u64),

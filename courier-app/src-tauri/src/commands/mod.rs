@@ -1,6 +1,7 @@
 //! Tauri commands, one module per screen area. Each takes the app handle, calls the engine (on a
 //! blocking thread when it touches the database) and maps the error to `{code, message}`.
 
+pub mod deliveries;
 pub mod device;
 pub mod records;
 pub mod scan;
