@@ -3,7 +3,10 @@
 //! one-time enrollment codes, and the operator's actions (issue, revoke, reissue, keys, review).
 
 use serde_json::json;
-use shuipiao_server::store::models::{Book, ReviewItem};
+use shuipiao_server::auth::password;
+use shuipiao_server::pii::Phone;
+use shuipiao_server::store::Store;
+use shuipiao_server::store::models::{AuditEntry, Book, NewCustomer, ReviewItem};
 use shuipiao_shared::ids::{BookId, EventId, ProductCode, ScopeId};
 use shuipiao_shared::ledger::ResolutionAction;
 
@@ -119,19 +122,46 @@ impl Plant {
     /// A customer `username` holding one 10-unit 家庭月套餐 book of 18.9 L buckets, redeemable
     /// anywhere for 31 days: the book and the QR text the wallet shows for it.
     pub async fn family_book(&self, username: &str) -> (BookId, String) {
-        let (_, book, qr) = self.family(username).await;
-        (book, qr)
+        let customer = self.customer(username).await;
+        self.family_book_for(&customer).await
     }
 
-    /// [`Plant::family_book`] with the customer, to order water in the wallet.
-    pub async fn family(&self, username: &str) -> (Customer, BookId, String) {
+    /// A customer who registered with mobile `phone` (as the wallet's sign-up does, so messages
+    /// reach them), signed in to the wallet as `username`.
+    pub async fn phone_customer(&self, store: &Store, username: &str, phone: &str) -> Customer {
+        let phone = Phone::parse(phone).expect("a mainland mobile number");
+        let master = crate::server::master_key();
+        let customer = NewCustomer {
+            name: username.into(),
+            enterprise_id: None,
+            username: username.into(),
+            password_hash: password::hash(PASSWORD.into())
+                .await
+                .expect("hash the password"),
+            phone_index: phone.index(&master),
+            phone_sealed: phone.seal(&master),
+            referrer: None,
+            browser_hash: None,
+        };
+        let audit = AuditEntry::new(None, "customer.register", "test", json!({}));
+        let user = store
+            .register_customer(&customer, shuipiao_server::unix_now(), &audit)
+            .await
+            .expect("register the customer");
+        let wallet = Api::login(&self.admin.base, username, PASSWORD).await;
+        Customer {
+            account_id: user.spec.account_id.expect("a customer has an account"),
+            wallet,
+        }
+    }
+
+    /// A 10-unit 家庭月套餐 book for `customer` and the QR text the wallet shows for it.
+    pub async fn family_book_for(&self, customer: &Customer) -> (BookId, String) {
         let package = self
             .package("家庭月套餐", 10, BUCKET, ScopeId::ANYWHERE, 31)
             .await;
-        let customer = self.customer(username).await;
-        let book = self.issue(&customer, package, 1).await[0];
-        let qr = customer.qr_text(book).await;
-        (customer, book, qr)
+        let book = self.issue(customer, package, 1).await[0];
+        (book, customer.qr_text(book).await)
     }
 
     /// A customer account with a wallet login `username`.

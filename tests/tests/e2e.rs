@@ -21,6 +21,7 @@
 mod e2e {
     pub mod bad_input;
     pub mod courier_kills;
+    pub mod delivery_day;
     pub mod delivery_list;
     pub mod demo;
     pub mod device_report;
