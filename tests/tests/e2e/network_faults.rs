@@ -1,12 +1,16 @@
 //! Scenario 5a: three couriers sync through a proxy that refuses connections, cuts requests,
 //! delays, cuts answers after the server acted, and sends requests twice. Between syncs they
-//! keep scanning (and undoing) offline on shared books. After the network heals: every event
-//! is on the server exactly once, every ledger equals the pure ledger of the stored events, and
-//! every device sees exactly the server's counts.
+//! keep scanning (and undoing) offline on shared books, and delivering the orders of their
+//! delivery lists. After the network heals: every event is on the server exactly once, every
+//! ledger equals the pure ledger of the stored events, every device sees exactly the server's
+//! counts, and every order a phone delivered is 已送达 with its customer told once.
 
 use std::collections::BTreeMap;
 
-use shuipiao_courier::engine::OutcomeKind;
+use serde_json::json;
+use shuipiao_courier::engine::{Handover, OutcomeKind};
+use shuipiao_server::store::delivery_orders::OrderState;
+use shuipiao_server::store::models::{MessageKind, NotificationFilter};
 use shuipiao_shared::event::EventBody;
 use shuipiao_shared::ids::{BookId, ScopeId};
 use shuipiao_test_support::TestDb;
@@ -21,6 +25,49 @@ shuipiao_test_support::on_both_backends!(sync_through_a_faulty_network);
 
 /// Sync rounds under faults; `SHUIPIAO_E2E_FAULT_ROUNDS` raises it.
 const DEFAULT_ROUNDS: usize = 25;
+/// Cash orders each courier has in their list.
+const ORDERS_PER_COURIER: usize = 4;
+
+/// Tomorrow's cash orders, [`ORDERS_PER_COURIER`] per device, each assigned to its courier.
+struct Orders {
+    day: String,
+}
+
+async fn cash_orders(world: &World, devices: &[Device]) -> Orders {
+    let plant = &world.plant;
+    let customer = plant
+        .phone_customer(&world.server.store, "order-family", "13900000001")
+        .await;
+    let address = customer
+        .wallet
+        .post(
+            "/api/v1/addresses",
+            &json!({"region_id": plant.home_region, "community": "光谷花园", "building": "1栋",
+                "contact": "李女士", "phone": "13900000001"}),
+        )
+        .await;
+    let day = shuipiao_server::local_time::date(shuipiao_server::unix_now() + 86_400);
+    for device in devices {
+        for n in 0..ORDERS_PER_COURIER {
+            let order = customer
+                .wallet
+                .post(
+                    "/api/v1/delivery-orders",
+                    &json!({"address_id": address["id"], "product": 189, "bottles": 1 + n,
+                        "slot_date": day, "slot": "morning", "payment": "cash"}),
+                )
+                .await;
+            plant
+                .admin
+                .post(
+                    &format!("/api/v1/dispatch/orders/{}/assign", order["id"]),
+                    &json!({"courier_id": device.courier.0}),
+                )
+                .await;
+        }
+    }
+    Orders { day }
+}
 
 async fn sync_through_a_faulty_network(db: TestDb) {
     let rounds = shuipiao_tests::env_count("SHUIPIAO_E2E_FAULT_ROUNDS", DEFAULT_ROUNDS);
@@ -41,15 +88,32 @@ async fn sync_through_a_faulty_network(db: TestDb) {
     let mut devices = Vec::new();
     for name in ["courier-1", "courier-2", "courier-3"] {
         let code = plant.courier_code(name).await;
-        let device = Device::enroll(&proxy.url, &code, name).await;
-        device.sync().await;
-        devices.push(device);
+        devices.push(Device::enroll(&proxy.url, &code, name).await);
     }
+    let orders = cash_orders(&world, &devices).await;
+    for device in &devices {
+        device.sync().await;
+    }
+    // Each phone's orders still to deliver.
+    let mut to_deliver: Vec<Vec<u64>> = devices
+        .iter()
+        .map(|device| {
+            let listed = device.deliveries(&orders.day);
+            listed.items.iter().map(|item| item.task.order_id).collect()
+        })
+        .collect();
+    assert!(
+        to_deliver
+            .iter()
+            .all(|list| list.len() == ORDERS_PER_COURIER),
+        "every phone has its orders: {to_deliver:?}"
+    );
+    let mut delivered = Vec::new();
 
     proxy.set_plan(Plan::Random { percent: 70 });
     let (mut failures, mut successes) = (0u32, 0u32);
     for _ in 0..rounds {
-        for device in devices.iter_mut() {
+        for (idx, device) in devices.iter_mut().enumerate() {
             for _ in 0..=rng.below(3) {
                 let book = books[rng.below(books.len() as u64) as usize];
                 let quantity = 1 + rng.below(2) as u16;
@@ -60,6 +124,19 @@ async fn sync_through_a_faulty_network(db: TestDb) {
                 {
                     device.engine().undo(id).expect("undo within two minutes");
                 }
+            }
+            if rng.chance(30)
+                && let Some(order) = to_deliver[idx].pop()
+            {
+                let cash = Handover::Cash {
+                    empties: rng.below(2) as u16,
+                    deposits: 0,
+                };
+                device
+                    .engine()
+                    .deliver(order, cash)
+                    .expect("deliver for cash");
+                delivered.push(order);
             }
             match device.try_sync().await {
                 Ok(_) => successes += 1,
@@ -100,6 +177,56 @@ async fn sync_through_a_faulty_network(db: TestDb) {
         view.assert_holds_exactly(&device.name, device.id, &device.events());
     }
     view.assert_ledgers_consistent();
+    assert!(!delivered.is_empty(), "some orders were delivered");
+    for order in &delivered {
+        let seen = world.server.store.delivery_order(*order as i64).await;
+        let seen = seen.expect("the order");
+        assert_eq!(seen.state, OrderState::Delivered, "order {order}");
+    }
+    for order in to_deliver.iter().flatten() {
+        let seen = world.server.store.delivery_order(*order as i64).await;
+        assert_eq!(
+            seen.expect("the order").state,
+            OrderState::Out,
+            "order {order}"
+        );
+    }
+    assert!(
+        plant
+            .review(false)
+            .await
+            .iter()
+            .all(|item| item.order_id.is_none()),
+        "no delivery needs review"
+    );
+    let told = world
+        .server
+        .store
+        .list_notifications(
+            &NotificationFilter {
+                kind: Some(MessageKind::OrderDelivered),
+                ..NotificationFilter::default()
+            },
+            1_000,
+        )
+        .await
+        .expect("notifications");
+    let mut told_orders: Vec<u64> = told
+        .iter()
+        .filter_map(|m| {
+            m.spec
+                .dedupe_key
+                .as_deref()?
+                .split(':')
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .collect();
+    told_orders.sort_unstable();
+    let mut expected = delivered.clone();
+    expected.sort_unstable();
+    assert_eq!(told_orders, expected, "each delivered order told once");
     let mut all_events = Vec::new();
     for device in &devices {
         all_events.extend(device.events());
