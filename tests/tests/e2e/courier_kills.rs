@@ -1,7 +1,9 @@
 //! Scenario 5b: the `shuipiao-courier` binary killed with SIGKILL at random points while it scans
-//! (counter mode, several codes per run) and while it syncs. Whatever a run printed as a green
-//! screen must reach the server; after recovery every event is on the server exactly once, the
-//! device's chain is unbroken, nothing is counted twice and the device agrees with the server.
+//! (counter mode, several codes per run), while it delivers orders of its list for cash and
+//! while it syncs. Whatever a run printed as a green screen or a delivery must reach the server;
+//! after recovery every event is on the server exactly once, the device's chain is unbroken,
+//! nothing is counted twice, every order the device delivered is 已送达 and the device agrees
+//! with the server.
 //!
 //! `SHUIPIAO_E2E_KILL_POINTS` sets the number of kill points (default 200; CI runs the default,
 //! 1,000 for a long run). `SHUIPIAO_E2E_SEED` replays a run.
@@ -11,9 +13,11 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use shuipiao_courier::clock::{OsRandom, SystemClock};
 use shuipiao_courier::engine::{Engine, OutcomeKind, ScanOutcome};
 use shuipiao_courier::store::{meta, outbox, status};
+use shuipiao_server::store::delivery_orders::OrderState;
 use shuipiao_shared::event::{ChainTip, verify_chain};
 use shuipiao_shared::ids::{EventId, ScopeId};
 use shuipiao_shared::ledger::Outcome;
@@ -21,14 +25,19 @@ use shuipiao_test_support::TestDb;
 use shuipiao_test_support::rng::Rng;
 use shuipiao_tests::plant::BUCKET;
 use shuipiao_tests::processes::{courier_command, enroll_courier};
+use shuipiao_tests::server::PASSWORD;
 use shuipiao_tests::world::World;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const UNITS_PER_BOOK: u32 = 30;
 
+/// Cash orders in the courier's list for the deliver runs.
+const ORDERS: usize = 12;
+
 #[derive(Debug, Default)]
 struct Tally {
     scan_runs: u32,
+    deliver_runs: u32,
     sync_runs: u32,
     killed_running: u32,
     finished_first: u32,
@@ -88,6 +97,53 @@ fn record_green(out: &str, shown_green: &mut BTreeSet<EventId>) {
     }
 }
 
+/// Adds the order a deliver run printed as delivered (a complete line with its event).
+fn record_delivered(out: &str, shown_delivered: &mut BTreeSet<u64>) {
+    for line in out.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        let done: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("courier printed {line:?}: {e}"));
+        if !done["event_id"].is_null() {
+            shown_delivered.insert(done["order_id"].as_u64().expect("the delivered order"));
+        }
+    }
+}
+
+/// [`ORDERS`] cash orders for tomorrow, assigned to `courier`; returns their ids.
+async fn cash_orders(world: &World, courier: u64) -> Vec<u64> {
+    let plant = &world.plant;
+    let customer = plant.customer("canteen-orders").await;
+    let address = customer
+        .wallet
+        .post(
+            "/api/v1/addresses",
+            &json!({"region_id": plant.home_region, "community": "光谷花园", "building": "2栋",
+                "contact": "食堂", "phone": "13900000002"}),
+        )
+        .await;
+    let day = shuipiao_server::local_time::date(shuipiao_server::unix_now() + 86_400);
+    let mut orders = Vec::with_capacity(ORDERS);
+    for _ in 0..ORDERS {
+        let order = customer
+            .wallet
+            .post(
+                "/api/v1/delivery-orders",
+                &json!({"address_id": address["id"], "product": 189, "bottles": 1,
+                    "slot_date": day, "slot": "afternoon", "payment": "cash"}),
+            )
+            .await;
+        let id = order["id"].as_u64().expect("order id");
+        plant
+            .admin
+            .post(
+                &format!("/api/v1/dispatch/orders/{id}/assign"),
+                &json!({"courier_id": courier}),
+            )
+            .await;
+        orders.push(id);
+    }
+    orders
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn courier_killed_at_random_points() {
     let points = shuipiao_tests::env_count("SHUIPIAO_E2E_KILL_POINTS", 200);
@@ -115,8 +171,20 @@ async fn courier_killed_at_random_points() {
 
     let dir = tempfile::tempdir().expect("device dir");
     let db = dir.path().join("courier.db");
-    let code = plant.courier_code("counter-clerk").await;
+    let courier = plant
+        .admin
+        .post(
+            "/api/v1/users",
+            &json!({"username": "counter-clerk", "password": PASSWORD, "role": "courier",
+                "region_id": plant.home_region}),
+        )
+        .await["id"]
+        .as_u64()
+        .expect("courier id");
+    let code = plant.enrollment_code(courier).await;
     enroll_courier(&db, &world.server.url, &code, "柜台扫码枪");
+    let orders = cash_orders(&world, courier).await;
+    let mut shown_delivered: BTreeSet<u64> = BTreeSet::new();
 
     // Calibration: how long an unkilled run of eight scans and its sync take on this machine,
     // so kill points spread over the whole of a run instead of bunching at its start.
@@ -156,7 +224,19 @@ async fn courier_killed_at_random_points() {
     let sync_window = u64::try_from(sync_run.as_millis()).unwrap_or(1000) * 5 / 4 + 1;
     tally = Tally::default();
     for _ in 0..points {
-        if rng.chance(60) {
+        if rng.chance(15) {
+            tally.deliver_runs += 1;
+            let order = orders[rng.below(ORDERS as u64) as usize].to_string();
+            let out = run_and_kill(
+                &["deliver", &order, "--cash", "--empties", "1"],
+                &db,
+                "",
+                Duration::from_millis(rng.below(scan_window)),
+                &mut tally,
+            )
+            .await;
+            record_delivered(&out, &mut shown_delivered);
+        } else if rng.chance(60) {
             tally.scan_runs += 1;
             let lines = batch(&mut next, 1 + rng.below(8));
             let out = run_and_kill(
@@ -190,8 +270,8 @@ async fn courier_killed_at_random_points() {
         "at least a tenth of the runs must be killed mid-work, not after finishing: {tally:?}"
     );
     assert!(
-        !shown_green.is_empty(),
-        "some scans must have been accepted"
+        !shown_green.is_empty() && !shown_delivered.is_empty(),
+        "some scans must have been accepted and some orders delivered"
     );
 
     // Recovery: sync until nothing is pending.
@@ -236,6 +316,38 @@ async fn courier_killed_at_random_points() {
             on_device.contains(id),
             "redemption {id} was shown green but is not in the device outbox"
         );
+    }
+
+    let delivered_on_device: BTreeSet<u64> = events
+        .iter()
+        .filter_map(|e| e.event.body.order_id())
+        .collect();
+    assert!(
+        shown_delivered.is_subset(&delivered_on_device),
+        "orders shown delivered must be in the device outbox: {shown_delivered:?}"
+    );
+    assert_eq!(
+        delivered_on_device.len(),
+        events
+            .iter()
+            .filter(|e| e.event.body.order_id().is_some())
+            .count(),
+        "an order is delivered once from one device"
+    );
+    for order in &orders {
+        let state = world
+            .server
+            .store
+            .delivery_order(*order as i64)
+            .await
+            .expect("the order")
+            .state;
+        let expected = if delivered_on_device.contains(order) {
+            OrderState::Delivered
+        } else {
+            OrderState::Out
+        };
+        assert_eq!(state, expected, "order {order}");
     }
 
     let view = world.view().await;
