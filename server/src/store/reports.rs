@@ -305,6 +305,8 @@ pub(super) async fn data(
     bucket: Bucket,
 ) -> StoreResult<ReportData> {
     // Grouped by device first, so the staff joins run once per group rather than per event.
+    // Deliveries are not scans: the bottles they hand over are counted by their redemption (or
+    // not at all for cash and account orders), and 核销成功率 is about scans only.
     let sql = format!(
         "SELECT g.bucket, g.kind, g.product_code, g.refusal, u.id AS staff_id, \
          COALESCE(u.region_id, o.region_id) AS region_id, u.outlet_id, \
@@ -316,7 +318,7 @@ pub(super) async fn data(
            CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM review_queue q \
              WHERE q.event_id = e.event_id) THEN 1 ELSE 0 END) AS BIGINT) AS anomalies \
            FROM events e \
-           WHERE e.scanned_at >= $1 AND e.scanned_at < $2 \
+           WHERE e.scanned_at >= $1 AND e.scanned_at < $2 AND e.kind <> 'delivery' \
            GROUP BY 1, e.device_id, e.kind, e.product_code, e.refusal \
          ) g JOIN devices d ON d.id = g.device_id JOIN users u ON u.id = d.user_id \
          LEFT JOIN outlets o ON o.id = u.outlet_id \

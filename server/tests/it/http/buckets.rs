@@ -271,7 +271,14 @@ async fn empties_beyond_what_the_customer_held_are_reviewed_until_an_opening_bal
         .server
         .call(Method::GET, "/api/v1/review", Some(&plant.operator), None)
         .await;
-    assert_eq!(queue.json[0]["labels"][0], "空桶多于客户持有");
+    // The delivery is of an order nobody assigned to this courier: reviewed as such too.
+    let labels = &queue.json[0]["labels"];
+    assert!(
+        labels
+            .as_array()
+            .is_some_and(|labels| labels.iter().any(|l| l == "空桶多于客户持有")),
+        "{labels}"
+    );
 
     let opening = plant
         .record(
