@@ -140,9 +140,17 @@ pub enum EventBody {
 /// How a delivery at the door went. Water handed over always counts at least one bottle; a
 /// delivery paid with tickets names the redemption the courier's scan made, which the same
 /// device signed before it.
+// Read through `WireOutcome`: nested in an event body, a derived tagged enum would take an
+// integer for its tag (serde reads it from buffered content), and the API must refuse what its
+// schema does not describe.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "outcome",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    try_from = "WireOutcome"
+)]
 pub enum DeliveryOutcome {
     /// Delivered, paid with tickets (outcome 1).
     Tickets {
@@ -175,6 +183,70 @@ pub enum DeliveryOutcome {
         /// Why.
         reason: MissReason,
     },
+}
+
+/// A [`DeliveryOutcome`] as it travels, before its check: the tag must be a string.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireOutcome {
+    outcome: String,
+    bottles: Option<NonZeroU16>,
+    deposits: Option<u16>,
+    redemption: Option<EventId>,
+    reason: Option<MissReason>,
+}
+
+impl TryFrom<WireOutcome> for DeliveryOutcome {
+    type Error = String;
+
+    fn try_from(wire: WireOutcome) -> Result<DeliveryOutcome, String> {
+        let handed_over = |wire: &WireOutcome| -> Result<(NonZeroU16, u16), String> {
+            if wire.reason.is_some() {
+                return Err(format!(
+                    "unknown field `reason` for outcome `{}`",
+                    wire.outcome
+                ));
+            }
+            let bottles = wire.bottles.ok_or("missing field `bottles`")?;
+            Ok((bottles, wire.deposits.ok_or("missing field `deposits`")?))
+        };
+        let no_redemption = |wire: &WireOutcome| match wire.redemption {
+            Some(_) => Err(format!(
+                "unknown field `redemption` for outcome `{}`",
+                wire.outcome
+            )),
+            None => Ok(()),
+        };
+        match wire.outcome.as_str() {
+            "tickets" => {
+                let (bottles, deposits) = handed_over(&wire)?;
+                let redemption = wire.redemption.ok_or("missing field `redemption`")?;
+                Ok(DeliveryOutcome::Tickets {
+                    bottles,
+                    deposits,
+                    redemption,
+                })
+            }
+            "account" | "cash" => {
+                no_redemption(&wire)?;
+                let (bottles, deposits) = handed_over(&wire)?;
+                Ok(if wire.outcome == "account" {
+                    DeliveryOutcome::Account { bottles, deposits }
+                } else {
+                    DeliveryOutcome::Cash { bottles, deposits }
+                })
+            }
+            "not_delivered" => {
+                no_redemption(&wire)?;
+                if wire.bottles.is_some() || wire.deposits.is_some() {
+                    return Err("an order not delivered has no bottles or deposits".into());
+                }
+                let reason = wire.reason.ok_or("missing field `reason`")?;
+                Ok(DeliveryOutcome::NotDelivered { reason })
+            }
+            other => Err(format!("unknown outcome `{other}`")),
+        }
+    }
 }
 
 impl DeliveryOutcome {
@@ -815,6 +887,34 @@ mod tests {
         events[3].event.scanned_at += 1;
         let broken = verify_chain(ChainTip::GENESIS, DeviceId(7), &public, &events).unwrap_err();
         assert_eq!((broken.index, broken.error), (3, LinkError::BadSignature));
+    }
+
+    #[test]
+    fn a_delivery_outcome_in_json_takes_only_its_named_fields_and_a_string_tag() {
+        let read = |outcome: &str| {
+            let body = format!(
+                r#"{{"kind": "delivery", "order_id": 7, "empties": 1, "outcome": {outcome}}}"#
+            );
+            serde_json::from_str::<EventBody>(&body)
+        };
+        let redemption = r#""e3e70682-c209-1cac-a29f-6fbed82c07cd""#;
+        assert!(read(&format!(r#"{{"outcome": "tickets", "bottles": 2, "deposits": 0, "redemption": {redemption}}}"#)).is_ok());
+        assert!(read(r#"{"outcome": "not_delivered", "reason": "nobody_home"}"#).is_ok());
+        for refused in [
+            format!(r#"{{"outcome": 0, "bottles": 1, "deposits": 0, "redemption": {redemption}}}"#),
+            r#"{"outcome": "cash", "bottles": 0, "deposits": 0}"#.to_owned(),
+            r#"{"outcome": "cash", "bottles": 1}"#.to_owned(),
+            format!(
+                r#"{{"outcome": "cash", "bottles": 1, "deposits": 0, "redemption": {redemption}}}"#
+            ),
+            r#"{"outcome": "cash", "bottles": 1, "deposits": 0, "reason": "other"}"#.to_owned(),
+            r#"{"outcome": "not_delivered", "reason": "other", "bottles": 1}"#.to_owned(),
+            r#"{"outcome": "not_delivered", "reason": 1}"#.to_owned(),
+            r#"{"outcome": "lost", "bottles": 1, "deposits": 0}"#.to_owned(),
+            r#"{"outcome": "cash", "bottles": 1, "deposits": 0, "tip": 5}"#.to_owned(),
+        ] {
+            assert!(read(&refused).is_err(), "{refused}");
+        }
     }
 
     #[test]
