@@ -24,19 +24,13 @@ use crate::store::models::{AuditEntry, MessageKind, ReviewReason};
 use crate::store::tx::insert_audit;
 use crate::store::{StoreResult, rows};
 
-/// Settles every order that `inserted` (the events a push just stored) name, and returns the
-/// pushed events the door sent to review, so the push answers them `conflict`.
+/// Settles every order in `named` (those the delivery events a push just stored name), and
+/// returns the pushed events the door sent to review, so the push answers them `conflict`.
 pub(super) async fn close_orders(
     conn: &mut AnyConnection,
-    inserted: &[&SignedEvent],
+    named: &BTreeSet<i64>,
     now: i64,
 ) -> StoreResult<HashSet<EventId>> {
-    // `classify` stores no order id past what a column holds.
-    let named: BTreeSet<i64> = inserted
-        .iter()
-        .filter_map(|event| event.event.body.order_id())
-        .filter_map(|id| i64::try_from(id).ok())
-        .collect();
     let mut reviewed = HashSet::new();
     if named.is_empty() {
         return Ok(reviewed);
@@ -44,7 +38,7 @@ pub(super) async fn close_orders(
     // Taken before any order is read, as every dispatch write does, so a cancellation or a
     // second push naming the same order waits and then reads what this one wrote.
     lock_dispatch_clock(conn).await?;
-    for order_id in named {
+    for &order_id in named {
         let stored = fetch_order(conn, order_id).await?;
         let events = door_events(conn, order_id).await?;
         let facts = stored.as_ref().map(|order| OrderFacts {

@@ -204,7 +204,8 @@ async fn insert_events(
     Ok(())
 }
 
-/// The orders that delivery events among `events` are about: their buckets' ledgers change.
+/// The orders that delivery events among `events` are about: they are settled, and their
+/// buckets' ledgers change. `classify` stores no order id past what a column holds.
 fn delivered_orders(events: &[&SignedEvent]) -> BTreeSet<i64> {
     events
         .iter()
@@ -282,7 +283,8 @@ pub(super) async fn ingest(
         .collect();
     let to_insert: Vec<&SignedEvent> = plan.insert.iter().map(|&idx| &events[idx]).collect();
     insert_events(conn, &to_insert, &seq_of_book, now).await?;
-    buckets::refresh_after_push(conn, &delivered_orders(&to_insert), now).await?;
+    let orders = delivered_orders(&to_insert);
+    buckets::refresh_after_push(conn, &orders, now).await?;
     // The ledger queues its reasons in `store_books`, the push its own after it; each (event,
     // reason) is one row, so an event both flagged and over-redeemed keeps both.
     store_books(conn, &recomputed, now).await?;
@@ -292,7 +294,7 @@ pub(super) async fn ingest(
         .map(|&(idx, reason)| (&events[idx], reason))
         .collect();
     insert_review_items(conn, &review, now).await?;
-    let door_review = close_orders(conn, &to_insert, now).await?;
+    let door_review = close_orders(conn, &orders, now).await?;
     if let Some(tip) = plan.tip {
         sqlx::query("UPDATE devices SET chain_seq = $1, chain_hash = $2 WHERE id = $3")
             .bind(tip.device_seq as i64)
