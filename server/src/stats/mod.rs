@@ -1,14 +1,16 @@
 //! The plant's statistics as pure functions over report rows (`store::reports`): issued, delivered
 //! and unused units over time; usage by hour, weekday and month; by region, store, product and
 //! package; 核销成功率 with reject reasons; anomaly rates; low-usage regions; the demand forecast;
-//! and the staff leaderboard with its 推广之星 rule. Every result is a [`Table`], so every figure on
-//! a page can be exported as it is shown.
+//! deliveries and buckets by customer region and courier; and the staff leaderboard with its
+//! 推广之星 rule. Every result is a [`Table`], so every figure on a page can be exported as it is
+//! shown.
 //!
 //! Times are grouped by Beijing time (UTC+8, no daylight saving), and the store counts events
 //! in Beijing hours or days, so periods are whole Beijing days. The period rules (default and
 //! longest span, a leaderboard's month) live here too, so every page and export reads them alike;
 //! pages only present the tables.
 
+mod deliveries;
 mod forecast;
 mod staff;
 #[cfg(test)]
@@ -24,6 +26,7 @@ use crate::store::models::{Outlet, Package, Product, Region, Role, User};
 use crate::store::reports::{BEIJING_OFFSET, Bucket, EventGroup, ReportData, ReportKind};
 use crate::store::{Store, StoreResult};
 
+pub use deliveries::{buckets_outstanding, courier_rounds, delivery_regions};
 pub use forecast::{HORIZON_WEEKS, backtest_accuracy, forecast, forecast_span, forecast_weeks};
 pub use staff::{STAR_RULE_BOUNDS, StaffExtras, Standing, StarRule, leaderboard, ratings, staff};
 pub use usage::{
@@ -326,6 +329,8 @@ pub async fn figures(store: &Store, period: Period, now: i64) -> StoreResult<Fig
         .await?;
     let (span, bucket) = forecast_span(now);
     let history = store.report_data(span.from, span.to, bucket).await?;
+    let rounds = store.delivery_report(period.from, period.to).await?;
+    let held = store.buckets_outstanding().await?;
     let tables = vec![
         daily(&data, period),
         by_hour(&data, period),
@@ -337,6 +342,9 @@ pub async fn figures(store: &Store, period: Period, now: i64) -> StoreResult<Fig
         packages(&data, period, &names),
         reject_reasons(&data, period),
         staff(&data, period, &names),
+        delivery_regions(&rounds, &names),
+        courier_rounds(&rounds, &names),
+        buckets_outstanding(&held, &names),
         forecast(&history, &names, now),
     ];
     Ok(Figures { data, tables })

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use shuipiao_shared::buckets::{self, BucketEntry, BucketLedger, BucketMove};
 use shuipiao_shared::ids::{EventId, ProductCode, UserId};
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use utoipa::ToSchema;
 
@@ -181,40 +182,39 @@ pub(super) async fn records(
     conn: &mut AnyConnection,
     account_id: i64,
 ) -> StoreResult<Vec<BucketRecord>> {
-    let found = sqlx::query(
-        "SELECT id, account_id, product_code, kind, buckets, amount_fen, method, note, \
-         operator_id, at, created_at FROM bucket_records WHERE account_id = $1 \
-         ORDER BY created_at DESC, at DESC, id DESC",
-    )
+    let found = sqlx::query(AssertSqlSafe(format!(
+        "{RECORD_COLUMNS} WHERE account_id = $1 ORDER BY created_at DESC, at DESC, id DESC"
+    )))
     .bind(account_id)
     .fetch_all(conn)
     .await?;
-    found
-        .iter()
-        .map(|row| {
-            let number = |column: &str| -> StoreResult<i64> { Ok(row.try_get(column)?) };
-            let small = |column: &str| -> StoreResult<u16> {
-                u16::try_from(number(column)?).map_err(|_| rows::corrupt(column))
-            };
-            let id: String = row.try_get("id")?;
-            let kind: String = row.try_get("kind")?;
-            let method: String = row.try_get("method")?;
-            Ok(BucketRecord {
-                id: rows::parse_event_id(&id)?,
-                account_id: number("account_id")?,
-                product: ProductCode(small("product_code")?),
-                kind: RecordKind::parse(&kind)?,
-                buckets: small("buckets")?,
-                amount_fen: number("amount_fen")?,
-                method: PayMethod::parse(&method)
-                    .ok_or_else(|| rows::corrupt("bucket_records.method"))?,
-                note: row.try_get("note")?,
-                operator: UserId(number("operator_id")? as u64),
-                at: number("at")?,
-                created_at: number("created_at")?,
-            })
-        })
-        .collect()
+    found.iter().map(record).collect()
+}
+
+const RECORD_COLUMNS: &str = "SELECT id, account_id, product_code, kind, buckets, amount_fen, \
+    method, note, operator_id, at, created_at FROM bucket_records";
+
+fn record(row: &AnyRow) -> StoreResult<BucketRecord> {
+    let number = |column: &str| -> StoreResult<i64> { Ok(row.try_get(column)?) };
+    let small = |column: &str| -> StoreResult<u16> {
+        u16::try_from(number(column)?).map_err(|_| rows::corrupt(column))
+    };
+    let id: String = row.try_get("id")?;
+    let kind: String = row.try_get("kind")?;
+    let method: String = row.try_get("method")?;
+    Ok(BucketRecord {
+        id: rows::parse_event_id(&id)?,
+        account_id: number("account_id")?,
+        product: ProductCode(small("product_code")?),
+        kind: RecordKind::parse(&kind)?,
+        buckets: small("buckets")?,
+        amount_fen: number("amount_fen")?,
+        method: PayMethod::parse(&method).ok_or_else(|| rows::corrupt("bucket_records.method"))?,
+        note: row.try_get("note")?,
+        operator: UserId(number("operator_id")? as u64),
+        at: number("at")?,
+        created_at: number("created_at")?,
+    })
 }
 
 /// Every entry of `account`'s bucket ledgers, by product: the delivery events of its orders,
@@ -224,13 +224,35 @@ async fn entries(
     conn: &mut AnyConnection,
     account_id: i64,
 ) -> StoreResult<BTreeMap<ProductCode, Vec<BucketEntry>>> {
-    let mut by_product: BTreeMap<ProductCode, Vec<BucketEntry>> = BTreeMap::new();
-    let found = sqlx::query(
-        "SELECT e.event_id, e.scanned_at, e.bottles, e.empties, e.deposits, o.product_code \
-         FROM events e JOIN delivery_orders o ON o.id = e.order_id \
-         WHERE e.kind = 'delivery' AND o.account_id = $1",
-    )
-    .bind(account_id)
+    Ok(entries_where(conn, Some(account_id))
+        .await?
+        .into_iter()
+        .map(|((_, product), entries)| (product, entries))
+        .collect())
+}
+
+/// The entries of every ledger by account and product: of one account, or of all of them.
+async fn entries_where(
+    conn: &mut AnyConnection,
+    account_id: Option<i64>,
+) -> StoreResult<BTreeMap<(i64, ProductCode), Vec<BucketEntry>>> {
+    let (deliveries_of, records_of) = match account_id {
+        Some(_) => (" AND o.account_id = $1", " WHERE account_id = $1"),
+        None => ("", ""),
+    };
+    let bound = |sql: String| {
+        let query = sqlx::query(AssertSqlSafe(sql));
+        match account_id {
+            Some(id) => query.bind(id),
+            None => query,
+        }
+    };
+    let mut ledgers: BTreeMap<(i64, ProductCode), Vec<BucketEntry>> = BTreeMap::new();
+    let found = bound(format!(
+        "SELECT e.event_id, e.scanned_at, e.bottles, e.empties, e.deposits, o.account_id, \
+         o.product_code FROM events e JOIN delivery_orders o ON o.id = e.order_id \
+         WHERE e.kind = 'delivery'{deliveries_of}"
+    ))
     .fetch_all(&mut *conn)
     .await?;
     for row in &found {
@@ -240,11 +262,12 @@ async fn entries(
         };
         let id: String = row.try_get("event_id")?;
         let at: i64 = row.try_get("scanned_at")?;
+        let account: i64 = row.try_get("account_id")?;
         let product: i64 = row.try_get("product_code")?;
         let product =
             u16::try_from(product).map_err(|_| rows::corrupt("delivery_orders.product_code"))?;
-        by_product
-            .entry(ProductCode(product))
+        ledgers
+            .entry((account, ProductCode(product)))
             .or_default()
             .push(BucketEntry {
                 id: rows::parse_event_id(&id)?,
@@ -256,13 +279,17 @@ async fn entries(
                 },
             });
     }
-    for record in records(conn, account_id).await? {
-        by_product
-            .entry(record.product)
+    let records = bound(format!("{RECORD_COLUMNS}{records_of}"))
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &records {
+        let record = record(row)?;
+        ledgers
+            .entry((record.account_id, record.product))
             .or_default()
             .push(record.entry());
     }
-    Ok(by_product)
+    Ok(ledgers)
 }
 
 /// `account`'s bucket ledger of each product it has any entry of, by product.
@@ -366,4 +393,46 @@ pub(super) async fn refresh_after_push(
         }
     }
     Ok(())
+}
+
+/// One customer's buckets of one product now, and where the customer is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outstanding {
+    /// The customer's account.
+    pub account_id: i64,
+    /// The region of the account's default address (else of any address it keeps, else of its
+    /// latest order); `None` for an account with neither.
+    pub region_id: Option<i64>,
+    /// The product.
+    pub product: ProductCode,
+    /// Its ledger.
+    pub ledger: BucketLedger,
+}
+
+/// Every ledger of every account, with the account's region: what the statistics' buckets
+/// outstanding are summed from.
+pub(super) async fn outstanding(conn: &mut AnyConnection) -> StoreResult<Vec<Outstanding>> {
+    let ledgers = entries_where(conn, None).await?;
+    let regions: BTreeMap<i64, Option<i64>> = sqlx::query_as(
+        "SELECT a.id, COALESCE( \
+           (SELECT ad.region_id FROM addresses ad WHERE ad.account_id = a.id \
+            AND ad.removed_at IS NULL ORDER BY ad.is_default DESC, ad.id LIMIT 1), \
+           (SELECT o.region_id FROM delivery_orders o WHERE o.account_id = a.id \
+            ORDER BY o.created_at DESC, o.id DESC LIMIT 1)) \
+         FROM accounts a WHERE a.id IN (SELECT account_id FROM delivery_orders \
+           UNION SELECT account_id FROM bucket_records)",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(ledgers
+        .into_iter()
+        .map(|((account_id, product), entries)| Outstanding {
+            account_id,
+            region_id: regions.get(&account_id).copied().flatten(),
+            product,
+            ledger: buckets::compute(&entries),
+        })
+        .collect())
 }

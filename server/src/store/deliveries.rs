@@ -405,6 +405,12 @@ impl Store {
         buckets::ledgers(&mut conn, account_id).await
     }
 
+    /// Every account's bucket ledgers with the account's region, for the statistics.
+    pub async fn buckets_outstanding(&self) -> StoreResult<Vec<buckets::Outstanding>> {
+        let mut conn = self.pool.acquire().await?;
+        buckets::outstanding(&mut conn).await
+    }
+
     /// An account's bucket records, newest first.
     pub async fn bucket_records(&self, account_id: i64) -> StoreResult<Vec<BucketRecord>> {
         let mut conn = self.pool.acquire().await?;

@@ -236,6 +236,26 @@ pub struct ReportData {
     pub unused_now: i64,
 }
 
+/// Delivery events of one courier at the doors of one customer region, delivered or not,
+/// counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryGroup {
+    /// The courier the device works for.
+    pub staff_id: UserId,
+    /// The region of the order's address; `None` for an event naming no order the server knows.
+    pub region_id: Option<i64>,
+    /// Whether the water was handed over (not 未送达).
+    pub delivered: bool,
+    /// Delivery events.
+    pub events: i64,
+    /// Full buckets handed over.
+    pub bottles: i64,
+    /// Empty buckets taken back.
+    pub empties: i64,
+    /// Buckets whose deposit was taken at the door.
+    pub deposits: i64,
+}
+
 /// What a device has uploaded, and what it last reported about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceActivity {
@@ -385,6 +405,45 @@ pub(super) async fn data(
         unused_before: issued_before - revoked_before - delivered_before,
         unused_now,
     })
+}
+
+/// Delivery events of `[from, to)` by courier, the order's region and outcome. An order
+/// delivered twice counts twice here, as the buckets did change hands twice; the review queue
+/// says which of them the plant charges.
+pub(super) async fn deliveries(
+    pool: &AnyPool,
+    from: i64,
+    to: i64,
+) -> StoreResult<Vec<DeliveryGroup>> {
+    let found: Vec<(i64, Option<i64>, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT d.user_id, o.region_id, \
+         CAST(CASE WHEN e.outcome = 'not_delivered' THEN 0 ELSE 1 END AS BIGINT) AS delivered, \
+         COUNT(*), CAST(SUM(COALESCE(e.bottles, 0)) AS BIGINT), \
+         CAST(SUM(COALESCE(e.empties, 0)) AS BIGINT), \
+         CAST(SUM(COALESCE(e.deposits, 0)) AS BIGINT) \
+         FROM events e JOIN devices d ON d.id = e.device_id \
+         LEFT JOIN delivery_orders o ON o.id = e.order_id \
+         WHERE e.kind = 'delivery' AND e.scanned_at >= $1 AND e.scanned_at < $2 \
+         GROUP BY d.user_id, o.region_id, 3 ORDER BY 1, 2, 3",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(
+            |(staff, region_id, delivered, events, bottles, empties, deposits)| DeliveryGroup {
+                staff_id: UserId(staff as u64),
+                region_id,
+                delivered: delivered != 0,
+                events,
+                bottles,
+                empties,
+                deposits,
+            },
+        )
+        .collect())
 }
 
 /// Uploads per device and their last reports. A device's chain is gapless and stored in order,

@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use crate::config::{Backend, DatabaseUrl};
 use crate::store::audit::{self, AuditPage, AuditQuery};
 use crate::store::models::*;
-use crate::store::reports::{self, Bucket, DeviceActivity, ReportData};
+use crate::store::reports::{self, Bucket, DeliveryGroup, DeviceActivity, ReportData};
 use crate::store::{
     ConflictKind, StoreError, StoreResult, backend, books, catalogue, customers, devices,
     enterprise, events, feedback, keys, ledger, outbox, rewards, tx, users,
@@ -1021,6 +1021,11 @@ impl Store {
     /// who recorded the events and where: what statistics are computed from.
     pub async fn report_data(&self, from: i64, to: i64, bucket: Bucket) -> StoreResult<ReportData> {
         reports::data(&self.pool, from, to, bucket).await
+    }
+
+    /// Delivery events of `[from, to)` counted per courier, customer region and outcome.
+    pub async fn delivery_report(&self, from: i64, to: i64) -> StoreResult<Vec<DeliveryGroup>> {
+        reports::deliveries(&self.pool, from, to).await
     }
 
     /// Uploads per device (last upload time, events uploaded) and their last sync reports.

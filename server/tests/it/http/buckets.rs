@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use shuipiao_server::ordering::addresses::{self, AddressInput};
 use shuipiao_server::ordering::orders::{self, OrderInput};
 use shuipiao_server::store::models::{AccountKind, Role, User};
-use shuipiao_shared::event::{DeliveryOutcome, EventBody, EventFlags, SignedEvent};
+use shuipiao_shared::event::{DeliveryOutcome, EventBody, EventFlags, MissReason, SignedEvent};
 
 use crate::support::{self, TestDb, TestDevice, TestServer, on_both_backends};
 use crate::web::{Browser, refused_page};
@@ -23,6 +23,7 @@ on_both_backends!(
     numbers_out_of_range_are_refused_with_the_rules_message_and_change_nothing,
     a_products_deposit_is_set_within_its_range,
     the_console_records_with_the_apis_rules_and_the_wallet_shows_the_card,
+    statistics_count_rounds_by_customer_region_and_courier_and_buckets_held_by_region,
 );
 
 struct Plant {
@@ -42,24 +43,7 @@ async fn plant(db: &TestDb) -> Plant {
     let (_, operator) = server.user("kefu", Role::Operator, None).await;
     let account = support::customer_account(&server.store, "张三家").await.id;
     let (customer, customer_token) = server.user("zhangsan", Role::Customer, Some(account)).await;
-    let address = addresses::add(
-        &server.store,
-        &support::master(),
-        &customer,
-        &AddressInput {
-            region_id: region,
-            community: "小区".into(),
-            building: "1栋".into(),
-            unit: "2单元".into(),
-            room: "301".into(),
-            contact: "张三".into(),
-            phone: "13800138000".into(),
-            ..AddressInput::default()
-        },
-        shuipiao_server::unix_now(),
-    )
-    .await
-    .unwrap();
+    let address = address(&server, &customer, region).await;
     Plant {
         server,
         admin,
@@ -74,12 +58,17 @@ async fn plant(db: &TestDb) -> Plant {
 impl Plant {
     /// A cash order of the customer's for tomorrow morning.
     async fn order(&self) -> u64 {
+        self.order_for(&self.customer, self.address).await
+    }
+
+    /// A cash order of `customer`'s to `address` for tomorrow morning.
+    async fn order_for(&self, customer: &User, address: i64) -> u64 {
         let now = shuipiao_server::unix_now();
         orders::place(
             &self.server.store,
-            &self.customer,
+            customer,
             &OrderInput {
-                address_id: self.address,
+                address_id: address,
                 product: 189,
                 bottles: 2,
                 slot_date: shuipiao_server::local_time::date(now + 86_400),
@@ -177,6 +166,28 @@ impl Plant {
             .map(|item| item["event_id"].as_str().unwrap().to_string())
             .collect()
     }
+}
+
+/// A default address of `customer`'s in `region`.
+async fn address(server: &TestServer, customer: &User, region: i64) -> i64 {
+    addresses::add(
+        &server.store,
+        &support::master(),
+        customer,
+        &AddressInput {
+            region_id: region,
+            community: "小区".into(),
+            building: "1栋".into(),
+            unit: "2单元".into(),
+            room: "301".into(),
+            contact: "张三".into(),
+            phone: "13800138000".into(),
+            ..AddressInput::default()
+        },
+        shuipiao_server::unix_now(),
+    )
+    .await
+    .unwrap()
 }
 
 /// A cash delivery of `order`: `full` buckets handed over, `empties` taken back, `deposits`
@@ -533,4 +544,113 @@ async fn the_console_records_with_the_apis_rules_and_the_wallet_shows_the_card(d
         "{}",
         wallet.text
     );
+}
+
+async fn statistics_count_rounds_by_customer_region_and_courier_and_buckets_held_by_region(
+    db: TestDb,
+) {
+    let plant = plant(&db).await;
+    let hanyang = plant
+        .server
+        .store
+        .create_region("汉阳", support::NOW, &support::audit("region.create"))
+        .await
+        .unwrap();
+    let account = support::customer_account(&plant.server.store, "李四家").await.id;
+    let (lisi, _) = plant
+        .server
+        .user("lisi", Role::Customer, Some(account))
+        .await;
+    let lisi_address = address(&plant.server, &lisi, hanyang.id).await;
+    let mut a = plant.device("送水员A").await;
+    let mut b = plant.device("送水员B").await;
+    let (first, second) = (plant.order().await, plant.order().await);
+    let pushed_a = [
+        delivery(&mut a, first, 2, 0, 1),
+        delivery(&mut a, second, 1, 1, 0),
+    ];
+    plant.push(&a, &pushed_a).await;
+    let missed = plant.order_for(&lisi, lisi_address).await;
+    let nobody_home = b.next(
+        EventBody::Delivery {
+            order_id: missed,
+            outcome: DeliveryOutcome::NotDelivered {
+                reason: MissReason::NobodyHome,
+            },
+            empties: 0,
+        },
+        EventFlags::default(),
+    );
+    let again = delivery(&mut b, plant.order_for(&lisi, lisi_address).await, 3, 0, 0);
+    plant.push(&b, &[nobody_home, again]).await;
+    // Pushed twice: counted once.
+    plant.push(&a, &pushed_a).await;
+
+    let mut console = Browser::new(&plant.server);
+    console.sign_in("admin").await;
+    let now = shuipiao_server::unix_now();
+    let day = |at: i64| shuipiao_server::local_time::date(at);
+    let table = |key: &str| {
+        format!(
+            "/admin/stats/export?table={key}&format=csv&from={}&to={}",
+            day(now - 86_400),
+            day(now + 86_400)
+        )
+    };
+    let rows = |text: &str| -> Vec<String> {
+        text.trim_start_matches('\u{feff}')
+            .split("\r\n")
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let regions = console.get(&table("delivery_region")).await;
+    assert_eq!(regions.status, StatusCode::OK, "{}", regions.text);
+    assert_eq!(
+        rows(&regions.text),
+        [
+            "客户区域,送达(单),未送达(单),送出(桶),回收空桶,回桶率,收押桶",
+            "武汉,2,0,3,1,33.3%,1",
+            "汉阳,1,1,3,0,0.0%,0",
+        ]
+    );
+    let couriers = console.get(&table("courier_rounds")).await;
+    assert_eq!(
+        rows(&couriers.text),
+        [
+            "送水工,送达(单),未送达(单),送出(桶),回收空桶,回桶率,收押桶",
+            "送水员A,2,0,3,1,33.3%,1",
+            "送水员B,1,1,3,0,0.0%,0",
+        ]
+    );
+    let held = console.get(&table("buckets_outstanding")).await;
+    assert_eq!(
+        rows(&held.text),
+        [
+            "客户区域,欠桶客户,在外(桶),押金覆盖(桶),欠桶,可退押金(桶)",
+            "武汉,1,2,1,1,0",
+            "汉阳,1,3,0,3,0",
+        ]
+    );
+
+    // A refund of what the deposits cover beyond the buckets held moves the figures too: the
+    // customer brings both buckets back at the door and has the deposit back at the counter.
+    let back = delivery(&mut a, plant.order().await, 1, 3, 0);
+    plant.push(&a, &[back]).await;
+    let refund = plant
+        .record(
+            &plant.operator,
+            json!({ "product": 189, "kind": "refund", "buckets": 1, "method": "cash" }),
+        )
+        .await;
+    assert_eq!(refund.status, StatusCode::OK, "{}", refund.text);
+    let held = console.get(&table("buckets_outstanding")).await;
+    assert_eq!(
+        rows(&held.text)[1..],
+        ["武汉,0,0,0,0,0", "汉阳,1,3,0,3,0"]
+    );
+    let page = console.get("/admin/stats").await;
+    for title in ["配送:按客户区域", "配送:按送水工(回收空桶)", "在外水桶:按客户区域(当前)"] {
+        assert!(page.text.contains(title), "{title}");
+    }
 }
