@@ -31,6 +31,15 @@ pub const VALIDITY_RULE: &str = "有效天数应为 1–3650";
 /// Price out of range.
 pub const PRICE_RULE: &str = "价格应在 0 到 9999999.99 元之间";
 
+/// A product code out of range (also the page's message for text that is not a number).
+pub const CODE_RULE: &str = "产品编号应为 1–65535";
+/// A volume out of range.
+pub const VOLUME_RULE: &str = "容量应为 1–100000 毫升";
+/// A store or scope naming a region that does not exist (or a form's text that is not one).
+pub const NO_SUCH_REGION: &str = "区域不存在";
+/// A scope naming a store that does not exist.
+pub const NO_SUCH_OUTLET: &str = "门店不存在";
+
 /// Deposit out of range (also the page's message for text that is not an amount).
 pub const DEPOSIT_RULE: &str = "押金应在 0 到 1000 元之间";
 
@@ -223,6 +232,12 @@ pub async fn create_product(
     actor: Option<UserId>,
     now: i64,
 ) -> Result<Product, CatalogueError> {
+    if product.code.0 == 0 {
+        return Err(CatalogueError::Invalid(CODE_RULE));
+    }
+    if !(1..=100_000).contains(&product.volume_ml) {
+        return Err(CatalogueError::Invalid(VOLUME_RULE));
+    }
     let product = Product {
         name: checked_name(&product.name, "产品名称为 1–40 个字")?,
         deposit_fen: checked_deposit(product.deposit_fen)?,
@@ -264,6 +279,9 @@ pub async fn create_outlet(
     now: i64,
 ) -> Result<Outlet, CatalogueError> {
     let name = checked_name(name, "门店名称为 1–40 个字")?;
+    if !store.regions().await?.iter().any(|r| r.id == region_id) {
+        return Err(CatalogueError::Invalid(NO_SUCH_REGION));
+    }
     let audit = audit(
         actor,
         "outlet.create",
@@ -273,7 +291,8 @@ pub async fn create_outlet(
     Ok(store.create_outlet(region_id, &name, now, &audit).await?)
 }
 
-/// Adds a scope of at most [`MAX_SCOPE_PLACES`] regions and as many stores.
+/// Adds a scope of at least one place, at most [`MAX_SCOPE_PLACES`] regions and as many stores,
+/// each existing (a place named twice counts once).
 pub async fn create_scope(
     store: &Store,
     scope: &NewScope,
@@ -285,10 +304,36 @@ pub async fn create_scope(
             "一个使用范围最多包含 1000 个区域和 1000 个门店",
         ));
     }
+    let distinct = |ids: &[i64]| {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    };
     let scope = NewScope {
         name: checked_name(&scope.name, "使用范围名称为 1–40 个字")?,
-        ..scope.clone()
+        region_ids: distinct(&scope.region_ids),
+        outlet_ids: distinct(&scope.outlet_ids),
     };
+    if scope.region_ids.is_empty() && scope.outlet_ids.is_empty() {
+        return Err(CatalogueError::Invalid("使用范围至少包含一个区域或门店"));
+    }
+    let regions = store.regions().await?;
+    if scope
+        .region_ids
+        .iter()
+        .any(|id| !regions.iter().any(|r| r.id == *id))
+    {
+        return Err(CatalogueError::Invalid(NO_SUCH_REGION));
+    }
+    let outlets = store.outlets().await?;
+    if scope
+        .outlet_ids
+        .iter()
+        .any(|id| !outlets.iter().any(|o| o.id == *id))
+    {
+        return Err(CatalogueError::Invalid(NO_SUCH_OUTLET));
+    }
     let audit = audit(
         actor,
         "scope.create",

@@ -20,7 +20,7 @@ pub async fn list_products(State(state): State<AppState>) -> Result<Json<Vec<Pro
 }
 
 /// Adds a product.
-#[utoipa::path(post, path = "/api/v1/products", tag = "catalogue", request_body = Product, responses((status = 200, body = Product), (status = 409)))]
+#[utoipa::path(post, path = "/api/v1/products", tag = "catalogue", request_body = Product, responses((status = 200, body = Product), (status = 400), (status = 409)))]
 pub async fn create_product(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
@@ -78,7 +78,7 @@ pub async fn list_regions(State(state): State<AppState>) -> Result<Json<Vec<Regi
 }
 
 /// Adds a region.
-#[utoipa::path(post, path = "/api/v1/regions", tag = "catalogue", request_body = NewRegion, responses((status = 200, body = Region)))]
+#[utoipa::path(post, path = "/api/v1/regions", tag = "catalogue", request_body = NewRegion, responses((status = 200, body = Region), (status = 400), (status = 409)))]
 pub async fn create_region(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
@@ -113,7 +113,7 @@ pub async fn list_outlets(State(state): State<AppState>) -> Result<Json<Vec<Outl
 }
 
 /// Adds a store.
-#[utoipa::path(post, path = "/api/v1/outlets", tag = "catalogue", request_body = NewOutlet, responses((status = 200, body = Outlet)))]
+#[utoipa::path(post, path = "/api/v1/outlets", tag = "catalogue", request_body = NewOutlet, responses((status = 200, body = Outlet), (status = 400), (status = 409)))]
 pub async fn create_outlet(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
@@ -138,7 +138,7 @@ pub async fn list_scopes(State(state): State<AppState>) -> Result<Json<Vec<Scope
 }
 
 /// Adds a scope.
-#[utoipa::path(post, path = "/api/v1/scopes", tag = "catalogue", request_body = NewScope, responses((status = 200, body = Scope)))]
+#[utoipa::path(post, path = "/api/v1/scopes", tag = "catalogue", request_body = NewScope, responses((status = 200, body = Scope), (status = 400), (status = 409)))]
 pub async fn create_scope(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
@@ -156,7 +156,7 @@ pub async fn list_packages(State(state): State<AppState>) -> Result<Json<Vec<Pac
 }
 
 /// Adds a package.
-#[utoipa::path(post, path = "/api/v1/packages", tag = "catalogue", request_body = NewPackage, responses((status = 200, body = Package)))]
+#[utoipa::path(post, path = "/api/v1/packages", tag = "catalogue", request_body = NewPackage, responses((status = 200, body = Package), (status = 400), (status = 409)))]
 pub async fn create_package(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,

@@ -1,7 +1,7 @@
 //! Products and packages (admins): the bottle sizes and the packages on sale (家庭月套餐,
 //! 企业年套餐, 买十送一 …) with price, paid and bonus units, validity, product and scope; each
-//! product's deposit per bucket (押金); and
-//! each region's delivery-slot hours (`ordering::slots`).
+//! product's deposit per bucket (押金), and the form that adds a product; and each region's
+//! delivery-slot hours (`ordering::slots`).
 
 use askama::Template;
 use axum::Form;
@@ -215,6 +215,59 @@ pub async fn create(
         .await
         .map_err(ApiError::from)?;
     Ok(done("/admin/packages", "package_created"))
+}
+
+/// The new-product form as typed.
+#[derive(Debug, Default, Deserialize)]
+pub struct ProductForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    volume_ml: String,
+    #[serde(default)]
+    deposit: String,
+}
+
+/// `POST /admin/products`: a bottle size; the rules are [`catalogue::create_product`]'s.
+pub async fn create_product(
+    State(state): State<AppState>,
+    admin: Admin,
+    Form(form): Form<ProductForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    let code = form
+        .code
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request(catalogue::CODE_RULE))?;
+    let volume_ml = form
+        .volume_ml
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::bad_request(catalogue::VOLUME_RULE))?;
+    let deposit_fen = match form.deposit.trim() {
+        "" => 0,
+        text => fen(text).ok_or(ApiError::bad_request(catalogue::DEPOSIT_RULE))?,
+    };
+    let product = Product {
+        code: ProductCode(code),
+        name: form.name,
+        volume_ml,
+        deposit_fen,
+    };
+    catalogue::create_product(
+        &state.store,
+        &product,
+        Some(admin.user.id),
+        crate::unix_now(),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(done("/admin/packages", "product_created"))
 }
 
 /// A product's deposit form as typed.

@@ -20,6 +20,7 @@ mod issue;
 mod keys;
 mod notifications;
 mod password;
+mod places;
 mod review;
 mod stats;
 mod tickets;
@@ -60,7 +61,7 @@ struct NavEntry {
     roles: &'static [Role],
 }
 
-const NAV: [NavEntry; 15] = [
+const NAV: [NavEntry; 16] = [
     NavEntry {
         href: "/admin",
         label: "运营总览",
@@ -110,6 +111,11 @@ const NAV: [NavEntry; 15] = [
         href: "/admin/staff",
         label: "员工绩效",
         roles: REPORTS,
+    },
+    NavEntry {
+        href: "/admin/places",
+        label: "区域与门店",
+        roles: ADMIN,
     },
     NavEntry {
         href: "/admin/packages",
@@ -261,6 +267,10 @@ fn notice(done: &str) -> Option<&'static str> {
         "password_reset" => "密码已重置,该员工的所有登录已退出,请把新密码当面告诉本人。",
         "ticket_updated" => "工单已更新。",
         "package_created" => "套餐已上架,可以发放了。",
+        "product_created" => "产品已新增,可以为它上架套餐了。",
+        "region_created" => "区域已新增:可以为它开门店、设配送时段、添加送水员了。",
+        "outlet_created" => "门店已新增,可以为它添加门店店员了。",
+        "scope_created" => "使用范围已新增,上架套餐时可以选择。",
         "slots_saved" => "配送时段已保存,客户下单时按新时段选择。",
         "resent" => "通知已重新排队,稍后发送。",
         "dispatched" => "已自动派单,送水员的手机同步后即可看到。",
@@ -376,6 +386,16 @@ pub fn routes() -> Vec<Route> {
             catalogue::set_deposit,
         ),
         page(post.clone(), "/admin/packages", ADMIN, catalogue::create),
+        page(
+            post.clone(),
+            "/admin/products",
+            ADMIN,
+            catalogue::create_product,
+        ),
+        page(get.clone(), "/admin/places", ADMIN, places::show),
+        page(post.clone(), "/admin/regions", ADMIN, places::create_region),
+        page(post.clone(), "/admin/outlets", ADMIN, places::create_outlet),
+        page(post.clone(), "/admin/scopes", ADMIN, places::create_scope),
         page(
             post.clone(),
             "/admin/regions/{id}/slots",

@@ -556,7 +556,9 @@ async fn statistics_count_rounds_by_customer_region_and_courier_and_buckets_held
         .create_region("汉阳", support::NOW, &support::audit("region.create"))
         .await
         .unwrap();
-    let account = support::customer_account(&plant.server.store, "李四家").await.id;
+    let account = support::customer_account(&plant.server.store, "李四家")
+        .await
+        .id;
     let (lisi, _) = plant
         .server
         .user("lisi", Role::Customer, Some(account))
@@ -645,12 +647,13 @@ async fn statistics_count_rounds_by_customer_region_and_courier_and_buckets_held
         .await;
     assert_eq!(refund.status, StatusCode::OK, "{}", refund.text);
     let held = console.get(&table("buckets_outstanding")).await;
-    assert_eq!(
-        rows(&held.text)[1..],
-        ["武汉,0,0,0,0,0", "汉阳,1,3,0,3,0"]
-    );
+    assert_eq!(rows(&held.text)[1..], ["武汉,0,0,0,0,0", "汉阳,1,3,0,3,0"]);
     let page = console.get("/admin/stats").await;
-    for title in ["配送:按客户区域", "配送:按送水工(回收空桶)", "在外水桶:按客户区域(当前)"] {
+    for title in [
+        "配送:按客户区域",
+        "配送:按送水工(回收空桶)",
+        "在外水桶:按客户区域(当前)",
+    ] {
         assert!(page.text.contains(title), "{title}");
     }
 }

@@ -100,19 +100,9 @@ async fn conflicts_answer_fixed_messages(db: TestDb) {
             "门店名称已存在",
         ),
         (
-            "/api/v1/outlets",
-            json!({ "region_id": 999, "name": "新门店" }),
-            "关联的记录不存在,请刷新后重试",
-        ),
-        (
             "/api/v1/scopes",
-            json!({ "name": "武汉市", "region_ids": [], "outlet_ids": [] }),
+            json!({ "name": "武汉市", "region_ids": [catalogue.region_id], "outlet_ids": [] }),
             "使用范围名称已存在",
-        ),
-        (
-            "/api/v1/scopes",
-            json!({ "name": "新范围", "region_ids": [999], "outlet_ids": [] }),
-            "关联的记录不存在,请刷新后重试",
         ),
         ("/api/v1/packages", package, "已有同名套餐"),
         (

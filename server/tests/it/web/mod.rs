@@ -15,6 +15,7 @@ mod inbox;
 mod membership;
 mod ordering_browser;
 mod passwords;
+mod places;
 mod races;
 mod register;
 mod rewards;
