@@ -415,12 +415,12 @@ pub(super) async fn deliveries(
     from: i64,
     to: i64,
 ) -> StoreResult<Vec<DeliveryGroup>> {
-    let found: Vec<(i64, Option<i64>, i64, i64, i64, i64, i64)> = sqlx::query_as(
-        "SELECT d.user_id, o.region_id, \
+    let found = sqlx::query(
+        "SELECT d.user_id AS staff_id, o.region_id, \
          CAST(CASE WHEN e.outcome = 'not_delivered' THEN 0 ELSE 1 END AS BIGINT) AS delivered, \
-         COUNT(*), CAST(SUM(COALESCE(e.bottles, 0)) AS BIGINT), \
-         CAST(SUM(COALESCE(e.empties, 0)) AS BIGINT), \
-         CAST(SUM(COALESCE(e.deposits, 0)) AS BIGINT) \
+         COUNT(*) AS n_events, CAST(SUM(COALESCE(e.bottles, 0)) AS BIGINT) AS bottles, \
+         CAST(SUM(COALESCE(e.empties, 0)) AS BIGINT) AS empties, \
+         CAST(SUM(COALESCE(e.deposits, 0)) AS BIGINT) AS deposits \
          FROM events e JOIN devices d ON d.id = e.device_id \
          LEFT JOIN delivery_orders o ON o.id = e.order_id \
          WHERE e.kind = 'delivery' AND e.scanned_at >= $1 AND e.scanned_at < $2 \
@@ -430,20 +430,22 @@ pub(super) async fn deliveries(
     .bind(to)
     .fetch_all(pool)
     .await?;
-    Ok(found
-        .into_iter()
-        .map(
-            |(staff, region_id, delivered, events, bottles, empties, deposits)| DeliveryGroup {
+    found
+        .iter()
+        .map(|row| {
+            let staff: i64 = row.try_get("staff_id")?;
+            let delivered: i64 = row.try_get("delivered")?;
+            Ok(DeliveryGroup {
                 staff_id: UserId(staff as u64),
-                region_id,
+                region_id: row.try_get("region_id")?,
                 delivered: delivered != 0,
-                events,
-                bottles,
-                empties,
-                deposits,
-            },
-        )
-        .collect())
+                events: row.try_get("n_events")?,
+                bottles: row.try_get("bottles")?,
+                empties: row.try_get("empties")?,
+                deposits: row.try_get("deposits")?,
+            })
+        })
+        .collect()
 }
 
 /// Uploads per device and their last reports. A device's chain is gapless and stored in order,

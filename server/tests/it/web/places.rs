@@ -49,6 +49,15 @@ async fn catalogue(server: &TestServer) -> (Vec<String>, Vec<String>, Vec<String
     )
 }
 
+/// A page, its form's fields, the API path and body of the same input, and the message both give.
+type Case<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a str)>,
+    &'a str,
+    serde_json::Value,
+    &'a str,
+);
+
 async fn the_pages_refuse_what_the_api_refuses_and_change_nothing(db: TestDb) {
     let server = support::start(&db).await;
     let (_, token) = server.user("admin", Role::Admin, None).await;
@@ -61,7 +70,7 @@ async fn the_pages_refuse_what_the_api_refuses_and_change_nothing(db: TestDb) {
     let empty = catalogue(&server).await;
 
     let long = "区".repeat(41);
-    let cases: [(&str, Vec<(&str, &str)>, &str, serde_json::Value, &str); 8] = [
+    let cases: [Case; 8] = [
         (
             "/admin/regions",
             vec![("name", " ")],
