@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod config;
 pub mod deliveries;
 pub mod demo;
+pub mod directory;
 pub mod dispatch;
 pub mod enrollment;
 pub mod enterprise;

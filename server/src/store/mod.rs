@@ -38,6 +38,7 @@ mod deliveries;
 pub mod delivery_orders;
 pub mod delivery_slots;
 mod devices;
+pub mod directory;
 pub mod dispatch;
 mod enterprise;
 mod events;

@@ -19,7 +19,7 @@ use crate::store::models::*;
 use crate::store::reports::{self, Bucket, DeliveryGroup, DeviceActivity, ReportData};
 use crate::store::{
     ConflictKind, StoreError, StoreResult, backend, books, catalogue, customers, devices,
-    enterprise, events, feedback, keys, ledger, outbox, rewards, tx, users,
+    directory, enterprise, events, feedback, keys, ledger, outbox, rewards, tx, users,
 };
 use tx::insert_audit;
 
@@ -1054,6 +1054,17 @@ impl Store {
     ) -> StoreResult<Vec<Book>> {
         let mut conn = self.pool.acquire().await?;
         books::search(&mut conn, id, text, limit).await
+    }
+
+    /// Accounts matching `filter`, newest first, `limit` from `offset` (the customer directory).
+    pub async fn customers(
+        &self,
+        filter: &directory::CustomerFilter,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<directory::CustomerRow>> {
+        let mut conn = self.pool.acquire().await?;
+        directory::search(&mut conn, filter, limit, offset).await
     }
 
     /// Every account.

@@ -18,7 +18,7 @@ use crate::store::models::Feedback;
 use crate::web::admin::{Admin, Chrome, done};
 use crate::web::{PageError, PagePath, PageQuery};
 
-fn state_label(state: &str) -> &'static str {
+pub(super) fn state_label(state: &str) -> &'static str {
     TICKET_STATES
         .iter()
         .find(|(key, _)| *key == state)

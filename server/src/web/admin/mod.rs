@@ -11,6 +11,7 @@
 mod buckets;
 mod catalogue;
 mod charts;
+mod customers;
 mod dashboard;
 mod devices;
 mod dispatch;
@@ -61,11 +62,16 @@ struct NavEntry {
     roles: &'static [Role],
 }
 
-const NAV: [NavEntry; 16] = [
+const NAV: [NavEntry; 17] = [
     NavEntry {
         href: "/admin",
         label: "运营总览",
         roles: REPORTS,
+    },
+    NavEntry {
+        href: "/admin/customers",
+        label: "客户",
+        roles: STAFF,
     },
     NavEntry {
         href: "/admin/tickets",
@@ -372,6 +378,8 @@ pub fn routes() -> Vec<Route> {
             review::resolve,
         ),
         page(get.clone(), "/admin/buckets", STAFF, buckets::show),
+        page(get.clone(), "/admin/customers", STAFF, customers::list),
+        page(get.clone(), "/admin/customers/{id}", STAFF, customers::show),
         page(
             post.clone(),
             "/admin/buckets/{id}/records",

@@ -7,16 +7,15 @@ use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use shuipiao_shared::credential::SignedCredential;
 use shuipiao_shared::event::EventBody;
 use shuipiao_shared::ids::BookId;
 use shuipiao_shared::ledger::{Outcome, ResolutionAction};
 
+use crate::directory::{SearchKey, search_key};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::issuance;
 use crate::local_time;
-use crate::pii::Phone;
 use crate::stats::refusal_label;
 use crate::store::models::{Book, BookHistory};
 use crate::store::{Store, StoreError};
@@ -27,49 +26,18 @@ use crate::web::{PageError, PagePath, PageQuery};
 /// Books shown for one search.
 const SEARCH_LIMIT: u32 = 100;
 
-/// What a support search looks for.
-#[derive(Debug, PartialEq, Eq)]
-enum SearchKey {
-    /// A customer's mobile number (found through its blind index).
-    Phone(Phone),
-    /// A book id (typed, or read from pasted QR text) and the text for names and logins.
-    Text(Option<BookId>, String),
-}
-
-fn search_key(query: &str) -> Result<SearchKey, &'static str> {
-    let text = query.trim();
-    if let Ok(phone) = Phone::parse(text) {
-        return Ok(SearchKey::Phone(phone));
-    }
-    if text
-        .get(..3)
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("SP1"))
-    {
-        let credential = SignedCredential::from_qr_text(&text.to_ascii_uppercase())
-            .map_err(|_| "二维码内容无法识别,请确认粘贴完整(以 SP1 开头)")?;
-        return Ok(SearchKey::Text(
-            Some(credential.credential.book_id),
-            text.to_ascii_uppercase(),
-        ));
-    }
-    Ok(SearchKey::Text(
-        text.parse().ok().map(BookId),
-        text.to_string(),
-    ))
-}
-
 /// A book in a list.
-struct BookRow {
-    id: u64,
-    title: String,
-    holder: String,
-    remaining: u16,
-    units: u16,
-    status: WalletStatus,
-    valid_until: String,
+pub(super) struct BookRow {
+    pub(super) id: u64,
+    pub(super) title: String,
+    pub(super) holder: String,
+    pub(super) remaining: u16,
+    pub(super) units: u16,
+    pub(super) status: WalletStatus,
+    pub(super) valid_until: String,
 }
 
-async fn book_row(
+pub(super) async fn book_row(
     store: &Store,
     names: &Names,
     book: &Book,
@@ -342,26 +310,4 @@ pub async fn reissue(
     .await
     .map_err(ApiError::from)?;
     Ok(done(&format!("/admin/books/{}", new.issued.id), "reissued"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn searches_read_phones_ids_qr_text_and_names() {
-        assert_eq!(
-            search_key(" 42 "),
-            Ok(SearchKey::Text(Some(BookId(42)), "42".into()))
-        );
-        assert_eq!(
-            search_key("张伟家"),
-            Ok(SearchKey::Text(None, "张伟家".into()))
-        );
-        assert_eq!(
-            search_key("138 1234 5678"),
-            Ok(SearchKey::Phone(Phone::parse("13812345678").unwrap()))
-        );
-        assert!(search_key("SP1NOTACODE").is_err());
-    }
 }

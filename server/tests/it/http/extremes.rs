@@ -111,7 +111,9 @@ fn query_parameters(path: &str) -> Option<&'static [&'static str]> {
         "/wallet/books/{id}/qr.svg" => &["window", "proof"],
         "/wallet/points" | "/wallet/enterprise" | "/wallet/feedback" | "/admin"
         | "/admin/books/{id}" | "/admin/packages" | "/admin/keys" | "/admin/devices"
-        | "/admin/users" | "/wallet/password" | "/admin/password" => DONE,
+        | "/admin/users" | "/wallet/password" | "/admin/password" | "/admin/places" => DONE,
+        "/admin/customers" => &["q", "region", "page"],
+        "/admin/customers/{id}" => &[],
         "/admin/tickets" => &["q"],
         "/admin/inbox" | "/admin/review" => &["all", "done"],
         "/admin/buckets" => &["account", "done"],
