@@ -1,6 +1,7 @@
 //! Issuance: one click for an order (package + account + quantity), or bulk for an enterprise
 //! (the units split evenly among its members, or one shared book per package), with a preview of
-//! exactly what the customer receives before anything is signed.
+//! exactly what the customer receives before anything is signed. The customer is found by the
+//! directory's search (phone, ticket, name, login, address), not picked from a list of everyone.
 
 use askama::Template;
 use axum::Form;
@@ -8,6 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::directory::{self, DirectoryError};
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::issuance::{self, Allocation, IssueOrder};
@@ -38,6 +40,9 @@ pub struct IssueForm {
     quantity: String,
     #[serde(default)]
     split: String,
+    /// The customer search, while no account is chosen.
+    #[serde(default)]
+    q: String,
 }
 
 /// One book of the preview.
@@ -156,7 +161,10 @@ struct Choice {
 #[template(path = "admin/issue.html")]
 struct IssuePage {
     chrome: Chrome,
-    accounts: Vec<Choice>,
+    /// The account chosen, if the form names one that may buy.
+    chosen: Option<Choice>,
+    /// Accounts the search found, to choose from.
+    found: Vec<Choice>,
     packages: Vec<Choice>,
     form: IssueForm,
     plan: Option<Plan>,
@@ -167,26 +175,25 @@ async fn catalogue(store: &Store) -> Result<(Vec<Account>, Vec<Package>), PageEr
     Ok((store.accounts().await?, store.packages().await?))
 }
 
-fn choices(accounts: &[Account], packages: &[Package]) -> (Vec<Choice>, Vec<Choice>) {
-    let accounts = accounts
-        .iter()
-        .filter(|a| a.spec.enterprise_id.is_none())
-        .map(|a| Choice {
-            id: a.id,
-            label: match a.spec.kind {
-                AccountKind::Enterprise => format!("{}(企业)", a.spec.name),
-                AccountKind::Customer => a.spec.name.clone(),
-            },
-        })
-        .collect();
-    let packages = packages
+/// An account as the form names it; members are issued through their enterprise.
+fn choice(account: &Account) -> Option<Choice> {
+    account.spec.enterprise_id.is_none().then(|| Choice {
+        id: account.id,
+        label: match account.spec.kind {
+            AccountKind::Enterprise => format!("{}(企业)", account.spec.name),
+            AccountKind::Customer => account.spec.name.clone(),
+        },
+    })
+}
+
+fn package_choices(packages: &[Package]) -> Vec<Choice> {
+    packages
         .iter()
         .map(|p| Choice {
             id: p.id,
             label: format!("{} · {}", p.spec.name, yuan(p.spec.price_fen)),
         })
-        .collect();
-    (accounts, packages)
+        .collect()
 }
 
 /// `GET /admin/issue`: the form, and the preview once an account and a package are chosen.
@@ -200,16 +207,40 @@ pub async fn form(
         form.quantity = "1".into();
     }
     let chosen = !form.account.is_empty() && !form.package.is_empty();
-    let (plan, error) = match chosen.then(|| plan(&form, &accounts, &packages)) {
+    let (plan, mut error) = match chosen.then(|| plan(&form, &accounts, &packages)) {
         Some(Ok(plan)) => (Some(plan), None),
         Some(Err(message)) => (None, Some(message)),
         None => (None, None),
     };
-    let (account_choices, package_choices) = choices(&accounts, &packages);
+    let chosen = form
+        .account
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| accounts.iter().find(|a| a.id == id))
+        .and_then(choice);
+    let mut found = Vec::new();
+    if chosen.is_none() && !form.q.trim().is_empty() {
+        match directory::find(&state.store, &state.master, &form.q, None, 0).await {
+            Ok(directory) => {
+                found = directory
+                    .customers
+                    .iter()
+                    .filter_map(|row| accounts.iter().find(|a| a.id == row.id))
+                    .filter_map(choice)
+                    .collect();
+            }
+            Err(DirectoryError::Invalid(message)) => {
+                error.get_or_insert_with(|| message.to_string());
+            }
+            Err(DirectoryError::Store(err)) => return Err(err.into()),
+        }
+    }
     Ok(admin.send(&IssuePage {
         chrome: admin.chrome("/admin/issue", None),
-        accounts: account_choices,
-        packages: package_choices,
+        chosen,
+        found,
+        packages: package_choices(&packages),
         form,
         plan,
         error,

@@ -166,14 +166,17 @@ async fn an_admin_issues_revokes_resolves_and_exports() {
         .iter()
         .find(|p| p.spec.name.starts_with("买十送一"))
         .unwrap();
+    // The customer is found by search, then chosen.
     client.goto(&format!("{base}/admin/issue")).await.unwrap();
-    client
-        .find(Locator::Css("select[name=account]"))
-        .await
-        .unwrap()
-        .select_by_value(&family.id.to_string())
-        .await
-        .unwrap();
+    type_into(&client, "input[name=q]", "张伟").await;
+    submit(&client, "form.search button", "table.found").await;
+    submit(
+        &client,
+        &format!("table.found a[href='/admin/issue?account={}']", family.id),
+        "p.chosen",
+    )
+    .await;
+    assert!(text_of(&client, "p.chosen").await.contains("张伟家"));
     client
         .find(Locator::Css("select[name=package]"))
         .await
