@@ -21,6 +21,10 @@ use crate::store::{Store, StoreResult};
 pub const FIRST_BACKOFF_SECS: i64 = 30;
 /// Longest wait between two attempts.
 pub const MAX_BACKOFF_SECS: i64 = 3_600;
+/// A round's clock is whole seconds read twice (its start, then the time since), so it may lag
+/// the wall clock by up to this much: a renewed claim lasts this much longer, so that it still
+/// outlives its send by the wall clock the other instances claim on.
+const CLOCK_SLACK_SECS: i64 = 2;
 
 /// When to try again after the `attempts`-th failed attempt, or `None` to give up.
 pub fn retry_at(now: i64, attempts: u32, max_attempts: u32) -> Option<i64> {
@@ -90,7 +94,11 @@ impl Dispatcher {
         for message in claimed {
             if !self
                 .store
-                .renew_notification_claim(&holder, message.id, clock() + self.claim_secs)
+                .renew_notification_claim(
+                    &holder,
+                    message.id,
+                    clock() + self.claim_secs + CLOCK_SLACK_SECS,
+                )
                 .await?
             {
                 round.lost += 1;

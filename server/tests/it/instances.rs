@@ -21,6 +21,7 @@ on_both_backends!(
     an_expired_claim_is_taken_again_and_its_first_holder_records_nothing,
     a_dead_rounds_messages_are_delivered_once_its_claim_runs_out,
     a_usage_change_read_before_a_newer_one_credits_nothing_twice,
+    expiry_reminders_run_by_four_instances_at_once_are_queued_once,
 );
 
 fn sms(n: usize) -> NewNotification {
@@ -306,4 +307,45 @@ async fn a_usage_change_read_before_a_newer_one_credits_nothing_twice(db: TestDb
         .unwrap();
     assert_eq!(redeemed.len(), 1, "told once: {redeemed:?}");
     assert_eq!(store.points_balance(account_id).await.unwrap(), 30);
+}
+
+/// Four instances run the expiry job at the same moment: each book's holder gets one reminder
+/// (the dedupe key `expiring:<book>:<user>` is unique, and a second insert does nothing).
+async fn expiry_reminders_run_by_four_instances_at_once_are_queued_once(db: TestDb) {
+    let store = support::open(&db).await;
+    shuipiao_server::keys::ensure(&store, &support::master(), NOW)
+        .await
+        .unwrap();
+    let catalogue = support::catalogue(&store, 4).await;
+    let user = support::phone_customer(&store, "13511113333", "客户").await;
+    let order = IssueOrder {
+        account_id: user.spec.account_id.unwrap(),
+        package_id: catalogue.package_id,
+        quantity: 5,
+        allocations: Vec::new(),
+    };
+    let books = issuance::issue_order(&store, &support::master(), &order, None, NOW)
+        .await
+        .unwrap()
+        .books;
+    let near_end = i64::from(books[0].valid_until) - 2 * 86_400;
+    let mut instances = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let store = support::open(&db).await;
+        instances.spawn(async move { jobs::expiry(&store, near_end).await.unwrap() });
+    }
+    while let Some(found) = instances.join_next().await {
+        assert_eq!(found.unwrap(), 5, "each instance finds the five books");
+    }
+    let reminders = store
+        .list_notifications(
+            &NotificationFilter {
+                kind: Some(MessageKind::Expiring),
+                ..Default::default()
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reminders.len(), 5, "one reminder per book: {reminders:?}");
 }
