@@ -2,7 +2,6 @@
 //! by several stores (one pool each, as instances have) at the same moment or interleaved the
 //! way two instances can interleave them.
 
-use axum::http::{Method, StatusCode};
 use shuipiao_server::issuance::{self, IssueOrder};
 use shuipiao_server::notify::adapter::Adapters;
 use shuipiao_server::notify::dispatch::Dispatcher;
@@ -10,7 +9,8 @@ use shuipiao_server::notify::{self, jobs};
 use shuipiao_server::pii::Phone;
 use shuipiao_server::store::Store;
 use shuipiao_server::store::models::{
-    Channel, MessageKind, NewNotification, NotificationFilter, NotificationState, Role,
+    Channel, MessageKind, NewNotification, Notification, NotificationFilter, NotificationState,
+    Role,
 };
 
 use crate::gateway::Gateway;
@@ -48,6 +48,14 @@ async fn queue(store: &Store, count: usize) -> Vec<i64> {
         .collect();
     ids.sort_unstable();
     ids
+}
+
+async fn of_kind(store: &Store, kind: MessageKind) -> Vec<Notification> {
+    let filter = NotificationFilter {
+        kind: Some(kind),
+        ..Default::default()
+    };
+    store.list_notifications(&filter, 100).await.unwrap()
 }
 
 /// Eight "instances" claim small batches as fast as they can until nothing is left: every
@@ -123,11 +131,15 @@ async fn an_expired_claim_is_taken_again_and_its_first_holder_records_nothing(db
             .await
             .unwrap()
     );
-    assert!(
-        !store
+    // The first round's send failed late; it records that if it still can.
+    let late_failure = || async {
+        store
             .record_delivery("first", id, Channel::Sms, Err("503"), Some(NOW + 60), NOW)
             .await
-            .unwrap(),
+            .unwrap()
+    };
+    assert!(
+        !late_failure().await,
         "the first round's late result is not recorded"
     );
     assert!(
@@ -137,10 +149,7 @@ async fn an_expired_claim_is_taken_again_and_its_first_holder_records_nothing(db
             .unwrap()
     );
     assert!(
-        !store
-            .record_delivery("first", id, Channel::Sms, Err("503"), Some(NOW + 60), NOW)
-            .await
-            .unwrap(),
+        !late_failure().await,
         "nor after the second round recorded its own"
     );
     let [message] = &store
@@ -239,21 +248,11 @@ async fn a_usage_change_read_before_a_newer_one_credits_nothing_twice(db: TestDb
         .remove(0);
     let (_, admin) = server.user("admin", Role::Admin, None).await;
     let mut device = server.device(&admin, "courier1").await;
-    let mut push = async |units: u16| {
-        let events = vec![device.redeem(book.id, units)];
-        let pushed = server
-            .call(
-                Method::POST,
-                "/api/v1/sync/push",
-                Some(&device.token),
-                Some(serde_json::json!({ "events": events })),
-            )
-            .await;
-        assert_eq!(pushed.status, StatusCode::OK);
-    };
-    push(1).await;
+    let one = device.redeem(book.id, 1);
+    server.push_ok(&device, &[one]).await;
     let (early, _) = store.usage_changes(0, 500).await.unwrap();
-    push(2).await;
+    let two = device.redeem(book.id, 2);
+    server.push_ok(&device, &[two]).await;
     let (late, _) = store.usage_changes(0, 500).await.unwrap();
     assert_eq!(
         (
@@ -295,16 +294,7 @@ async fn a_usage_change_read_before_a_newer_one_credits_nothing_twice(db: TestDb
         0,
         "nothing left"
     );
-    let redeemed = store
-        .list_notifications(
-            &NotificationFilter {
-                kind: Some(MessageKind::Redeemed),
-                ..Default::default()
-            },
-            10,
-        )
-        .await
-        .unwrap();
+    let redeemed = of_kind(store, MessageKind::Redeemed).await;
     assert_eq!(redeemed.len(), 1, "told once: {redeemed:?}");
     assert_eq!(store.points_balance(account_id).await.unwrap(), 30);
 }
@@ -337,15 +327,6 @@ async fn expiry_reminders_run_by_four_instances_at_once_are_queued_once(db: Test
     while let Some(found) = instances.join_next().await {
         assert_eq!(found.unwrap(), 5, "each instance finds the five books");
     }
-    let reminders = store
-        .list_notifications(
-            &NotificationFilter {
-                kind: Some(MessageKind::Expiring),
-                ..Default::default()
-            },
-            100,
-        )
-        .await
-        .unwrap();
+    let reminders = of_kind(&store, MessageKind::Expiring).await;
     assert_eq!(reminders.len(), 5, "one reminder per book: {reminders:?}");
 }

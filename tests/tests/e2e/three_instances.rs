@@ -236,14 +236,7 @@ async fn three_instances_deliver_each_message_once() {
 /// A recurring cash order of one bottle every day from tomorrow, at a new address of the
 /// customer's in the home region; its id.
 async fn recurring_order(plant: &Plant, customer: &Customer, tomorrow: &str) -> i64 {
-    let address = customer
-        .wallet
-        .post(
-            "/api/v1/addresses",
-            &json!({"region_id": plant.home_region, "community": "幸福小区", "building": "3栋",
-                "unit": "2单元", "room": "501", "contact": "王芳", "phone": "13800138000"}),
-        )
-        .await;
+    let address = plant.home_address(customer).await;
     let made = customer
         .wallet
         .post(
