@@ -1,4 +1,4 @@
-//! Scenario 10: background work once across instances. Three `shuipiao-server` processes share
+//! Scenario 11: background work once across instances. Three `shuipiao-server` processes share
 //! one PostgreSQL database and one SMS gateway (a mock in this test that answers slowly and
 //! counts every request by the message `id` it carries). Each runs the background jobs and
 //! delivery rounds every second, with a claim of a few seconds (`notify.claim_secs`).
