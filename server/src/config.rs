@@ -412,6 +412,11 @@ impl LimitsConfig {
     }
 }
 
+/// Shortest `notify.claim_secs`: a send gets at least one second.
+pub const MIN_CLAIM_SECS: u64 = 2;
+/// Longest `notify.claim_secs`.
+pub const MAX_CLAIM_SECS: u64 = 3_600;
+
 /// Where customer messages go (`[notify]` in the config file), with one gateway per channel
 /// (`[notify.sms]`, `[notify.wechat]`, `[notify.push]`).
 #[derive(Debug, Clone, Deserialize)]
@@ -427,6 +432,10 @@ pub struct NotifyConfig {
     pub max_attempts: u32,
     /// Seconds between two delivery rounds.
     pub interval_secs: u64,
+    /// Seconds a delivery round holds a message it is about to send (renewed just before each
+    /// send, and each send is cut off at half of it): how long a message claimed by an instance
+    /// that died waits before another instance delivers it.
+    pub claim_secs: u64,
 }
 
 impl Default for NotifyConfig {
@@ -437,6 +446,7 @@ impl Default for NotifyConfig {
             push: GatewayConfig::default(),
             max_attempts: 6,
             interval_secs: 5,
+            claim_secs: 60,
         }
     }
 }
@@ -455,6 +465,15 @@ impl NotifyConfig {
                     reason: "an enabled gateway needs its URL (or set enabled = false)".into(),
                 });
             }
+        }
+        if !(MIN_CLAIM_SECS..=MAX_CLAIM_SECS).contains(&self.claim_secs) {
+            return Err(ConfigError::Invalid {
+                name: "notify.claim_secs",
+                reason: format!(
+                    "must be {MIN_CLAIM_SECS} to {MAX_CLAIM_SECS} seconds: a send is cut off at \
+                     half of it, and a dead instance's messages wait this long"
+                ),
+            });
         }
         if self.wechat.enabled && self.wechat.template_id.is_none() {
             return Err(ConfigError::Invalid {
@@ -747,6 +766,8 @@ mod tests {
                 "[notify.wechat]\nenabled = true\nendpoint = \"http://wx\"\n",
                 "notify.wechat.template_id",
             ),
+            ("[notify]\nclaim_secs = 1\n", "notify.claim_secs"),
+            ("[notify]\nclaim_secs = 86400\n", "notify.claim_secs"),
         ] {
             let err = Config::from_sources(Some(bad), |_| None).unwrap_err();
             assert!(err.to_string().contains(setting), "{err}");

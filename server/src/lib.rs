@@ -105,6 +105,7 @@ pub async fn serve_store(
         master.clone(),
         adapters,
         config.notify.max_attempts,
+        config.notify.claim_secs,
     );
     let interval = std::time::Duration::from_secs(config.notify.interval_secs.max(1));
     let delivery = tokio::spawn(dispatcher.run(interval, config.promotions.clone()));

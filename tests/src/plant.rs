@@ -201,6 +201,18 @@ impl Plant {
             .collect()
     }
 
+    /// An address of `customer`'s in the home region, added in the wallet; the new address.
+    pub async fn home_address(&self, customer: &Customer) -> serde_json::Value {
+        customer
+            .wallet
+            .post(
+                "/api/v1/addresses",
+                &json!({"region_id": self.home_region, "community": "幸福小区", "building": "3栋",
+                    "unit": "2单元", "room": "501", "contact": "王芳", "phone": "13800138000"}),
+            )
+            .await
+    }
+
     /// A courier serving the home region, and a one-time enrollment code for their phone.
     pub async fn courier_code(&self, username: &str) -> String {
         let user = self

@@ -108,22 +108,40 @@ pub struct ServerProcess {
     /// `http://` URL.
     pub url: String,
     child: Child,
+    /// The config file it was started with, kept until it stops.
+    _config: Option<tempfile::NamedTempFile>,
 }
 
 impl ServerProcess {
     /// Starts serving `db` on 127.0.0.1:0 and waits until it answers.
     pub async fn start(db: &TestDb) -> ServerProcess {
-        ServerProcess::run(db, "serve").await
+        ServerProcess::run(db, "serve", None).await
+    }
+
+    /// [`ServerProcess::start`] with a config file holding `config` (TOML, e.g. a `[notify]`
+    /// section pointing at a test's gateway); the environment still sets database, key and bind.
+    pub async fn start_with_config(db: &TestDb, config: &str) -> ServerProcess {
+        let mut file = tempfile::NamedTempFile::new().expect("a temporary config file");
+        std::io::Write::write_all(&mut file, config.as_bytes()).expect("write the config file");
+        ServerProcess::run(db, "serve", Some(file)).await
     }
 
     /// `shuipiao-server demo`: fills the empty `db` with the demo plant, as a newcomer's first
     /// command does, then serves it like [`ServerProcess::start`].
     pub async fn demo(db: &TestDb) -> ServerProcess {
-        ServerProcess::run(db, "demo").await
+        ServerProcess::run(db, "demo", None).await
     }
 
-    async fn run(db: &TestDb, subcommand: &str) -> ServerProcess {
-        let mut child = server_command(db)
+    async fn run(
+        db: &TestDb,
+        subcommand: &str,
+        config: Option<tempfile::NamedTempFile>,
+    ) -> ServerProcess {
+        let mut command = server_command(db);
+        if let Some(config) = &config {
+            command.env("SHUIPIAO_CONFIG", config.path());
+        }
+        let mut child = command
             .arg(subcommand)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -147,7 +165,12 @@ impl ServerProcess {
         };
         let url = format!("http://{addr}");
         crate::server::wait_until_healthy(&url).await;
-        ServerProcess { addr, url, child }
+        ServerProcess {
+            addr,
+            url,
+            child,
+            _config: config,
+        }
     }
 
     /// SIGKILL, then reap.

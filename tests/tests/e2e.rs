@@ -3,10 +3,10 @@
 //! The harness is the `shuipiao_tests` library (`tests/src/`).
 //!
 //! Every scenario runs on SQLite, and again on PostgreSQL when `SHUIPIAO_TEST_PG_URL` is set
-//! (always under CI, where a missing URL fails); the two-instance scenario runs on PostgreSQL
-//! only. The crash tests, the demo and the two-instance scenario run the `shuipiao-server` and
-//! `shuipiao-courier` binaries from the same target directory: `cargo nextest run --workspace`
-//! builds them. Knobs, all optional:
+//! (always under CI, where a missing URL fails); the two- and three-instance scenarios run on
+//! PostgreSQL only. The crash tests, the demo and the two- and three-instance scenarios run the
+//! `shuipiao-server` and `shuipiao-courier` binaries from the same target directory:
+//! `cargo nextest run --workspace` builds them. Knobs, all optional:
 //!
 //! | variable | default | what |
 //! |---|---|---|
@@ -34,5 +34,6 @@ mod e2e {
     pub mod revocation;
     pub mod server_kills;
     pub mod snapshot;
+    pub mod three_instances;
     pub mod two_instances;
 }

@@ -62,6 +62,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261208000001, "delivery_orders"),
     migration!(20261208000101, "delivery_events"),
     migration!(20261208000301, "buckets"),
+    migration!(20261209000101, "outbox_claim_holder"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

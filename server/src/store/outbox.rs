@@ -114,15 +114,18 @@ pub(super) async fn withdraw_pending(
     .rows_affected())
 }
 
-/// Claims up to `limit` pending messages due at `now`, oldest first, for one dispatcher until
-/// `claimed_until`: a message claimed and not yet recorded is claimed by nobody else, so two
-/// servers never deliver it twice. First, in the same step, erases every secret past its expiry
-/// and gives up on the pending messages that carried one.
+/// Claims up to `limit` pending messages due at `now`, oldest first, for the delivery round
+/// `holder` until `claimed_until`: a message claimed and not yet recorded is claimed by nobody
+/// else until its claim runs out, so two servers never deliver it twice. First, in the same
+/// step, erases every secret past its expiry and gives up on the pending messages that carried
+/// one.
 ///
 /// The claim is one conditional `UPDATE`: on PostgreSQL a dispatcher that finds a row claimed
-/// meanwhile re-checks the condition on the claimed row and skips it.
+/// meanwhile waits for that claim to commit, re-checks the condition on the claimed row and
+/// skips it; SQLite runs one write at a time.
 pub(super) async fn claim(
     conn: &mut AnyConnection,
+    holder: &str,
     now: i64,
     claimed_until: i64,
     limit: u32,
@@ -140,7 +143,7 @@ pub(super) async fn claim(
     let due = "state = 'pending' AND next_attempt_at <= $1 \
         AND (claimed_until IS NULL OR claimed_until <= $1)";
     let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE notifications SET claimed_until = $2 \
+        "UPDATE notifications SET claimed_until = $2, claimed_by = $4 \
          WHERE id IN (SELECT id FROM notifications WHERE {due} \
                       ORDER BY next_attempt_at, id LIMIT $3) \
          AND {due} RETURNING {COLUMNS}"
@@ -148,6 +151,7 @@ pub(super) async fn claim(
     .bind(now)
     .bind(claimed_until)
     .bind(i64::from(limit))
+    .bind(holder)
     .fetch_all(conn)
     .await?;
     let mut claimed = found
@@ -158,28 +162,54 @@ pub(super) async fn claim(
     Ok(claimed)
 }
 
-/// Records one delivery attempt over `channel` (the queued one, or SMS when that channel is
-/// off): sent, retried at `retry_at`, or dead when there is none. The claim ends, and a sent or
-/// dead message's secret is erased.
+/// Extends `holder`'s claim on message `id` to `claimed_until`, just before it is handed to its
+/// gateway; `false` when the claim is no longer the holder's (it ran out and another round took
+/// it) or the message is no longer pending (delivered by that round, or withdrawn): then it
+/// must not be sent. One conditional `UPDATE`, so a claim runs out only between two messages of
+/// a round, never while one of them is being sent.
+pub(super) async fn renew_claim(
+    conn: &mut AnyConnection,
+    holder: &str,
+    id: i64,
+    claimed_until: i64,
+) -> StoreResult<bool> {
+    let renewed = sqlx::query(
+        "UPDATE notifications SET claimed_until = $3 \
+         WHERE id = $1 AND claimed_by = $2 AND state = 'pending' AND claimed_until IS NOT NULL",
+    )
+    .bind(id)
+    .bind(holder)
+    .bind(claimed_until)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(renewed == 1)
+}
+
+/// Records one delivery attempt of the round `holder` over `channel` (the queued one, or SMS
+/// when that channel is off): sent, retried at `retry_at`, or dead when there is none. The claim
+/// ends, and a sent or dead message's secret is erased. Nothing is recorded when another round
+/// holds the message now (`false`): that round's attempt is the one that counts.
 pub(super) async fn record_attempt(
     conn: &mut AnyConnection,
+    holder: &str,
     id: i64,
     channel: Channel,
     result: Result<(), &str>,
     retry_at: Option<i64>,
     now: i64,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let (state, error, next_attempt_at, sent_at) = match (result, retry_at) {
         (Ok(()), _) => ("sent", None, None, Some(now)),
         (Err(error), Some(at)) => ("pending", Some(error), Some(at), None),
         (Err(error), None) => ("dead", Some(error), None, None),
     };
-    sqlx::query(
+    let recorded = sqlx::query(
         "UPDATE notifications SET state = $2, channel = $3, attempts = attempts + 1, \
          last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at), sent_at = $6, \
          claimed_until = NULL, \
          secret_sealed = CASE WHEN $2 = 'pending' THEN secret_sealed ELSE NULL END \
-         WHERE id = $1",
+         WHERE id = $1 AND (claimed_by IS NULL OR claimed_by = $7)",
     )
     .bind(id)
     .bind(state)
@@ -187,9 +217,11 @@ pub(super) async fn record_attempt(
     .bind(error.map(str::to_string))
     .bind(next_attempt_at)
     .bind(sent_at)
+    .bind(holder)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(recorded == 1)
 }
 
 /// Messages matching `filter`, newest first.
@@ -335,18 +367,7 @@ pub(super) async fn usage_changes(
     let mut last_seq = None;
     let mut changes = Vec::new();
     for row in &found {
-        let int16 = |name: &'static str| -> StoreResult<u16> {
-            let value: i64 = row.try_get(name)?;
-            u16::try_from(value).map_err(|_| rows::corrupt(name))
-        };
-        let change = UsageChange {
-            book_id: BookId(row.try_get::<i64, _>("id")? as u64),
-            account_id: row.try_get("account_id")?,
-            units: int16("units")?,
-            used_units: int16("used_units")?,
-            notified_used_units: int16("notified_used_units")?,
-            status_seq: row.try_get("status_seq")?,
-        };
+        let change = usage_row(row)?;
         last_seq = Some(change.status_seq);
         if change.used_units != change.notified_used_units {
             changes.push(change);
@@ -355,18 +376,60 @@ pub(super) async fn usage_changes(
     Ok((changes, last_seq))
 }
 
-/// Records that the holder now knows about `used_units`.
+/// Records that the holder now knows about `change.used_units`, if what they knew is still what
+/// `change` read; `false` when another run of the job recorded a change of this book meanwhile
+/// (two instances read it at two moments): then `change` is stale and must not be told or
+/// credited. One conditional `UPDATE`: on PostgreSQL the second of two waits for the first and
+/// re-checks the condition.
 pub(super) async fn mark_notified(
     conn: &mut AnyConnection,
+    change: &UsageChange,
+) -> StoreResult<bool> {
+    let marked = sqlx::query(
+        "UPDATE books SET notified_used_units = $2 WHERE id = $1 AND notified_used_units = $3",
+    )
+    .bind(change.book_id.0 as i64)
+    .bind(i64::from(change.used_units))
+    .bind(i64::from(change.notified_used_units))
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(marked == 1)
+}
+
+/// The book's usage as [`usage_changes`] reads it, now; `None` when it is gone or its holder
+/// knows its counted units.
+pub(super) async fn usage_change(
+    conn: &mut AnyConnection,
     book: BookId,
-    used_units: u16,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE books SET notified_used_units = $2 WHERE id = $1")
-        .bind(book.0 as i64)
-        .bind(i64::from(used_units))
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> StoreResult<Option<UsageChange>> {
+    let found = sqlx::query(
+        "SELECT id, account_id, units, used_units, notified_used_units, status_seq FROM books \
+         WHERE id = $1",
+    )
+    .bind(book.0 as i64)
+    .fetch_optional(conn)
+    .await?;
+    Ok(found
+        .as_ref()
+        .map(usage_row)
+        .transpose()?
+        .filter(|change| change.used_units != change.notified_used_units))
+}
+
+fn usage_row(row: &AnyRow) -> StoreResult<UsageChange> {
+    let int16 = |name: &'static str| -> StoreResult<u16> {
+        let value: i64 = row.try_get(name)?;
+        u16::try_from(value).map_err(|_| rows::corrupt(name))
+    };
+    Ok(UsageChange {
+        book_id: BookId(row.try_get::<i64, _>("id")? as u64),
+        account_id: row.try_get("account_id")?,
+        units: int16("units")?,
+        used_units: int16("used_units")?,
+        notified_used_units: int16("notified_used_units")?,
+        status_seq: row.try_get("status_seq")?,
+    })
 }
 
 /// The users of an account a message about its books goes to, with their bound channels.

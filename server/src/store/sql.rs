@@ -459,20 +459,34 @@ impl Store {
         Ok(added)
     }
 
-    /// Claims pending messages due at `now` (oldest first, up to `limit`) for the caller until
-    /// `claimed_until` or until it records their delivery, so no other server delivers them
-    /// meanwhile. In the same step, erases the secrets past their expiry and gives up on the
-    /// pending messages that carried them.
+    /// Claims pending messages due at `now` (oldest first, up to `limit`) for the delivery round
+    /// `holder` until `claimed_until` or until it records their delivery, so no other server
+    /// delivers them meanwhile. In the same step, erases the secrets past their expiry and gives
+    /// up on the pending messages that carried them.
     pub async fn claim_notifications(
         &self,
+        holder: &str,
         now: i64,
         claimed_until: i64,
         limit: u32,
     ) -> StoreResult<Vec<Notification>> {
         let mut tx = self.begin_write().await?;
-        let claimed = outbox::claim(&mut tx, now, claimed_until, limit).await?;
+        let claimed = outbox::claim(&mut tx, holder, now, claimed_until, limit).await?;
         tx.commit().await?;
         Ok(claimed)
+    }
+
+    /// Extends `holder`'s claim on message `id` to `claimed_until` just before sending it;
+    /// `false` when the round no longer holds it (its claim ran out and another round took it,
+    /// or it was delivered or withdrawn meanwhile): then it must not be sent.
+    pub async fn renew_notification_claim(
+        &self,
+        holder: &str,
+        id: i64,
+        claimed_until: i64,
+    ) -> StoreResult<bool> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::renew_claim(&mut conn, holder, id, claimed_until).await
     }
 
     /// A user's messages, newest first.
@@ -488,18 +502,20 @@ impl Store {
         self.list_notifications(&filter, limit).await
     }
 
-    /// Records a delivery attempt over `channel`: sent, or failed with a retry time, or dead
-    /// without one. Ends the claim; a sent or dead message's secret is erased.
+    /// Records the delivery round `holder`'s attempt over `channel`: sent, or failed with a
+    /// retry time, or dead without one. Ends the claim; a sent or dead message's secret is
+    /// erased. `false`, recording nothing, when another round holds the message now.
     pub async fn record_delivery(
         &self,
+        holder: &str,
         id: i64,
         channel: Channel,
         result: Result<(), &str>,
         retry_at: Option<i64>,
         now: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let mut conn = self.pool.acquire().await?;
-        outbox::record_attempt(&mut conn, id, channel, result, retry_at, now).await
+        outbox::record_attempt(&mut conn, holder, id, channel, result, retry_at, now).await
     }
 
     /// Messages matching a filter, newest first.
@@ -568,16 +584,26 @@ impl Store {
         outbox::usage_changes(&mut conn, after, limit).await
     }
 
-    /// Queues the messages about a usage change, credits the points it earned and records it
-    /// as told, in one transaction.
+    /// The book's usage now, when its holder was not told its counted units.
+    pub async fn usage_change(&self, book: BookId) -> StoreResult<Option<UsageChange>> {
+        let mut conn = self.pool.acquire().await?;
+        outbox::usage_change(&mut conn, book).await
+    }
+
+    /// Records a usage change as told, queues its messages and credits the points it earned,
+    /// in one transaction; `false`, writing nothing, when another run of the job recorded a
+    /// change of the book since `change` was read (re-read it with [`Store::usage_change`]).
     pub async fn notify_usage(
         &self,
         change: &UsageChange,
         messages: &[NewNotification],
         points: i64,
         now: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
+        if !outbox::mark_notified(&mut tx, change).await? {
+            return Ok(false);
+        }
         outbox::enqueue(&mut tx, messages, now).await?;
         if points != 0 {
             let reference = format!("usage:{}:{}", change.book_id.0, change.status_seq);
@@ -591,9 +617,8 @@ impl Store {
             )
             .await?;
         }
-        outbox::mark_notified(&mut tx, change.book_id, change.used_units).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Active books that expire before `before` with units left, and were issued before `now`.

@@ -7,6 +7,7 @@ mod support;
 
 mod cli;
 mod http;
+mod instances;
 mod notify;
 mod ordering;
 mod push_vectors;

@@ -26,6 +26,7 @@ fn dispatcher_for(store: &Store, config: NotifyConfig) -> Dispatcher {
         support::master(),
         adapters,
         config.max_attempts,
+        config.claim_secs,
     )
 }
 
@@ -135,7 +136,8 @@ async fn each_channel_gets_its_own_payload_and_fails_on_its_own() {
         Round {
             sent: 2,
             retrying: 1,
-            dead: 0
+            dead: 0,
+            lost: 0
         }
     );
     let sms_payload = &sms_gateway.received()[0];
@@ -162,7 +164,8 @@ async fn each_channel_gets_its_own_payload_and_fails_on_its_own() {
         Round {
             sent: 0,
             retrying: 0,
-            dead: 1
+            dead: 1,
+            lost: 0
         },
         "two attempts, then dead"
     );
@@ -290,7 +293,8 @@ async fn failed_deliveries_back_off_then_succeed_or_dead_letter() {
         Round {
             sent: 0,
             retrying: 2,
-            dead: 0
+            dead: 0,
+            lost: 0
         }
     );
     let early = dispatcher.run_once(NOW + 29, 10).await.unwrap();
@@ -306,7 +310,8 @@ async fn failed_deliveries_back_off_then_succeed_or_dead_letter() {
         Round {
             sent: 1,
             retrying: 1,
-            dead: 0
+            dead: 0,
+            lost: 0
         }
     );
     let texts: Vec<_> = gateway
@@ -328,7 +333,8 @@ async fn failed_deliveries_back_off_then_succeed_or_dead_letter() {
         Round {
             sent: 0,
             retrying: 0,
-            dead: 1
+            dead: 1,
+            lost: 0
         }
     );
     assert_eq!(

@@ -140,17 +140,23 @@ async fn outbox_claims_messages_and_erases_secrets(db: TestDb) {
         .enqueue_notifications(&[code(NOW), code(NOW), plain], NOW)
         .await
         .unwrap();
-    let claimed = store.claim_notifications(NOW, NOW + 60, 2).await.unwrap();
+    let claimed = store
+        .claim_notifications("test", NOW, NOW + 60, 2)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(
         claimed[0].spec.secret.is_some(),
         "delivery needs the secret"
     );
-    let rest = store.claim_notifications(NOW, NOW + 60, 10).await.unwrap();
+    let rest = store
+        .claim_notifications("test", NOW, NOW + 60, 10)
+        .await
+        .unwrap();
     assert_eq!(rest.len(), 1, "claimed messages are nobody else's");
     assert!(
         store
-            .claim_notifications(NOW + 59, NOW + 119, 10)
+            .claim_notifications("test", NOW + 59, NOW + 119, 10)
             .await
             .unwrap()
             .is_empty(),
@@ -158,15 +164,22 @@ async fn outbox_claims_messages_and_erases_secrets(db: TestDb) {
     );
     let (sent, failed) = (&claimed[0], &claimed[1]);
     store
-        .record_delivery(sent.id, Channel::Sms, Ok(()), None, NOW)
+        .record_delivery("test", sent.id, Channel::Sms, Ok(()), None, NOW)
         .await
         .unwrap();
     store
-        .record_delivery(failed.id, Channel::Sms, Err("503"), Some(NOW + 30), NOW)
+        .record_delivery(
+            "test",
+            failed.id,
+            Channel::Sms,
+            Err("503"),
+            Some(NOW + 30),
+            NOW,
+        )
         .await
         .unwrap();
     let lapsed = store
-        .claim_notifications(NOW + 60, NOW + 120, 10)
+        .claim_notifications("test", NOW + 60, NOW + 120, 10)
         .await
         .unwrap();
     let ids: Vec<i64> = lapsed.iter().map(|m| m.id).collect();
@@ -186,7 +199,7 @@ async fn outbox_claims_messages_and_erases_secrets(db: TestDb) {
 
     // Past its expiry the secret is erased and the message given up on, never resent.
     store
-        .claim_notifications(NOW + 600, NOW + 660, 10)
+        .claim_notifications("test", NOW + 600, NOW + 660, 10)
         .await
         .unwrap();
     let all = store
@@ -384,15 +397,22 @@ async fn outbox_filters_and_resends_failed_messages(db: TestDb) {
     };
     assert_eq!(push.spec.address_sealed, Some(vec![4, 5]));
     store
-        .record_delivery(code.id, Channel::Sms, Ok(()), None, NOW)
+        .record_delivery("test", code.id, Channel::Sms, Ok(()), None, NOW)
         .await
         .unwrap();
     store
-        .record_delivery(wechat.id, Channel::Wechat, Err("503"), None, NOW)
+        .record_delivery("test", wechat.id, Channel::Wechat, Err("503"), None, NOW)
         .await
         .unwrap();
     store
-        .record_delivery(push.id, Channel::Sms, Err("timeout"), Some(NOW + 30), NOW)
+        .record_delivery(
+            "test",
+            push.id,
+            Channel::Sms,
+            Err("timeout"),
+            Some(NOW + 30),
+            NOW,
+        )
         .await
         .unwrap();
     let ids = |filter: NotificationFilter| {
@@ -461,7 +481,7 @@ async fn outbox_filters_and_resends_failed_messages(db: TestDb) {
         .await
         .unwrap();
     let due = store
-        .claim_notifications(NOW + 5, NOW + 65, 10)
+        .claim_notifications("test", NOW + 5, NOW + 65, 10)
         .await
         .unwrap();
     assert_eq!(due.len(), 1, "due now; the push retry is due later");
@@ -496,37 +516,54 @@ async fn outbox_dedupes_and_records_attempts(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(added, 2, "the second `k` is a duplicate");
-    let due = store.claim_notifications(NOW, NOW + 60, 10).await.unwrap();
+    let due = store
+        .claim_notifications("test", NOW, NOW + 60, 10)
+        .await
+        .unwrap();
     assert_eq!(due.len(), 2);
     assert_eq!(due[0].spec.kind, MessageKind::Expiring);
     store
-        .record_delivery(due[0].id, Channel::Sms, Ok(()), None, NOW)
+        .record_delivery("test", due[0].id, Channel::Sms, Ok(()), None, NOW)
         .await
         .unwrap();
     store
-        .record_delivery(due[1].id, Channel::Sms, Err("503"), Some(NOW + 30), NOW)
+        .record_delivery(
+            "test",
+            due[1].id,
+            Channel::Sms,
+            Err("503"),
+            Some(NOW + 30),
+            NOW,
+        )
         .await
         .unwrap();
     assert!(
         store
-            .claim_notifications(NOW + 29, NOW + 89, 10)
+            .claim_notifications("test", NOW + 29, NOW + 89, 10)
             .await
             .unwrap()
             .is_empty()
     );
     let retry = store
-        .claim_notifications(NOW + 30, NOW + 90, 10)
+        .claim_notifications("test", NOW + 30, NOW + 90, 10)
         .await
         .unwrap();
     assert_eq!((retry.len(), retry[0].attempts), (1, 1));
     assert_eq!(retry[0].last_error.as_deref(), Some("503"));
     store
-        .record_delivery(retry[0].id, Channel::Sms, Err("503"), None, NOW + 30)
+        .record_delivery(
+            "test",
+            retry[0].id,
+            Channel::Sms,
+            Err("503"),
+            None,
+            NOW + 30,
+        )
         .await
         .unwrap();
     assert!(
         store
-            .claim_notifications(i64::MAX / 2, i64::MAX / 2, 10)
+            .claim_notifications("test", i64::MAX / 2, i64::MAX / 2, 10)
             .await
             .unwrap()
             .is_empty()
@@ -593,16 +630,33 @@ async fn gifts_spend_points_and_stock_atomically(db: TestDb) {
         ),
         "{short:?}"
     );
+    shuipiao_server::keys::ensure(&store, &master(), NOW)
+        .await
+        .unwrap();
+    let order = IssueOrder {
+        account_id: account,
+        package_id: catalogue(&store, 10).await.package_id,
+        quantity: 1,
+        allocations: Vec::new(),
+    };
+    let book = issuance::issue_order(&store, &master(), &order, None, NOW)
+        .await
+        .unwrap()
+        .books
+        .remove(0);
     let change = UsageChange {
-        book_id: shuipiao_shared::ids::BookId(1),
+        book_id: book.id,
         account_id: account,
         units: 10,
         used_units: 4,
         notified_used_units: 0,
         status_seq: 7,
     };
-    store.notify_usage(&change, &[], 40, NOW).await.unwrap();
-    store.notify_usage(&change, &[], 40, NOW).await.unwrap();
+    assert!(store.notify_usage(&change, &[], 40, NOW).await.unwrap());
+    assert!(
+        !store.notify_usage(&change, &[], 40, NOW).await.unwrap(),
+        "recorded already"
+    );
     assert_eq!(
         store.points_balance(account).await.unwrap(),
         40,

@@ -367,14 +367,8 @@ impl TestServer {
 
     /// Redeems the last unit of a one-unit `book` twice from a fresh courier's device, so the
     /// second redemption waits in the review queue; returns its event id.
-    pub async fn over_redeemed(
-        &self,
-        admin_token: &str,
-        courier_name: &str,
-        book: BookId,
-    ) -> String {
-        let mut device = self.device(admin_token, courier_name).await;
-        let events = vec![device.redeem(book, 1), device.redeem(book, 1)];
+    /// Pushes `events` as `device` over HTTP; the push must be answered 200.
+    pub async fn push_ok(&self, device: &TestDevice, events: &[SignedEvent]) {
         let pushed = self
             .call(
                 Method::POST,
@@ -384,6 +378,17 @@ impl TestServer {
             )
             .await;
         assert_eq!(pushed.status, StatusCode::OK, "{}", pushed.text);
+    }
+
+    pub async fn over_redeemed(
+        &self,
+        admin_token: &str,
+        courier_name: &str,
+        book: BookId,
+    ) -> String {
+        let mut device = self.device(admin_token, courier_name).await;
+        let events = vec![device.redeem(book, 1), device.redeem(book, 1)];
+        self.push_ok(&device, &events).await;
         let queue = self
             .call(Method::GET, "/api/v1/review", Some(admin_token), None)
             .await;

@@ -16,6 +16,7 @@ use shuipiao_shared::status::BookState;
 use shuipiao_test_support::TestDb;
 use shuipiao_tests::api::Api;
 use shuipiao_tests::device::Device;
+use shuipiao_tests::plant::{Customer, Plant};
 use shuipiao_tests::server::PASSWORD;
 use shuipiao_tests::world::World;
 
@@ -23,8 +24,9 @@ shuipiao_test_support::on_both_backends!(a_delivery_at_the_door, two_couriers_de
 
 /// The wallet's address for the customer, in the plant's home region; the customer's app is
 /// bound for push messages, so the order's messages have somewhere to go.
-async fn address(wallet: &Api, home_region: i64) -> Value {
-    let bound = wallet
+async fn address(plant: &Plant, customer: &Customer) -> Value {
+    let bound = customer
+        .wallet
         .call(
             Method::PUT,
             "/api/v1/me/channels/push",
@@ -32,13 +34,7 @@ async fn address(wallet: &Api, home_region: i64) -> Value {
         )
         .await;
     assert_eq!(bound.status, StatusCode::NO_CONTENT, "{:?}", bound.json);
-    wallet
-        .post(
-            "/api/v1/addresses",
-            &json!({"region_id": home_region, "community": "幸福小区", "building": "3栋",
-                "unit": "2单元", "room": "501", "contact": "王芳", "phone": "13800138000"}),
-        )
-        .await
+    plant.home_address(customer).await
 }
 
 /// A dispatcher's session.
@@ -91,7 +87,7 @@ async fn a_delivery_at_the_door(db: TestDb) {
         .phone_customer(&world.server.store, "wang-fang", "13800138000")
         .await;
     let (book, qr) = plant.family_book_for(&customer).await;
-    let address = address(&customer.wallet, plant.home_region).await;
+    let address = address(plant, &customer).await;
     // The family kept two buckets from before the plant counted them here.
     let buckets_path = format!("/api/v1/accounts/{}/buckets", customer.account_id);
     plant
@@ -211,7 +207,7 @@ async fn two_couriers_deliver_one_order(db: TestDb) {
     let customer = plant
         .phone_customer(&world.server.store, "wang-fang", "13800138000")
         .await;
-    let address = address(&customer.wallet, plant.home_region).await;
+    let address = address(plant, &customer).await;
     let tomorrow = shuipiao_server::local_time::date(shuipiao_server::unix_now() + 86_400);
     let order = customer
         .wallet

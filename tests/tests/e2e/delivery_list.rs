@@ -17,14 +17,7 @@ async fn delivery_list(db: TestDb) {
     let world = World::start(db).await;
     let plant = &world.plant;
     let customer = plant.customer("wang-fang").await;
-    let address = customer
-        .wallet
-        .post(
-            "/api/v1/addresses",
-            &json!({"region_id": plant.home_region, "community": "幸福小区", "building": "3栋",
-                "unit": "2单元", "room": "501", "contact": "王芳", "phone": "13800138000"}),
-        )
-        .await;
+    let address = plant.home_address(&customer).await;
     let tomorrow = shuipiao_server::local_time::date(shuipiao_server::unix_now() + 86_400);
     let order = customer
         .wallet

@@ -943,7 +943,14 @@ async fn support_filters_notifications_and_resends_a_dead_one() {
     let id = server.store.notifications_of(customer.id, 1).await.unwrap()[0].id;
     server
         .store
-        .record_delivery(id, Channel::Wechat, Err("gateway answered 503"), None, now)
+        .record_delivery(
+            "test",
+            id,
+            Channel::Wechat,
+            Err("gateway answered 503"),
+            None,
+            now,
+        )
         .await
         .unwrap();
 

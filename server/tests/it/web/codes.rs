@@ -236,7 +236,7 @@ async fn operators_never_read_a_live_code(db: TestDb) {
     )
     .unwrap();
     let later = shuipiao_server::unix_now() + CODE_TTL_SECS + 1;
-    Dispatcher::new(server.store.clone(), master, adapters, 5)
+    Dispatcher::new(server.store.clone(), master, adapters, 5, 60)
         .run_once(later, 100)
         .await
         .unwrap();

@@ -328,15 +328,7 @@ pub async fn wallet_fixture(server: &TestServer) -> WalletFixture {
         device.redeem(zhang_books[0].id, 1),
         device.redeem(zhang_books[0].id, 1),
     ];
-    let pushed = server
-        .call(
-            Method::POST,
-            "/api/v1/sync/push",
-            Some(&device.token),
-            Some(serde_json::json!({ "events": events })),
-        )
-        .await;
-    assert_eq!(pushed.status, StatusCode::OK, "{:?}", pushed.json);
+    server.push_ok(&device, &events).await;
     assert_eq!(store.book(zhang_books[0].id).await.unwrap().used_units, 2);
     WalletFixture {
         zhang: zhang_books,
