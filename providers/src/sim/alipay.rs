@@ -383,7 +383,6 @@ fn notification(sim: &Shared, order: &SimOrder, event: &str, mut params: Params)
         event: event.to_owned(),
         url: order.notify_url.clone(),
         content_type: "application/x-www-form-urlencoded; charset=utf-8",
-        headers: Vec::new(),
         body,
     }
 }

@@ -22,7 +22,8 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
 use crate::keys::{PrivateKey, PublicKey};
-use crate::wechatpay::ApiV3Key;
+use crate::provider::{nonce, now_secs};
+use crate::wechatpay::{ApiV3Key, SignedHeaders};
 
 /// The committed test keys (see `providers/test-keys/README.md`): public, for tests and the
 /// demo only.
@@ -228,7 +229,6 @@ struct Outgoing {
     event: String,
     url: String,
     content_type: &'static str,
-    headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
 }
 
@@ -328,14 +328,26 @@ impl Shared {
         }
     }
 
+    /// Sends one notification request. WeChat Pay signs each request it sends, retries
+    /// included, so every delivery gets a fresh timestamp and nonce; Alipay's form carries its
+    /// signature in its body.
     async fn deliver(&self, outgoing: &Outgoing) {
         let mut request = self
             .http
             .post(&outgoing.url)
             .header("Content-Type", outgoing.content_type)
             .body(outgoing.body.clone());
-        for (name, value) in &outgoing.headers {
-            request = request.header(*name, value);
+        if outgoing.provider == Provider::Wechat {
+            let signed = SignedHeaders::sign(
+                &self.config.platform_key,
+                &self.config.platform_serial,
+                now_secs(),
+                &nonce(),
+                &outgoing.body,
+            );
+            for (name, value) in signed.pairs() {
+                request = request.header(name, value);
+            }
         }
         let (status, answer) = match request.send().await {
             Ok(response) => {

@@ -531,24 +531,12 @@ fn notification(
         summary: summary.to_owned(),
     })
     .expect("a notification always serialises");
-    let signed = SignedHeaders::sign(
-        &sim.config.platform_key,
-        &sim.config.platform_serial,
-        now_secs(),
-        &nonce(),
-        &body,
-    );
     Outgoing {
         provider: Provider::Wechat,
         out_trade_no: out_trade_no.to_owned(),
         event: event.to_owned(),
         url,
         content_type: "application/json",
-        headers: signed
-            .pairs()
-            .iter()
-            .map(|(name, value)| (*name, (*value).to_owned()))
-            .collect(),
         body,
     }
 }
