@@ -16,6 +16,7 @@ use super::{OrderState, Outgoing, Provider, Shared, SimOrder, SimRefund, random_
 use crate::alipay::BEIJING;
 use crate::amount::fen_to_yuan;
 use crate::provider::{nonce, now_secs};
+use crate::wechatpay::PrepayOrder;
 use crate::wechatpay::{
     Authorization, ErrorBody, ErrorCode, H5PrepayRequest, H5Response, JsapiPrepayRequest,
     Notification, Payer, PrepayResponse, Refund, RefundAmount, RefundNotice, RefundRequest,
@@ -152,13 +153,7 @@ async fn route(
             let request: JsapiPrepayRequest = parse(body)?;
             let order = new_order(
                 sim,
-                &request.appid,
-                &request.mchid,
-                &request.out_trade_no,
-                request.amount.total,
-                &request.amount.currency,
-                &request.description,
-                &request.notify_url,
+                &request.order,
                 "JSAPI",
                 Some(request.payer.openid.clone()),
             )?;
@@ -172,18 +167,7 @@ async fn route(
         }
         ("POST", ["v3", "pay", "transactions", "h5"]) => {
             let request: H5PrepayRequest = parse(body)?;
-            let order = new_order(
-                sim,
-                &request.appid,
-                &request.mchid,
-                &request.out_trade_no,
-                request.amount.total,
-                &request.amount.currency,
-                &request.description,
-                &request.notify_url,
-                "MWEB",
-                None,
-            )?;
+            let order = new_order(sim, &request.order, "MWEB", None)?;
             Ok(ok(&H5Response {
                 h5_url: format!("{}/sim/pay/wechatpay/{order}", sim.base_url),
             }))
@@ -265,26 +249,31 @@ async fn route(
 }
 
 /// Creates (or, for the same parameters, finds again) a WeChat Pay order.
-#[allow(clippy::too_many_arguments)]
 fn new_order(
     sim: &Shared,
-    appid: &str,
-    mchid: &str,
-    out_trade_no: &str,
-    total: u64,
-    currency: &str,
-    description: &str,
-    notify_url: &str,
+    request: &PrepayOrder,
     trade_type: &str,
     openid: Option<String>,
 ) -> Result<String, Answer> {
-    if appid != sim.config.wechat_appid || mchid != sim.config.mchid {
+    let PrepayOrder {
+        appid,
+        mchid,
+        description,
+        out_trade_no,
+        notify_url,
+        amount,
+    } = request;
+    let total = amount.total;
+    if *appid != sim.config.wechat_appid || *mchid != sim.config.mchid {
         return Err(error(ErrorCode::AppidMchidNotMatch, "AppID和mch_id不匹配"));
     }
     if crate::provider::check_out_no(out_trade_no).is_err() {
         return Err(error(ErrorCode::ParamError, "商户订单号格式错误"));
     }
-    if total == 0 || currency != "CNY" || description.is_empty() || !notify_url.starts_with("http")
+    if total == 0
+        || amount.currency != "CNY"
+        || description.is_empty()
+        || !notify_url.starts_with("http")
     {
         return Err(error(ErrorCode::ParamError, "参数错误"));
     }
@@ -296,7 +285,7 @@ fn new_order(
             OrderState::Closed => Err(error(ErrorCode::OrderClosed, "订单已关闭")),
             OrderState::NotPaid
                 if existing.amount_fen != total
-                    || existing.description != description
+                    || existing.description != *description
                     || existing.trade_type != trade_type =>
             {
                 Err(error(ErrorCode::OutTradeNoUsed, "商户订单号重复"))

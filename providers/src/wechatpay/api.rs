@@ -34,9 +34,9 @@ pub struct Payer {
     pub openid: String,
 }
 
-/// JSAPI下单 request body.
+/// The fields every prepay (下单) request body has, whatever the trade type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JsapiPrepayRequest {
+pub struct PrepayOrder {
     /// 公众号ID.
     pub appid: String,
     /// 直连商户号.
@@ -49,6 +49,14 @@ pub struct JsapiPrepayRequest {
     pub notify_url: String,
     /// 订单金额.
     pub amount: OrderAmount,
+}
+
+/// JSAPI下单 request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsapiPrepayRequest {
+    /// The common fields.
+    #[serde(flatten)]
+    pub order: PrepayOrder,
     /// 支付者.
     pub payer: Payer,
 }
@@ -73,18 +81,9 @@ pub struct H5Info {
 /// H5下单 request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct H5PrepayRequest {
-    /// 公众号ID.
-    pub appid: String,
-    /// 直连商户号.
-    pub mchid: String,
-    /// 商品描述.
-    pub description: String,
-    /// 商户订单号.
-    pub out_trade_no: String,
-    /// Where WeChat Pay posts the payment notification.
-    pub notify_url: String,
-    /// 订单金额.
-    pub amount: OrderAmount,
+    /// The common fields.
+    #[serde(flatten)]
+    pub order: PrepayOrder,
     /// 场景信息.
     pub scene_info: SceneInfo,
 }
@@ -434,6 +433,48 @@ impl ErrorCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prepay_bodies_are_flat_as_the_documents_show_them() {
+        let order = PrepayOrder {
+            appid: "wxd678efh567hg6787".into(),
+            mchid: "1230000109".into(),
+            description: "Image形象店-深圳腾大-QQ公仔".into(),
+            out_trade_no: "1217752501201407033233368018".into(),
+            notify_url: "https://www.weixin.qq.com/wxpay/pay.php".into(),
+            amount: OrderAmount {
+                total: 100,
+                currency: "CNY".into(),
+            },
+        };
+        let jsapi = JsapiPrepayRequest {
+            order: order.clone(),
+            payer: Payer {
+                openid: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&jsapi).unwrap(),
+            serde_json::json!({
+                "appid": "wxd678efh567hg6787", "mchid": "1230000109", "description": "Image形象店-深圳腾大-QQ公仔",
+                "out_trade_no": "1217752501201407033233368018", "notify_url": "https://www.weixin.qq.com/wxpay/pay.php",
+                "amount": {"total": 100, "currency": "CNY"}, "payer": {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}
+            })
+        );
+        let h5 = H5PrepayRequest {
+            order,
+            scene_info: SceneInfo {
+                payer_client_ip: "14.23.150.211".into(),
+                h5_info: H5Info { kind: "Wap".into() },
+            },
+        };
+        let json = serde_json::to_value(&h5).unwrap();
+        assert_eq!(
+            json["scene_info"],
+            serde_json::json!({"payer_client_ip": "14.23.150.211", "h5_info": {"type": "Wap"}})
+        );
+        assert_eq!(json["out_trade_no"], "1217752501201407033233368018");
+    }
 
     #[test]
     fn every_error_code_reads_back_and_unknown_ones_are_kept() {

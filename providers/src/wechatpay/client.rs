@@ -11,9 +11,9 @@ use time::format_description::well_known::Rfc3339;
 
 use super::api::{
     CloseRequest, ErrorBody, ErrorCode, H5Info, H5PrepayRequest, H5Response, JsapiPrepayRequest,
-    Notification, OrderAmount, Payer, PrepayResponse, Refund as WxRefund, RefundNotice,
-    RefundRequest, RefundRequestAmount, RefundStatus, SceneInfo, TradeBill, TradeState,
-    Transaction,
+    Notification, OrderAmount, Payer, PrepayOrder, PrepayResponse, Refund as WxRefund,
+    RefundNotice, RefundRequest, RefundRequestAmount, RefundStatus, SceneInfo, TradeBill,
+    TradeState, Transaction,
 };
 use super::jsapi::JsapiPayParams;
 use super::resource::{self, ApiV3Key};
@@ -132,10 +132,17 @@ impl WechatPay {
         self.call(reqwest::Method::POST, path, Some(json)).await
     }
 
-    fn amount(total: u64) -> OrderAmount {
-        OrderAmount {
-            total,
-            currency: "CNY".into(),
+    fn order(&self, out_trade_no: &str, amount_fen: u64, description: &str) -> PrepayOrder {
+        PrepayOrder {
+            appid: self.config.appid.clone(),
+            mchid: self.config.signer.mchid.clone(),
+            description: description.to_owned(),
+            out_trade_no: out_trade_no.to_owned(),
+            notify_url: self.config.notify_url.clone(),
+            amount: OrderAmount {
+                total: amount_fen,
+                currency: "CNY".into(),
+            },
         }
     }
 
@@ -148,12 +155,7 @@ impl WechatPay {
         openid: &str,
     ) -> Result<PrepayResponse, ProviderError> {
         let request = JsapiPrepayRequest {
-            appid: self.config.appid.clone(),
-            mchid: self.config.signer.mchid.clone(),
-            description: description.to_owned(),
-            out_trade_no: out_trade_no.to_owned(),
-            notify_url: self.config.notify_url.clone(),
-            amount: Self::amount(amount_fen),
+            order: self.order(out_trade_no, amount_fen, description),
             payer: Payer {
                 openid: openid.to_owned(),
             },
@@ -171,17 +173,13 @@ impl WechatPay {
         description: &str,
         payer_client_ip: &str,
     ) -> Result<H5Response, ProviderError> {
+        let scene_info = SceneInfo {
+            payer_client_ip: payer_client_ip.to_owned(),
+            h5_info: H5Info { kind: "Wap".into() },
+        };
         let request = H5PrepayRequest {
-            appid: self.config.appid.clone(),
-            mchid: self.config.signer.mchid.clone(),
-            description: description.to_owned(),
-            out_trade_no: out_trade_no.to_owned(),
-            notify_url: self.config.notify_url.clone(),
-            amount: Self::amount(amount_fen),
-            scene_info: SceneInfo {
-                payer_client_ip: payer_client_ip.to_owned(),
-                h5_info: H5Info { kind: "Wap".into() },
-            },
+            order: self.order(out_trade_no, amount_fen, description),
+            scene_info,
         };
         self.post("/v3/pay/transactions/h5", &request)
             .await?
