@@ -120,6 +120,59 @@ impl PublicKey {
     }
 }
 
+/// A platform certificate (平台证书) as WeChat Pay's certificate mode hands it out: its serial
+/// number, which `Wechatpay-Serial` names, and its public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// The serial number in upper-case hex, as `Wechatpay-Serial` and `openssl x509 -serial`
+    /// write it.
+    pub serial: String,
+    /// The certified public key.
+    pub public_key: PublicKey,
+}
+
+impl Certificate {
+    /// Reads a PEM `CERTIFICATE`. Only the serial and the key are taken: whether to trust the
+    /// certificate is the operator's decision when installing it, as for a bare public key.
+    pub fn from_pem(text: &str) -> Result<Self, KeyError> {
+        let (label, der) = decode_pem_or_base64(text)?;
+        if label.as_deref() != Some("CERTIFICATE") {
+            return Err(KeyError::Encoding("expected a PEM CERTIFICATE"));
+        }
+        let (tag, certificate, _) = tlv(&der)?;
+        let (tag2, tbs, _) = tlv(certificate)?;
+        if tag != SEQUENCE || tag2 != SEQUENCE {
+            return Err(KeyError::Rsa(
+                "certificate is not a SEQUENCE of a SEQUENCE".into(),
+            ));
+        }
+        let (mut tag, mut field, mut rest) = tlv(tbs)?;
+        if tag == EXPLICIT_VERSION {
+            (tag, field, rest) = tlv(rest)?;
+        }
+        if tag != INTEGER {
+            return Err(KeyError::Rsa("certificate has no serial number".into()));
+        }
+        let serial = data_encoding::HEXUPPER.encode(field.strip_prefix(&[0]).unwrap_or(field));
+        // signature, issuer, validity, subject, then subjectPublicKeyInfo.
+        for _ in 0..4 {
+            (_, _, rest) = tlv(rest)?;
+        }
+        let spki_len = der_len(rest)?;
+        let public_key = PublicKey {
+            pkcs1: spki_to_pkcs1(&rest[..spki_len])?,
+        };
+        signature::RsaPublicKeyComponents::<Vec<u8>>::from_pkcs1(&public_key.pkcs1)?;
+        Ok(Self { serial, public_key })
+    }
+}
+
+/// The whole length (header included) of the DER value at the start of `der`.
+fn der_len(der: &[u8]) -> Result<usize, KeyError> {
+    let (_, _, rest) = tlv(der)?;
+    Ok(der.len() - rest.len())
+}
+
 /// The public half of a private key (for the simulator and tests, which hold both).
 impl From<&PrivateKey> for PublicKey {
     fn from(key: &PrivateKey) -> Self {
@@ -160,6 +213,8 @@ impl FromPkcs1 for signature::RsaPublicKeyComponents<Vec<u8>> {
 const SEQUENCE: u8 = 0x30;
 const INTEGER: u8 = 0x02;
 const BIT_STRING: u8 = 0x03;
+/// `[0] EXPLICIT`: the optional version of a TBSCertificate.
+const EXPLICIT_VERSION: u8 = 0xa0;
 /// DER of the OID 1.2.840.113549.1.1.1 (rsaEncryption).
 const RSA_ENCRYPTION_OID: &[u8] = &[
     0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
@@ -267,6 +322,22 @@ mod tests {
             PublicKey::from_pem(&bare).unwrap(),
             PublicKey::from_pem(MERCHANT_PUB).unwrap()
         );
+    }
+
+    #[test]
+    fn a_certificate_gives_the_serial_openssl_prints_and_the_key_it_certifies() {
+        let certificate =
+            Certificate::from_pem(include_str!("../test-keys/wechatpay-platform.cert.pem"))
+                .unwrap();
+        assert_eq!(
+            certificate.serial,
+            "6E1D414B17AFC0A15A2E4491C9C14927801AF3EC"
+        );
+        assert_eq!(
+            certificate.public_key,
+            PublicKey::from_pem(PLATFORM_PUB).unwrap()
+        );
+        assert!(Certificate::from_pem(PLATFORM_PUB).is_err());
     }
 
     #[test]

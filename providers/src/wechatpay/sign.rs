@@ -246,6 +246,11 @@ impl PlatformVerifier {
         verifier
     }
 
+    /// A verifier trusting a platform certificate under its own serial.
+    pub fn from_certificate(certificate: crate::keys::Certificate) -> Self {
+        Self::new(certificate.serial, certificate.public_key)
+    }
+
     /// Trusts one more key (the new one during a rotation).
     pub fn add(&mut self, serial: impl Into<String>, key: PublicKey) {
         self.keys.insert(serial.into(), key);
