@@ -258,6 +258,17 @@ async fn wechat_jsapi_payment_from_prepay_to_refund_notification() {
             && file.contains(&format!("`{},", paid.transaction_id))
             && file.contains("`58.00,")
     );
+    let parsed = shuipiao_providers::wechatpay::parse_trade_bill(&file).unwrap();
+    assert_eq!((parsed.count, parsed.settled_total_fen), (1, 5800));
+    assert_eq!(
+        (
+            parsed.rows[0].out_trade_no.as_str(),
+            parsed.rows[0].transaction_id.as_str()
+        ),
+        ("SP2026000001", paid.transaction_id.as_str())
+    );
+    let doctored = file.replacen("`58.00,", "`5.80,", 1);
+    assert!(shuipiao_providers::wechatpay::parse_trade_bill(&doctored).is_err());
     let mut wrong = bill.clone();
     wrong.hash_value = "0".repeat(40);
     assert!(matches!(

@@ -2,12 +2,14 @@
 //! signatures, notification decryption, JSAPI `paySign`, typed bodies and a client.
 
 mod api;
+mod bill;
 mod client;
 mod jsapi;
 mod resource;
 mod sign;
 
 pub use api::*;
+pub use bill::{BillRow, TradeBillFile, parse_trade_bill};
 pub use client::{PRODUCTION_BASE_URL, WechatPay, WechatPayConfig};
 pub use jsapi::{JsapiPayParams, pay_sign_message};
 #[cfg(test)]
