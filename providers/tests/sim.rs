@@ -164,6 +164,35 @@ async fn wechat_jsapi_payment_from_prepay_to_refund_notification() {
     forged.package = "prepay_id=wx0".into();
     assert!(sim.jsapi_pay_url(&forged).is_err());
 
+    // The same as a form post from the wallet's own origin: a redirect to the same page.
+    let form = [
+        ("appId", params.app_id.as_str()),
+        ("timeStamp", &params.time_stamp),
+        ("nonceStr", &params.nonce_str),
+        ("package", &params.package),
+        ("signType", &params.sign_type),
+        ("paySign", &params.pay_sign),
+    ];
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let posted = http()
+        .post(format!("{}/sim/wechatpay/jsapi/form", sim.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body.replace("paySign=", "paySign=A"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 400);
+    let posted = http()
+        .post(format!("{}/sim/wechatpay/jsapi/form", sim.base_url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.url().as_str(), pay_url);
+
     let page = http()
         .get(&pay_url)
         .send()

@@ -424,6 +424,7 @@ impl Simulator {
             .route("/v3/{*rest}", any(wechat::api))
             .route("/gateway.do", any(alipay::gateway))
             .route("/sim/wechatpay/jsapi", post(pages::jsapi))
+            .route("/sim/wechatpay/jsapi/form", post(pages::jsapi_form))
             .route("/sim/pay/{provider}/{out_trade_no}", get(pages::pay_page))
             .route(
                 "/sim/pay/{provider}/{out_trade_no}/confirm",

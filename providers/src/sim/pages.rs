@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Form, Json};
 
 use super::{OrderState, Provider, Shared, SimError};
 use crate::amount::fen_to_yuan;
@@ -151,5 +151,17 @@ pub(super) async fn jsapi(
             Json(serde_json::json!({ "err_msg": "get_brand_wcpay_request:fail" })),
         )
             .into_response(),
+    }
+}
+
+/// `POST /sim/wechatpay/jsapi/form`: the same as a plain form post, which a wallet page on
+/// another origin can submit without CORS; answers a redirect to the 模拟支付 page.
+pub(super) async fn jsapi_form(
+    State(sim): State<Arc<Shared>>,
+    Form(params): Form<JsapiPayParams>,
+) -> Response {
+    match jsapi_target(&sim, &params) {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(_) => message_page(StatusCode::BAD_REQUEST, "无法支付", "支付参数签名无效"),
     }
 }
