@@ -91,6 +91,18 @@ fn dependencies_point_one_way() {
         ],
         "the courier engine knows nothing of the server's code or of the UI shell",
     );
+    assert_no_dependency_on(
+        "providers",
+        &[
+            "shuipiao-server",
+            "shuipiao-courier",
+            "shuipiao-shared",
+            "sqlx",
+            "openssl",
+            "rsa",
+        ],
+        "the payment providers speak the providers' protocols only; crypto is ring's",
+    );
 }
 
 #[test]
@@ -632,6 +644,7 @@ fn every_source_file_opens_with_a_module_doc() {
         "courier-app/core",
         "courier-app/src-tauri",
         "tests",
+        "providers",
     ] {
         rust_sources(&root.join(krate).join("src"), &mut files);
     }
