@@ -113,20 +113,41 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts serving `db` on 127.0.0.1:0 and waits until it answers.
     pub async fn start(db: &TestDb) -> ServerProcess {
-        ServerProcess::run(db, "serve").await
+        ServerProcess::run(db, &["serve"], Stdio::inherit()).await
     }
 
     /// `shuipiao-server demo`: fills the empty `db` with the demo plant, as a newcomer's first
     /// command does, then serves it like [`ServerProcess::start`].
     pub async fn demo(db: &TestDb) -> ServerProcess {
-        ServerProcess::run(db, "demo").await
+        ServerProcess::run(db, &["demo"], Stdio::inherit()).await
     }
 
-    async fn run(db: &TestDb, subcommand: &str) -> ServerProcess {
+    /// `shuipiao-server demo ARGS…` (a scale, say), then serves like [`ServerProcess::start`];
+    /// also returns what the demo wrote to stderr before serving: its progress and summary.
+    pub async fn demo_with(db: &TestDb, args: &[&str]) -> (ServerProcess, Vec<String>) {
+        let mut command = vec!["demo"];
+        command.extend_from_slice(args);
+        let mut server = ServerProcess::run(db, &command, Stdio::piped()).await;
+        let stderr = server.child.stderr.take().expect("server stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut said = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("read server stderr") {
+            let done = line.starts_with("demo filled in");
+            said.push(line);
+            if done {
+                break;
+            }
+        }
+        // Keep draining, so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        (server, said)
+    }
+
+    async fn run(db: &TestDb, args: &[&str], stderr: Stdio) -> ServerProcess {
         let mut child = server_command(db)
-            .arg(subcommand)
+            .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("start shuipiao-server serve");
