@@ -5,7 +5,7 @@
 //! records a signed redemption at a working hour. Devices push what they recorded through the
 //! real sync path every week of the story, so memory stays flat at any scale.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use shuipiao_shared::event::EventBody;
 use shuipiao_shared::ids::{BookId, ProductCode};
@@ -77,6 +77,7 @@ pub(super) struct Story<'a> {
     pub packages: &'a [Package],
     /// The `YYYY-MM-DD` of day 0.
     pub first_day: String,
+    /// Days before today; the story then goes on today until `now`.
     pub days: u32,
     /// No purchase is dated before this (the issuer key's first second).
     pub earliest: i64,
@@ -84,11 +85,13 @@ pub(super) struct Story<'a> {
     pub now: i64,
 }
 
-/// What the story made.
+/// What the story made, and where its time went.
 #[derive(Debug, Default)]
 pub(super) struct Told {
     pub books: usize,
     pub events: usize,
+    pub issuing: Duration,
+    pub pushing: Duration,
 }
 
 /// Average bottles per delivery (one, a quarter of the time two).
@@ -104,7 +107,7 @@ pub(super) async fn tell(
 ) -> Result<Told, DemoError> {
     let started = Instant::now();
     let mut told = Told::default();
-    for day in 0..story.days {
+    for day in 0..=story.days {
         let date = local_time::add_days(&story.first_day, i64::from(day)).unwrap_or_default();
         let midnight = local_time::day_start(&date).unwrap_or_default();
         let season = traffic::season(&date);
@@ -122,7 +125,9 @@ pub(super) async fn tell(
             }
             let bottles: u16 = if dice.below(4) == 0 { 2 } else { 1 };
             let at = midnight + traffic::time_of_day(dice) as i64;
-            deliveries.push((at, idx, bottles));
+            if at < story.now {
+                deliveries.push((at, idx, bottles));
+            }
         }
         // Each device records in time order, as a phone does.
         deliveries.sort_unstable();
@@ -140,8 +145,10 @@ pub(super) async fn tell(
                     quantity: 1,
                     allocations: Vec::new(),
                 };
+                let issuing = Instant::now();
                 let issued =
                     issuance::issue_order(story.store, story.master, &order, None, bought).await?;
+                told.issuing += issuing.elapsed();
                 told.books += issued.books.len();
                 customer.books.extend(held(&issued.books));
             }
@@ -165,18 +172,22 @@ pub(super) async fn tell(
                 dice,
             );
         }
-        let last = day + 1 == story.days;
+        let last = day == story.days;
         if day % 7 == 6 || last {
+            let pushing = Instant::now();
             told.events += push_pending(story.store, devices, story.now).await?;
+            told.pushing += pushing.elapsed();
         }
         if day % 28 == 27 || last {
             progress(format!(
-                "history: day {}/{} ({date}), {} books bought, {} events pushed, {:.1} s",
-                day + 1,
+                "history: day {}/{} ({date}), {} books bought, {} events pushed, {:.1} s (issuing {:.1} s, pushing {:.1} s)",
+                day,
                 story.days,
                 told.books,
                 told.events,
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                told.issuing.as_secs_f64(),
+                told.pushing.as_secs_f64(),
             ));
         }
     }

@@ -417,6 +417,7 @@ pub async fn fill_scaled(
     progress: &mut Progress<'_>,
 ) -> Result<DemoSummary, DemoError> {
     let scale = scale.checked()?;
+    let started = std::time::Instant::now();
     let today = local_time::date(now);
     let first_day = local_time::add_days(&today, -i64::from(scale.days)).unwrap_or_default();
     // The plant opened the day before its first delivery: its issuer key dates from then, as a
@@ -640,11 +641,11 @@ pub async fn fill_scaled(
             weekly: (0.7 + 0.8 * dice.unit()) * size,
             drinker: Drinker::Household,
             from_day,
-            // The ordering families' last week is their orders.
+            // The ordering families' last week is their orders; the others go on until now.
             until_day: if idx < ORDERING_FAMILIES {
                 ordering_until
             } else {
-                scale.days
+                scale.days + 1
             },
             courier: couriers_here[(idx / regions.len()) % couriers_here.len()],
             counter: counters_here[(idx / regions.len()) % counters_here.len()],
@@ -714,13 +715,19 @@ pub async fn fill_scaled(
             weekly: 0.25 + 0.15 * dice.unit(),
             drinker: Drinker::Office,
             from_day: bought_day + 1,
-            until_day: scale.days,
+            until_day: scale.days + 1,
             courier: couriers_here[n % couriers_here.len()],
             counter: region_counters[xiangyang][0],
             books: held(std::slice::from_ref(book)),
         });
     }
 
+    progress(format!(
+        "plant: {} families, {} devices and their users made in {:.1} s",
+        scale.customers,
+        devices.len(),
+        started.elapsed().as_secs_f64()
+    ));
     let story = Story {
         store,
         master,
@@ -734,9 +741,11 @@ pub async fn fill_scaled(
     maker.summary.books += told.books;
     maker.summary.events += told.events;
 
-    // The ordering families renewed before their week of orders if few tickets were left.
-    let renewed_at = local_time::day_start(&today).unwrap_or_default() - 9 * 86_400 + 20 * 3_600;
-    for family in families.iter_mut().take(ORDERING_FAMILIES) {
+    // The ordering families renewed before their week of orders, on different evenings, if few
+    // tickets were left.
+    let midnight = local_time::day_start(&today).unwrap_or_default();
+    for (n, family) in families.iter_mut().take(ORDERING_FAMILIES).enumerate() {
+        let renewed_at = midnight - (9 + n as i64) * 86_400 + 20 * 3_600;
         let left: u16 = family.live_books(now).iter().map(|b| b.left).sum();
         if let (true, Some(package)) = (left < 12, family.package) {
             let order = IssueOrder {
@@ -751,7 +760,7 @@ pub async fn fill_scaled(
     }
     // Two offline couriers both delivered the last tickets of one family's monthly book
     // yesterday morning: a conflict for review.
-    let yesterday = local_time::day_start(&today).unwrap_or_default() - 86_400;
+    let yesterday = midnight - 86_400;
     let conflict = families
         .iter_mut()
         .skip(ORDERING_FAMILIES)

@@ -8,6 +8,7 @@ mod browser;
 mod buckets_browser;
 mod codes;
 mod csrf;
+mod demo_browser;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;
