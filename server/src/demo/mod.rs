@@ -833,14 +833,26 @@ pub async fn fill_scaled(
     if let Some(device) = devices.first() {
         crate::dispatch::acknowledge(store, device.courier, i64::MAX, now).await?;
     }
+    progress(format!(
+        "orders, deliveries and the rest: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     // Points for every bottle delivered with tickets, the past week's included.
     jobs::usage(store, PromotionConfig::default().points_per_unit, now).await?;
+    progress(format!(
+        "points credited: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     let accounts: Vec<i64> = families
         .iter()
         .filter(|f| f.package.is_some())
         .map(|f| f.account_id)
         .collect();
     bucket_records(store, &operator, &accounts, now).await?;
+    progress(format!(
+        "buckets recorded: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(maker.summary)
 }
 

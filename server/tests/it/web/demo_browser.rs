@@ -4,25 +4,11 @@
 //! whose demand forecast reports a backtested accuracy. Screenshots: `wallet/30-demo-home.png`,
 //! `wallet/31-demo-book.png`, `admin/30-demo-dashboard.png` and `admin/31-demo-statistics.png`.
 
-use fantoccini::Client;
 use shuipiao_server::{demo, wallet};
 use shuipiao_shared::status::BookState;
 
-use super::browser::{browser, click, decode_qr, driver, phone, snap, type_into};
+use super::browser::{browser, decode_qr, driver, phone, sign_in_to, snap};
 use crate::support;
-
-/// Signs in on the login page `page` redirects to, then waits to be back on `page`.
-async fn sign_in(client: &Client, base: &str, page: &str, username: &str) {
-    client.goto(&format!("{base}{page}")).await.unwrap();
-    type_into(client, "input[name=username]", username).await;
-    type_into(client, "input[name=password]", demo::DEMO_PASSWORD).await;
-    click(client, "button[type=submit].primary").await;
-    client
-        .wait()
-        .for_url(&format!("{base}{page}").parse().unwrap())
-        .await
-        .expect("signed in");
-}
 
 #[tokio::test]
 async fn the_demo_looks_lived_in_on_a_phone_and_in_the_console() {
@@ -39,13 +25,15 @@ async fn the_demo_looks_lived_in_on_a_phone_and_in_the_console() {
 
     let profile = tempfile::tempdir().unwrap();
     let client = phone(&driver, profile.path()).await;
-    sign_in(&client, &base, "/wallet", "customer01").await;
+    sign_in_to(&client, &base, "/wallet", "customer01", demo::DEMO_PASSWORD).await;
     let home = client.source().await.unwrap();
     assert!(home.contains("可用张数"), "the wallet home: {home}");
     snap(&client, "30-demo-home").await;
 
     let customer = server.store.user_by_name("customer01").await.unwrap();
-    let books = wallet::holder_books(&server.store, &customer).await.unwrap();
+    let books = wallet::holder_books(&server.store, &customer)
+        .await
+        .unwrap();
     let live = books
         .iter()
         .find(|b| {
@@ -69,7 +57,7 @@ async fn the_demo_looks_lived_in_on_a_phone_and_in_the_console() {
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver, profile.path()).await;
     client.set_window_size(1440, 900).await.unwrap();
-    sign_in(&client, &base, "/admin", "admin").await;
+    sign_in_to(&client, &base, "/admin", "admin", demo::DEMO_PASSWORD).await;
     super::admin_browser::snap(&client, "30-demo-dashboard").await;
     client.goto(&format!("{base}/admin/stats")).await.unwrap();
     let stats = client.source().await.unwrap();
