@@ -1113,3 +1113,44 @@ async fn customer_side(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scale_too_small_for_the_story_is_refused_in_chinese() {
+        assert!(Scale::DEMO.checked().is_ok());
+        assert!(Scale::LARGE.checked().is_ok());
+        for scale in [
+            Scale {
+                customers: 5,
+                ..Scale::DEMO
+            },
+            Scale {
+                couriers: 2,
+                ..Scale::DEMO
+            },
+            Scale {
+                days: MIN_DAYS - 1,
+                ..Scale::DEMO
+            },
+        ] {
+            let err = scale.checked().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "演示规模至少 6 户客户、3 名配送员、56 天历史"
+            );
+        }
+    }
+
+    #[test]
+    fn family_names_stay_distinct_at_the_large_scale() {
+        let names: std::collections::BTreeSet<String> = (0..Scale::LARGE.customers as usize)
+            .map(family_name)
+            .collect();
+        assert_eq!(names.len(), Scale::LARGE.customers as usize);
+        assert_eq!(family_name(0), "张伟家");
+        assert_eq!(family_name(11), "孙斌家");
+    }
+}
