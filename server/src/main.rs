@@ -30,7 +30,21 @@ enum Command {
     /// Serve the API.
     Serve,
     /// Fill the database with a demo data set (a plant in Hubei), then serve.
-    Demo,
+    Demo {
+        /// `small` (quick, 30 families and 400 days of history) or `large` (50 000 families
+        /// and 200 couriers over a year; slow, see docs/performance.md).
+        #[arg(long, value_enum, default_value_t = DemoScale::Small)]
+        scale: DemoScale,
+        /// Families, instead of the scale's.
+        #[arg(long)]
+        customers: Option<u32>,
+        /// Couriers, instead of the scale's.
+        #[arg(long)]
+        couriers: Option<u32>,
+        /// Days of history, instead of the scale's.
+        #[arg(long)]
+        days: Option<u32>,
+    },
     /// Create an admin user; the password is read from SHUIPIAO_ADMIN_PASSWORD or stdin.
     CreateAdmin {
         /// Login name.
@@ -80,6 +94,13 @@ enum Command {
     },
 }
 
+/// The named sizes of `demo`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DemoScale {
+    Small,
+    Large,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -96,7 +117,21 @@ async fn main() -> Result<()> {
             let store = open(&config).await?;
             run(store, config).await
         }
-        Command::Demo => {
+        Command::Demo {
+            scale,
+            customers,
+            couriers,
+            days,
+        } => {
+            let base = match scale {
+                DemoScale::Small => demo::Scale::DEMO,
+                DemoScale::Large => demo::Scale::LARGE,
+            };
+            let scale = demo::Scale {
+                customers: customers.unwrap_or(base.customers),
+                couriers: couriers.unwrap_or(base.couriers),
+                days: days.unwrap_or(base.days),
+            };
             if config.master_key.is_none() {
                 let key = MasterKey::from_bytes(shuipiao_server::random::bytes::<32>());
                 eprintln!(
@@ -110,10 +145,16 @@ async fn main() -> Result<()> {
             // The demo makes the keys itself, dated from the start of the history it invents;
             // serving makes them on a database that already holds data.
             if store.products().await?.is_empty() {
-                let summary = demo::fill(&store, &master, unix_now())
-                    .await
-                    .context("filling demo data")?;
-                eprintln!("{summary}");
+                let started = std::time::Instant::now();
+                let summary = demo::fill_scaled(&store, &master, unix_now(), scale, &mut |line| {
+                    eprintln!("{line}")
+                })
+                .await
+                .context("filling demo data")?;
+                eprintln!(
+                    "{summary}demo filled in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
             } else {
                 eprintln!(
                     "the database already holds data: serving it without adding the demo set"

@@ -115,7 +115,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts serving `db` on 127.0.0.1:0 and waits until it answers.
     pub async fn start(db: &TestDb) -> ServerProcess {
-        ServerProcess::run(db, "serve", None).await
+        ServerProcess::run(db, &["serve"], None, Stdio::inherit()).await
     }
 
     /// [`ServerProcess::start`] with a config file holding `config` (TOML, e.g. a `[notify]`
@@ -123,28 +123,50 @@ impl ServerProcess {
     pub async fn start_with_config(db: &TestDb, config: &str) -> ServerProcess {
         let mut file = tempfile::NamedTempFile::new().expect("a temporary config file");
         std::io::Write::write_all(&mut file, config.as_bytes()).expect("write the config file");
-        ServerProcess::run(db, "serve", Some(file)).await
+        ServerProcess::run(db, &["serve"], Some(file), Stdio::inherit()).await
     }
 
     /// `shuipiao-server demo`: fills the empty `db` with the demo plant, as a newcomer's first
     /// command does, then serves it like [`ServerProcess::start`].
     pub async fn demo(db: &TestDb) -> ServerProcess {
-        ServerProcess::run(db, "demo", None).await
+        ServerProcess::run(db, &["demo"], None, Stdio::inherit()).await
+    }
+
+    /// `shuipiao-server demo ARGS…` (a scale, say), then serves like [`ServerProcess::start`];
+    /// also returns what the demo wrote to stderr before serving: its progress and summary.
+    pub async fn demo_with(db: &TestDb, args: &[&str]) -> (ServerProcess, Vec<String>) {
+        let mut command = vec!["demo"];
+        command.extend_from_slice(args);
+        let mut server = ServerProcess::run(db, &command, None, Stdio::piped()).await;
+        let stderr = server.child.stderr.take().expect("server stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let mut said = Vec::new();
+        while let Some(line) = lines.next_line().await.expect("read server stderr") {
+            let done = line.starts_with("demo filled in");
+            said.push(line);
+            if done {
+                break;
+            }
+        }
+        // Keep draining, so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        (server, said)
     }
 
     async fn run(
         db: &TestDb,
-        subcommand: &str,
+        args: &[&str],
         config: Option<tempfile::NamedTempFile>,
+        stderr: Stdio,
     ) -> ServerProcess {
         let mut command = server_command(db);
         if let Some(config) = &config {
             command.env("SHUIPIAO_CONFIG", config.path());
         }
         let mut child = command
-            .arg(subcommand)
+            .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("start shuipiao-server serve");

@@ -165,19 +165,31 @@ pub(super) async fn click(client: &Client, css: &str) {
 }
 
 pub(super) async fn sign_in(client: &Client, base: &str, username: &str) {
-    client.goto(&format!("{base}/wallet")).await.unwrap();
+    sign_in_to(client, base, "/wallet", username, support::PASSWORD).await;
+}
+
+/// Opens `page`, signs in on the login page it sends an anonymous visitor to, and waits to be
+/// back on `page`.
+pub(super) async fn sign_in_to(
+    client: &Client,
+    base: &str,
+    page: &str,
+    username: &str,
+    password: &str,
+) {
+    client.goto(&format!("{base}{page}")).await.unwrap();
     assert!(
         client.current_url().await.unwrap().path() == "/login",
         "an anonymous visit lands on the login page"
     );
     type_into(client, "input[name=username]", username).await;
-    type_into(client, "input[name=password]", support::PASSWORD).await;
+    type_into(client, "input[name=password]", password).await;
     click(client, "button[type=submit].primary").await;
     client
         .wait()
-        .for_url(&format!("{base}/wallet").parse().unwrap())
+        .for_url(&format!("{base}{page}").parse().unwrap())
         .await
-        .expect("signed in, on the wallet");
+        .unwrap_or_else(|err| panic!("signed in, on {page}: {err}"));
 }
 
 #[tokio::test]

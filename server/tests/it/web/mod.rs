@@ -9,6 +9,7 @@ mod buckets_browser;
 mod codes;
 mod csrf;
 mod customers;
+mod demo_browser;
 mod enterprise;
 mod holder_browser;
 mod holder_qr;

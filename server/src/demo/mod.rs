@@ -1,16 +1,26 @@
 //! The demo data set: a bottled-water plant in Hubei (regions 武汉/襄阳/宜昌), its stores, couriers,
-//! customers, an enterprise in 襄阳 that bought 100 tickets for its staff, and a summer season of
-//! redemptions pushed through the real sync path by enrolled courier devices.
+//! store clerks, families and an enterprise in 襄阳 that bought 100 tickets for its staff, with a
+//! year and a month of history (so the dashboard's seasonal forecast and its backtest have
+//! something to read), all through the real domain functions and signed device events.
 //!
-//! Customers and the enterprise keep delivery addresses and have ordered water over the past week
-//! and for the next days and two recurring orders, all through the ordering domain's rules. The
-//! past week's orders were dispatched and closed at the door by the couriers' devices (delivered
-//! with tickets, on account or for cash, with deposits and empties, or 未送达), some were
-//! cancelled; today's are assigned to the couriers (`dispatch`), and a dispatcher (调度员) may
-//! assign tomorrow's.
+//! The history ([`history`]) is a story told day by day: every family drinks at its own pace,
+//! more in Wuhan's hot summers, at weekends, and in working hours with a morning and an evening
+//! peak ([`traffic`]); it buys a new book of its package when the last one runs out, and its
+//! regular courier's phone (or its store's counter) records each redemption. The seeded dice
+//! make every demo the same.
 //!
-//! The plant's history begins with orders placed 95 days ago, so its issuer key dates from then:
-//! a device refuses a book whose validity starts before its key's, as a forgery.
+//! The first families also keep delivery addresses and have ordered water over the past week and
+//! for today and tomorrow, with two recurring orders, all through the ordering domain's rules.
+//! The past week's orders were dispatched and closed at the door by the couriers' devices
+//! (delivered with tickets, on account or for cash, with deposits and empties, or 未送达), some
+//! were cancelled; today's are assigned to the couriers (`dispatch`), and a dispatcher (调度员)
+//! may assign tomorrow's.
+//!
+//! [`Scale`] sets how many families, couriers and days: the default is quick; `--scale large`
+//! (a year for 50 000 families and 200 couriers) goes through the same paths.
+
+mod history;
+mod traffic;
 
 use std::fmt;
 use std::num::NonZeroU16;
@@ -22,6 +32,8 @@ use shuipiao_shared::event::{
 use shuipiao_shared::ids::{EventId, ProductCode, ScopeId, UserId};
 use shuipiao_shared::sync::EnrollRequest;
 
+use self::history::{Customer, Story, held, push_pending};
+use self::traffic::{Dice, Drinker};
 use crate::accounts::{self, AccountError, Actor, UserRequest};
 use crate::auth::password;
 use crate::buckets::RecordInput;
@@ -31,6 +43,7 @@ use crate::config::PromotionConfig;
 use crate::enrollment::{self, EnrollError};
 use crate::issuance::{self, Allocation, Gift, IssueError, IssueOrder};
 use crate::keys::{self, KeyError};
+use crate::local_time;
 use crate::notify::jobs;
 use crate::ordering::addresses::{self, AddressInput};
 use crate::ordering::orders::{self, OrderInput};
@@ -48,9 +61,15 @@ pub const DEMO_PASSWORD: &str = "shuipiao-demo";
 /// Phone number of the demo customer who signed up through a courier's staff code.
 pub const DEMO_PHONE: &str = "13800138000";
 
+/// Families with delivery addresses and orders (the first ones); the demo needs at least these.
+const ORDERING_FAMILIES: usize = 6;
+
 /// Why the demo could not be filled.
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
+    /// The scale asked for is too small for the demo's story.
+    #[error("演示规模至少 {ORDERING_FAMILIES} 户客户、3 名配送员、{MIN_DAYS} 天历史")]
+    Scale,
     /// A demo user or account broke a rule, or the database already holds demo data.
     #[error(transparent)]
     Account(#[from] AccountError),
@@ -72,7 +91,7 @@ pub enum DemoError {
     /// Hashing a password failed.
     #[error(transparent)]
     Password(#[from] password::HashError),
-    /// Pushing the season's events failed.
+    /// Pushing the history's events failed.
     #[error(transparent)]
     Push(#[from] crate::sync::PushError),
     /// A demo address or order broke an ordering rule.
@@ -86,6 +105,53 @@ pub enum DemoError {
     Dispatch(#[from] crate::dispatch::DispatchError),
 }
 
+/// Fewest days of history: the past week of orders comes after the story, and the forecast's
+/// backtest needs eight weeks.
+pub const MIN_DAYS: u32 = 8 * 7;
+
+/// How big a plant the demo makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    /// Families (`customer01` …).
+    pub customers: u32,
+    /// Couriers, spread over the three regions.
+    pub couriers: u32,
+    /// Days of history before today.
+    pub days: u32,
+}
+
+impl Scale {
+    /// The default demo: a few seconds to fill, a year and a month of history (so the forecast
+    /// has last year's same weeks), a few hundred books.
+    pub const DEMO: Scale = Scale {
+        customers: 30,
+        couriers: 6,
+        days: 400,
+    };
+
+    /// `--scale large`: a year for 50 000 families and 200 couriers.
+    pub const LARGE: Scale = Scale {
+        customers: 50_000,
+        couriers: 200,
+        days: 365,
+    };
+
+    /// Checks the scale is big enough for the story (orders of six families, a courier per
+    /// region, eight weeks).
+    pub fn checked(self) -> Result<Scale, DemoError> {
+        if (self.customers as usize) < ORDERING_FAMILIES
+            || self.couriers < 3
+            || self.days < MIN_DAYS
+        {
+            return Err(DemoError::Scale);
+        }
+        Ok(self)
+    }
+}
+
+/// Where the demo reports how far it got (stderr for the command line).
+pub type Progress<'a> = dyn FnMut(String) + Send + 'a;
+
 /// What the demo made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DemoSummary {
@@ -93,7 +159,9 @@ pub struct DemoSummary {
     pub books: usize,
     /// Events pushed.
     pub events: usize,
-    /// Users made.
+    /// Families (`customer01` … `customerNN`).
+    pub customers: usize,
+    /// Staff and enterprise users made, by name.
     pub users: Vec<(String, Role)>,
 }
 
@@ -101,39 +169,39 @@ impl fmt::Display for DemoSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "demo data: {} books, {} device events",
-            self.books, self.events
+            "demo data: {} families, {} books, {} device events",
+            self.customers, self.books, self.events
         )?;
         writeln!(f, "demo users (password `{DEMO_PASSWORD}`):")?;
         writeln!(f, "  {DEMO_PHONE:<16} customer (signs in by phone number)")?;
-        for (name, role) in self
+        writeln!(
+            f,
+            "  {:<16} customer (a family with a live book, deliveries, points and an open order; customer02 … customer{:02} too)",
+            "customer01", self.customers
+        )?;
+        let couriers = self
             .users
             .iter()
-            .filter(|(name, _)| !name.starts_with("member"))
-        {
+            .filter(|(_, role)| *role == Role::Courier)
+            .count();
+        for (name, role) in self.users.iter().filter(|(name, role)| {
+            !name.starts_with("member") && (*role != Role::Courier || couriers <= 12)
+        }) {
             writeln!(f, "  {name:<16} {}", role.as_str())?;
+        }
+        if couriers > 12 {
+            writeln!(
+                f,
+                "  {:<16} courier ({couriers} couriers: courier<region 1-3><n>)",
+                "courier11"
+            )?;
         }
         Ok(())
     }
 }
 
-/// A small deterministic generator so every demo looks the same.
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-/// A courier device with its chain, as the courier app would keep it.
+/// A device (a courier's phone or a store's counter) with its chain, as the courier app would
+/// keep it.
 struct DemoDevice {
     device: Device,
     key: SigningKey,
@@ -256,7 +324,11 @@ impl Maker<'_> {
             self.now,
         )
         .await?;
-        self.summary.users.push((username.to_string(), role));
+        if role == Role::Customer && account_id.is_some() && !username.starts_with("member") {
+            self.summary.customers += 1;
+        } else {
+            self.summary.users.push((username.to_string(), role));
+        }
         Ok(user)
     }
 
@@ -273,6 +345,48 @@ impl Maker<'_> {
         };
         Ok(accounts::create_account(self.store, &account, Actor::DEMO, self.now).await?)
     }
+
+    /// Enrolls a device for `user` (a courier or a store clerk) with a fresh key.
+    async fn device(&self, user: &User) -> Result<DemoDevice, DemoError> {
+        let code = enrollment::create_code(self.store, user.id, 3_600, None, self.now).await?;
+        let key = SigningKey::from_bytes(&crate::random::bytes::<32>());
+        let name = match user.spec.role {
+            Role::StoreStaff => format!("{}的柜台", user.spec.username),
+            _ => format!("{}的手机", user.spec.username),
+        };
+        let request = EnrollRequest {
+            code: code.code,
+            device_pubkey: key.verifying_key().to_bytes(),
+            name,
+        };
+        let enrolled = enrollment::enroll(self.store, &request, self.now).await?;
+        Ok(DemoDevice {
+            device: self.store.device(enrolled.device_id).await?,
+            key,
+            courier: user.id,
+            tip: ChainTip::GENESIS,
+            pending: Vec::new(),
+        })
+    }
+}
+
+/// Family names: a surname and a given name, then a number once the combinations run out.
+fn family_name(idx: usize) -> String {
+    const SURNAMES: [&str; 20] = [
+        "张", "王", "李", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "胡", "朱", "高",
+        "林", "何", "郭", "马", "罗",
+    ];
+    const GIVEN: [&str; 20] = [
+        "伟", "芳", "娜", "洋", "静", "磊", "敏", "强", "婷", "军", "丽", "斌", "勇", "艳", "杰",
+        "娟", "涛", "明", "超", "秀英",
+    ];
+    let combos = SURNAMES.len() * GIVEN.len();
+    let surname = SURNAMES[idx % SURNAMES.len()];
+    let given = GIVEN[(idx + idx / SURNAMES.len()) % GIVEN.len()];
+    match idx / combos {
+        0 => format!("{surname}{given}家"),
+        n => format!("{surname}{given}家{}", n + 1),
+    }
 }
 
 /// Makes the plant's keys as of `since`, the start of the history the demo invents. A server
@@ -287,12 +401,29 @@ async fn keys_since(store: &Store, master: &MasterKey, since: i64) -> Result<(),
     Ok(())
 }
 
-/// Fills an empty database with the demo data set, making its keys first if there are none.
+/// Fills an empty database with the default demo data set ([`Scale::DEMO`]), making its keys
+/// first if there are none.
 pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSummary, DemoError> {
-    // Orders were placed just before the season began.
-    let season_start = (now - 90 * 86_400).max(0) as u64;
-    let ordered_at = season_start as i64 - 5 * 86_400;
-    keys_since(store, master, ordered_at).await?;
+    fill_scaled(store, master, now, Scale::DEMO, &mut |_| {}).await
+}
+
+/// Fills an empty database with a demo plant of `scale`, telling `progress` how far the history
+/// got.
+pub async fn fill_scaled(
+    store: &Store,
+    master: &MasterKey,
+    now: i64,
+    scale: Scale,
+    progress: &mut Progress<'_>,
+) -> Result<DemoSummary, DemoError> {
+    let scale = scale.checked()?;
+    let started = std::time::Instant::now();
+    let today = local_time::date(now);
+    let first_day = local_time::add_days(&today, -i64::from(scale.days)).unwrap_or_default();
+    // The plant opened the day before its first delivery: its issuer key dates from then, as a
+    // device refuses a book whose validity starts before its key's, as a forgery.
+    let opened = local_time::day_start(&first_day).unwrap_or_default() - 86_400;
+    keys_since(store, master, opened).await?;
     let mut maker = Maker {
         store,
         now,
@@ -427,24 +558,31 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
             &password_hash,
         )
         .await?;
+    // Couriers take turns over the regions (courier11, courier21, courier31, courier12, …), each
+    // with an enrolled phone; each store has a clerk with an enrolled counter.
+    let mut devices = Vec::new();
+    let mut region_couriers = vec![Vec::new(); regions.len()];
     let mut couriers = Vec::new();
-    for (idx, region) in regions.iter().enumerate() {
-        for n in 1..=2 {
-            couriers.push(
-                maker
-                    .user(
-                        &format!("courier{}{n}", idx + 1),
-                        Role::Courier,
-                        None,
-                        Some(region.id),
-                        None,
-                        &password_hash,
-                    )
-                    .await?,
-            );
-        }
-        for (n, outlet) in outlets[idx].iter().enumerate() {
-            maker
+    for k in 0..scale.couriers as usize {
+        let idx = k % regions.len();
+        let courier = maker
+            .user(
+                &format!("courier{}{}", idx + 1, k / regions.len() + 1),
+                Role::Courier,
+                None,
+                Some(regions[idx].id),
+                None,
+                &password_hash,
+            )
+            .await?;
+        region_couriers[idx].push(devices.len());
+        devices.push(maker.device(&courier).await?);
+        couriers.push(courier);
+    }
+    let mut region_counters = vec![Vec::new(); regions.len()];
+    for (idx, region_outlets) in outlets.iter().enumerate() {
+        for (n, outlet) in region_outlets.iter().enumerate() {
+            let clerk = maker
                 .user(
                     &format!("clerk{}{}", idx + 1, n + 1),
                     Role::StoreStaff,
@@ -454,27 +592,20 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
                     &password_hash,
                 )
                 .await?;
+            region_counters[idx].push(devices.len());
+            devices.push(maker.device(&clerk).await?);
         }
     }
 
-    let family_names = [
-        "张伟家",
-        "王芳家",
-        "李娜家",
-        "刘洋家",
-        "陈静家",
-        "杨磊家",
-        "赵敏家",
-        "黄强家",
-        "周婷家",
-        "吴军家",
-        "徐丽家",
-        "孙斌家",
-    ];
-    let mut customer_accounts = Vec::new();
+    // Families: a third of them from the first day, the others joining over the year, so the
+    // plant grows; customer01 buys 买十送一 and the other families a package each.
+    let ordering_until = scale.days - 8;
+    let mut families = Vec::new();
     let mut customers = Vec::new();
-    for (idx, name) in family_names.iter().enumerate() {
-        let account = maker.account(AccountKind::Customer, name, None).await?;
+    for idx in 0..scale.customers as usize {
+        let account = maker
+            .account(AccountKind::Customer, &family_name(idx), None)
+            .await?;
         customers.push(
             maker
                 .user(
@@ -487,7 +618,39 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
                 )
                 .await?,
         );
-        customer_accounts.push(account);
+        let region = idx % regions.len();
+        let package = match (idx, dice.below(20)) {
+            (0, _) => 2,
+            (_, 0..9) => 0,
+            (_, 9..14) => 1,
+            _ => 2,
+        };
+        // 11.3L bottles are smaller: more of them.
+        let size = if package == 1 { 1.6 } else { 1.0 };
+        let from_day = if idx < ORDERING_FAMILIES || dice.below(3) == 0 {
+            0
+        } else {
+            dice.below(u64::from(scale.days) * 3 / 4) as u32
+        };
+        let couriers_here = &region_couriers[region];
+        let counters_here = &region_counters[region];
+        families.push(Customer {
+            account_id: account.id,
+            region,
+            package: Some(package),
+            weekly: (0.7 + 0.8 * dice.unit()) * size,
+            drinker: Drinker::Household,
+            from_day,
+            // The ordering families' last week is their orders; the others go on until now.
+            until_day: if idx < ORDERING_FAMILIES {
+                ordering_until
+            } else {
+                scale.days + 1
+            },
+            courier: couriers_here[(idx / regions.len()) % couriers_here.len()],
+            counter: counters_here[(idx / regions.len()) % counters_here.len()],
+            books: Vec::new(),
+        });
     }
     let enterprise = maker
         .account(AccountKind::Enterprise, "襄阳汉江科技有限公司", None)
@@ -523,22 +686,10 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
             .await?;
         members.push(member);
     }
-
-    let mut books = Vec::new();
-    for account in &customer_accounts {
-        let package = &packages[dice.below(3) as usize];
-        let order = IssueOrder {
-            account_id: account.id,
-            package_id: package.id,
-            quantity: 1 + dice.below(2) as u32,
-            allocations: Vec::new(),
-        };
-        books.extend(
-            issuance::issue_order(store, master, &order, None, ordered_at)
-                .await?
-                .books,
-        );
-    }
+    // The enterprise bought its year of 100 tickets some 200 days ago, ten for each member.
+    let bought_day = scale.days.saturating_sub(200);
+    let bought_on = local_time::add_days(&first_day, i64::from(bought_day)).unwrap_or_default();
+    let bought_at = local_time::day_start(&bought_on).unwrap_or_default() + 10 * 3_600;
     let enterprise_order = IssueOrder {
         account_id: enterprise.id,
         package_id: packages[3].id,
@@ -551,69 +702,87 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
             })
             .collect(),
     };
-    books.extend(
-        issuance::issue_order(store, master, &enterprise_order, None, ordered_at)
-            .await?
-            .books,
-    );
-    maker.summary.books = books.len();
-
-    let mut devices = Vec::new();
-    for courier in &couriers {
-        let code = enrollment::create_code(store, courier.id, 3_600, None, now).await?;
-        let key = SigningKey::from_bytes(&crate::random::bytes::<32>());
-        let request = EnrollRequest {
-            code: code.code,
-            device_pubkey: key.verifying_key().to_bytes(),
-            name: format!("{}的手机", courier.spec.username),
-        };
-        let enrolled = enrollment::enroll(store, &request, now).await?;
-        devices.push(DemoDevice {
-            device: store.device(enrolled.device_id).await?,
-            key,
-            courier: courier.id,
-            tip: ChainTip::GENESIS,
-            pending: Vec::new(),
+    let allocated =
+        issuance::issue_order(store, master, &enterprise_order, None, bought_at).await?;
+    maker.summary.books += allocated.books.len();
+    let xiangyang = 1 % regions.len();
+    for (n, book) in allocated.books.iter().enumerate() {
+        let couriers_here = &region_couriers[xiangyang];
+        families.push(Customer {
+            account_id: book.account_id,
+            region: xiangyang,
+            package: None,
+            weekly: 0.25 + 0.15 * dice.unit(),
+            drinker: Drinker::Office,
+            from_day: bought_day + 1,
+            until_day: scale.days + 1,
+            courier: couriers_here[n % couriers_here.len()],
+            counter: region_counters[xiangyang][0],
+            books: held(std::slice::from_ref(book)),
         });
     }
 
-    // A summer season (the last 90 days): each book is redeemed a few times, in time order per device.
-    let mut redemptions = Vec::new();
-    for book in &books {
-        let n_used = dice.below(u64::from(book.units) + 1);
-        for _ in 0..n_used {
-            let at = season_start + dice.below(89 * 86_400);
-            redemptions.push((at, book.id, book.product));
+    progress(format!(
+        "plant: {} families, {} devices and their users made in {:.1} s",
+        scale.customers,
+        devices.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    let story = Story {
+        store,
+        master,
+        packages: &packages,
+        first_day,
+        days: scale.days,
+        earliest: opened,
+        now,
+    };
+    let told = history::tell(&story, &mut families, &mut devices, &mut dice, progress).await?;
+    maker.summary.books += told.books;
+    maker.summary.events += told.events;
+
+    // The ordering families renewed before their week of orders, on different evenings, if few
+    // tickets were left.
+    let midnight = local_time::day_start(&today).unwrap_or_default();
+    for (n, family) in families.iter_mut().take(ORDERING_FAMILIES).enumerate() {
+        let renewed_at = midnight - (9 + n as i64) * 86_400 + 20 * 3_600;
+        let left: u16 = family.live_books(now).iter().map(|b| b.left).sum();
+        if let (true, Some(package)) = (left < 12, family.package) {
+            let order = IssueOrder {
+                account_id: family.account_id,
+                package_id: packages[package].id,
+                quantity: 1,
+                allocations: Vec::new(),
+            };
+            let issued = issuance::issue_order(store, master, &order, None, renewed_at).await?;
+            maker.summary.books += issued.books.len();
         }
     }
-    redemptions.sort();
-    for (at, book_id, product) in redemptions {
-        let device_idx = dice.below(devices.len() as u64) as usize;
-        devices[device_idx].record(
-            at,
-            EventBody::Redemption {
-                book_id,
-                units: 1,
-                product,
-            },
-            &mut dice,
-        );
-    }
-    // Two offline couriers both delivered on the last ticket of one book: a conflict for review.
-    if let Some(book) = books.iter().find(|b| b.units == 4) {
-        let late = (now - 86_400).max(0) as u64;
-        for (n, device) in devices.iter_mut().take(2).enumerate() {
-            for _ in 0..3 {
-                device.record(
-                    late + n as u64,
-                    EventBody::Redemption {
-                        book_id: book.id,
-                        units: 1,
-                        product: book.product,
-                    },
-                    &mut dice,
-                );
-            }
+    // Two offline couriers both delivered the last tickets of one family's monthly book
+    // yesterday morning: a conflict for review.
+    let yesterday = midnight - 86_400;
+    let conflict = families
+        .iter_mut()
+        .skip(ORDERING_FAMILIES)
+        .filter(|f| region_couriers[f.region].len() >= 2)
+        .find_map(|f| {
+            let region = f.region;
+            f.live_books(now)
+                .iter()
+                .find(|b| b.product == products[0].code && b.valid_until > now + 86_400)
+                .map(|b| (region, *b))
+        });
+    if let Some((region, book)) = conflict {
+        for (n, &device) in region_couriers[region].iter().take(2).enumerate() {
+            devices[device].record(
+                (yesterday + 10 * 3_600 + 420 * n as i64) as u64,
+                EventBody::Redemption {
+                    book_id: book.id,
+                    units: book.left,
+                    product: book.product,
+                },
+                &mut dice,
+            );
         }
     }
     maker.summary.events += push_pending(store, &mut devices, now).await?;
@@ -641,7 +810,7 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
     let past = deliveries(
         store,
         master,
-        &customers,
+        &customers[..ORDERING_FAMILIES],
         &enterprise_admin,
         &region_ids,
         now,
@@ -664,27 +833,27 @@ pub async fn fill(store: &Store, master: &MasterKey, now: i64) -> Result<DemoSum
     if let Some(device) = devices.first() {
         crate::dispatch::acknowledge(store, device.courier, i64::MAX, now).await?;
     }
-    let accounts: Vec<i64> = customer_accounts.iter().map(|a| a.id).collect();
+    progress(format!(
+        "orders, deliveries and the rest: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    // Points for every bottle delivered with tickets, the past week's included.
+    jobs::usage(store, PromotionConfig::default().points_per_unit, now).await?;
+    progress(format!(
+        "points credited: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let accounts: Vec<i64> = families
+        .iter()
+        .filter(|f| f.package.is_some())
+        .map(|f| f.account_id)
+        .collect();
     bucket_records(store, &operator, &accounts, now).await?;
+    progress(format!(
+        "buckets recorded: {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(maker.summary)
-}
-
-/// Pushes every device's recorded events through the real sync path, 200 at a time; returns
-/// how many.
-async fn push_pending(
-    store: &Store,
-    devices: &mut [DemoDevice],
-    now: i64,
-) -> Result<usize, DemoError> {
-    let mut pushed = 0;
-    for device in devices {
-        for batch in device.pending.chunks(200) {
-            crate::sync::push(store, &device.device, batch, now).await?;
-            pushed += batch.len();
-        }
-        device.pending.clear();
-    }
-    Ok(pushed)
 }
 
 /// Buckets outstanding (押桶 / 欠桶): each family held some 18.9L buckets before the plant
@@ -767,6 +936,11 @@ async fn deliveries(
     regions: &[i64],
     now: i64,
 ) -> Result<Vec<DeliveryOrder>, DemoError> {
+    // Today's orders were placed early enough for today's slots, so the couriers have a list
+    // whatever the hour the demo is filled at.
+    let this_morning = now.min(
+        crate::local_time::day_start(&crate::local_time::date(now)).unwrap_or_default() + 7 * 3_600,
+    );
     let communities = ["光谷花园", "汉江苑", "三峡家园"];
     let notes = ["", "放门口即可", "到了请打电话", "下午三点后在家"];
     for (idx, customer) in customers.iter().take(6).enumerate() {
@@ -792,7 +966,7 @@ async fn deliveries(
                 orders::cancel(store, customer, placed.id, at + 600).await?;
             }
         }
-        order_at(store, customer, address, region_id, 2, "", now).await?;
+        order_at(store, customer, address, region_id, 2, "", this_morning).await?;
     }
     let xiangyang = regions[1 % regions.len()];
     let mut points = Vec::new();
@@ -810,7 +984,7 @@ async fn deliveries(
         points
             .push(addresses::add(store, master, enterprise_admin, &input, now - 8 * 86_400).await?);
     }
-    let slot = slots::first_open(store, xiangyang, now).await?;
+    let slot = slots::first_open(store, xiangyang, this_morning).await?;
     let monthly = OrderInput {
         address_id: points[0],
         product: 189,
@@ -821,7 +995,7 @@ async fn deliveries(
         payment: "account".into(),
         book_id: None,
     };
-    orders::place(store, enterprise_admin, &monthly, now).await?;
+    orders::place(store, enterprise_admin, &monthly, this_morning).await?;
 
     let tomorrow = crate::local_time::date(now + 86_400);
     let customer_addresses = addresses::list(store, master, &customers[0]).await?;
@@ -871,8 +1045,8 @@ async fn deliveries(
     Ok(past)
 }
 
-/// Points for the season's deliveries, the gift catalogue, feedback, and a customer who signed
-/// up with a phone number through a courier's staff code.
+/// The gift catalogue, feedback, and a customer who signed up with a phone number through a
+/// courier's staff code.
 async fn customer_side(
     maker: &mut Maker<'_>,
     master: &MasterKey,
@@ -881,7 +1055,6 @@ async fn customer_side(
     password_hash: &str,
 ) -> Result<(), DemoError> {
     let (store, now) = (maker.store, maker.now);
-    jobs::usage(store, PromotionConfig::default().points_per_unit, now).await?;
     for (name, points, stock) in [
         ("品牌水杯", 60, 50),
         ("18.9L 桶装水一桶", 120, 200),
@@ -939,4 +1112,45 @@ async fn customer_side(
         maker.summary.books += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scale_too_small_for_the_story_is_refused_in_chinese() {
+        assert!(Scale::DEMO.checked().is_ok());
+        assert!(Scale::LARGE.checked().is_ok());
+        for scale in [
+            Scale {
+                customers: 5,
+                ..Scale::DEMO
+            },
+            Scale {
+                couriers: 2,
+                ..Scale::DEMO
+            },
+            Scale {
+                days: MIN_DAYS - 1,
+                ..Scale::DEMO
+            },
+        ] {
+            let err = scale.checked().unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "演示规模至少 6 户客户、3 名配送员、56 天历史"
+            );
+        }
+    }
+
+    #[test]
+    fn family_names_stay_distinct_at_the_large_scale() {
+        let names: std::collections::BTreeSet<String> = (0..Scale::LARGE.customers as usize)
+            .map(family_name)
+            .collect();
+        assert_eq!(names.len(), Scale::LARGE.customers as usize);
+        assert_eq!(family_name(0), "张伟家");
+        assert_eq!(family_name(11), "孙斌家");
+    }
 }
