@@ -487,6 +487,9 @@ const STORE_WRITES: &[&str] = &[
 
 /// Every public method of `Store` that only reads.
 const STORE_READS: &[&str] = &[
+    "buckets_outstanding",
+    "customers",
+    "delivery_report",
     "connect",
     "bucket_ledgers",
     "bucket_records",

@@ -82,6 +82,17 @@ async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Waits until the browser's address contains `part` (a form's redirect, say).
+async fn landed_with(client: &Client, part: &str) {
+    for _ in 0..200 {
+        if client.current_url().await.unwrap().as_str().contains(part) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the browser never reached an address with {part}");
+}
+
 async fn path(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_string()
 }
@@ -402,7 +413,9 @@ async fn a_dispatcher_assigns_tomorrows_orders_and_prints_a_route_sheet() {
         .unwrap()
         .courier_id
         .expect("assigned by hand");
-    submit(&client, "#auto-assign button", ".notice").await;
+    // The page already shows a notice: wait for the next page's address instead.
+    click(&client, "#auto-assign button").await;
+    landed_with(&client, "done=dispatched").await;
     assert!(text_of(&client, ".notice").await.contains("已自动派单"));
     for id in &placed {
         let order = server.store.delivery_order(*id).await.unwrap();
