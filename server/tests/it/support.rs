@@ -170,6 +170,35 @@ pub async fn phone_customer(store: &Store, phone: &str, name: &str) -> User {
         .unwrap()
 }
 
+/// An address of `customer`'s in `region` at `community` 1栋2单元`room` (the first one is the
+/// default), through the wallet's rules.
+pub async fn address(
+    store: &Store,
+    customer: &User,
+    region: i64,
+    community: &str,
+    room: &str,
+) -> i64 {
+    shuipiao_server::ordering::addresses::add(
+        store,
+        &master(),
+        customer,
+        &shuipiao_server::ordering::addresses::AddressInput {
+            region_id: region,
+            community: community.into(),
+            building: "1栋".into(),
+            unit: "2单元".into(),
+            room: room.into(),
+            contact: "张三".into(),
+            phone: "13800138000".into(),
+            ..Default::default()
+        },
+        shuipiao_server::unix_now(),
+    )
+    .await
+    .unwrap()
+}
+
 /// A running server; dropping it stops it.
 pub struct TestServer {
     /// `127.0.0.1:PORT`.

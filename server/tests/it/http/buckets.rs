@@ -7,7 +7,6 @@ use std::num::NonZeroU16;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
-use shuipiao_server::ordering::addresses::{self, AddressInput};
 use shuipiao_server::ordering::orders::{self, OrderInput};
 use shuipiao_server::store::models::{AccountKind, Role, User};
 use shuipiao_shared::event::{DeliveryOutcome, EventBody, EventFlags, MissReason, SignedEvent};
@@ -43,7 +42,7 @@ async fn plant(db: &TestDb) -> Plant {
     let (_, operator) = server.user("kefu", Role::Operator, None).await;
     let account = support::customer_account(&server.store, "张三家").await.id;
     let (customer, customer_token) = server.user("zhangsan", Role::Customer, Some(account)).await;
-    let address = address(&server, &customer, region).await;
+    let address = support::address(&server.store, &customer, region, "小区", "301").await;
     Plant {
         server,
         admin,
@@ -166,28 +165,6 @@ impl Plant {
             .map(|item| item["event_id"].as_str().unwrap().to_string())
             .collect()
     }
-}
-
-/// A default address of `customer`'s in `region`.
-async fn address(server: &TestServer, customer: &User, region: i64) -> i64 {
-    addresses::add(
-        &server.store,
-        &support::master(),
-        customer,
-        &AddressInput {
-            region_id: region,
-            community: "小区".into(),
-            building: "1栋".into(),
-            unit: "2单元".into(),
-            room: "301".into(),
-            contact: "张三".into(),
-            phone: "13800138000".into(),
-            ..AddressInput::default()
-        },
-        shuipiao_server::unix_now(),
-    )
-    .await
-    .unwrap()
 }
 
 /// A cash delivery of `order`: `full` buckets handed over, `empties` taken back, `deposits`
@@ -563,7 +540,8 @@ async fn statistics_count_rounds_by_customer_region_and_courier_and_buckets_held
         .server
         .user("lisi", Role::Customer, Some(account))
         .await;
-    let lisi_address = address(&plant.server, &lisi, hanyang.id).await;
+    let lisi_address =
+        support::address(&plant.server.store, &lisi, hanyang.id, "小区", "301").await;
     let mut a = plant.device("送水员A").await;
     let mut b = plant.device("送水员B").await;
     let (first, second) = (plant.order().await, plant.order().await);

@@ -6,7 +6,6 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 use shuipiao_server::accounts::{self, Actor, UserChange};
 use shuipiao_server::dispatch;
-use shuipiao_server::ordering::addresses::{self, AddressInput};
 use shuipiao_server::ordering::orders::{self, OrderInput};
 use shuipiao_server::store::delivery_orders::{FeedChange, OrderState};
 use shuipiao_server::store::dispatch::FeedRow;
@@ -78,24 +77,14 @@ async fn plant(db: &TestDb) -> Plant {
     let now = shuipiao_server::unix_now();
     let mut addresses = [0; 3];
     for (n, region) in regions.iter().enumerate() {
-        addresses[n] = addresses::add(
+        addresses[n] = support::address(
             store,
-            &support::master(),
             &customer,
-            &AddressInput {
-                region_id: *region,
-                community: format!("小区{n}"),
-                building: "1栋".into(),
-                unit: "2单元".into(),
-                room: format!("30{n}"),
-                contact: "张三".into(),
-                phone: "13800138000".into(),
-                ..AddressInput::default()
-            },
-            now,
+            *region,
+            &format!("小区{n}"),
+            &format!("30{n}"),
         )
-        .await
-        .unwrap();
+        .await;
     }
     Plant {
         server,

@@ -8,7 +8,7 @@ use shuipiao_server::store::buckets::{PayMethod, RecordKind};
 use shuipiao_server::store::models::Role;
 use shuipiao_shared::ids::ProductCode;
 
-use super::browser::{browser, click, driver, phone, sign_in, snap, type_into};
+use super::browser::{browser, driver, phone, sign_in, sign_in_to, snap};
 use crate::support;
 
 #[tokio::test]
@@ -60,15 +60,7 @@ async fn the_wallet_card_and_the_console_page_show_the_buckets() {
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver, profile.path()).await;
     client.set_window_size(1440, 900).await.unwrap();
-    client.goto(&format!("{base}/admin")).await.unwrap();
-    type_into(&client, "input[name=username]", "kefu").await;
-    type_into(&client, "input[name=password]", support::PASSWORD).await;
-    click(&client, "button[type=submit].primary").await;
-    client
-        .wait()
-        .for_url(&format!("{base}/admin").parse().unwrap())
-        .await
-        .expect("staff land on the console");
+    sign_in_to(&client, &base, "/admin", "kefu", support::PASSWORD).await;
     client
         .goto(&format!("{base}/admin/buckets?account={account}"))
         .await

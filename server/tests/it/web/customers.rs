@@ -6,34 +6,12 @@ use std::collections::BTreeSet;
 
 use axum::http::{Method, StatusCode};
 use serde_json::json;
-use shuipiao_server::ordering::addresses::{self, AddressInput};
-use shuipiao_server::store::models::{AccountKind, NewAccount, Role, User};
+use shuipiao_server::store::models::{AccountKind, NewAccount, Role};
 
 use super::Browser;
-use crate::support::{self, TestDb, TestServer, on_both_backends};
+use crate::support::{self, TestDb, on_both_backends};
 
 on_both_backends!(support_finds_a_customer_by_what_the_caller_knows);
-
-async fn address(server: &TestServer, customer: &User, region: i64, community: &str) {
-    addresses::add(
-        &server.store,
-        &support::master(),
-        customer,
-        &AddressInput {
-            region_id: region,
-            community: community.into(),
-            building: "1栋".into(),
-            unit: "2单元".into(),
-            room: "301".into(),
-            contact: customer.spec.username.clone(),
-            phone: "13800138000".into(),
-            ..AddressInput::default()
-        },
-        shuipiao_server::unix_now(),
-    )
-    .await
-    .unwrap();
-}
 
 /// The accounts a directory page links to.
 fn listed(html: &str) -> BTreeSet<i64> {
@@ -57,8 +35,15 @@ async fn support_finds_a_customer_by_what_the_caller_knows(db: TestDb) {
     let zhang = support::phone_customer(&server.store, "13800138000", "张三家").await;
     let li = support::phone_customer(&server.store, "13900139000", "李四家").await;
     let wang = support::customer_account(&server.store, "王五家").await.id;
-    address(&server, &zhang, catalogue.region_id, "光谷花园").await;
-    address(&server, &li, hanyang, "钟家村小区").await;
+    support::address(
+        &server.store,
+        &zhang,
+        catalogue.region_id,
+        "光谷花园",
+        "301",
+    )
+    .await;
+    support::address(&server.store, &li, hanyang, "钟家村小区", "301").await;
     let (zhang, li) = (zhang.spec.account_id.unwrap(), li.spec.account_id.unwrap());
     let order = server
         .call(
@@ -94,11 +79,11 @@ async fn support_finds_a_customer_by_what_the_caller_knows(db: TestDb) {
         (&format!("q={book}")[..], vec![li]),
         (&format!("q={}", super::urlencode(&qr))[..], vec![li]),
         ("q=%E9%92%9F%E5%AE%B6%E6%9D%91", vec![li]),
-        ("q=%E5%BC%A0%E4%B8%89", vec![zhang]),
+        ("q=%E5%BC%A0%E4%B8%89%E5%AE%B6", vec![zhang]),
         ("q=p-1390", vec![li]),
         (&format!("region={hanyang}")[..], vec![li]),
         (
-            &format!("q=%E5%BC%A0%E4%B8%89&region={hanyang}")[..],
+            &format!("q=%E5%BC%A0%E4%B8%89%E5%AE%B6&region={hanyang}")[..],
             vec![],
         ),
         ("q=%25", vec![]),

@@ -8,7 +8,7 @@ use fantoccini::Locator;
 use serde_json::json;
 use shuipiao_server::store::models::Role;
 
-use super::browser::{browser, click, driver, type_into};
+use super::browser::{browser, click, driver, sign_in_to, type_into};
 use super::{Browser, refused_page};
 use crate::support::{self, TestDb, TestServer, on_both_backends};
 
@@ -213,15 +213,7 @@ async fn an_admin_sets_up_a_plant_from_empty_on_the_console() {
     let profile = tempfile::tempdir().unwrap();
     let client = browser(&driver, profile.path()).await;
     client.set_window_size(1440, 900).await.unwrap();
-    client.goto(&format!("{base}/admin")).await.unwrap();
-    type_into(&client, "input[name=username]", "admin").await;
-    type_into(&client, "input[name=password]", support::PASSWORD).await;
-    click(&client, "button[type=submit].primary").await;
-    client
-        .wait()
-        .for_url(&format!("{base}/admin").parse().unwrap())
-        .await
-        .expect("staff land on the console");
+    sign_in_to(&client, &base, "/admin", "admin", support::PASSWORD).await;
 
     // After each form: the page it lands on, with its notice.
     let landed = |path: &'static str, done: &'static str, text: &'static str| {
