@@ -191,6 +191,31 @@ pub async fn create_package(
     Ok(store.create_package(&draft.spec(), now, &audit).await?)
 }
 
+/// A retired package named where a new book would be issued.
+pub const RETIRED: &str = "套餐已停售,不能再发放";
+
+/// Takes a package off sale (停售): it issues no new books through the API, the console or the
+/// CLI; the books it issued stay valid until they expire.
+pub async fn retire_package(
+    store: &Store,
+    id: i64,
+    actor: Option<UserId>,
+    now: i64,
+) -> Result<Package, CatalogueError> {
+    let audit = audit(
+        actor,
+        "package.retire",
+        format!("package:{id}"),
+        serde_json::json!({}),
+    );
+    match store.retire_package(id, now, &audit).await {
+        Ok(true) => Ok(store.package(id).await?),
+        Ok(false) => Err(CatalogueError::Invalid("套餐已经停售")),
+        Err(StoreError::NotFound) => Err(CatalogueError::Invalid("套餐不存在")),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// A deposit per bucket of 0–[`MAX_DEPOSIT_FEN`] fen.
 fn checked_deposit(deposit_fen: i64) -> Result<i64, CatalogueError> {
     if (0..=MAX_DEPOSIT_FEN).contains(&deposit_fen) {

@@ -198,6 +198,9 @@ pub async fn issue_order(
 ) -> Result<IssuedOrder, IssueError> {
     check_book_count(order.allocations.len())?;
     let package = store.package(order.package_id).await?;
+    if package.retired_at.is_some() {
+        return Err(IssueError::Invalid(crate::catalogue::RETIRED.into()));
+    }
     let size = order_size(&package.spec, order.quantity)?;
     let buyer = store.account(order.account_id).await?;
     let valid_from = unix_u32(now);

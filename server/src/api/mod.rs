@@ -173,6 +173,12 @@ pub fn routes() -> Vec<Route> {
         ),
         route(
             post.clone(),
+            "/api/v1/packages/{id}/retire",
+            Access::Roles(ADMIN),
+            catalogue::retire_package,
+        ),
+        route(
+            post.clone(),
             "/api/v1/accounts",
             Access::Roles(STAFF),
             accounts::create_account,

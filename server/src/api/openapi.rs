@@ -53,6 +53,7 @@ use crate::http::{Access, Surface};
         v1::catalogue::list_scopes,
         v1::catalogue::create_scope,
         v1::catalogue::list_packages,
+        v1::catalogue::retire_package,
         v1::catalogue::create_package,
         v1::accounts::create_account,
         v1::accounts::members,

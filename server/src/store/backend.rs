@@ -63,6 +63,7 @@ const MIGRATIONS: &[MigrationFile] = &[
     migration!(20261208000101, "delivery_events"),
     migration!(20261208000301, "buckets"),
     migration!(20261209000101, "outbox_claim_holder"),
+    migration!(20261209000201, "package_retired"),
 ];
 
 fn migrator(backend: Backend) -> Migrator {

@@ -191,7 +191,28 @@ pub(super) async fn insert_package(
     Ok(Package {
         id,
         spec: package.clone(),
+        retired_at: None,
     })
+}
+
+/// Takes package `id` off sale at `now`; `false` if it was off sale already, `NotFound` if there
+/// is none.
+pub(super) async fn retire_package(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: i64,
+) -> StoreResult<bool> {
+    let changed =
+        sqlx::query("UPDATE packages SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    if changed == 0 {
+        package(conn, id).await?;
+    }
+    Ok(changed > 0)
 }
 
 /// The package with `id`.

@@ -110,6 +110,9 @@ pub struct Package {
     /// What was inserted.
     #[serde(flatten)]
     pub spec: NewPackage,
+    /// When it was taken off sale (停售): it issues no new books; the books it issued stay valid.
+    #[serde(default)]
+    pub retired_at: Option<i64>,
 }
 
 /// Kind of account.

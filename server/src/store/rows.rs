@@ -92,6 +92,7 @@ pub(super) fn package(row: &AnyRow) -> StoreResult<Package> {
             scope: ScopeId(int(row, "scope_id")?),
             holder_bound: int::<i64>(row, "holder_bound")? != 0,
         },
+        retired_at: row.try_get("retired_at")?,
     })
 }
 

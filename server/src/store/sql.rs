@@ -182,6 +182,18 @@ impl Store {
         Ok(stored)
     }
 
+    /// Takes a package off sale with its audit entry; `false` (nothing written) if it was off
+    /// sale already.
+    pub async fn retire_package(&self, id: i64, now: i64, audit: &AuditEntry) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        if !catalogue::retire_package(&mut tx, id, now).await? {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// One package.
     pub async fn package(&self, id: i64) -> StoreResult<Package> {
         let mut conn = self.pool.acquire().await?;

@@ -155,6 +155,20 @@ pub async fn list_packages(State(state): State<AppState>) -> Result<Json<Vec<Pac
     Ok(Json(state.store.packages().await?))
 }
 
+/// Takes a package off sale (停售): it issues no new books; its books stay valid.
+#[utoipa::path(post, path = "/api/v1/packages/{id}/retire", tag = "catalogue",
+    params(("id" = i64, Path, description = "package id")),
+    responses((status = 200, body = Package), (status = 400)))]
+pub async fn retire_package(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Package>, ApiError> {
+    Ok(Json(
+        catalogue::retire_package(&state.store, id, Some(user.0.id), crate::unix_now()).await?,
+    ))
+}
+
 /// Adds a package.
 #[utoipa::path(post, path = "/api/v1/packages", tag = "catalogue", request_body = NewPackage, responses((status = 200, body = Package), (status = 400), (status = 409)))]
 pub async fn create_package(

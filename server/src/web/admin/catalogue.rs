@@ -15,10 +15,12 @@ use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::ordering::slots::{self, SlotHoursInput};
 use crate::store::models::{NewPackage, Product};
-use crate::web::admin::{Admin, Chrome, DoneQuery, done};
+use crate::web::admin::{Admin, Chrome, DoneQuery, PlainForm, done};
 use crate::web::{PageError, PagePath, PageQuery};
 
 struct PackageRow {
+    id: i64,
+    retired: bool,
     name: String,
     price: String,
     units: String,
@@ -86,6 +88,8 @@ pub async fn list(
         .await?
         .into_iter()
         .map(|p| PackageRow {
+            id: p.id,
+            retired: p.retired_at.is_some(),
             price: format!("¥{}.{:02}", p.spec.price_fen / 100, p.spec.price_fen % 100),
             units: match p.spec.bonus_units {
                 0 => format!("{} 张", p.spec.paid_units),
@@ -215,6 +219,20 @@ pub async fn create(
         .await
         .map_err(ApiError::from)?;
     Ok(done("/admin/packages", "package_created"))
+}
+
+/// `POST /admin/packages/{id}/retire`: 停售.
+pub async fn retire(
+    State(state): State<AppState>,
+    admin: Admin,
+    PagePath(id): PagePath<i64>,
+    Form(form): Form<PlainForm>,
+) -> Result<Response, PageError> {
+    admin.check_form(&form.csrf)?;
+    catalogue::retire_package(&state.store, id, Some(admin.user.id), crate::unix_now())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(done("/admin/packages", "package_retired"))
 }
 
 /// The new-product form as typed.

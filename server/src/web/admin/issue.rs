@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::catalogue;
 use crate::directory::{self, DirectoryError};
 use crate::http::AppState;
 use crate::http::error::ApiError;
@@ -85,6 +86,9 @@ fn plan(form: &IssueForm, accounts: &[Account], packages: &[Package]) -> Result<
         .iter()
         .find(|p| p.id == package_id)
         .ok_or("套餐不存在")?;
+    if package.retired_at.is_some() {
+        return Err(catalogue::RETIRED.into());
+    }
     let quantity: u32 = form.quantity.trim().parse().map_err(|_| "数量应为正整数")?;
     let size = issuance::order_size(&package.spec, quantity).map_err(|err| err.to_string())?;
     let units = size.total_units;
@@ -186,9 +190,11 @@ fn choice(account: &Account) -> Option<Choice> {
     })
 }
 
+/// The packages on sale.
 fn package_choices(packages: &[Package]) -> Vec<Choice> {
     packages
         .iter()
+        .filter(|p| p.retired_at.is_none())
         .map(|p| Choice {
             id: p.id,
             label: format!("{} · {}", p.spec.name, yuan(p.spec.price_fen)),
@@ -295,6 +301,7 @@ mod tests {
             account(5, AccountKind::Customer, Some(2)),
         ];
         let packages = vec![Package {
+            retired_at: None,
             id: 9,
             spec: NewPackage {
                 name: "买十送一".into(),

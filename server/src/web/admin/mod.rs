@@ -273,6 +273,7 @@ fn notice(done: &str) -> Option<&'static str> {
         "password_reset" => "密码已重置,该员工的所有登录已退出,请把新密码当面告诉本人。",
         "ticket_updated" => "工单已更新。",
         "package_created" => "套餐已上架,可以发放了。",
+        "package_retired" => "套餐已停售:不能再发放,已发出的水票照常使用。",
         "product_created" => "产品已新增,可以为它上架套餐了。",
         "region_created" => "区域已新增:可以为它开门店、设配送时段、添加送水员了。",
         "outlet_created" => "门店已新增,可以为它添加门店店员了。",
@@ -394,6 +395,12 @@ pub fn routes() -> Vec<Route> {
             catalogue::set_deposit,
         ),
         page(post.clone(), "/admin/packages", ADMIN, catalogue::create),
+        page(
+            post.clone(),
+            "/admin/packages/{id}/retire",
+            ADMIN,
+            catalogue::retire,
+        ),
         page(
             post.clone(),
             "/admin/products",

@@ -16,5 +16,6 @@ mod limits;
 mod openapi;
 mod ops;
 mod push_review;
+mod retired;
 mod sync;
 mod tls;
